@@ -1,0 +1,22 @@
+//! Prism's domain: the types that can only hold valid values, and the rules
+//! (who may move a release where) as pure functions. Nothing here does I/O, so
+//! every rule is tested exhaustively without a store or a server.
+
+pub mod env_var;
+pub mod error;
+pub mod git_ref;
+pub mod name;
+pub mod policy;
+pub mod quantity;
+pub mod release;
+pub mod release_id;
+pub mod role;
+
+pub use error::ValidationError;
+pub use git_ref::GitRef;
+pub use name::Name;
+pub use policy::EnvPolicy;
+pub use quantity::{Cpu, Memory, Resources};
+pub use release::{Action, Decision, ReleaseState, SlotEffect, TransitionError};
+pub use release_id::ReleaseId;
+pub use role::{Role, RoleSet};
