@@ -11,6 +11,7 @@ pub mod quantity;
 pub mod release;
 pub mod release_id;
 pub mod role;
+pub mod username;
 
 pub use error::ValidationError;
 pub use git_ref::GitRef;

@@ -1,1 +1,18 @@
+//! Prism's server: the REST API under `/api/v1`, authentication and roles,
+//! the OpenAPI document, metrics, and the durable job runner.
 
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod jobs;
+pub mod json;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod secrets;
+pub mod services;
+
+pub use app::{launch, serve};
+pub use config::{ServeArgs, Settings};

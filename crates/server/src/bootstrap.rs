@@ -1,0 +1,29 @@
+//! First start: with no users at all, create `admin` with the password from
+//! `PRISM_ADMIN_PASSWORD`, or a random one printed once on standard output.
+
+use prism_store::audit::{self, Origin};
+use prism_store::{users, Store};
+
+use crate::auth::{password, secret_token};
+use crate::config::Settings;
+
+pub async fn first_admin(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let mut tx = store.begin().await?;
+    if users::count(&mut tx).await? > 0 {
+        return Ok(());
+    }
+    let (pw, generated) = match &settings.admin_password {
+        Some(p) => (p.0.clone(), false),
+        None => (secret_token::generate("")[..20].to_owned(), true),
+    };
+    let hash = password::hash(pw.clone()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let user = users::create(&mut tx, "admin", "Administrator", &hash, true).await?;
+    audit::record(&mut tx, &Origin::system("bootstrap"), "user.create", "user", &user.username, serde_json::json!({"admin": true})).await?;
+    tx.commit().await?;
+    if generated {
+        // Printed once, never logged: the log may be shipped elsewhere.
+        println!("Created the first user `admin` with the one-time password: {pw}");
+        println!("Log in and change it: prism login http://{}", settings.listen);
+    }
+    Ok(())
+}

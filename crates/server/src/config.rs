@@ -1,0 +1,129 @@
+//! Server settings: command-line flags, then `PRISM_*` environment variables,
+//! then an optional TOML config file, then defaults. Secrets never appear in
+//! `Debug` output or logs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "PRISM_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the SQLite store and the secret key [default: ./prism-data]
+    #[arg(long, env = "PRISM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Use PostgreSQL instead of the embedded SQLite store (postgres://...)
+    #[arg(long, env = "PRISM_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// A TOML file with any of these settings
+    #[arg(long, env = "PRISM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log as JSON lines
+    #[arg(long, env = "PRISM_LOG_JSON")]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    log_json: Option<bool>,
+    instance_id: Option<String>,
+    job_lease_seconds: Option<u64>,
+}
+
+/// A string that must never be printed.
+#[derive(Clone, Default)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<Secret>,
+    pub secret_key: Option<Secret>,
+    pub admin_password: Option<Secret>,
+    pub log_json: bool,
+    /// Names this process in job leases (several instances share one queue).
+    pub instance_id: String,
+    pub job_lease_ms: i64,
+    pub job_poll_ms: u64,
+    pub session_ttl_ms: i64,
+    /// Whether the session cookie gets `Secure` (set when served behind TLS).
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path}: {source}")]
+    Parse { path: String, source: toml::de::Error },
+}
+
+impl Settings {
+    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileSettings::default(),
+        };
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let lease_s = env("PRISM_JOB_LEASE_SECONDS").and_then(|v| v.parse().ok()).or(file.job_lease_seconds).unwrap_or(30);
+        Ok(Settings {
+            listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default")),
+            data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./prism-data")),
+            database_url: args.database_url.clone().or(file.database_url).map(Secret),
+            secret_key: env("PRISM_SECRET_KEY").map(Secret),
+            admin_password: env("PRISM_ADMIN_PASSWORD").map(Secret),
+            log_json: args.log_json || file.log_json.unwrap_or(false),
+            instance_id: env("PRISM_INSTANCE_ID").or(file.instance_id).unwrap_or_else(default_instance_id),
+            job_lease_ms: (lease_s as i64) * 1000,
+            job_poll_ms: env("PRISM_JOB_POLL_MS").and_then(|v| v.parse().ok()).unwrap_or(500),
+            session_ttl_ms: 12 * 3600 * 1000,
+            secure_cookies: env("PRISM_SECURE_COOKIES").is_some_and(|v| v == "1" || v == "true"),
+        })
+    }
+
+    /// The store URL: PostgreSQL when configured, else SQLite in the data dir.
+    pub fn store_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.0.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("prism.db").display()),
+        }
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
+}
+
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "prism".into());
+    format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_secrets() {
+        let mut s = Settings::from_args(&ServeArgs::default()).unwrap();
+        s.database_url = Some(Secret("postgres://u:hunter2@db/prism".into()));
+        s.secret_key = Some(Secret("c2VjcmV0".into()));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("c2VjcmV0"), "{shown}");
+    }
+}

@@ -1,0 +1,42 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations and
+//! served at `/api/openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Prism", description = "Continuous delivery for Kubernetes: release orders, environments, promotion, roles and audit."),
+    paths(
+        auth::login, auth::logout, auth::token, auth::me,
+        users::list, users::create, users::get, users::update,
+        tokens::list, tokens::create, tokens::revoke,
+        clusters::list, clusters::create, clusters::get, clusters::update, clusters::delete,
+        environments::list, environments::create, environments::get, environments::update, environments::delete,
+        projects::list, projects::create, projects::get, projects::update, projects::delete, projects::members, projects::grant, projects::revoke,
+        applications::list, applications::create, applications::get, applications::update, applications::delete, applications::settings, applications::put_settings,
+        releases::list, releases::create, releases::get, releases::history, releases::act, releases::hold, releases::unhold,
+        board::board, audit_log::list, jobs::list, jobs::get, jobs::selftest,
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    modifiers(&Security),
+    security(("bearer" = []), ("session" = [])),
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::caller::SESSION_COOKIE))));
+    }
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,64 @@
+//! The REST API, one file per resource. Handlers parse input at the edge into
+//! domain types, check the caller's role, and write the change and its audit
+//! event in one transaction.
+
+pub mod applications;
+pub mod audit_log;
+pub mod auth;
+pub mod board;
+pub mod clusters;
+pub mod environments;
+mod health;
+pub mod jobs;
+pub mod projects;
+mod query;
+pub mod releases;
+pub mod tokens;
+pub mod users;
+
+use axum::routing::{get, post, put};
+use axum::Router;
+
+pub use query::ApiQuery;
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    let api = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/token", post(auth::token))
+        .route("/me", get(auth::me))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{username}", get(users::get).patch(users::update))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/clusters", get(clusters::list).post(clusters::create))
+        .route("/clusters/{name}", get(clusters::get).patch(clusters::update).delete(clusters::delete))
+        .route("/environments", get(environments::list).post(environments::create))
+        .route("/environments/{name}", get(environments::get).patch(environments::update).delete(environments::delete))
+        .route("/projects", get(projects::list).post(projects::create))
+        .route("/projects/{name}", get(projects::get).patch(projects::update).delete(projects::delete))
+        .route("/projects/{name}/members", get(projects::members).post(projects::grant))
+        .route("/projects/{name}/members/{username}/{role}", axum::routing::delete(projects::revoke))
+        .route("/applications", get(applications::list).post(applications::create))
+        .route("/applications/{name}", get(applications::get).patch(applications::update).delete(applications::delete))
+        .route("/applications/{name}/settings", get(applications::settings))
+        .route("/applications/{name}/settings/{env}", put(applications::put_settings))
+        .route("/applications/{name}/environments/{env}/hold", post(releases::hold).delete(releases::unhold))
+        .route("/releases", get(releases::list).post(releases::create))
+        .route("/releases/{id}", get(releases::get))
+        .route("/releases/{id}/history", get(releases::history))
+        .route("/releases/{id}/actions/{action}", post(releases::act))
+        .route("/board", get(board::board))
+        .route("/audit", get(audit_log::list))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/selftest", post(jobs::selftest))
+        .fallback(health::api_not_found);
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/api/openapi.json", get(crate::openapi::serve))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(crate::metrics::render))
+}

@@ -1,0 +1,4 @@
+//! Work that spans several records: release transitions, kubeconfig import.
+
+pub mod kubeconfig;
+pub mod transitions;

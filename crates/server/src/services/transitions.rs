@@ -1,0 +1,64 @@
+//! Moves a release through its state machine: reads the release, the
+//! lifecycle and the slot it concerns inside one write transaction, asks the
+//! domain's `decide`, then applies the decision (compare-and-set on the
+//! release's and the slot's versions) and writes the audit event. Two
+//! concurrent moves into one environment cannot both win: the loser sees the
+//! winner's effects (SQLite serialises writers) or fails its compare-and-set
+//! (PostgreSQL), and gets 409 either way.
+
+use prism_domain::release::{decide, Action, Actor};
+use prism_domain::ReleaseId;
+use prism_store::releases::{self, BuildInfo, Release};
+use prism_store::{audit, environments, slots, Store};
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+
+pub struct Move<'a> {
+    pub action: Action,
+    pub note: &'a str,
+    pub build_info: Option<BuildInfo<'a>>,
+}
+
+pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'_>) -> ApiResult<Release> {
+    let mut tx = store.begin().await?;
+    let rel = releases::get(&mut tx, id).await?;
+    let roles = caller.roles_in(&mut tx, rel.project_id).await?;
+    if !roles.is_member() {
+        return Err(ApiError::not_found("release", id));
+    }
+    // Admins act as Prism's engine when reporting build and deploy results
+    // (a CI integration authenticates as an admin's token).
+    let actor = Actor { roles, system: caller.is_admin() };
+    let lifecycle = environments::lifecycle(&mut tx).await?;
+    let slot_env = match m.action {
+        Action::Promote { to, .. } => Some(to),
+        Action::StartDeploy { env } => Some(env),
+        _ => rel.parsed_state.env(),
+    };
+    let slot = match slot_env {
+        Some(env) => Some(slots::get(&mut tx, rel.app_id, env).await?),
+        None => None,
+    };
+    let view = slot.as_ref().map(|s| s.view()).unwrap_or_default();
+    let decision = decide(&lifecycle, &actor, rel.id, rel.parsed_state, &m.action, &view)?;
+    releases::apply(&mut tx, &rel, m.action.name(), &decision, slot.as_ref().map(|s| s.version), Some(caller.user.id), &caller.user.username, m.note).await?;
+    if let Some(info) = m.build_info {
+        releases::set_build_info(&mut tx, id, info).await?;
+    }
+    let env_name = |e: Option<i64>| e.and_then(|e| lifecycle.iter().find(|s| s.id == e)).map(|s| s.name.clone());
+    let detail = json!({
+        "from": rel.parsed_state.kind(),
+        "from_environment": env_name(rel.parsed_state.env()),
+        "to": decision.next.kind(),
+        "to_environment": env_name(decision.next.env()),
+        "note": m.note,
+        "overrode_hold": decision.overrode_hold.as_ref().map(|h| json!({"release": h.release, "holder": h.holder})),
+        "override_reason": match &m.action { Action::Promote { override_reason, .. } => override_reason.clone(), _ => None },
+    });
+    audit::record(&mut tx, &caller.origin(), &format!("release.{}", m.action.name()), "release", &id.to_string(), detail).await?;
+    let updated = releases::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(updated)
+}

@@ -1,0 +1,171 @@
+//! Environments: the ordered lifecycle (FAT -> UAT -> PRD by default), each
+//! bound to a namespace on a cluster and carrying its deploy policy.
+
+use prism_domain::release::EnvStep;
+use prism_domain::EnvPolicy;
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use crate::error::unique;
+use crate::{now_ms, Result, StoreError};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Environment {
+    pub id: i64,
+    pub name: String,
+    pub position: i64,
+    pub cluster: Option<String>,
+    pub namespace: String,
+    pub policy: EnvPolicy,
+    pub created_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    name: String,
+    position: i64,
+    cluster: Option<String>,
+    namespace: String,
+    deploy_roles: String,
+    requires_review: i64,
+    requires_previous: i64,
+    created_at: i64,
+}
+
+impl TryFrom<Row> for Environment {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(Environment {
+            id: r.id,
+            name: r.name,
+            position: r.position,
+            cluster: r.cluster,
+            namespace: r.namespace,
+            policy: EnvPolicy {
+                deploy_roles: EnvPolicy::roles_from_csv(&r.deploy_roles).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                requires_review: r.requires_review != 0,
+                requires_previous: r.requires_previous != 0,
+            },
+            created_at: r.created_at,
+        })
+    }
+}
+
+impl Environment {
+    pub fn step(&self) -> EnvStep {
+        EnvStep { id: self.id, name: self.name.clone(), position: self.position, policy: self.policy.clone() }
+    }
+}
+
+const SELECT: &str = "SELECT e.id, e.name, e.position, c.name AS cluster, e.namespace, e.deploy_roles, e.requires_review, \
+                      e.requires_previous, e.created_at FROM environments e LEFT JOIN clusters c ON c.id = e.cluster_id";
+
+pub struct NewEnvironment<'a> {
+    pub name: &'a str,
+    pub position: Option<i64>,
+    pub cluster_id: Option<i64>,
+    pub namespace: &'a str,
+    pub policy: &'a EnvPolicy,
+}
+
+pub async fn create(c: &mut AnyConnection, n: NewEnvironment<'_>) -> Result<Environment> {
+    let position = match n.position {
+        Some(p) => p,
+        None => {
+            let max: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM environments").fetch_one(&mut *c).await?;
+            max.unwrap_or(0) + 10
+        }
+    };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO environments (name, position, cluster_id, namespace, deploy_roles, requires_review, requires_previous, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(n.name)
+    .bind(position)
+    .bind(n.cluster_id)
+    .bind(n.namespace)
+    .bind(n.policy.roles_csv())
+    .bind(n.policy.requires_review as i64)
+    .bind(n.policy.requires_previous as i64)
+    .bind(now_ms())
+    .fetch_one(&mut *c)
+    .await
+    .map_err(unique("environment", "name", n.name))?;
+    get(c, id).await
+}
+
+pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Environment> {
+    let row: Row = sqlx::query_as(&format!("{SELECT} WHERE e.id = $1"))
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .ok_or_else(|| StoreError::not_found("environment", id))?;
+    row.try_into()
+}
+
+pub async fn by_name(c: &mut AnyConnection, name: &str) -> Result<Environment> {
+    let row: Row = sqlx::query_as(&format!("{SELECT} WHERE e.name = $1"))
+        .bind(name)
+        .fetch_optional(c)
+        .await?
+        .ok_or_else(|| StoreError::not_found("environment", name))?;
+    row.try_into()
+}
+
+/// The lifecycle, in order.
+pub async fn list(c: &mut AnyConnection) -> Result<Vec<Environment>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} ORDER BY e.position, e.id")).fetch_all(c).await?;
+    rows.into_iter().map(Environment::try_from).collect()
+}
+
+pub async fn lifecycle(c: &mut AnyConnection) -> Result<Vec<EnvStep>> {
+    Ok(list(c).await?.iter().map(Environment::step).collect())
+}
+
+pub struct EnvironmentPatch<'a> {
+    pub position: Option<i64>,
+    pub cluster_id: Option<Option<i64>>,
+    pub namespace: Option<&'a str>,
+    pub policy: Option<&'a EnvPolicy>,
+}
+
+pub async fn update(c: &mut AnyConnection, id: i64, p: EnvironmentPatch<'_>) -> Result<Environment> {
+    let cur = get(c, id).await?;
+    let cluster_id: Option<i64> = match p.cluster_id {
+        Some(v) => v,
+        None => sqlx::query_scalar("SELECT cluster_id FROM environments WHERE id = $1").bind(id).fetch_one(&mut *c).await?,
+    };
+    let policy = p.policy.unwrap_or(&cur.policy);
+    sqlx::query(
+        "UPDATE environments SET position = $2, cluster_id = $3, namespace = $4, deploy_roles = $5, requires_review = $6, requires_previous = $7 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(p.position.unwrap_or(cur.position))
+    .bind(cluster_id)
+    .bind(p.namespace.unwrap_or(&cur.namespace))
+    .bind(policy.roles_csv())
+    .bind(policy.requires_review as i64)
+    .bind(policy.requires_previous as i64)
+    .execute(&mut *c)
+    .await?;
+    get(c, id).await
+}
+
+pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
+    let used: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM releases WHERE env_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *c)
+    .await?;
+    let current: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM slots WHERE env_id = $1 AND current_release_id IS NOT NULL")
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?;
+    if used + current > 0 {
+        return Err(StoreError::InUse("releases are or were in this environment; it can no longer be removed".into()));
+    }
+    sqlx::query("DELETE FROM environments WHERE id = $1").bind(id).execute(c).await?;
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! Release orders and their transition history.
+
+use prism_domain::release::{Decision, SlotEffect};
+use prism_domain::{ReleaseId, ReleaseState};
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use crate::{now_ms, Result, StoreError};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Release {
+    /// The release id, e.g. `r42`; also the image tag.
+    #[schema(value_type = String)]
+    pub id: ReleaseId,
+    pub application: String,
+    pub project: String,
+    pub git_ref: String,
+    pub change_note: String,
+    pub creator: String,
+    /// created, building, built, build_failed, promoted, deploying, deployed,
+    /// deploy_failed, passed, closed or abandoned.
+    pub state: &'static str,
+    /// The environment the state refers to (promoted/deploying/... in it).
+    pub environment: Option<String>,
+    pub commit_sha: Option<String>,
+    pub image_ref: Option<String>,
+    pub image_digest: Option<String>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub app_id: i64,
+    #[serde(skip)]
+    pub project_id: i64,
+    #[serde(skip)]
+    pub parsed_state: ReleaseState,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    app_id: i64,
+    project_id: i64,
+    application: String,
+    project: String,
+    git_ref: String,
+    change_note: String,
+    creator: String,
+    state: String,
+    env_id: Option<i64>,
+    environment: Option<String>,
+    commit_sha: Option<String>,
+    image_ref: Option<String>,
+    image_digest: Option<String>,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<Row> for Release {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self> {
+        let parsed_state = ReleaseState::from_parts(&r.state, r.env_id)
+            .ok_or_else(|| StoreError::Corrupt(format!("release r{} has state {:?} env {:?}", r.id, r.state, r.env_id)))?;
+        Ok(Self {
+            id: ReleaseId::from_seq(r.id),
+            application: r.application,
+            project: r.project,
+            git_ref: r.git_ref,
+            change_note: r.change_note,
+            creator: r.creator,
+            state: parsed_state.kind(),
+            environment: r.environment,
+            commit_sha: r.commit_sha,
+            image_ref: r.image_ref,
+            image_digest: r.image_digest,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            app_id: r.app_id,
+            project_id: r.project_id,
+            parsed_state,
+        })
+    }
+}
+
+const SELECT: &str = "SELECT r.id, r.app_id, a.project_id, a.name AS application, p.name AS project, r.git_ref, r.change_note, \
+    u.username AS creator, r.state, r.env_id, e.name AS environment, r.commit_sha, r.image_ref, r.image_digest, r.version, \
+    r.created_at, r.updated_at FROM releases r JOIN applications a ON a.id = r.app_id JOIN projects p ON p.id = a.project_id \
+    JOIN users u ON u.id = r.creator_id LEFT JOIN environments e ON e.id = r.env_id";
+
+pub async fn create(c: &mut AnyConnection, app_id: i64, git_ref: &str, change_note: &str, creator_id: i64) -> Result<Release> {
+    let now = now_ms();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO releases (app_id, git_ref, change_note, creator_id, state, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'created', $5, $5) RETURNING id",
+    )
+    .bind(app_id)
+    .bind(git_ref)
+    .bind(change_note)
+    .bind(creator_id)
+    .bind(now)
+    .fetch_one(&mut *c)
+    .await?;
+    get(c, ReleaseId::from_seq(id)).await
+}
+
+pub async fn get(c: &mut AnyConnection, id: ReleaseId) -> Result<Release> {
+    let r: Row = sqlx::query_as(&format!("{SELECT} WHERE r.id = $1"))
+        .bind(id.seq())
+        .fetch_optional(c)
+        .await?
+        .ok_or_else(|| StoreError::not_found("release", id))?;
+    r.try_into()
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ReleaseFilter {
+    /// Only releases in projects this user is a member of (None: all, for admins).
+    pub visible_to: Option<i64>,
+    pub app_id: Option<i64>,
+    pub project_id: Option<i64>,
+    pub state: Option<String>,
+    /// Keyset cursor: only releases with a smaller id.
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// Newest first, one page. Keyset pagination keeps every page as fast as the first.
+pub async fn list(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<Release>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} WHERE (CAST($1 AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = $1)) \
+         AND (CAST($2 AS BIGINT) IS NULL OR r.app_id = $2) AND (CAST($3 AS BIGINT) IS NULL OR a.project_id = $3) \
+         AND (CAST($4 AS TEXT) IS NULL OR r.state = $4) AND (CAST($5 AS BIGINT) IS NULL OR r.id < $5) \
+         ORDER BY r.id DESC LIMIT $6"
+    ))
+    .bind(f.visible_to)
+    .bind(f.app_id)
+    .bind(f.project_id)
+    .bind(f.state.as_deref())
+    .bind(f.before)
+    .bind(f.limit)
+    .fetch_all(c)
+    .await?;
+    rows.into_iter().map(Release::try_from).collect()
+}
+
+/// Applies a judged transition: the release moves only if nobody moved it
+/// since it was read (`version`), and the slot it enters only if nobody
+/// changed that slot since (`slot_version`). Either miss is a conflict, and
+/// the caller's transaction rolls back whole.
+pub async fn apply(c: &mut AnyConnection, release: &Release, action: &str, decision: &Decision, slot_version: Option<i64>, actor_id: Option<i64>, actor: &str, note: &str) -> Result<()> {
+    let now = now_ms();
+    let id = release.id.seq();
+    let n = sqlx::query("UPDATE releases SET state = $2, env_id = $3, version = version + 1, updated_at = $4 WHERE id = $1 AND version = $5")
+        .bind(id)
+        .bind(decision.next.kind())
+        .bind(decision.next.env())
+        .bind(now)
+        .bind(release.version)
+        .execute(&mut *c)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::Conflict(format!("release {} was changed by another request; reload and retry", release.id)));
+    }
+    for effect in &decision.effects {
+        let (sql, env, check) = match *effect {
+            SlotEffect::SetIncoming(e) => ("UPDATE slots SET incoming_release_id = $3, version = version + 1 WHERE app_id = $1 AND env_id = $2", e, true),
+            SlotEffect::ClearIncoming(e) => (
+                "UPDATE slots SET incoming_release_id = NULL, version = version + 1 WHERE app_id = $1 AND env_id = $2 AND incoming_release_id = $3",
+                e,
+                false,
+            ),
+            SlotEffect::SetCurrent(e) => (
+                "UPDATE slots SET current_release_id = $3, incoming_release_id = CASE WHEN incoming_release_id = $3 THEN NULL ELSE incoming_release_id END, \
+                 version = version + 1 WHERE app_id = $1 AND env_id = $2",
+                e,
+                false,
+            ),
+            SlotEffect::ClearHold(e) => (
+                "UPDATE slots SET hold_release_id = NULL, hold_user = NULL, hold_since = NULL, hold_note = NULL, hold_expires_at = NULL, \
+                 version = version + 1 WHERE app_id = $1 AND env_id = $2 AND $3 = $3",
+                e,
+                false,
+            ),
+        };
+        crate::slots::ensure(&mut *c, release.app_id, env).await?;
+        let checked_sql = format!("{sql} AND version = $4");
+        let q = if check {
+            let v = slot_version.ok_or_else(|| StoreError::Conflict("slot version missing".into()))?;
+            sqlx::query(&checked_sql).bind(release.app_id).bind(env).bind(id).bind(v)
+        } else {
+            sqlx::query(sql).bind(release.app_id).bind(env).bind(id)
+        };
+        let n = q.execute(&mut *c).await?.rows_affected();
+        if check && n == 0 {
+            return Err(StoreError::Conflict("the environment was changed by another request; reload and retry".into()));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO release_transitions (release_id, action, from_state, from_env_id, to_state, to_env_id, actor_id, actor, note, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(id)
+    .bind(action)
+    .bind(release.parsed_state.kind())
+    .bind(release.parsed_state.env())
+    .bind(decision.next.kind())
+    .bind(decision.next.env())
+    .bind(actor_id)
+    .bind(actor)
+    .bind(note)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub struct BuildInfo<'a> {
+    pub commit_sha: Option<&'a str>,
+    pub image_ref: Option<&'a str>,
+    pub image_digest: Option<&'a str>,
+}
+
+pub async fn set_build_info(c: &mut AnyConnection, id: ReleaseId, info: BuildInfo<'_>) -> Result<()> {
+    sqlx::query(
+        "UPDATE releases SET commit_sha = COALESCE($2, commit_sha), image_ref = COALESCE($3, image_ref), \
+         image_digest = COALESCE($4, image_digest), updated_at = $5 WHERE id = $1",
+    )
+    .bind(id.seq())
+    .bind(info.commit_sha)
+    .bind(info.image_ref)
+    .bind(info.image_digest)
+    .bind(now_ms())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Transition {
+    pub action: String,
+    pub from_state: String,
+    pub from_environment: Option<String>,
+    pub to_state: String,
+    pub to_environment: Option<String>,
+    pub actor: String,
+    pub note: String,
+    pub at: i64,
+}
+
+pub async fn history(c: &mut AnyConnection, id: ReleaseId) -> Result<Vec<Transition>> {
+    Ok(sqlx::query_as(
+        "SELECT t.action, t.from_state, fe.name AS from_environment, t.to_state, te.name AS to_environment, t.actor, t.note, t.at \
+         FROM release_transitions t LEFT JOIN environments fe ON fe.id = t.from_env_id LEFT JOIN environments te ON te.id = t.to_env_id \
+         WHERE t.release_id = $1 ORDER BY t.id",
+    )
+    .bind(id.seq())
+    .fetch_all(c)
+    .await?)
+}
+
+/// Release counts by state, for metrics.
+pub async fn count_by_state(c: &mut AnyConnection) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as("SELECT state, COUNT(*) FROM releases GROUP BY state").fetch_all(c).await?)
+}
