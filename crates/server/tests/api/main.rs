@@ -1,0 +1,10 @@
+//! The API test suite: the real server over real HTTP, every case on SQLite
+//! and on PostgreSQL.
+
+#[allow(dead_code)]
+mod harness;
+
+mod flow;
+mod rbac;
+mod bad_input;
+mod promotion;
