@@ -20,7 +20,12 @@ pub async fn first_admin(store: &Store, settings: &Settings) -> anyhow::Result<(
         None => (secret_token::generate("")[..20].to_owned(), true),
     };
     let hash = password::hash(pw.clone()).await.map_err(|e| anyhow::anyhow!(e.message))?;
-    let user = users::create(&mut tx, "admin", "Administrator", &hash, true).await?;
+    let user = match users::create(&mut tx, "admin", "Administrator", &hash, true).await {
+        Ok(u) => u,
+        // Another instance sharing the database bootstrapped first.
+        Err(prism_store::StoreError::Duplicate { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     let origin = Origin::system("bootstrap");
     audit::record(&mut tx, &origin, "user.create", "user", &user.username, serde_json::json!({"admin": true})).await?;
     if environments::list(&mut tx).await?.is_empty() {
