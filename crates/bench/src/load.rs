@@ -1,0 +1,103 @@
+//! Closed-loop load: `concurrency` clients each send their share of requests
+//! back to back; every latency is recorded.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prism_store::releases::{self, ReleaseFilter};
+use prism_store::Store;
+
+use crate::seed::Fixture;
+
+pub struct Workload {
+    pub name: String,
+    pub path: String,
+    pub filter: ReleaseFilter,
+}
+
+pub fn workloads(f: &Fixture) -> Vec<Workload> {
+    let base = ReleaseFilter { visible_to: Some(f.bench_user_id), limit: 50, ..Default::default() };
+    vec![
+        Workload { name: "releases, first page (50)".into(), path: "/api/v1/releases?limit=50".into(), filter: base.clone() },
+        Workload {
+            name: "releases, middle page (cursor)".into(),
+            path: format!("/api/v1/releases?limit=50&before=r{}", f.middle_release),
+            filter: ReleaseFilter { before: Some(f.middle_release), ..base.clone() },
+        },
+        Workload {
+            name: "releases of one application".into(),
+            path: format!("/api/v1/releases?limit=50&application={}", f.some_app),
+            filter: ReleaseFilter { app_id: Some(f.some_app_id), ..base.clone() },
+        },
+        Workload {
+            name: "releases in state built".into(),
+            path: "/api/v1/releases?limit=50&state=built".into(),
+            filter: ReleaseFilter { state: Some("built".into()), ..base },
+        },
+    ]
+}
+
+pub struct Stats {
+    pub rps: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+fn stats(mut lat: Vec<Duration>, wall: Duration) -> Stats {
+    lat.sort();
+    let pick = |q: f64| lat[((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1];
+    Stats { rps: lat.len() as f64 / wall.as_secs_f64(), p50: pick(0.50), p99: pick(0.99) }
+}
+
+pub async fn http(base: &str, token: &str, path: &str, requests: usize, concurrency: usize) -> anyhow::Result<Stats> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let url = Arc::new(format!("{base}{path}"));
+    let started = Instant::now();
+    let tasks = (0..concurrency).map(|i| {
+        let client = client.clone();
+        let url = url.clone();
+        let token = token.to_owned();
+        let n = requests / concurrency + usize::from(i < requests % concurrency);
+        tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                let resp = client.get(url.as_str()).bearer_auth(&token).send().await?;
+                anyhow::ensure!(resp.status().is_success(), "{}: {}", url, resp.status());
+                resp.bytes().await?;
+                lat.push(t.elapsed());
+            }
+            Ok(lat)
+        })
+    });
+    let mut all = Vec::with_capacity(requests);
+    for r in futures::future::join_all(tasks).await {
+        all.extend(r??);
+    }
+    Ok(stats(all, started.elapsed()))
+}
+
+pub async fn sql(store: &Store, filter: &ReleaseFilter, requests: usize, concurrency: usize) -> anyhow::Result<Stats> {
+    let started = Instant::now();
+    let tasks = (0..concurrency).map(|i| {
+        let store = store.clone();
+        let filter = filter.clone();
+        let n = requests / concurrency + usize::from(i < requests % concurrency);
+        tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                let mut c = store.conn().await?;
+                let page = releases::list(&mut c, &filter).await?;
+                anyhow::ensure!(!page.is_empty(), "empty page");
+                lat.push(t.elapsed());
+            }
+            Ok(lat)
+        })
+    });
+    let mut all = Vec::with_capacity(requests);
+    for r in futures::future::join_all(tasks).await {
+        all.extend(r??);
+    }
+    Ok(stats(all, started.elapsed()))
+}

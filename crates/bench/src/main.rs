@@ -1,0 +1,109 @@
+//! `prism-bench api`: seeds a store with 100,000 releases, starts a real
+//! `prism serve` (release build) on it, and measures listing releases over
+//! HTTP: requests per second, p50 and p99 latency, and the server's peak
+//! resident memory. Beside each figure it runs the same page query directly
+//! against the database (the floor any server on that store could reach),
+//! in the same run, and prints the ratio.
+
+mod load;
+mod seed;
+mod server;
+
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "prism-bench")]
+struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand)]
+enum What {
+    /// API listing benchmark on SQLite and PostgreSQL
+    Api {
+        #[arg(long, default_value_t = 100_000)]
+        releases: i64,
+        #[arg(long, default_value_t = 200)]
+        applications: i64,
+        /// Requests per workload
+        #[arg(long, default_value_t = 4000)]
+        requests: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// sqlite, postgres or both
+        #[arg(long, default_value = "both")]
+        backend: String,
+        #[arg(long, env = "PRISM_TEST_PG_URL", default_value = "postgres://postgres@127.0.0.1:5432")]
+        pg: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    match args.what {
+        What::Api { releases, applications, requests, concurrency, backend, pg } => {
+            println!("prism-bench api: {releases} releases over {applications} applications; {requests} requests per workload, {concurrency} concurrent clients");
+            println!("{:<9} {:<34} {:>9} {:>8} {:>8} | {:>9} {:>8} | {:>9} {:>9}", "store", "workload", "prism/s", "p50 ms", "p99 ms", "sql/s", "p99 ms", "p99 ratio", "rps ratio");
+            let backends: Vec<&str> = match backend.as_str() {
+                "both" => vec!["sqlite", "postgres"],
+                one => vec![one],
+            };
+            for b in backends {
+                run_backend(b, &pg, releases, applications, requests, concurrency).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_backend(backend: &str, pg: &str, releases: i64, applications: i64, requests: usize, concurrency: usize) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("prism-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let pg_db = (backend == "postgres").then(|| format!("prism_bench_{}", uuid::Uuid::new_v4().simple()));
+    let url = match &pg_db {
+        Some(db) => {
+            seed::create_pg_database(pg, db).await?;
+            format!("{pg}/{db}")
+        }
+        None => format!("sqlite://{}", dir.join("prism.db").display()),
+    };
+    let server = server::Server::start(&dir, &url).await?;
+    let store = prism_store::Store::open(&url, 8).await?;
+    let fixture = seed::seed(&store, &server, releases, applications).await?;
+    let workloads = load::workloads(&fixture);
+    for w in &workloads {
+        // Warm both paths, then measure.
+        load::http(&server.base, &fixture.token, &w.path, 200, concurrency).await?;
+        let api = load::http(&server.base, &fixture.token, &w.path, requests, concurrency).await?;
+        load::sql(&store, &w.filter, 200, concurrency).await?;
+        let sql = load::sql(&store, &w.filter, requests, concurrency).await?;
+        println!(
+            "{:<9} {:<34} {:>9.0} {:>8.2} {:>8.2} | {:>9.0} {:>8.2} | {:>8.2}x {:>8.2}x",
+            backend,
+            w.name,
+            api.rps,
+            ms(api.p50),
+            ms(api.p99),
+            sql.rps,
+            ms(sql.p99),
+            ms(api.p99) / ms(sql.p99).max(0.001),
+            sql.rps / api.rps.max(0.001),
+        );
+    }
+    println!("{:<9} server peak resident memory: {:.1} MiB (VmHWM)", backend, server.peak_rss_kib()? as f64 / 1024.0);
+    store.close().await;
+    drop(server);
+    if let Some(db) = pg_db {
+        seed::drop_pg_database(pg, &db).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

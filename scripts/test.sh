@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs Prism's whole test suite on this machine, installing and starting what
+# the tests need first:
+#   - PostgreSQL: uses the server on 127.0.0.1:5432 when one answers (trust
+#     auth as user postgres); otherwise installs Debian's postgresql if needed
+#     and starts a private throw-away cluster for the run.
+# Usage: scripts/test.sh [extra cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+ensure_postgres() {
+  if [ -n "${PRISM_TEST_PG_URL:-}" ]; then
+    log "PostgreSQL: using PRISM_TEST_PG_URL"
+    return
+  fi
+  if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432 \
+     && psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+    log "PostgreSQL: using the server on 127.0.0.1:5432"
+    export PRISM_TEST_PG_URL="postgres://postgres@127.0.0.1:5432"
+    return
+  fi
+  # A cluster that exists but is stopped: start it.
+  if command -v pg_ctlcluster >/dev/null && ls /etc/postgresql 2>/dev/null | grep -q .; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start 2>/dev/null || true
+    sleep 2
+    if pg_isready -q -h 127.0.0.1 -p 5432 && psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+      log "PostgreSQL: started the machine's cluster"
+      export PRISM_TEST_PG_URL="postgres://postgres@127.0.0.1:5432"
+      return
+    fi
+  fi
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    log "PostgreSQL: installing Debian's postgresql"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  fi
+  local bin port dir
+  bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+  port=55432
+  dir=$(mktemp -d /tmp/prism-pg.XXXXXX)
+  chown postgres "$dir" 2>/dev/null || true
+  log "PostgreSQL: private cluster in $dir on port $port"
+  local as=(); [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+  "${as[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+  "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" -l "$dir/log" -w start >/dev/null
+  trap '"${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
+  export PRISM_TEST_PG_URL="postgres://postgres@127.0.0.1:$port"
+}
+
+drop_stale_test_databases() {
+  # Databases left by an earlier run that was killed mid-test.
+  psql "$PRISM_TEST_PG_URL/postgres" -Atc \
+    "select datname from pg_database where datname like 'prism\_test\_%' or datname like 'prism\_mi\_%' or datname like 'prism\_bench\_%'" 2>/dev/null |
+    while read -r db; do psql "$PRISM_TEST_PG_URL/postgres" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true; done
+}
+
+ensure_postgres
+drop_stale_test_databases
+
+log "Building"
+cargo build --workspace --all-targets --locked
+
+log "Running the test suite"
+cargo test --workspace --locked "$@"
