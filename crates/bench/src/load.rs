@@ -16,23 +16,40 @@ pub struct Workload {
 }
 
 pub fn workloads(f: &Fixture) -> Vec<Workload> {
-    let base = ReleaseFilter { visible_to: Some(f.bench_user_id), limit: 50, ..Default::default() };
+    let base = ReleaseFilter {
+        visible_to: Some(f.bench_user_id),
+        limit: 50,
+        ..Default::default()
+    };
     vec![
-        Workload { name: "releases, first page (50)".into(), path: "/api/v1/releases?limit=50".into(), filter: base.clone() },
+        Workload {
+            name: "releases, first page (50)".into(),
+            path: "/api/v1/releases?limit=50".into(),
+            filter: base.clone(),
+        },
         Workload {
             name: "releases, middle page (cursor)".into(),
             path: format!("/api/v1/releases?limit=50&before=r{}", f.middle_release),
-            filter: ReleaseFilter { before: Some(f.middle_release), ..base.clone() },
+            filter: ReleaseFilter {
+                before: Some(f.middle_release),
+                ..base.clone()
+            },
         },
         Workload {
             name: "releases of one application".into(),
             path: format!("/api/v1/releases?limit=50&application={}", f.some_app),
-            filter: ReleaseFilter { app_id: Some(f.some_app_id), ..base.clone() },
+            filter: ReleaseFilter {
+                app_id: Some(f.some_app_id),
+                ..base.clone()
+            },
         },
         Workload {
             name: "releases in state built".into(),
             path: "/api/v1/releases?limit=50&state=built".into(),
-            filter: ReleaseFilter { state: Some("built".into()), ..base },
+            filter: ReleaseFilter {
+                state: Some("built".into()),
+                ..base
+            },
         },
     ]
 }
@@ -46,7 +63,11 @@ pub struct Stats {
 fn stats(mut lat: Vec<Duration>, wall: Duration) -> Stats {
     lat.sort();
     let pick = |q: f64| lat[((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1];
-    Stats { rps: lat.len() as f64 / wall.as_secs_f64(), p50: pick(0.50), p99: pick(0.99) }
+    Stats {
+        rps: lat.len() as f64 / wall.as_secs_f64(),
+        p50: pick(0.50),
+        p99: pick(0.99),
+    }
 }
 
 pub async fn http(base: &str, token: &str, path: &str, requests: usize, concurrency: usize) -> anyhow::Result<Stats> {

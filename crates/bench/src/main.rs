@@ -36,7 +36,11 @@ enum What {
         /// sqlite, postgres or both
         #[arg(long, default_value = "both")]
         backend: String,
-        #[arg(long, env = "PRISM_TEST_PG_URL", default_value = "postgres://postgres@127.0.0.1:5432")]
+        #[arg(
+            long,
+            env = "PRISM_TEST_PG_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432"
+        )]
         pg: String,
     },
 }
@@ -45,9 +49,19 @@ enum What {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.what {
-        What::Api { releases, applications, requests, concurrency, backend, pg } => {
+        What::Api {
+            releases,
+            applications,
+            requests,
+            concurrency,
+            backend,
+            pg,
+        } => {
             println!("prism-bench api: {releases} releases over {applications} applications; {requests} requests per workload, {concurrency} concurrent clients");
-            println!("{:<9} {:<34} {:>9} {:>8} {:>8} | {:>9} {:>8} | {:>9} {:>9}", "store", "workload", "prism/s", "p50 ms", "p99 ms", "sql/s", "p99 ms", "p99 ratio", "rps ratio");
+            println!(
+                "{:<9} {:<34} {:>9} {:>8} {:>8} | {:>9} {:>8} | {:>9} {:>9}",
+                "store", "workload", "prism/s", "p50 ms", "p99 ms", "sql/s", "p99 ms", "p99 ratio", "rps ratio"
+            );
             let backends: Vec<&str> = match backend.as_str() {
                 "both" => vec!["sqlite", "postgres"],
                 one => vec![one],
@@ -60,7 +74,14 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_backend(backend: &str, pg: &str, releases: i64, applications: i64, requests: usize, concurrency: usize) -> anyhow::Result<()> {
+async fn run_backend(
+    backend: &str,
+    pg: &str,
+    releases: i64,
+    applications: i64,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("prism-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let pg_db = (backend == "postgres").then(|| format!("prism_bench_{}", uuid::Uuid::new_v4().simple()));
@@ -94,7 +115,11 @@ async fn run_backend(backend: &str, pg: &str, releases: i64, applications: i64, 
             sql.rps / api.rps.max(0.001),
         );
     }
-    println!("{:<9} server peak resident memory: {:.1} MiB (VmHWM)", backend, server.peak_rss_kib()? as f64 / 1024.0);
+    println!(
+        "{:<9} server peak resident memory: {:.1} MiB (VmHWM)",
+        backend,
+        server.peak_rss_kib()? as f64 / 1024.0
+    );
     store.close().await;
     drop(server);
     if let Some(db) = pg_db {

@@ -23,12 +23,21 @@ pub async fn create_pg_database(pg: &str, db: &str) -> anyhow::Result<()> {
 
 pub async fn drop_pg_database(pg: &str, db: &str) {
     if let Ok(mut c) = sqlx::PgConnection::connect(&format!("{pg}/postgres")).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut c).await;
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .execute(&mut c)
+            .await;
     }
 }
 
-async fn api(server: &Server, token: Option<&str>, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
-    let mut req = reqwest::Client::new().post(format!("{}{path}", server.base)).json(&body);
+async fn api(
+    server: &Server,
+    token: Option<&str>,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}{path}", server.base))
+        .json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -38,19 +47,51 @@ async fn api(server: &Server, token: Option<&str>, path: &str, body: serde_json:
 }
 
 pub async fn seed(store: &Store, server: &Server, releases: i64, applications: i64) -> anyhow::Result<Fixture> {
-    let admin = api(server, None, "/api/v1/auth/token", json!({"username": "admin", "password": ADMIN_PASSWORD})).await?["secret"].as_str().unwrap().to_owned();
-    api(server, Some(&admin), "/api/v1/users", json!({"username": "bench", "password": "bench-user-password"})).await?;
+    let admin = api(
+        server,
+        None,
+        "/api/v1/auth/token",
+        json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    )
+    .await?["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api(
+        server,
+        Some(&admin),
+        "/api/v1/users",
+        json!({"username": "bench", "password": "bench-user-password"}),
+    )
+    .await?;
     let projects = (applications / 10).max(1);
     for p in 0..projects {
         let name = format!("team-{p}");
         api(server, Some(&admin), "/api/v1/projects", json!({"name": name})).await?;
-        api(server, Some(&admin), &format!("/api/v1/projects/{name}/members"), json!({"username": "bench", "role": "developer"})).await?;
+        api(
+            server,
+            Some(&admin),
+            &format!("/api/v1/projects/{name}/members"),
+            json!({"username": "bench", "role": "developer"}),
+        )
+        .await?;
     }
-    let token = api(server, None, "/api/v1/auth/token", json!({"username": "bench", "password": "bench-user-password"})).await?["secret"].as_str().unwrap().to_owned();
+    let token = api(
+        server,
+        None,
+        "/api/v1/auth/token",
+        json!({"username": "bench", "password": "bench-user-password"}),
+    )
+    .await?["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut tx = store.begin().await?;
     let series = |n: i64| match store.backend() {
         Backend::Postgres => format!("(SELECT generate_series(1, {n}) AS i) AS n"),
-        Backend::Sqlite => format!("(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s) AS n"),
+        Backend::Sqlite => format!(
+            "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s) AS n"
+        ),
     };
     let now = prism_store::now_ms();
     sqlx::query(&format!(
@@ -60,8 +101,12 @@ pub async fn seed(store: &Store, server: &Server, releases: i64, applications: i
     ))
     .execute(&mut *tx)
     .await?;
-    let first_app: i64 = sqlx::query_scalar("SELECT MIN(id) FROM applications").fetch_one(&mut *tx).await?;
-    let bench_user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'bench'").fetch_one(&mut *tx).await?;
+    let first_app: i64 = sqlx::query_scalar("SELECT MIN(id) FROM applications")
+        .fetch_one(&mut *tx)
+        .await?;
+    let bench_user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'bench'")
+        .fetch_one(&mut *tx)
+        .await?;
     sqlx::query(&format!(
         "INSERT INTO releases (app_id, git_ref, change_note, creator_id, state, created_at, updated_at) \
          SELECT {first_app} + (n.i - 1) % {applications}, 'main', 'seeded release ' || CAST(n.i AS TEXT), {bench_user_id}, 'built', {now} + n.i, {now} + n.i FROM {}",
@@ -73,6 +118,14 @@ pub async fn seed(store: &Store, server: &Server, releases: i64, applications: i
     if store.backend() == Backend::Postgres {
         sqlx::query("ANALYZE").execute(&mut *store.conn().await?).await?;
     }
-    let max: i64 = sqlx::query_scalar("SELECT MAX(id) FROM releases").fetch_one(&mut *store.conn().await?).await?;
-    Ok(Fixture { token, bench_user_id, some_app_id: first_app, some_app: "app-1".into(), middle_release: max / 2 })
+    let max: i64 = sqlx::query_scalar("SELECT MAX(id) FROM releases")
+        .fetch_one(&mut *store.conn().await?)
+        .await?;
+    Ok(Fixture {
+        token,
+        bench_user_id,
+        some_app_id: first_app,
+        some_app: "app-1".into(),
+        middle_release: max / 2,
+    })
 }

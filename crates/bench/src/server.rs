@@ -13,7 +13,11 @@ pub struct Server {
 impl Server {
     pub async fn start(dir: &Path, url: &str) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?.with_file_name("prism");
-        anyhow::ensure!(exe.exists(), "{} not found: build it with `cargo build --release -p prism -p prism-bench`", exe.display());
+        anyhow::ensure!(
+            exe.exists(),
+            "{} not found: build it with `cargo build --release -p prism -p prism-bench`",
+            exe.display()
+        );
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new(exe)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
@@ -23,9 +27,16 @@ impl Server {
             .env("PRISM_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()?;
-        let server = Server { child, base: format!("http://127.0.0.1:{port}") };
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while reqwest::get(format!("{}/healthz", server.base)).await.map(|r| !r.status().is_success()).unwrap_or(true) {
+        while reqwest::get(format!("{}/healthz", server.base))
+            .await
+            .map(|r| !r.status().is_success())
+            .unwrap_or(true)
+        {
             anyhow::ensure!(Instant::now() < deadline, "server did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -35,7 +46,10 @@ impl Server {
     /// Peak resident set size of the server process so far, in KiB.
     pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).ok_or_else(|| anyhow::anyhow!("no VmHWM"))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .ok_or_else(|| anyhow::anyhow!("no VmHWM"))?;
         Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
     }
 }

@@ -30,7 +30,11 @@ mod tests {
 
     #[test]
     fn names() {
-        let ok: BTreeMap<_, _> = [("JAVA_OPTS".to_string(), "-Xmx1g".to_string()), ("_x1".into(), "".into())].into();
+        let ok: BTreeMap<_, _> = [
+            ("JAVA_OPTS".to_string(), "-Xmx1g".to_string()),
+            ("_x1".into(), "".into()),
+        ]
+        .into();
         assert!(validate_env_vars("env", &ok).is_ok());
         for bad in ["1A", "A-B", "", "A B", "Ä"] {
             let m: BTreeMap<_, _> = [(bad.to_string(), "v".to_string())].into();

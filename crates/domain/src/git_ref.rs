@@ -38,8 +38,13 @@ impl GitRef {
         if raw.ends_with('/') || raw.ends_with('.') || raw.ends_with(".lock") || raw.starts_with('/') {
             return err(format!("{raw:?} is not a valid git ref name"));
         }
-        if raw.split('/').any(|part| part.starts_with('.') || part.ends_with(".lock")) {
-            return err(format!("{raw:?} has a component starting with '.' or ending with '.lock'"));
+        if raw
+            .split('/')
+            .any(|part| part.starts_with('.') || part.ends_with(".lock"))
+        {
+            return err(format!(
+                "{raw:?} has a component starting with '.' or ending with '.lock'"
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -72,14 +77,43 @@ mod tests {
 
     #[test]
     fn accepts_usual_refs() {
-        for ok in ["main", "release/1.2", "v1.2.3", "feature/ABC-12_x", "0123456789abcdef0123456789abcdef01234567", "refs/tags/v1"] {
+        for ok in [
+            "main",
+            "release/1.2",
+            "v1.2.3",
+            "feature/ABC-12_x",
+            "0123456789abcdef0123456789abcdef01234567",
+            "refs/tags/v1",
+        ] {
             assert!(GitRef::parse("ref", ok).is_ok(), "{ok}");
         }
     }
 
     #[test]
     fn refuses_dangerous_refs() {
-        for bad in ["", "-x", "--upload-pack=evil", "a..b", "a b", "a~1", "a^", "a:b", "a?", "a*", "a[", "a\\b", "a/", "/a", "a.", "a.lock", "a/.b", "@", "x@{1}", "a//b", "a\tb"] {
+        for bad in [
+            "",
+            "-x",
+            "--upload-pack=evil",
+            "a..b",
+            "a b",
+            "a~1",
+            "a^",
+            "a:b",
+            "a?",
+            "a*",
+            "a[",
+            "a\\b",
+            "a/",
+            "/a",
+            "a.",
+            "a.lock",
+            "a/.b",
+            "@",
+            "x@{1}",
+            "a//b",
+            "a\tb",
+        ] {
             assert_eq!(GitRef::parse("git_ref", bad).unwrap_err().field, "git_ref", "{bad:?}");
         }
     }

@@ -84,7 +84,16 @@ mod tests {
     #[test]
     fn refuses_non_labels() {
         for bad in [
-            "", "-a", "a-", "A", "a_b", "a.b", "../etc", "a/b", "kube system", "é",
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "a.b",
+            "../etc",
+            "a/b",
+            "kube system",
+            "é",
             &"x".repeat(64),
         ] {
             let e = Name::parse("app", bad).unwrap_err();

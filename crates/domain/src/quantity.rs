@@ -19,9 +19,7 @@ fn parse_quantity(field: &str, raw: &str, unit_den: u128) -> Result<u128, Valida
     if s != raw {
         return Err(err(format!("{raw:?} has surrounding spaces")));
     }
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (number, suffix) = s.split_at(split);
     if number.is_empty() || number == "." || number.matches('.').count() > 1 {
         return Err(err(format!("{raw:?} is not a Kubernetes quantity")));
@@ -65,9 +63,7 @@ fn parse_quantity(field: &str, raw: &str, unit_den: u128) -> Result<u128, Valida
     let whole: u128 = if digits.is_empty() {
         0
     } else {
-        digits
-            .parse()
-            .map_err(|_| err(format!("{raw:?} is too large")))?
+        digits.parse().map_err(|_| err(format!("{raw:?} is too large")))?
     };
     let frac_den = 10u128.pow(frac_part.len() as u32);
     // value in units = whole / frac_den * mul / den * unit_den
@@ -106,7 +102,7 @@ impl Cpu {
 
 impl fmt::Display for Cpu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             write!(f, "{}", self.0 / 1000)
         } else {
             write!(f, "{}m", self.0)
@@ -148,7 +144,7 @@ impl fmt::Display for Memory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const UNITS: [(&str, u64); 4] = [("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)];
         for (suffix, size) in UNITS {
-            if self.0 % size == 0 {
+            if self.0.is_multiple_of(size) {
                 return write!(f, "{}{suffix}", self.0 / size);
             }
         }
@@ -237,7 +233,14 @@ mod tests {
 
     #[test]
     fn cpu_forms() {
-        let cases = [("250m", 250), ("1", 1000), ("1.5", 1500), ("0.1", 100), ("2k", 2_000_000), ("1e3", 1_000_000)];
+        let cases = [
+            ("250m", 250),
+            ("1", 1000),
+            ("1.5", 1500),
+            ("0.1", 100),
+            ("2k", 2_000_000),
+            ("1e3", 1_000_000),
+        ];
         for (raw, milli) in cases {
             assert_eq!(Cpu::parse("cpu", raw).unwrap().millicores(), milli, "{raw}");
         }
@@ -247,7 +250,14 @@ mod tests {
 
     #[test]
     fn memory_forms() {
-        let cases = [("512Mi", 512u64 << 20), ("1Gi", 1 << 30), ("1G", 1_000_000_000), ("128974848", 128974848), ("1.5Gi", 3 << 29), ("129e6", 129_000_000)];
+        let cases = [
+            ("512Mi", 512u64 << 20),
+            ("1Gi", 1 << 30),
+            ("1G", 1_000_000_000),
+            ("128974848", 128974848),
+            ("1.5Gi", 3 << 29),
+            ("129e6", 129_000_000),
+        ];
         for (raw, bytes) in cases {
             assert_eq!(Memory::parse("m", raw).unwrap().bytes(), bytes, "{raw}");
         }
@@ -256,7 +266,21 @@ mod tests {
 
     #[test]
     fn refuses_bad_quantities() {
-        for bad in ["", "abc", "1.2.3", "-1", "1mi", "1 Gi", " 1", "0", "0.0001", "1e99", "1.5m", "99999999999999999999999Ei", "."] {
+        for bad in [
+            "",
+            "abc",
+            "1.2.3",
+            "-1",
+            "1mi",
+            "1 Gi",
+            " 1",
+            "0",
+            "0.0001",
+            "1e99",
+            "1.5m",
+            "99999999999999999999999Ei",
+            ".",
+        ] {
             assert!(Cpu::parse("cpu_request", bad).is_err(), "cpu {bad:?}");
         }
         for bad in ["", "1.5", "1m", "12XB", "1Gb", "0Mi"] {

@@ -39,8 +39,17 @@ pub enum ReleaseState {
 
 impl ReleaseState {
     pub const KINDS: [&'static str; 11] = [
-        "created", "building", "built", "build_failed", "promoted", "deploying", "deployed",
-        "deploy_failed", "passed", "closed", "abandoned",
+        "created",
+        "building",
+        "built",
+        "build_failed",
+        "promoted",
+        "deploying",
+        "deployed",
+        "deploy_failed",
+        "passed",
+        "closed",
+        "abandoned",
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -61,7 +70,9 @@ impl ReleaseState {
 
     pub fn env(&self) -> Option<EnvId> {
         match *self {
-            Self::Promoted(e) | Self::Deploying(e) | Self::Deployed(e) | Self::DeployFailed(e) | Self::Passed(e) => Some(e),
+            Self::Promoted(e) | Self::Deploying(e) | Self::Deployed(e) | Self::DeployFailed(e) | Self::Passed(e) => {
+                Some(e)
+            }
             _ => None,
         }
     }
@@ -203,7 +214,11 @@ pub enum TransitionError {
     Held { env: String, hold: Hold },
     /// Another release is already promoted into or deploying in the environment.
     #[error("environment {env} is busy with {release}, which is {state}")]
-    Busy { env: String, release: ReleaseId, state: &'static str },
+    Busy {
+        env: String,
+        release: ReleaseId,
+        state: &'static str,
+    },
     /// The environment is not part of the lifecycle.
     #[error("unknown environment {0}")]
     UnknownEnv(EnvId),
@@ -227,12 +242,18 @@ fn require_system(actor: &Actor, action: &'static str) -> Result<(), TransitionE
     if actor.system {
         Ok(())
     } else {
-        Err(TransitionError::Forbidden { action, needed: "admin (build and deploy results come from Prism's engine or an admin's integration)".into() })
+        Err(TransitionError::Forbidden {
+            action,
+            needed: "admin (build and deploy results come from Prism's engine or an admin's integration)".into(),
+        })
     }
 }
 
-fn step<'a>(lifecycle: &'a [EnvStep], id: EnvId) -> Result<&'a EnvStep, TransitionError> {
-    lifecycle.iter().find(|e| e.id == id).ok_or(TransitionError::UnknownEnv(id))
+fn step(lifecycle: &[EnvStep], id: EnvId) -> Result<&EnvStep, TransitionError> {
+    lifecycle
+        .iter()
+        .find(|e| e.id == id)
+        .ok_or(TransitionError::UnknownEnv(id))
 }
 
 /// The roles that may move a release into `target`: testers and operators
@@ -256,8 +277,17 @@ pub fn decide(
 ) -> Result<Decision, TransitionError> {
     use ReleaseState as S;
     let name = action.name();
-    let not_allowed = || TransitionError::NotAllowed { action: name, from: state.kind() };
-    let plain = |next| Ok(Decision { next, effects: vec![], overrode_hold: None });
+    let not_allowed = || TransitionError::NotAllowed {
+        action: name,
+        from: state.kind(),
+    };
+    let plain = |next| {
+        Ok(Decision {
+            next,
+            effects: vec![],
+            overrode_hold: None,
+        })
+    };
     match action {
         Action::StartBuild => {
             if !actor.system {
@@ -293,7 +323,11 @@ pub fn decide(
             if overrode_hold.is_some() {
                 effects.push(SlotEffect::ClearHold(target.id));
             }
-            Ok(Decision { next: S::Promoted(target.id), effects, overrode_hold })
+            Ok(Decision {
+                next: S::Promoted(target.id),
+                effects,
+                overrode_hold,
+            })
         }
         Action::StartDeploy { env } => {
             let target = step(lifecycle, *env)?;
@@ -333,7 +367,11 @@ pub fn decide(
                     if slot.hold.as_ref().is_some_and(|h| h.release == release) {
                         effects.push(SlotEffect::ClearHold(e));
                     }
-                    Ok(Decision { next: S::Passed(e), effects, overrode_hold: None })
+                    Ok(Decision {
+                        next: S::Passed(e),
+                        effects,
+                        overrode_hold: None,
+                    })
                 }
                 _ => Err(not_allowed()),
             }
@@ -350,14 +388,30 @@ pub fn decide(
                     effects.push(SlotEffect::ClearHold(e));
                 }
             }
-            let next = if *action == Action::Close { S::Closed } else { S::Abandoned };
-            Ok(Decision { next, effects, overrode_hold: None })
+            let next = if *action == Action::Close {
+                S::Closed
+            } else {
+                S::Abandoned
+            };
+            Ok(Decision {
+                next,
+                effects,
+                overrode_hold: None,
+            })
         }
     }
 }
 
-fn check_order(lifecycle: &[EnvStep], state: ReleaseState, from: Option<&EnvStep>, target: &EnvStep) -> Result<(), TransitionError> {
-    let previous = lifecycle.iter().filter(|e| e.position < target.position).max_by_key(|e| e.position);
+fn check_order(
+    lifecycle: &[EnvStep],
+    state: ReleaseState,
+    from: Option<&EnvStep>,
+    target: &EnvStep,
+) -> Result<(), TransitionError> {
+    let previous = lifecycle
+        .iter()
+        .filter(|e| e.position < target.position)
+        .max_by_key(|e| e.position);
     match from {
         None => {
             if let Some(prev) = previous {
@@ -402,7 +456,11 @@ fn check_slot(
 ) -> Result<Option<Hold>, TransitionError> {
     if let Some((other, other_state)) = slot.incoming {
         if other != release && other_state.occupies(target.id) {
-            return Err(TransitionError::Busy { env: target.name.clone(), release: other, state: other_state.kind() });
+            return Err(TransitionError::Busy {
+                env: target.name.clone(),
+                release: other,
+                state: other_state.kind(),
+            });
         }
     }
     let Some(hold) = slot.hold.as_ref().filter(|h| h.release != release) else {
@@ -412,7 +470,10 @@ fn check_slot(
         return Ok(None);
     };
     match override_reason {
-        None => Err(TransitionError::Held { env: target.name.clone(), hold: hold.clone() }),
+        None => Err(TransitionError::Held {
+            env: target.name.clone(),
+            hold: hold.clone(),
+        }),
         Some(reason) => {
             if reason.trim().is_empty() {
                 return Err(ValidationError::new("override_reason", "an override needs a reason").into());
@@ -429,7 +490,12 @@ pub fn may_hold(actor: &Actor) -> Result<(), TransitionError> {
 }
 
 /// The holder lifts their own hold; anyone else needs the operator role and a reason.
-pub fn may_release_hold(actor: &Actor, caller: &str, hold: &Hold, reason: Option<&str>) -> Result<bool, TransitionError> {
+pub fn may_release_hold(
+    actor: &Actor,
+    caller: &str,
+    hold: &Hold,
+    reason: Option<&str>,
+) -> Result<bool, TransitionError> {
     require(actor, "release a hold", &[Role::Tester, Role::Operator])?;
     if hold.holder == caller {
         return Ok(false);
@@ -439,7 +505,11 @@ pub fn may_release_hold(actor: &Actor, caller: &str, hold: &Hold, reason: Option
             require(actor, "release another user's hold", &[Role::Operator])?;
             Ok(true)
         }
-        _ => Err(ValidationError::new("reason", format!("the hold belongs to {}; releasing it needs a reason", hold.holder)).into()),
+        _ => Err(ValidationError::new(
+            "reason",
+            format!("the hold belongs to {}; releasing it needs a reason", hold.holder),
+        )
+        .into()),
     }
 }
 

@@ -24,7 +24,10 @@ impl ReleaseId {
             .strip_prefix('r')
             .ok_or_else(|| ValidationError::new(field, format!("{raw:?} is not a release id (like r42)")))?;
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
-            return Err(ValidationError::new(field, format!("{raw:?} is not a release id (like r42)")));
+            return Err(ValidationError::new(
+                field,
+                format!("{raw:?} is not a release id (like r42)"),
+            ));
         }
         let n: i64 = digits
             .parse()

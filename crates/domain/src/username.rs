@@ -3,8 +3,13 @@ use crate::ValidationError;
 /// Checks a login name: 1-64 characters of lowercase letters, digits, '.', '_'
 /// and '-', starting with a letter or digit.
 pub fn validate_username(field: &str, raw: &str) -> Result<(), ValidationError> {
-    let ok_first = raw.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let ok_rest = raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_".contains(c));
+    let ok_first = raw
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ok_rest = raw
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_".contains(c));
     if raw.is_empty() || raw.len() > 64 || !ok_first || !ok_rest {
         return Err(ValidationError::new(
             field,

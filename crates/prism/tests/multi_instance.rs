@@ -47,7 +47,11 @@ fn start(name: &str, db_url: &str, data_dir: &std::path::Path) -> Instance {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start prism serve");
-    let inst = Instance { child, base: format!("http://127.0.0.1:{port}"), name: name.into() };
+    let inst = Instance {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        name: name.into(),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = reqwest::blocking::get(format!("{}/healthz", inst.base)) {
@@ -75,13 +79,25 @@ fn call(base: &str, method: reqwest::Method, path: &str, token: Option<&str>, bo
 }
 
 fn admin_token(base: &str) -> String {
-    let (s, v) = call(base, reqwest::Method::POST, "/api/v1/auth/token", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD})));
+    let (s, v) = call(
+        base,
+        reqwest::Method::POST,
+        "/api/v1/auth/token",
+        None,
+        Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+    );
     assert_eq!(s, 201, "{v}");
     v["secret"].as_str().unwrap().to_owned()
 }
 
 fn job(base: &str, token: &str, id: i64) -> Value {
-    let (s, v) = call(base, reqwest::Method::GET, &format!("/api/v1/jobs/{id}"), Some(token), None);
+    let (s, v) = call(
+        base,
+        reqwest::Method::GET,
+        &format!("/api/v1/jobs/{id}"),
+        Some(token),
+        None,
+    );
     assert_eq!(s, 200, "{v}");
     v
 }
@@ -98,13 +114,22 @@ fn with_database(test: impl FnOnce(&str)) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let name = format!("prism_mi_{}", uuid::Uuid::new_v4().simple());
     rt.block_on(async {
-        let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base())).await.expect("PostgreSQL");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+        let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
+            .await
+            .expect("PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
     });
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&format!("{}/{name}", pg_base()))));
     rt.block_on(async {
-        let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base())).await.unwrap();
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+        let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
+            .await
+            .unwrap();
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut c)
+            .await;
     });
     if let Err(p) = result {
         std::panic::resume_unwind(p);
@@ -128,21 +153,38 @@ fn two_instances_share_the_queue_and_run_each_job_once() {
         let ids: Vec<i64> = (0..24)
             .map(|i| {
                 let base = if i % 2 == 0 { &a.base } else { &b.base };
-                let (s, v) = call(base, reqwest::Method::POST, "/api/v1/jobs/selftest", Some(&token), Some(json!({"duration_ms": 150})));
+                let (s, v) = call(
+                    base,
+                    reqwest::Method::POST,
+                    "/api/v1/jobs/selftest",
+                    Some(&token),
+                    Some(json!({"duration_ms": 150})),
+                );
                 assert_eq!(s, 201, "{v}");
                 v["id"].as_i64().unwrap()
             })
             .collect();
-        wait_for("all self-test jobs to succeed", Duration::from_secs(60), || ids.iter().all(|id| job(&a.base, &token, *id)["job"]["state"] == "succeeded"));
+        wait_for("all self-test jobs to succeed", Duration::from_secs(60), || {
+            ids.iter()
+                .all(|id| job(&a.base, &token, *id)["job"]["state"] == "succeeded")
+        });
         let mut ran_on = std::collections::HashMap::new();
         for id in &ids {
             let j = job(&b.base, &token, *id);
             let attempts = j["attempts"].as_array().unwrap();
             assert_eq!(attempts.len(), 1, "job {id} ran more than once: {j}");
             assert_eq!(attempts[0]["outcome"], "succeeded");
-            *ran_on.entry(attempts[0]["instance"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+            *ran_on
+                .entry(attempts[0]["instance"].as_str().unwrap().to_owned())
+                .or_insert(0) += 1;
             // Its effect happened exactly once too.
-            let (_, done) = call(&a.base, reqwest::Method::GET, &format!("/api/v1/audit?action=job.selftest_done&record_id={id}"), Some(&token), None);
+            let (_, done) = call(
+                &a.base,
+                reqwest::Method::GET,
+                &format!("/api/v1/audit?action=job.selftest_done&record_id={id}"),
+                Some(&token),
+                None,
+            );
             assert_eq!(done.as_array().unwrap().len(), 1, "job {id}: {done}");
         }
         assert!(ran_on.keys().all(|k| k == &a.name || k == &b.name), "{ran_on:?}");
@@ -159,25 +201,50 @@ fn a_killed_instance_job_is_taken_over_after_its_lease_lapses() {
         let mut a = start("victim", db, &dir.join("a"));
         let token = admin_token(&a.base);
         // Only the victim runs while the job starts.
-        let (s, v) = call(&a.base, reqwest::Method::POST, "/api/v1/jobs/selftest", Some(&token), Some(json!({"duration_ms": 4000})));
+        let (s, v) = call(
+            &a.base,
+            reqwest::Method::POST,
+            "/api/v1/jobs/selftest",
+            Some(&token),
+            Some(json!({"duration_ms": 4000})),
+        );
         assert_eq!(s, 201, "{v}");
         let id = v["id"].as_i64().unwrap();
-        wait_for("the job to start on the victim", Duration::from_secs(20), || job(&a.base, &token, id)["job"]["state"] == "running");
+        wait_for("the job to start on the victim", Duration::from_secs(20), || {
+            job(&a.base, &token, id)["job"]["state"] == "running"
+        });
         assert_eq!(job(&a.base, &token, id)["job"]["lease_owner"], "victim");
         // SIGKILL: no graceful hand-back, the lease must lapse.
         a.child.kill().unwrap();
         a.child.wait().unwrap();
         let killed_at = Instant::now();
         let b = start("survivor", db, &dir.join("b"));
-        wait_for("the survivor to finish the job", Duration::from_secs(40), || job(&b.base, &token, id)["job"]["state"] == "succeeded");
-        assert!(killed_at.elapsed() >= Duration::from_secs(4), "the job cannot finish before the lease lapses and it runs again in full");
+        wait_for("the survivor to finish the job", Duration::from_secs(40), || {
+            job(&b.base, &token, id)["job"]["state"] == "succeeded"
+        });
+        assert!(
+            killed_at.elapsed() >= Duration::from_secs(4),
+            "the job cannot finish before the lease lapses and it runs again in full"
+        );
         let j = job(&b.base, &token, id);
         let attempts = j["attempts"].as_array().unwrap();
         assert_eq!(attempts.len(), 2, "{j}");
-        assert_eq!((attempts[0]["instance"].as_str(), attempts[0]["outcome"].as_str()), (Some("victim"), Some("lease_lapsed")));
-        assert_eq!((attempts[1]["instance"].as_str(), attempts[1]["outcome"].as_str()), (Some("survivor"), Some("succeeded")));
+        assert_eq!(
+            (attempts[0]["instance"].as_str(), attempts[0]["outcome"].as_str()),
+            (Some("victim"), Some("lease_lapsed"))
+        );
+        assert_eq!(
+            (attempts[1]["instance"].as_str(), attempts[1]["outcome"].as_str()),
+            (Some("survivor"), Some("succeeded"))
+        );
         assert_eq!(j["job"]["attempts"], 2);
-        let (_, done) = call(&b.base, reqwest::Method::GET, &format!("/api/v1/audit?action=job.selftest_done&record_id={id}"), Some(&token), None);
+        let (_, done) = call(
+            &b.base,
+            reqwest::Method::GET,
+            &format!("/api/v1/audit?action=job.selftest_done&record_id={id}"),
+            Some(&token),
+            None,
+        );
         assert_eq!(done.as_array().unwrap().len(), 1, "{done}");
         assert_eq!(done[0]["detail"]["instance"], "survivor");
         drop(b);

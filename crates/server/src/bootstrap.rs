@@ -2,8 +2,8 @@
 //! `PRISM_ADMIN_PASSWORD`, or a random one printed once on standard output,
 //! and the default lifecycle fat -> uat -> prd (not yet bound to a cluster).
 
-use prism_store::audit::{self, Origin};
 use prism_domain::EnvPolicy;
+use prism_store::audit::{self, Origin};
 use prism_store::environments::{self, NewEnvironment};
 use prism_store::{users, Store};
 
@@ -19,7 +19,9 @@ pub async fn first_admin(store: &Store, settings: &Settings) -> anyhow::Result<(
         Some(p) => (p.0.clone(), false),
         None => (secret_token::generate("")[..20].to_owned(), true),
     };
-    let hash = password::hash(pw.clone()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let hash = password::hash(pw.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     let user = match users::create(&mut tx, "admin", "Administrator", &hash, true).await {
         Ok(u) => u,
         // Another instance sharing the database bootstrapped first.
@@ -27,12 +29,42 @@ pub async fn first_admin(store: &Store, settings: &Settings) -> anyhow::Result<(
         Err(e) => return Err(e.into()),
     };
     let origin = Origin::system("bootstrap");
-    audit::record(&mut tx, &origin, "user.create", "user", &user.username, serde_json::json!({"admin": true})).await?;
+    audit::record(
+        &mut tx,
+        &origin,
+        "user.create",
+        "user",
+        &user.username,
+        serde_json::json!({"admin": true}),
+    )
+    .await?;
     if environments::list(&mut tx).await?.is_empty() {
         // The default lifecycle: FAT where developers deploy, then the formal UAT and PRD.
-        for (name, policy) in [("fat", EnvPolicy::development()), ("uat", EnvPolicy::formal()), ("prd", EnvPolicy::formal())] {
-            let env = environments::create(&mut tx, NewEnvironment { name, position: None, cluster_id: None, namespace: name, policy: &policy }).await?;
-            audit::record(&mut tx, &origin, "environment.create", "environment", name, serde_json::to_value(&env)?).await?;
+        for (name, policy) in [
+            ("fat", EnvPolicy::development()),
+            ("uat", EnvPolicy::formal()),
+            ("prd", EnvPolicy::formal()),
+        ] {
+            let env = environments::create(
+                &mut tx,
+                NewEnvironment {
+                    name,
+                    position: None,
+                    cluster_id: None,
+                    namespace: name,
+                    policy: &policy,
+                },
+            )
+            .await?;
+            audit::record(
+                &mut tx,
+                &origin,
+                "environment.create",
+                "environment",
+                name,
+                serde_json::to_value(&env)?,
+            )
+            .await?;
         }
     }
     tx.commit().await?;

@@ -79,15 +79,27 @@ impl Settings {
             None => FileSettings::default(),
         };
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let lease_s = env("PRISM_JOB_LEASE_SECONDS").and_then(|v| v.parse().ok()).or(file.job_lease_seconds).unwrap_or(30);
+        let lease_s = env("PRISM_JOB_LEASE_SECONDS")
+            .and_then(|v| v.parse().ok())
+            .or(file.job_lease_seconds)
+            .unwrap_or(30);
         Ok(Settings {
-            listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default")),
-            data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./prism-data")),
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default")),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./prism-data")),
             database_url: args.database_url.clone().or(file.database_url).map(Secret),
             secret_key: env("PRISM_SECRET_KEY").map(Secret),
             admin_password: env("PRISM_ADMIN_PASSWORD").map(Secret),
             log_json: args.log_json || file.log_json.unwrap_or(false),
-            instance_id: env("PRISM_INSTANCE_ID").or(file.instance_id).unwrap_or_else(default_instance_id),
+            instance_id: env("PRISM_INSTANCE_ID")
+                .or(file.instance_id)
+                .unwrap_or_else(default_instance_id),
             job_lease_ms: (lease_s as i64) * 1000,
             job_poll_ms: env("PRISM_JOB_POLL_MS").and_then(|v| v.parse().ok()).unwrap_or(500),
             session_ttl_ms: 12 * 3600 * 1000,
@@ -105,13 +117,25 @@ impl Settings {
 }
 
 fn load_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 fn default_instance_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "prism".into());
-    format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "prism".into());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 #[cfg(test)]

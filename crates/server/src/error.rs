@@ -31,7 +31,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
     pub fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
@@ -47,19 +52,32 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
     pub fn not_found(record: &str, key: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{record} \"{key}\" not found")).field(record)
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{record} \"{key}\" not found"),
+        )
+        .field(record)
     }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.message, code: self.code, field: self.field };
+        let body = ErrorBody {
+            error: self.message,
+            code: self.code,
+            field: self.field,
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -96,8 +114,12 @@ impl From<TransitionError> for ApiError {
             TransitionError::UnknownEnv(_) => ApiError::bad_request("environment", message),
             TransitionError::Held { .. } => ApiError::new(StatusCode::CONFLICT, "held", message).field("environment"),
             TransitionError::Busy { .. } => ApiError::new(StatusCode::CONFLICT, "busy", message).field("environment"),
-            TransitionError::OutOfOrder(_) => ApiError::new(StatusCode::CONFLICT, "out_of_order", message).field("environment"),
-            TransitionError::NotAllowed { .. } => ApiError::new(StatusCode::CONFLICT, "invalid_transition", message).field("state"),
+            TransitionError::OutOfOrder(_) => {
+                ApiError::new(StatusCode::CONFLICT, "out_of_order", message).field("environment")
+            }
+            TransitionError::NotAllowed { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "invalid_transition", message).field("state")
+            }
         }
     }
 }

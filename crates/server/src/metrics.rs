@@ -61,22 +61,44 @@ impl Default for Metrics {
         let jobs = Family::<JobLabels, Gauge>::default();
         let releases = Family::<StateLabels, Gauge>::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
         registry.register("jobs", "Jobs in the queue by kind and state", jobs.clone());
         registry.register("releases", "Release orders by state", releases.clone());
-        Self { registry, requests, latency, jobs, releases }
+        Self {
+            registry,
+            requests,
+            latency,
+            jobs,
+            releases,
+        }
     }
 }
 
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let response = next.run(req).await;
     let status = response.status().as_u16();
     let m = &state.metrics;
-    m.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status }).inc();
-    m.latency.get_or_create(&RouteLabels { method, route }).observe(started.elapsed().as_secs_f64());
+    m.requests
+        .get_or_create(&RequestLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status,
+        })
+        .inc();
+    m.latency
+        .get_or_create(&RouteLabels { method, route })
+        .observe(started.elapsed().as_secs_f64());
     response
 }
 
@@ -84,19 +106,40 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 pub async fn render(State(state): State<AppState>) -> ApiResult<Response> {
     let mut c = state.store.conn().await?;
     let m = &state.metrics;
-    let by_state: std::collections::HashMap<String, i64> = prism_store::releases::count_by_state(&mut c).await?.into_iter().collect();
+    let by_state: std::collections::HashMap<String, i64> = prism_store::releases::count_by_state(&mut c)
+        .await?
+        .into_iter()
+        .collect();
     for kind in ReleaseState::KINDS {
-        m.releases.get_or_create(&StateLabels { state: kind.into() }).set(by_state.get(kind).copied().unwrap_or(0));
+        m.releases
+            .get_or_create(&StateLabels { state: kind.into() })
+            .set(by_state.get(kind).copied().unwrap_or(0));
     }
     let counts = prism_store::jobs::counts(&mut c).await?;
     let kinds: std::collections::BTreeSet<&String> = counts.iter().map(|(k, _, _)| k).collect();
     for kind in kinds {
         for st in ["queued", "running", "succeeded", "failed"] {
-            let n = counts.iter().find(|(k, s, _)| k == kind && s == st).map(|(_, _, n)| *n).unwrap_or(0);
-            m.jobs.get_or_create(&JobLabels { kind: kind.clone(), state: st.into() }).set(n);
+            let n = counts
+                .iter()
+                .find(|(k, s, _)| k == kind && s == st)
+                .map(|(_, _, n)| *n)
+                .unwrap_or(0);
+            m.jobs
+                .get_or_create(&JobLabels {
+                    kind: kind.clone(),
+                    state: st.into(),
+                })
+                .set(n);
         }
     }
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &m.registry).map_err(|_| crate::error::ApiError::internal())?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out).into_response())
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
 }

@@ -40,7 +40,10 @@ impl SecretBox {
     /// Loads `secret.key` from the data dir, creating it (mode 0600) if absent.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, SecretError> {
         let path = data_dir.join("secret.key");
-        let io = |source| SecretError::KeyFile { path: path.display().to_string(), source };
+        let io = |source| SecretError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
         match std::fs::read_to_string(&path) {
             Ok(s) => Self::from_base64(&s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -56,7 +59,11 @@ impl SecretBox {
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let mut out = nonce.to_vec();
-        out.extend(self.cipher.encrypt(&nonce, plaintext).expect("encryption of a buffer cannot fail"));
+        out.extend(
+            self.cipher
+                .encrypt(&nonce, plaintext)
+                .expect("encryption of a buffer cannot fail"),
+        );
         out
     }
 
@@ -65,7 +72,9 @@ impl SecretBox {
             return Err(SecretError::Decrypt);
         }
         let (nonce, ct) = sealed.split_at(24);
-        self.cipher.decrypt(XNonce::from_slice(nonce), ct).map_err(|_| SecretError::Decrypt)
+        self.cipher
+            .decrypt(XNonce::from_slice(nonce), ct)
+            .map_err(|_| SecretError::Decrypt)
     }
 }
 
@@ -73,7 +82,12 @@ impl SecretBox {
 pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(contents)
 }
 

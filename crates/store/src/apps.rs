@@ -59,7 +59,8 @@ impl TryFrom<Row> for Application {
     }
 }
 
-const SELECT: &str = "SELECT a.id, a.project_id, p.name AS project, a.name, a.git_url, a.build_settings, a.template_settings, \
+const SELECT: &str =
+    "SELECT a.id, a.project_id, p.name AS project, a.name, a.git_url, a.build_settings, a.template_settings, \
                       a.created_at, a.updated_at FROM applications a JOIN projects p ON p.id = a.project_id";
 
 pub struct NewApplication<'a> {
@@ -107,7 +108,11 @@ pub async fn by_name(c: &mut AnyConnection, name: &str) -> Result<Application> {
 }
 
 /// Applications the user may see (all for admins: `user_id` None), optionally of one project.
-pub async fn list_visible(c: &mut AnyConnection, user_id: Option<i64>, project_id: Option<i64>) -> Result<Vec<Application>> {
+pub async fn list_visible(
+    c: &mut AnyConnection,
+    user_id: Option<i64>,
+    project_id: Option<i64>,
+) -> Result<Vec<Application>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "{SELECT} WHERE (CAST($1 AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = $1)) \
          AND (CAST($2 AS BIGINT) IS NULL OR a.project_id = $2) ORDER BY a.name"
@@ -141,11 +146,19 @@ pub async fn update(c: &mut AnyConnection, id: i64, p: ApplicationPatch<'_>) -> 
 }
 
 pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM releases WHERE app_id = $1").bind(id).fetch_one(&mut *c).await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM releases WHERE app_id = $1")
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?;
     if n > 0 {
-        return Err(StoreError::InUse(format!("the application has {n} release(s); releases are kept for the record")));
+        return Err(StoreError::InUse(format!(
+            "the application has {n} release(s); releases are kept for the record"
+        )));
     }
-    sqlx::query("DELETE FROM applications WHERE id = $1").bind(id).execute(c).await?;
+    sqlx::query("DELETE FROM applications WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await?;
     Ok(())
 }
 
@@ -189,23 +202,39 @@ pub async fn env_settings(c: &mut AnyConnection, app_id: i64) -> Result<Vec<EnvS
     .fetch_all(c)
     .await?;
     rows.into_iter()
-        .map(|(env, replicas, cr, cl, mr, ml, vars)| match (replicas, cr, cl, mr, ml, vars) {
-            (Some(replicas), Some(cpu_request), Some(cpu_limit), Some(memory_request), Some(memory_limit), Some(vars)) => Ok(EnvSettings {
-                environment: env,
-                replicas,
-                cpu_request,
-                cpu_limit,
-                memory_request,
-                memory_limit,
-                env_vars: serde_json::from_str(&vars).map_err(|e| StoreError::Corrupt(format!("env_vars: {e}")))?,
-                customised: true,
-            }),
-            _ => Ok(EnvSettings::defaults(&env)),
-        })
+        .map(
+            |(env, replicas, cr, cl, mr, ml, vars)| match (replicas, cr, cl, mr, ml, vars) {
+                (
+                    Some(replicas),
+                    Some(cpu_request),
+                    Some(cpu_limit),
+                    Some(memory_request),
+                    Some(memory_limit),
+                    Some(vars),
+                ) => Ok(EnvSettings {
+                    environment: env,
+                    replicas,
+                    cpu_request,
+                    cpu_limit,
+                    memory_request,
+                    memory_limit,
+                    env_vars: serde_json::from_str(&vars).map_err(|e| StoreError::Corrupt(format!("env_vars: {e}")))?,
+                    customised: true,
+                }),
+                _ => Ok(EnvSettings::defaults(&env)),
+            },
+        )
         .collect()
 }
 
-pub async fn put_env_settings(c: &mut AnyConnection, app_id: i64, env_id: i64, replicas: i64, resources: &Resources, env_vars: &BTreeMap<String, String>) -> Result<()> {
+pub async fn put_env_settings(
+    c: &mut AnyConnection,
+    app_id: i64,
+    env_id: i64,
+    replicas: i64,
+    resources: &Resources,
+    env_vars: &BTreeMap<String, String>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO app_env_settings (app_id, env_id, replicas, cpu_request, cpu_limit, memory_request, memory_limit, env_vars, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (app_id, env_id) DO UPDATE SET replicas = excluded.replicas, \

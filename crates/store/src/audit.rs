@@ -34,11 +34,22 @@ pub struct Origin {
 
 impl Origin {
     pub fn system(what: &str) -> Self {
-        Self { actor_id: None, actor: format!("system:{what}"), address: String::new() }
+        Self {
+            actor_id: None,
+            actor: format!("system:{what}"),
+            address: String::new(),
+        }
     }
 }
 
-pub async fn record(c: &mut AnyConnection, origin: &Origin, action: &str, record_type: &str, record_id: &str, detail: serde_json::Value) -> Result<()> {
+pub async fn record(
+    c: &mut AnyConnection,
+    origin: &Origin,
+    action: &str,
+    record_type: &str,
+    record_id: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_events (at, actor_id, actor, address, action, record_type, record_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -88,5 +99,7 @@ pub async fn list(c: &mut AnyConnection, f: &AuditFilter) -> Result<Vec<AuditEve
 }
 
 pub async fn count(c: &mut AnyConnection) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(c).await?)
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(c)
+        .await?)
 }

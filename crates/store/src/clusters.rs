@@ -85,7 +85,9 @@ pub async fn by_name(c: &mut AnyConnection, name: &str) -> Result<Cluster> {
 }
 
 pub async fn list(c: &mut AnyConnection) -> Result<Vec<Cluster>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM clusters ORDER BY name")).fetch_all(c).await?)
+    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM clusters ORDER BY name"))
+        .fetch_all(c)
+        .await?)
 }
 
 pub struct ClusterPatch<'a> {
@@ -116,10 +118,19 @@ pub async fn update(c: &mut AnyConnection, id: i64, p: ClusterPatch<'_>) -> Resu
 }
 
 pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
-    let envs: Vec<String> = sqlx::query_scalar("SELECT name FROM environments WHERE cluster_id = $1 ORDER BY name").bind(id).fetch_all(&mut *c).await?;
+    let envs: Vec<String> = sqlx::query_scalar("SELECT name FROM environments WHERE cluster_id = $1 ORDER BY name")
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await?;
     if !envs.is_empty() {
-        return Err(StoreError::InUse(format!("environments {} are bound to this cluster", envs.join(", "))));
+        return Err(StoreError::InUse(format!(
+            "environments {} are bound to this cluster",
+            envs.join(", ")
+        )));
     }
-    sqlx::query("DELETE FROM clusters WHERE id = $1").bind(id).execute(c).await?;
+    sqlx::query("DELETE FROM clusters WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await?;
     Ok(())
 }

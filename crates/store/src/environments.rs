@@ -43,7 +43,8 @@ impl TryFrom<Row> for Environment {
             cluster: r.cluster,
             namespace: r.namespace,
             policy: EnvPolicy {
-                deploy_roles: EnvPolicy::roles_from_csv(&r.deploy_roles).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                deploy_roles: EnvPolicy::roles_from_csv(&r.deploy_roles)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 requires_review: r.requires_review != 0,
                 requires_previous: r.requires_previous != 0,
             },
@@ -54,7 +55,12 @@ impl TryFrom<Row> for Environment {
 
 impl Environment {
     pub fn step(&self) -> EnvStep {
-        EnvStep { id: self.id, name: self.name.clone(), position: self.position, policy: self.policy.clone() }
+        EnvStep {
+            id: self.id,
+            name: self.name.clone(),
+            position: self.position,
+            policy: self.policy.clone(),
+        }
     }
 }
 
@@ -73,7 +79,9 @@ pub async fn create(c: &mut AnyConnection, n: NewEnvironment<'_>) -> Result<Envi
     let position = match n.position {
         Some(p) => p,
         None => {
-            let max: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM environments").fetch_one(&mut *c).await?;
+            let max: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM environments")
+                .fetch_one(&mut *c)
+                .await?;
             max.unwrap_or(0) + 10
         }
     };
@@ -115,7 +123,9 @@ pub async fn by_name(c: &mut AnyConnection, name: &str) -> Result<Environment> {
 
 /// The lifecycle, in order.
 pub async fn list(c: &mut AnyConnection) -> Result<Vec<Environment>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} ORDER BY e.position, e.id")).fetch_all(c).await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} ORDER BY e.position, e.id"))
+        .fetch_all(c)
+        .await?;
     rows.into_iter().map(Environment::try_from).collect()
 }
 
@@ -134,7 +144,12 @@ pub async fn update(c: &mut AnyConnection, id: i64, p: EnvironmentPatch<'_>) -> 
     let cur = get(c, id).await?;
     let cluster_id: Option<i64> = match p.cluster_id {
         Some(v) => v,
-        None => sqlx::query_scalar("SELECT cluster_id FROM environments WHERE id = $1").bind(id).fetch_one(&mut *c).await?,
+        None => {
+            sqlx::query_scalar("SELECT cluster_id FROM environments WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *c)
+                .await?
+        }
     };
     let policy = p.policy.unwrap_or(&cur.policy);
     sqlx::query(
@@ -153,19 +168,23 @@ pub async fn update(c: &mut AnyConnection, id: i64, p: EnvironmentPatch<'_>) -> 
 }
 
 pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
-    let used: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM releases WHERE env_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&mut *c)
-    .await?;
-    let current: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM slots WHERE env_id = $1 AND current_release_id IS NOT NULL")
+    let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM releases WHERE env_id = $1")
         .bind(id)
         .fetch_one(&mut *c)
         .await?;
+    let current: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM slots WHERE env_id = $1 AND current_release_id IS NOT NULL")
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await?;
     if used + current > 0 {
-        return Err(StoreError::InUse("releases are or were in this environment; it can no longer be removed".into()));
+        return Err(StoreError::InUse(
+            "releases are or were in this environment; it can no longer be removed".into(),
+        ));
     }
-    sqlx::query("DELETE FROM environments WHERE id = $1").bind(id).execute(c).await?;
+    sqlx::query("DELETE FROM environments WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await?;
     Ok(())
 }

@@ -7,7 +7,11 @@ pub enum StoreError {
     NotFound { record: &'static str, key: String },
     /// A record with the same unique key exists already.
     #[error("{record} {key:?} already exists")]
-    Duplicate { record: &'static str, field: &'static str, key: String },
+    Duplicate {
+        record: &'static str,
+        field: &'static str,
+        key: String,
+    },
     /// The record changed between read and write (another request won).
     #[error("{0}")]
     Conflict(String),
@@ -30,14 +34,25 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
     pub fn not_found(record: &'static str, key: impl ToString) -> Self {
-        Self::NotFound { record, key: key.to_string() }
+        Self::NotFound {
+            record,
+            key: key.to_string(),
+        }
     }
 }
 
 /// Turns a unique-constraint violation into [`StoreError::Duplicate`].
-pub(crate) fn unique<'a>(record: &'static str, field: &'static str, key: &'a str) -> impl FnOnce(sqlx::Error) -> StoreError + 'a {
+pub(crate) fn unique<'a>(
+    record: &'static str,
+    field: &'static str,
+    key: &'a str,
+) -> impl FnOnce(sqlx::Error) -> StoreError + 'a {
     move |e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate { record, field, key: key.to_owned() },
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate {
+            record,
+            field,
+            key: key.to_owned(),
+        },
         _ => StoreError::Database(e),
     }
 }

@@ -86,7 +86,11 @@ pub async fn list(c: &mut AnyConnection, state: Option<&str>, kind: Option<&str>
 }
 
 pub async fn counts(c: &mut AnyConnection) -> Result<Vec<(String, String, i64)>> {
-    Ok(sqlx::query_as("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state").fetch_all(c).await?)
+    Ok(
+        sqlx::query_as("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state")
+            .fetch_all(c)
+            .await?,
+    )
 }
 
 /// Claims the oldest runnable job (queued and due, or running with a lapsed
@@ -123,11 +127,13 @@ pub async fn claim(store: &Store, instance: &str, kinds: &[&str], lease_ms: i64)
     .await?;
     let job = get(&mut tx, id).await?;
     // A lapsed attempt that never finished is closed as abandoned.
-    sqlx::query("UPDATE job_attempts SET finished_at = $2, outcome = 'lease_lapsed' WHERE job_id = $1 AND finished_at IS NULL")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE job_attempts SET finished_at = $2, outcome = 'lease_lapsed' WHERE job_id = $1 AND finished_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("INSERT INTO job_attempts (job_id, attempt, instance, started_at) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(job.attempts)
@@ -156,7 +162,10 @@ pub async fn heartbeat(c: &mut AnyConnection, id: i64, instance: &str, lease_ms:
 pub enum Outcome {
     Succeeded,
     /// Failed; retried after `retry_in_ms` unless attempts are exhausted.
-    Failed { error: String, retry_in_ms: i64 },
+    Failed {
+        error: String,
+        retry_in_ms: i64,
+    },
 }
 
 /// Records the end of an attempt, only if the job is still leased to `instance`.

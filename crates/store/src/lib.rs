@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{Result, StoreError};
-pub use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
 use sqlx::pool::PoolConnection;
+pub use sqlx::AnyConnection;
 use sqlx::{Any, AnyPool, Executor};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 

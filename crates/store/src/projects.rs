@@ -22,13 +22,14 @@ pub struct Membership {
 }
 
 pub async fn create(c: &mut AnyConnection, name: &str, description: &str) -> Result<Project> {
-    let id: i64 = sqlx::query_scalar("INSERT INTO projects (name, description, created_at) VALUES ($1, $2, $3) RETURNING id")
-        .bind(name)
-        .bind(description)
-        .bind(now_ms())
-        .fetch_one(&mut *c)
-        .await
-        .map_err(unique("project", "name", name))?;
+    let id: i64 =
+        sqlx::query_scalar("INSERT INTO projects (name, description, created_at) VALUES ($1, $2, $3) RETURNING id")
+            .bind(name)
+            .bind(description)
+            .bind(now_ms())
+            .fetch_one(&mut *c)
+            .await
+            .map_err(unique("project", "name", name))?;
     get(c, id).await
 }
 
@@ -62,16 +63,28 @@ pub async fn list_visible(c: &mut AnyConnection, user_id: Option<i64>) -> Result
 }
 
 pub async fn update(c: &mut AnyConnection, id: i64, description: &str) -> Result<Project> {
-    sqlx::query("UPDATE projects SET description = $2 WHERE id = $1").bind(id).bind(description).execute(&mut *c).await?;
+    sqlx::query("UPDATE projects SET description = $2 WHERE id = $1")
+        .bind(id)
+        .bind(description)
+        .execute(&mut *c)
+        .await?;
     get(c, id).await
 }
 
 pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
-    let apps: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE project_id = $1").bind(id).fetch_one(&mut *c).await?;
+    let apps: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE project_id = $1")
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?;
     if apps > 0 {
-        return Err(StoreError::InUse(format!("the project still has {apps} application(s)")));
+        return Err(StoreError::InUse(format!(
+            "the project still has {apps} application(s)"
+        )));
     }
-    sqlx::query("DELETE FROM projects WHERE id = $1").bind(id).execute(c).await?;
+    sqlx::query("DELETE FROM projects WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await?;
     Ok(())
 }
 

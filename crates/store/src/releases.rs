@@ -60,8 +60,9 @@ struct Row {
 impl TryFrom<Row> for Release {
     type Error = StoreError;
     fn try_from(r: Row) -> Result<Self> {
-        let parsed_state = ReleaseState::from_parts(&r.state, r.env_id)
-            .ok_or_else(|| StoreError::Corrupt(format!("release r{} has state {:?} env {:?}", r.id, r.state, r.env_id)))?;
+        let parsed_state = ReleaseState::from_parts(&r.state, r.env_id).ok_or_else(|| {
+            StoreError::Corrupt(format!("release r{} has state {:?} env {:?}", r.id, r.state, r.env_id))
+        })?;
         Ok(Self {
             id: ReleaseId::from_seq(r.id),
             application: r.application,
@@ -89,7 +90,13 @@ const SELECT: &str = "SELECT r.id, r.app_id, a.project_id, a.name AS application
     r.created_at, r.updated_at FROM releases r JOIN applications a ON a.id = r.app_id JOIN projects p ON p.id = a.project_id \
     JOIN users u ON u.id = r.creator_id LEFT JOIN environments e ON e.id = r.env_id";
 
-pub async fn create(c: &mut AnyConnection, app_id: i64, git_ref: &str, change_note: &str, creator_id: i64) -> Result<Release> {
+pub async fn create(
+    c: &mut AnyConnection,
+    app_id: i64,
+    git_ref: &str,
+    change_note: &str,
+    creator_id: i64,
+) -> Result<Release> {
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO releases (app_id, git_ref, change_note, creator_id, state, created_at, updated_at) \
@@ -149,7 +156,23 @@ pub async fn list(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<Releas
 /// since it was read (`version`), and the slot it enters only if nobody
 /// changed that slot since (`slot_version`). Either miss is a conflict, and
 /// the caller's transaction rolls back whole.
-pub async fn apply(c: &mut AnyConnection, release: &Release, action: &str, decision: &Decision, slot_version: Option<i64>, actor_id: Option<i64>, actor: &str, note: &str) -> Result<()> {
+/// Who moved a release, how, and the slot version the decision was based on.
+pub struct Step<'a> {
+    pub action: &'a str,
+    pub slot_version: Option<i64>,
+    pub actor_id: Option<i64>,
+    pub actor: &'a str,
+    pub note: &'a str,
+}
+
+pub async fn apply(c: &mut AnyConnection, release: &Release, decision: &Decision, step: &Step<'_>) -> Result<()> {
+    let Step {
+        action,
+        slot_version,
+        actor_id,
+        actor,
+        note,
+    } = *step;
     let now = now_ms();
     let id = release.id.seq();
     let n = sqlx::query("UPDATE releases SET state = $2, env_id = $3, version = version + 1, updated_at = $4 WHERE id = $1 AND version = $5")
@@ -162,7 +185,10 @@ pub async fn apply(c: &mut AnyConnection, release: &Release, action: &str, decis
         .await?
         .rows_affected();
     if n == 0 {
-        return Err(StoreError::Conflict(format!("release {} was changed by another request; reload and retry", release.id)));
+        return Err(StoreError::Conflict(format!(
+            "release {} was changed by another request; reload and retry",
+            release.id
+        )));
     }
     for effect in &decision.effects {
         let (sql, env, check) = match *effect {
@@ -189,13 +215,19 @@ pub async fn apply(c: &mut AnyConnection, release: &Release, action: &str, decis
         let checked_sql = format!("{sql} AND version = $4");
         let q = if check {
             let v = slot_version.ok_or_else(|| StoreError::Conflict("slot version missing".into()))?;
-            sqlx::query(&checked_sql).bind(release.app_id).bind(env).bind(id).bind(v)
+            sqlx::query(&checked_sql)
+                .bind(release.app_id)
+                .bind(env)
+                .bind(id)
+                .bind(v)
         } else {
             sqlx::query(sql).bind(release.app_id).bind(env).bind(id)
         };
         let n = q.execute(&mut *c).await?.rows_affected();
         if check && n == 0 {
-            return Err(StoreError::Conflict("the environment was changed by another request; reload and retry".into()));
+            return Err(StoreError::Conflict(
+                "the environment was changed by another request; reload and retry".into(),
+            ));
         }
     }
     sqlx::query(
@@ -263,5 +295,7 @@ pub async fn history(c: &mut AnyConnection, id: ReleaseId) -> Result<Vec<Transit
 
 /// Release counts by state, for metrics.
 pub async fn count_by_state(c: &mut AnyConnection) -> Result<Vec<(String, i64)>> {
-    Ok(sqlx::query_as("SELECT state, COUNT(*) FROM releases GROUP BY state").fetch_all(c).await?)
+    Ok(sqlx::query_as("SELECT state, COUNT(*) FROM releases GROUP BY state")
+        .fetch_all(c)
+        .await?)
 }

@@ -63,7 +63,15 @@ pub async fn get(c: &mut AnyConnection, app_id: i64, env_id: i64) -> Result<Slot
     .ok_or_else(|| StoreError::not_found("slot", format!("{app_id}/{env_id}")))
 }
 
-pub async fn hold(c: &mut AnyConnection, app_id: i64, env_id: i64, release: i64, user: &str, note: &str, expires_at: Option<i64>) -> Result<()> {
+pub async fn hold(
+    c: &mut AnyConnection,
+    app_id: i64,
+    env_id: i64,
+    release: i64,
+    user: &str,
+    note: &str,
+    expires_at: Option<i64>,
+) -> Result<()> {
     let n = sqlx::query(
         "UPDATE slots SET hold_release_id = $3, hold_user = $4, hold_since = $5, hold_note = $6, hold_expires_at = $7, version = version + 1 \
          WHERE app_id = $1 AND env_id = $2 AND hold_release_id IS NULL",
@@ -96,7 +104,9 @@ pub async fn release_hold(c: &mut AnyConnection, app_id: i64, env_id: i64, expec
     .await?
     .rows_affected();
     if n == 0 {
-        return Err(StoreError::Conflict("the hold changed meanwhile; reload and retry".into()));
+        return Err(StoreError::Conflict(
+            "the hold changed meanwhile; reload and retry".into(),
+        ));
     }
     Ok(())
 }
@@ -164,17 +174,19 @@ pub async fn board(c: &mut AnyConnection, visible_to: Option<i64>, app_id: Optio
     let rid = |r: Option<i64>| r.map(|r| ReleaseId::from_seq(r).to_string());
     Ok(rows
         .into_iter()
-        .map(|(application, environment, cur, inc, inc_state, holder, hold_rel, since, note, exp)| BoardCell {
-            application,
-            environment,
-            current_release: rid(cur),
-            incoming_release: rid(inc),
-            incoming_state: inc_state,
-            held_by: holder,
-            hold_release: rid(hold_rel),
-            hold_since: since,
-            hold_note: note,
-            hold_expires_at: exp,
-        })
+        .map(
+            |(application, environment, cur, inc, inc_state, holder, hold_rel, since, note, exp)| BoardCell {
+                application,
+                environment,
+                current_release: rid(cur),
+                incoming_release: rid(inc),
+                incoming_state: inc_state,
+                held_by: holder,
+                hold_release: rid(hold_rel),
+                hold_since: since,
+                hold_note: note,
+                hold_expires_at: exp,
+            },
+        )
         .collect())
 }

@@ -20,7 +20,13 @@ pub struct ApiToken {
 
 const TOKEN_COLS: &str = "id, user_id, name, created_at, expires_at, revoked_at, last_used_at";
 
-pub async fn create_token(c: &mut AnyConnection, user_id: i64, name: &str, token_hash: &str, expires_at: Option<i64>) -> Result<ApiToken> {
+pub async fn create_token(
+    c: &mut AnyConnection,
+    user_id: i64,
+    name: &str,
+    token_hash: &str,
+    expires_at: Option<i64>,
+) -> Result<ApiToken> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
@@ -71,13 +77,17 @@ pub async fn user_by_token(c: &mut AnyConnection, token_hash: &str) -> Result<Op
     .bind(now)
     .fetch_optional(&mut *c)
     .await?;
-    let Some((token_id, user_id)) = row else { return Ok(None) };
-    sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)")
-        .bind(token_id)
-        .bind(now)
-        .bind(now - 60_000)
-        .execute(&mut *c)
-        .await?;
+    let Some((token_id, user_id)) = row else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+    )
+    .bind(token_id)
+    .bind(now)
+    .bind(now - 60_000)
+    .execute(&mut *c)
+    .await?;
     Ok(Some((crate::users::get(c, user_id).await?, token_id)))
 }
 
@@ -98,7 +108,13 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-pub async fn create_session(c: &mut AnyConnection, user_id: i64, token_hash: &str, csrf_token: &str, ttl_ms: i64) -> Result<Session> {
+pub async fn create_session(
+    c: &mut AnyConnection,
+    user_id: i64,
+    token_hash: &str,
+    csrf_token: &str,
+    ttl_ms: i64,
+) -> Result<Session> {
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO sessions (token_hash, csrf_token, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -110,7 +126,12 @@ pub async fn create_session(c: &mut AnyConnection, user_id: i64, token_hash: &st
     .bind(now + ttl_ms)
     .fetch_one(c)
     .await?;
-    Ok(Session { id, user_id, csrf_token: csrf_token.to_owned(), expires_at: now + ttl_ms })
+    Ok(Session {
+        id,
+        user_id,
+        csrf_token: csrf_token.to_owned(),
+        expires_at: now + ttl_ms,
+    })
 }
 
 pub async fn session_by_hash(c: &mut AnyConnection, token_hash: &str) -> Result<Option<(Session, User)>> {
@@ -132,10 +153,17 @@ pub async fn session_by_hash(c: &mut AnyConnection, token_hash: &str) -> Result<
 }
 
 pub async fn delete_session(c: &mut AnyConnection, id: i64) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(c).await?;
+    sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await?;
     Ok(())
 }
 
 pub async fn delete_expired_sessions(c: &mut AnyConnection) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now_ms()).execute(c).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now_ms())
+        .execute(c)
+        .await?
+        .rows_affected())
 }

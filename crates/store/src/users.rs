@@ -31,7 +31,13 @@ impl User {
 
 const COLS: &str = "id, username, display_name, password_hash, is_admin, disabled, created_at";
 
-pub async fn create(c: &mut AnyConnection, username: &str, display_name: &str, password_hash: &str, admin: bool) -> Result<User> {
+pub async fn create(
+    c: &mut AnyConnection,
+    username: &str,
+    display_name: &str,
+    password_hash: &str,
+    admin: bool,
+) -> Result<User> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (username, display_name, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
@@ -55,7 +61,9 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<User> {
 }
 
 pub async fn by_name(c: &mut AnyConnection, username: &str) -> Result<User> {
-    find_by_name(c, username).await?.ok_or_else(|| StoreError::not_found("user", username))
+    find_by_name(c, username)
+        .await?
+        .ok_or_else(|| StoreError::not_found("user", username))
 }
 
 pub async fn find_by_name(c: &mut AnyConnection, username: &str) -> Result<Option<User>> {
@@ -66,14 +74,23 @@ pub async fn find_by_name(c: &mut AnyConnection, username: &str) -> Result<Optio
 }
 
 pub async fn list(c: &mut AnyConnection) -> Result<Vec<User>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM users ORDER BY username")).fetch_all(c).await?)
+    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM users ORDER BY username"))
+        .fetch_all(c)
+        .await?)
 }
 
 pub async fn count(c: &mut AnyConnection) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(c).await?)
 }
 
-pub async fn update(c: &mut AnyConnection, id: i64, display_name: Option<&str>, admin: Option<bool>, disabled: Option<bool>, password_hash: Option<&str>) -> Result<User> {
+pub async fn update(
+    c: &mut AnyConnection,
+    id: i64,
+    display_name: Option<&str>,
+    admin: Option<bool>,
+    disabled: Option<bool>,
+    password_hash: Option<&str>,
+) -> Result<User> {
     let n = sqlx::query(
         "UPDATE users SET display_name = COALESCE($2, display_name), is_admin = COALESCE($3, is_admin), \
          disabled = COALESCE($4, disabled), password_hash = COALESCE($5, password_hash) WHERE id = $1",
@@ -91,11 +108,18 @@ pub async fn update(c: &mut AnyConnection, id: i64, display_name: Option<&str>, 
     }
     if disabled == Some(true) {
         // A disabled user loses every live session at once.
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *c).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
     }
     get(c, id).await
 }
 
 pub async fn count_admins(c: &mut AnyConnection) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = 1 AND disabled = 0").fetch_one(c).await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = 1 AND disabled = 0")
+            .fetch_one(c)
+            .await?,
+    )
 }

@@ -17,8 +17,7 @@ const UAT: EnvId = 2;
 const PRD: EnvId = 3;
 const UNKNOWN: EnvId = 99;
 
-const SYSTEM_NEEDED: &str =
-    "admin (build and deploy results come from Prism's engine or an admin's integration)";
+const SYSTEM_NEEDED: &str = "admin (build and deploy results come from Prism's engine or an admin's integration)";
 
 /// FAT (development), UAT and PRD (formal), in that order.
 fn lifecycle() -> Vec<EnvStep> {
@@ -243,12 +242,7 @@ fn allowed_transitions() -> Vec<(ReleaseState, Action, ReleaseState, Vec<SlotEff
         (S::Building, Action::BuildSucceeded, S::Built, vec![]),
         (S::Building, Action::BuildFailed, S::BuildFailed, vec![]),
         // Promote: into the first env from built, then only after passing the previous one.
-        (
-            S::Built,
-            promote(FAT),
-            S::Promoted(FAT),
-            vec![SetIncoming(FAT)],
-        ),
+        (S::Built, promote(FAT), S::Promoted(FAT), vec![SetIncoming(FAT)]),
         (
             S::Passed(FAT),
             promote(UAT),
@@ -262,24 +256,9 @@ fn allowed_transitions() -> Vec<(ReleaseState, Action, ReleaseState, Vec<SlotEff
             vec![SetIncoming(PRD), ClearIncoming(UAT)],
         ),
         // Deploy: into the env the release is promoted to, again after a failure, or a redeploy.
-        (
-            S::Promoted(FAT),
-            deploy(FAT),
-            S::Deploying(FAT),
-            vec![SetIncoming(FAT)],
-        ),
-        (
-            S::Promoted(UAT),
-            deploy(UAT),
-            S::Deploying(UAT),
-            vec![SetIncoming(UAT)],
-        ),
-        (
-            S::Promoted(PRD),
-            deploy(PRD),
-            S::Deploying(PRD),
-            vec![SetIncoming(PRD)],
-        ),
+        (S::Promoted(FAT), deploy(FAT), S::Deploying(FAT), vec![SetIncoming(FAT)]),
+        (S::Promoted(UAT), deploy(UAT), S::Deploying(UAT), vec![SetIncoming(UAT)]),
+        (S::Promoted(PRD), deploy(PRD), S::Deploying(PRD), vec![SetIncoming(PRD)]),
         (
             S::DeployFailed(FAT),
             deploy(FAT),
@@ -298,24 +277,9 @@ fn allowed_transitions() -> Vec<(ReleaseState, Action, ReleaseState, Vec<SlotEff
             S::Deploying(PRD),
             vec![SetIncoming(PRD)],
         ),
-        (
-            S::Deployed(FAT),
-            deploy(FAT),
-            S::Deploying(FAT),
-            vec![SetIncoming(FAT)],
-        ),
-        (
-            S::Deployed(UAT),
-            deploy(UAT),
-            S::Deploying(UAT),
-            vec![SetIncoming(UAT)],
-        ),
-        (
-            S::Deployed(PRD),
-            deploy(PRD),
-            S::Deploying(PRD),
-            vec![SetIncoming(PRD)],
-        ),
+        (S::Deployed(FAT), deploy(FAT), S::Deploying(FAT), vec![SetIncoming(FAT)]),
+        (S::Deployed(UAT), deploy(UAT), S::Deploying(UAT), vec![SetIncoming(UAT)]),
+        (S::Deployed(PRD), deploy(PRD), S::Deploying(PRD), vec![SetIncoming(PRD)]),
         // Deploy results.
         (
             S::Deploying(FAT),
@@ -362,96 +326,21 @@ fn allowed_transitions() -> Vec<(ReleaseState, Action, ReleaseState, Vec<SlotEff
         (S::Building, Action::Close, S::Closed, vec![]),
         (S::Built, Action::Close, S::Closed, vec![]),
         (S::BuildFailed, Action::Close, S::Closed, vec![]),
-        (
-            S::Promoted(FAT),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(FAT)],
-        ),
-        (
-            S::Promoted(UAT),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(UAT)],
-        ),
-        (
-            S::Promoted(PRD),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(PRD)],
-        ),
-        (
-            S::Deploying(FAT),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(FAT)],
-        ),
-        (
-            S::Deploying(UAT),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(UAT)],
-        ),
-        (
-            S::Deploying(PRD),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(PRD)],
-        ),
-        (
-            S::Deployed(FAT),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(FAT)],
-        ),
-        (
-            S::Deployed(UAT),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(UAT)],
-        ),
-        (
-            S::Deployed(PRD),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(PRD)],
-        ),
-        (
-            S::DeployFailed(FAT),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(FAT)],
-        ),
-        (
-            S::DeployFailed(UAT),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(UAT)],
-        ),
-        (
-            S::DeployFailed(PRD),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(PRD)],
-        ),
-        (
-            S::Passed(FAT),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(FAT)],
-        ),
-        (
-            S::Passed(UAT),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(UAT)],
-        ),
-        (
-            S::Passed(PRD),
-            Action::Close,
-            S::Closed,
-            vec![ClearIncoming(PRD)],
-        ),
+        (S::Promoted(FAT), Action::Close, S::Closed, vec![ClearIncoming(FAT)]),
+        (S::Promoted(UAT), Action::Close, S::Closed, vec![ClearIncoming(UAT)]),
+        (S::Promoted(PRD), Action::Close, S::Closed, vec![ClearIncoming(PRD)]),
+        (S::Deploying(FAT), Action::Close, S::Closed, vec![ClearIncoming(FAT)]),
+        (S::Deploying(UAT), Action::Close, S::Closed, vec![ClearIncoming(UAT)]),
+        (S::Deploying(PRD), Action::Close, S::Closed, vec![ClearIncoming(PRD)]),
+        (S::Deployed(FAT), Action::Close, S::Closed, vec![ClearIncoming(FAT)]),
+        (S::Deployed(UAT), Action::Close, S::Closed, vec![ClearIncoming(UAT)]),
+        (S::Deployed(PRD), Action::Close, S::Closed, vec![ClearIncoming(PRD)]),
+        (S::DeployFailed(FAT), Action::Close, S::Closed, vec![ClearIncoming(FAT)]),
+        (S::DeployFailed(UAT), Action::Close, S::Closed, vec![ClearIncoming(UAT)]),
+        (S::DeployFailed(PRD), Action::Close, S::Closed, vec![ClearIncoming(PRD)]),
+        (S::Passed(FAT), Action::Close, S::Closed, vec![ClearIncoming(FAT)]),
+        (S::Passed(UAT), Action::Close, S::Closed, vec![ClearIncoming(UAT)]),
+        (S::Passed(PRD), Action::Close, S::Closed, vec![ClearIncoming(PRD)]),
         // Abandon: likewise.
         (S::Created, Action::Abandon, S::Abandoned, vec![]),
         (S::Building, Action::Abandon, S::Abandoned, vec![]),
@@ -529,24 +418,9 @@ fn allowed_transitions() -> Vec<(ReleaseState, Action, ReleaseState, Vec<SlotEff
             S::Abandoned,
             vec![ClearIncoming(PRD)],
         ),
-        (
-            S::Passed(FAT),
-            Action::Abandon,
-            S::Abandoned,
-            vec![ClearIncoming(FAT)],
-        ),
-        (
-            S::Passed(UAT),
-            Action::Abandon,
-            S::Abandoned,
-            vec![ClearIncoming(UAT)],
-        ),
-        (
-            S::Passed(PRD),
-            Action::Abandon,
-            S::Abandoned,
-            vec![ClearIncoming(PRD)],
-        ),
+        (S::Passed(FAT), Action::Abandon, S::Abandoned, vec![ClearIncoming(FAT)]),
+        (S::Passed(UAT), Action::Abandon, S::Abandoned, vec![ClearIncoming(UAT)]),
+        (S::Passed(PRD), Action::Abandon, S::Abandoned, vec![ClearIncoming(PRD)]),
     ]
 }
 
@@ -580,10 +454,7 @@ fn expected_refusal(state: ReleaseState, action: &Action) -> TransitionError {
 /// What a privileged actor gets for a pair, with an empty slot.
 fn expected_outcome(state: ReleaseState, action: &Action) -> Result<Decision, TransitionError> {
     let allowed = allowed_transitions();
-    match allowed
-        .iter()
-        .find(|(s, a, _, _)| *s == state && a == action)
-    {
+    match allowed.iter().find(|(s, a, _, _)| *s == state && a == action) {
         Some((_, _, next, effects)) => Ok(decision(*next, effects.clone())),
         None => Err(expected_refusal(state, action)),
     }
@@ -624,14 +495,8 @@ fn allowed_list_is_well_formed() {
     for (i, (state, action, _, _)) in allowed.iter().enumerate() {
         assert!(states.contains(state), "{state} is not in the fixture");
         assert!(actions.contains(action), "{action:?} is not in the fixture");
-        let dups = allowed
-            .iter()
-            .filter(|(s, a, _, _)| s == state && a == action)
-            .count();
-        assert_eq!(
-            dups, 1,
-            "entry {i} ({state}, {action:?}) is listed {dups} times"
-        );
+        let dups = allowed.iter().filter(|(s, a, _, _)| s == state && a == action).count();
+        assert_eq!(dups, 1, "entry {i} ({state}, {action:?}) is listed {dups} times");
     }
     assert_eq!(allowed.len(), 2 + 2 + 3 + 9 + 3 + 3 + 3 + 19 + 19);
 }
@@ -657,17 +522,8 @@ fn final_states_accept_nothing() {
     for state in [S::Closed, S::Abandoned] {
         assert!(state.is_final());
         for action in all_actions() {
-            let got = decide_as(
-                &actor(RoleSet::admin(), true),
-                state,
-                &action,
-                &empty_slot(),
-            );
-            assert_eq!(
-                got,
-                Err(not_allowed(&action, state)),
-                "{action:?} from {state}"
-            );
+            let got = decide_as(&actor(RoleSet::admin(), true), state, &action, &empty_slot());
+            assert_eq!(got, Err(not_allowed(&action, state)), "{action:?} from {state}");
         }
     }
     for state in all_states()
@@ -682,11 +538,7 @@ fn final_states_accept_nothing() {
 fn unknown_environments_are_refused() {
     let a = actor(RoleSet::admin(), true);
     for state in all_states() {
-        for action in [
-            promote(UNKNOWN),
-            promote_overriding(UNKNOWN, "urgent"),
-            deploy(UNKNOWN),
-        ] {
+        for action in [promote(UNKNOWN), promote_overriding(UNKNOWN, "urgent"), deploy(UNKNOWN)] {
             assert_eq!(
                 decide_as(&a, state, &action, &empty_slot()),
                 Err(TransitionError::UnknownEnv(UNKNOWN)),
@@ -722,11 +574,7 @@ fn role_matrix() -> Vec<(Action, [bool; 6], &'static str)> {
         (Action::StartBuild, [T, F, F, T, F, T], "developer"),
         (Action::BuildSucceeded, [F, F, F, F, F, T], SYSTEM_NEEDED),
         (Action::BuildFailed, [F, F, F, F, F, T], SYSTEM_NEEDED),
-        (
-            promote(FAT),
-            [T, T, T, T, F, F],
-            "tester or operator or developer",
-        ),
+        (promote(FAT), [T, T, T, T, F, F], "tester or operator or developer"),
         (promote(UAT), [F, T, T, T, F, F], "tester or operator"),
         (promote(PRD), [F, T, T, T, F, F], "tester or operator"),
         (deploy(FAT), [T, F, T, T, F, F], "developer or operator"),
@@ -735,16 +583,8 @@ fn role_matrix() -> Vec<(Action, [bool; 6], &'static str)> {
         (Action::DeploySucceeded, [F, F, F, F, F, T], SYSTEM_NEEDED),
         (Action::DeployFailed, [F, F, F, F, F, T], SYSTEM_NEEDED),
         (Action::Pass, [F, T, T, T, F, F], "tester or operator"),
-        (
-            Action::Close,
-            [T, T, T, T, F, F],
-            "developer or tester or operator",
-        ),
-        (
-            Action::Abandon,
-            [T, T, T, T, F, F],
-            "developer or tester or operator",
-        ),
+        (Action::Close, [T, T, T, T, F, F], "developer or tester or operator"),
+        (Action::Abandon, [T, T, T, T, F, F], "developer or tester or operator"),
     ]
 }
 
@@ -812,10 +652,7 @@ fn role_matrix_where_each_action_applies() {
 fn developer_promotes_into_fat_but_not_uat() {
     assert_eq!(
         decide_as(&developer(), S::Built, &promote(FAT), &empty_slot()),
-        Ok(decision(
-            S::Promoted(FAT),
-            vec![SlotEffect::SetIncoming(FAT)]
-        ))
+        Ok(decision(S::Promoted(FAT), vec![SlotEffect::SetIncoming(FAT)]))
     );
     assert_eq!(
         decide_as(&developer(), S::Passed(FAT), &promote(UAT), &empty_slot()),
@@ -845,13 +682,7 @@ fn testers_never_deploy() {
     for env in [FAT, UAT, PRD] {
         let got = decide_as(&tester(), S::Promoted(env), &deploy(env), &empty_slot());
         assert!(
-            matches!(
-                got,
-                Err(TransitionError::Forbidden {
-                    action: "deploy",
-                    ..
-                })
-            ),
+            matches!(got, Err(TransitionError::Forbidden { action: "deploy", .. })),
             "{env}: {got:?}"
         );
     }
@@ -862,39 +693,12 @@ fn policy_deploy_roles_decide_who_deploys() {
     // A FAT env where only testers deploy.
     let mut lc = lifecycle();
     lc[0].policy.deploy_roles = vec![Role::Tester];
-    let got = decide(
-        &lc,
-        &tester(),
-        this(),
-        S::Promoted(FAT),
-        &deploy(FAT),
-        &empty_slot(),
-    );
-    assert_eq!(
-        got,
-        Ok(decision(
-            S::Deploying(FAT),
-            vec![SlotEffect::SetIncoming(FAT)]
-        ))
-    );
-    let got = decide(
-        &lc,
-        &operator(),
-        this(),
-        S::Promoted(FAT),
-        &deploy(FAT),
-        &empty_slot(),
-    );
+    let got = decide(&lc, &tester(), this(), S::Promoted(FAT), &deploy(FAT), &empty_slot());
+    assert_eq!(got, Ok(decision(S::Deploying(FAT), vec![SlotEffect::SetIncoming(FAT)])));
+    let got = decide(&lc, &operator(), this(), S::Promoted(FAT), &deploy(FAT), &empty_slot());
     assert_eq!(got, Err(forbidden("deploy", "tester")));
     // Developers may no longer promote into it either.
-    let got = decide(
-        &lc,
-        &developer(),
-        this(),
-        S::Built,
-        &promote(FAT),
-        &empty_slot(),
-    );
+    let got = decide(&lc, &developer(), this(), S::Built, &promote(FAT), &empty_slot());
     assert_eq!(got, Err(forbidden("promote", "tester or operator")));
 }
 
@@ -927,25 +731,12 @@ fn only_the_system_reports_results() {
     // The system flag is enough whatever the roles.
     let sys_dev = actor(RoleSet::of([Role::Developer]), true);
     assert_eq!(
-        decide_as(
-            &sys_dev,
-            S::Building,
-            &Action::BuildSucceeded,
-            &empty_slot()
-        ),
+        decide_as(&sys_dev, S::Building, &Action::BuildSucceeded, &empty_slot()),
         Ok(decision(S::Built, vec![]))
     );
     assert_eq!(
-        decide_as(
-            &system(),
-            S::Deploying(PRD),
-            &Action::DeploySucceeded,
-            &empty_slot()
-        ),
-        Ok(decision(
-            S::Deployed(PRD),
-            vec![SlotEffect::SetCurrent(PRD)]
-        ))
+        decide_as(&system(), S::Deploying(PRD), &Action::DeploySucceeded, &empty_slot()),
+        Ok(decision(S::Deployed(PRD), vec![SlotEffect::SetCurrent(PRD)]))
     );
 }
 
@@ -1043,10 +834,7 @@ fn non_member_is_refused_everything() {
             "{state}: {got:?}"
         );
     }
-    assert_eq!(
-        may_hold(&outsider),
-        Err(forbidden("hold", "tester or operator"))
-    );
+    assert_eq!(may_hold(&outsider), Err(forbidden("hold", "tester or operator")));
     let hold = Hold {
         release: other(),
         holder: "alice".into(),
@@ -1060,12 +848,7 @@ fn non_member_is_refused_everything() {
 #[test]
 fn role_check_comes_before_order_and_slot() {
     // Out of order and held, but the developer is told about the role first.
-    let got = decide_as(
-        &developer(),
-        S::Built,
-        &promote(UAT),
-        &held_by(other(), "alice"),
-    );
+    let got = decide_as(&developer(), S::Built, &promote(UAT), &held_by(other(), "alice"));
     assert_eq!(got, Err(forbidden("promote", "tester or operator")));
     // Not applicable to the state, but the tester is told about the role first.
     let got = decide_as(&tester(), S::Closed, &deploy(PRD), &empty_slot());
@@ -1080,10 +863,7 @@ fn role_check_comes_before_order_and_slot() {
 fn built_goes_to_the_first_environment_only() {
     assert_eq!(
         decide_as(&tester(), S::Built, &promote(FAT), &empty_slot()),
-        Ok(decision(
-            S::Promoted(FAT),
-            vec![SlotEffect::SetIncoming(FAT)]
-        ))
+        Ok(decision(S::Promoted(FAT), vec![SlotEffect::SetIncoming(FAT)]))
     );
     assert_eq!(
         decide_as(&operator(), S::Built, &promote(UAT), &empty_slot()),
@@ -1143,36 +923,16 @@ fn an_environment_must_be_passed_before_moving_on() {
 #[test]
 fn backwards_promotion_is_refused() {
     let cases = [
-        (
-            S::Passed(UAT),
-            FAT,
-            "FAT does not come after UAT in the lifecycle",
-        ),
-        (
-            S::Passed(PRD),
-            FAT,
-            "FAT does not come after PRD in the lifecycle",
-        ),
-        (
-            S::Passed(PRD),
-            UAT,
-            "UAT does not come after PRD in the lifecycle",
-        ),
-        (
-            S::Deployed(PRD),
-            UAT,
-            "UAT does not come after PRD in the lifecycle",
-        ),
+        (S::Passed(UAT), FAT, "FAT does not come after UAT in the lifecycle"),
+        (S::Passed(PRD), FAT, "FAT does not come after PRD in the lifecycle"),
+        (S::Passed(PRD), UAT, "UAT does not come after PRD in the lifecycle"),
+        (S::Deployed(PRD), UAT, "UAT does not come after PRD in the lifecycle"),
         (
             S::DeployFailed(UAT),
             FAT,
             "FAT does not come after UAT in the lifecycle",
         ),
-        (
-            S::Promoted(UAT),
-            FAT,
-            "FAT does not come after UAT in the lifecycle",
-        ),
+        (S::Promoted(UAT), FAT, "FAT does not come after UAT in the lifecycle"),
     ];
     for (state, to, message) in cases {
         assert_eq!(
@@ -1186,16 +946,8 @@ fn backwards_promotion_is_refused() {
 #[test]
 fn promoting_into_the_same_environment_is_refused() {
     for env in [FAT, UAT, PRD] {
-        let message = format!(
-            "{0} does not come after {0} in the lifecycle",
-            env_name(env)
-        );
-        for state in [
-            S::Promoted(env),
-            S::Deployed(env),
-            S::DeployFailed(env),
-            S::Passed(env),
-        ] {
+        let message = format!("{0} does not come after {0} in the lifecycle", env_name(env));
+        for state in [S::Promoted(env), S::Deployed(env), S::DeployFailed(env), S::Passed(env)] {
             assert_eq!(
                 decide_as(&operator(), state, &promote(env), &empty_slot()),
                 Err(out_of_order(&message)),
@@ -1207,26 +959,15 @@ fn promoting_into_the_same_environment_is_refused() {
 
 #[test]
 fn order_is_checked_before_the_slot() {
-    let got = decide_as(
-        &operator(),
-        S::Built,
-        &promote(UAT),
-        &held_by(other(), "alice"),
-    );
-    assert_eq!(
-        got,
-        Err(out_of_order("UAT requires the release to pass FAT first"))
-    );
+    let got = decide_as(&operator(), S::Built, &promote(UAT), &held_by(other(), "alice"));
+    assert_eq!(got, Err(out_of_order("UAT requires the release to pass FAT first")));
     let got = decide_as(
         &operator(),
         S::Passed(UAT),
         &promote(FAT),
         &with_incoming(other(), S::Deploying(FAT)),
     );
-    assert_eq!(
-        got,
-        Err(out_of_order("FAT does not come after UAT in the lifecycle"))
-    );
+    assert_eq!(got, Err(out_of_order("FAT does not come after UAT in the lifecycle")));
 }
 
 #[test]
@@ -1284,30 +1025,10 @@ fn a_formal_first_environment_takes_built_releases() {
             policy: EnvPolicy::formal(),
         },
     ];
-    let got = decide(
-        &lc,
-        &operator(),
-        this(),
-        S::Built,
-        &promote(21),
-        &empty_slot(),
-    );
-    assert_eq!(
-        got,
-        Ok(decision(S::Promoted(21), vec![SlotEffect::SetIncoming(21)]))
-    );
-    let got = decide(
-        &lc,
-        &operator(),
-        this(),
-        S::Built,
-        &promote(22),
-        &empty_slot(),
-    );
-    assert_eq!(
-        got,
-        Err(out_of_order("PRD requires the release to pass UAT first"))
-    );
+    let got = decide(&lc, &operator(), this(), S::Built, &promote(21), &empty_slot());
+    assert_eq!(got, Ok(decision(S::Promoted(21), vec![SlotEffect::SetIncoming(21)])));
+    let got = decide(&lc, &operator(), this(), S::Built, &promote(22), &empty_slot());
+    assert_eq!(got, Err(out_of_order("PRD requires the release to pass UAT first")));
 }
 
 #[test]
@@ -1315,26 +1036,11 @@ fn lifecycle_order_follows_positions_not_listing_order() {
     let mut lc = lifecycle();
     lc.reverse();
     assert_eq!(
-        decide(
-            &lc,
-            &operator(),
-            this(),
-            S::Passed(FAT),
-            &promote(UAT),
-            &empty_slot()
-        )
-        .map(|d| d.next),
+        decide(&lc, &operator(), this(), S::Passed(FAT), &promote(UAT), &empty_slot()).map(|d| d.next),
         Ok(S::Promoted(UAT))
     );
     assert_eq!(
-        decide(
-            &lc,
-            &operator(),
-            this(),
-            S::Passed(FAT),
-            &promote(PRD),
-            &empty_slot()
-        ),
+        decide(&lc, &operator(), this(), S::Passed(FAT), &promote(PRD), &empty_slot()),
         Err(out_of_order("PRD requires the release to pass UAT first"))
     );
 }
@@ -1345,10 +1051,7 @@ fn lifecycle_order_follows_positions_not_listing_order() {
 
 #[test]
 fn another_release_in_flight_makes_the_environment_busy() {
-    for (other_state, kind) in [
-        (S::Promoted(UAT), "promoted"),
-        (S::Deploying(UAT), "deploying"),
-    ] {
+    for (other_state, kind) in [(S::Promoted(UAT), "promoted"), (S::Deploying(UAT), "deploying")] {
         let slot = with_incoming(other(), other_state);
         let busy = TransitionError::Busy {
             env: "UAT".into(),
@@ -1403,10 +1106,7 @@ fn another_release_that_is_not_in_flight_does_not_block() {
         );
         assert_eq!(
             decide_as(&operator(), S::DeployFailed(UAT), &deploy(UAT), &slot),
-            Ok(decision(
-                S::Deploying(UAT),
-                vec![SlotEffect::SetIncoming(UAT)]
-            )),
+            Ok(decision(S::Deploying(UAT), vec![SlotEffect::SetIncoming(UAT)])),
             "other is {other_state}"
         );
     }
@@ -1418,10 +1118,7 @@ fn the_release_itself_in_flight_does_not_block() {
         let slot = with_incoming(this(), own_state);
         assert_eq!(
             decide_as(&operator(), S::Promoted(UAT), &deploy(UAT), &slot),
-            Ok(decision(
-                S::Deploying(UAT),
-                vec![SlotEffect::SetIncoming(UAT)]
-            ))
+            Ok(decision(S::Deploying(UAT), vec![SlotEffect::SetIncoming(UAT)]))
         );
     }
 }
@@ -1437,10 +1134,7 @@ fn a_hold_by_another_release_blocks() {
         },
     };
     for a in [tester(), operator(), admin()] {
-        assert_eq!(
-            decide_as(&a, S::Passed(FAT), &promote(UAT), &slot),
-            Err(held.clone())
-        );
+        assert_eq!(decide_as(&a, S::Passed(FAT), &promote(UAT), &slot), Err(held.clone()));
     }
     // Deploys cannot override a hold.
     for state in [S::Promoted(UAT), S::Deployed(UAT), S::DeployFailed(UAT)] {
@@ -1450,10 +1144,7 @@ fn a_hold_by_another_release_blocks() {
             "{state}"
         );
     }
-    assert_eq!(
-        held.to_string(),
-        "environment UAT is held for testing of r8 by alice"
-    );
+    assert_eq!(held.to_string(), "environment UAT is held for testing of r8 by alice");
 }
 
 #[test]
@@ -1475,12 +1166,7 @@ fn busy_is_reported_before_held() {
         Err(busy.clone())
     );
     assert_eq!(
-        decide_as(
-            &operator(),
-            S::Passed(FAT),
-            &promote_overriding(UAT, "hotfix"),
-            &slot
-        ),
+        decide_as(&operator(), S::Passed(FAT), &promote_overriding(UAT, "hotfix"), &slot),
         Err(busy)
     );
 }
@@ -1497,12 +1183,7 @@ fn an_operator_overrides_a_hold_with_a_reason() {
         admin(),
         actor(RoleSet::of([Role::Tester, Role::Operator]), false),
     ] {
-        let got = decide_as(
-            &a,
-            S::Passed(FAT),
-            &promote_overriding(UAT, "hotfix for INC-42"),
-            &slot,
-        );
+        let got = decide_as(&a, S::Passed(FAT), &promote_overriding(UAT, "hotfix for INC-42"), &slot);
         assert_eq!(
             got,
             Ok(Decision {
@@ -1517,12 +1198,7 @@ fn an_operator_overrides_a_hold_with_a_reason() {
         );
     }
     // From built into the first env: nothing to clear behind.
-    let got = decide_as(
-        &operator(),
-        S::Built,
-        &promote_overriding(FAT, "needed now"),
-        &slot,
-    );
+    let got = decide_as(&operator(), S::Built, &promote_overriding(FAT, "needed now"), &slot);
     assert_eq!(
         got,
         Ok(Decision {
@@ -1538,32 +1214,17 @@ fn only_operators_override() {
     let slot = held_by(other(), "alice");
     let refused = forbidden("override a hold", "operator");
     assert_eq!(
-        decide_as(
-            &tester(),
-            S::Passed(FAT),
-            &promote_overriding(UAT, "hotfix"),
-            &slot
-        ),
+        decide_as(&tester(), S::Passed(FAT), &promote_overriding(UAT, "hotfix"), &slot),
         Err(refused.clone())
     );
     // A developer may promote into FAT, but not over a hold.
     assert_eq!(
-        decide_as(
-            &developer(),
-            S::Built,
-            &promote_overriding(FAT, "hotfix"),
-            &slot
-        ),
+        decide_as(&developer(), S::Built, &promote_overriding(FAT, "hotfix"), &slot),
         Err(refused)
     );
     // A developer into UAT is refused the promotion itself.
     assert_eq!(
-        decide_as(
-            &developer(),
-            S::Passed(FAT),
-            &promote_overriding(UAT, "hotfix"),
-            &slot
-        ),
+        decide_as(&developer(), S::Passed(FAT), &promote_overriding(UAT, "hotfix"), &slot),
         Err(forbidden("promote", "tester or operator"))
     );
 }
@@ -1582,12 +1243,7 @@ fn an_override_needs_a_non_blank_reason() {
 #[test]
 fn an_override_without_a_hold_is_invalid() {
     for a in [operator(), tester()] {
-        let got = decide_as(
-            &a,
-            S::Passed(FAT),
-            &promote_overriding(UAT, "hotfix"),
-            &empty_slot(),
-        );
+        let got = decide_as(&a, S::Passed(FAT), &promote_overriding(UAT, "hotfix"), &empty_slot());
         assert_eq!(invalid_field(got), "override_reason");
         // The release's own hold is not one to override.
         let got = decide_as(
@@ -1598,12 +1254,7 @@ fn an_override_without_a_hold_is_invalid() {
         );
         assert_eq!(invalid_field(got), "override_reason");
     }
-    let got = decide_as(
-        &operator(),
-        S::Built,
-        &promote_overriding(FAT, ""),
-        &empty_slot(),
-    );
+    let got = decide_as(&operator(), S::Built, &promote_overriding(FAT, ""), &empty_slot());
     assert_eq!(invalid_field(got), "override_reason");
 }
 
@@ -1620,10 +1271,7 @@ fn the_release_own_hold_does_not_block() {
     for state in [S::Promoted(UAT), S::Deployed(UAT), S::DeployFailed(UAT)] {
         assert_eq!(
             decide_as(&operator(), state, &deploy(UAT), &slot),
-            Ok(decision(
-                S::Deploying(UAT),
-                vec![SlotEffect::SetIncoming(UAT)]
-            )),
+            Ok(decision(S::Deploying(UAT), vec![SlotEffect::SetIncoming(UAT)])),
             "{state}"
         );
     }
@@ -1698,30 +1346,12 @@ fn effects_of_promotion() {
 #[test]
 fn effects_of_deploying() {
     let got = decide_as(&operator(), S::Promoted(PRD), &deploy(PRD), &empty_slot()).unwrap();
-    assert_eq!(
-        got,
-        decision(S::Deploying(PRD), vec![SlotEffect::SetIncoming(PRD)])
-    );
+    assert_eq!(got, decision(S::Deploying(PRD), vec![SlotEffect::SetIncoming(PRD)]));
 
-    let got = decide_as(
-        &system(),
-        S::Deploying(PRD),
-        &Action::DeploySucceeded,
-        &empty_slot(),
-    )
-    .unwrap();
-    assert_eq!(
-        got,
-        decision(S::Deployed(PRD), vec![SlotEffect::SetCurrent(PRD)])
-    );
+    let got = decide_as(&system(), S::Deploying(PRD), &Action::DeploySucceeded, &empty_slot()).unwrap();
+    assert_eq!(got, decision(S::Deployed(PRD), vec![SlotEffect::SetCurrent(PRD)]));
 
-    let got = decide_as(
-        &system(),
-        S::Deploying(PRD),
-        &Action::DeployFailed,
-        &empty_slot(),
-    )
-    .unwrap();
+    let got = decide_as(&system(), S::Deploying(PRD), &Action::DeployFailed, &empty_slot()).unwrap();
     assert_eq!(
         got,
         decision(S::DeployFailed(PRD), vec![SlotEffect::ClearIncoming(PRD)])
@@ -1731,25 +1361,10 @@ fn effects_of_deploying() {
 #[test]
 fn effects_of_passing() {
     // Passing ends the release's own hold on the env...
-    let got = decide_as(
-        &tester(),
-        S::Deployed(UAT),
-        &Action::Pass,
-        &held_by(this(), "alice"),
-    )
-    .unwrap();
-    assert_eq!(
-        got,
-        decision(S::Passed(UAT), vec![SlotEffect::ClearHold(UAT)])
-    );
+    let got = decide_as(&tester(), S::Deployed(UAT), &Action::Pass, &held_by(this(), "alice")).unwrap();
+    assert_eq!(got, decision(S::Passed(UAT), vec![SlotEffect::ClearHold(UAT)]));
     // ...but not another release's, and nothing without a hold.
-    let got = decide_as(
-        &tester(),
-        S::Deployed(UAT),
-        &Action::Pass,
-        &held_by(other(), "alice"),
-    )
-    .unwrap();
+    let got = decide_as(&tester(), S::Deployed(UAT), &Action::Pass, &held_by(other(), "alice")).unwrap();
     assert_eq!(got, decision(S::Passed(UAT), vec![]));
     let got = decide_as(&tester(), S::Deployed(UAT), &Action::Pass, &empty_slot()).unwrap();
     assert_eq!(got, decision(S::Passed(UAT), vec![]));
@@ -1807,9 +1422,7 @@ fn only_overrides_report_an_overridden_hold() {
                     assert_eq!(d.overrode_hold, None, "{action:?} from {state}");
                     if !matches!(action, Action::Pass | Action::Close | Action::Abandon) {
                         assert!(
-                            !d.effects
-                                .iter()
-                                .any(|e| matches!(e, SlotEffect::ClearHold(_))),
+                            !d.effects.iter().any(|e| matches!(e, SlotEffect::ClearHold(_))),
                             "{action:?} from {state} cleared a hold"
                         );
                     }
@@ -1852,10 +1465,7 @@ fn the_holder_releases_their_own_hold() {
     for a in [tester(), operator(), admin()] {
         assert_eq!(may_release_hold(&a, "alice", &hold, None), Ok(false));
         assert_eq!(may_release_hold(&a, "alice", &hold, Some("")), Ok(false));
-        assert_eq!(
-            may_release_hold(&a, "alice", &hold, Some("done testing")),
-            Ok(false)
-        );
+        assert_eq!(may_release_hold(&a, "alice", &hold, Some("done testing")), Ok(false));
     }
 }
 
@@ -1870,10 +1480,7 @@ fn an_operator_releases_another_users_hold_with_a_reason() {
         admin(),
         actor(RoleSet::of([Role::Tester, Role::Operator]), false),
     ] {
-        assert_eq!(
-            may_release_hold(&a, "bob", &hold, Some("alice is on leave")),
-            Ok(true)
-        );
+        assert_eq!(may_release_hold(&a, "bob", &hold, Some("alice is on leave")), Ok(true));
     }
 }
 
@@ -1929,10 +1536,9 @@ fn developers_and_outsiders_may_not_touch_holds() {
 
 #[test]
 fn states_round_trip_through_their_parts() {
-    for state in
-        all_states()
-            .into_iter()
-            .chain([S::Promoted(UNKNOWN), S::Passed(0), S::Deploying(-5)])
+    for state in all_states()
+        .into_iter()
+        .chain([S::Promoted(UNKNOWN), S::Passed(0), S::Deploying(-5)])
     {
         assert!(ReleaseState::KINDS.contains(&state.kind()), "{state}");
         assert_eq!(
@@ -1968,37 +1574,13 @@ fn kinds_and_envs_of_each_variant() {
 
 #[test]
 fn from_parts_refuses_mismatched_parts() {
-    for kind in [
-        "created",
-        "building",
-        "built",
-        "build_failed",
-        "closed",
-        "abandoned",
-    ] {
+    for kind in ["created", "building", "built", "build_failed", "closed", "abandoned"] {
         assert!(ReleaseState::from_parts(kind, None).is_some(), "{kind}");
-        assert_eq!(
-            ReleaseState::from_parts(kind, Some(FAT)),
-            None,
-            "{kind} with an env"
-        );
+        assert_eq!(ReleaseState::from_parts(kind, Some(FAT)), None, "{kind} with an env");
     }
-    for kind in [
-        "promoted",
-        "deploying",
-        "deployed",
-        "deploy_failed",
-        "passed",
-    ] {
-        assert!(
-            ReleaseState::from_parts(kind, Some(FAT)).is_some(),
-            "{kind}"
-        );
-        assert_eq!(
-            ReleaseState::from_parts(kind, None),
-            None,
-            "{kind} without an env"
-        );
+    for kind in ["promoted", "deploying", "deployed", "deploy_failed", "passed"] {
+        assert!(ReleaseState::from_parts(kind, Some(FAT)).is_some(), "{kind}");
+        assert_eq!(ReleaseState::from_parts(kind, None), None, "{kind} without an env");
     }
     for kind in [
         "",

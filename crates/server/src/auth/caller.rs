@@ -44,7 +44,11 @@ impl Caller {
     }
 
     pub fn origin(&self) -> Origin {
-        Origin { actor_id: Some(self.user.id), actor: self.user.username.clone(), address: self.address.clone() }
+        Origin {
+            actor_id: Some(self.user.id),
+            actor: self.user.username.clone(),
+            address: self.address.clone(),
+        }
     }
 
     /// The user id to filter listings by: None for admins, who see everything.
@@ -80,7 +84,11 @@ impl FromRequestParts<AppState> for Caller {
             let (user, id) = tokens::user_by_token(&mut c, &secret_token::hash(token.trim()))
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the API token is unknown, expired or revoked"))?;
-            return Ok(Caller { user, credential: Credential::ApiToken { id }, address });
+            return Ok(Caller {
+                user,
+                credential: Credential::ApiToken { id },
+                address,
+            });
         }
         let jar = CookieJar::from_headers(&parts.headers);
         let Some(cookie) = jar.get(SESSION_COOKIE) else {
@@ -92,11 +100,24 @@ impl FromRequestParts<AppState> for Caller {
         // Cookies ride along on cross-site requests; a state-changing request
         // must also prove it came from our own pages.
         if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if !secret_token::constant_time_eq(sent, &session.csrf_token) {
-                return Err(ApiError::forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)"));
+                return Err(ApiError::forbidden(
+                    "missing or wrong CSRF token (send the X-CSRF-Token header)",
+                ));
             }
         }
-        Ok(Caller { user, credential: Credential::Session { id: session.id, csrf: session.csrf_token }, address })
+        Ok(Caller {
+            user,
+            credential: Credential::Session {
+                id: session.id,
+                csrf: session.csrf_token,
+            },
+            address,
+        })
     }
 }

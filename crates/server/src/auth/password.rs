@@ -9,7 +9,10 @@ const MAX_PASSWORD_LEN: usize = 1024;
 
 pub fn check_strength(field: &str, password: &str) -> ApiResult<()> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(ApiError::bad_request(field, format!("password must be at least {MIN_PASSWORD_LEN} characters")));
+        return Err(ApiError::bad_request(
+            field,
+            format!("password must be at least {MIN_PASSWORD_LEN} characters"),
+        ));
     }
     if password.len() > MAX_PASSWORD_LEN {
         return Err(ApiError::bad_request(field, "password is too long"));
@@ -22,7 +25,9 @@ pub fn check_strength(field: &str, password: &str) -> ApiResult<()> {
 pub async fn hash(password: String) -> ApiResult<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
     })
     .await
     .map_err(|_| ApiError::internal())?

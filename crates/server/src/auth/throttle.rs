@@ -21,7 +21,9 @@ impl LoginThrottle {
         if failures < FREE_FAILURES {
             return None;
         }
-        let delay = BASE_DELAY.saturating_mul(1 << (failures - FREE_FAILURES).min(20)).min(MAX_DELAY);
+        let delay = BASE_DELAY
+            .saturating_mul(1 << (failures - FREE_FAILURES).min(20))
+            .min(MAX_DELAY);
         let until = last + delay;
         (until > now).then(|| until - now)
     }
@@ -47,7 +49,10 @@ impl LoginThrottle {
     }
 
     pub fn succeeded(&self, account: &str) {
-        self.entries.lock().expect("throttle lock").remove(&format!("user:{account}"));
+        self.entries
+            .lock()
+            .expect("throttle lock")
+            .remove(&format!("user:{account}"));
     }
 }
 
@@ -63,7 +68,10 @@ mod tests {
         }
         assert!(t.check("alice", "1.2.3.4").is_none());
         t.failed("alice", "1.2.3.4");
-        assert!(t.check("alice", "9.9.9.9").is_some(), "account throttled from any address");
+        assert!(
+            t.check("alice", "9.9.9.9").is_some(),
+            "account throttled from any address"
+        );
         assert!(t.check("bob", "1.2.3.4").is_some(), "address throttled for any account");
         assert!(t.check("bob", "9.9.9.9").is_none());
         t.succeeded("alice");

@@ -16,14 +16,35 @@ pub async fn run(state: &AppState) -> Result<(), JobError> {
     let origin = Origin::system("maintenance");
     for h in &expired {
         let detail = json!({"app_id": h.app_id, "env_id": h.env_id, "holder": h.hold_user, "release": h.hold_release_id.map(ReleaseId::from_seq)});
-        audit::record(&mut tx, &origin, "environment.hold_expired", "slot", &format!("{}/{}", h.app_id, h.env_id), detail).await?;
+        audit::record(
+            &mut tx,
+            &origin,
+            "environment.hold_expired",
+            "slot",
+            &format!("{}/{}", h.app_id, h.env_id),
+            detail,
+        )
+        .await?;
     }
     let tokens_expired = tokens::expire_tokens(&mut tx).await?;
     if tokens_expired > 0 {
-        audit::record(&mut tx, &origin, "token.expire", "token", "*", json!({"count": tokens_expired})).await?;
+        audit::record(
+            &mut tx,
+            &origin,
+            "token.expire",
+            "token",
+            "*",
+            json!({"count": tokens_expired}),
+        )
+        .await?;
     }
     let sessions = tokens::delete_expired_sessions(&mut tx).await?;
     tx.commit().await?;
-    tracing::debug!(holds = expired.len(), tokens = tokens_expired, sessions, "maintenance sweep");
+    tracing::debug!(
+        holds = expired.len(),
+        tokens = tokens_expired,
+        sessions,
+        "maintenance sweep"
+    );
     Ok(())
 }

@@ -53,7 +53,14 @@ async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             p = slots.clone().acquire_owned() => p.expect("semaphore open"),
             _ = shutdown.changed() => break,
         };
-        match jobs::claim(&state.store, &state.settings.instance_id, KINDS, state.settings.job_lease_ms).await {
+        match jobs::claim(
+            &state.store,
+            &state.settings.instance_id,
+            KINDS,
+            state.settings.job_lease_ms,
+        )
+        .await
+        {
             Ok(Some(job)) => {
                 let state = state.clone();
                 let stop = shutdown.clone();
@@ -82,7 +89,17 @@ async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 async fn schedule_maintenance(state: &AppState) -> prism_store::Result<()> {
     let bucket = prism_store::now_ms() / MAINTENANCE_PERIOD_MS;
     let mut tx = state.store.begin().await?;
-    jobs::enqueue(&mut tx, NewJob { kind: MAINTENANCE, payload: serde_json::json!({}), dedup_key: Some(format!("{MAINTENANCE}:{bucket}")), run_at: None, max_attempts: 3 }).await?;
+    jobs::enqueue(
+        &mut tx,
+        NewJob {
+            kind: MAINTENANCE,
+            payload: serde_json::json!({}),
+            dedup_key: Some(format!("{MAINTENANCE}:{bucket}")),
+            run_at: None,
+            max_attempts: 3,
+        },
+    )
+    .await?;
     tx.commit().await
 }
 
@@ -109,7 +126,10 @@ async fn execute(state: &AppState, job: Job, shutdown: watch::Receiver<bool>) {
             }
         })
     };
-    let cancel = Cancel { shutdown, lost: lost_rx };
+    let cancel = Cancel {
+        shutdown,
+        lost: lost_rx,
+    };
     tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job started");
     let result = match job.kind.as_str() {
         MAINTENANCE => maintenance::run(state).await,
@@ -127,8 +147,14 @@ async fn execute(state: &AppState, job: Job, shutdown: watch::Receiver<bool>) {
             }
             return;
         }
-        Err(JobError::Payload(m)) => Outcome::Failed { error: m.clone(), retry_in_ms: 0 },
-        Err(e) => Outcome::Failed { error: e.to_string(), retry_in_ms: backoff_ms(job.attempts) },
+        Err(JobError::Payload(m)) => Outcome::Failed {
+            error: m.clone(),
+            retry_in_ms: 0,
+        },
+        Err(e) => Outcome::Failed {
+            error: e.to_string(),
+            retry_in_ms: backoff_ms(job.attempts),
+        },
     };
     match jobs::finish(&state.store, job.id, &instance, job.attempts, outcome).await {
         Ok(true) => tracing::info!(job = job.id, kind = %job.kind, ok = result.is_ok(), "job finished"),

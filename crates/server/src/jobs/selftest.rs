@@ -11,8 +11,12 @@ use super::{Cancel, JobError};
 use crate::app::AppState;
 
 pub async fn run(state: &AppState, job: &Job, mut cancel: Cancel) -> Result<(), JobError> {
-    let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| JobError::Payload(e.to_string()))?;
-    let ms = payload.get("duration_ms").and_then(|v| v.as_i64()).ok_or_else(|| JobError::Payload("duration_ms missing".into()))?;
+    let payload: serde_json::Value =
+        serde_json::from_str(&job.payload).map_err(|e| JobError::Payload(e.to_string()))?;
+    let ms = payload
+        .get("duration_ms")
+        .and_then(|v| v.as_i64())
+        .ok_or_else(|| JobError::Payload("duration_ms missing".into()))?;
     let mut left = ms.max(0) as u64;
     while left > 0 {
         let step = left.min(100);
@@ -21,7 +25,15 @@ pub async fn run(state: &AppState, job: &Job, mut cancel: Cancel) -> Result<(), 
     }
     let mut tx = state.store.begin().await?;
     let detail = json!({"instance": state.settings.instance_id, "attempt": job.attempts});
-    audit::record(&mut tx, &Origin::system("selftest"), "job.selftest_done", "job", &job.id.to_string(), detail).await?;
+    audit::record(
+        &mut tx,
+        &Origin::system("selftest"),
+        "job.selftest_done",
+        "job",
+        &job.id.to_string(),
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

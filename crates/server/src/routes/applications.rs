@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use prism_domain::env_var::validate_env_vars;
 use prism_domain::{Name, Resources, Role};
-use prism_store::apps::{self, ApplicationPatch, Application, EnvSettings, NewApplication};
+use prism_store::apps::{self, Application, ApplicationPatch, EnvSettings, NewApplication};
 use prism_store::{audit, environments, projects, AnyConnection, StoreError};
 use serde::Deserialize;
 use serde_json::json;
@@ -17,7 +17,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 
 /// An application the caller may see, with the caller's roles in its project.
-pub async fn visible(c: &mut AnyConnection, caller: &Caller, name: &str) -> ApiResult<(Application, prism_domain::RoleSet)> {
+pub async fn visible(
+    c: &mut AnyConnection,
+    caller: &Caller,
+    name: &str,
+) -> ApiResult<(Application, prism_domain::RoleSet)> {
     let app = apps::by_name(c, name).await?;
     let roles = caller.roles_in(c, app.project_id).await?;
     if !roles.is_member() {
@@ -32,7 +36,9 @@ fn require_editor(roles: prism_domain::RoleSet) -> ApiResult<()> {
     if roles.has(Role::Operator) {
         Ok(())
     } else {
-        Err(ApiError::forbidden("changing an application needs the operator role in its project (or admin)"))
+        Err(ApiError::forbidden(
+            "changing an application needs the operator role in its project (or admin)",
+        ))
     }
 }
 
@@ -44,7 +50,10 @@ pub fn validate_git_url(field: &str, url: &str) -> ApiResult<()> {
         && url.len() <= 2048
         && !url.chars().any(|c| c.is_whitespace() || c.is_control());
     if !ok {
-        return Err(ApiError::bad_request(field, "must be a git URL (https://, ssh://, git://, file:// or user@host:path)"));
+        return Err(ApiError::bad_request(
+            field,
+            "must be a git URL (https://, ssh://, git://, file:// or user@host:path)",
+        ));
     }
     Ok(())
 }
@@ -66,7 +75,11 @@ pub struct AppQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/applications", tag = "applications", params(AppQuery), responses((status = 200, body = [Application])))]
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<AppQuery>) -> ApiResult<Json<Vec<Application>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AppQuery>,
+) -> ApiResult<Json<Vec<Application>>> {
     let mut c = state.store.conn().await?;
     let project = match &q.project {
         Some(p) => Some(super::projects::visible(&mut c, &caller, p).await?.id),
@@ -88,7 +101,11 @@ pub struct CreateApplication {
 }
 
 #[utoipa::path(post, path = "/api/v1/applications", tag = "applications", request_body = CreateApplication, responses((status = 201, body = Application), (status = "4XX", body = crate::error::ErrorBody)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateApplication>) -> ApiResult<(StatusCode, Json<Application>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateApplication>,
+) -> ApiResult<(StatusCode, Json<Application>)> {
     let name = Name::parse("name", &req.name)?;
     validate_git_url("git_url", &req.git_url)?;
     let empty = json!({});
@@ -99,22 +116,52 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let mut tx = state.store.begin().await?;
     let project = match projects::by_name(&mut tx, &req.project).await {
         Ok(p) => p,
-        Err(StoreError::NotFound { .. }) => return Err(ApiError::bad_request("project", format!("no project named {:?}", req.project))),
+        Err(StoreError::NotFound { .. }) => {
+            return Err(ApiError::bad_request(
+                "project",
+                format!("no project named {:?}", req.project),
+            ))
+        }
         Err(e) => return Err(e.into()),
     };
     let roles = caller.roles_in(&mut tx, project.id).await?;
     if !roles.is_member() {
-        return Err(ApiError::bad_request("project", format!("no project named {:?}", req.project)));
+        return Err(ApiError::bad_request(
+            "project",
+            format!("no project named {:?}", req.project),
+        ));
     }
     require_editor(roles)?;
-    let app = apps::create(&mut tx, NewApplication { project_id: project.id, name: name.as_str(), git_url: &req.git_url, build_settings: build, template_settings: template }).await?;
-    audit::record(&mut tx, &caller.origin(), "application.create", "application", name.as_str(), json!({"project": project.name, "git_url": req.git_url})).await?;
+    let app = apps::create(
+        &mut tx,
+        NewApplication {
+            project_id: project.id,
+            name: name.as_str(),
+            git_url: &req.git_url,
+            build_settings: build,
+            template_settings: template,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "application.create",
+        "application",
+        name.as_str(),
+        json!({"project": project.name, "git_url": req.git_url}),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(app)))
 }
 
 #[utoipa::path(get, path = "/api/v1/applications/{name}", tag = "applications", params(("name" = String, Path)), responses((status = 200, body = Application)))]
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Application>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Application>> {
     Ok(Json(visible(&mut *state.store.conn().await?, &caller, &name).await?.0))
 }
 
@@ -129,7 +176,12 @@ pub struct UpdateApplication {
 }
 
 #[utoipa::path(patch, path = "/api/v1/applications/{name}", tag = "applications", params(("name" = String, Path)), request_body = UpdateApplication, responses((status = 200, body = Application)))]
-pub async fn update(State(state): State<AppState>, caller: Caller, Path(name): Path<String>, ApiJson(req): ApiJson<UpdateApplication>) -> ApiResult<Json<Application>> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<UpdateApplication>,
+) -> ApiResult<Json<Application>> {
     if let Some(u) = &req.git_url {
         validate_git_url("git_url", u)?;
     }
@@ -142,10 +194,22 @@ pub async fn update(State(state): State<AppState>, caller: Caller, Path(name): P
     let mut tx = state.store.begin().await?;
     let (app, roles) = visible(&mut tx, &caller, &name).await?;
     require_editor(roles)?;
-    let patch = ApplicationPatch { git_url: req.git_url.as_deref(), build_settings: req.build_settings.as_ref(), template_settings: req.template_settings.as_ref() };
+    let patch = ApplicationPatch {
+        git_url: req.git_url.as_deref(),
+        build_settings: req.build_settings.as_ref(),
+        template_settings: req.template_settings.as_ref(),
+    };
     let updated = apps::update(&mut tx, app.id, patch).await?;
     let detail = json!({"git_url": req.git_url, "build_settings": req.build_settings, "template_settings": req.template_settings});
-    audit::record(&mut tx, &caller.origin(), "application.update", "application", &name, detail).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "application.update",
+        "application",
+        &name,
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(updated))
 }
@@ -156,13 +220,25 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): P
     let mut tx = state.store.begin().await?;
     let app = apps::by_name(&mut tx, &name).await?;
     apps::delete(&mut tx, app.id).await?;
-    audit::record(&mut tx, &caller.origin(), "application.delete", "application", &name, json!({})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "application.delete",
+        "application",
+        &name,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/applications/{name}/settings", tag = "applications", params(("name" = String, Path)), responses((status = 200, body = [EnvSettings])))]
-pub async fn settings(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Vec<EnvSettings>>> {
+pub async fn settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<EnvSettings>>> {
     let mut c = state.store.conn().await?;
     let (app, _) = visible(&mut c, &caller, &name).await?;
     Ok(Json(apps::env_settings(&mut c, app.id).await?))
@@ -184,9 +260,17 @@ pub const MAX_REPLICAS: i64 = 1000;
 
 #[utoipa::path(put, path = "/api/v1/applications/{name}/settings/{env}", tag = "applications",
     params(("name" = String, Path), ("env" = String, Path)), request_body = PutSettings, responses((status = 200, body = [EnvSettings]), (status = "4XX", body = crate::error::ErrorBody)))]
-pub async fn put_settings(State(state): State<AppState>, caller: Caller, Path((name, env)): Path<(String, String)>, ApiJson(req): ApiJson<PutSettings>) -> ApiResult<Json<Vec<EnvSettings>>> {
+pub async fn put_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, env)): Path<(String, String)>,
+    ApiJson(req): ApiJson<PutSettings>,
+) -> ApiResult<Json<Vec<EnvSettings>>> {
     if !(0..=MAX_REPLICAS).contains(&req.replicas) {
-        return Err(ApiError::bad_request("replicas", format!("must be between 0 and {MAX_REPLICAS}")));
+        return Err(ApiError::bad_request(
+            "replicas",
+            format!("must be between 0 and {MAX_REPLICAS}"),
+        ));
     }
     let resources = Resources::parse(&req.cpu_request, &req.cpu_limit, &req.memory_request, &req.memory_limit)?;
     validate_env_vars("env_vars", &req.env_vars)?;
@@ -196,7 +280,15 @@ pub async fn put_settings(State(state): State<AppState>, caller: Caller, Path((n
     let environment = environments::by_name(&mut tx, &env).await?;
     apps::put_env_settings(&mut tx, app.id, environment.id, req.replicas, &resources, &req.env_vars).await?;
     let detail = json!({"environment": env, "replicas": req.replicas, "resources": resources, "env_var_names": req.env_vars.keys().collect::<Vec<_>>()});
-    audit::record(&mut tx, &caller.origin(), "application.settings", "application", &name, detail).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "application.settings",
+        "application",
+        &name,
+        detail,
+    )
+    .await?;
     let all = apps::env_settings(&mut tx, app.id).await?;
     tx.commit().await?;
     Ok(Json(all))

@@ -31,12 +31,21 @@ fn time(field: &str, v: Option<&str>) -> ApiResult<Option<i64>> {
     }
     chrono::DateTime::parse_from_rfc3339(v)
         .map(|t| Some(t.timestamp_millis()))
-        .map_err(|_| ApiError::bad_request(field, "must be an RFC 3339 time (2026-01-31T12:00:00Z) or Unix milliseconds"))
+        .map_err(|_| {
+            ApiError::bad_request(
+                field,
+                "must be an RFC 3339 time (2026-01-31T12:00:00Z) or Unix milliseconds",
+            )
+        })
 }
 
 /// The audit log, newest first. Admins only.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = [AuditEvent])))]
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<Vec<AuditEvent>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<Vec<AuditEvent>>> {
     caller.require_admin()?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {

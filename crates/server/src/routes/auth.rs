@@ -56,7 +56,10 @@ pub async fn authenticate(state: &AppState, address: &str, username: &str, pw: &
     // Verify against a fixed hash when the user is unknown, so timing does not tell.
     let stored = match &user {
         Some(u) => u.password_hash.clone(),
-        None => DUMMY_HASH.get_or_try_init(|| password::hash(secret_token::generate(""))).await?.clone(),
+        None => DUMMY_HASH
+            .get_or_try_init(|| password::hash(secret_token::generate("")))
+            .await?
+            .clone(),
     };
     let ok = password::verify(pw.to_owned(), stored).await;
     match user {
@@ -67,7 +70,11 @@ pub async fn authenticate(state: &AppState, address: &str, username: &str, pw: &
         _ => {
             state.throttle.failed(username, address);
             let mut tx = state.store.begin().await?;
-            let origin = Origin { actor_id: None, actor: username.to_owned(), address: address.to_owned() };
+            let origin = Origin {
+                actor_id: None,
+                actor: username.to_owned(),
+                address: address.to_owned(),
+            };
             audit::record(&mut tx, &origin, "auth.login_failed", "user", username, json!({})).await?;
             tx.commit().await?;
             Err(ApiError::unauthorized("wrong username or password"))
@@ -79,13 +86,29 @@ static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
-pub async fn login(State(state): State<AppState>, Address(address): Address, jar: CookieJar, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Response> {
+pub async fn login(
+    State(state): State<AppState>,
+    Address(address): Address,
+    jar: CookieJar,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
     let user = authenticate(&state, &address, &req.username, &req.password).await?;
     let secret = secret_token::generate("");
     let csrf = secret_token::generate("");
     let mut tx = state.store.begin().await?;
-    tokens::create_session(&mut tx, user.id, &secret_token::hash(&secret), &csrf, state.settings.session_ttl_ms).await?;
-    let origin = Origin { actor_id: Some(user.id), actor: user.username.clone(), address };
+    tokens::create_session(
+        &mut tx,
+        user.id,
+        &secret_token::hash(&secret),
+        &csrf,
+        state.settings.session_ttl_ms,
+    )
+    .await?;
+    let origin = Origin {
+        actor_id: Some(user.id),
+        actor: user.username.clone(),
+        address,
+    };
     audit::record(&mut tx, &origin, "auth.login", "user", &user.username, json!({})).await?;
     tx.commit().await?;
     let cookie = Cookie::build((SESSION_COOKIE, secret))
@@ -108,7 +131,15 @@ pub async fn logout(State(state): State<AppState>, caller: Caller, jar: CookieJa
     if let Credential::Session { id, .. } = caller.credential {
         tokens::delete_session(&mut tx, id).await?;
     }
-    audit::record(&mut tx, &caller.origin(), "auth.logout", "user", &caller.user.username, json!({})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "auth.logout",
+        "user",
+        &caller.user.username,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/").build());
     Ok((jar, StatusCode::NO_CONTENT).into_response())
@@ -153,15 +184,31 @@ pub fn token_name(field: &str, name: Option<String>) -> ApiResult<String> {
 /// POST /auth/token: exchange a username and password for an API token (what `prism login` does).
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = TokenLoginRequest,
     responses((status = 201, body = NewToken), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn token(State(state): State<AppState>, Address(address): Address, ApiJson(req): ApiJson<TokenLoginRequest>) -> ApiResult<(StatusCode, Json<NewToken>)> {
+pub async fn token(
+    State(state): State<AppState>,
+    Address(address): Address,
+    ApiJson(req): ApiJson<TokenLoginRequest>,
+) -> ApiResult<(StatusCode, Json<NewToken>)> {
     let expires_at = expiry("expires_in_days", req.expires_in_days)?;
     let name = token_name("name", req.name)?;
     let user = authenticate(&state, &address, &req.username, &req.password).await?;
     let secret = secret_token::generate(secret_token::API_TOKEN_PREFIX);
     let mut tx = state.store.begin().await?;
     let token = tokens::create_token(&mut tx, user.id, &name, &secret_token::hash(&secret), expires_at).await?;
-    let origin = Origin { actor_id: Some(user.id), actor: user.username.clone(), address };
-    audit::record(&mut tx, &origin, "token.create", "token", &token.id.to_string(), json!({"name": name, "expires_at": expires_at})).await?;
+    let origin = Origin {
+        actor_id: Some(user.id),
+        actor: user.username.clone(),
+        address,
+    };
+    audit::record(
+        &mut tx,
+        &origin,
+        "token.create",
+        "token",
+        &token.id.to_string(),
+        json!({"name": name, "expires_at": expires_at}),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(NewToken { token, secret })))
 }
@@ -182,5 +229,9 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
         Credential::Session { csrf, .. } => Some(csrf),
         Credential::ApiToken { .. } => None,
     };
-    Ok(Json(Me { user: caller.user, memberships, csrf_token }))
+    Ok(Json(Me {
+        user: caller.user,
+        memberships,
+        csrf_token,
+    }))
 }

@@ -41,14 +41,21 @@ pub fn validate_url(field: &str, url: &str) -> ApiResult<()> {
 
 pub fn validate_ca(field: &str, pem: &str) -> ApiResult<()> {
     if !pem.contains("-----BEGIN CERTIFICATE-----") || pem.len() > 64 * 1024 {
-        return Err(ApiError::bad_request(field, "must be a PEM certificate (-----BEGIN CERTIFICATE-----)"));
+        return Err(ApiError::bad_request(
+            field,
+            "must be a PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ));
     }
     Ok(())
 }
 
 pub fn validate_token(field: &str, token: &str) -> ApiResult<()> {
-    if token.trim().is_empty() || token.len() > 16 * 1024 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::bad_request(field, "must be a non-empty bearer token without spaces"));
+    if token.trim().is_empty() || token.len() > 16 * 1024 || token.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ApiError::bad_request(
+            field,
+            "must be a non-empty bearer token without spaces",
+        ));
     }
     Ok(())
 }
@@ -60,19 +67,29 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 }
 
 #[utoipa::path(post, path = "/api/v1/clusters", tag = "clusters", request_body = CreateCluster, responses((status = 201, body = Cluster), (status = "4XX", body = crate::error::ErrorBody)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateCluster>) -> ApiResult<(StatusCode, Json<Cluster>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateCluster>,
+) -> ApiResult<(StatusCode, Json<Cluster>)> {
     caller.require_admin()?;
     let name = Name::parse("name", &req.name)?;
     let (api_url, ca_cert, token) = match &req.kubeconfig {
         Some(text) => {
             if req.api_url.is_some() || req.token.is_some() || req.ca_cert.is_some() {
-                return Err(ApiError::bad_request("kubeconfig", "give either a kubeconfig or api_url/ca_cert/token, not both"));
+                return Err(ApiError::bad_request(
+                    "kubeconfig",
+                    "give either a kubeconfig or api_url/ca_cert/token, not both",
+                ));
             }
             let imported = kubeconfig::import(text, req.context.as_deref())?;
             (imported.server, imported.ca_cert, imported.token)
         }
         None => {
-            let url = req.api_url.clone().ok_or_else(|| ApiError::bad_request("api_url", "is required (or give a kubeconfig)"))?;
+            let url = req
+                .api_url
+                .clone()
+                .ok_or_else(|| ApiError::bad_request("api_url", "is required (or give a kubeconfig)"))?;
             (url, req.ca_cert.clone(), req.token.clone())
         }
     };
@@ -95,8 +112,17 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         },
     )
     .await?;
-    let detail = json!({"api_url": api_url, "token_set": token.is_some(), "imported_from_kubeconfig": req.kubeconfig.is_some()});
-    audit::record(&mut tx, &caller.origin(), "cluster.create", "cluster", name.as_str(), detail).await?;
+    let detail =
+        json!({"api_url": api_url, "token_set": token.is_some(), "imported_from_kubeconfig": req.kubeconfig.is_some()});
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "cluster.create",
+        "cluster",
+        name.as_str(),
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(cluster)))
 }
@@ -118,7 +144,12 @@ pub struct UpdateCluster {
 }
 
 #[utoipa::path(patch, path = "/api/v1/clusters/{name}", tag = "clusters", params(("name" = String, Path)), request_body = UpdateCluster, responses((status = 200, body = Cluster)))]
-pub async fn update(State(state): State<AppState>, caller: Caller, Path(name): Path<String>, ApiJson(req): ApiJson<UpdateCluster>) -> ApiResult<Json<Cluster>> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<UpdateCluster>,
+) -> ApiResult<Json<Cluster>> {
     caller.require_admin()?;
     if let Some(u) = &req.api_url {
         validate_url("api_url", u)?;

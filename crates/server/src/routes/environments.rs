@@ -32,14 +32,22 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> ApiResult<J
 }
 
 #[utoipa::path(get, path = "/api/v1/environments/{name}", tag = "environments", params(("name" = String, Path)), responses((status = 200, body = Environment)))]
-pub async fn get(State(state): State<AppState>, _caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Environment>> {
-    Ok(Json(environments::by_name(&mut *state.store.conn().await?, &name).await?))
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Environment>> {
+    Ok(Json(
+        environments::by_name(&mut *state.store.conn().await?, &name).await?,
+    ))
 }
 
 async fn cluster_id(c: &mut prism_store::AnyConnection, name: &str) -> ApiResult<i64> {
     match clusters::by_name(c, name).await {
         Ok(cl) => Ok(cl.id),
-        Err(prism_store::StoreError::NotFound { .. }) => Err(ApiError::bad_request("cluster", format!("no cluster named {name:?}"))),
+        Err(prism_store::StoreError::NotFound { .. }) => {
+            Err(ApiError::bad_request("cluster", format!("no cluster named {name:?}")))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -52,7 +60,11 @@ fn position(field: &str, p: Option<i64>) -> ApiResult<Option<i64>> {
 }
 
 #[utoipa::path(post, path = "/api/v1/environments", tag = "environments", request_body = CreateEnvironment, responses((status = 201, body = Environment), (status = "4XX", body = crate::error::ErrorBody)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateEnvironment>) -> ApiResult<(StatusCode, Json<Environment>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateEnvironment>,
+) -> ApiResult<(StatusCode, Json<Environment>)> {
     caller.require_admin()?;
     let name = Name::parse("name", &req.name)?;
     let namespace = Name::parse("namespace", &req.namespace)?;
@@ -64,8 +76,26 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         Some(n) => Some(cluster_id(&mut tx, n).await?),
         None => None,
     };
-    let env = environments::create(&mut tx, NewEnvironment { name: name.as_str(), position, cluster_id, namespace: namespace.as_str(), policy: &policy }).await?;
-    audit::record(&mut tx, &caller.origin(), "environment.create", "environment", name.as_str(), serde_json::to_value(&env).unwrap_or_default()).await?;
+    let env = environments::create(
+        &mut tx,
+        NewEnvironment {
+            name: name.as_str(),
+            position,
+            cluster_id,
+            namespace: namespace.as_str(),
+            policy: &policy,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "environment.create",
+        "environment",
+        name.as_str(),
+        serde_json::to_value(&env).unwrap_or_default(),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(env)))
 }
@@ -83,9 +113,18 @@ pub struct UpdateEnvironment {
 }
 
 #[utoipa::path(patch, path = "/api/v1/environments/{name}", tag = "environments", params(("name" = String, Path)), request_body = UpdateEnvironment, responses((status = 200, body = Environment)))]
-pub async fn update(State(state): State<AppState>, caller: Caller, Path(name): Path<String>, ApiJson(req): ApiJson<UpdateEnvironment>) -> ApiResult<Json<Environment>> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<UpdateEnvironment>,
+) -> ApiResult<Json<Environment>> {
     caller.require_admin()?;
-    let namespace = req.namespace.as_deref().map(|n| Name::parse("namespace", n)).transpose()?;
+    let namespace = req
+        .namespace
+        .as_deref()
+        .map(|n| Name::parse("namespace", n))
+        .transpose()?;
     if let Some(p) = &req.policy {
         p.validate()?;
     }
@@ -97,10 +136,23 @@ pub async fn update(State(state): State<AppState>, caller: Caller, Path(name): P
         Some(None) => Some(None),
         Some(Some(n)) => Some(Some(cluster_id(&mut tx, n).await?)),
     };
-    let patch = EnvironmentPatch { position, cluster_id, namespace: namespace.as_ref().map(|n| n.as_str()), policy: req.policy.as_ref() };
+    let patch = EnvironmentPatch {
+        position,
+        cluster_id,
+        namespace: namespace.as_ref().map(|n| n.as_str()),
+        policy: req.policy.as_ref(),
+    };
     let updated = environments::update(&mut tx, env.id, patch).await?;
     let detail = json!({"before": env, "after": updated});
-    audit::record(&mut tx, &caller.origin(), "environment.update", "environment", &name, detail).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "environment.update",
+        "environment",
+        &name,
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(updated))
 }
@@ -111,7 +163,15 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): P
     let mut tx = state.store.begin().await?;
     let env = environments::by_name(&mut tx, &name).await?;
     environments::delete(&mut tx, env.id).await?;
-    audit::record(&mut tx, &caller.origin(), "environment.delete", "environment", &name, json!({})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "environment.delete",
+        "environment",
+        &name,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

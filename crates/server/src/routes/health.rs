@@ -9,10 +9,16 @@ use crate::error::ApiError;
 /// GET /healthz: 200 when the store answers.
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok", "instance": state.settings.instance_id}))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "instance": state.settings.instance_id})),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "health check: store unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "error": "store unreachable"})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "error": "store unreachable"})),
+            )
         }
     }
 }

@@ -34,18 +34,40 @@ pub fn router() -> Router<AppState> {
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/clusters", get(clusters::list).post(clusters::create))
-        .route("/clusters/{name}", get(clusters::get).patch(clusters::update).delete(clusters::delete))
+        .route(
+            "/clusters/{name}",
+            get(clusters::get).patch(clusters::update).delete(clusters::delete),
+        )
         .route("/environments", get(environments::list).post(environments::create))
-        .route("/environments/{name}", get(environments::get).patch(environments::update).delete(environments::delete))
+        .route(
+            "/environments/{name}",
+            get(environments::get)
+                .patch(environments::update)
+                .delete(environments::delete),
+        )
         .route("/projects", get(projects::list).post(projects::create))
-        .route("/projects/{name}", get(projects::get).patch(projects::update).delete(projects::delete))
+        .route(
+            "/projects/{name}",
+            get(projects::get).patch(projects::update).delete(projects::delete),
+        )
         .route("/projects/{name}/members", get(projects::members).post(projects::grant))
-        .route("/projects/{name}/members/{username}/{role}", axum::routing::delete(projects::revoke))
+        .route(
+            "/projects/{name}/members/{username}/{role}",
+            axum::routing::delete(projects::revoke),
+        )
         .route("/applications", get(applications::list).post(applications::create))
-        .route("/applications/{name}", get(applications::get).patch(applications::update).delete(applications::delete))
+        .route(
+            "/applications/{name}",
+            get(applications::get)
+                .patch(applications::update)
+                .delete(applications::delete),
+        )
         .route("/applications/{name}/settings", get(applications::settings))
         .route("/applications/{name}/settings/{env}", put(applications::put_settings))
-        .route("/applications/{name}/environments/{env}/hold", post(releases::hold).delete(releases::unhold))
+        .route(
+            "/applications/{name}/environments/{env}/hold",
+            post(releases::hold).delete(releases::unhold),
+        )
         .route("/releases", get(releases::list).post(releases::create))
         .route("/releases/{id}", get(releases::get))
         .route("/releases/{id}/history", get(releases::history))

@@ -39,17 +39,31 @@ pub async fn visible(c: &mut AnyConnection, caller: &Caller, name: &str) -> ApiR
 
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects", responses((status = 200, body = [Project])))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Project>>> {
-    Ok(Json(projects::list_visible(&mut *state.store.conn().await?, caller.visibility()).await?))
+    Ok(Json(
+        projects::list_visible(&mut *state.store.conn().await?, caller.visibility()).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProject, responses((status = 201, body = Project), (status = "4XX", body = crate::error::ErrorBody)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateProject>) -> ApiResult<(StatusCode, Json<Project>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateProject>,
+) -> ApiResult<(StatusCode, Json<Project>)> {
     caller.require_admin()?;
     let name = Name::parse("name", &req.name)?;
     description("description", &req.description)?;
     let mut tx = state.store.begin().await?;
     let p = projects::create(&mut tx, name.as_str(), &req.description).await?;
-    audit::record(&mut tx, &caller.origin(), "project.create", "project", name.as_str(), json!({"description": req.description})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "project.create",
+        "project",
+        name.as_str(),
+        json!({"description": req.description}),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
@@ -66,13 +80,26 @@ pub struct UpdateProject {
 }
 
 #[utoipa::path(patch, path = "/api/v1/projects/{name}", tag = "projects", params(("name" = String, Path)), request_body = UpdateProject, responses((status = 200, body = Project)))]
-pub async fn update(State(state): State<AppState>, caller: Caller, Path(name): Path<String>, ApiJson(req): ApiJson<UpdateProject>) -> ApiResult<Json<Project>> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<UpdateProject>,
+) -> ApiResult<Json<Project>> {
     caller.require_admin()?;
     description("description", &req.description)?;
     let mut tx = state.store.begin().await?;
     let p = projects::by_name(&mut tx, &name).await?;
     let p = projects::update(&mut tx, p.id, &req.description).await?;
-    audit::record(&mut tx, &caller.origin(), "project.update", "project", &name, json!({"description": req.description})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "project.update",
+        "project",
+        &name,
+        json!({"description": req.description}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(p))
 }
@@ -89,7 +116,11 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): P
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{name}/members", tag = "projects", params(("name" = String, Path)), responses((status = 200, body = [Membership])))]
-pub async fn members(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Vec<Membership>>> {
+pub async fn members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<Membership>>> {
     let mut c = state.store.conn().await?;
     let p = visible(&mut c, &caller, &name).await?;
     Ok(Json(projects::members(&mut c, p.id).await?))
@@ -106,20 +137,35 @@ pub struct Grant {
 async fn user_id(c: &mut AnyConnection, username: &str) -> ApiResult<i64> {
     match users::by_name(c, username).await {
         Ok(u) => Ok(u.id),
-        Err(StoreError::NotFound { .. }) => Err(ApiError::bad_request("username", format!("no user named {username:?}"))),
+        Err(StoreError::NotFound { .. }) => {
+            Err(ApiError::bad_request("username", format!("no user named {username:?}")))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{name}/members", tag = "projects", params(("name" = String, Path)), request_body = Grant, responses((status = 201, body = [Membership])))]
-pub async fn grant(State(state): State<AppState>, caller: Caller, Path(name): Path<String>, ApiJson(req): ApiJson<Grant>) -> ApiResult<(StatusCode, Json<Vec<Membership>>)> {
+pub async fn grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<Grant>,
+) -> ApiResult<(StatusCode, Json<Vec<Membership>>)> {
     caller.require_admin()?;
     let role = Role::parse("role", &req.role)?;
     let mut tx = state.store.begin().await?;
     let p = projects::by_name(&mut tx, &name).await?;
     let uid = user_id(&mut tx, &req.username).await?;
     if projects::grant(&mut tx, p.id, uid, role).await? {
-        audit::record(&mut tx, &caller.origin(), "project.grant", "project", &name, json!({"username": req.username, "role": role})).await?;
+        audit::record(
+            &mut tx,
+            &caller.origin(),
+            "project.grant",
+            "project",
+            &name,
+            json!({"username": req.username, "role": role}),
+        )
+        .await?;
     }
     let members = projects::members(&mut tx, p.id).await?;
     tx.commit().await?;
@@ -128,16 +174,31 @@ pub async fn grant(State(state): State<AppState>, caller: Caller, Path(name): Pa
 
 #[utoipa::path(delete, path = "/api/v1/projects/{name}/members/{username}/{role}", tag = "projects",
     params(("name" = String, Path), ("username" = String, Path), ("role" = String, Path)), responses((status = 204)))]
-pub async fn revoke(State(state): State<AppState>, caller: Caller, Path((name, username, role)): Path<(String, String, String)>) -> ApiResult<StatusCode> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, username, role)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     let role = Role::parse("role", &role)?;
     let mut tx = state.store.begin().await?;
     let p = projects::by_name(&mut tx, &name).await?;
     let uid = user_id(&mut tx, &username).await?;
     if !projects::revoke(&mut tx, p.id, uid, role).await? {
-        return Err(ApiError::not_found("membership", format!("{username} as {role} in {name}")));
+        return Err(ApiError::not_found(
+            "membership",
+            format!("{username} as {role} in {name}"),
+        ));
     }
-    audit::record(&mut tx, &caller.origin(), "project.revoke", "project", &name, json!({"username": username, "role": role})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "project.revoke",
+        "project",
+        &name,
+        json!({"username": username, "role": role}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,8 +16,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
             let field = e.path().to_string();
-            ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("invalid query: {}", e.into_inner())).field(field)
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "validation",
+                format!("invalid query: {}", e.into_inner()),
+            )
+            .field(field)
         })
     }
 }
-

@@ -22,7 +22,11 @@ pub struct TokenQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(TokenQuery), responses((status = 200, body = [ApiToken])))]
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<TokenQuery>) -> ApiResult<Json<Vec<ApiToken>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<TokenQuery>,
+) -> ApiResult<Json<Vec<ApiToken>>> {
     if q.all {
         caller.require_admin()?;
     }
@@ -39,20 +43,38 @@ pub struct CreateToken {
 
 /// Creates a token for the caller. The secret is in the response, once.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken, responses((status = 201, body = NewToken)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateToken>) -> ApiResult<(StatusCode, Json<NewToken>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateToken>,
+) -> ApiResult<(StatusCode, Json<NewToken>)> {
     let expires_at = expiry("expires_in_days", req.expires_in_days)?;
     let name = token_name("name", req.name)?;
     let secret = secret_token::generate(secret_token::API_TOKEN_PREFIX);
     let mut tx = state.store.begin().await?;
     let token = tokens::create_token(&mut tx, caller.user.id, &name, &secret_token::hash(&secret), expires_at).await?;
-    audit::record(&mut tx, &caller.origin(), "token.create", "token", &token.id.to_string(), json!({"name": name, "expires_at": expires_at})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "token.create",
+        "token",
+        &token.id.to_string(),
+        json!({"name": name, "expires_at": expires_at}),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(NewToken { token, secret })))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path)), responses((status = 200, body = ApiToken)))]
-pub async fn revoke(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ApiToken>> {
-    let id: i64 = id.parse().map_err(|_| ApiError::bad_request("id", "token id must be a number"))?;
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiToken>> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("id", "token id must be a number"))?;
     let mut tx = state.store.begin().await?;
     let token = tokens::get_token(&mut tx, id).await?;
     if token.user_id != caller.user.id && !caller.is_admin() {
@@ -60,7 +82,15 @@ pub async fn revoke(State(state): State<AppState>, caller: Caller, Path(id): Pat
         return Err(ApiError::not_found("token", id));
     }
     let token = tokens::revoke_token(&mut tx, id).await?;
-    audit::record(&mut tx, &caller.origin(), "token.revoke", "token", &id.to_string(), json!({"name": token.name})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "token.revoke",
+        "token",
+        &id.to_string(),
+        json!({"name": token.name}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(token))
 }

@@ -39,15 +39,34 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser, responses((status = 201, body = User), (status = "4XX", body = crate::error::ErrorBody)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateUser>) -> ApiResult<(StatusCode, Json<User>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
     caller.require_admin()?;
     validate_username("username", &req.username)?;
     password::check_strength("password", &req.password)?;
     display_name("display_name", req.display_name.as_deref())?;
     let hash = password::hash(req.password).await?;
     let mut tx = state.store.begin().await?;
-    let user = users::create(&mut tx, &req.username, req.display_name.as_deref().unwrap_or(""), &hash, req.admin).await?;
-    audit::record(&mut tx, &caller.origin(), "user.create", "user", &user.username, json!({"admin": req.admin})).await?;
+    let user = users::create(
+        &mut tx,
+        &req.username,
+        req.display_name.as_deref().unwrap_or(""),
+        &hash,
+        req.admin,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "user.create",
+        "user",
+        &user.username,
+        json!({"admin": req.admin}),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
@@ -75,7 +94,12 @@ pub struct UpdateUser {
 
 /// Admins change anyone; users change their own display name and password.
 #[utoipa::path(patch, path = "/api/v1/users/{username}", tag = "users", params(("username" = String, Path)), request_body = UpdateUser, responses((status = 200, body = User)))]
-pub async fn update(State(state): State<AppState>, caller: Caller, Path(username): Path<String>, ApiJson(req): ApiJson<UpdateUser>) -> ApiResult<Json<User>> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    ApiJson(req): ApiJson<UpdateUser>,
+) -> ApiResult<Json<User>> {
     let is_self = username == caller.user.username;
     if !is_self || req.admin.is_some() || req.disabled.is_some() {
         caller.require_admin()?;
@@ -85,7 +109,10 @@ pub async fn update(State(state): State<AppState>, caller: Caller, Path(username
         Some(pw) => {
             password::check_strength("password", pw)?;
             if !caller.is_admin() {
-                let current = req.current_password.clone().ok_or_else(|| ApiError::bad_request("current_password", "needed to change your own password"))?;
+                let current = req
+                    .current_password
+                    .clone()
+                    .ok_or_else(|| ApiError::bad_request("current_password", "needed to change your own password"))?;
                 if !password::verify(current, caller.user.password_hash.clone()).await {
                     return Err(ApiError::bad_request("current_password", "is wrong"));
                 }
@@ -100,7 +127,15 @@ pub async fn update(State(state): State<AppState>, caller: Caller, Path(username
     if demotes_admin && users::count_admins(&mut tx).await? <= 1 {
         return Err(ApiError::conflict("this is the last active admin; make another admin first").field("admin"));
     }
-    let user = users::update(&mut tx, target.id, req.display_name.as_deref(), req.admin, req.disabled, hash.as_deref()).await?;
+    let user = users::update(
+        &mut tx,
+        target.id,
+        req.display_name.as_deref(),
+        req.admin,
+        req.disabled,
+        hash.as_deref(),
+    )
+    .await?;
     let detail = json!({"display_name": req.display_name, "admin": req.admin, "disabled": req.disabled, "password_changed": hash.is_some()});
     audit::record(&mut tx, &caller.origin(), "user.update", "user", &user.username, detail).await?;
     tx.commit().await?;

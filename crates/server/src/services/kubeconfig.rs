@@ -66,22 +66,39 @@ pub fn import(text: &str, context: Option<&str>) -> ApiResult<Imported> {
         .clusters
         .iter()
         .find(|c| c.name == ctx.value.cluster)
-        .ok_or_else(|| bad(format!("context {ctx_name:?} names cluster {:?}, which is not in the file", ctx.value.cluster)))?;
-    let user = kc
-        .users
-        .iter()
-        .find(|u| u.name == ctx.value.user)
-        .ok_or_else(|| bad(format!("context {ctx_name:?} names user {:?}, which is not in the file", ctx.value.user)))?;
-    let token = user
-        .value
-        .token
-        .clone()
-        .ok_or_else(|| bad(format!("user {:?} has no bearer token; Prism authenticates with a token", user.name)))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "context {ctx_name:?} names cluster {:?}, which is not in the file",
+                ctx.value.cluster
+            ))
+        })?;
+    let user = kc.users.iter().find(|u| u.name == ctx.value.user).ok_or_else(|| {
+        bad(format!(
+            "context {ctx_name:?} names user {:?}, which is not in the file",
+            ctx.value.user
+        ))
+    })?;
+    let token = user.value.token.clone().ok_or_else(|| {
+        bad(format!(
+            "user {:?} has no bearer token; Prism authenticates with a token",
+            user.name
+        ))
+    })?;
     let ca_cert = match &cluster.value.ca_data {
-        Some(d) => Some(String::from_utf8(B64.decode(d.trim()).map_err(|_| bad("certificate-authority-data is not base64".into()))?).map_err(|_| bad("certificate-authority-data is not PEM text".into()))?),
+        Some(d) => Some(
+            String::from_utf8(
+                B64.decode(d.trim())
+                    .map_err(|_| bad("certificate-authority-data is not base64".into()))?,
+            )
+            .map_err(|_| bad("certificate-authority-data is not PEM text".into()))?,
+        ),
         None => None,
     };
-    Ok(Imported { server: cluster.value.server.clone(), ca_cert, token: Some(token) })
+    Ok(Imported {
+        server: cluster.value.server.clone(),
+        ca_cert,
+        token: Some(token),
+    })
 }
 
 #[cfg(test)]
@@ -122,7 +139,10 @@ contexts:
     #[test]
     fn explains_what_is_missing() {
         assert_eq!(import(KC, Some("nope")).unwrap_err().field.as_deref(), Some("context"));
-        assert!(import(KC, Some("certs")).unwrap_err().message.contains("no bearer token"));
+        assert!(import(KC, Some("certs"))
+            .unwrap_err()
+            .message
+            .contains("no bearer token"));
         assert_eq!(import("{{{", None).unwrap_err().field.as_deref(), Some("kubeconfig"));
     }
 }

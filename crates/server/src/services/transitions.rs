@@ -8,7 +8,7 @@
 
 use prism_domain::release::{decide, Action, Actor};
 use prism_domain::ReleaseId;
-use prism_store::releases::{self, BuildInfo, Release};
+use prism_store::releases::{self, BuildInfo, Release, Step};
 use prism_store::{audit, environments, slots, Store};
 use serde_json::json;
 
@@ -30,7 +30,10 @@ pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'
     }
     // Admins act as Prism's engine when reporting build and deploy results
     // (a CI integration authenticates as an admin's token).
-    let actor = Actor { roles, system: caller.is_admin() };
+    let actor = Actor {
+        roles,
+        system: caller.is_admin(),
+    };
     let lifecycle = environments::lifecycle(&mut tx).await?;
     let slot_env = match m.action {
         Action::Promote { to, .. } => Some(to),
@@ -43,11 +46,21 @@ pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'
     };
     let view = slot.as_ref().map(|s| s.view()).unwrap_or_default();
     let decision = decide(&lifecycle, &actor, rel.id, rel.parsed_state, &m.action, &view)?;
-    releases::apply(&mut tx, &rel, m.action.name(), &decision, slot.as_ref().map(|s| s.version), Some(caller.user.id), &caller.user.username, m.note).await?;
+    let step = Step {
+        action: m.action.name(),
+        slot_version: slot.as_ref().map(|s| s.version),
+        actor_id: Some(caller.user.id),
+        actor: &caller.user.username,
+        note: m.note,
+    };
+    releases::apply(&mut tx, &rel, &decision, &step).await?;
     if let Some(info) = m.build_info {
         releases::set_build_info(&mut tx, id, info).await?;
     }
-    let env_name = |e: Option<i64>| e.and_then(|e| lifecycle.iter().find(|s| s.id == e)).map(|s| s.name.clone());
+    let env_name = |e: Option<i64>| {
+        e.and_then(|e| lifecycle.iter().find(|s| s.id == e))
+            .map(|s| s.name.clone())
+    };
     let detail = json!({
         "from": rel.parsed_state.kind(),
         "from_environment": env_name(rel.parsed_state.env()),
@@ -57,7 +70,15 @@ pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'
         "overrode_hold": decision.overrode_hold.as_ref().map(|h| json!({"release": h.release, "holder": h.holder})),
         "override_reason": match &m.action { Action::Promote { override_reason, .. } => override_reason.clone(), _ => None },
     });
-    audit::record(&mut tx, &caller.origin(), &format!("release.{}", m.action.name()), "release", &id.to_string(), detail).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        &format!("release.{}", m.action.name()),
+        "release",
+        &id.to_string(),
+        detail,
+    )
+    .await?;
     let updated = releases::get(&mut tx, id).await?;
     tx.commit().await?;
     Ok(updated)

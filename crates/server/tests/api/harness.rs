@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-
 use prism_server::app::{launch, prepare};
 use prism_server::config::{Secret, Settings};
 use reqwest::{Method, StatusCode};
@@ -43,14 +42,21 @@ fn unique(prefix: &str) -> String {
 
 pub async fn create_pg_database() -> (String, String) {
     let name = unique("prism_test_");
-    let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base_url())).await.expect("PostgreSQL for tests (PRISM_TEST_PG_URL)");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base_url()))
+        .await
+        .expect("PostgreSQL for tests (PRISM_TEST_PG_URL)");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
     (name.clone(), format!("{}/{name}", pg_base_url()))
 }
 
 pub async fn drop_pg_database(name: &str) {
     if let Ok(mut c) = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base_url())).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut c)
+            .await;
     }
 }
 
@@ -81,25 +87,50 @@ impl TestApp {
                 (Some(name), Some(url))
             }
         };
-        let state = prepare(test_settings(data_dir.clone(), url)).await.expect("server prepares");
+        let state = prepare(test_settings(data_dir.clone(), url))
+            .await
+            .expect("server prepares");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (tx, rx) = watch::channel(false);
         let server = tokio::spawn(launch(state.clone(), listener, rx));
         let http = reqwest::Client::builder().cookie_store(false).build().unwrap();
-        let mut app = TestApp { base: format!("http://{addr}"), backend, http, admin: String::new(), data_dir, state, shutdown: tx, server: Some(server), pg_db };
+        let mut app = TestApp {
+            base: format!("http://{addr}"),
+            backend,
+            http,
+            admin: String::new(),
+            data_dir,
+            state,
+            shutdown: tx,
+            server: Some(server),
+            pg_db,
+        };
         app.admin = app.token_for("admin", ADMIN_PASSWORD).await;
         app
     }
 
     pub async fn token_for(&self, username: &str, password: &str) -> String {
-        let (s, body) = self.call(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": username, "password": password}))).await;
+        let (s, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/token",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "token for {username}: {body}");
         body["secret"].as_str().unwrap().to_owned()
     }
 
     /// One request; returns the status and the JSON body (Null when empty).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -110,7 +141,11 @@ impl TestApp {
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let text = resp.text().await.unwrap();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
@@ -130,23 +165,54 @@ impl TestApp {
 
     /// Creates a user with the given roles in `project` and returns their token.
     pub async fn user(&self, name: &str, project: Option<&str>, roles: &[&str]) -> String {
-        self.ok(Method::POST, "/api/v1/users", &self.admin, Some(json!({"username": name, "password": PASSWORD}))).await;
+        self.ok(
+            Method::POST,
+            "/api/v1/users",
+            &self.admin,
+            Some(json!({"username": name, "password": PASSWORD})),
+        )
+        .await;
         if let Some(p) = project {
             for r in roles {
-                self.ok(Method::POST, &format!("/api/v1/projects/{p}/members"), &self.admin, Some(json!({"username": name, "role": r}))).await;
+                self.ok(
+                    Method::POST,
+                    &format!("/api/v1/projects/{p}/members"),
+                    &self.admin,
+                    Some(json!({"username": name, "role": r})),
+                )
+                .await;
             }
         }
         self.token_for(name, PASSWORD).await
     }
 
     pub async fn project_with_app(&self, project: &str, app: &str) {
-        self.ok(Method::POST, "/api/v1/projects", &self.admin, Some(json!({"name": project}))).await;
-        self.ok(Method::POST, "/api/v1/applications", &self.admin, Some(json!({"project": project, "name": app, "git_url": format!("https://git.example/{app}.git")}))).await;
+        self.ok(
+            Method::POST,
+            "/api/v1/projects",
+            &self.admin,
+            Some(json!({"name": project})),
+        )
+        .await;
+        self.ok(
+            Method::POST,
+            "/api/v1/applications",
+            &self.admin,
+            Some(json!({"project": project, "name": app, "git_url": format!("https://git.example/{app}.git")})),
+        )
+        .await;
     }
 
     /// Creates a release and drives it to `built` as the admin (the engine's role).
     pub async fn built_release(&self, app: &str) -> String {
-        let r = self.ok(Method::POST, "/api/v1/releases", &self.admin, Some(json!({"application": app, "git_ref": "main", "change_note": "test"}))).await;
+        let r = self
+            .ok(
+                Method::POST,
+                "/api/v1/releases",
+                &self.admin,
+                Some(json!({"application": app, "git_ref": "main", "change_note": "test"})),
+            )
+            .await;
         let id = r["id"].as_str().unwrap().to_owned();
         self.act(&id, "start_build", &self.admin, json!({})).await;
         self.act(&id, "build_succeeded", &self.admin, json!({"commit_sha": "0123456789abcdef0123456789abcdef01234567", "image_digest": format!("sha256:{}", "a".repeat(64))})).await;
@@ -154,11 +220,18 @@ impl TestApp {
     }
 
     pub async fn act(&self, id: &str, action: &str, token: &str, body: Value) -> Value {
-        self.ok(Method::POST, &format!("/api/v1/releases/{id}/actions/{action}"), token, Some(body)).await
+        self.ok(
+            Method::POST,
+            &format!("/api/v1/releases/{id}/actions/{action}"),
+            token,
+            Some(body),
+        )
+        .await
     }
 
     pub async fn try_act(&self, id: &str, action: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.post(&format!("/api/v1/releases/{id}/actions/{action}"), token, body).await
+        self.post(&format!("/api/v1/releases/{id}/actions/{action}"), token, body)
+            .await
     }
 
     /// Drives a built release into `deployed` in `env` (admin acting as engine).
@@ -171,7 +244,10 @@ impl TestApp {
     /// Counts rows of a table through the store (for "nothing was written" checks).
     pub async fn count(&self, table: &str) -> i64 {
         let mut c = self.state.store.conn().await.unwrap();
-        sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *c).await.unwrap()
+        sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut *c)
+            .await
+            .unwrap()
     }
 
     pub async fn stop(mut self) {
@@ -185,7 +261,6 @@ impl TestApp {
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
-
 
 /// Runs the same test body against SQLite and PostgreSQL.
 #[macro_export]
