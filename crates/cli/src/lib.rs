@@ -1,13 +1,29 @@
-//! The `prism` command-line client (placeholder until the client lands).
+//! The `prism` command-line client. It talks only to Prism's REST API, with
+//! an API token stored by `prism login` (or given with --token/PRISM_TOKEN).
+//!
+//! Exit codes: 0 success, 1 the server reported an error, 2 a usage or
+//! configuration problem, 3 the server could not be reached.
+
+mod client;
+mod commands;
+mod config;
+mod context;
+mod error;
+mod input;
+mod model;
+mod output;
 
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Subcommand)]
-pub enum Command {
-    /// Log in to a Prism server and store an API token
-    Login { url: String },
-}
+pub use commands::Command;
 
-pub async fn run(_cmd: Command) -> ExitCode {
-    ExitCode::FAILURE
+/// Runs one client command; errors are printed as `error: ...` on stderr.
+pub async fn run(cmd: Command) -> ExitCode {
+    match commands::dispatch(cmd).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
 }

@@ -1,0 +1,189 @@
+//! The HTTP client for Prism's REST API: JSON in and out, `Bearer` token
+//! authentication, and the server's `{"error", "code", "field"}` bodies
+//! turned into `CliError`s.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{CliError, CliResult};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Query-string parameters; `None` values are left out.
+pub type Query<'a> = &'a [(&'a str, Option<String>)];
+
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    #[serde(default)]
+    field: Option<String>,
+}
+
+impl Client {
+    /// A client for the server at `base` (http:// or https://).
+    pub fn new(base: &str, token: Option<String>) -> CliResult<Self> {
+        let base = parse_server_url(base)?;
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("prism-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CliError::usage(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(Client { http, base, token })
+    }
+
+    /// The server's base URL as given (without a trailing slash).
+    pub fn server(&self) -> String {
+        crate::config::normalise_url(self.base.as_str())
+    }
+
+    pub async fn get(&self, path: &[&str], query: Query<'_>) -> CliResult<Value> {
+        self.send(Method::GET, path, query, None).await
+    }
+
+    pub async fn post(&self, path: &[&str], body: &Value) -> CliResult<Value> {
+        self.send(Method::POST, path, &[], Some(body)).await
+    }
+
+    pub async fn put(&self, path: &[&str], body: &Value) -> CliResult<Value> {
+        self.send(Method::PUT, path, &[], Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &[&str], body: &Value) -> CliResult<Value> {
+        self.send(Method::PATCH, path, &[], Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &[&str], query: Query<'_>) -> CliResult<Value> {
+        self.send(Method::DELETE, path, query, None).await
+    }
+
+    /// Sends one request to `/api/v1/<path>`. A 204 answer is `Value::Null`.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &[&str],
+        query: Query<'_>,
+        body: Option<&Value>,
+    ) -> CliResult<Value> {
+        let url = self.url(path, query)?;
+        let mut req = self.http.request(method, url);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        if status.is_success() {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                CliError::unexpected(format!(
+                    "the server at {} did not answer with JSON ({e})",
+                    self.server()
+                ))
+            });
+        }
+        Err(self.api_error(status, &bytes, location))
+    }
+
+    fn url(&self, path: &[&str], query: Query<'_>) -> CliResult<Url> {
+        if let Some(bad) = path.iter().find(|s| s.is_empty() || **s == "." || **s == "..") {
+            return Err(CliError::usage(format!("{bad:?} is not a valid name")));
+        }
+        let mut url = self.base.clone();
+        {
+            let mut segments = url
+                .path_segments_mut()
+                .map_err(|()| CliError::usage(format!("{} cannot be a server URL", self.base)))?;
+            segments.pop_if_empty().extend(["api", "v1"]).extend(path);
+        }
+        let params: Vec<(&str, &String)> = query.iter().filter_map(|(k, v)| v.as_ref().map(|v| (*k, v))).collect();
+        if !params.is_empty() {
+            url.query_pairs_mut().extend_pairs(params);
+        }
+        Ok(url)
+    }
+
+    fn api_error(&self, status: StatusCode, bytes: &[u8], location: Option<String>) -> CliError {
+        if let Ok(body) = serde_json::from_slice::<ErrorBody>(bytes) {
+            let mut message = body.error;
+            if status == StatusCode::UNAUTHORIZED && self.token.is_some() {
+                message.push_str(&format!("; run `prism login {}` to log in again", self.server()));
+            }
+            return CliError::Api {
+                status: status.as_u16(),
+                message,
+                field: body.field,
+            };
+        }
+        let mut message = format!("the server at {} answered HTTP {status}", self.server());
+        if let Some(location) = location.filter(|_| status.is_redirection()) {
+            message.push_str(&format!(" (redirect to {location}; use that URL)"));
+        }
+        CliError::Api {
+            status: status.as_u16(),
+            message,
+            field: None,
+        }
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> CliError {
+        let detail = if e.is_timeout() {
+            format!("no answer within {} s", TIMEOUT.as_secs())
+        } else {
+            root_cause(&e)
+        };
+        CliError::Connect {
+            url: self.server(),
+            detail,
+        }
+    }
+}
+
+/// Checks and parses a server URL given on the command line.
+pub fn parse_server_url(raw: &str) -> CliResult<Url> {
+    let trimmed = crate::config::normalise_url(raw);
+    let url = Url::parse(&trimmed).map_err(|e| {
+        CliError::usage(format!(
+            "{raw:?} is not a valid URL ({e}); give e.g. https://prism.example.com"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(CliError::usage(format!("{raw:?} is not an http:// or https:// URL")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(CliError::usage(format!(
+            "{raw:?}: a server URL takes no query or fragment"
+        )));
+    }
+    Ok(url)
+}
+
+/// The innermost cause: "Connection refused (os error 111)" rather than
+/// "error sending request for url (...)".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}

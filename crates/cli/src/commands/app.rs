@@ -1,0 +1,265 @@
+//! `prism app ...`: applications, their settings per environment, and holds
+//! on environments for testing.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::context::{Ctx, GlobalArgs};
+use crate::error::{CliError, CliResult};
+use crate::model::{Application, BoardCell, EnvSettings};
+use crate::output::{list_table, parse, print_fields, print_table, time, yes_no};
+
+#[derive(Debug, clap::Args)]
+pub struct AppArgs {
+    #[command(subcommand)]
+    pub command: AppCommand,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// List the applications you can see
+    List {
+        /// Only this project's applications
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Show one application
+    Show { name: String },
+    /// Create an application in a project
+    Create {
+        name: String,
+        #[arg(long)]
+        project: String,
+        /// Where its source is (https://, ssh://, git://, file:// or user@host:path)
+        #[arg(long, value_name = "URL")]
+        git_url: String,
+    },
+    /// Change an application's git URL
+    Update {
+        name: String,
+        #[arg(long, value_name = "URL")]
+        git_url: Option<String>,
+    },
+    /// Delete an application (admins)
+    Delete { name: String },
+    /// Show an application's settings in each environment
+    Settings { name: String },
+    /// Set an application's replicas, resources and variables in one environment
+    /// (what is left out stays as it is)
+    Set {
+        name: String,
+        /// The environment
+        #[arg(long = "env", value_name = "ENV")]
+        environment: String,
+        /// Number of pods (0 to 1000)
+        #[arg(long, value_name = "N")]
+        replicas: Option<i64>,
+        /// CPU request, e.g. 100m or 0.5
+        #[arg(long, value_name = "QUANTITY")]
+        cpu_request: Option<String>,
+        /// CPU limit, e.g. 1
+        #[arg(long, value_name = "QUANTITY")]
+        cpu_limit: Option<String>,
+        /// Memory request, e.g. 128Mi
+        #[arg(long, value_name = "QUANTITY")]
+        memory_request: Option<String>,
+        /// Memory limit, e.g. 512Mi
+        #[arg(long, value_name = "QUANTITY")]
+        memory_limit: Option<String>,
+        /// Set an environment variable (repeatable)
+        #[arg(long = "env-var", value_name = "KEY=VALUE", value_parser = key_value)]
+        env_vars: Vec<(String, String)>,
+        /// Remove an environment variable (repeatable)
+        #[arg(long = "unset-env-var", value_name = "KEY")]
+        unset_env_vars: Vec<String>,
+    },
+    /// Hold an environment for testing the release running there
+    Hold {
+        name: String,
+        #[arg(long = "env", value_name = "ENV")]
+        environment: String,
+        /// What is being tested
+        #[arg(long, default_value = "", hide_default_value = true)]
+        note: String,
+        /// End the hold by itself after this many minutes
+        #[arg(long, value_name = "N")]
+        expires_in_minutes: Option<i64>,
+    },
+    /// Release a hold on an environment
+    Unhold {
+        name: String,
+        #[arg(long = "env", value_name = "ENV")]
+        environment: String,
+        /// Why, when releasing someone else's hold (operators)
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+pub async fn run(ctx: &Ctx, cmd: AppCommand) -> CliResult<()> {
+    match cmd {
+        AppCommand::List { project } => {
+            let answer = ctx.client.get(&["applications"], &[("project", project)]).await?;
+            super::show(ctx, &answer, |apps: Vec<Application>| {
+                let mut t = list_table(&["NAME", "PROJECT", "GIT URL", "UPDATED"]);
+                for a in apps {
+                    t.add_row(vec![a.name, a.project, a.git_url, time(a.updated_at)]);
+                }
+                print_table(&t);
+            })
+        }
+        AppCommand::Show { name } => {
+            let answer = ctx.client.get(&["applications", &name], &[]).await?;
+            super::show(ctx, &answer, print_app)
+        }
+        AppCommand::Create { name, project, git_url } => {
+            let answer = ctx
+                .client
+                .post(
+                    &["applications"],
+                    &json!({"name": name, "project": project, "git_url": git_url}),
+                )
+                .await?;
+            super::show(ctx, &answer, print_app)
+        }
+        AppCommand::Update { name, git_url } => {
+            let Some(git_url) = git_url else {
+                return Err(CliError::usage("nothing to update: give --git-url"));
+            };
+            let answer = ctx
+                .client
+                .patch(&["applications", &name], &json!({"git_url": git_url}))
+                .await?;
+            super::show(ctx, &answer, print_app)
+        }
+        AppCommand::Delete { name } => {
+            let answer = ctx.client.delete(&["applications", &name], &[]).await?;
+            super::done(ctx, &answer, format!("Deleted application {name}."));
+            Ok(())
+        }
+        AppCommand::Settings { name } => {
+            let answer = ctx.client.get(&["applications", &name, "settings"], &[]).await?;
+            super::show(ctx, &answer, print_settings)
+        }
+        AppCommand::Set {
+            name,
+            environment,
+            replicas,
+            cpu_request,
+            cpu_limit,
+            memory_request,
+            memory_limit,
+            env_vars,
+            unset_env_vars,
+        } => {
+            let nothing = replicas.is_none()
+                && cpu_request.is_none()
+                && cpu_limit.is_none()
+                && memory_request.is_none()
+                && memory_limit.is_none()
+                && env_vars.is_empty()
+                && unset_env_vars.is_empty();
+            if nothing {
+                return Err(CliError::usage("nothing to set: give --replicas, --cpu-request, --cpu-limit, --memory-request, --memory-limit, --env-var or --unset-env-var"));
+            }
+            // The API replaces an environment's settings as a whole: start from the current ones.
+            let all: Vec<EnvSettings> = parse(&ctx.client.get(&["applications", &name, "settings"], &[]).await?)?;
+            let current = all.into_iter().find(|s| s.environment == environment).ok_or_else(|| {
+                CliError::usage(format!(
+                    "application {name} has no environment {environment}; see `prism env list`"
+                ))
+            })?;
+            let mut vars = current.env_vars;
+            for key in &unset_env_vars {
+                vars.remove(key);
+            }
+            vars.extend(env_vars);
+            let body = json!({
+                "replicas": replicas.unwrap_or(current.replicas),
+                "cpu_request": cpu_request.unwrap_or(current.cpu_request),
+                "cpu_limit": cpu_limit.unwrap_or(current.cpu_limit),
+                "memory_request": memory_request.unwrap_or(current.memory_request),
+                "memory_limit": memory_limit.unwrap_or(current.memory_limit),
+                "env_vars": vars,
+            });
+            let answer = ctx
+                .client
+                .put(&["applications", &name, "settings", &environment], &body)
+                .await?;
+            super::show(ctx, &answer, print_settings)
+        }
+        AppCommand::Hold {
+            name,
+            environment,
+            note,
+            expires_in_minutes,
+        } => {
+            let body = json!({"note": note, "expires_in_minutes": expires_in_minutes});
+            let answer = ctx
+                .client
+                .post(&["applications", &name, "environments", &environment, "hold"], &body)
+                .await?;
+            super::show(ctx, &answer, |cells: Vec<BoardCell>| super::board::print_board(cells))
+        }
+        AppCommand::Unhold {
+            name,
+            environment,
+            reason,
+        } => {
+            let answer = ctx
+                .client
+                .delete(
+                    &["applications", &name, "environments", &environment, "hold"],
+                    &[("reason", reason)],
+                )
+                .await?;
+            super::show(ctx, &answer, |cells: Vec<BoardCell>| super::board::print_board(cells))
+        }
+    }
+}
+
+fn print_app(a: Application) {
+    print_fields(&[
+        ("Name", a.name),
+        ("Project", a.project),
+        ("Git URL", a.git_url),
+        ("Created", time(a.created_at)),
+        ("Updated", time(a.updated_at)),
+    ]);
+}
+
+fn print_settings(settings: Vec<EnvSettings>) {
+    let mut t = list_table(&[
+        "ENVIRONMENT",
+        "REPLICAS",
+        "CPU REQUEST",
+        "CPU LIMIT",
+        "MEMORY REQUEST",
+        "MEMORY LIMIT",
+        "ENV VARS",
+        "CUSTOMISED",
+    ]);
+    for s in settings {
+        let vars: Vec<String> = s.env_vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        t.add_row(vec![
+            s.environment,
+            s.replicas.to_string(),
+            s.cpu_request,
+            s.cpu_limit,
+            s.memory_request,
+            s.memory_limit,
+            if vars.is_empty() { "-".into() } else { vars.join("\n") },
+            yes_no(s.customised),
+        ]);
+    }
+    print_table(&t);
+}

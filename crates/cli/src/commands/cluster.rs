@@ -1,0 +1,183 @@
+//! `prism cluster ...`: the Kubernetes clusters Prism deploys to. The CA
+//! certificate, token and kubeconfig are read from files (or `-` for
+//! standard input), never from arguments.
+
+use clap::Subcommand;
+use serde_json::{Map, Value};
+
+use crate::context::{Ctx, GlobalArgs};
+use crate::error::{CliError, CliResult};
+use crate::input::{at_most_one_stdin, read_file};
+use crate::model::Cluster;
+use crate::output::{list_table, print_fields, print_table, time, yes_no};
+
+#[derive(Debug, clap::Args)]
+pub struct ClusterArgs {
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// List clusters
+    List,
+    /// Show one cluster
+    Show { name: String },
+    /// Add a cluster, from its API URL (and CA, token) or from a kubeconfig
+    Create {
+        name: String,
+        /// The API server, e.g. https://10.0.0.1:6443
+        #[arg(
+            long,
+            value_name = "URL",
+            required_unless_present = "kubeconfig",
+            conflicts_with = "kubeconfig"
+        )]
+        api_url: Option<String>,
+        /// A file with the API server's PEM CA certificate (- for stdin)
+        #[arg(long, value_name = "PATH", conflicts_with = "kubeconfig")]
+        ca_file: Option<String>,
+        /// A file with the bearer token Prism deploys with (- for stdin)
+        #[arg(long, value_name = "PATH", conflicts_with = "kubeconfig")]
+        token_file: Option<String>,
+        /// Do not verify the API server's certificate (testing only)
+        #[arg(long)]
+        insecure_skip_tls_verify: bool,
+        /// Import the server, CA and token from a kubeconfig file (- for stdin)
+        #[arg(long, value_name = "PATH")]
+        kubeconfig: Option<String>,
+        /// The kubeconfig context to import (default: its current-context)
+        #[arg(long, value_name = "CTX", requires = "kubeconfig")]
+        context: Option<String>,
+    },
+    /// Change a cluster's API URL, CA certificate, token or TLS checking
+    Update {
+        name: String,
+        #[arg(long, value_name = "URL")]
+        api_url: Option<String>,
+        /// A file with the new PEM CA certificate (- for stdin)
+        #[arg(long, value_name = "PATH")]
+        ca_file: Option<String>,
+        /// A file with the new bearer token (- for stdin)
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<String>,
+        #[arg(long, value_name = "true|false")]
+        insecure_skip_tls_verify: Option<bool>,
+    },
+    /// Delete a cluster
+    Delete { name: String },
+}
+
+pub async fn run(ctx: &Ctx, cmd: ClusterCommand) -> CliResult<()> {
+    match cmd {
+        ClusterCommand::List => {
+            let answer = ctx.client.get(&["clusters"], &[]).await?;
+            super::show(ctx, &answer, |clusters: Vec<Cluster>| {
+                let mut t = list_table(&["NAME", "API URL", "CA", "SKIP TLS VERIFY", "UPDATED"]);
+                for c in clusters {
+                    t.add_row(vec![
+                        c.name,
+                        c.api_url,
+                        yes_no(c.ca_cert.is_some()),
+                        yes_no(c.insecure_skip_tls_verify),
+                        time(c.updated_at),
+                    ]);
+                }
+                print_table(&t);
+            })
+        }
+        ClusterCommand::Show { name } => {
+            let answer = ctx.client.get(&["clusters", &name], &[]).await?;
+            super::show(ctx, &answer, print_cluster)
+        }
+        ClusterCommand::Create {
+            name,
+            api_url,
+            ca_file,
+            token_file,
+            insecure_skip_tls_verify,
+            kubeconfig,
+            context,
+        } => {
+            at_most_one_stdin(&[ca_file.as_deref(), token_file.as_deref(), kubeconfig.as_deref()])?;
+            let mut body = Map::new();
+            body.insert("name".into(), Value::String(name));
+            put(&mut body, "api_url", api_url);
+            put(
+                &mut body,
+                "ca_cert",
+                ca_file.map(|p| read_file(&p, "CA certificate")).transpose()?,
+            );
+            put(&mut body, "token", token_file.map(|p| read_token(&p)).transpose()?);
+            put(
+                &mut body,
+                "kubeconfig",
+                kubeconfig.map(|p| read_file(&p, "kubeconfig")).transpose()?,
+            );
+            put(&mut body, "context", context);
+            body.insert("insecure_skip_tls_verify".into(), Value::Bool(insecure_skip_tls_verify));
+            let answer = ctx.client.post(&["clusters"], &Value::Object(body)).await?;
+            super::show(ctx, &answer, print_cluster)
+        }
+        ClusterCommand::Update {
+            name,
+            api_url,
+            ca_file,
+            token_file,
+            insecure_skip_tls_verify,
+        } => {
+            at_most_one_stdin(&[ca_file.as_deref(), token_file.as_deref()])?;
+            let mut body = Map::new();
+            put(&mut body, "api_url", api_url);
+            put(
+                &mut body,
+                "ca_cert",
+                ca_file.map(|p| read_file(&p, "CA certificate")).transpose()?,
+            );
+            put(&mut body, "token", token_file.map(|p| read_token(&p)).transpose()?);
+            if let Some(v) = insecure_skip_tls_verify {
+                body.insert("insecure_skip_tls_verify".into(), Value::Bool(v));
+            }
+            if body.is_empty() {
+                return Err(CliError::usage(
+                    "nothing to update: give --api-url, --ca-file, --token-file or --insecure-skip-tls-verify",
+                ));
+            }
+            let answer = ctx.client.patch(&["clusters", &name], &Value::Object(body)).await?;
+            super::show(ctx, &answer, print_cluster)
+        }
+        ClusterCommand::Delete { name } => {
+            let answer = ctx.client.delete(&["clusters", &name], &[]).await?;
+            super::done(ctx, &answer, format!("Deleted cluster {name}."));
+            Ok(())
+        }
+    }
+}
+
+fn put(body: &mut Map<String, Value>, key: &str, value: Option<String>) {
+    if let Some(v) = value {
+        body.insert(key.into(), Value::String(v));
+    }
+}
+
+/// A token file's content, without the surrounding whitespace editors add.
+fn read_token(path: &str) -> CliResult<String> {
+    Ok(read_file(path, "token")?.trim().to_owned())
+}
+
+fn print_cluster(c: Cluster) {
+    let ca = match &c.ca_cert {
+        Some(pem) => format!("set ({} bytes of PEM)", pem.len()),
+        None => "-".into(),
+    };
+    print_fields(&[
+        ("Name", c.name),
+        ("API URL", c.api_url),
+        ("CA certificate", ca),
+        ("Skip TLS verify", yes_no(c.insecure_skip_tls_verify)),
+        ("Created", time(c.created_at)),
+        ("Updated", time(c.updated_at)),
+    ]);
+}

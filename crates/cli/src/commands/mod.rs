@@ -1,0 +1,85 @@
+//! The client's subcommands, one file per resource.
+
+mod app;
+mod audit;
+mod auth;
+mod board;
+mod cluster;
+mod env;
+mod project;
+mod release;
+mod token;
+mod user;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::context::{Ctx, GlobalArgs};
+use crate::error::CliResult;
+use crate::output::{line, parse, print_json};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Log in to a Prism server and store an API token
+    Login(auth::LoginArgs),
+    /// Revoke the stored API token and forget it
+    Logout(GlobalArgs),
+    /// Show the user you are logged in as, and your project roles
+    Whoami(GlobalArgs),
+    /// Manage users (admins)
+    User(user::UserArgs),
+    /// Manage your API tokens
+    Token(token::TokenArgs),
+    /// Manage the Kubernetes clusters Prism deploys to (admins)
+    Cluster(cluster::ClusterArgs),
+    /// Manage the environments of the lifecycle (fat, uat, prd, ...)
+    Env(env::EnvArgs),
+    /// Manage projects and their members
+    Project(project::ProjectArgs),
+    /// Manage applications, their settings per environment and holds
+    App(app::AppArgs),
+    /// Create releases and move them through the lifecycle
+    Release(release::ReleaseArgs),
+    /// Show what runs in each environment, what is on its way and what is held
+    Board(board::BoardArgs),
+    /// Search the audit log (admins)
+    Audit(audit::AuditArgs),
+}
+
+pub async fn dispatch(cmd: Command) -> CliResult<()> {
+    match cmd {
+        Command::Login(args) => auth::login(args).await,
+        Command::Logout(global) => auth::logout(global).await,
+        Command::Whoami(global) => auth::whoami(&global.connect()?).await,
+        Command::User(args) => user::run(&args.global.connect()?, args.command).await,
+        Command::Token(args) => token::run(&args.global.connect()?, args.command).await,
+        Command::Cluster(args) => cluster::run(&args.global.connect()?, args.command).await,
+        Command::Env(args) => env::run(&args.global.connect()?, args.command).await,
+        Command::Project(args) => project::run(&args.global.connect()?, args.command).await,
+        Command::App(args) => app::run(&args.global.connect()?, args.command).await,
+        Command::Release(args) => release::run(&args.global.connect()?, args.command).await,
+        Command::Board(args) => board::run(&args.global.connect()?, args).await,
+        Command::Audit(args) => audit::run(&args.global.connect()?, args).await,
+    }
+}
+
+/// Prints the server's answer as JSON, or parses it and draws it with `table`.
+fn show<T: DeserializeOwned>(ctx: &Ctx, value: &Value, table: impl FnOnce(T)) -> CliResult<()> {
+    if ctx.json() {
+        print_json(value);
+    } else {
+        table(parse(value)?);
+    }
+    Ok(())
+}
+
+/// For answers without a body (deletions): a confirmation in table mode.
+fn done(ctx: &Ctx, value: &Value, message: String) {
+    if ctx.json() {
+        if !value.is_null() {
+            print_json(value);
+        }
+    } else {
+        line(message);
+    }
+}

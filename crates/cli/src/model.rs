@@ -1,0 +1,164 @@
+//! The server's response records, as far as the tables need them. Unknown
+//! fields are ignored, so newer servers still work.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Membership {
+    pub project: String,
+    pub username: String,
+    pub role: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Me {
+    pub user: User,
+    #[serde(default)]
+    pub memberships: Vec<Membership>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewToken {
+    pub token: ApiToken,
+    pub secret: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Cluster {
+    pub name: String,
+    pub api_url: String,
+    pub ca_cert: Option<String>,
+    pub insecure_skip_tls_verify: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct EnvPolicy {
+    pub deploy_roles: Vec<String>,
+    pub requires_review: bool,
+    pub requires_previous: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Environment {
+    pub name: String,
+    pub position: i64,
+    pub cluster: Option<String>,
+    pub namespace: String,
+    pub policy: EnvPolicy,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Project {
+    pub name: String,
+    pub description: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Application {
+    pub name: String,
+    pub project: String,
+    pub git_url: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EnvSettings {
+    pub environment: String,
+    pub replicas: i64,
+    pub cpu_request: String,
+    pub cpu_limit: String,
+    pub memory_request: String,
+    pub memory_limit: String,
+    #[serde(default)]
+    pub env_vars: BTreeMap<String, String>,
+    pub customised: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Release {
+    pub id: String,
+    pub application: String,
+    pub project: String,
+    pub git_ref: String,
+    pub change_note: String,
+    pub creator: String,
+    pub state: String,
+    pub environment: Option<String>,
+    pub commit_sha: Option<String>,
+    pub image_ref: Option<String>,
+    pub image_digest: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReleasePage {
+    pub items: Vec<Release>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Transition {
+    pub action: String,
+    pub from_state: String,
+    pub from_environment: Option<String>,
+    pub to_state: String,
+    pub to_environment: Option<String>,
+    pub actor: String,
+    pub note: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BoardCell {
+    pub application: String,
+    pub environment: String,
+    pub current_release: Option<String>,
+    pub incoming_release: Option<String>,
+    pub incoming_state: Option<String>,
+    pub held_by: Option<String>,
+    pub hold_release: Option<String>,
+    pub hold_note: Option<String>,
+    pub hold_expires_at: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub address: String,
+    pub action: String,
+    pub record_type: String,
+    pub record_id: String,
+    pub detail: serde_json::Value,
+}

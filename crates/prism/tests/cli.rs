@@ -1,0 +1,582 @@
+//! End-to-end tests of the `prism` command line: each test starts a real
+//! `prism serve` on a free port with its own data directory, and runs the
+//! real binary against it, with its own config directory for credentials.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_prism");
+const ADMIN_PASSWORD: &str = "some-long-password";
+
+/// A directory under the system temp dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("prism-cli-test-{name}-{}-{n}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+
+    /// Where the CLI keeps credentials (PRISM_CONFIG_DIR); not created beforehand.
+    fn config_dir(&self) -> PathBuf {
+        self.0.join("config")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What one run of the CLI did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success, got {self:#?}");
+        self
+    }
+
+    fn json(self) -> Value {
+        let run = self.ok();
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", run.stdout))
+    }
+
+    fn fails_with(self, code: i32, needle: &str) -> Run {
+        assert_eq!(self.code, code, "expected exit code {code}, got {self:#?}");
+        assert!(
+            self.stderr.starts_with("error: "),
+            "stderr should start with `error: `: {self:#?}"
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr should mention {needle:?}: {self:#?}"
+        );
+        self
+    }
+}
+
+/// Runs the CLI with a clean environment: no PRISM_* variables but the config dir.
+fn prism(config_dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PRISM_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("PRISM_CONFIG_DIR", config_dir).env("NO_COLOR", "1").args(args);
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start prism");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for prism");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// `GET /healthz` over plain HTTP/1.0: whether the answer is 200.
+fn healthy(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .lines()
+        .next()
+        .is_some_and(|status| status.split_whitespace().nth(1) == Some("200"))
+}
+
+/// A running `prism serve`, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    // Dropped after the child is killed (fields drop in order, after `Drop::drop`).
+    scratch: Scratch,
+}
+
+impl Server {
+    fn start(name: &str) -> Server {
+        let scratch = Scratch::new(name);
+        let port = free_port();
+        let log = std::fs::File::create(scratch.0.join("server.log")).expect("server log");
+        let mut cmd = Command::new(BIN);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("PRISM_") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(scratch.0.join("data"))
+            .env("PRISM_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start prism serve");
+        let mut server = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            scratch,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !healthy(port) {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("prism serve exited with {status}:\n{}", server.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prism serve not healthy within 30 s:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.scratch.0.join("server.log")).unwrap_or_default()
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        self.scratch.config_dir()
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        prism(&self.config_dir(), args, None)
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        prism(&self.config_dir(), args, Some(stdin))
+    }
+
+    /// Runs a command with `--output json` and parses what it printed.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.extend(["--output", "json"]);
+        self.run(&args).json()
+    }
+
+    fn login_admin(&self) {
+        self.run_with_stdin(
+            &["login", &self.url, "--username", "admin", "--password-stdin"],
+            &format!("{ADMIN_PASSWORD}\n"),
+        )
+        .ok();
+    }
+
+    /// A logged-in admin with project `shop` and application `web`.
+    fn with_app(name: &str) -> Server {
+        let server = Server::start(name);
+        server.login_admin();
+        server
+            .run(&["project", "create", "shop", "--description", "The shop"])
+            .ok();
+        server
+            .run(&[
+                "app",
+                "create",
+                "web",
+                "--project",
+                "shop",
+                "--git-url",
+                "https://git.example.com/web.git",
+            ])
+            .ok();
+        server
+    }
+
+    /// Creates a release of `web` and builds it: state `built`.
+    fn built_release(&self) -> String {
+        let rel = self.json(&[
+            "release",
+            "create",
+            "--app",
+            "web",
+            "--ref",
+            "main",
+            "--note",
+            "first cut",
+        ]);
+        let id = rel["id"].as_str().expect("release id").to_owned();
+        self.run(&["release", "start-build", &id]).ok();
+        let built = self.json(&["release", "build-result", &id, "--succeeded", "--commit-sha", "abcdef1"]);
+        assert_eq!(built["state"], "built");
+        id
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+#[test]
+fn login_stores_private_credentials_and_rejects_a_wrong_password() {
+    let server = Server::start("login");
+    let creds = server.config_dir().join("credentials.json");
+
+    let wrong = server.run_with_stdin(
+        &["login", &server.url, "--username", "admin", "--password-stdin"],
+        "not-the-password\n",
+    );
+    wrong.fails_with(1, "wrong username or password");
+    assert!(!creds.exists(), "a failed login stores nothing");
+
+    let run = server
+        .run_with_stdin(
+            &[
+                "login",
+                &format!("{}/", server.url),
+                "--username",
+                "admin",
+                "--password-stdin",
+            ],
+            &format!("{ADMIN_PASSWORD}\n"),
+        )
+        .ok();
+    assert!(run.stdout.contains("Logged in"), "{run:#?}");
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&creds).expect("credentials written"))
+        .expect("credentials are JSON");
+    assert_eq!(stored["url"], server.url.as_str(), "stored without the trailing slash");
+    assert!(
+        stored["token"].as_str().is_some_and(|t| t.starts_with("prism_")),
+        "{stored}"
+    );
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&creds), 0o600, "credentials file mode");
+        assert_eq!(mode(&server.config_dir()), 0o700, "config dir mode");
+    }
+
+    let me = server.json(&["whoami"]);
+    assert_eq!(me["user"]["username"], "admin");
+    assert_eq!(me["user"]["is_admin"], true);
+
+    // Logging out revokes the token on the server and forgets it here.
+    let token = stored["token"].as_str().unwrap().to_owned();
+    server.run(&["logout"]).ok();
+    assert!(!creds.exists());
+    server.run(&["whoami"]).fails_with(2, "not logged in");
+    server
+        .run(&["whoami", "--server", &server.url, "--token", &token])
+        .fails_with(1, "unknown, expired or revoked");
+}
+
+#[test]
+fn projects_apps_and_releases_round_trip_as_json() {
+    let server = Server::with_app("roundtrip");
+
+    let projects = server.json(&["project", "list"]);
+    let names: Vec<&str> = projects
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["shop"]);
+    assert_eq!(server.json(&["project", "show", "shop"])["description"], "The shop");
+
+    let apps = server.json(&["app", "list", "--project", "shop"]);
+    assert_eq!(apps.as_array().map(Vec::len), Some(1));
+    assert_eq!(apps[0]["name"], "web");
+    assert_eq!(apps[0]["project"], "shop");
+    assert_eq!(apps[0]["git_url"], "https://git.example.com/web.git");
+
+    let first = server.json(&[
+        "release",
+        "create",
+        "--app",
+        "web",
+        "--ref",
+        "main",
+        "--note",
+        "first cut",
+    ]);
+    assert_eq!(first["id"], "r1");
+    assert_eq!(first["state"], "created");
+    assert_eq!(first["application"], "web");
+    assert_eq!(first["git_ref"], "main");
+    assert_eq!(first["change_note"], "first cut");
+    assert_eq!(first["creator"], "admin");
+    let second = server.json(&[
+        "release", "create", "--app", "web", "--ref", "v1.2.0", "--note", "second",
+    ]);
+    assert_eq!(second["id"], "r2");
+
+    let page = server.json(&["release", "list", "--app", "web"]);
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["r2", "r1"], "newest first");
+    assert_eq!(page["next"], Value::Null);
+
+    let paged = server.json(&["release", "list", "--project", "shop", "--limit", "1"]);
+    assert_eq!(paged["items"][0]["id"], "r2");
+    assert_eq!(paged["next"], "r2");
+    let rest = server.json(&["release", "list", "--limit", "1", "--before", "r2"]);
+    assert_eq!(rest["items"][0]["id"], "r1");
+
+    // A bare number is taken as a release id.
+    assert_eq!(server.json(&["release", "show", "1"])["git_ref"], "main");
+
+    // The table output names the releases too.
+    let table = server.run(&["release", "list"]).ok();
+    assert!(
+        table.stdout.contains("r1") && table.stdout.contains("first cut"),
+        "{table:#?}"
+    );
+
+    server
+        .run(&["release", "list", "--state", "bogus"])
+        .fails_with(1, "(field: state)");
+}
+
+#[test]
+fn promoting_past_an_environment_that_must_come_first_fails() {
+    let server = Server::with_app("order");
+    let id = server.built_release();
+    server
+        .run(&["release", "promote", &id, "--env", "uat"])
+        .fails_with(1, "uat requires the release to pass fat first (field: environment)");
+    assert_eq!(
+        server.json(&["release", "show", &id])["state"],
+        "built",
+        "nothing changed"
+    );
+    server
+        .run(&["release", "promote", &id, "--env", "nowhere"])
+        .fails_with(1, "no environment named \"nowhere\"");
+}
+
+#[test]
+fn not_logged_in_is_a_usage_error() {
+    let scratch = Scratch::new("nologin");
+    prism(&scratch.config_dir(), &["project", "list"], None).fails_with(2, "not logged in: run `prism login URL`");
+    prism(&scratch.config_dir(), &["release", "list", "--token", "prism_x"], None).fails_with(2, "--server");
+    prism(&scratch.config_dir(), &["login", "ftp://example.com"], None).fails_with(2, "not an http:// or https:// URL");
+}
+
+#[test]
+fn an_unreachable_server_exits_3_naming_it() {
+    let scratch = Scratch::new("unreachable");
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let login = prism(
+        &scratch.config_dir(),
+        &["login", &url, "--username", "admin", "--password-stdin"],
+        Some("whatever\n"),
+    );
+    login.fails_with(3, &url);
+    assert!(!scratch.config_dir().join("credentials.json").exists());
+    prism(
+        &scratch.config_dir(),
+        &["project", "list", "--server", &url, "--token", "prism_x"],
+        None,
+    )
+    .fails_with(3, &format!("cannot connect to {url}"));
+}
+
+#[test]
+fn app_settings_are_validated_by_the_server() {
+    let server = Server::with_app("settings");
+    server
+        .run(&["app", "set", "web", "--env", "fat", "--cpu-request", "lots"])
+        .fails_with(1, "cpu_request");
+    server
+        .run(&["app", "set", "web", "--env", "fat", "--env-var", "novalue"])
+        .fails_with(2, "KEY=VALUE");
+
+    let all = server.json(&[
+        "app",
+        "set",
+        "web",
+        "--env",
+        "fat",
+        "--replicas",
+        "3",
+        "--cpu-limit",
+        "1",
+        "--env-var",
+        "MODE=test",
+    ]);
+    let fat = all
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|s| s["environment"] == "fat")
+        .expect("fat settings")
+        .clone();
+    assert_eq!(fat["replicas"], 3);
+    assert_eq!(fat["cpu_limit"], "1");
+    assert_eq!(fat["env_vars"]["MODE"], "test");
+    assert_eq!(fat["customised"], true);
+
+    // What is left out stays as it was.
+    let again = server.json(&["app", "set", "web", "--env", "fat", "--memory-limit", "1Gi"]);
+    let fat = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["environment"] == "fat")
+        .unwrap()
+        .clone();
+    assert_eq!(fat["replicas"], 3);
+    assert_eq!(fat["env_vars"]["MODE"], "test");
+    assert_eq!(fat["memory_limit"], "1Gi");
+}
+
+#[test]
+fn the_board_shows_a_deployed_release_and_its_hold() {
+    let server = Server::with_app("board");
+    let id = server.built_release();
+    server
+        .run(&["release", "promote", &id, "--env", "fat", "--note", "try it"])
+        .ok();
+    server.run(&["release", "deploy", &id, "--env", "fat"]).ok();
+    let deployed = server.json(&["release", "deploy-result", &id, "--succeeded"]);
+    assert_eq!(deployed["state"], "deployed");
+    assert_eq!(deployed["environment"], "fat");
+
+    let board = server.json(&["board", "--app", "web"]);
+    let cell = |env: &str| {
+        board
+            .as_array()
+            .expect("cells")
+            .iter()
+            .find(|c| c["application"] == "web" && c["environment"] == env)
+            .cloned()
+            .expect("cell")
+    };
+    assert_eq!(cell("fat")["current_release"], id.as_str());
+    assert_eq!(cell("uat")["current_release"], Value::Null);
+
+    let table = server.run(&["board"]).ok();
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.contains("web"))
+        .unwrap_or_else(|| panic!("no row for web: {table:#?}"));
+    assert!(row.contains(&id), "{table:#?}");
+    assert!(
+        table.stdout.contains("FAT") && table.stdout.contains("PRD"),
+        "{table:#?}"
+    );
+
+    server
+        .run(&["app", "hold", "web", "--env", "fat", "--note", "exploratory testing"])
+        .ok();
+    let held = server.run(&["board"]).ok();
+    assert!(held.stdout.contains("held by admin"), "{held:#?}");
+    server
+        .run(&["app", "hold", "web", "--env", "fat"])
+        .fails_with(1, "already held");
+
+    let history = server.json(&["release", "history", &id]);
+    let actions: Vec<&str> = history
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|t| t["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "start_build",
+            "build_succeeded",
+            "promote",
+            "deploy",
+            "deploy_succeeded"
+        ]
+    );
+}
+
+#[test]
+fn a_token_from_the_environment_works_without_stored_credentials() {
+    let server = Server::start("envtoken");
+    server.login_admin();
+    let new = server.json(&["token", "create", "--name", "ci", "--expires-in-days", "2"]);
+    let secret = new["secret"].as_str().expect("secret").to_owned();
+
+    let elsewhere = Scratch::new("envtoken-client");
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PRISM_") {
+            cmd.env_remove(key);
+        }
+    }
+    let out = cmd
+        .args(["whoami", "--output", "json"])
+        .env("PRISM_CONFIG_DIR", elsewhere.config_dir())
+        .env("PRISM_SERVER", &server.url)
+        .env("PRISM_TOKEN", &secret)
+        .output()
+        .expect("run prism");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let me: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(me["user"]["username"], "admin");
+
+    let tokens = server.json(&["token", "list"]);
+    assert!(
+        tokens
+            .as_array()
+            .expect("tokens")
+            .iter()
+            .any(|t| t["name"] == "ci" && t["last_used_at"].is_i64()),
+        "{tokens}"
+    );
+    server.run(&["token", "revoke", &new["token"]["id"].to_string()]).ok();
+}
