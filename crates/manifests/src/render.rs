@@ -1,0 +1,157 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+use serde_saphyr::Options;
+
+use crate::error::{ManifestError, Problem};
+use crate::objects::{Rendered, RenderedObject};
+use crate::templates::TemplateSet;
+use crate::vars::RenderVars;
+
+/// Execution budget per template: enough for any sensible manifest, small
+/// enough that an endless loop stops at once.
+const FUEL: u64 = 200_000;
+const MAX_OUTPUT_BYTES: usize = 2 * 1024 * 1024;
+
+fn problem(template: &str, line: Option<usize>, message: impl Into<String>) -> Problem {
+    Problem {
+        template: template.to_owned(),
+        line,
+        field: None,
+        message: message.into(),
+    }
+}
+
+/// Renders every entry-point template of `set` with `vars`, parses the YAML
+/// and stamps Prism's ownership labels on every object. All problems across
+/// all templates are reported together.
+pub fn render(set: &TemplateSet, vars: &RenderVars) -> Result<Rendered, ManifestError> {
+    let files: Arc<BTreeMap<String, String>> = Arc::new(
+        set.all_names()
+            .filter_map(|n| Some((n.to_owned(), set.get(n)?.to_owned())))
+            .collect(),
+    );
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_keep_trailing_newline(true);
+    let loader_files = files.clone();
+    // The only loader: names resolve within the project's own set, nowhere else.
+    env.set_loader(move |name| Ok(loader_files.get(name).cloned()));
+
+    let ctx = vars.context();
+    let labels = vars.ownership_labels();
+    let mut problems = vec![];
+    let mut objects = vec![];
+    for name in set.entry_points() {
+        let tmpl = match env.get_template(name) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(problem(name, e.line(), describe(&e)));
+                continue;
+            }
+        };
+        let out = match tmpl.render(&ctx) {
+            Ok(o) => o,
+            Err(e) => {
+                let mut message = describe(&e);
+                if e.kind() == ErrorKind::UndefinedError {
+                    let missing: Vec<String> = tmpl
+                        .undeclared_variables(true)
+                        .into_iter()
+                        .filter(|v| !defined(&ctx, v))
+                        .collect();
+                    if !missing.is_empty() {
+                        message = format!("undefined variable {}", missing.join(", "));
+                    }
+                }
+                problems.push(problem(e.name().unwrap_or(name), e.line(), message));
+                continue;
+            }
+        };
+        if out.len() > MAX_OUTPUT_BYTES {
+            problems.push(problem(
+                name,
+                None,
+                format!("renders to more than {MAX_OUTPUT_BYTES} bytes"),
+            ));
+            continue;
+        }
+        match parse_yaml(&out) {
+            Ok(docs) => {
+                for (i, mut doc) in docs.into_iter().enumerate() {
+                    if doc.is_null() {
+                        continue;
+                    }
+                    if !doc.is_object() {
+                        problems.push(problem(name, None, format!("document {} is not a mapping", i + 1)));
+                        continue;
+                    }
+                    stamp_labels(&mut doc, &labels);
+                    objects.push(RenderedObject {
+                        template: name.to_owned(),
+                        object: doc,
+                    });
+                }
+            }
+            Err(e) => problems.push(problem(name, e.0, format!("rendered YAML is invalid: {}", e.1))),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Rendered { objects })
+    } else {
+        Err(ManifestError::Render(problems))
+    }
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    }
+}
+
+/// Whether a dotted variable path (as minijinja reports it) exists in the context.
+fn defined(ctx: &serde_json::Value, path: &str) -> bool {
+    let mut cur = ctx;
+    for part in path.split('.') {
+        match cur.get(part) {
+            Some(v) => cur = v,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Parses multi-document YAML the way kubectl does for the cases that
+/// differ between YAML 1.1 and 1.2: `0644` is the octal 420.
+fn parse_yaml(text: &str) -> Result<Vec<serde_json::Value>, (Option<usize>, String)> {
+    let mut options = Options::default();
+    options.legacy_octal_numbers = true;
+    serde_saphyr::from_multiple_with_options::<serde_json::Value>(text, options).map_err(|e| {
+        let msg = e.to_string();
+        (line_of(&msg), msg.lines().next().unwrap_or("").to_owned())
+    })
+}
+
+fn line_of(msg: &str) -> Option<usize> {
+    let i = msg.find("line ")?;
+    msg[i + 5..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+fn stamp_labels(doc: &mut serde_json::Value, labels: &BTreeMap<String, String>) {
+    let Some(obj) = doc.as_object_mut() else { return };
+    let meta = obj.entry("metadata").or_insert_with(|| serde_json::json!({}));
+    let Some(meta) = meta.as_object_mut() else { return };
+    let l = meta.entry("labels").or_insert_with(|| serde_json::json!({}));
+    if l.is_null() {
+        *l = serde_json::json!({});
+    }
+    if let Some(l) = l.as_object_mut() {
+        for (k, v) in labels {
+            l.insert(k.clone(), serde_json::Value::String(v.clone()));
+        }
+    }
+}

@@ -1,0 +1,83 @@
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// API versions the target cluster serves, for kinds whose version moved
+/// (Prism asks the cluster; the defaults suit Kubernetes 1.20).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiVersions {
+    pub hpa: String,
+}
+
+impl Default for ApiVersions {
+    fn default() -> Self {
+        Self {
+            hpa: "autoscaling/v2beta2".into(),
+        }
+    }
+}
+
+/// Everything a template may use. Serialised into the template context.
+#[derive(Debug, Clone)]
+pub struct RenderVars {
+    pub project: String,
+    pub application: String,
+    pub environment: String,
+    pub namespace: String,
+    pub release: String,
+    pub git_ref: String,
+    pub commit_sha: Option<String>,
+    /// The image to run: `repository@sha256:...` whenever the digest is known.
+    pub image: String,
+    pub image_digest: Option<String>,
+    pub replicas: i64,
+    pub cpu_request: String,
+    pub cpu_limit: String,
+    pub memory_request: String,
+    pub memory_limit: String,
+    pub env_vars: BTreeMap<String, String>,
+    /// The application's template settings (port, health_path, ingress_host, config, autoscale ...).
+    pub settings: serde_json::Value,
+    pub api: ApiVersions,
+}
+
+impl RenderVars {
+    /// Labels Prism puts on every object it applies; pruning only ever touches
+    /// objects carrying Prism's labels for this application and environment.
+    pub fn ownership_labels(&self) -> BTreeMap<String, String> {
+        let mut l = self.selector_labels();
+        l.insert("app.kubernetes.io/name".into(), self.application.clone());
+        l.insert("app.kubernetes.io/managed-by".into(), "prism".into());
+        l.insert("prism.io/release".into(), self.release.clone());
+        l
+    }
+
+    /// Labels that stay the same from release to release (selectors).
+    pub fn selector_labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("prism.io/application".to_owned(), self.application.clone()),
+            ("prism.io/environment".to_owned(), self.environment.clone()),
+        ])
+    }
+
+    pub(crate) fn context(&self) -> serde_json::Value {
+        let port = self.settings.get("port").cloned().unwrap_or(serde_json::json!(8080));
+        serde_json::json!({
+            "app": {"name": self.application, "project": self.project},
+            "env": {"name": self.environment, "namespace": self.namespace},
+            "release": {"id": self.release, "git_ref": self.git_ref, "commit_sha": self.commit_sha},
+            "image": {"ref": self.image, "digest": self.image_digest},
+            "replicas": self.replicas,
+            "port": port,
+            "resources": {
+                "cpu_request": self.cpu_request, "cpu_limit": self.cpu_limit,
+                "memory_request": self.memory_request, "memory_limit": self.memory_limit,
+            },
+            "env_vars": self.env_vars,
+            "labels": self.ownership_labels(),
+            "selector_labels": self.selector_labels(),
+            "settings": self.settings,
+            "api": self.api,
+        })
+    }
+}
