@@ -14,20 +14,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "expected Content-Type: application/json",
-            ));
-        }
+        require_json(&req)?;
         let bytes = read_body(req, state).await?;
         parse(&bytes).map(ApiJson)
+    }
+}
+
+fn require_json(req: &Request) -> Result<(), ApiError> {
+    let mime = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = mime.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected Content-Type: application/json",
+        ))
     }
 }
 
@@ -52,45 +59,112 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let has_type = req.headers().contains_key(header::CONTENT_TYPE);
+        if has_type {
+            require_json(&req)?;
+        }
         let bytes = read_body(req, state).await?;
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(OptionalJson(None));
+        }
+        if !has_type {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected Content-Type: application/json",
+            ));
         }
         parse(&bytes).map(|v| OptionalJson(Some(v)))
     }
 }
 
+/// Parses a request body: a single JSON object, no trailing data, no NUL
+/// characters in any string (PostgreSQL cannot store them), into `T`, with
+/// the path of the field at fault in every error.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Into the typed request first: its errors carry the path of the field.
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let parsed: T = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." || path.is_empty() {
-            missing_field(&inner.to_string())
+        let field = if path == "." || path == "?" || path.is_empty() {
+            field_in_message(&inner.to_string())
         } else {
             Some(path)
         };
+        let syntax = inner.is_syntax() || inner.is_eof();
         let mut err = ApiError::new(
-            if inner.is_syntax() || inner.is_eof() {
+            if syntax {
                 StatusCode::BAD_REQUEST
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             },
-            if inner.is_syntax() || inner.is_eof() {
-                "malformed_json"
-            } else {
-                "validation"
-            },
+            if syntax { "malformed_json" } else { "validation" },
             format!("invalid request body: {inner}"),
         );
         err.field = field;
         err
-    })
+    })?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("invalid request body: {e}"),
+        )
+    })?;
+    // Then its shape and text: serde would also fill a struct from an array,
+    // and PostgreSQL cannot store NUL characters.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("invalid request body: {e}"),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "the request body must be a JSON object",
+        ));
+    }
+    if let Some(path) = find_nul(&value, String::new()) {
+        return Err(ApiError::bad_request(&path, "text must not contain NUL characters"));
+    }
+    Ok(parsed)
 }
 
-/// serde reports a missing field at the parent's path; pull the name out of the message.
-fn missing_field(msg: &str) -> Option<String> {
-    let rest = msg.strip_prefix("missing field `")?;
+fn find_nul(v: &serde_json::Value, path: String) -> Option<String> {
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match v {
+        serde_json::Value::String(s) if s.contains('\0') => Some(if path.is_empty() { "body".into() } else { path }),
+        serde_json::Value::Object(m) => m.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join("key"))
+            } else {
+                find_nul(v, join(k))
+            }
+        }),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_nul(v, format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+/// serde reports a missing or duplicate field at the parent's path; pull
+/// the name out of the message.
+pub fn field_in_message(msg: &str) -> Option<String> {
+    let rest = msg
+        .strip_prefix("missing field `")
+        .or_else(|| msg.strip_prefix("duplicate field `"))?;
     Some(rest.split('`').next()?.to_owned())
 }
 

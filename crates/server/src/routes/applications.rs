@@ -47,6 +47,10 @@ pub fn validate_git_url(field: &str, url: &str) -> ApiResult<()> {
     let scp_like = url.contains('@') && url.contains(':') && !url.contains("://");
     let ok = (schemes.iter().any(|s| url.starts_with(s)) || scp_like)
         && !url.starts_with('-')
+        // No part of the URL may look like an option to git or ssh.
+        && !url.contains("://-")
+        && !url.contains("@-")
+        && !url.contains("/-")
         && url.len() <= 2048
         && !url.chars().any(|c| c.is_whitespace() || c.is_control());
     if !ok {

@@ -15,13 +15,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         let q = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
-            let field = e.path().to_string();
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "validation",
-                format!("invalid query: {}", e.into_inner()),
-            )
-            .field(field)
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let field = if path == "." || path == "?" {
+                crate::json::field_in_message(&inner)
+            } else {
+                Some(path)
+            };
+            let mut err = ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("invalid query: {inner}"));
+            err.field = field;
+            err
         })
     }
 }

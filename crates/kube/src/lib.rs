@@ -1,0 +1,25 @@
+//! Prism's Kubernetes layer. Talks to any number of clusters with the
+//! credentials Prism stores (a bearer token limited to one namespace is
+//! enough), applies objects with server-side apply as field manager `prism`
+//! (dry run for diffs and drift, real for deploys), prunes only objects that
+//! carry Prism's ownership labels, and judges rollouts the way
+//! `kubectl rollout status` does.
+
+mod cache;
+mod cluster;
+mod diff;
+mod error;
+mod rollout;
+
+pub use cache::ClientCache;
+pub use cluster::{Cluster, ClusterConfig, Live};
+pub use diff::{diff_objects, Change, ObjectDiff};
+pub use error::{KubeError, Result};
+pub use rollout::{deployment_status, RolloutStatus};
+
+pub const FIELD_MANAGER: &str = "prism";
+
+/// kube's rustls client panics without a process-wide crypto provider.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
