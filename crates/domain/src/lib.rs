@@ -16,7 +16,7 @@ pub mod username;
 pub use error::ValidationError;
 pub use git_ref::GitRef;
 pub use name::Name;
-pub use policy::EnvPolicy;
+pub use policy::{DeployRules, EnvPolicy};
 pub use quantity::{Cpu, Memory, Resources};
 pub use release::{Action, Decision, ReleaseState, SlotEffect, TransitionError};
 pub use release_id::ReleaseId;

@@ -62,3 +62,33 @@ impl EnvPolicy {
             .collect()
     }
 }
+
+/// What a deploy into an environment may touch, and what happens when it
+/// fails. Only admins change these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRules {
+    /// Allow cluster-scoped kinds (Namespace, ClusterRole, CRDs ...).
+    #[serde(default)]
+    pub allow_cluster_scoped: bool,
+    /// Allow objects that name a namespace other than the environment's.
+    #[serde(default)]
+    pub allow_other_namespaces: bool,
+    /// Roll back to the last successful release when a rollout fails.
+    #[serde(default = "yes")]
+    pub auto_rollback: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for DeployRules {
+    fn default() -> Self {
+        Self {
+            allow_cluster_scoped: false,
+            allow_other_namespaces: false,
+            auto_rollback: true,
+        }
+    }
+}

@@ -56,18 +56,7 @@ pub fn render(set: &TemplateSet, vars: &RenderVars) -> Result<Rendered, Manifest
         let out = match tmpl.render(&ctx) {
             Ok(o) => o,
             Err(e) => {
-                let mut message = describe(&e);
-                if e.kind() == ErrorKind::UndefinedError {
-                    let missing: Vec<String> = tmpl
-                        .undeclared_variables(true)
-                        .into_iter()
-                        .filter(|v| !defined(&ctx, v))
-                        .collect();
-                    if !missing.is_empty() {
-                        message = format!("undefined variable {}", missing.join(", "));
-                    }
-                }
-                problems.push(problem(e.name().unwrap_or(name), e.line(), message));
+                problems.push(render_problem(set, name, &e));
                 continue;
             }
         };
@@ -106,23 +95,35 @@ pub fn render(set: &TemplateSet, vars: &RenderVars) -> Result<Rendered, Manifest
     }
 }
 
+/// The innermost template error: an error inside an included or imported
+/// template is reported where it happened, not where it was included.
+fn innermost(e: &minijinja::Error) -> &minijinja::Error {
+    let mut cur = e;
+    while let Some(inner) = std::error::Error::source(cur).and_then(|s| s.downcast_ref::<minijinja::Error>()) {
+        cur = inner;
+    }
+    cur
+}
+
+fn render_problem(set: &TemplateSet, entry: &str, e: &minijinja::Error) -> Problem {
+    let e = innermost(e);
+    let template = e.name().unwrap_or(entry);
+    let mut message = describe(e);
+    if e.kind() == ErrorKind::UndefinedError {
+        // The failing expression, cut from the source: names exactly what is undefined.
+        let expr = e.range().and_then(|r| set.get(template).and_then(|src| src.get(r)));
+        if let Some(expr) = expr {
+            message = format!("undefined variable {}", expr.trim());
+        }
+    }
+    problem(template, e.line(), message)
+}
+
 fn describe(e: &minijinja::Error) -> String {
     match e.detail() {
         Some(d) => format!("{}: {d}", e.kind()),
         None => e.kind().to_string(),
     }
-}
-
-/// Whether a dotted variable path (as minijinja reports it) exists in the context.
-fn defined(ctx: &serde_json::Value, path: &str) -> bool {
-    let mut cur = ctx;
-    for part in path.split('.') {
-        match cur.get(part) {
-            Some(v) => cur = v,
-            None => return false,
-        }
-    }
-    true
 }
 
 /// Parses multi-document YAML the way kubectl does for the cases that

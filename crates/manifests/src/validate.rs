@@ -147,6 +147,13 @@ pub fn validate(rendered: &mut Rendered, policy: &ValidationPolicy) -> Result<Ve
                 }
             },
         };
+        if !o.pointer("/metadata/labels").is_some_and(|l| l.is_object()) {
+            problems.push(bad(
+                &t,
+                "metadata.labels",
+                format!("{kind} {name}: metadata.labels must be a mapping"),
+            ));
+        }
         check_resources(&t, &kind, o, &mut problems);
         let r = ObjectRef {
             api_version: api_version.clone(),
@@ -172,19 +179,20 @@ pub fn validate(rendered: &mut Rendered, policy: &ValidationPolicy) -> Result<Ve
 
 /// Container resource quantities must parse, and limits cover requests.
 fn check_resources(t: &str, kind: &str, o: &serde_json::Value, problems: &mut Vec<Problem>) {
-    let pod_spec = match kind {
-        "Pod" => o.pointer("/spec"),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => o.pointer("/spec/template/spec"),
-        "CronJob" => o.pointer("/spec/jobTemplate/spec/template/spec"),
-        _ => None,
+    let pointer = match kind {
+        "Pod" => "/spec",
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => "/spec/template/spec",
+        "CronJob" => "/spec/jobTemplate/spec/template/spec",
+        _ => return,
     };
-    let Some(spec) = pod_spec else { return };
+    let Some(spec) = o.pointer(pointer) else { return };
+    let prefix = pointer.trim_start_matches('/').replace('/', ".");
     for list in ["containers", "initContainers"] {
         let Some(containers) = spec.get(list).and_then(|c| c.as_array()) else {
             continue;
         };
         for (i, c) in containers.iter().enumerate() {
-            let base = format!("spec.{list}[{i}].resources");
+            let base = format!("{prefix}.{list}[{i}].resources");
             let get = |kind: &str, res: &str| {
                 c.pointer(&format!("/resources/{kind}/{res}")).map(|v| match v {
                     serde_json::Value::String(s) => s.clone(),

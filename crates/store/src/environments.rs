@@ -2,7 +2,7 @@
 //! bound to a namespace on a cluster and carrying its deploy policy.
 
 use prism_domain::release::EnvStep;
-use prism_domain::EnvPolicy;
+use prism_domain::{DeployRules, EnvPolicy};
 use serde::Serialize;
 use sqlx::AnyConnection;
 
@@ -17,7 +17,10 @@ pub struct Environment {
     pub cluster: Option<String>,
     pub namespace: String,
     pub policy: EnvPolicy,
+    pub rules: DeployRules,
     pub created_at: i64,
+    #[serde(skip)]
+    pub cluster_id: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -30,6 +33,10 @@ struct Row {
     deploy_roles: String,
     requires_review: i64,
     requires_previous: i64,
+    allow_cluster_scoped: i64,
+    allow_other_namespaces: i64,
+    auto_rollback: i64,
+    cluster_id: Option<i64>,
     created_at: i64,
 }
 
@@ -48,7 +55,13 @@ impl TryFrom<Row> for Environment {
                 requires_review: r.requires_review != 0,
                 requires_previous: r.requires_previous != 0,
             },
+            rules: DeployRules {
+                allow_cluster_scoped: r.allow_cluster_scoped != 0,
+                allow_other_namespaces: r.allow_other_namespaces != 0,
+                auto_rollback: r.auto_rollback != 0,
+            },
             created_at: r.created_at,
+            cluster_id: r.cluster_id,
         })
     }
 }
@@ -65,7 +78,7 @@ impl Environment {
 }
 
 const SELECT: &str = "SELECT e.id, e.name, e.position, c.name AS cluster, e.namespace, e.deploy_roles, e.requires_review, \
-                      e.requires_previous, e.created_at FROM environments e LEFT JOIN clusters c ON c.id = e.cluster_id";
+                      e.requires_previous, e.allow_cluster_scoped, e.allow_other_namespaces, e.auto_rollback, e.cluster_id, e.created_at FROM environments e LEFT JOIN clusters c ON c.id = e.cluster_id";
 
 pub struct NewEnvironment<'a> {
     pub name: &'a str,
@@ -134,6 +147,7 @@ pub async fn lifecycle(c: &mut AnyConnection) -> Result<Vec<EnvStep>> {
 }
 
 pub struct EnvironmentPatch<'a> {
+    pub rules: Option<&'a DeployRules>,
     pub position: Option<i64>,
     pub cluster_id: Option<Option<i64>>,
     pub namespace: Option<&'a str>,
@@ -164,7 +178,21 @@ pub async fn update(c: &mut AnyConnection, id: i64, p: EnvironmentPatch<'_>) -> 
     .bind(policy.requires_previous as i64)
     .execute(&mut *c)
     .await?;
+    if let Some(r) = p.rules {
+        set_rules(c, id, r).await?;
+    }
     get(c, id).await
+}
+
+pub async fn set_rules(c: &mut AnyConnection, id: i64, r: &DeployRules) -> Result<()> {
+    sqlx::query("UPDATE environments SET allow_cluster_scoped = $2, allow_other_namespaces = $3, auto_rollback = $4 WHERE id = $1")
+        .bind(id)
+        .bind(r.allow_cluster_scoped as i64)
+        .bind(r.allow_other_namespaces as i64)
+        .bind(r.auto_rollback as i64)
+        .execute(c)
+        .await?;
+    Ok(())
 }
 
 pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {

@@ -1,7 +1,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_domain::{EnvPolicy, Name};
+use prism_domain::{DeployRules, EnvPolicy, Name};
 use prism_store::environments::{self, Environment, EnvironmentPatch, NewEnvironment};
 use prism_store::{audit, clusters};
 use serde::Deserialize;
@@ -24,6 +24,8 @@ pub struct CreateEnvironment {
     pub namespace: String,
     /// Default: operators deploy, reviewed, previous environment first.
     pub policy: Option<EnvPolicy>,
+    /// Default: namespaced objects in `namespace` only; roll back on failure.
+    pub rules: Option<DeployRules>,
 }
 
 #[utoipa::path(get, path = "/api/v1/environments", tag = "environments", responses((status = 200, body = [Environment])))]
@@ -87,6 +89,19 @@ pub async fn create(
         },
     )
     .await?;
+    let env = match &req.rules {
+        Some(rules) => {
+            let patch = EnvironmentPatch {
+                rules: Some(rules),
+                position: None,
+                cluster_id: None,
+                namespace: None,
+                policy: None,
+            };
+            environments::update(&mut tx, env.id, patch).await?
+        }
+        None => env,
+    };
     audit::record(
         &mut tx,
         &caller.origin(),
@@ -110,6 +125,7 @@ pub struct UpdateEnvironment {
     pub cluster: Option<Option<String>>,
     pub namespace: Option<String>,
     pub policy: Option<EnvPolicy>,
+    pub rules: Option<DeployRules>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/environments/{name}", tag = "environments", params(("name" = String, Path)), request_body = UpdateEnvironment, responses((status = 200, body = Environment)))]
@@ -137,6 +153,7 @@ pub async fn update(
         Some(Some(n)) => Some(Some(cluster_id(&mut tx, n).await?)),
     };
     let patch = EnvironmentPatch {
+        rules: req.rules.as_ref(),
         position,
         cluster_id,
         namespace: namespace.as_ref().map(|n| n.as_str()),
