@@ -11,12 +11,14 @@
 pub mod apps;
 pub mod audit;
 pub mod clusters;
+pub mod deploys;
 pub mod environments;
 mod error;
 pub mod jobs;
 pub mod projects;
 pub mod releases;
 pub mod slots;
+pub mod template_sets;
 pub mod tokens;
 pub mod users;
 

@@ -123,3 +123,17 @@ pub async fn count_admins(c: &mut AnyConnection) -> Result<i64> {
             .await?,
     )
 }
+
+/// Counts active admins, locking their rows until the transaction ends, so two
+/// concurrent demotions cannot both see "another admin remains" (PostgreSQL;
+/// SQLite's single writer already serialises them).
+pub async fn lock_and_count_admins(c: &mut AnyConnection, backend: crate::Backend) -> Result<i64> {
+    if backend == crate::Backend::Sqlite {
+        return count_admins(c).await;
+    }
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM users WHERE is_admin = 1 AND disabled = 0 ORDER BY id FOR UPDATE")
+            .fetch_all(c)
+            .await?;
+    Ok(ids.len() as i64)
+}

@@ -124,7 +124,7 @@ pub async fn update(
     let mut tx = state.store.begin().await?;
     let target = users::by_name(&mut tx, &username).await?;
     let demotes_admin = target.admin() && (req.admin == Some(false) || req.disabled == Some(true));
-    if demotes_admin && users::count_admins(&mut tx).await? <= 1 {
+    if demotes_admin && users::lock_and_count_admins(&mut tx, state.store.backend()).await? <= 1 {
         return Err(ApiError::conflict("this is the last active admin; make another admin first").field("admin"));
     }
     let user = users::update(

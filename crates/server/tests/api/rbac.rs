@@ -1564,9 +1564,6 @@ mod two_admins_demoting_each_other_at_once_keep_one {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: on PostgreSQL, PATCH /users/{name} counts the active admins and then updates in a READ COMMITTED \
-                transaction without a lock, so two admins demoting each other concurrently both pass the \
-                last-admin check and no admin remains"]
     async fn postgres() {
         let app = TestApp::spawn(Backend::Postgres).await;
         concurrent_demotions_keep_an_admin(&app).await;

@@ -1,0 +1,305 @@
+//! Deploys: one release into one application x environment, as a persisted
+//! state machine (the deploy job advances it one step at a time; every step
+//! is recorded here before the next begins, so a restarted server resumes).
+
+use prism_domain::ReleaseId;
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use crate::{now_ms, Result, StoreError};
+
+/// planned -> awaiting_review -> applying -> watching -> succeeded | failed;
+/// rejected and cancelled end a deploy before anything is applied.
+pub const STATES: [&str; 8] = [
+    "planning",
+    "awaiting_review",
+    "applying",
+    "watching",
+    "succeeded",
+    "failed",
+    "rejected",
+    "cancelled",
+];
+
+pub fn is_final(state: &str) -> bool {
+    matches!(state, "succeeded" | "failed" | "rejected" | "cancelled")
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Deploy {
+    pub id: i64,
+    #[schema(value_type = String)]
+    pub release: ReleaseId,
+    pub application: String,
+    pub environment: String,
+    /// deploy or rollback
+    pub kind: String,
+    pub state: String,
+    pub template_version: Option<i64>,
+    /// The rendered objects (JSON), once planned.
+    #[schema(value_type = Object)]
+    pub manifests: Option<serde_json::Value>,
+    /// Per object: create, update (with changes), unchanged or prune.
+    #[schema(value_type = Object)]
+    pub diff: Option<serde_json::Value>,
+    pub requested_by: String,
+    pub reviewer: Option<String>,
+    pub review_comment: Option<String>,
+    pub reviewed_at: Option<i64>,
+    pub rollback_of: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+    #[serde(skip)]
+    pub app_id: i64,
+    #[serde(skip)]
+    pub env_id: i64,
+    #[serde(skip)]
+    pub project_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    release_id: i64,
+    application: String,
+    environment: String,
+    kind: String,
+    state: String,
+    template_version: Option<i64>,
+    manifests: Option<String>,
+    diff: Option<String>,
+    requested_by: String,
+    reviewer: Option<String>,
+    review_comment: Option<String>,
+    reviewed_at: Option<i64>,
+    rollback_of: Option<i64>,
+    error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    finished_at: Option<i64>,
+    app_id: i64,
+    env_id: i64,
+    project_id: i64,
+}
+
+fn json(s: Option<String>) -> Result<Option<serde_json::Value>> {
+    s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("deploy json: {e}"))))
+        .transpose()
+}
+
+impl TryFrom<Row> for Deploy {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(Self {
+            id: r.id,
+            release: ReleaseId::from_seq(r.release_id),
+            application: r.application,
+            environment: r.environment,
+            kind: r.kind,
+            state: r.state,
+            template_version: r.template_version,
+            manifests: json(r.manifests)?,
+            diff: json(r.diff)?,
+            requested_by: r.requested_by,
+            reviewer: r.reviewer,
+            review_comment: r.review_comment,
+            reviewed_at: r.reviewed_at,
+            rollback_of: r.rollback_of,
+            error: r.error,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            finished_at: r.finished_at,
+            app_id: r.app_id,
+            env_id: r.env_id,
+            project_id: r.project_id,
+        })
+    }
+}
+
+const SELECT: &str = "SELECT d.id, d.release_id, a.name AS application, e.name AS environment, d.kind, d.state, d.template_version, \
+    d.manifests, d.diff, d.requested_by, d.reviewer, d.review_comment, d.reviewed_at, d.rollback_of, d.error, d.created_at, \
+    d.updated_at, d.finished_at, d.app_id, d.env_id, a.project_id FROM deploys d JOIN applications a ON a.id = d.app_id \
+    JOIN environments e ON e.id = d.env_id";
+
+pub async fn create(
+    c: &mut AnyConnection,
+    release: ReleaseId,
+    app_id: i64,
+    env_id: i64,
+    kind: &str,
+    requested_by: &str,
+    rollback_of: Option<i64>,
+    manifests: Option<&serde_json::Value>,
+) -> Result<Deploy> {
+    let now = now_ms();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO deploys (release_id, app_id, env_id, kind, state, requested_by, rollback_of, manifests, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'planning', $5, $6, $7, $8, $8) RETURNING id",
+    )
+    .bind(release.seq())
+    .bind(app_id)
+    .bind(env_id)
+    .bind(kind)
+    .bind(requested_by)
+    .bind(rollback_of)
+    .bind(manifests.map(|m| m.to_string()))
+    .bind(now)
+    .fetch_one(&mut *c)
+    .await?;
+    get(c, id).await
+}
+
+pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Deploy> {
+    let r: Row = sqlx::query_as(&format!("{SELECT} WHERE d.id = $1"))
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .ok_or_else(|| StoreError::not_found("deploy", id))?;
+    r.try_into()
+}
+
+pub async fn list(
+    c: &mut AnyConnection,
+    app_id: Option<i64>,
+    env_id: Option<i64>,
+    release: Option<ReleaseId>,
+    limit: i64,
+) -> Result<Vec<Deploy>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} WHERE (CAST($1 AS BIGINT) IS NULL OR d.app_id = $1) AND (CAST($2 AS BIGINT) IS NULL OR d.env_id = $2) \
+         AND (CAST($3 AS BIGINT) IS NULL OR d.release_id = $3) ORDER BY d.id DESC LIMIT $4"
+    ))
+    .bind(app_id)
+    .bind(env_id)
+    .bind(release.map(|r| r.seq()))
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.into_iter().map(Deploy::try_from).collect()
+}
+
+/// The newest succeeded deploy of an application x environment, except `not`.
+pub async fn last_succeeded(c: &mut AnyConnection, app_id: i64, env_id: i64, before: i64) -> Result<Option<Deploy>> {
+    let r: Option<Row> = sqlx::query_as(&format!(
+        "{SELECT} WHERE d.app_id = $1 AND d.env_id = $2 AND d.state = 'succeeded' AND d.id < $3 ORDER BY d.id DESC LIMIT 1"
+    ))
+    .bind(app_id)
+    .bind(env_id)
+    .bind(before)
+    .fetch_optional(c)
+    .await?;
+    r.map(Deploy::try_from).transpose()
+}
+
+/// Moves a deploy from `from` to `to` (compare-and-set: a step runs once).
+pub async fn advance(c: &mut AnyConnection, id: i64, from: &str, to: &str) -> Result<bool> {
+    let now = now_ms();
+    let finished = crate::deploys::is_final(to).then_some(now);
+    let n = sqlx::query("UPDATE deploys SET state = $3, updated_at = $4, finished_at = COALESCE($5, finished_at) WHERE id = $1 AND state = $2")
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .bind(finished)
+        .execute(c)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
+
+pub async fn set_plan(
+    c: &mut AnyConnection,
+    id: i64,
+    template_version: Option<i64>,
+    manifests: &serde_json::Value,
+    diff: &serde_json::Value,
+) -> Result<()> {
+    sqlx::query("UPDATE deploys SET template_version = $2, manifests = $3, diff = $4, updated_at = $5 WHERE id = $1")
+        .bind(id)
+        .bind(template_version)
+        .bind(manifests.to_string())
+        .bind(diff.to_string())
+        .bind(now_ms())
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_error(c: &mut AnyConnection, id: i64, error: &str) -> Result<()> {
+    sqlx::query("UPDATE deploys SET error = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(error)
+        .bind(now_ms())
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_review(c: &mut AnyConnection, id: i64, reviewer: &str, comment: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE deploys SET reviewer = $2, review_comment = $3, reviewed_at = $4, updated_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(reviewer)
+    .bind(comment)
+    .bind(now_ms())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Deploys not yet finished (for resuming after a restart).
+pub async fn unfinished(c: &mut AnyConnection) -> Result<Vec<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM deploys WHERE state IN ('planning', 'applying', 'watching') ORDER BY id")
+            .fetch_all(c)
+            .await?,
+    )
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct DeployEvent {
+    pub id: i64,
+    pub deploy_id: i64,
+    pub at: i64,
+    pub step: String,
+    pub message: String,
+    #[schema(value_type = Object)]
+    #[serde(serialize_with = "raw_json")]
+    pub data: String,
+}
+
+fn raw_json<S: serde::Serializer>(v: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    let value: serde_json::Value = serde_json::from_str(v).unwrap_or(serde_json::Value::Null);
+    value.serialize(s)
+}
+
+pub async fn event(
+    c: &mut AnyConnection,
+    deploy_id: i64,
+    step: &str,
+    message: &str,
+    data: serde_json::Value,
+) -> Result<()> {
+    sqlx::query("INSERT INTO deploy_events (deploy_id, at, step, message, data) VALUES ($1, $2, $3, $4, $5)")
+        .bind(deploy_id)
+        .bind(now_ms())
+        .bind(step)
+        .bind(message)
+        .bind(data.to_string())
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn events(c: &mut AnyConnection, deploy_id: i64, after: i64) -> Result<Vec<DeployEvent>> {
+    Ok(sqlx::query_as(
+        "SELECT id, deploy_id, at, step, message, data FROM deploy_events WHERE deploy_id = $1 AND id > $2 ORDER BY id",
+    )
+    .bind(deploy_id)
+    .bind(after)
+    .fetch_all(c)
+    .await?)
+}
