@@ -13,7 +13,7 @@ mod validate;
 mod vars;
 
 pub use error::{ManifestError, Problem};
-pub use objects::{ObjectRef, Rendered};
+pub use objects::{ObjectRef, Rendered, RenderedObject};
 pub use render::render;
 pub use templates::{TemplateSet, BUILTIN_NAMES};
 pub use validate::{validate, Scope, ValidationPolicy};

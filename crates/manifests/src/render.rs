@@ -23,6 +23,26 @@ fn problem(template: &str, line: Option<usize>, message: impl Into<String>) -> P
     }
 }
 
+impl TemplateSet {
+    /// Compiles every template without rendering: syntax errors with their
+    /// lines, for saving templates before any release uses them.
+    pub fn check_syntax(&self) -> Result<(), ManifestError> {
+        let mut env = Environment::new();
+        let mut problems = vec![];
+        for name in self.all_names() {
+            let body = self.get(name).unwrap_or_default();
+            if let Err(e) = env.add_template_owned(name.to_owned(), body.to_owned()) {
+                problems.push(problem(name, e.line(), describe(&e)));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ManifestError::Render(problems))
+        }
+    }
+}
+
 /// Renders every entry-point template of `set` with `vars`, parses the YAML
 /// and stamps Prism's ownership labels on every object. All problems across
 /// all templates are reported together.

@@ -22,6 +22,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     pub throttle: Arc<LoginThrottle>,
+    /// One Kubernetes client per cluster, rebuilt when its credentials change.
+    pub clusters: Arc<prism_kube::ClientCache>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -50,6 +52,7 @@ pub async fn prepare(settings: Settings) -> anyhow::Result<AppState> {
         settings: Arc::new(settings),
         metrics: Arc::new(Metrics::default()),
         throttle: Arc::new(LoginThrottle::default()),
+        clusters: Arc::new(prism_kube::ClientCache::default()),
     })
 }
 

@@ -190,3 +190,15 @@ pub async fn board(c: &mut AnyConnection, visible_to: Option<i64>, app_id: Optio
         )
         .collect())
 }
+
+/// Records `release` as what runs in the environment (after a rollback).
+pub async fn set_current(c: &mut AnyConnection, app_id: i64, env_id: i64, release: i64) -> Result<()> {
+    ensure(&mut *c, app_id, env_id).await?;
+    sqlx::query("UPDATE slots SET current_release_id = $3, version = version + 1 WHERE app_id = $1 AND env_id = $2")
+        .bind(app_id)
+        .bind(env_id)
+        .bind(release)
+        .execute(c)
+        .await?;
+    Ok(())
+}

@@ -4,6 +4,7 @@
 //! scheduler enqueues the maintenance sweep (deduplicated per period, so
 //! however many instances run, each sweep happens once).
 
+pub mod deploy;
 mod maintenance;
 mod selftest;
 
@@ -18,7 +19,7 @@ use crate::app::AppState;
 
 pub const MAINTENANCE: &str = "maintenance";
 pub const SELFTEST: &str = "selftest";
-const KINDS: &[&str] = &[MAINTENANCE, SELFTEST];
+const KINDS: &[&str] = &[MAINTENANCE, SELFTEST, deploy::DEPLOY];
 const MAX_CONCURRENT: usize = 4;
 const MAINTENANCE_PERIOD_MS: i64 = 60_000;
 
@@ -134,6 +135,7 @@ async fn execute(state: &AppState, job: Job, shutdown: watch::Receiver<bool>) {
     let result = match job.kind.as_str() {
         MAINTENANCE => maintenance::run(state).await,
         SELFTEST => selftest::run(state, &job, cancel.clone()).await,
+        deploy::DEPLOY => deploy::run(state, &job.payload, cancel.clone()).await,
         other => Err(JobError::Payload(format!("unknown job kind {other:?}"))),
     };
     heartbeat.abort();

@@ -185,3 +185,56 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): P
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub ok: bool,
+    pub version: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Connects to the cluster with the stored credentials and asks its version.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/health", tag = "clusters", params(("name" = String, Path)), responses((status = 200, body = Health)))]
+pub async fn health(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Health>> {
+    caller.require_admin()?;
+    let mut c = state.store.conn().await?;
+    let cluster = clusters::by_name(&mut c, &name).await?;
+    let env = prism_store::environments::Environment {
+        id: 0,
+        name: format!("cluster {name}"),
+        position: 0,
+        cluster: Some(name.clone()),
+        namespace: String::new(),
+        policy: prism_domain::EnvPolicy::formal(),
+        rules: Default::default(),
+        created_at: 0,
+        cluster_id: Some(cluster.id),
+    };
+    let client = match crate::services::deploy_plan::cluster_for(&state, &mut c, &env).await {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(Json(Health {
+                ok: false,
+                version: None,
+                error: Some(e.to_string()),
+            }))
+        }
+    };
+    drop(c);
+    Ok(Json(match client.version().await {
+        Ok(v) => Health {
+            ok: true,
+            version: Some(v),
+            error: None,
+        },
+        Err(e) => Health {
+            ok: false,
+            version: None,
+            error: Some(e.to_string()),
+        },
+    }))
+}

@@ -7,12 +7,14 @@ pub mod audit_log;
 pub mod auth;
 pub mod board;
 pub mod clusters;
+pub mod deploys;
 pub mod environments;
 mod health;
 pub mod jobs;
 pub mod projects;
 mod query;
 pub mod releases;
+pub mod templates;
 pub mod tokens;
 pub mod users;
 
@@ -72,6 +74,22 @@ pub fn router() -> Router<AppState> {
         .route("/releases/{id}", get(releases::get))
         .route("/releases/{id}/history", get(releases::history))
         .route("/releases/{id}/actions/{action}", post(releases::act))
+        .route("/releases/{id}/deploys", post(deploys::start))
+        .route("/deploys", get(deploys::list))
+        .route("/deploys/{id}", get(deploys::get))
+        .route("/deploys/{id}/events", get(deploys::events))
+        .route("/deploys/{id}/stream", get(deploys::stream))
+        .route("/deploys/{id}/review", post(deploys::review))
+        .route(
+            "/applications/{name}/environments/{env}/rollback",
+            post(deploys::rollback),
+        )
+        .route("/applications/{name}/environments/{env}/drift", get(deploys::drift))
+        .route("/applications/{name}/preview", post(templates::preview))
+        .route("/projects/{name}/templates", get(templates::get).put(templates::save))
+        .route("/projects/{name}/templates/versions", get(templates::versions))
+        .route("/projects/{name}/templates/versions/{version}", get(templates::version))
+        .route("/clusters/{name}/health", get(clusters::health))
         .route("/board", get(board::board))
         .route("/audit", get(audit_log::list))
         .route("/jobs", get(jobs::list))

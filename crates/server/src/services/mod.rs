@@ -1,4 +1,5 @@
 //! Work that spans several records: release transitions, kubeconfig import.
 
+pub mod deploy_plan;
 pub mod kubeconfig;
 pub mod transitions;

@@ -8,8 +8,10 @@
 
 use prism_domain::release::{decide, Action, Actor};
 use prism_domain::ReleaseId;
+use prism_domain::RoleSet;
+use prism_store::audit::Origin;
 use prism_store::releases::{self, BuildInfo, Release, Step};
-use prism_store::{audit, environments, slots, Store};
+use prism_store::{audit, environments, slots, Store, Tx};
 use serde_json::json;
 
 use crate::auth::Caller;
@@ -21,27 +23,59 @@ pub struct Move<'a> {
     pub build_info: Option<BuildInfo<'a>>,
 }
 
+/// Who moves a release: a signed-in user, or Prism's own engine.
+pub enum Who<'a> {
+    User(&'a Caller),
+    Engine(&'static str),
+}
+
+impl Who<'_> {
+    fn origin(&self) -> Origin {
+        match self {
+            Who::User(c) => c.origin(),
+            Who::Engine(what) => Origin::system(what),
+        }
+    }
+}
+
 pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'_>) -> ApiResult<Release> {
     let mut tx = store.begin().await?;
-    let rel = releases::get(&mut tx, id).await?;
-    let roles = caller.roles_in(&mut tx, rel.project_id).await?;
-    if !roles.is_member() {
-        return Err(ApiError::not_found("release", id));
-    }
-    // Admins act as Prism's engine when reporting build and deploy results
-    // (a CI integration authenticates as an admin's token).
-    let actor = Actor {
-        roles,
-        system: caller.is_admin(),
+    let rel = transition_in(&mut tx, &Who::User(caller), id, m).await?;
+    tx.commit().await?;
+    Ok(rel)
+}
+
+/// One transition inside the caller's transaction (so a deploy record and the
+/// release's move land together).
+pub async fn transition_in(tx: &mut Tx, who: &Who<'_>, id: ReleaseId, m: Move<'_>) -> ApiResult<Release> {
+    let rel = releases::get(tx, id).await?;
+    let actor = match who {
+        Who::User(caller) => {
+            let roles = caller.roles_in(tx, rel.project_id).await?;
+            if !roles.is_member() {
+                return Err(ApiError::not_found("release", id));
+            }
+            // Admins act as Prism's engine when reporting build and deploy results
+            // (a CI integration authenticates as an admin's token).
+            Actor {
+                roles,
+                system: caller.is_admin(),
+            }
+        }
+        Who::Engine(_) => Actor {
+            roles: RoleSet::admin(),
+            system: true,
+        },
     };
-    let lifecycle = environments::lifecycle(&mut tx).await?;
+    let origin = who.origin();
+    let lifecycle = environments::lifecycle(tx).await?;
     let slot_env = match m.action {
         Action::Promote { to, .. } => Some(to),
         Action::StartDeploy { env } => Some(env),
         _ => rel.parsed_state.env(),
     };
     let slot = match slot_env {
-        Some(env) => Some(slots::get(&mut tx, rel.app_id, env).await?),
+        Some(env) => Some(slots::get(tx, rel.app_id, env).await?),
         None => None,
     };
     let view = slot.as_ref().map(|s| s.view()).unwrap_or_default();
@@ -49,13 +83,13 @@ pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'
     let step = Step {
         action: m.action.name(),
         slot_version: slot.as_ref().map(|s| s.version),
-        actor_id: Some(caller.user.id),
-        actor: &caller.user.username,
+        actor_id: origin.actor_id,
+        actor: &origin.actor,
         note: m.note,
     };
-    releases::apply(&mut tx, &rel, &decision, &step).await?;
+    releases::apply(tx, &rel, &decision, &step).await?;
     if let Some(info) = m.build_info {
-        releases::set_build_info(&mut tx, id, info).await?;
+        releases::set_build_info(tx, id, info).await?;
     }
     let env_name = |e: Option<i64>| {
         e.and_then(|e| lifecycle.iter().find(|s| s.id == e))
@@ -71,15 +105,13 @@ pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'
         "override_reason": match &m.action { Action::Promote { override_reason, .. } => override_reason.clone(), _ => None },
     });
     audit::record(
-        &mut tx,
-        &caller.origin(),
+        tx,
+        &origin,
         &format!("release.{}", m.action.name()),
         "release",
         &id.to_string(),
         detail,
     )
     .await?;
-    let updated = releases::get(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(updated)
+    Ok(releases::get(tx, id).await?)
 }

@@ -1,0 +1,381 @@
+//! The deploy job: advances one deploy through its persisted states.
+//!
+//! ```text
+//! planning -> awaiting_review (formal environments) -> applying -> watching -> succeeded
+//!                              \-> rejected                          \-> failed -> rollback deploy
+//! ```
+//!
+//! Each state is written before its work starts, and each step is safe to
+//! run again (apply is idempotent, watching only reads), so a server killed
+//! mid-deploy resumes where it stopped when the job's lease lapses.
+
+use std::time::{Duration, Instant};
+
+use prism_domain::release::Action;
+use prism_kube::{deployment_status, RolloutStatus};
+use prism_store::deploys::{self, Deploy};
+use prism_store::{audit, environments, jobs, slots};
+use serde_json::json;
+
+use super::{Cancel, JobError};
+use crate::app::AppState;
+use crate::services::deploy_plan::{self, cluster_for, DeployError, PlannedObject};
+use crate::services::transitions::{transition_in, Move, Who};
+
+pub const DEPLOY: &str = "deploy";
+
+/// Enqueues the job that advances `deploy_id` (deduplicated per state, so
+/// a double click enqueues one job).
+pub async fn enqueue(c: &mut prism_store::AnyConnection, deploy_id: i64, state: &str) -> prism_store::Result<()> {
+    jobs::enqueue(
+        c,
+        jobs::NewJob {
+            kind: DEPLOY,
+            payload: json!({"deploy_id": deploy_id}),
+            dedup_key: Some(format!("deploy:{deploy_id}:{state}")),
+            run_at: None,
+            max_attempts: 3,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn event(state: &AppState, id: i64, step: &str, message: &str, data: serde_json::Value) -> Result<(), JobError> {
+    let mut c = state.store.conn().await?;
+    deploys::event(&mut c, id, step, message, data).await?;
+    Ok(())
+}
+
+pub async fn run(state: &AppState, payload: &str, mut cancel: Cancel) -> Result<(), JobError> {
+    let v: serde_json::Value = serde_json::from_str(payload).map_err(|e| JobError::Payload(e.to_string()))?;
+    let id = v["deploy_id"]
+        .as_i64()
+        .ok_or_else(|| JobError::Payload("deploy_id missing".into()))?;
+    loop {
+        let d = deploys::get(&mut *state.store.conn().await?, id).await?;
+        let outcome = match d.state.as_str() {
+            "planning" => step_plan(state, &d).await,
+            "applying" => step_apply(state, &d).await,
+            "watching" => step_watch(state, &d, &mut cancel).await,
+            // Waiting for a person, or done: nothing to do.
+            _ => return Ok(()),
+        };
+        if let Err(e) = outcome {
+            if matches!(e, StepError::Interrupted) {
+                return Err(JobError::Interrupted);
+            }
+            fail(state, &d, &e.to_string()).await?;
+            return Ok(());
+        }
+    }
+}
+
+enum StepError {
+    Interrupted,
+    Failed(String),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Interrupted => f.write_str("interrupted"),
+            StepError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<DeployError> for StepError {
+    fn from(e: DeployError) -> Self {
+        StepError::Failed(e.to_string())
+    }
+}
+impl From<prism_store::StoreError> for StepError {
+    fn from(e: prism_store::StoreError) -> Self {
+        StepError::Failed(e.to_string())
+    }
+}
+impl From<JobError> for StepError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::Interrupted => StepError::Interrupted,
+            other => StepError::Failed(other.to_string()),
+        }
+    }
+}
+
+async fn step_plan(state: &AppState, d: &Deploy) -> Result<(), StepError> {
+    event(
+        state,
+        d.id,
+        "plan",
+        "rendering and validating manifests, diffing against the cluster",
+        json!({}),
+    )
+    .await?;
+    let (template_version, objects, diff) = deploy_plan::plan(state, d).await?;
+    let mut tx = state.store.begin().await?;
+    let env = environments::get(&mut tx, d.env_id).await?;
+    let manifests = serde_json::to_value(&objects).expect("planned objects serialise");
+    deploys::set_plan(&mut tx, d.id, template_version, &manifests, &diff).await?;
+    let review = env.policy.requires_review && d.kind == "deploy";
+    let next = if review { "awaiting_review" } else { "applying" };
+    deploys::advance(&mut tx, d.id, "planning", next).await?;
+    let summary = diff_summary(&diff);
+    deploys::event(
+        &mut tx,
+        d.id,
+        "plan",
+        &format!("planned {} object(s): {summary}", objects.len()),
+        json!({"diff": diff}),
+    )
+    .await?;
+    if review {
+        deploys::event(
+            &mut tx,
+            d.id,
+            "review",
+            "waiting for an operator to review and confirm",
+            json!({}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn diff_summary(diff: &serde_json::Value) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for e in diff.as_array().into_iter().flatten() {
+        *counts
+            .entry(e["diff"]["action"].as_str().unwrap_or("?").to_owned())
+            .or_insert(0) += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn planned(d: &Deploy) -> Result<Vec<PlannedObject>, StepError> {
+    serde_json::from_value(d.manifests.clone().unwrap_or_default())
+        .map_err(|e| StepError::Failed(format!("stored manifests unreadable: {e}")))
+}
+
+async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
+    let objects = planned(d)?;
+    let mut c = state.store.conn().await?;
+    let env = environments::get(&mut c, d.env_id).await?;
+    let cluster = cluster_for(state, &mut c, &env).await?;
+    let previous = deploys::last_succeeded(&mut c, d.app_id, d.env_id, d.id).await?;
+    drop(c);
+    for o in &objects {
+        cluster
+            .apply(&o.reference, &o.object, false)
+            .await
+            .map_err(DeployError::from)?;
+        event(
+            state,
+            d.id,
+            "apply",
+            &format!("applied {}", o.reference),
+            json!({"object": o.reference}),
+        )
+        .await?;
+    }
+    for r in deploy_plan::prune_candidates(&cluster, &objects, previous.as_ref()).await? {
+        cluster.delete(&r).await.map_err(DeployError::from)?;
+        event(state, d.id, "prune", &format!("pruned {r}"), json!({"object": r})).await?;
+    }
+    let mut c = state.store.conn().await?;
+    deploys::advance(&mut c, d.id, "applying", "watching").await?;
+    Ok(())
+}
+
+async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result<(), StepError> {
+    let objects = planned(d)?;
+    let mut c = state.store.conn().await?;
+    let env = environments::get(&mut c, d.env_id).await?;
+    let cluster = cluster_for(state, &mut c, &env).await?;
+    drop(c);
+    for o in objects.iter().filter(|o| o.reference.kind == "Deployment") {
+        let deadline_s = o
+            .object
+            .pointer("/spec/progressDeadlineSeconds")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(600);
+        // Backstop in case the controller never reports: its deadline plus a margin.
+        let give_up = Instant::now() + Duration::from_secs(deadline_s as u64 + 60);
+        let mut last = String::new();
+        loop {
+            let live = cluster
+                .get(&o.reference)
+                .await
+                .map_err(DeployError::from)?
+                .ok_or_else(|| StepError::Failed(format!("{} disappeared during the rollout", o.reference)))?;
+            let status = deployment_status(&live);
+            let selector = live
+                .pointer("/spec/selector/matchLabels")
+                .and_then(|m| m.as_object())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            let ns = o.reference.namespace.clone().unwrap_or_default();
+            let problems = if matches!(status, RolloutStatus::Complete { .. }) {
+                vec![]
+            } else {
+                cluster.pod_problems(&ns, &selector).await.unwrap_or_default()
+            };
+            let line = format!("{status:?} {problems:?}");
+            if line != last {
+                let message = match &status {
+                    RolloutStatus::Progressing { message, .. } => message.clone(),
+                    RolloutStatus::Complete { replicas } => {
+                        format!("rollout complete: {replicas} replica(s) available")
+                    }
+                    RolloutStatus::Failed { message } => message.clone(),
+                };
+                event(
+                    state,
+                    d.id,
+                    "rollout",
+                    &format!("{}: {message}", o.reference),
+                    json!({"status": status, "pods": problems}),
+                )
+                .await?;
+                last = line;
+            }
+            match status {
+                RolloutStatus::Complete { .. } => break,
+                RolloutStatus::Failed { message } => {
+                    let why = if problems.is_empty() {
+                        message
+                    } else {
+                        format!("{message}; {}", problems.join("; "))
+                    };
+                    return Err(StepError::Failed(format!("{}: {why}", o.reference)));
+                }
+                RolloutStatus::Progressing { .. } if Instant::now() > give_up => {
+                    return Err(StepError::Failed(format!(
+                        "{}: rollout did not finish in time; {}",
+                        o.reference,
+                        problems.join("; ")
+                    )));
+                }
+                RolloutStatus::Progressing { .. } => cancel.sleep(Duration::from_millis(250)).await?,
+            }
+        }
+    }
+    succeed(state, d).await
+}
+
+async fn succeed(state: &AppState, d: &Deploy) -> Result<(), StepError> {
+    let mut tx = state.store.begin().await?;
+    if !deploys::advance(&mut tx, d.id, "watching", "succeeded").await? {
+        return Ok(());
+    }
+    if d.kind == "deploy" {
+        transition_in(
+            &mut tx,
+            &Who::Engine("deploy"),
+            d.release,
+            Move {
+                action: Action::DeploySucceeded,
+                note: &format!("deploy {}", d.id),
+                build_info: None,
+            },
+        )
+        .await
+        .map_err(|e| StepError::Failed(e.message))?;
+    } else {
+        slots::set_current(&mut tx, d.app_id, d.env_id, d.release.seq()).await?;
+    }
+    deploys::event(&mut tx, d.id, "done", "deploy succeeded", json!({})).await?;
+    audit::record(
+        &mut tx,
+        &prism_store::audit::Origin::system("deploy"),
+        &format!("{}.succeeded", d.kind),
+        "deploy",
+        &d.id.to_string(),
+        json!({"release": d.release, "environment": d.environment}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Marks the deploy failed with the reason, fails the release in the
+/// environment, and, when the environment asks for it, starts a rollback to
+/// the last successful deploy there.
+async fn fail(state: &AppState, d: &Deploy, reason: &str) -> Result<(), JobError> {
+    let mut tx = state.store.begin().await?;
+    let current = deploys::get(&mut tx, d.id).await?;
+    if deploys::is_final(&current.state) || !deploys::advance(&mut tx, d.id, &current.state, "failed").await? {
+        return Ok(());
+    }
+    deploys::set_error(&mut tx, d.id, reason).await?;
+    deploys::event(&mut tx, d.id, "failed", reason, json!({})).await?;
+    if d.kind == "deploy" {
+        let _ = transition_in(
+            &mut tx,
+            &Who::Engine("deploy"),
+            d.release,
+            Move {
+                action: Action::DeployFailed,
+                note: reason,
+                build_info: None,
+            },
+        )
+        .await;
+    }
+    audit::record(
+        &mut tx,
+        &prism_store::audit::Origin::system("deploy"),
+        &format!("{}.failed", d.kind),
+        "deploy",
+        &d.id.to_string(),
+        json!({"release": d.release, "environment": d.environment, "reason": reason}),
+    )
+    .await?;
+    let env = environments::get(&mut tx, d.env_id).await?;
+    let applied = current.state == "watching" || current.state == "applying";
+    if d.kind == "deploy" && env.rules.auto_rollback && applied {
+        if let Some(prev) = deploys::last_succeeded(&mut tx, d.app_id, d.env_id, d.id).await? {
+            let rb = deploys::create(
+                &mut tx,
+                prev.release,
+                d.app_id,
+                d.env_id,
+                "rollback",
+                "system:auto-rollback",
+                Some(d.id),
+                prev.manifests.as_ref(),
+            )
+            .await?;
+            deploys::event(
+                &mut tx,
+                d.id,
+                "rollback",
+                &format!("rolling back to {} (deploy {})", prev.release, rb.id),
+                json!({"rollback_deploy": rb.id}),
+            )
+            .await?;
+            deploys::event(
+                &mut tx,
+                rb.id,
+                "plan",
+                &format!("automatic rollback after deploy {} failed: {reason}", d.id),
+                json!({}),
+            )
+            .await?;
+            enqueue(&mut tx, rb.id, "planning").await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}

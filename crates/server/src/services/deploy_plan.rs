@@ -1,0 +1,289 @@
+//! Planning a deploy: render the templates for (application, environment,
+//! release), validate the objects, then ask the cluster (server-side-apply
+//! dry run) what would change, and which objects the previous deploy had
+//! that this one drops (to be pruned).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use prism_kube::{diff_objects, Cluster, ClusterConfig, KubeError, ObjectDiff};
+use prism_manifests::{render, validate, ApiVersions, ObjectRef, RenderVars, TemplateSet, ValidationPolicy};
+use prism_store::deploys::Deploy;
+use prism_store::environments::Environment;
+use prism_store::releases::Release;
+use prism_store::{apps, clusters, deploys, environments, releases, template_sets, AnyConnection};
+use serde::Serialize;
+
+use crate::app::AppState;
+
+/// Why a deploy step failed, said so an operator can act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("templates: {0}")]
+    Manifests(#[from] prism_manifests::ManifestError),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    #[error(transparent)]
+    Store(#[from] prism_store::StoreError),
+}
+
+/// The objects of a planned deploy, in apply order, and the diff.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub objects: Vec<PlannedObject>,
+    pub prune: Vec<ObjectRef>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PlannedObject {
+    pub reference: ObjectRef,
+    pub template: String,
+    pub object: serde_json::Value,
+}
+
+/// The cluster behind an environment, from the client cache.
+pub async fn cluster_for(
+    state: &AppState,
+    c: &mut AnyConnection,
+    env: &Environment,
+) -> Result<Arc<Cluster>, DeployError> {
+    let id = env
+        .cluster_id
+        .ok_or_else(|| DeployError::Setup(format!("environment {} is not bound to a cluster", env.name)))?;
+    let cluster = clusters::get(c, id).await?;
+    let secrets = state.secrets.clone();
+    let version = cluster.updated_at;
+    Ok(state
+        .clusters
+        .get(id, version, move || {
+            let token = match &cluster.token_enc {
+                Some(sealed) => Some(
+                    String::from_utf8(secrets.open(sealed).map_err(|e| KubeError::Config(e.to_string()))?)
+                        .map_err(|_| KubeError::Config("stored token is not text".into()))?,
+                ),
+                None => None,
+            };
+            Ok(ClusterConfig {
+                api_url: cluster.api_url.clone(),
+                ca_cert_pem: cluster.ca_cert.clone(),
+                token,
+                insecure_skip_tls_verify: cluster.insecure_skip_tls_verify != 0,
+            })
+        })
+        .await?)
+}
+
+/// The image to run: by digest whenever the digest is known.
+fn image_of(rel: &Release) -> Result<String, DeployError> {
+    let image = rel
+        .image_ref
+        .clone()
+        .ok_or_else(|| DeployError::Setup(format!("release {} has no image yet", rel.id)))?;
+    Ok(match (&rel.image_digest, image.contains('@')) {
+        (Some(d), false) => {
+            let repo = match image.rsplit_once(':') {
+                Some((r, tag)) if !tag.contains('/') => r.to_owned(),
+                _ => image.clone(),
+            };
+            format!("{repo}@{d}")
+        }
+        _ => image,
+    })
+}
+
+/// Renders and validates the release's objects for the environment.
+pub async fn render_for(
+    c: &mut AnyConnection,
+    rel: &Release,
+    env: &Environment,
+    api: ApiVersions,
+    template_version: Option<i64>,
+) -> Result<(i64, Vec<PlannedObject>), DeployError> {
+    let app = apps::get(c, rel.app_id).await?;
+    let set = match template_version {
+        Some(v) => template_sets::get(c, app.project_id, v).await?,
+        None => template_sets::current(c, app.project_id).await?,
+    };
+    let templates = TemplateSet::with_overrides(&set.files)?;
+    Ok((set.version, render_with(c, rel, env, api, &templates).await?))
+}
+
+/// Renders and validates with a given template set (a preview of unsaved edits).
+pub async fn render_with(
+    c: &mut AnyConnection,
+    rel: &Release,
+    env: &Environment,
+    api: ApiVersions,
+    templates: &TemplateSet,
+) -> Result<Vec<PlannedObject>, DeployError> {
+    let app = apps::get(c, rel.app_id).await?;
+    let settings = apps::env_settings(c, app.id)
+        .await?
+        .into_iter()
+        .find(|s| s.environment == env.name)
+        .ok_or_else(|| DeployError::Setup("no settings".into()))?;
+    let vars = RenderVars {
+        project: app.project.clone(),
+        application: app.name.clone(),
+        environment: env.name.clone(),
+        namespace: env.namespace.clone(),
+        release: rel.id.to_string(),
+        git_ref: rel.git_ref.clone(),
+        commit_sha: rel.commit_sha.clone(),
+        image: image_of(rel)?,
+        image_digest: rel.image_digest.clone(),
+        replicas: settings.replicas,
+        cpu_request: settings.cpu_request,
+        cpu_limit: settings.cpu_limit,
+        memory_request: settings.memory_request,
+        memory_limit: settings.memory_limit,
+        env_vars: settings.env_vars,
+        settings: app.template_settings.clone(),
+        api,
+    };
+    let mut rendered = render(templates, &vars)?;
+    let policy = ValidationPolicy {
+        namespace: env.namespace.clone(),
+        allow_cluster_scoped: env.rules.allow_cluster_scoped,
+        allow_other_namespaces: env.rules.allow_other_namespaces,
+    };
+    let refs = validate(&mut rendered, &policy)?;
+    let mut objects: Vec<PlannedObject> = refs
+        .into_iter()
+        .zip(rendered.objects)
+        .map(|(reference, o)| PlannedObject {
+            reference,
+            template: o.template,
+            object: o.object,
+        })
+        .collect();
+    // Config before the workloads that read it; Deployments before autoscalers.
+    objects.sort_by_key(|o| apply_rank(&o.reference.kind));
+    Ok(objects)
+}
+
+fn apply_rank(kind: &str) -> u8 {
+    match kind {
+        "Namespace" | "CustomResourceDefinition" => 0,
+        "ServiceAccount" | "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding" => 1,
+        "ConfigMap" | "Secret" | "PersistentVolumeClaim" => 2,
+        "Service" => 3,
+        "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "CronJob" => 4,
+        _ => 5,
+    }
+}
+
+/// Which HPA version the cluster serves (Kubernetes 1.20 has no autoscaling/v2).
+pub async fn api_versions(cluster: &Cluster) -> Result<ApiVersions, DeployError> {
+    for v in ["autoscaling/v2", "autoscaling/v2beta2", "autoscaling/v1"] {
+        if cluster.serves(v).await? {
+            return Ok(ApiVersions { hpa: v.into() });
+        }
+    }
+    Ok(ApiVersions::default())
+}
+
+/// Plans `deploy`: renders (or, for a rollback, takes the manifests of the
+/// deploy it returns to), diffs against the live objects with a dry run,
+/// and lists what the previous successful deploy had that this one lacks.
+pub async fn plan(
+    state: &AppState,
+    deploy: &Deploy,
+) -> Result<(Option<i64>, Vec<PlannedObject>, serde_json::Value), DeployError> {
+    let mut c = state.store.conn().await?;
+    let env = environments::get(&mut c, deploy.env_id).await?;
+    let rel = releases::get(&mut c, deploy.release).await?;
+    let cluster = cluster_for(state, &mut c, &env).await?;
+    let (template_version, objects) = match (&deploy.kind[..], &deploy.manifests) {
+        ("rollback", Some(m)) => (
+            None,
+            serde_json::from_value(m.clone()).map_err(|e| DeployError::Setup(format!("stored manifests: {e}")))?,
+        ),
+        _ => {
+            let api = api_versions(&cluster).await?;
+            let (v, o) = render_for(&mut c, &rel, &env, api, None).await?;
+            (Some(v), o)
+        }
+    };
+    let previous = deploys::last_succeeded(&mut c, deploy.app_id, deploy.env_id, deploy.id).await?;
+    drop(c);
+    let diff = diff_against_cluster(&cluster, &objects, previous.as_ref()).await?;
+    Ok((template_version, objects, diff))
+}
+
+/// The dry-run diff of `objects` against the cluster, plus prunes.
+pub async fn diff_against_cluster(
+    cluster: &Cluster,
+    objects: &[PlannedObject],
+    previous: Option<&Deploy>,
+) -> Result<serde_json::Value, DeployError> {
+    let mut entries = vec![];
+    for o in objects {
+        let live = cluster.get(&o.reference).await?;
+        let desired = cluster.apply(&o.reference, &o.object, true).await?;
+        entries.push(serde_json::json!({"object": o.reference, "diff": diff_objects(live.as_ref(), &desired)}));
+    }
+    for r in prune_candidates(cluster, objects, previous).await? {
+        entries.push(serde_json::json!({"object": r, "diff": ObjectDiff::Prune}));
+    }
+    Ok(serde_json::Value::Array(entries))
+}
+
+/// Objects the previous successful deploy applied that this one does not,
+/// and that still carry Prism's ownership labels for this application and
+/// environment in the cluster: nothing else is ever pruned.
+pub async fn prune_candidates(
+    cluster: &Cluster,
+    objects: &[PlannedObject],
+    previous: Option<&Deploy>,
+) -> Result<Vec<ObjectRef>, DeployError> {
+    let Some(prev) = previous.and_then(|p| p.manifests.clone()) else {
+        return Ok(vec![]);
+    };
+    let prev: Vec<PlannedObject> = serde_json::from_value(prev).unwrap_or_default();
+    let keep: BTreeSet<(String, String, Option<String>)> = objects
+        .iter()
+        .map(|o| {
+            (
+                o.reference.kind.clone(),
+                o.reference.name.clone(),
+                o.reference.namespace.clone(),
+            )
+        })
+        .collect();
+    let mut out = vec![];
+    for p in prev {
+        let key = (
+            p.reference.kind.clone(),
+            p.reference.name.clone(),
+            p.reference.namespace.clone(),
+        );
+        if keep.contains(&key) {
+            continue;
+        }
+        let owned = |o: &serde_json::Value| {
+            let l = |k: &str| {
+                o.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            let want = |k: &str| {
+                p.object
+                    .pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            l("app.kubernetes.io/managed-by").as_deref() == Some("prism")
+                && l("prism.io/application") == want("prism.io/application")
+                && l("prism.io/environment") == want("prism.io/environment")
+        };
+        if let Some(live) = cluster.get(&p.reference).await? {
+            if owned(&live) {
+                out.push(p.reference);
+            }
+        }
+    }
+    Ok(out)
+}
