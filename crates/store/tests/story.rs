@@ -1,0 +1,299 @@
+//! The store's conformance story, run against SQLite and PostgreSQL alike:
+//! migrations, unique keys, compare-and-set transitions, and the job queue's
+//! claim / lease / takeover rules.
+
+use prism_domain::release::{decide, Action, Actor, EnvStep};
+use prism_domain::{ReleaseId, RoleSet};
+use prism_store::jobs::{self, NewJob, Outcome};
+use prism_store::releases::Step;
+use prism_store::{apps, environments, projects, releases, slots, users, Store, StoreError};
+use sqlx::Connection;
+
+async fn stores() -> Vec<(Store, Option<String>)> {
+    let dir = std::env::temp_dir().join(format!("prism-story-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sqlite = Store::open(&format!("sqlite://{}", dir.join("s.db").display()), 4)
+        .await
+        .unwrap();
+    let base = std::env::var("PRISM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let db = format!("prism_test_{}", uuid::Uuid::new_v4().simple());
+    let mut c = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+        .await
+        .expect("PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let pg = Store::open(&format!("{base}/{db}"), 4).await.unwrap();
+    vec![(sqlite, None), (pg, Some(db))]
+}
+
+async fn cleanup(store: Store, db: Option<String>) {
+    store.close().await;
+    if let Some(db) = db {
+        let base = std::env::var("PRISM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let mut c = sqlx::PgConnection::connect(&format!("{base}/postgres")).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn records_and_transitions_behave_the_same_on_both_stores() {
+    for (store, db) in stores().await {
+        let backend = store.backend();
+        let mut tx = store.begin().await.unwrap();
+        let u = users::create(&mut tx, "dana", "", "hash", false).await.unwrap();
+        tx.commit().await.unwrap();
+        // (On PostgreSQL a failed statement aborts its transaction, so each try gets its own.)
+        let mut tx = store.begin().await.unwrap();
+        let dup = users::create(&mut tx, "dana", "", "hash", false).await.unwrap_err();
+        assert!(
+            matches!(dup, StoreError::Duplicate { field: "username", .. }),
+            "{backend:?}: {dup:?}"
+        );
+        drop(tx);
+
+        let mut tx = store.begin().await.unwrap();
+        let p = projects::create(&mut tx, "shop", "").await.unwrap();
+        let json = serde_json::json!({});
+        let a = apps::create(
+            &mut tx,
+            apps::NewApplication {
+                project_id: p.id,
+                name: "web",
+                git_url: "https://g/w",
+                build_settings: &json,
+                template_settings: &json,
+            },
+        )
+        .await
+        .unwrap();
+        let policy = prism_domain::EnvPolicy::development();
+        let e = environments::create(
+            &mut tx,
+            environments::NewEnvironment {
+                name: "fat",
+                position: None,
+                cluster_id: None,
+                namespace: "fat",
+                policy: &policy,
+            },
+        )
+        .await
+        .unwrap();
+        let r = releases::create(&mut tx, a.id, "main", "note", u.id).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(r.state, "created");
+
+        // A stale version is refused: the compare-and-set is the store's job.
+        let lifecycle = vec![EnvStep {
+            id: e.id,
+            name: "fat".into(),
+            position: e.position,
+            policy: policy.clone(),
+        }];
+        let actor = Actor {
+            roles: RoleSet::admin(),
+            system: true,
+        };
+        let d = decide(
+            &lifecycle,
+            &actor,
+            r.id,
+            r.parsed_state,
+            &Action::StartBuild,
+            &Default::default(),
+        )
+        .unwrap();
+        let step = Step {
+            action: "start_build",
+            slot_version: None,
+            actor_id: Some(u.id),
+            actor: "dana",
+            note: "",
+        };
+        let mut tx = store.begin().await.unwrap();
+        releases::apply(&mut tx, &r, &d, &step).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let err = releases::apply(&mut tx, &r, &d, &step).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{backend:?}: {err:?}");
+        drop(tx);
+        let now = releases::get(&mut *store.conn().await.unwrap(), r.id).await.unwrap();
+        assert_eq!((now.state, now.version), ("building", 1));
+
+        // A slot changed since it was read refuses the move into it.
+        let mut c = store.conn().await.unwrap();
+        let slot = slots::get(&mut c, a.id, e.id).await.unwrap();
+        drop(c);
+        let mut tx = store.begin().await.unwrap();
+        slots::set_current(&mut tx, a.id, e.id, r.id.seq()).await.unwrap();
+        tx.commit().await.unwrap();
+        let built = releases::get(&mut *store.conn().await.unwrap(), r.id).await.unwrap();
+        let d = decide(
+            &lifecycle,
+            &actor,
+            built.id,
+            built.parsed_state,
+            &Action::BuildSucceeded,
+            &Default::default(),
+        )
+        .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        releases::apply(
+            &mut tx,
+            &built,
+            &d,
+            &Step {
+                action: "build_succeeded",
+                ..step
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let built = releases::get(&mut *store.conn().await.unwrap(), r.id).await.unwrap();
+        let d = decide(
+            &lifecycle,
+            &actor,
+            built.id,
+            built.parsed_state,
+            &Action::Promote {
+                to: e.id,
+                override_reason: None,
+            },
+            &slot.view(),
+        )
+        .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let err = releases::apply(
+            &mut tx,
+            &built,
+            &d,
+            &Step {
+                action: "promote",
+                slot_version: Some(slot.version),
+                ..step
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict(_)),
+            "{backend:?}: stale slot version must conflict: {err:?}"
+        );
+        drop(tx);
+        let after = releases::get(&mut *store.conn().await.unwrap(), ReleaseId::from_seq(r.id.seq()))
+            .await
+            .unwrap();
+        assert_eq!(
+            after.state, "built",
+            "{backend:?}: the refused move left the release as it was"
+        );
+        cleanup(store, db).await;
+    }
+}
+
+#[tokio::test]
+async fn job_queue_claims_leases_and_takes_over() {
+    for (store, db) in stores().await {
+        let backend = store.backend();
+        let mut tx = store.begin().await.unwrap();
+        let id = jobs::enqueue(
+            &mut tx,
+            NewJob {
+                kind: "selftest",
+                payload: serde_json::json!({}),
+                dedup_key: Some("k1".into()),
+                run_at: None,
+                max_attempts: 2,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let again = jobs::enqueue(
+            &mut tx,
+            NewJob {
+                kind: "selftest",
+                payload: serde_json::json!({}),
+                dedup_key: Some("k1".into()),
+                run_at: None,
+                max_attempts: 2,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(again, None, "{backend:?}: the dedup key enqueues once");
+        tx.commit().await.unwrap();
+
+        assert!(
+            jobs::claim(&store, "a", &["other"], 60_000).await.unwrap().is_none(),
+            "only the asked-for kinds"
+        );
+        let job = jobs::claim(&store, "a", &["selftest"], 60_000).await.unwrap().unwrap();
+        assert_eq!((job.id, job.attempts, job.state.as_str()), (id, 1, "running"));
+        assert!(
+            jobs::claim(&store, "b", &["selftest"], 60_000).await.unwrap().is_none(),
+            "{backend:?}: a leased job is not claimed twice"
+        );
+
+        // The lease lapses (the instance died): another instance takes over.
+        let mut c = store.conn().await.unwrap();
+        sqlx::query("UPDATE jobs SET lease_expires_at = 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        drop(c);
+        let taken = jobs::claim(&store, "b", &["selftest"], 60_000).await.unwrap().unwrap();
+        assert_eq!((taken.id, taken.attempts), (id, 2));
+        let mut c = store.conn().await.unwrap();
+        assert!(
+            !jobs::heartbeat(&mut c, id, "a", 60_000).await.unwrap(),
+            "the old owner lost the lease"
+        );
+        drop(c);
+        assert!(
+            !jobs::finish(&store, id, "a", 1, Outcome::Succeeded).await.unwrap(),
+            "the old owner cannot finish it"
+        );
+        // A failure with attempts left requeues; at max_attempts it fails for good.
+        assert!(jobs::finish(
+            &store,
+            id,
+            "b",
+            2,
+            Outcome::Failed {
+                error: "boom".into(),
+                retry_in_ms: 0
+            }
+        )
+        .await
+        .unwrap());
+        let mut c = store.conn().await.unwrap();
+        let j = jobs::get(&mut c, id).await.unwrap();
+        assert_eq!(
+            (j.state.as_str(), j.last_error.as_deref()),
+            ("failed", Some("boom")),
+            "{backend:?}"
+        );
+        let attempts = jobs::attempts(&mut c, id).await.unwrap();
+        let outcomes: Vec<(String, Option<String>)> = attempts
+            .iter()
+            .map(|a| (a.instance.clone(), a.outcome.clone()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("a".into(), Some("lease_lapsed".into())),
+                ("b".into(), Some("failed".into()))
+            ]
+        );
+        drop(c);
+        cleanup(store, db).await;
+    }
+}
