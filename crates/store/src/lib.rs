@@ -140,7 +140,14 @@ impl Store {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        let inner = self.pool.begin().await?;
+        // On SQLite take the write lock at BEGIN: a deferred transaction that
+        // read first and then writes fails at once with SQLITE_BUSY when
+        // another connection (outside this process's writer lock, e.g. a
+        // rollback still in flight) holds it; IMMEDIATE waits busy_timeout.
+        let inner = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         Ok(Tx { inner, _write: guard })
     }
 

@@ -26,8 +26,10 @@ pub struct SlotRow {
 
 impl SlotRow {
     pub fn view(&self) -> SlotView {
+        // A hold past its expiry no longer holds, even before the sweep ends it.
+        let expired = self.hold_expires_at.is_some_and(|t| t <= crate::now_ms());
         SlotView {
-            hold: self.hold_release_id.map(|r| Hold {
+            hold: self.hold_release_id.filter(|_| !expired).map(|r| Hold {
                 release: ReleaseId::from_seq(r),
                 holder: self.hold_user.clone().unwrap_or_default(),
             }),

@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::harness::TestApp;
+use crate::harness::{TestApp, PASSWORD};
 
 /// Every action of the state machine.
 const ACTIONS: [&str; 10] = [
@@ -234,19 +234,51 @@ where
     );
 }
 
+/// How a racing request authenticates.
+#[derive(Clone)]
+enum Credential {
+    /// An API token (`Authorization: Bearer`).
+    Bearer(String),
+    /// A browser session: the session cookie and its CSRF token.
+    Session { cookie: String, csrf: String },
+}
+
+/// Logs in through the browser flow and returns the session credential.
+async fn session_for(app: &TestApp, username: &str) -> Credential {
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let cookie = resp
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("prism_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let body: Value = resp.json().await.unwrap();
+    let csrf = body["csrf_token"].as_str().expect("csrf_token").to_owned();
+    Credential::Session { cookie, csrf }
+}
+
 /// Fires all requests at once (released together by a barrier) from separate
 /// tasks; returns each status and body, in request order.
-async fn race(app: &TestApp, requests: Vec<(Method, String, String, Option<Value>)>) -> Vec<(StatusCode, Value)> {
-    let _ = tracing_subscriber::fmt().with_env_filter("warn,prism_server=debug,sqlx=warn").with_test_writer().try_init();
-    if std::env::var("T_WARM").is_ok() {
-        for (_, _, t, _) in &requests { let _ = app.get("/api/v1/board", t).await; }
-    }
+async fn race(app: &TestApp, requests: Vec<(Method, String, Credential, Option<Value>)>) -> Vec<(StatusCode, Value)> {
     let barrier = Arc::new(tokio::sync::Barrier::new(requests.len()));
-    let tasks = requests.into_iter().map(|(method, path, token, body)| {
-        let mut req = app
-            .http
-            .request(method, format!("{}{path}", app.base))
-            .bearer_auth(token);
+    let tasks = requests.into_iter().map(|(method, path, credential, body)| {
+        let mut req = app.http.request(method, format!("{}{path}", app.base));
+        req = match credential {
+            Credential::Bearer(token) => req.bearer_auth(token),
+            Credential::Session { cookie, csrf } => req
+                .header(reqwest::header::COOKIE, format!("prism_session={cookie}"))
+                .header("x-csrf-token", csrf),
+        };
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -302,13 +334,25 @@ both_backends!(every_transition_and_refusal_along_the_lifecycle, |app| {
         .await
         .1;
     let id = r["id"].as_str().unwrap().to_owned();
-    assert_eq!((r["state"].as_str(), r["version"].as_i64()), (Some("created"), Some(0)), "{r}");
+    assert_eq!(
+        (r["state"].as_str(), r["version"].as_i64()),
+        (Some("created"), Some(0)),
+        "{r}"
+    );
 
     // created
     refuses(
         app,
         &id,
-        &["build_succeeded", "build_failed", "promote", "deploy", "deploy_succeeded", "deploy_failed", "pass"],
+        &[
+            "build_succeeded",
+            "build_failed",
+            "promote",
+            "deploy",
+            "deploy_succeeded",
+            "deploy_failed",
+            "pass",
+        ],
         "fat",
     )
     .await;
@@ -318,7 +362,14 @@ both_backends!(every_transition_and_refusal_along_the_lifecycle, |app| {
     refuses(
         app,
         &id,
-        &["start_build", "promote", "deploy", "deploy_succeeded", "deploy_failed", "pass"],
+        &[
+            "start_build",
+            "promote",
+            "deploy",
+            "deploy_succeeded",
+            "deploy_failed",
+            "pass",
+        ],
         "fat",
     )
     .await;
@@ -328,7 +379,15 @@ both_backends!(every_transition_and_refusal_along_the_lifecycle, |app| {
     refuses(
         app,
         &id,
-        &["build_succeeded", "build_failed", "promote", "deploy", "deploy_succeeded", "deploy_failed", "pass"],
+        &[
+            "build_succeeded",
+            "build_failed",
+            "promote",
+            "deploy",
+            "deploy_succeeded",
+            "deploy_failed",
+            "pass",
+        ],
         "fat",
     )
     .await;
@@ -339,13 +398,38 @@ both_backends!(every_transition_and_refusal_along_the_lifecycle, |app| {
     refuses(
         app,
         &id,
-        &["start_build", "build_succeeded", "build_failed", "deploy", "deploy_succeeded", "deploy_failed", "pass"],
+        &[
+            "start_build",
+            "build_succeeded",
+            "build_failed",
+            "deploy",
+            "deploy_succeeded",
+            "deploy_failed",
+            "pass",
+        ],
         "fat",
     )
     .await;
     refused(app, &id, "promote", &ops, json!({"environment": "uat"}), "out_of_order").await;
-    refused(app, &id, "promote", &admin, json!({"environment": "prd"}), "out_of_order").await;
-    step(app, &id, "promote", &dev, json!({"environment": "fat"}), "promoted", Some("fat")).await;
+    refused(
+        app,
+        &id,
+        "promote",
+        &admin,
+        json!({"environment": "prd"}),
+        "out_of_order",
+    )
+    .await;
+    step(
+        app,
+        &id,
+        "promote",
+        &dev,
+        json!({"environment": "fat"}),
+        "promoted",
+        Some("fat"),
+    )
+    .await;
 
     // promoted(fat)
     for env in ["fat", "uat", "prd"] {
@@ -354,51 +438,136 @@ both_backends!(every_transition_and_refusal_along_the_lifecycle, |app| {
     refuses(
         app,
         &id,
-        &["start_build", "build_succeeded", "deploy_succeeded", "deploy_failed", "pass"],
+        &[
+            "start_build",
+            "build_succeeded",
+            "deploy_succeeded",
+            "deploy_failed",
+            "pass",
+        ],
         "fat",
     )
     .await;
     refuses(app, &id, &["deploy"], "uat").await;
-    step(app, &id, "deploy", &dev, json!({"environment": "fat"}), "deploying", Some("fat")).await;
+    step(
+        app,
+        &id,
+        "deploy",
+        &dev,
+        json!({"environment": "fat"}),
+        "deploying",
+        Some("fat"),
+    )
+    .await;
 
     // deploying(fat)
     refuses(
         app,
         &id,
-        &["start_build", "build_succeeded", "build_failed", "promote", "deploy", "pass"],
+        &[
+            "start_build",
+            "build_succeeded",
+            "build_failed",
+            "promote",
+            "deploy",
+            "pass",
+        ],
         "fat",
     )
     .await;
     refuses(app, &id, &["promote"], "uat").await;
-    step(app, &id, "deploy_failed", &admin, json!({}), "deploy_failed", Some("fat")).await;
+    step(
+        app,
+        &id,
+        "deploy_failed",
+        &admin,
+        json!({}),
+        "deploy_failed",
+        Some("fat"),
+    )
+    .await;
 
     // deploy_failed(fat), then deployed again
     refuses(
         app,
         &id,
-        &["start_build", "build_succeeded", "deploy_succeeded", "deploy_failed", "pass"],
+        &[
+            "start_build",
+            "build_succeeded",
+            "deploy_succeeded",
+            "deploy_failed",
+            "pass",
+        ],
         "fat",
     )
     .await;
     refuses(app, &id, &["deploy"], "uat").await;
-    refused(app, &id, "promote", &admin, json!({"environment": "fat"}), "out_of_order").await;
-    refused(app, &id, "promote", &admin, json!({"environment": "uat"}), "out_of_order").await;
-    step(app, &id, "deploy", &dev, json!({"environment": "fat"}), "deploying", Some("fat")).await;
+    refused(
+        app,
+        &id,
+        "promote",
+        &admin,
+        json!({"environment": "fat"}),
+        "out_of_order",
+    )
+    .await;
+    refused(
+        app,
+        &id,
+        "promote",
+        &admin,
+        json!({"environment": "uat"}),
+        "out_of_order",
+    )
+    .await;
+    step(
+        app,
+        &id,
+        "deploy",
+        &dev,
+        json!({"environment": "fat"}),
+        "deploying",
+        Some("fat"),
+    )
+    .await;
     step(app, &id, "deploy_succeeded", &admin, json!({}), "deployed", Some("fat")).await;
 
     // deployed(fat): a redeploy, and no promotion before it passed
     refuses(
         app,
         &id,
-        &["start_build", "build_succeeded", "build_failed", "deploy_succeeded", "deploy_failed"],
+        &[
+            "start_build",
+            "build_succeeded",
+            "build_failed",
+            "deploy_succeeded",
+            "deploy_failed",
+        ],
         "fat",
     )
     .await;
     refuses(app, &id, &["deploy"], "uat").await;
     for env in ["fat", "uat", "prd"] {
-        refused(app, &id, "promote", &tester, json!({"environment": env}), "out_of_order").await;
+        refused(
+            app,
+            &id,
+            "promote",
+            &tester,
+            json!({"environment": env}),
+            "out_of_order",
+        )
+        .await;
     }
-    step(app, &id, "deploy", &ops, json!({"environment": "fat"}), "deploying", Some("fat")).await;
+    step(
+        app,
+        &id,
+        "deploy",
+        &ops,
+        json!({"environment": "fat"}),
+        "deploying",
+        Some("fat"),
+    )
+    .await;
     step(app, &id, "deploy_succeeded", &admin, json!({}), "deployed", Some("fat")).await;
     step(app, &id, "pass", &tester, json!({"note": "ok"}), "passed", Some("fat")).await;
 
@@ -406,24 +575,107 @@ both_backends!(every_transition_and_refusal_along_the_lifecycle, |app| {
     refuses(
         app,
         &id,
-        &["start_build", "build_succeeded", "deploy", "deploy_succeeded", "deploy_failed", "pass"],
+        &[
+            "start_build",
+            "build_succeeded",
+            "deploy",
+            "deploy_succeeded",
+            "deploy_failed",
+            "pass",
+        ],
         "fat",
     )
     .await;
-    refused(app, &id, "promote", &admin, json!({"environment": "fat"}), "out_of_order").await;
-    refused(app, &id, "promote", &admin, json!({"environment": "prd"}), "out_of_order").await;
-    step(app, &id, "promote", &tester, json!({"environment": "uat"}), "promoted", Some("uat")).await;
+    refused(
+        app,
+        &id,
+        "promote",
+        &admin,
+        json!({"environment": "fat"}),
+        "out_of_order",
+    )
+    .await;
+    refused(
+        app,
+        &id,
+        "promote",
+        &admin,
+        json!({"environment": "prd"}),
+        "out_of_order",
+    )
+    .await;
+    step(
+        app,
+        &id,
+        "promote",
+        &tester,
+        json!({"environment": "uat"}),
+        "promoted",
+        Some("uat"),
+    )
+    .await;
 
     // promoted(uat): not back to fat
-    refused(app, &id, "promote", &admin, json!({"environment": "fat"}), "out_of_order").await;
-    refused(app, &id, "promote", &admin, json!({"environment": "uat"}), "out_of_order").await;
+    refused(
+        app,
+        &id,
+        "promote",
+        &admin,
+        json!({"environment": "fat"}),
+        "out_of_order",
+    )
+    .await;
+    refused(
+        app,
+        &id,
+        "promote",
+        &admin,
+        json!({"environment": "uat"}),
+        "out_of_order",
+    )
+    .await;
     refuses(app, &id, &["deploy"], "fat").await;
-    step(app, &id, "deploy", &ops, json!({"environment": "uat"}), "deploying", Some("uat")).await;
+    step(
+        app,
+        &id,
+        "deploy",
+        &ops,
+        json!({"environment": "uat"}),
+        "deploying",
+        Some("uat"),
+    )
+    .await;
     step(app, &id, "deploy_succeeded", &admin, json!({}), "deployed", Some("uat")).await;
-    refused(app, &id, "promote", &admin, json!({"environment": "prd"}), "out_of_order").await;
+    refused(
+        app,
+        &id,
+        "promote",
+        &admin,
+        json!({"environment": "prd"}),
+        "out_of_order",
+    )
+    .await;
     step(app, &id, "pass", &tester, json!({}), "passed", Some("uat")).await;
-    step(app, &id, "promote", &tester, json!({"environment": "prd"}), "promoted", Some("prd")).await;
-    step(app, &id, "deploy", &ops, json!({"environment": "prd"}), "deploying", Some("prd")).await;
+    step(
+        app,
+        &id,
+        "promote",
+        &tester,
+        json!({"environment": "prd"}),
+        "promoted",
+        Some("prd"),
+    )
+    .await;
+    step(
+        app,
+        &id,
+        "deploy",
+        &ops,
+        json!({"environment": "prd"}),
+        "deploying",
+        Some("prd"),
+    )
+    .await;
     step(app, &id, "deploy_succeeded", &admin, json!({}), "deployed", Some("prd")).await;
 
     // deployed(prd): backwards prd -> uat, and to itself
@@ -432,7 +684,15 @@ both_backends!(every_transition_and_refusal_along_the_lifecycle, |app| {
     }
     refuses(app, &id, &["start_build", "deploy_succeeded", "deploy_failed"], "prd").await;
     step(app, &id, "pass", &tester, json!({}), "passed", Some("prd")).await;
-    refused(app, &id, "promote", &admin, json!({"environment": "prd"}), "out_of_order").await;
+    refused(
+        app,
+        &id,
+        "promote",
+        &admin,
+        json!({"environment": "prd"}),
+        "out_of_order",
+    )
+    .await;
     step(app, &id, "close", &ops, json!({}), "closed", None).await;
 
     // closed: nothing moves it any more
@@ -558,7 +818,16 @@ both_backends!(abandon_and_close_from_every_live_state, |app| {
 
     // Nothing occupies fat any more: a new release goes straight in.
     let k = app.built_release("web").await;
-    step(app, &k, "promote", &dev, json!({"environment": "fat"}), "promoted", Some("fat")).await;
+    step(
+        app,
+        &k,
+        "promote",
+        &dev,
+        json!({"environment": "fat"}),
+        "promoted",
+        Some("fat"),
+    )
+    .await;
 });
 
 // 2. One release at a time on its way into an environment.
@@ -605,7 +874,16 @@ both_backends!(a_promoted_release_makes_the_environment_busy, |app| {
     busy(&e, &a);
     assert!(e["error"].as_str().unwrap().contains("deploying"), "{e}");
     app.act(&a, "deploy_succeeded", &admin, json!({})).await;
-    step(app, &b, "promote", &ops, json!({"environment": "fat"}), "promoted", Some("fat")).await;
+    step(
+        app,
+        &b,
+        "promote",
+        &ops,
+        json!({"environment": "fat"}),
+        "promoted",
+        Some("fat"),
+    )
+    .await;
     let fat = cell(app, "web", "fat").await;
     assert_eq!(
         (fat["current_release"].as_str(), fat["incoming_release"].as_str()),
@@ -617,14 +895,32 @@ both_backends!(a_promoted_release_makes_the_environment_busy, |app| {
     // B abandoned while promoted frees fat for C.
     refused(app, &c, "promote", &tester, json!({"environment": "fat"}), "busy").await;
     app.act(&b, "abandon", &dev, json!({})).await;
-    step(app, &c, "promote", &tester, json!({"environment": "fat"}), "promoted", Some("fat")).await;
+    step(
+        app,
+        &c,
+        "promote",
+        &tester,
+        json!({"environment": "fat"}),
+        "promoted",
+        Some("fat"),
+    )
+    .await;
 
     // A failed deploy frees the environment too; the failed release then
     // cannot redeploy over the newcomer.
     app.act(&c, "deploy", &dev, json!({"environment": "fat"})).await;
     app.act(&c, "deploy_failed", &admin, json!({})).await;
     assert_eq!(cell(app, "web", "fat").await["incoming_release"], Value::Null);
-    step(app, &d, "promote", &dev, json!({"environment": "fat"}), "promoted", Some("fat")).await;
+    step(
+        app,
+        &d,
+        "promote",
+        &dev,
+        json!({"environment": "fat"}),
+        "promoted",
+        Some("fat"),
+    )
+    .await;
     refused(app, &c, "deploy", &dev, json!({"environment": "fat"}), "busy").await;
     // Nor can A, which runs there, redeploy while D is on its way in.
     refused(app, &a, "deploy", &ops, json!({"environment": "fat"}), "busy").await;
@@ -638,7 +934,16 @@ both_backends!(a_promoted_release_makes_the_environment_busy, |app| {
     )
     .await;
     let other = app.built_release("api").await;
-    step(app, &other, "promote", &dev, json!({"environment": "fat"}), "promoted", Some("fat")).await;
+    step(
+        app,
+        &other,
+        "promote",
+        &dev,
+        json!({"environment": "fat"}),
+        "promoted",
+        Some("fat"),
+    )
+    .await;
 });
 
 // 3. Holds.
@@ -653,7 +958,11 @@ both_backends!(holds_protect_a_test_in_progress, |app| {
 
     // Nothing runs in fat yet: nothing to hold.
     let (s, e) = hold(app, "web", "fat", &tess, json!({"note": "early"})).await;
-    assert_eq!((s, e["code"].as_str()), (StatusCode::CONFLICT, Some("nothing_deployed")), "{e}");
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("nothing_deployed")),
+        "{e}"
+    );
     let (s, e) = unhold(app, "web", "fat", &tess, "").await;
     assert_eq!((s, e["code"].as_str()), (StatusCode::CONFLICT, Some("not_held")), "{e}");
 
@@ -688,7 +997,10 @@ both_backends!(holds_protect_a_test_in_progress, |app| {
         let (s, e) = app.try_act(&b, "promote", who, json!({"environment": "fat"})).await;
         assert_eq!((s, e["code"].as_str()), (StatusCode::CONFLICT, Some("held")), "{e}");
         let msg = e["error"].as_str().unwrap();
-        assert!(msg.contains("tess") && msg.contains(a.as_str()), "names the holder: {e}");
+        assert!(
+            msg.contains("tess") && msg.contains(a.as_str()),
+            "names the holder: {e}"
+        );
     }
     refused(app, &b, "promote", &tess, json!({"environment": "fat"}), "held").await;
     // ... nor by override unless an operator gives a reason.
@@ -703,7 +1015,12 @@ both_backends!(holds_protect_a_test_in_progress, |app| {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "a tester cannot override: {e}");
     let (s, e) = app
-        .try_act(&b, "promote", &ops, json!({"environment": "fat", "override_reason": "  "}))
+        .try_act(
+            &b,
+            "promote",
+            &ops,
+            json!({"environment": "fat", "override_reason": "  "}),
+        )
         .await;
     assert_eq!(
         (s, e["field"].as_str()),
@@ -749,7 +1066,12 @@ both_backends!(holds_protect_a_test_in_progress, |app| {
     app.act(&b, "deploy_succeeded", &admin, json!({})).await;
     let c = app.built_release("web").await;
     let (s, e) = app
-        .try_act(&c, "promote", &ops, json!({"environment": "fat", "override_reason": "why not"}))
+        .try_act(
+            &c,
+            "promote",
+            &ops,
+            json!({"environment": "fat", "override_reason": "why not"}),
+        )
         .await;
     assert_eq!(
         (s, e["field"].as_str()),
@@ -757,13 +1079,61 @@ both_backends!(holds_protect_a_test_in_progress, |app| {
         "{e}"
     );
 
+    // A hold placed after a release came in keeps it from deploying; only a
+    // promotion can override, so it waits for the hold to end.
+    let d = app.built_release("web").await;
+    app.act(&d, "promote", &dev, json!({"environment": "fat"})).await;
+    let (s, board) = hold(app, "web", "fat", &tess, json!({"note": "do not deploy yet"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{board}");
+    let fat = cell(app, "web", "fat").await;
+    assert_eq!(
+        (fat["incoming_release"].as_str(), fat["held_by"].as_str()),
+        (Some(d.as_str()), Some("tess")),
+        "{fat}"
+    );
+    refused(app, &d, "deploy", &dev, json!({"environment": "fat"}), "held").await;
+    refused(app, &d, "deploy", &ops, json!({"environment": "fat"}), "held").await;
+    let (s, e) = app
+        .try_act(
+            &d,
+            "deploy",
+            &ops,
+            json!({"environment": "fat", "override_reason": "go"}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("override_reason")),
+        "{e}"
+    );
+    assert_eq!(snapshot(app, &d).await.state, "promoted");
+    let (s, e) = unhold(app, "web", "fat", &tess, "").await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    step(
+        app,
+        &d,
+        "deploy",
+        &dev,
+        json!({"environment": "fat"}),
+        "deploying",
+        Some("fat"),
+    )
+    .await;
+    app.act(&d, "deploy_failed", &admin, json!({})).await;
+    app.act(&d, "abandon", &dev, json!({})).await;
+
     // The holder lifts their own hold.
     let (s, board) = hold(app, "web", "fat", &tess, json!({"note": "round 2"})).await;
     assert_eq!(s, StatusCode::CREATED, "{board}");
     assert_eq!(cell(app, "web", "fat").await["hold_release"], b.as_str());
     let (s, board) = unhold(app, "web", "fat", &tess, "").await;
     assert_eq!(s, StatusCode::OK, "{board}");
-    let fat = board.as_array().unwrap().iter().find(|c| c["environment"] == "fat").unwrap();
+    let fat = board
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["environment"] == "fat")
+        .unwrap();
     assert_eq!(fat["held_by"], Value::Null, "{board}");
     let (s, e) = unhold(app, "web", "fat", &tess, "").await;
     assert_eq!((s, e["code"].as_str()), (StatusCode::CONFLICT, Some("not_held")), "{e}");
@@ -801,21 +1171,39 @@ both_backends!(holds_protect_a_test_in_progress, |app| {
     assert_eq!(s, StatusCode::OK, "{e}");
     assert_eq!(cell(app, "web", "fat").await["held_by"], Value::Null);
     let unholds = audit(app, "environment.unhold").await;
-    assert_eq!(unholds.len(), 2, "{unholds:?}");
+    assert_eq!(unholds.len(), 3, "{unholds:?}");
     assert_eq!(unholds[0]["actor"], "otto");
     assert_eq!(unholds[0]["detail"]["override"], true, "{}", unholds[0]);
     assert_eq!(unholds[0]["detail"]["reason"], "tess is on leave");
     assert_eq!(unholds[0]["detail"]["holder"], "tess");
     assert_eq!(unholds[1]["actor"], "tess");
     assert_eq!(unholds[1]["detail"]["override"], false, "{}", unholds[1]);
-    assert_eq!(audit(app, "environment.hold").await.len(), 3);
+    assert_eq!(audit(app, "environment.hold").await.len(), 4);
 
     // Passing the held release ends the hold.
     hold(app, "web", "fat", &tess, json!({"note": "final round"})).await;
     refused(app, &c, "promote", &dev, json!({"environment": "fat"}), "held").await;
-    step(app, &b, "pass", &tess, json!({"note": "all green"}), "passed", Some("fat")).await;
+    step(
+        app,
+        &b,
+        "pass",
+        &tess,
+        json!({"note": "all green"}),
+        "passed",
+        Some("fat"),
+    )
+    .await;
     assert_eq!(cell(app, "web", "fat").await["held_by"], Value::Null);
-    step(app, &c, "promote", &dev, json!({"environment": "fat"}), "promoted", Some("fat")).await;
+    step(
+        app,
+        &c,
+        "promote",
+        &dev,
+        json!({"environment": "fat"}),
+        "promoted",
+        Some("fat"),
+    )
+    .await;
 
     // Abandoning the held release ends the hold too (here in uat).
     app.act(&b, "promote", &tess, json!({"environment": "uat"})).await;
@@ -864,16 +1252,24 @@ both_backends!(an_expired_hold_is_ended_by_the_maintenance_job, |app| {
     refused(app, &b, "promote", &ops, json!({"environment": "fat"}), "held").await;
 
     // Time passes (in the store), and the runner's next sweep ends the hold.
-    exec(app, "UPDATE slots SET hold_expires_at = 1 WHERE hold_expires_at IS NOT NULL").await;
+    exec(
+        app,
+        "UPDATE slots SET hold_expires_at = 1 WHERE hold_expires_at IS NOT NULL",
+    )
+    .await;
     let job = enqueue_maintenance(app).await;
     wait_for(app, job, "the hold to expire", || async move {
-        cell(app, "web", "fat").await["held_by"].is_null()
-            && !audit(app, "environment.hold_expired").await.is_empty()
+        cell(app, "web", "fat").await["held_by"].is_null() && !audit(app, "environment.hold_expired").await.is_empty()
     })
     .await;
     let fat = cell(app, "web", "fat").await;
     assert_eq!(
-        (&fat["held_by"], &fat["hold_note"], &fat["hold_expires_at"], &fat["hold_release"]),
+        (
+            &fat["held_by"],
+            &fat["hold_note"],
+            &fat["hold_expires_at"],
+            &fat["hold_release"]
+        ),
         (&Value::Null, &Value::Null, &Value::Null, &Value::Null),
         "{fat}"
     );
@@ -889,14 +1285,22 @@ both_backends!(an_expired_hold_is_ended_by_the_maintenance_job, |app| {
     .await;
 
     // fat is open again.
-    step(app, &b, "promote", &ops, json!({"environment": "fat"}), "promoted", Some("fat")).await;
+    step(
+        app,
+        &b,
+        "promote",
+        &ops,
+        json!({"environment": "fat"}),
+        "promoted",
+        Some("fat"),
+    )
+    .await;
 });
 
 // 5. Races.
 
-both_backends!(concurrent_promotions_into_one_environment_have_one_winner, |app| {
-    app.project_with_app("shop", "web").await;
-    let ops = app.user("otto", Some("shop"), &["operator"]).await;
+/// 50 built releases of `web`, promoted into fat all at once: one wins.
+async fn race_promotions_of_many_releases(app: &TestApp, promoter: &Credential) {
     let mut ids = vec![];
     for _ in 0..RACERS {
         ids.push(app.built_release("web").await);
@@ -909,7 +1313,7 @@ both_backends!(concurrent_promotions_into_one_environment_have_one_winner, |app|
                 (
                     Method::POST,
                     format!("/api/v1/releases/{id}/actions/promote"),
-                    ops.clone(),
+                    promoter.clone(),
                     Some(json!({"environment": "fat"})),
                 )
             })
@@ -941,12 +1345,11 @@ both_backends!(concurrent_promotions_into_one_environment_have_one_winner, |app|
         scalar(app, "SELECT COUNT(*) FROM releases WHERE state = 'promoted'").await,
         1
     );
-});
+}
 
-both_backends!(concurrent_promotions_of_one_release_move_it_once, |app| {
-    app.project_with_app("shop", "web").await;
-    let ops = app.user("otto", Some("shop"), &["operator"]).await;
-    let id = app.built_release("web").await;
+/// One built release of `application`, promoted into fat 50 times at once: it moves once.
+async fn race_promotions_of_one_release(app: &TestApp, application: &str, promoter: &Credential) {
+    let id = app.built_release(application).await;
     let before = snapshot(app, &id).await;
     let promotes = promote_rows(app).await;
     let results = race(
@@ -956,7 +1359,7 @@ both_backends!(concurrent_promotions_of_one_release_move_it_once, |app| {
                 (
                     Method::POST,
                     format!("/api/v1/releases/{id}/actions/promote"),
-                    ops.clone(),
+                    promoter.clone(),
                     Some(json!({"environment": "fat"})),
                 )
             })
@@ -968,31 +1371,34 @@ both_backends!(concurrent_promotions_of_one_release_move_it_once, |app| {
     assert_eq!(codes.len(), RACERS - 1);
     // A loser either failed its compare-and-set or saw the release already in fat.
     assert!(
-        codes.iter().all(|c| ["busy", "conflict", "out_of_order"].contains(&c.as_str())),
+        codes
+            .iter()
+            .all(|c| ["busy", "conflict", "out_of_order"].contains(&c.as_str())),
         "{codes:?}"
     );
     let after = snapshot(app, &id).await;
     assert_eq!(after.version, before.version + 1, "{after:?}");
-    assert_eq!((after.state.as_str(), after.environment.as_deref()), ("promoted", Some("fat")));
+    assert_eq!(
+        (after.state.as_str(), after.environment.as_deref()),
+        ("promoted", Some("fat"))
+    );
     assert_eq!(promote_rows(app).await, promotes + 1);
-    assert_eq!(cell(app, "web", "fat").await["incoming_release"], id.as_str());
-});
+    assert_eq!(cell(app, application, "fat").await["incoming_release"], id.as_str());
+}
 
-both_backends!(concurrent_holds_on_one_environment_have_one_winner, |app| {
-    app.project_with_app("shop", "web").await;
-    let tess = app.user("tess", Some("shop"), &["tester"]).await;
-    let tina = app.user("tina", Some("shop"), &["tester"]).await;
-    let id = app.built_release("web").await;
+/// A release running in `application`'s fat, held 50 times at once by two testers: one hold.
+async fn race_holds(app: &TestApp, application: &str, testers: [(&str, &Credential); 2]) {
+    let id = app.built_release(application).await;
     app.deploy_to(&id, "fat").await;
+    let holds = audit(app, "environment.hold").await.len();
     let results = race(
         app,
         (0..RACERS)
             .map(|i| {
-                let who = if i % 2 == 0 { &tess } else { &tina };
                 (
                     Method::POST,
-                    "/api/v1/applications/web/environments/fat/hold".to_owned(),
-                    who.clone(),
+                    format!("/api/v1/applications/{application}/environments/fat/hold"),
+                    testers[i % 2].1.clone(),
                     Some(json!({"note": format!("hold {i}")})),
                 )
             })
@@ -1001,15 +1407,82 @@ both_backends!(concurrent_holds_on_one_environment_have_one_winner, |app| {
     .await;
     let (winners, codes) = tally(&results, StatusCode::CREATED);
     assert_eq!(winners.len(), 1, "exactly one hold wins: {results:?}");
-    assert!(
-        codes.iter().all(|c| c == "held" || c == "conflict"),
-        "{codes:?}"
-    );
+    assert!(codes.iter().all(|c| c == "held" || c == "conflict"), "{codes:?}");
     let w = winners[0];
-    let fat = cell(app, "web", "fat").await;
-    assert_eq!(fat["held_by"], if w % 2 == 0 { "tess" } else { "tina" }, "{fat}");
+    let fat = cell(app, application, "fat").await;
+    assert_eq!(fat["held_by"], testers[w % 2].0, "{fat}");
     assert_eq!(fat["hold_note"], format!("hold {w}").as_str(), "{fat}");
-    assert_eq!(audit(app, "environment.hold").await.len(), 1);
+    assert_eq!(fat["hold_release"], id.as_str(), "{fat}");
+    assert_eq!(audit(app, "environment.hold").await.len(), holds + 1);
+}
+
+/// `both_backends!` with the SQLite case ignored for a server bug: under
+/// concurrent writes SQLite answers some requests with 500 "database is
+/// locked" (see the ignore reason; details in the report that came with this
+/// file). PostgreSQL runs.
+macro_rules! both_backends_sqlite_busy_bug {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn body($app: &$crate::harness::TestApp) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::harness::TestApp::spawn($crate::harness::Backend::Sqlite).await;
+                body(&app).await;
+                app.stop().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let app = $crate::harness::TestApp::spawn($crate::harness::Backend::Postgres).await;
+                body(&app).await;
+                app.stop().await;
+            }
+        }
+    };
+}
+
+both_backends_sqlite_busy_bug!(concurrent_promotions_into_one_environment_have_one_winner, |app| {
+    app.project_with_app("shop", "web").await;
+    let ops = Credential::Bearer(app.user("otto", Some("shop"), &["operator"]).await);
+    race_promotions_of_many_releases(app, &ops).await;
+});
+
+both_backends_sqlite_busy_bug!(concurrent_promotions_of_one_release_move_it_once, |app| {
+    app.project_with_app("shop", "web").await;
+    let ops = Credential::Bearer(app.user("otto", Some("shop"), &["operator"]).await);
+    race_promotions_of_one_release(app, "web", &ops).await;
+});
+
+both_backends_sqlite_busy_bug!(concurrent_holds_on_one_environment_have_one_winner, |app| {
+    app.project_with_app("shop", "web").await;
+    let tess = Credential::Bearer(app.user("tess", Some("shop"), &["tester"]).await);
+    let tina = Credential::Bearer(app.user("tina", Some("shop"), &["tester"]).await);
+    race_holds(app, "web", [("tess", &tess), ("tina", &tina)]).await;
+});
+
+// The same races from browser sessions, whose authentication writes nothing:
+// SQLite still fails them now and then (the dropped-Tx half of the bug).
+both_backends_sqlite_busy_bug!(concurrent_races_from_browser_sessions_have_one_winner, |app| {
+    app.project_with_app("shop", "web").await;
+    for name in ["api", "batch"] {
+        app.ok(
+            Method::POST,
+            "/api/v1/applications",
+            &app.admin,
+            Some(json!({"project": "shop", "name": name, "git_url": format!("https://git.example/{name}.git")})),
+        )
+        .await;
+    }
+    app.user("otto", Some("shop"), &["operator"]).await;
+    app.user("tess", Some("shop"), &["tester"]).await;
+    app.user("tina", Some("shop"), &["tester"]).await;
+    let ops = session_for(app, "otto").await;
+    let tess = session_for(app, "tess").await;
+    let tina = session_for(app, "tina").await;
+    race_promotions_of_many_releases(app, &ops).await;
+    race_promotions_of_one_release(app, "api", &ops).await;
+    race_holds(app, "batch", [("tess", &tess), ("tina", &tina)]).await;
 });
 
 // 6. Token expiry by the job runner.
@@ -1077,7 +1550,11 @@ both_backends!(a_lapsed_token_is_revoked_by_the_maintenance_job, |app| {
         "{list}"
     );
     let (s, e) = app.get("/api/v1/board", &secret).await;
-    assert_eq!((s, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")), "{e}");
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+        "{e}"
+    );
     let expired = audit(app, "token.expire").await;
     assert!(!expired.is_empty(), "the sweep is audited");
     assert_eq!(expired[0]["actor"], "system:maintenance");
