@@ -4,6 +4,10 @@
 #   - PostgreSQL: uses the server on 127.0.0.1:5432 when one answers (trust
 #     auth as user postgres); otherwise installs Debian's postgresql if needed
 #     and starts a private throw-away cluster for the run.
+#   - Kubernetes v1.20.2 control-plane binaries, etcd, kubectl and Debian's
+#     docker-registry (scripts/k8s/ensure-binaries.sh: from ../shared when
+#     present, else built from Debian's source and cached); the tests start
+#     their own clusters with scripts/k8s/cluster.sh.
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +62,9 @@ drop_stale_test_databases() {
 
 ensure_postgres
 drop_stale_test_databases
+
+log "Kubernetes control plane binaries, etcd, kubectl, registry"
+bash scripts/k8s/ensure-binaries.sh
 
 log "Building"
 cargo build --workspace --all-targets --locked

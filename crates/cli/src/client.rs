@@ -4,13 +4,19 @@
 
 use std::time::Duration;
 
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{CliError, CliResult};
+use crate::sse::{SseEvent, SseParser};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an event stream may stay silent: the server sends a keep-alive
+/// comment every 15 s, so a minute without a byte means the link is gone.
+const STREAM_IDLE: Duration = Duration::from_secs(60);
 
 /// Query-string parameters; `None` values are left out.
 pub type Query<'a> = &'a [(&'a str, Option<String>)];
@@ -105,6 +111,39 @@ impl Client {
         Err(self.api_error(status, &bytes, location))
     }
 
+    /// Opens a Server-Sent Events stream at `/api/v1/<path>`. Unlike other
+    /// requests it has no overall time limit, only one on silence.
+    pub async fn stream(&self, path: &[&str]) -> CliResult<EventStream> {
+        let url = self.url(path, &[])?;
+        let http = reqwest::Client::builder()
+            .read_timeout(STREAM_IDLE)
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("prism-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CliError::usage(format!("cannot set up the HTTP client: {e}")))?;
+        let mut req = http.get(url).header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(|e| self.stream_error(e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_owned);
+            let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+            return Err(self.api_error(status, &bytes, location));
+        }
+        Ok(EventStream {
+            body: resp.bytes_stream().map(|chunk| chunk.map(|b| b.to_vec())).boxed(),
+            parser: SseParser::new(),
+            server: self.server(),
+        })
+    }
+
     fn url(&self, path: &[&str], query: Query<'_>) -> CliResult<Url> {
         if let Some(bad) = path.iter().find(|s| s.is_empty() || **s == "." || **s == "..") {
             return Err(CliError::usage(format!("{bad:?} is not a valid name")));
@@ -146,6 +185,16 @@ impl Client {
         }
     }
 
+    fn stream_error(&self, e: reqwest::Error) -> CliError {
+        if e.is_timeout() {
+            return CliError::Connect {
+                url: self.server(),
+                detail: format!("nothing heard for {} s", STREAM_IDLE.as_secs()),
+            };
+        }
+        self.transport_error(e)
+    }
+
     fn transport_error(&self, e: reqwest::Error) -> CliError {
         let detail = if e.is_timeout() {
             format!("no answer within {} s", TIMEOUT.as_secs())
@@ -155,6 +204,39 @@ impl Client {
         CliError::Connect {
             url: self.server(),
             detail,
+        }
+    }
+}
+
+/// The events of a `text/event-stream` answer, as they arrive.
+pub struct EventStream {
+    body: BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    parser: SseParser,
+    server: String,
+}
+
+impl EventStream {
+    /// The next event; `None` when the server has closed the stream.
+    pub async fn next(&mut self) -> CliResult<Option<SseEvent>> {
+        loop {
+            if let Some(event) = self.parser.next_event() {
+                return Ok(Some(event));
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.parser.feed(&chunk),
+                Some(Err(e)) => {
+                    let detail = if e.is_timeout() {
+                        format!("the event stream was silent for {} s", STREAM_IDLE.as_secs())
+                    } else {
+                        format!("the event stream broke off: {}", root_cause(&e))
+                    };
+                    return Err(CliError::Connect {
+                        url: self.server.clone(),
+                        detail,
+                    });
+                }
+                None => return Ok(None),
+            }
         }
     }
 }

@@ -35,6 +35,12 @@ impl CliError {
         }
     }
 
+    /// Something the server did that failed: a deploy that failed or was
+    /// rejected, an unhealthy cluster (exit 1, like a server error).
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::unexpected(message)
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             CliError::Api { .. } => 1,

@@ -20,6 +20,16 @@ pub fn secret_from_stdin(what: &str) -> CliResult<String> {
     Ok(secret)
 }
 
+/// The lines of standard input, without their line ends (`--password-stdin`
+/// when more than one secret is read).
+pub fn lines_from_stdin(what: &str) -> CliResult<Vec<String>> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::usage(format!("cannot read the {what} from standard input: {e}")))?;
+    Ok(text.lines().map(|l| l.trim_end_matches('\r').to_owned()).collect())
+}
+
 /// Asks on standard error and reads one line from standard input.
 pub fn prompt_line(prompt: &str) -> CliResult<String> {
     eprint!("{prompt}");

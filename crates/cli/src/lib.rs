@@ -12,6 +12,7 @@ mod error;
 mod input;
 mod model;
 mod output;
+mod sse;
 
 use std::process::ExitCode;
 

@@ -162,3 +162,85 @@ pub struct AuditEvent {
     pub record_id: String,
     pub detail: serde_json::Value,
 }
+
+#[derive(Debug, Deserialize)]
+pub struct Deploy {
+    pub id: i64,
+    pub release: String,
+    pub application: String,
+    pub environment: String,
+    /// deploy or rollback
+    pub kind: String,
+    pub state: String,
+    pub template_version: Option<i64>,
+    #[serde(default)]
+    pub diff: Option<serde_json::Value>,
+    pub requested_by: String,
+    pub reviewer: Option<String>,
+    pub review_comment: Option<String>,
+    pub reviewed_at: Option<i64>,
+    pub rollback_of: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeployEvent {
+    pub at: i64,
+    pub step: String,
+    pub message: String,
+}
+
+/// The `end` event of a deploy's stream.
+#[derive(Debug, Deserialize)]
+pub struct DeployEnd {
+    pub state: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Drift {
+    pub deploy: Option<i64>,
+    pub drifted: bool,
+    #[serde(default)]
+    pub diff: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TemplateSetVersion {
+    pub version: i64,
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    pub author: String,
+    pub note: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Templates {
+    pub current: TemplateSetVersion,
+    #[serde(default)]
+    pub builtin: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VersionSummary {
+    pub version: i64,
+    pub author: String,
+    pub note: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Preview {
+    pub yaml: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Health {
+    pub ok: bool,
+    pub version: Option<String>,
+    pub error: Option<String>,
+}

@@ -34,6 +34,11 @@ pub fn print_json(value: &Value) {
     line(serde_json::to_string_pretty(value).expect("JSON values serialise"));
 }
 
+/// Prints a value as one line of compact JSON (for streams of events).
+pub fn json_line(value: &Value) {
+    line(serde_json::to_string(value).expect("JSON values serialise"));
+}
+
 /// Reads a server answer into the type a table is drawn from.
 pub fn parse<T: DeserializeOwned>(value: &Value) -> CliResult<T> {
     T::deserialize(value).map_err(|e| CliError::unexpected(format!("unexpected answer from the server: {e}")))

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
 use crate::input::{at_most_one_stdin, read_file};
-use crate::model::Cluster;
-use crate::output::{list_table, print_fields, print_table, time, yes_no};
+use crate::model::{Cluster, Health};
+use crate::output::{list_table, opt, parse, print_fields, print_json, print_table, time, yes_no};
 
 #[derive(Debug, clap::Args)]
 pub struct ClusterArgs {
@@ -68,6 +68,8 @@ pub enum ClusterCommand {
     },
     /// Delete a cluster
     Delete { name: String },
+    /// Check that Prism can reach a cluster with its stored credentials (exit 1 when not)
+    Health { name: String },
 }
 
 pub async fn run(ctx: &Ctx, cmd: ClusterCommand) -> CliResult<()> {
@@ -152,6 +154,28 @@ pub async fn run(ctx: &Ctx, cmd: ClusterCommand) -> CliResult<()> {
             let answer = ctx.client.delete(&["clusters", &name], &[]).await?;
             super::done(ctx, &answer, format!("Deleted cluster {name}."));
             Ok(())
+        }
+        ClusterCommand::Health { name } => {
+            let answer = ctx.client.get(&["clusters", &name, "health"], &[]).await?;
+            let health: Health = parse(&answer)?;
+            if ctx.json() {
+                print_json(&answer);
+            } else {
+                print_fields(&[
+                    ("Cluster", name.clone()),
+                    ("Healthy", yes_no(health.ok)),
+                    ("Version", opt(health.version.as_deref())),
+                    ("Error", opt(health.error.as_deref())),
+                ]);
+            }
+            if health.ok {
+                Ok(())
+            } else {
+                Err(CliError::failed(format!(
+                    "cluster {name} is not healthy: {}",
+                    health.error.as_deref().unwrap_or("no reason given")
+                )))
+            }
         }
     }
 }

@@ -5,9 +5,11 @@ mod audit;
 mod auth;
 mod board;
 mod cluster;
+mod deploy;
 mod env;
 mod project;
 mod release;
+mod template;
 mod token;
 mod user;
 
@@ -40,6 +42,11 @@ pub enum Command {
     App(app::AppArgs),
     /// Create releases and move them through the lifecycle
     Release(release::ReleaseArgs),
+    /// Deploy a release into an environment and follow it (`prism deploy RELEASE --env ENV`);
+    /// show, review, roll back deploys and check for drift
+    Deploy(deploy::DeployArgs),
+    /// Show, edit and preview a project's manifest templates
+    Template(template::TemplateArgs),
     /// Show what runs in each environment, what is on its way and what is held
     Board(board::BoardArgs),
     /// Search the audit log (admins)
@@ -58,6 +65,8 @@ pub async fn dispatch(cmd: Command) -> CliResult<()> {
         Command::Project(args) => project::run(&args.global.connect()?, args.command).await,
         Command::App(args) => app::run(&args.global.connect()?, args.command).await,
         Command::Release(args) => release::run(&args.global.connect()?, args.command).await,
+        Command::Deploy(args) => deploy::run(args).await,
+        Command::Template(args) => template::run(&args.global.connect()?, args.command).await,
         Command::Board(args) => board::run(&args.global.connect()?, args).await,
         Command::Audit(args) => audit::run(&args.global.connect()?, args).await,
     }

@@ -124,7 +124,7 @@ pub struct Outcome {
 }
 
 /// `42` is taken for `r42`.
-fn release_id(raw: &str) -> String {
+pub(super) fn release_id(raw: &str) -> String {
     if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
         format!("r{raw}")
     } else {

@@ -6,8 +6,8 @@ use serde_json::{json, Map, Value};
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
 use crate::input;
-use crate::model::User;
-use crate::output::{list_table, opt, print_fields, print_table, time, yes_no};
+use crate::model::{Me, User};
+use crate::output::{line, list_table, opt, parse, print_fields, print_table, time, yes_no};
 
 #[derive(Debug, clap::Args)]
 pub struct UserArgs {
@@ -45,6 +45,15 @@ pub enum UserCommand {
         disabled: Option<bool>,
         #[arg(long)]
         display_name: Option<String>,
+    },
+    /// Change a password: your own, or (admins) anyone's. Asks for it, or reads it from standard input
+    Passwd {
+        /// Whose password (default: yours)
+        username: Option<String>,
+        /// Read the new password from the first line of standard input and, when you change
+        /// your own password and are not an admin, your current password from the second line
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -109,6 +118,51 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> CliResult<()> {
             }
             let answer = ctx.client.patch(&["users", &username], &Value::Object(body)).await?;
             super::show(ctx, &answer, print_user)
+        }
+        UserCommand::Passwd {
+            username,
+            password_stdin,
+        } => {
+            let me: Me = parse(&ctx.client.get(&["me"], &[]).await?)?;
+            let username = username.unwrap_or_else(|| me.user.username.clone());
+            // Admins set anyone's password; others prove they know their own.
+            let needs_current = username == me.user.username && !me.user.is_admin;
+            let (password, current) = if password_stdin {
+                let mut lines = input::lines_from_stdin("password")?.into_iter();
+                let password = lines
+                    .next()
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| CliError::usage("no new password on standard input"))?;
+                let current = if needs_current {
+                    Some(lines.next().filter(|p| !p.is_empty()).ok_or_else(|| {
+                        CliError::usage(
+                            "changing your own password needs your current password on the second line of standard input",
+                        )
+                    })?)
+                } else {
+                    None
+                };
+                (password, current)
+            } else {
+                let current = if needs_current {
+                    Some(input::prompt_secret("Current password: ")?)
+                } else {
+                    None
+                };
+                (
+                    input::prompt_new_password(&format!("New password for {username}: "))?,
+                    current,
+                )
+            };
+            let mut body = Map::new();
+            body.insert("password".into(), Value::String(password));
+            if let Some(c) = current {
+                body.insert("current_password".into(), Value::String(c));
+            }
+            let answer = ctx.client.patch(&["users", &username], &Value::Object(body)).await?;
+            super::show(ctx, &answer, |u: User| {
+                line(format!("Changed the password of {}.", u.username));
+            })
         }
     }
 }

@@ -20,7 +20,11 @@ use crate::app::AppState;
 pub const MAINTENANCE: &str = "maintenance";
 pub const SELFTEST: &str = "selftest";
 const KINDS: &[&str] = &[MAINTENANCE, SELFTEST, deploy::DEPLOY];
-const MAX_CONCURRENT: usize = 4;
+/// Jobs run at once per instance; deploys mostly wait on the cluster, so
+/// many can run side by side (PRISM_JOB_CONCURRENCY).
+fn max_concurrent() -> usize {
+    std::env::var("PRISM_JOB_CONCURRENCY").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(32)
+}
 const MAINTENANCE_PERIOD_MS: i64 = 60_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +44,7 @@ pub fn spawn_runner(state: AppState, shutdown: watch::Receiver<bool>) -> JoinHan
 }
 
 async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONCURRENT));
+    let slots = Arc::new(Semaphore::new(max_concurrent()));
     let poll = Duration::from_millis(state.settings.job_poll_ms);
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
