@@ -24,6 +24,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     /// One Kubernetes client per cluster, rebuilt when its credentials change.
     pub clusters: Arc<prism_kube::ClientCache>,
+    /// Wakes this instance's job runner when a request enqueues work.
+    pub job_wakeup: Arc<tokio::sync::Notify>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -53,6 +55,7 @@ pub async fn prepare(settings: Settings) -> anyhow::Result<AppState> {
         metrics: Arc::new(Metrics::default()),
         throttle: Arc::new(LoginThrottle::default()),
         clusters: Arc::new(prism_kube::ClientCache::default()),
+        job_wakeup: Arc::new(tokio::sync::Notify::new()),
     })
 }
 

@@ -377,5 +377,6 @@ async fn fail(state: &AppState, d: &Deploy, reason: &str) -> Result<(), JobError
         }
     }
     tx.commit().await?;
+    state.job_wakeup.notify_one();
     Ok(())
 }

@@ -82,8 +82,11 @@ async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             }
         }
         while in_flight.try_join_next().is_some() {}
+        // Woken at once when this instance enqueues work; the poll is the
+        // fallback for work enqueued by other instances.
         tokio::select! {
             _ = tokio::time::sleep(poll) => {},
+            _ = state.job_wakeup.notified() => {},
             _ = shutdown.changed() => break,
         }
     }

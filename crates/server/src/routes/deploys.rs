@@ -113,6 +113,7 @@ pub async fn start(
     )
     .await?;
     tx.commit().await?;
+    state.job_wakeup.notify_one();
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -309,6 +310,7 @@ pub async fn review(
     .await?;
     let d = deploys::get(&mut tx, d.id).await?;
     tx.commit().await?;
+    state.job_wakeup.notify_one();
     Ok(Json(d))
 }
 
@@ -392,6 +394,7 @@ pub async fn rollback(
     enqueue(&mut tx, rb.id, "planning").await?;
     audit::record(&mut tx, &caller.origin(), "deploy.rollback", "deploy", &rb.id.to_string(), json!({"application": name, "environment": env, "to_release": target.release, "to_deploy": target.id, "note": req.note})).await?;
     tx.commit().await?;
+    state.job_wakeup.notify_one();
     Ok((StatusCode::CREATED, Json(rb)))
 }
 
