@@ -5,6 +5,7 @@
 //! against the database (the floor any server on that store could reach),
 //! in the same run, and prints the ratio.
 
+mod deploy;
 mod load;
 mod seed;
 mod server;
@@ -43,12 +44,19 @@ enum What {
         )]
         pg: String,
     },
+    /// Deploy N applications with Prism beside kubectl apply --server-side + rollout status
+    Deploy {
+        /// Comma-separated application counts
+        #[arg(long, default_value = "1,20,100", value_delimiter = ',')]
+        apps: Vec<usize>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.what {
+        What::Deploy { apps } => deploy::run(&apps).await?,
         What::Api {
             releases,
             applications,
