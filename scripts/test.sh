@@ -70,4 +70,4 @@ log "Building"
 cargo build --workspace --all-targets --locked
 
 log "Running the test suite"
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"

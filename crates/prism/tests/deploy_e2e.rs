@@ -506,6 +506,85 @@ fn deploys_promote_across_two_clusters_fail_roll_back_review_drift_and_resume() 
         Some(json!({"base_version": base + 1, "files": {}})),
     );
 
+    // 4b. Pruning removes only what Prism applied before and no longer renders;
+    //     a manual rollback returns to an earlier deploy exactly.
+    k1.kubectl(&[
+        "create",
+        "configmap",
+        "handmade",
+        "-n",
+        "shop-fat",
+        "--from-literal=a=b",
+    ]);
+    p.ok("PUT", "/api/v1/projects/shop/templates", Some(json!({"base_version": base + 2, "files": {"extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-extra\ndata: {a: b}\n"}})));
+    let r6 = p.built_release("web", "registry.example/web:r6");
+    p.ok(
+        "POST",
+        &format!("/api/v1/releases/{r6}/actions/promote"),
+        Some(json!({"environment": "fat"})),
+    );
+    let d6a = p.deploy(&r6, "fat");
+    assert_eq!(d6a["state"], "succeeded", "{d6a}");
+    assert!(k1
+        .kubectl(&["get", "configmaps", "-n", "shop-fat", "-o", "name"])
+        .contains("web-extra"));
+    p.ok(
+        "PUT",
+        "/api/v1/projects/shop/templates",
+        Some(json!({"base_version": base + 3, "files": {}})),
+    );
+    let r7 = p.built_release("web", "registry.example/web:r7");
+    p.ok("POST", &format!("/api/v1/releases/{r6}/actions/pass"), Some(json!({})));
+    p.ok(
+        "POST",
+        &format!("/api/v1/releases/{r7}/actions/promote"),
+        Some(json!({"environment": "fat"})),
+    );
+    let d7 = p.deploy(&r7, "fat");
+    assert_eq!(d7["state"], "succeeded", "{d7}");
+    assert!(
+        d7["diff"].to_string().contains("\"prune\""),
+        "the plan lists the prune: {}",
+        d7["diff"]
+    );
+    let events = p.events(d7["id"].as_i64().unwrap());
+    assert!(
+        events.iter().any(|e| e.contains("pruned ConfigMap/web-extra")),
+        "{events:?}"
+    );
+    let cms = k1.kubectl(&["get", "configmaps", "-n", "shop-fat", "-o", "name"]);
+    assert!(
+        !cms.contains("web-extra") && cms.contains("handmade"),
+        "pruned Prism's object only: {cms}"
+    );
+    let rb = p.ok(
+        "POST",
+        "/api/v1/applications/web/environments/fat/rollback",
+        Some(json!({"note": "back to r6"})),
+    );
+    assert_eq!(
+        (rb["kind"].as_str(), rb["release"].as_str()),
+        (Some("rollback"), Some(r6.as_str())),
+        "{rb}"
+    );
+    let rb = p.wait_deploy(rb["id"].as_i64().unwrap());
+    assert_eq!(rb["state"], "succeeded", "{rb}");
+    let dep: Value =
+        serde_json::from_str(&k1.kubectl(&["get", "deployment", "web", "-n", "shop-fat", "-o", "json"])).unwrap();
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/web:r6"
+    );
+    assert!(
+        k1.kubectl(&["get", "configmaps", "-n", "shop-fat", "-o", "name"])
+            .contains("web-extra"),
+        "the rollback restored r6's objects"
+    );
+    assert_eq!(
+        p.ok("GET", "/api/v1/board?application=web", None)[0]["current_release"],
+        r6.as_str()
+    );
+
     // 5. UAT: reviewed by an operator; the namespace-limited token deploys there.
     p.ok(
         "POST",

@@ -303,3 +303,17 @@ pub async fn events(c: &mut AnyConnection, deploy_id: i64, after: i64) -> Result
     .fetch_all(c)
     .await?)
 }
+
+/// Deploys still marked in progress that no live job is working on (the job
+/// failed for good, e.g. the server crashed on every attempt): they must not
+/// stay "running" forever.
+pub async fn orphaned(c: &mut AnyConnection, quiet_for_ms: i64) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT d.id FROM deploys d WHERE d.state IN ('planning', 'applying', 'watching') AND d.updated_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'deploy' AND j.state IN ('queued', 'running') \
+         AND j.dedup_key LIKE 'deploy:' || CAST(d.id AS TEXT) || ':%') ORDER BY d.id",
+    )
+    .bind(now_ms() - quiet_for_ms)
+    .fetch_all(c)
+    .await?)
+}

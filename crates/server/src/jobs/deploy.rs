@@ -312,7 +312,7 @@ async fn succeed(state: &AppState, d: &Deploy) -> Result<(), StepError> {
 /// Marks the deploy failed with the reason, fails the release in the
 /// environment, and, when the environment asks for it, starts a rollback to
 /// the last successful deploy there.
-async fn fail(state: &AppState, d: &Deploy, reason: &str) -> Result<(), JobError> {
+pub(crate) async fn fail(state: &AppState, d: &Deploy, reason: &str) -> Result<(), JobError> {
     let mut tx = state.store.begin().await?;
     let current = deploys::get(&mut tx, d.id).await?;
     if deploys::is_final(&current.state) || !deploys::advance(&mut tx, d.id, &current.state, "failed").await? {

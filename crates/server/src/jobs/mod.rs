@@ -23,7 +23,11 @@ const KINDS: &[&str] = &[MAINTENANCE, SELFTEST, deploy::DEPLOY];
 /// Jobs run at once per instance; deploys mostly wait on the cluster, so
 /// many can run side by side (PRISM_JOB_CONCURRENCY).
 fn max_concurrent() -> usize {
-    std::env::var("PRISM_JOB_CONCURRENCY").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(32)
+    std::env::var("PRISM_JOB_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(32)
 }
 const MAINTENANCE_PERIOD_MS: i64 = 60_000;
 

@@ -950,6 +950,20 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs/{id}"),
     ("POST", "/api/v1/jobs/selftest"),
+    ("GET", "/api/v1/clusters/{name}/health"),
+    ("POST", "/api/v1/releases/{id}/deploys"),
+    ("GET", "/api/v1/deploys"),
+    ("GET", "/api/v1/deploys/{id}"),
+    ("GET", "/api/v1/deploys/{id}/events"),
+    ("GET", "/api/v1/deploys/{id}/stream"),
+    ("POST", "/api/v1/deploys/{id}/review"),
+    ("POST", "/api/v1/applications/{name}/environments/{env}/rollback"),
+    ("GET", "/api/v1/applications/{name}/environments/{env}/drift"),
+    ("POST", "/api/v1/applications/{name}/preview"),
+    ("GET", "/api/v1/projects/{name}/templates"),
+    ("PUT", "/api/v1/projects/{name}/templates"),
+    ("GET", "/api/v1/projects/{name}/templates/versions"),
+    ("GET", "/api/v1/projects/{name}/templates/versions/{version}"),
 ];
 
 /// The endpoints that work without credentials.
