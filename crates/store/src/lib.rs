@@ -90,6 +90,13 @@ impl Store {
                 "database URL must start with sqlite:// or postgres://".into(),
             ));
         };
+        // SQLite has one writer and its readers share two cores here: a few
+        // connections serve as well as many, and each holds its own page cache.
+        let max_connections = if backend == Backend::Sqlite {
+            max_connections.min(6)
+        } else {
+            max_connections
+        };
         let mut options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30));

@@ -135,27 +135,54 @@ pub struct ReleaseFilter {
 
 /// Newest first, one page. Keyset pagination keeps every page as fast as the first.
 pub async fn list(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<Release>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} WHERE (CAST($1 AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = $1)) \
-         AND (CAST($2 AS BIGINT) IS NULL OR r.app_id = $2) AND (CAST($3 AS BIGINT) IS NULL OR a.project_id = $3) \
-         AND (CAST($4 AS TEXT) IS NULL OR r.state = $4) AND (CAST($5 AS BIGINT) IS NULL OR r.id < $5) \
-         ORDER BY r.id DESC LIMIT $6"
-    ))
-    .bind(f.visible_to)
-    .bind(f.app_id)
-    .bind(f.project_id)
-    .bind(f.state.as_deref())
-    .bind(f.before)
-    .bind(f.limit)
-    .fetch_all(c)
-    .await?;
+    // Only the filters given become conditions: an `x IS NULL OR ...` form
+    // would keep the planner from using the id range of the cursor.
+    enum Arg<'a> {
+        Int(i64),
+        Text(&'a str),
+    }
+    let mut args: Vec<Arg> = vec![];
+    let mut conds: Vec<String> = vec![];
+    fn param<'a>(args: &mut Vec<Arg<'a>>, a: Arg<'a>) -> String {
+        args.push(a);
+        format!("${}", args.len())
+    }
+    if let Some(u) = f.visible_to {
+        let p = param(&mut args, Arg::Int(u));
+        conds.push(format!(
+            "EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = {p})"
+        ));
+    }
+    if let Some(a) = f.app_id {
+        conds.push(format!("r.app_id = {}", param(&mut args, Arg::Int(a))));
+    }
+    if let Some(p) = f.project_id {
+        conds.push(format!("a.project_id = {}", param(&mut args, Arg::Int(p))));
+    }
+    if let Some(s) = f.state.as_deref() {
+        conds.push(format!("r.state = {}", param(&mut args, Arg::Text(s))));
+    }
+    if let Some(b) = f.before {
+        conds.push(format!("r.id < {}", param(&mut args, Arg::Int(b))));
+    }
+    let limit = param(&mut args, Arg::Int(f.limit));
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    let sql = format!("{SELECT} {filter} ORDER BY r.id DESC LIMIT {limit}");
+    let mut q = sqlx::query_as::<_, Row>(&sql);
+    for a in args {
+        q = match a {
+            Arg::Int(i) => q.bind(i),
+            Arg::Text(t) => q.bind(t),
+        };
+    }
+    let rows = q.fetch_all(c).await?;
     rows.into_iter().map(Release::try_from).collect()
 }
 
-/// Applies a judged transition: the release moves only if nobody moved it
-/// since it was read (`version`), and the slot it enters only if nobody
-/// changed that slot since (`slot_version`). Either miss is a conflict, and
-/// the caller's transaction rolls back whole.
 /// Who moved a release, how, and the slot version the decision was based on.
 pub struct Step<'a> {
     pub action: &'a str,
@@ -165,6 +192,10 @@ pub struct Step<'a> {
     pub note: &'a str,
 }
 
+/// Applies a judged transition: the release moves only if nobody moved it
+/// since it was read (`version`), and the slot it enters only if nobody
+/// changed that slot since (`slot_version`). Either miss is a conflict, and
+/// the caller's transaction rolls back whole.
 pub async fn apply(c: &mut AnyConnection, release: &Release, decision: &Decision, step: &Step<'_>) -> Result<()> {
     let Step {
         action,
