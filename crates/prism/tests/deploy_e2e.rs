@@ -603,6 +603,11 @@ fn deploys_promote_across_two_clusters_fail_roll_back_review_drift_and_resume() 
     );
     let d4 = p.deploy(&r1, "uat");
     assert_eq!(d4["state"], "awaiting_review", "{d4}");
+    // The review shows the release: commit, change note, who built and who passed it.
+    assert_eq!(d4["release_info"]["commit_sha"], "abcdef1", "{d4}");
+    assert_eq!(d4["release_info"]["change_note"], "e2e");
+    assert_eq!(d4["release_info"]["built_by"], "admin");
+    assert_eq!(d4["release_info"]["passed_by"][0]["environment"], "fat", "{d4}");
     assert!(
         d4["diff"].to_string().contains("\"create\""),
         "the review shows what will be created: {}",

@@ -117,11 +117,74 @@ pub async fn start(
     Ok((StatusCode::CREATED, Json(d)))
 }
 
-#[utoipa::path(get, path = "/api/v1/deploys/{id}", tag = "deploys", params(("id" = i64, Path)), responses((status = 200, body = Deploy)))]
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Deploy>> {
-    Ok(Json(
-        visible_deploy(&mut *state.store.conn().await?, &caller, &id).await?.0,
-    ))
+/// A deploy with everything its reviewer must see: the release (commit,
+/// change note, image digest, who created it), who built it and who passed
+/// it in the environments before, next to the rendered objects and the diff.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeployDetail {
+    #[serde(flatten)]
+    pub deploy: Deploy,
+    pub release_info: ReleaseSummary,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReleaseSummary {
+    pub git_ref: String,
+    pub commit_sha: Option<String>,
+    pub change_note: String,
+    pub image_ref: Option<String>,
+    pub image_digest: Option<String>,
+    pub created_by: String,
+    /// Who reported the build result.
+    pub built_by: Option<String>,
+    /// Who passed it, per environment, in order.
+    pub passed_by: Vec<PassedBy>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PassedBy {
+    pub environment: Option<String>,
+    pub tester: String,
+    pub note: String,
+    pub at: i64,
+}
+
+#[utoipa::path(get, path = "/api/v1/deploys/{id}", tag = "deploys", params(("id" = i64, Path)), responses((status = 200, body = DeployDetail)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DeployDetail>> {
+    let mut c = state.store.conn().await?;
+    let (deploy, _) = visible_deploy(&mut c, &caller, &id).await?;
+    let rel = prism_store::releases::get(&mut c, deploy.release).await?;
+    let history = prism_store::releases::history(&mut c, deploy.release).await?;
+    let built_by = history
+        .iter()
+        .rev()
+        .find(|t| t.action == "build_succeeded")
+        .map(|t| t.actor.clone());
+    let passed_by = history
+        .iter()
+        .filter(|t| t.action == "pass")
+        .map(|t| PassedBy {
+            environment: t.from_environment.clone(),
+            tester: t.actor.clone(),
+            note: t.note.clone(),
+            at: t.at,
+        })
+        .collect();
+    let release_info = ReleaseSummary {
+        git_ref: rel.git_ref,
+        commit_sha: rel.commit_sha,
+        change_note: rel.change_note,
+        image_ref: rel.image_ref,
+        image_digest: rel.image_digest,
+        created_by: rel.creator,
+        built_by,
+        passed_by,
+    };
+    Ok(Json(DeployDetail { deploy, release_info }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
