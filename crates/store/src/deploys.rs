@@ -123,16 +123,28 @@ const SELECT: &str = "SELECT d.id, d.release_id, a.name AS application, e.name A
     d.updated_at, d.finished_at, d.app_id, d.env_id, a.project_id FROM deploys d JOIN applications a ON a.id = d.app_id \
     JOIN environments e ON e.id = d.env_id";
 
-pub async fn create(
-    c: &mut AnyConnection,
-    release: ReleaseId,
-    app_id: i64,
-    env_id: i64,
-    kind: &str,
-    requested_by: &str,
-    rollback_of: Option<i64>,
-    manifests: Option<&serde_json::Value>,
-) -> Result<Deploy> {
+pub struct NewDeploy<'a> {
+    pub release: ReleaseId,
+    pub app_id: i64,
+    pub env_id: i64,
+    /// deploy or rollback
+    pub kind: &'a str,
+    pub requested_by: &'a str,
+    pub rollback_of: Option<i64>,
+    /// For a rollback: exactly the objects the deploy it returns to applied.
+    pub manifests: Option<&'a serde_json::Value>,
+}
+
+pub async fn create(c: &mut AnyConnection, n: NewDeploy<'_>) -> Result<Deploy> {
+    let NewDeploy {
+        release,
+        app_id,
+        env_id,
+        kind,
+        requested_by,
+        rollback_of,
+        manifests,
+    } = n;
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO deploys (release_id, app_id, env_id, kind, state, requested_by, rollback_of, manifests, created_at, updated_at) \

@@ -122,7 +122,7 @@ async fn records_and_transitions_behave_the_same_on_both_stores() {
         let err = releases::apply(&mut tx, &r, &d, &step).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{backend:?}: {err:?}");
         drop(tx);
-        let now = releases::get(&mut *store.conn().await.unwrap(), r.id).await.unwrap();
+        let now = releases::get(&mut store.conn().await.unwrap(), r.id).await.unwrap();
         assert_eq!((now.state, now.version), ("building", 1));
 
         // A slot changed since it was read refuses the move into it.
@@ -132,7 +132,7 @@ async fn records_and_transitions_behave_the_same_on_both_stores() {
         let mut tx = store.begin().await.unwrap();
         slots::set_current(&mut tx, a.id, e.id, r.id.seq()).await.unwrap();
         tx.commit().await.unwrap();
-        let built = releases::get(&mut *store.conn().await.unwrap(), r.id).await.unwrap();
+        let built = releases::get(&mut store.conn().await.unwrap(), r.id).await.unwrap();
         let d = decide(
             &lifecycle,
             &actor,
@@ -155,7 +155,7 @@ async fn records_and_transitions_behave_the_same_on_both_stores() {
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        let built = releases::get(&mut *store.conn().await.unwrap(), r.id).await.unwrap();
+        let built = releases::get(&mut store.conn().await.unwrap(), r.id).await.unwrap();
         let d = decide(
             &lifecycle,
             &actor,
@@ -186,7 +186,7 @@ async fn records_and_transitions_behave_the_same_on_both_stores() {
             "{backend:?}: stale slot version must conflict: {err:?}"
         );
         drop(tx);
-        let after = releases::get(&mut *store.conn().await.unwrap(), ReleaseId::from_seq(r.id.seq()))
+        let after = releases::get(&mut store.conn().await.unwrap(), ReleaseId::from_seq(r.id.seq()))
             .await
             .unwrap();
         assert_eq!(

@@ -348,13 +348,15 @@ pub(crate) async fn fail(state: &AppState, d: &Deploy, reason: &str) -> Result<(
         if let Some(prev) = deploys::last_succeeded(&mut tx, d.app_id, d.env_id, d.id).await? {
             let rb = deploys::create(
                 &mut tx,
-                prev.release,
-                d.app_id,
-                d.env_id,
-                "rollback",
-                "system:auto-rollback",
-                Some(d.id),
-                prev.manifests.as_ref(),
+                deploys::NewDeploy {
+                    release: prev.release,
+                    app_id: d.app_id,
+                    env_id: d.env_id,
+                    kind: "rollback",
+                    requested_by: "system:auto-rollback",
+                    rollback_of: Some(d.id),
+                    manifests: prev.manifests.as_ref(),
+                },
             )
             .await?;
             deploys::event(

@@ -85,13 +85,15 @@ pub async fn start(
     .await?;
     let d = deploys::create(
         &mut tx,
-        rel.id,
-        rel.app_id,
-        env.id,
-        "deploy",
-        &caller.user.username,
-        None,
-        None,
+        deploys::NewDeploy {
+            release: rel.id,
+            app_id: rel.app_id,
+            env_id: env.id,
+            kind: "deploy",
+            requested_by: &caller.user.username,
+            rollback_of: None,
+            manifests: None,
+        },
     )
     .await?;
     deploys::event(
@@ -434,13 +436,15 @@ pub async fn rollback(
     };
     let rb = deploys::create(
         &mut tx,
-        target.release,
-        app.id,
-        environment.id,
-        "rollback",
-        &caller.user.username,
-        Some(target.id),
-        target.manifests.as_ref(),
+        deploys::NewDeploy {
+            release: target.release,
+            app_id: app.id,
+            env_id: environment.id,
+            kind: "rollback",
+            requested_by: &caller.user.username,
+            rollback_of: Some(target.id),
+            manifests: target.manifests.as_ref(),
+        },
     )
     .await?;
     deploys::event(

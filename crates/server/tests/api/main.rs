@@ -4,7 +4,7 @@
 #[allow(dead_code)]
 mod harness;
 
-mod flow;
-mod rbac;
 mod bad_input;
+mod flow;
 mod promotion;
+mod rbac;
