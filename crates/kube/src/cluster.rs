@@ -125,10 +125,21 @@ impl Cluster {
     pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<(ApiResource, ApiCapabilities)> {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let gvk = GroupVersionKind::gvk(group, version, kind);
+        if let Some(found) = self.discovery().await?.resolve_gvk(&gvk) {
+            return Ok(found);
+        }
+        // A kind installed since discovery ran (a new CRD): look again once.
+        *self.discovery.write().await = None;
         self.discovery()
             .await?
             .resolve_gvk(&gvk)
             .ok_or_else(|| KubeError::UnknownKind(format!("{api_version} {kind}")))
+    }
+
+    /// Whether the cluster serves this kind outside namespaces (asks discovery,
+    /// so custom resources are judged too).
+    pub async fn is_cluster_scoped(&self, api_version: &str, kind: &str) -> Result<bool> {
+        Ok(self.resolve(api_version, kind).await?.1.scope == Scope::Cluster)
     }
 
     async fn api_for(&self, r: &ObjectRef) -> Result<Api<DynamicObject>> {

@@ -506,6 +506,53 @@ fn deploys_promote_across_two_clusters_fail_roll_back_review_drift_and_resume() 
         Some(json!({"base_version": base + 1, "files": {}})),
     );
 
+    // 4a. A cluster-scoped custom resource is refused too (the cluster's
+    //     discovery says so, not only Prism's list of built-in kinds).
+    let crd = std::env::temp_dir().join(format!("prism-crd-{}.yaml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&crd, "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Cluster\n  names: {plural: widgets, singular: widget, kind: Widget}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n").unwrap();
+    k1.kubectl(&["apply", "-f", crd.to_str().unwrap()]);
+    k1.kubectl(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd/widgets.example.com",
+        "--timeout=30s",
+    ]);
+    wait_for(
+        "the API server to list the new group (its aggregator lags behind the CRD)",
+        Duration::from_secs(30),
+        || {
+            Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&k1.kubeconfig)
+                .args(["get", "--raw", "/apis"])
+                .output()
+                .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("example.com"))
+        },
+    );
+    let v = p.ok("GET", "/api/v1/projects/shop/templates", None)["current"]["version"]
+        .as_i64()
+        .unwrap();
+    p.ok("PUT", "/api/v1/projects/shop/templates", Some(json!({"base_version": v, "files": {"widget.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n"}})));
+    let rw = p.built_release("web", "registry.example/web:rw");
+    p.ok(
+        "POST",
+        &format!("/api/v1/releases/{rw}/actions/promote"),
+        Some(json!({"environment": "fat"})),
+    );
+    let dw = p.deploy(&rw, "fat");
+    assert_eq!(dw["state"], "failed", "{dw}");
+    assert!(dw["error"].as_str().unwrap().contains("cluster-scoped"), "{dw}");
+    assert!(
+        k1.kubectl(&["get", "widgets", "-o", "name"]).trim().is_empty(),
+        "nothing was applied"
+    );
+    p.ok(
+        "PUT",
+        "/api/v1/projects/shop/templates",
+        Some(json!({"base_version": v + 1, "files": {}})),
+    );
+
     // 4b. Pruning removes only what Prism applied before and no longer renders;
     //     a manual rollback returns to an earlier deploy exactly.
     k1.kubectl(&[
@@ -516,7 +563,7 @@ fn deploys_promote_across_two_clusters_fail_roll_back_review_drift_and_resume() 
         "shop-fat",
         "--from-literal=a=b",
     ]);
-    p.ok("PUT", "/api/v1/projects/shop/templates", Some(json!({"base_version": base + 2, "files": {"extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-extra\ndata: {a: b}\n"}})));
+    p.ok("PUT", "/api/v1/projects/shop/templates", Some(json!({"base_version": base + 4, "files": {"extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-extra\ndata: {a: b}\n"}})));
     let r6 = p.built_release("web", "registry.example/web:r6");
     p.ok(
         "POST",
@@ -531,7 +578,7 @@ fn deploys_promote_across_two_clusters_fail_roll_back_review_drift_and_resume() 
     p.ok(
         "PUT",
         "/api/v1/projects/shop/templates",
-        Some(json!({"base_version": base + 3, "files": {}})),
+        Some(json!({"base_version": base + 5, "files": {}})),
     );
     let r7 = p.built_release("web", "registry.example/web:r7");
     p.ok("POST", &format!("/api/v1/releases/{r6}/actions/pass"), Some(json!({})));

@@ -207,10 +207,32 @@ pub async fn plan(
             (Some(v), o)
         }
     };
+    check_scopes(&cluster, &env, &objects).await?;
     let previous = deploys::last_succeeded(&mut c, deploy.app_id, deploy.env_id, deploy.id).await?;
     drop(c);
     let diff = diff_against_cluster(&cluster, &objects, previous.as_ref()).await?;
     Ok((template_version, objects, diff))
+}
+
+/// The template validation knows the built-in cluster-scoped kinds; the
+/// cluster knows them all (custom resources too). Asked before any dry run,
+/// so a cluster-scoped object is refused unless the environment allows it.
+async fn check_scopes(cluster: &Cluster, env: &Environment, objects: &[PlannedObject]) -> Result<(), DeployError> {
+    if env.rules.allow_cluster_scoped {
+        return Ok(());
+    }
+    for o in objects {
+        if cluster
+            .is_cluster_scoped(&o.reference.api_version, &o.reference.kind)
+            .await?
+        {
+            return Err(DeployError::Setup(format!(
+                "{} {} is cluster-scoped; environment {} does not allow cluster-scoped objects",
+                o.reference.kind, o.reference.name, env.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The dry-run diff of `objects` against the cluster, plus prunes.

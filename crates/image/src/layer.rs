@@ -1,0 +1,397 @@
+//! Deterministic layers: a tar of artifact paths under a destination prefix, with sorted entries, a
+//! fixed mtime, uid and gid 0, modes preserved and symlinks stored as symlinks, never followed.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use bytes::Bytes;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+
+use crate::error::{ImageError, Result};
+use crate::media::Family;
+use crate::sha256_digest;
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    #[default]
+    Gzip,
+    None,
+}
+
+/// What to put in a layer.
+#[derive(Debug, Clone)]
+pub struct LayerSpec {
+    /// The workspace root every artifact path is relative to.
+    pub root: PathBuf,
+    /// Artifact paths relative to `root` (files, directories or symlinks inside the root).
+    pub paths: Vec<String>,
+    /// Where the paths go in the image (`/app` puts `dist/x` at `/app/dist/x`; `/` at `/dist/x`).
+    pub destination: String,
+    /// Modification time written for every entry (seconds since the epoch).
+    pub mtime: u64,
+    pub compression: Compression,
+}
+
+impl LayerSpec {
+    pub fn new(
+        root: impl Into<PathBuf>,
+        paths: impl IntoIterator<Item = impl Into<String>>,
+        destination: &str,
+    ) -> Self {
+        LayerSpec {
+            root: root.into(),
+            paths: paths.into_iter().map(Into::into).collect(),
+            destination: destination.to_string(),
+            mtime: 0,
+            compression: Compression::Gzip,
+        }
+    }
+}
+
+/// A built layer blob.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// The blob as uploaded (compressed unless `compression` is `None`).
+    pub data: Bytes,
+    /// Digest of `data`.
+    pub digest: String,
+    /// Digest of the uncompressed tar (what the image config's `rootfs.diff_ids` lists).
+    pub diff_id: String,
+    /// Size of `data`.
+    pub size: u64,
+    pub compression: Compression,
+}
+
+impl Layer {
+    fn from_parts(tar: &[u8], data: Vec<u8>, compression: Compression) -> Self {
+        Layer {
+            diff_id: sha256_digest(tar),
+            digest: sha256_digest(&data),
+            size: data.len() as u64,
+            data: Bytes::from(data),
+            compression,
+        }
+    }
+
+    /// The layer media type in a manifest of the given family.
+    pub fn media_type(&self, family: Family) -> &'static str {
+        family.layer(self.compression == Compression::Gzip)
+    }
+}
+
+enum Entry {
+    Dir { mode: u32 },
+    File { source: PathBuf, mode: u32, size: u64 },
+    Symlink { target: PathBuf },
+}
+
+/// The relative path as checked components: refuses empty, absolute and `..` paths.
+fn checked_components(path: &str) -> Result<Vec<String>> {
+    if path.is_empty() {
+        return Err(ImageError::artifact(path, "empty path"));
+    }
+    let mut parts = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(name) => parts.push(
+                name.to_str()
+                    .ok_or_else(|| ImageError::artifact(path, "path is not valid UTF-8"))?
+                    .to_string(),
+            ),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(ImageError::artifact(
+                    path,
+                    "path contains `..` and would escape the workspace root",
+                ))
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(ImageError::artifact(
+                    path,
+                    "absolute path; artifact paths must be relative to the workspace",
+                ))
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// Checks that a symlink at `link_dir/…` (components relative to the root) resolves inside the root.
+fn check_symlink(display: &str, link_dir: &[String], target: &Path) -> Result<()> {
+    if target.is_absolute() {
+        return Err(ImageError::artifact(
+            display,
+            format!(
+                "symlink to absolute path {} points outside the workspace",
+                target.display()
+            ),
+        ));
+    }
+    let mut resolved: Vec<&str> = link_dir.iter().map(String::as_str).collect();
+    for component in target.components() {
+        match component {
+            Component::Normal(name) => resolved.push(name.to_str().unwrap_or("?")),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if resolved.pop().is_none() {
+                    return Err(ImageError::artifact(
+                        display,
+                        format!("symlink to {} points outside the workspace", target.display()),
+                    ));
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => unreachable!("absolute targets refused above"),
+        }
+    }
+    Ok(())
+}
+
+struct Collector<'a> {
+    root: &'a Path,
+    prefix: Vec<String>,
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Collector<'_> {
+    fn archive_path(&self, rel: &[String]) -> String {
+        self.prefix
+            .iter()
+            .chain(rel.iter())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    fn add_dir_entry(&mut self, archive: String, mode: u32) {
+        if !archive.is_empty() {
+            self.entries.entry(archive).or_insert(Entry::Dir { mode });
+        }
+    }
+
+    /// Adds one artifact path: its parents as directories, then the path itself (recursively).
+    fn add_path(&mut self, path: &str) -> Result<()> {
+        let parts = checked_components(path)?;
+        let mut fs_path = self.root.to_path_buf();
+        for (i, part) in parts.iter().enumerate() {
+            fs_path.push(part);
+            let meta = fs::symlink_metadata(&fs_path)
+                .map_err(|e| ImageError::artifact(path, format!("cannot read {}: {e}", fs_path.display())))?;
+            if i + 1 < parts.len() {
+                if meta.file_type().is_symlink() {
+                    return Err(ImageError::artifact(
+                        path,
+                        format!("{part} is a symlink; symlinks are never followed"),
+                    ));
+                }
+                let archive = self.archive_path(&parts[..=i]);
+                self.add_dir_entry(archive, meta.permissions().mode() & 0o7777);
+            }
+        }
+        self.add_tree(path, &parts)
+    }
+
+    fn add_tree(&mut self, display: &str, rel: &[String]) -> Result<()> {
+        let fs_path = rel.iter().fold(self.root.to_path_buf(), |p, part| p.join(part));
+        let meta = fs::symlink_metadata(&fs_path)
+            .map_err(|e| ImageError::artifact(display, format!("cannot read {}: {e}", fs_path.display())))?;
+        let archive = self.archive_path(rel);
+        let mode = meta.permissions().mode() & 0o7777;
+        let file_type = meta.file_type();
+        if file_type.is_symlink() {
+            let target = fs::read_link(&fs_path).map_err(|e| {
+                ImageError::artifact(display, format!("cannot read symlink {}: {e}", fs_path.display()))
+            })?;
+            let shown = if rel.is_empty() {
+                display.to_string()
+            } else {
+                rel.join("/")
+            };
+            check_symlink(&shown, &rel[..rel.len().saturating_sub(1)], &target)?;
+            self.entries.insert(archive, Entry::Symlink { target });
+        } else if file_type.is_file() {
+            self.entries.insert(
+                archive,
+                Entry::File {
+                    source: fs_path,
+                    mode,
+                    size: meta.len(),
+                },
+            );
+        } else if file_type.is_dir() {
+            self.add_dir_entry(archive, mode);
+            let reader = fs::read_dir(&fs_path)
+                .map_err(|e| ImageError::artifact(display, format!("cannot list {}: {e}", fs_path.display())))?;
+            for child in reader {
+                let child = child.map_err(|e| ImageError::artifact(display, format!("cannot list: {e}")))?;
+                let name = child
+                    .file_name()
+                    .into_string()
+                    .map_err(|name| ImageError::artifact(display, format!("file name {name:?} is not valid UTF-8")))?;
+                let mut child_rel = rel.to_vec();
+                child_rel.push(name);
+                self.add_tree(display, &child_rel)?;
+            }
+        } else {
+            return Err(ImageError::artifact(
+                rel.join("/"),
+                "not a regular file, directory or symlink (devices, fifos and sockets are refused)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn write_tar(entries: &BTreeMap<String, Entry>, mtime: u64) -> Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.mode(tar::HeaderMode::Deterministic);
+    for (path, entry) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        let io = |e| ImageError::artifact(path, format!("writing layer entry: {e}"));
+        match entry {
+            Entry::Dir { mode } => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(*mode);
+                header.set_size(0);
+                builder
+                    .append_data(&mut header, format!("{path}/"), std::io::empty())
+                    .map_err(io)?;
+            }
+            Entry::File { source, mode, size } => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(*mode);
+                header.set_size(*size);
+                let file =
+                    fs::File::open(source).map_err(|e| ImageError::artifact(path, format!("cannot open: {e}")))?;
+                // Take exactly the size recorded in the header even if the file changes meanwhile.
+                let mut reader = file.take(*size);
+                let mut data = Vec::with_capacity(*size as usize);
+                reader
+                    .read_to_end(&mut data)
+                    .map_err(|e| ImageError::artifact(path, format!("cannot read: {e}")))?;
+                if data.len() as u64 != *size {
+                    return Err(ImageError::artifact(path, "file shrank while the layer was written"));
+                }
+                builder.append_data(&mut header, path, data.as_slice()).map_err(io)?;
+            }
+            Entry::Symlink { target } => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_size(0);
+                builder.append_link(&mut header, path, target).map_err(io)?;
+            }
+        }
+    }
+    builder.into_inner().map_err(ImageError::io("finishing layer tar"))
+}
+
+fn gzip(data: &[u8]) -> Result<Vec<u8>> {
+    // GzEncoder writes mtime 0 and no file name in the gzip header, so the output is deterministic.
+    let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), flate2::Compression::default());
+    encoder.write_all(data).map_err(ImageError::io("compressing layer"))?;
+    encoder.finish().map_err(ImageError::io("compressing layer"))
+}
+
+/// Builds a deterministic layer from artifact paths. Every path is checked before anything is read:
+/// `..`, absolute paths and symlinks pointing outside the root are refused with the path named.
+pub fn build_layer(spec: &LayerSpec) -> Result<Layer> {
+    let prefix = checked_components(spec.destination.trim_start_matches('/')).or_else(|e| {
+        if spec.destination.trim_matches('/').is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(e)
+        }
+    })?;
+    let mut collector = Collector {
+        root: &spec.root,
+        prefix: prefix.clone(),
+        entries: BTreeMap::new(),
+    };
+    for i in 0..prefix.len() {
+        collector.add_dir_entry(prefix[..=i].join("/"), 0o755);
+    }
+    for path in &spec.paths {
+        collector.add_path(path)?;
+    }
+    let tar = write_tar(&collector.entries, spec.mtime)?;
+    let data = match spec.compression {
+        Compression::Gzip => gzip(&tar)?,
+        Compression::None => tar.clone(),
+    };
+    Ok(Layer::from_parts(&tar, data, spec.compression))
+}
+
+/// A layer from an existing tar or tar.gz file (a root filesystem). The tarball is used as is
+/// (compressed with gzip first if it is a plain tar and `compression` asks for it); entries with `..`
+/// are refused.
+pub fn layer_from_tarball(path: &Path, compression: Compression) -> Result<Layer> {
+    let rootfs_err = |reason: String| ImageError::Rootfs {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = fs::read(path).map_err(|e| rootfs_err(format!("cannot read: {e}")))?;
+    let gzipped = file.starts_with(&[0x1f, 0x8b]);
+    let tar = if gzipped {
+        let mut out = Vec::new();
+        GzDecoder::new(file.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| rootfs_err(format!("bad gzip: {e}")))?;
+        out
+    } else {
+        file.clone()
+    };
+    let mut archive = tar::Archive::new(tar.as_slice());
+    let mut count = 0usize;
+    for entry in archive
+        .entries()
+        .map_err(|e| rootfs_err(format!("not a tar archive: {e}")))?
+    {
+        let entry = entry.map_err(|e| rootfs_err(format!("bad tar entry: {e}")))?;
+        let entry_path = entry.path().map_err(|e| rootfs_err(format!("bad entry path: {e}")))?;
+        if entry_path.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(rootfs_err(format!("entry {} contains `..`", entry_path.display())));
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err(rootfs_err("the archive has no entries".into()));
+    }
+    match (gzipped, compression) {
+        (true, _) => Ok(Layer::from_parts(&tar, file, Compression::Gzip)),
+        (false, Compression::Gzip) => Ok(Layer::from_parts(&tar, gzip(&tar)?, Compression::Gzip)),
+        (false, Compression::None) => Ok(Layer::from_parts(&tar, file, Compression::None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlink_checks() {
+        let dir = vec!["a".to_string()];
+        assert!(check_symlink("a/l", &dir, Path::new("../b")).is_ok());
+        assert!(check_symlink("a/l", &dir, Path::new("../../etc/passwd")).is_err());
+        assert!(check_symlink("a/l", &dir, Path::new("/etc/passwd")).is_err());
+    }
+
+    #[test]
+    fn path_checks() {
+        assert!(checked_components("../etc/passwd")
+            .unwrap_err()
+            .to_string()
+            .contains("../etc/passwd"));
+        assert!(checked_components("/etc/passwd")
+            .unwrap_err()
+            .to_string()
+            .contains("/etc/passwd"));
+        assert_eq!(checked_components("./a/b").unwrap(), vec!["a", "b"]);
+    }
+}
