@@ -267,7 +267,7 @@ async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result
                         problems.join("; ")
                     )));
                 }
-                RolloutStatus::Progressing { .. } => cancel.sleep(Duration::from_millis(250)).await?,
+                RolloutStatus::Progressing { .. } => cancel.sleep(Duration::from_millis(100)).await?,
             }
         }
     }
