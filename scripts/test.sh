@@ -63,6 +63,24 @@ drop_stale_test_databases() {
 ensure_postgres
 drop_stale_test_databases
 
+ensure_image_tools() {
+  # Real peer clients the image tests check Prism's pushes with.
+  local need=()
+  command -v skopeo >/dev/null || need+=(skopeo)
+  command -v umoci >/dev/null || need+=(umoci)
+  command -v runc >/dev/null || need+=(runc)
+  command -v busybox >/dev/null || need+=(busybox-static)
+  command -v htpasswd >/dev/null || need+=(apache2-utils)
+  if [ ${#need[@]} -gt 0 ]; then
+    log "Installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+}
+
+log "Image tools: skopeo, umoci, runc, busybox, htpasswd"
+ensure_image_tools
+
 log "Kubernetes control plane binaries, etcd, kubectl, registry"
 bash scripts/k8s/ensure-binaries.sh
 
