@@ -6,6 +6,7 @@
 //! in the same run, and prints the ratio.
 
 mod deploy;
+mod image;
 mod load;
 mod seed;
 mod server;
@@ -44,6 +45,11 @@ enum What {
         )]
         pg: String,
     },
+    /// Append an artifact onto a base and push, beside buildah bud + push
+    Image {
+        #[arg(long, default_value_t = 50)]
+        megabytes: usize,
+    },
     /// Deploy N applications with Prism beside kubectl apply --server-side + rollout status
     Deploy {
         /// Comma-separated application counts
@@ -57,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.what {
         What::Deploy { apps } => deploy::run(&apps).await?,
+        What::Image { megabytes } => image::run_bench(megabytes).await?,
         What::Api {
             releases,
             applications,

@@ -4,277 +4,23 @@
 //! it (the same harness as cli.rs). No Kubernetes cluster is needed: the
 //! clusters here are unreachable, so deploys fail while planning.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+mod common;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_prism");
-const ADMIN_PASSWORD: &str = "some-long-password";
+use common::{prism, Scratch, Server};
+
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-/// A directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "prism-cli-deploy-test-{name}-{}-{n}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch(dir)
-    }
-
-    /// Where the CLI keeps credentials (PRISM_CONFIG_DIR); not created beforehand.
-    fn config_dir(&self) -> PathBuf {
-        self.0.join("config")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// What one run of the CLI did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success, got {self:#?}");
-        self
-    }
-
-    fn json(self) -> Value {
-        let run = self.ok();
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", run.stdout))
-    }
-
-    /// Like `fails_with`, for commands that print progress on stderr before
-    /// the error: only the last line starts with `error: `.
-    fn ends_with_error(self, code: i32, needle: &str) -> Run {
-        assert_eq!(self.code, code, "expected exit code {code}, got {self:#?}");
-        let last = self.stderr.lines().last().unwrap_or("");
-        assert!(
-            last.starts_with("error: ") && last.contains(needle),
-            "the last line of stderr should be an error mentioning {needle:?}: {self:#?}"
-        );
-        self
-    }
-
-    fn fails_with(self, code: i32, needle: &str) -> Run {
-        assert_eq!(self.code, code, "expected exit code {code}, got {self:#?}");
-        assert!(
-            self.stderr.starts_with("error: "),
-            "stderr should start with `error: `: {self:#?}"
-        );
-        assert!(
-            self.stderr.contains(needle),
-            "stderr should mention {needle:?}: {self:#?}"
-        );
-        self
-    }
-}
-
-/// Runs the CLI with a clean environment: no PRISM_* variables but the config dir.
-fn prism(config_dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PRISM_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("PRISM_CONFIG_DIR", config_dir).env("NO_COLOR", "1").args(args);
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start prism");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("wait for prism");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// `GET /healthz` over plain HTTP/1.0: whether the answer is 200.
-fn healthy(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer
-        .lines()
-        .next()
-        .is_some_and(|status| status.split_whitespace().nth(1) == Some("200"))
-}
-
-/// A running `prism serve`, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    // Dropped after the child is killed (fields drop in order, after `Drop::drop`).
-    scratch: Scratch,
-}
-
 impl Server {
-    fn start(name: &str) -> Server {
-        let scratch = Scratch::new(name);
-        let port = free_port();
-        let log = std::fs::File::create(scratch.0.join("server.log")).expect("server log");
-        let mut cmd = Command::new(BIN);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("PRISM_") {
-                cmd.env_remove(key);
-            }
-        }
-        let child = cmd
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(scratch.0.join("data"))
-            .env("PRISM_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start prism serve");
-        let mut server = Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            scratch,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !healthy(port) {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("prism serve exited with {status}:\n{}", server.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prism serve not healthy within 30 s:\n{}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.scratch.0.join("server.log")).unwrap_or_default()
-    }
-
-    fn config_dir(&self) -> PathBuf {
-        self.scratch.config_dir()
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        prism(&self.config_dir(), args, None)
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
-        prism(&self.config_dir(), args, Some(stdin))
-    }
-
-    /// Runs a command with `--output json` and parses what it printed.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.extend(["--output", "json"]);
-        self.run(&args).json()
-    }
-
-    fn login_admin(&self) {
-        self.run_with_stdin(
-            &["login", &self.url, "--username", "admin", "--password-stdin"],
-            &format!("{ADMIN_PASSWORD}\n"),
-        )
-        .ok();
-    }
-
-    /// A logged-in admin with project `shop` and application `web`.
-    fn with_app(name: &str) -> Server {
-        let server = Server::start(name);
-        server.login_admin();
-        server
-            .run(&["project", "create", "shop", "--description", "The shop"])
-            .ok();
-        server
-            .run(&[
-                "app",
-                "create",
-                "web",
-                "--project",
-                "shop",
-                "--git-url",
-                "https://git.example.com/web.git",
-            ])
-            .ok();
-        server
-    }
-
     /// Creates a release of `web` and builds it with an image: state `built`.
     fn built_release(&self) -> String {
-        let rel = self.json(&[
-            "release",
-            "create",
-            "--app",
-            "web",
-            "--ref",
-            "main",
-            "--note",
-            "first cut",
-        ]);
-        let id = rel["id"].as_str().expect("release id").to_owned();
-        self.run(&["release", "start-build", &id]).ok();
-        let built = self.json(&[
-            "release",
-            "build-result",
-            &id,
-            "--succeeded",
-            "--commit-sha",
-            "abcdef1",
+        self.built_release_with(&[
             "--image-ref",
             "registry.example.com/shop/web:1.0",
             "--image-digest",
             DIGEST,
-        ]);
-        assert_eq!(built["state"], "built");
-        id
+        ])
     }
 
     /// A cluster nobody listens at, bound to `env`.
@@ -296,13 +42,6 @@ impl Server {
         let path = self.scratch.0.join(name);
         std::fs::write(&path, text).expect("write file");
         path.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -5,12 +5,15 @@
 //! `prism serve`. Requires `scripts/k8s/ensure-binaries.sh` to have run
 //! (scripts/test.sh does) and the workspace's binaries to be built.
 
-use std::net::TcpListener;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
+
+use common::{free_port, temp_dir};
 
 const ADMIN_PW: &str = "deploy-e2e-admin-password";
 
@@ -21,22 +24,9 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("prism-{tag}-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// `common::wait_for`, polling every 200 ms rather than 100 ms.
+fn wait_for(what: &str, timeout: Duration, f: impl FnMut() -> bool) {
+    common::wait_for_every(what, timeout, Duration::from_millis(200), f)
 }
 
 /// A control plane started by scripts/k8s/cluster.sh, torn down on drop.

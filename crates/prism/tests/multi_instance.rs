@@ -2,12 +2,15 @@
 //! runs exactly once, and when one instance is killed with SIGKILL in the
 //! middle of a job, the other takes the job over once its lease lapses.
 
-use std::net::TcpListener;
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sqlx::Connection;
+
+use common::{free_port, temp_dir, wait_for};
 
 const ADMIN_PASSWORD: &str = "multi-instance-admin-pw";
 
@@ -26,10 +29,6 @@ impl Drop for Instance {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start(name: &str, db_url: &str, data_dir: &std::path::Path) -> Instance {
@@ -102,14 +101,6 @@ fn job(base: &str, token: &str, id: i64) -> Value {
     v
 }
 
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn with_database(test: impl FnOnce(&str)) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let name = format!("prism_mi_{}", uuid::Uuid::new_v4().simple());
@@ -134,12 +125,6 @@ fn with_database(test: impl FnOnce(&str)) {
     if let Err(p) = result {
         std::panic::resume_unwind(p);
     }
-}
-
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("prism-{tag}-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[test]

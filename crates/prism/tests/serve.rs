@@ -1,23 +1,16 @@
 //! `prism serve` as a process: first start, config file, graceful shutdown,
 //! logs, and that secrets stay out of logs and out of the store in plaintext.
 
+mod common;
+
 use std::io::Read;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("prism-{tag}-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::{free_port, temp_dir};
 
 struct Proc {
     child: Child,

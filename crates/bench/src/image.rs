@@ -1,0 +1,201 @@
+//! `prism-bench image`: Prism's image step (append a 50 MiB artifact onto a
+//! base and push) beside `buildah bud` + `buildah push` of the equivalent
+//! Containerfile, to the same real registry, in the same run: time and the
+//! bytes each added to the registry.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use prism_image::{
+    append_layer, build_base, build_layer, BaseRecipe, ConfigChanges, ImageReference, LayerSpec, Registries,
+};
+
+struct Registry {
+    child: Child,
+    addr: String,
+    data: PathBuf,
+}
+
+impl Registry {
+    async fn start(dir: &Path) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let data = dir.join("registry");
+        let cfg = dir.join("registry.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
+                data.display()
+            ),
+        )?;
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !reqwest::get(format!("http://{addr}/v2/"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            anyhow::ensure!(Instant::now() < deadline, "registry did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(Registry { child, addr, data })
+    }
+
+    /// Bytes of blobs stored: what pushes have added, deduplicated as the registry keeps them.
+    fn stored_bytes(&self) -> u64 {
+        fn walk(p: &Path) -> u64 {
+            std::fs::read_dir(p)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => walk(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        walk(&self.data.join("docker/registry/v2/blobs"))
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let out = cmd.output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+pub async fn run_bench(megabytes: usize) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("prism-bench-image-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let reg = Registry::start(&dir).await?;
+    let registries = Registries::new();
+
+    // A first-tier base from a busybox root filesystem, pushed by Prism.
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin"))?;
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))?;
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(dir.join("rootfs.tar"))
+        .arg("."))?;
+    let base = ImageReference::parse(&format!("{}/base:1", reg.addr))?;
+    build_base(
+        &registries,
+        &BaseRecipe::new(dir.join("rootfs.tar"), ConfigChanges::default()),
+        &base,
+    )
+    .await?;
+
+    // The artifact: random bytes, so compression cannot shortcut it.
+    let ws = dir.join("workspace");
+    std::fs::create_dir_all(&ws)?;
+    let mut data = vec![0u8; megabytes << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    std::fs::write(ws.join("app.bin"), &data)?;
+    std::fs::write(
+        ws.join("Containerfile"),
+        format!("FROM {}/base:1\nCOPY app.bin /app/\n", reg.addr),
+    )?;
+
+    println!("prism-bench image: append a {megabytes} MiB artifact onto a base and push, same registry, same run");
+    println!(
+        "{:<10} {:>9} {:>16} {:>16}",
+        "tool", "seconds", "bytes uploaded", "registry growth"
+    );
+
+    let before = reg.stored_bytes();
+    let started = Instant::now();
+    let layer = build_layer(&LayerSpec::new(&ws, ["app.bin"], "/app"))?;
+    let target = ImageReference::parse(&format!("{}/app:prism", reg.addr))?;
+    let pushed = append_layer(
+        &registries,
+        &base,
+        &layer,
+        &ConfigChanges::default().with_release("r1", "abc1234", "app"),
+        &target,
+    )
+    .await?;
+    let prism_s = started.elapsed().as_secs_f64();
+    let prism_growth = reg.stored_bytes() - before;
+    println!(
+        "{:<10} {:>9.2} {:>16} {:>16}",
+        "prism", prism_s, pushed.bytes_uploaded, prism_growth
+    );
+
+    let storage = dir.join("buildah");
+    let buildah = |args: &[&str]| {
+        let mut c = Command::new("buildah");
+        c.arg("--storage-driver")
+            .arg("vfs")
+            .arg("--root")
+            .arg(storage.join("root"))
+            .arg("--runroot")
+            .arg(storage.join("run"));
+        c.args(args).env("BUILDAH_ISOLATION", "chroot").current_dir(&ws);
+        c
+    };
+    let before = reg.stored_bytes();
+    let started = Instant::now();
+    run(&mut buildah(&[
+        "bud",
+        "--tls-verify=false",
+        "-q",
+        "-t",
+        "localhost/app:buildah",
+        "-f",
+        "Containerfile",
+        ".",
+    ]))?;
+    run(&mut buildah(&[
+        "push",
+        "--tls-verify=false",
+        "-q",
+        "localhost/app:buildah",
+        &format!("docker://{}/app:buildah", reg.addr),
+    ]))?;
+    let buildah_s = started.elapsed().as_secs_f64();
+    let buildah_growth = reg.stored_bytes() - before;
+    println!(
+        "{:<10} {:>9.2} {:>16} {:>16}",
+        "buildah", buildah_s, "-", buildah_growth
+    );
+    println!(
+        "prism/buildah time ratio: {:.2}x ({:.1}x faster); prism's blobs: {} uploaded (the new layer {} B and the config), {} already present, {} mounted",
+        prism_s / buildah_s,
+        buildah_s / prism_s,
+        pushed.blobs_uploaded,
+        layer.data.len(),
+        pushed.blobs_present,
+        pushed.blobs_mounted
+    );
+    let _ = std::fs::remove_dir_all(&storage);
+    let _ = Command::new("rm").arg("-rf").arg(&dir).status();
+    Ok(())
+}
