@@ -176,9 +176,18 @@ impl Cluster {
             .transpose()
     }
 
-    pub async fn delete(&self, r: &ObjectRef) -> Result<()> {
+    /// Deletes the object, but only the very object that was checked: with
+    /// `uid` set, a same-named object recreated meanwhile is left alone.
+    pub async fn delete(&self, r: &ObjectRef, uid: Option<String>) -> Result<()> {
         let api = self.api_for(r).await?;
-        match api.delete(&r.name, &DeleteParams::background()).await {
+        let mut params = DeleteParams::background();
+        if uid.is_some() {
+            params.preconditions = Some(kube::api::Preconditions {
+                uid,
+                resource_version: None,
+            });
+        }
+        match api.delete(&r.name, &params).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(e) => Err(KubeError::from_kube(&r.to_string(), e)),

@@ -543,6 +543,37 @@ fn deploys_promote_across_two_clusters_fail_roll_back_review_drift_and_resume() 
         Some(json!({"base_version": v + 1, "files": {}})),
     );
 
+    // 4a'. An object that exists but is not this application's is never taken over.
+    k1.kubectl(&[
+        "create",
+        "configmap",
+        "web-taken",
+        "-n",
+        "shop-fat",
+        "--from-literal=owner=someone-else",
+    ]);
+    let v = p.ok("GET", "/api/v1/projects/shop/templates", None)["current"]["version"]
+        .as_i64()
+        .unwrap();
+    p.ok("PUT", "/api/v1/projects/shop/templates", Some(json!({"base_version": v, "files": {"taken.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-taken\ndata: {owner: prism}\n"}})));
+    let rt = p.built_release("web", "registry.example/web:rt");
+    p.ok(
+        "POST",
+        &format!("/api/v1/releases/{rt}/actions/promote"),
+        Some(json!({"environment": "fat"})),
+    );
+    let dt = p.deploy(&rt, "fat");
+    assert_eq!(dt["state"], "failed", "{dt}");
+    assert!(dt["error"].as_str().unwrap().contains("will not take it over"), "{dt}");
+    let cm: Value =
+        serde_json::from_str(&k1.kubectl(&["get", "configmap", "web-taken", "-n", "shop-fat", "-o", "json"])).unwrap();
+    assert_eq!(cm["data"]["owner"], "someone-else", "the hand-made object is untouched");
+    p.ok(
+        "PUT",
+        "/api/v1/projects/shop/templates",
+        Some(json!({"base_version": v + 1, "files": {}})),
+    );
+
     // 4b. Pruning removes only what Prism applied before and no longer renders;
     //     a manual rollback returns to an earlier deploy exactly.
     k1.kubectl(&[
@@ -553,7 +584,7 @@ fn deploys_promote_across_two_clusters_fail_roll_back_review_drift_and_resume() 
         "shop-fat",
         "--from-literal=a=b",
     ]);
-    p.ok("PUT", "/api/v1/projects/shop/templates", Some(json!({"base_version": base + 4, "files": {"extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-extra\ndata: {a: b}\n"}})));
+    p.ok("PUT", "/api/v1/projects/shop/templates", Some(json!({"base_version": base + 6, "files": {"extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-extra\ndata: {a: b}\n"}})));
     let r6 = p.built_release("web", "registry.example/web:r6");
     p.ok(
         "POST",
@@ -568,7 +599,7 @@ fn deploys_promote_across_two_clusters_fail_roll_back_review_drift_and_resume() 
     p.ok(
         "PUT",
         "/api/v1/projects/shop/templates",
-        Some(json!({"base_version": base + 5, "files": {}})),
+        Some(json!({"base_version": base + 7, "files": {}})),
     );
     let r7 = p.built_release("web", "registry.example/web:r7");
     p.ok("POST", &format!("/api/v1/releases/{r6}/actions/pass"), Some(json!({})));
@@ -594,6 +625,19 @@ fn deploys_promote_across_two_clusters_fail_roll_back_review_drift_and_resume() 
         !cms.contains("web-extra") && cms.contains("handmade"),
         "pruned Prism's object only: {cms}"
     );
+    // A hold stops a rollback too.
+    p.ok(
+        "POST",
+        "/api/v1/applications/web/environments/fat/hold",
+        Some(json!({"note": "testing r7"})),
+    );
+    let (status, held) = p.call(
+        "POST",
+        "/api/v1/applications/web/environments/fat/rollback",
+        Some(json!({})),
+    );
+    assert_eq!((status, held["code"].as_str()), (409, Some("held")), "{held}");
+    p.ok("DELETE", "/api/v1/applications/web/environments/fat/hold", None);
     let rb = p.ok(
         "POST",
         "/api/v1/applications/web/environments/fat/rollback",

@@ -159,7 +159,13 @@ pub async fn create(c: &mut AnyConnection, n: NewDeploy<'_>) -> Result<Deploy> {
     .bind(manifests.map(|m| m.to_string()))
     .bind(now)
     .fetch_one(&mut *c)
-    .await?;
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict("another deploy of this application in this environment is in progress; wait for it or reject it".into())
+        }
+        _ => StoreError::Database(e),
+    })?;
     get(c, id).await
 }
 

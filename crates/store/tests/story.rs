@@ -186,6 +186,32 @@ async fn records_and_transitions_behave_the_same_on_both_stores() {
             "{backend:?}: stale slot version must conflict: {err:?}"
         );
         drop(tx);
+        // One deploy in progress per application x environment, enforced by the store.
+        let new = |kind| prism_store::deploys::NewDeploy {
+            release: r.id,
+            app_id: a.id,
+            env_id: e.id,
+            kind,
+            requested_by: "dana",
+            rollback_of: None,
+            manifests: None,
+        };
+        let mut tx = store.begin().await.unwrap();
+        let first = prism_store::deploys::create(&mut tx, new("deploy")).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let second = prism_store::deploys::create(&mut tx, new("rollback"))
+            .await
+            .unwrap_err();
+        assert!(matches!(second, StoreError::Conflict(_)), "{backend:?}: {second:?}");
+        drop(tx);
+        let mut tx = store.begin().await.unwrap();
+        assert!(prism_store::deploys::advance(&mut tx, first.id, "planning", "failed")
+            .await
+            .unwrap());
+        prism_store::deploys::create(&mut tx, new("rollback")).await.unwrap();
+        tx.commit().await.unwrap();
+
         let after = releases::get(&mut store.conn().await.unwrap(), ReleaseId::from_seq(r.id.seq()))
             .await
             .unwrap();

@@ -62,8 +62,15 @@ pub async fn run(state: &AppState, payload: &str, mut cancel: Cancel) -> Result<
             _ => return Ok(()),
         };
         if let Err(e) = outcome {
-            if matches!(e, StepError::Interrupted) {
-                return Err(JobError::Interrupted);
+            match e {
+                StepError::Interrupted => return Err(JobError::Interrupted),
+                // The runner retries with backoff; if every attempt fails, the
+                // maintenance sweep fails the deploy with this reason.
+                // Before anything is applied, an unreachable cluster fails the deploy
+                // at once (nothing to protect; the operator sees why and retries).
+                StepError::Retry(m) if d.state != "planning" => return Err(JobError::Transient(m)),
+                StepError::Retry(_) => {}
+                StepError::Failed(_) => {}
             }
             fail(state, &d, &e.to_string()).await?;
             return Ok(());
@@ -73,6 +80,8 @@ pub async fn run(state: &AppState, payload: &str, mut cancel: Cancel) -> Result<
 
 enum StepError {
     Interrupted,
+    /// Worth another attempt (the cluster did not answer); the job retries.
+    Retry(String),
     Failed(String),
 }
 
@@ -80,6 +89,7 @@ impl std::fmt::Display for StepError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StepError::Interrupted => f.write_str("interrupted"),
+            StepError::Retry(m) => f.write_str(m),
             StepError::Failed(m) => f.write_str(m),
         }
     }
@@ -87,7 +97,10 @@ impl std::fmt::Display for StepError {
 
 impl From<DeployError> for StepError {
     fn from(e: DeployError) -> Self {
-        StepError::Failed(e.to_string())
+        match e {
+            DeployError::Kube(prism_kube::KubeError::Unreachable(_)) => StepError::Retry(e.to_string()),
+            other => StepError::Failed(other.to_string()),
+        }
     }
 }
 impl From<prism_store::StoreError> for StepError {
@@ -117,10 +130,14 @@ async fn step_plan(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     let mut tx = state.store.begin().await?;
     let env = environments::get(&mut tx, d.env_id).await?;
     let manifests = serde_json::to_value(&objects).expect("planned objects serialise");
-    deploys::set_plan(&mut tx, d.id, template_version, &manifests, &diff).await?;
+    // Only the run that still finds the deploy planning writes its plan: a
+    // stale instance whose lease lapsed must not replace a reviewed plan.
     let review = env.policy.requires_review && d.kind == "deploy";
     let next = if review { "awaiting_review" } else { "applying" };
-    deploys::advance(&mut tx, d.id, "planning", next).await?;
+    if !deploys::advance(&mut tx, d.id, "planning", next).await? {
+        return Ok(());
+    }
+    deploys::set_plan(&mut tx, d.id, template_version, &manifests, &diff).await?;
     let summary = diff_summary(&diff);
     deploys::event(
         &mut tx,
@@ -170,6 +187,8 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     let cluster = cluster_for(state, &mut c, &env).await?;
     let previous = deploys::last_succeeded(&mut c, d.app_id, d.env_id, d.id).await?;
     drop(c);
+    // Checked again at apply time: someone may have created a same-named object since the plan.
+    deploy_plan::check_ownership(&cluster, &objects).await?;
     for o in &objects {
         cluster
             .apply(&o.reference, &o.object, false)
@@ -184,8 +203,8 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
         )
         .await?;
     }
-    for r in deploy_plan::prune_candidates(&cluster, &objects, previous.as_ref()).await? {
-        cluster.delete(&r).await.map_err(DeployError::from)?;
+    for (r, uid) in deploy_plan::prune_candidates(&cluster, &objects, previous.as_ref()).await? {
+        cluster.delete(&r, uid).await.map_err(DeployError::from)?;
         event(state, d.id, "prune", &format!("pruned {r}"), json!({"object": r})).await?;
     }
     let mut c = state.store.conn().await?;
@@ -280,7 +299,7 @@ async fn succeed(state: &AppState, d: &Deploy) -> Result<(), StepError> {
         return Ok(());
     }
     if d.kind == "deploy" {
-        transition_in(
+        match transition_in(
             &mut tx,
             &Who::Engine("deploy"),
             d.release,
@@ -291,7 +310,22 @@ async fn succeed(state: &AppState, d: &Deploy) -> Result<(), StepError> {
             },
         )
         .await
-        .map_err(|e| StepError::Failed(e.message))?;
+        {
+            // The rollout did finish; the release moved on meanwhile (e.g. abandoned).
+            // Record that instead of failing the deploy (which would roll it back).
+            Ok(_) => {}
+            Err(e) if e.status.is_client_error() => {
+                deploys::event(
+                    &mut tx,
+                    d.id,
+                    "done",
+                    &format!("the release could not be marked deployed: {}", e.message),
+                    json!({}),
+                )
+                .await?;
+            }
+            Err(e) => return Err(StepError::Failed(e.message)),
+        }
     } else {
         slots::set_current(&mut tx, d.app_id, d.env_id, d.release.seq()).await?;
     }
@@ -321,7 +355,7 @@ pub(crate) async fn fail(state: &AppState, d: &Deploy, reason: &str) -> Result<(
     deploys::set_error(&mut tx, d.id, reason).await?;
     deploys::event(&mut tx, d.id, "failed", reason, json!({})).await?;
     if d.kind == "deploy" {
-        let _ = transition_in(
+        if let Err(e) = transition_in(
             &mut tx,
             &Who::Engine("deploy"),
             d.release,
@@ -331,7 +365,24 @@ pub(crate) async fn fail(state: &AppState, d: &Deploy, reason: &str) -> Result<(
                 build_info: None,
             },
         )
-        .await;
+        .await
+        {
+            if !e.status.is_client_error() {
+                return Err(JobError::Payload(format!(
+                    "could not record the failure: {}",
+                    e.message
+                )));
+            }
+            // The release moved on meanwhile; say so on the deploy rather than hide it.
+            deploys::event(
+                &mut tx,
+                d.id,
+                "failed",
+                &format!("the release was not marked failed: {}", e.message),
+                json!({}),
+            )
+            .await?;
+        }
     }
     audit::record(
         &mut tx,

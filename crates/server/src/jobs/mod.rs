@@ -39,6 +39,9 @@ pub enum JobError {
     /// The job was interrupted by shutdown or lost its lease.
     #[error("interrupted")]
     Interrupted,
+    /// A passing fault (a cluster that did not answer): retried with backoff.
+    #[error("{0}")]
+    Transient(String),
     #[error(transparent)]
     Store(#[from] prism_store::StoreError),
 }

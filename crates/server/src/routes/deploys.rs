@@ -335,6 +335,18 @@ pub async fn review(
         )
         .field("state"));
     }
+    if approve {
+        // Approving applies this release: it must still be the one deploying here.
+        let rel = prism_store::releases::get(&mut tx, d.release).await?;
+        if rel.parsed_state != prism_domain::ReleaseState::Deploying(d.env_id) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_transition",
+                format!("release {} is {} now; reject this deploy instead", rel.id, rel.state),
+            )
+            .field("release"));
+        }
+    }
     let next = if approve { "applying" } else { "rejected" };
     if !deploys::advance(&mut tx, d.id, "awaiting_review", next).await? {
         return Err(ApiError::conflict("the deploy was reviewed meanwhile"));
@@ -407,6 +419,22 @@ pub async fn rollback(
             environment.name,
             environment.policy.roles_csv()
         )));
+    }
+    // A rollback changes what runs there just like a deploy: a tester's hold stops it too.
+    if let Some(h) = prism_store::slots::get(&mut tx, app.id, environment.id)
+        .await?
+        .view()
+        .hold
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "held",
+            format!(
+                "environment {} is held for testing of {} by {}",
+                environment.name, h.release, h.holder
+            ),
+        )
+        .field("environment"));
     }
     let target = match req.to_deploy {
         Some(id) => {

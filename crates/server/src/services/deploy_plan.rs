@@ -208,6 +208,7 @@ pub async fn plan(
         }
     };
     check_scopes(&cluster, &env, &objects).await?;
+    check_ownership(&cluster, &objects).await?;
     let previous = deploys::last_succeeded(&mut c, deploy.app_id, deploy.env_id, deploy.id).await?;
     drop(c);
     let diff = diff_against_cluster(&cluster, &objects, previous.as_ref()).await?;
@@ -235,6 +236,40 @@ async fn check_scopes(cluster: &Cluster, env: &Environment, objects: &[PlannedOb
     Ok(())
 }
 
+fn label<'a>(o: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    o.pointer(&format!("/metadata/labels/{}", key.replace('/', "~1")))
+        .and_then(|v| v.as_str())
+}
+
+/// Whether a live object is Prism's, for the same application and
+/// environment as `desired` (whose ownership labels Prism stamped).
+pub fn owned_like(live: &serde_json::Value, desired: &serde_json::Value) -> bool {
+    label(live, "app.kubernetes.io/managed-by") == Some("prism")
+        && label(live, "prism.io/application").is_some()
+        && label(live, "prism.io/application") == label(desired, "prism.io/application")
+        && label(live, "prism.io/environment") == label(desired, "prism.io/environment")
+}
+
+/// Refuses to apply over an object that exists but is not this application's
+/// in this environment: another application's (or a hand-made) object with
+/// the same name is never taken over, and so can never be pruned later.
+pub async fn check_ownership(cluster: &Cluster, objects: &[PlannedObject]) -> Result<(), DeployError> {
+    for o in objects {
+        if let Some(live) = cluster.get(&o.reference).await? {
+            if !owned_like(&live, &o.object) {
+                let owner = label(&live, "prism.io/application")
+                    .map(|a| format!("application {a}"))
+                    .unwrap_or_else(|| "something other than Prism".into());
+                return Err(DeployError::Setup(format!(
+                    "{} already exists and belongs to {owner}; Prism will not take it over",
+                    o.reference
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The dry-run diff of `objects` against the cluster, plus prunes.
 pub async fn diff_against_cluster(
     cluster: &Cluster,
@@ -247,7 +282,7 @@ pub async fn diff_against_cluster(
         let desired = cluster.apply(&o.reference, &o.object, true).await?;
         entries.push(serde_json::json!({"object": o.reference, "diff": diff_objects(live.as_ref(), &desired)}));
     }
-    for r in prune_candidates(cluster, objects, previous).await? {
+    for (r, _) in prune_candidates(cluster, objects, previous).await? {
         entries.push(serde_json::json!({"object": r, "diff": ObjectDiff::Prune}));
     }
     Ok(serde_json::Value::Array(entries))
@@ -260,7 +295,7 @@ pub async fn prune_candidates(
     cluster: &Cluster,
     objects: &[PlannedObject],
     previous: Option<&Deploy>,
-) -> Result<Vec<ObjectRef>, DeployError> {
+) -> Result<Vec<(ObjectRef, Option<String>)>, DeployError> {
     let Some(prev) = previous.and_then(|p| p.manifests.clone()) else {
         return Ok(vec![]);
     };
@@ -285,25 +320,14 @@ pub async fn prune_candidates(
         if keep.contains(&key) {
             continue;
         }
-        let owned = |o: &serde_json::Value| {
-            let l = |k: &str| {
-                o.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
-            let want = |k: &str| {
-                p.object
-                    .pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
-            l("app.kubernetes.io/managed-by").as_deref() == Some("prism")
-                && l("prism.io/application") == want("prism.io/application")
-                && l("prism.io/environment") == want("prism.io/environment")
-        };
         if let Some(live) = cluster.get(&p.reference).await? {
-            if owned(&live) {
-                out.push(p.reference);
+            if owned_like(&live, &p.object) {
+                // The uid pins the delete to exactly this object.
+                let uid = live
+                    .pointer("/metadata/uid")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                out.push((p.reference, uid));
             }
         }
     }
