@@ -35,10 +35,46 @@ const IGNORED: &[&str] = &[
     "metadata.annotations.deployment.kubernetes.io/revision",
 ];
 
+pub const REDACTED: &str = "<redacted>";
+
+/// Replaces the values of every Secret's `data` and `stringData` in a list of
+/// planned objects (`[{"object": {...}}, ...]`) or bare objects, for showing
+/// manifests to people: the stored copy keeps them for applying and rollback.
+pub fn redact_secrets(objects: &mut serde_json::Value) {
+    let Some(list) = objects.as_array_mut() else { return };
+    for entry in list {
+        let obj = if entry.get("object").is_some() {
+            &mut entry["object"]
+        } else {
+            entry
+        };
+        if obj.get("kind").and_then(|k| k.as_str()) != Some("Secret") {
+            continue;
+        }
+        for field in ["data", "stringData"] {
+            if let Some(map) = obj.get_mut(field).and_then(|m| m.as_object_mut()) {
+                for v in map.values_mut() {
+                    *v = serde_json::Value::String(REDACTED.into());
+                }
+            }
+        }
+    }
+}
+
 pub fn diff_objects(live: Option<&serde_json::Value>, desired: &serde_json::Value) -> ObjectDiff {
     let Some(live) = live else { return ObjectDiff::Create };
     let mut changes = vec![];
     walk("", Some(live), Some(desired), &mut changes);
+    if desired.get("kind").and_then(|k| k.as_str()) == Some("Secret") {
+        // Say that a secret value changed, never what it was or becomes.
+        for c in changes
+            .iter_mut()
+            .filter(|c| c.path.starts_with("data") || c.path.starts_with("stringData"))
+        {
+            c.before = c.before.as_ref().map(|_| serde_json::Value::String(REDACTED.into()));
+            c.after = c.after.as_ref().map(|_| serde_json::Value::String(REDACTED.into()));
+        }
+    }
     if changes.is_empty() {
         ObjectDiff::Unchanged
     } else {
@@ -99,6 +135,24 @@ fn walk(path: &str, a: Option<&serde_json::Value>, b: Option<&serde_json::Value>
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn secret_values_never_show() {
+        let live = json!({"kind": "Secret", "data": {"password": "b2xk"}});
+        let new = json!({"kind": "Secret", "data": {"password": "bmV3"}});
+        let ObjectDiff::Update { changes } = diff_objects(Some(&live), &new) else {
+            panic!()
+        };
+        assert_eq!(changes[0].path, "data.password");
+        assert_eq!(
+            (changes[0].before.clone(), changes[0].after.clone()),
+            (Some(json!(REDACTED)), Some(json!(REDACTED)))
+        );
+        let mut planned = json!([{"object": {"kind": "Secret", "stringData": {"k": "v"}}}, {"object": {"kind": "ConfigMap", "data": {"k": "v"}}}]);
+        redact_secrets(&mut planned);
+        assert_eq!(planned[0]["object"]["stringData"]["k"], REDACTED);
+        assert_eq!(planned[1]["object"]["data"]["k"], "v");
+    }
 
     #[test]
     fn categorises_and_ignores_server_fields() {

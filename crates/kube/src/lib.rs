@@ -13,7 +13,7 @@ mod rollout;
 
 pub use cache::ClientCache;
 pub use cluster::{Cluster, ClusterConfig, Live};
-pub use diff::{diff_objects, Change, ObjectDiff};
+pub use diff::{diff_objects, redact_secrets, Change, ObjectDiff, REDACTED};
 pub use error::{KubeError, Result};
 pub use rollout::{deployment_status, RolloutStatus};
 

@@ -158,7 +158,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeployDetail>> {
     let mut c = state.store.conn().await?;
-    let (deploy, _) = visible_deploy(&mut c, &caller, &id).await?;
+    let (mut deploy, _) = visible_deploy(&mut c, &caller, &id).await?;
+    if let Some(m) = deploy.manifests.as_mut() {
+        prism_kube::redact_secrets(m);
+    }
     let rel = prism_store::releases::get(&mut c, deploy.release).await?;
     let history = prism_store::releases::history(&mut c, deploy.release).await?;
     let built_by = history
@@ -225,6 +228,10 @@ pub async fn list(
     let mut out = vec![];
     for d in deploys::list(&mut c, app, env, release, limit).await? {
         if caller.roles_in(&mut c, d.project_id).await?.is_member() {
+            let mut d = d;
+            if let Some(m) = d.manifests.as_mut() {
+                prism_kube::redact_secrets(m);
+            }
             out.push(d);
         }
     }
@@ -388,6 +395,10 @@ pub async fn review(
     let d = deploys::get(&mut tx, d.id).await?;
     tx.commit().await?;
     state.job_wakeup.notify_one();
+    let mut d = d;
+    if let Some(m) = d.manifests.as_mut() {
+        prism_kube::redact_secrets(m);
+    }
     Ok(Json(d))
 }
 
@@ -490,6 +501,10 @@ pub async fn rollback(
     audit::record(&mut tx, &caller.origin(), "deploy.rollback", "deploy", &rb.id.to_string(), json!({"application": name, "environment": env, "to_release": target.release, "to_deploy": target.id, "note": req.note})).await?;
     tx.commit().await?;
     state.job_wakeup.notify_one();
+    let mut rb = rb;
+    if let Some(m) = rb.manifests.as_mut() {
+        prism_kube::redact_secrets(m);
+    }
     Ok((StatusCode::CREATED, Json(rb)))
 }
 
