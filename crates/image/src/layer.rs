@@ -294,7 +294,9 @@ fn write_tar(entries: &BTreeMap<String, Entry>, mtime: u64) -> Result<Vec<u8>> {
 
 fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     // GzEncoder writes mtime 0 and no file name in the gzip header, so the output is deterministic.
-    let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), flate2::Compression::default());
+    // Level 1: build artifacts (jars, bundles, node_modules) are mostly already
+    // compressed, so higher levels cost several times the CPU for a few percent.
+    let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), flate2::Compression::fast());
     encoder.write_all(data).map_err(ImageError::io("compressing layer"))?;
     encoder.finish().map_err(ImageError::io("compressing layer"))
 }
