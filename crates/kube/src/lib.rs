@@ -15,7 +15,7 @@ pub use cache::ClientCache;
 pub use cluster::{Cluster, ClusterConfig, Live};
 pub use diff::{diff_objects, redact_secrets, Change, ObjectDiff, REDACTED};
 pub use error::{KubeError, Result};
-pub use rollout::{deployment_status, RolloutStatus};
+pub use rollout::{daemonset_status, deployment_status, rollout_status, statefulset_status, RolloutStatus};
 
 pub const FIELD_MANAGER: &str = "prism";
 

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use prism_domain::release::Action;
-use prism_kube::{deployment_status, RolloutStatus};
+use prism_kube::{rollout_status, RolloutStatus};
 use prism_store::deploys::{self, Deploy};
 use prism_store::{audit, environments, jobs, slots};
 use serde_json::json;
@@ -218,7 +218,11 @@ async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result
     let env = environments::get(&mut c, d.env_id).await?;
     let cluster = cluster_for(state, &mut c, &env).await?;
     drop(c);
-    for o in objects.iter().filter(|o| o.reference.kind == "Deployment") {
+    // Every object that rolls out pods: Deployments, StatefulSets, DaemonSets.
+    for o in objects
+        .iter()
+        .filter(|o| rollout_status(&o.reference.kind, &o.object).is_some())
+    {
         let deadline_s = o
             .object
             .pointer("/spec/progressDeadlineSeconds")
@@ -233,7 +237,7 @@ async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result
                 .await
                 .map_err(DeployError::from)?
                 .ok_or_else(|| StepError::Failed(format!("{} disappeared during the rollout", o.reference)))?;
-            let status = deployment_status(&live);
+            let status = rollout_status(&o.reference.kind, &live).expect("filtered to kinds that roll out");
             let selector = live
                 .pointer("/spec/selector/matchLabels")
                 .and_then(|m| m.as_object())
