@@ -274,9 +274,14 @@ pub async fn stream(
         loop {
             let mut c = store.conn().await.ok()?;
             let evs = deploys::events(&mut c, id, after).await.ok()?;
-            if let Some(e) = evs.first() {
-                let ev = Event::default().event("step").id(e.id.to_string()).json_data(e).ok()?;
-                return Some((vec![Ok(ev)], (store, id, e.id, false)));
+            if let Some(last) = evs.last().map(|e| e.id) {
+                // Everything new in one batch: each event is read once.
+                let batch = evs
+                    .iter()
+                    .filter_map(|e| Event::default().event("step").id(e.id.to_string()).json_data(e).ok())
+                    .map(Ok)
+                    .collect::<Vec<_>>();
+                return Some((batch, (store, id, last, false)));
             }
             let d = deploys::get(&mut c, id).await.ok()?;
             drop(c);

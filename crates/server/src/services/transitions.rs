@@ -59,7 +59,10 @@ pub async fn transition_in(tx: &mut Tx, who: &Who<'_>, id: ReleaseId, m: Move<'_
             // (a CI integration authenticates as an admin's token).
             Actor {
                 roles,
-                system: caller.is_admin(),
+                // Only an admin's API token (a CI integration), not a browser
+                // session, may report results as Prism's engine.
+                system: caller.is_admin()
+                    && matches!(caller.credential, crate::auth::caller::Credential::ApiToken { .. }),
             }
         }
         Who::Engine(_) => Actor {
