@@ -123,3 +123,12 @@ impl From<TransitionError> for ApiError {
         }
     }
 }
+
+/// A record named in a request body: when it does not exist, the request is
+/// at fault (422 naming the field), not the URL (which would be a 404).
+pub fn referenced<T>(field: &str, result: Result<T, StoreError>) -> ApiResult<T> {
+    result.map_err(|e| match e {
+        StoreError::NotFound { record, key } => ApiError::bad_request(field, format!("no {record} named {key:?}")),
+        other => other.into(),
+    })
+}

@@ -6,14 +6,14 @@ use axum::Json;
 use prism_domain::env_var::validate_env_vars;
 use prism_domain::{Name, Resources, Role};
 use prism_store::apps::{self, Application, ApplicationPatch, EnvSettings, NewApplication};
-use prism_store::{audit, environments, projects, AnyConnection, StoreError};
+use prism_store::{audit, environments, projects, AnyConnection};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiQuery;
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{referenced, ApiError, ApiResult};
 use crate::json::ApiJson;
 
 /// An application the caller may see, with the caller's roles in its project.
@@ -118,16 +118,7 @@ pub async fn create(
     object("build_settings", build)?;
     object("template_settings", template)?;
     let mut tx = state.store.begin().await?;
-    let project = match projects::by_name(&mut tx, &req.project).await {
-        Ok(p) => p,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::bad_request(
-                "project",
-                format!("no project named {:?}", req.project),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let project = referenced("project", projects::by_name(&mut tx, &req.project).await)?;
     let roles = caller.roles_in(&mut tx, project.id).await?;
     if !roles.is_member() {
         return Err(ApiError::bad_request(

@@ -201,20 +201,8 @@ pub async fn health(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Health>> {
     caller.require_admin()?;
-    let mut c = state.store.conn().await?;
-    let cluster = clusters::by_name(&mut c, &name).await?;
-    let env = prism_store::environments::Environment {
-        id: 0,
-        name: format!("cluster {name}"),
-        position: 0,
-        cluster: Some(name.clone()),
-        namespace: String::new(),
-        policy: prism_domain::EnvPolicy::formal(),
-        rules: Default::default(),
-        created_at: 0,
-        cluster_id: Some(cluster.id),
-    };
-    let client = match crate::services::deploy_plan::cluster_for(&state, &mut c, &env).await {
+    let cluster = clusters::by_name(&mut *state.store.conn().await?, &name).await?;
+    let client = match crate::services::deploy_plan::cluster_client(&state, cluster).await {
         Ok(c) => c,
         Err(e) => {
             return Ok(Json(Health {
@@ -224,7 +212,6 @@ pub async fn health(
             }))
         }
     };
-    drop(c);
     Ok(Json(match client.version().await {
         Ok(v) => Health {
             ok: true,

@@ -9,14 +9,14 @@ use futures::Stream;
 use prism_domain::release::Action;
 use prism_domain::ReleaseId;
 use prism_store::deploys::{self, Deploy, DeployEvent};
-use prism_store::{audit, environments, AnyConnection, StoreError};
+use prism_store::{audit, environments, AnyConnection};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::ApiQuery;
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{referenced, ApiError, ApiResult};
 use crate::jobs::deploy::enqueue;
 use crate::json::ApiJson;
 use crate::services::transitions::{transition_in, Move, Who};
@@ -33,6 +33,15 @@ async fn visible_deploy(
         return Err(ApiError::not_found("deploy", id));
     }
     Ok((d, roles))
+}
+
+/// A deploy as people see it: Secret values in its manifests are redacted
+/// (the stored copy keeps them for apply and rollback).
+fn shown(mut d: Deploy) -> Deploy {
+    if let Some(m) = d.manifests.as_mut() {
+        prism_kube::redact_secrets(m);
+    }
+    d
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -56,16 +65,7 @@ pub async fn start(
 ) -> ApiResult<(StatusCode, Json<Deploy>)> {
     let rid = ReleaseId::parse("id", &id).map_err(|_| ApiError::not_found("release", &id))?;
     let mut tx = state.store.begin().await?;
-    let env = match environments::by_name(&mut tx, &req.environment).await {
-        Ok(e) => e,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::bad_request(
-                "environment",
-                format!("no environment named {:?}", req.environment),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let env = referenced("environment", environments::by_name(&mut tx, &req.environment).await)?;
     if env.cluster_id.is_none() {
         return Err(ApiError::bad_request(
             "environment",
@@ -158,10 +158,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeployDetail>> {
     let mut c = state.store.conn().await?;
-    let (mut deploy, _) = visible_deploy(&mut c, &caller, &id).await?;
-    if let Some(m) = deploy.manifests.as_mut() {
-        prism_kube::redact_secrets(m);
-    }
+    let deploy = shown(visible_deploy(&mut c, &caller, &id).await?.0);
     let rel = prism_store::releases::get(&mut c, deploy.release).await?;
     let history = prism_store::releases::history(&mut c, deploy.release).await?;
     let built_by = history
@@ -228,11 +225,7 @@ pub async fn list(
     let mut out = vec![];
     for d in deploys::list(&mut c, app, env, release, limit).await? {
         if caller.roles_in(&mut c, d.project_id).await?.is_member() {
-            let mut d = d;
-            if let Some(m) = d.manifests.as_mut() {
-                prism_kube::redact_secrets(m);
-            }
-            out.push(d);
+            out.push(shown(d));
         }
     }
     Ok(Json(out))
@@ -400,11 +393,7 @@ pub async fn review(
     let d = deploys::get(&mut tx, d.id).await?;
     tx.commit().await?;
     state.job_wakeup.notify_one();
-    let mut d = d;
-    if let Some(m) = d.manifests.as_mut() {
-        prism_kube::redact_secrets(m);
-    }
-    Ok(Json(d))
+    Ok(Json(shown(d)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -506,11 +495,7 @@ pub async fn rollback(
     audit::record(&mut tx, &caller.origin(), "deploy.rollback", "deploy", &rb.id.to_string(), json!({"application": name, "environment": env, "to_release": target.release, "to_deploy": target.id, "note": req.note})).await?;
     tx.commit().await?;
     state.job_wakeup.notify_one();
-    let mut rb = rb;
-    if let Some(m) = rb.manifests.as_mut() {
-        prism_kube::redact_secrets(m);
-    }
-    Ok((StatusCode::CREATED, Json(rb)))
+    Ok((StatusCode::CREATED, Json(shown(rb))))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

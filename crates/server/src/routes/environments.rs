@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{referenced, ApiError, ApiResult};
 use crate::json::ApiJson;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -45,13 +45,7 @@ pub async fn get(
 }
 
 async fn cluster_id(c: &mut prism_store::AnyConnection, name: &str) -> ApiResult<i64> {
-    match clusters::by_name(c, name).await {
-        Ok(cl) => Ok(cl.id),
-        Err(prism_store::StoreError::NotFound { .. }) => {
-            Err(ApiError::bad_request("cluster", format!("no cluster named {name:?}")))
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(referenced("cluster", clusters::by_name(c, name).await)?.id)
 }
 
 fn position(field: &str, p: Option<i64>) -> ApiResult<Option<i64>> {

@@ -3,13 +3,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use prism_domain::{Name, Role};
 use prism_store::projects::{self, Membership, Project};
-use prism_store::{audit, users, AnyConnection, StoreError};
+use prism_store::{audit, users, AnyConnection};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{referenced, ApiError, ApiResult};
 use crate::json::ApiJson;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -135,13 +135,7 @@ pub struct Grant {
 }
 
 async fn user_id(c: &mut AnyConnection, username: &str) -> ApiResult<i64> {
-    match users::by_name(c, username).await {
-        Ok(u) => Ok(u.id),
-        Err(StoreError::NotFound { .. }) => {
-            Err(ApiError::bad_request("username", format!("no user named {username:?}")))
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(referenced("username", users::by_name(c, username).await)?.id)
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{name}/members", tag = "projects", params(("name" = String, Path)), request_body = Grant, responses((status = 201, body = [Membership])))]

@@ -4,14 +4,14 @@ use axum::Json;
 use prism_domain::release::{may_hold, may_release_hold, Action, Actor};
 use prism_domain::{GitRef, ReleaseId, Role};
 use prism_store::releases::{self, BuildInfo, Release, ReleaseFilter, Transition};
-use prism_store::{apps, audit, environments, projects, slots, AnyConnection, StoreError};
+use prism_store::{apps, audit, environments, projects, slots, AnyConnection};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::ApiQuery;
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{referenced, ApiError, ApiResult};
 use crate::json::{ApiJson, OptionalJson};
 use crate::services::transitions::{self, Move};
 
@@ -114,16 +114,7 @@ pub async fn create(
         return Err(ApiError::bad_request("change_note", "must be 1 to 10000 characters"));
     }
     let mut tx = state.store.begin().await?;
-    let app = match apps::by_name(&mut tx, &req.application).await {
-        Ok(a) => a,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::bad_request(
-                "application",
-                format!("no application named {:?}", req.application),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let app = referenced("application", apps::by_name(&mut tx, &req.application).await)?;
     let roles = projects::roles(&mut tx, app.project_id, caller.user.id, caller.is_admin()).await?;
     if !roles.is_member() {
         return Err(ApiError::bad_request(
@@ -230,16 +221,13 @@ pub async fn act(
     }
     check_build_info(&req)?;
     let env_id = match &req.environment {
-        Some(name) => match environments::by_name(&mut *state.store.conn().await?, name).await {
-            Ok(e) => Some(e.id),
-            Err(StoreError::NotFound { .. }) => {
-                return Err(ApiError::bad_request(
-                    "environment",
-                    format!("no environment named {name:?}"),
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        },
+        Some(name) => Some(
+            referenced(
+                "environment",
+                environments::by_name(&mut *state.store.conn().await?, name).await,
+            )?
+            .id,
+        ),
         None => None,
     };
     let need_env =

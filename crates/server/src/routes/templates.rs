@@ -5,14 +5,14 @@ use axum::Json;
 use prism_domain::{ReleaseId, Role};
 use prism_manifests::{TemplateSet, BUILTIN_NAMES};
 use prism_store::template_sets::{self, TemplateSetVersion, VersionSummary};
-use prism_store::{audit, environments, releases, StoreError};
+use prism_store::{audit, environments, releases};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::deploys::deploy_error;
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{referenced, ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::services::deploy_plan;
 
@@ -160,16 +160,7 @@ pub async fn preview(
     let rid = ReleaseId::parse("release", &req.release)?;
     let mut c = state.store.conn().await?;
     let (app, _) = super::applications::visible(&mut c, &caller, &name).await?;
-    let env = match environments::by_name(&mut c, &req.environment).await {
-        Ok(e) => e,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::bad_request(
-                "environment",
-                format!("no environment named {:?}", req.environment),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let env = referenced("environment", environments::by_name(&mut c, &req.environment).await)?;
     let rel = releases::get(&mut c, rid)
         .await
         .map_err(|_| ApiError::bad_request("release", format!("no release {rid}")))?;

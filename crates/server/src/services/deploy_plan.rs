@@ -52,7 +52,16 @@ pub async fn cluster_for(
     let id = env
         .cluster_id
         .ok_or_else(|| DeployError::Setup(format!("environment {} is not bound to a cluster", env.name)))?;
-    let cluster = clusters::get(c, id).await?;
+    cluster_client(state, clusters::get(c, id).await?).await
+}
+
+/// The client for a stored cluster, from the cache (rebuilt when the record
+/// changed); the sealed token is opened only here.
+pub async fn cluster_client(
+    state: &AppState,
+    cluster: prism_store::clusters::Cluster,
+) -> Result<Arc<Cluster>, DeployError> {
+    let id = cluster.id;
     let secrets = state.secrets.clone();
     let version = cluster.updated_at;
     Ok(state
