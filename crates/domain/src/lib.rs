@@ -2,6 +2,7 @@
 //! (who may move a release where) as pure functions. Nothing here does I/O, so
 //! every rule is tested exhaustively without a store or a server.
 
+pub mod build;
 pub mod env_var;
 pub mod error;
 pub mod git_ref;
@@ -13,6 +14,7 @@ pub mod release_id;
 pub mod role;
 pub mod username;
 
+pub use build::BuildSettings;
 pub use error::ValidationError;
 pub use git_ref::GitRef;
 pub use name::Name;

@@ -10,7 +10,10 @@
 
 pub mod apps;
 pub mod audit;
+pub mod base_images;
+pub mod builds;
 pub mod clusters;
+pub mod credentials;
 pub mod deploys;
 pub mod environments;
 mod error;
@@ -18,6 +21,7 @@ pub mod jobs;
 pub mod projects;
 pub mod releases;
 pub mod slots;
+pub mod stacks;
 pub mod template_sets;
 pub mod tokens;
 pub mod users;
