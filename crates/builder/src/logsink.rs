@@ -27,11 +27,17 @@ pub struct LogLine {
 /// block for long: they are called from the tasks that drain the child's pipes.
 pub trait LogSink: Send + Sync {
     fn line(&self, stream: Stream, line: &str);
+
+    /// A page about this build outside Prism (e.g. the Jenkins console), once known.
+    fn link(&self, _label: &str, _url: &str) {}
 }
 
 impl<T: LogSink + ?Sized> LogSink for Arc<T> {
     fn line(&self, stream: Stream, line: &str) {
         (**self).line(stream, line)
+    }
+    fn link(&self, label: &str, url: &str) {
+        (**self).link(label, url)
     }
 }
 
@@ -144,6 +150,11 @@ impl LogSink for TeeSink {
     fn line(&self, stream: Stream, line: &str) {
         for s in &self.sinks {
             s.line(stream, line);
+        }
+    }
+    fn link(&self, label: &str, url: &str) {
+        for s in &self.sinks {
+            s.link(label, url);
         }
     }
 }

@@ -103,6 +103,9 @@ impl<S: LogSink + ?Sized> LogSink for MaskingSink<S> {
     fn line(&self, stream: Stream, line: &str) {
         self.inner.line(stream, &self.masker.mask(line));
     }
+    fn link(&self, label: &str, url: &str) {
+        self.inner.link(label, url);
+    }
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ pub fn validate_relative_path(field: &str, p: &str) -> Result<(), ValidationErro
     Ok(())
 }
 
-fn validate_image_dir(field: &str, p: &str) -> Result<(), ValidationError> {
+pub fn validate_image_dir(field: &str, p: &str) -> Result<(), ValidationError> {
     if !p.starts_with('/') || p.len() > 512 || p.split('/').any(|c| c == ".." || c == ".") {
         return Err(ValidationError::new(field, "must be an absolute path without '.' or '..'"));
     }
@@ -123,7 +123,7 @@ pub fn validate_repository(field: &str, r: &str) -> Result<(), ValidationError> 
     }
 }
 
-fn validate_argv(field: &str, v: &[String]) -> Result<(), ValidationError> {
+pub fn validate_argv(field: &str, v: &[String]) -> Result<(), ValidationError> {
     if v.len() > 64 || v.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
         return Err(ValidationError::new(field, "at most 64 arguments of at most 4096 characters"));
     }

@@ -60,6 +60,8 @@ pub struct PushResult {
     pub blobs_uploaded: usize,
     pub blobs_mounted: usize,
     pub blobs_present: usize,
+    /// The digest of the base image's (platform) manifest the image was built on.
+    pub base_digest: Option<String>,
 }
 
 /// Applies `changes` and the new layers' diff ids to an image config (kept as JSON so fields
@@ -224,6 +226,17 @@ pub async fn append_layer(
     changes: &ConfigChanges,
     target: &ImageReference,
 ) -> Result<PushResult> {
+    append_layers(registries, base, &[layer], changes, target).await
+}
+
+/// [`append_layer`] with several new layers (a runtime base made of a few parts), in order.
+pub async fn append_layers(
+    registries: &Registries,
+    base: &ImageReference,
+    layers: &[&Layer],
+    changes: &ConfigChanges,
+    target: &ImageReference,
+) -> Result<PushResult> {
     let base_client = registries.client(&base.registry)?;
     let target_client = registries.client(&target.registry)?;
     let fetched = base_client
@@ -238,7 +251,7 @@ pub async fn append_layer(
         reference: base.to_string(),
         reason: format!("unsupported manifest media type {declared}"),
     })?;
-    if layer.compression == Compression::None {
+    if layers.iter().any(|l| l.compression == Compression::None) {
         family = Family::Oci;
     }
     let config_bytes = base_client.get_blob(&base.repository, &manifest.config.digest).await?;
@@ -246,9 +259,13 @@ pub async fn append_layer(
         reference: base.to_string(),
         reason: format!("unreadable image config: {e}"),
     })?;
-    apply_changes(&mut config, changes, std::slice::from_ref(&layer.diff_id))?;
+    let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
+    apply_changes(&mut config, changes, &diff_ids)?;
 
-    let mut result = PushResult::default();
+    let mut result = PushResult {
+        base_digest: Some(fetched.digest.clone()),
+        ..PushResult::default()
+    };
     let same_registry = base.registry == target.registry;
     let mut base_layers = Vec::with_capacity(manifest.layers.len());
     for descriptor in &manifest.layers {
@@ -283,7 +300,7 @@ pub async fn append_layer(
         family,
         &config,
         base_layers,
-        &[layer],
+        layers,
         &mut result,
     )
     .await?;

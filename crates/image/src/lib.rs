@@ -6,6 +6,7 @@
 //! first-tier base image from a root filesystem tarball.
 
 pub mod base;
+pub mod docker_config;
 pub mod error;
 pub mod image;
 pub mod layer;
@@ -15,7 +16,7 @@ pub mod registry;
 
 pub use base::{build_base, BaseRecipe};
 pub use error::ImageError;
-pub use image::{append_layer, ConfigChanges, PushResult};
+pub use image::{append_layer, append_layers, ConfigChanges, PushResult};
 pub use layer::{build_layer, layer_from_tarball, Compression, Layer, LayerSpec};
 pub use reference::ImageReference;
 pub use registry::{Credentials, Registries, RegistryClient, RegistryOptions, Scheme};

@@ -62,6 +62,40 @@ pub struct Settings {
     pub session_ttl_ms: i64,
     /// Whether the session cookie gets `Secure` (set when served behind TLS).
     pub secure_cookies: bool,
+    pub build: BuildConfig,
+}
+
+/// Where builds run and what they may read.
+#[derive(Debug, Clone)]
+pub struct BuildConfig {
+    /// Per-build workspaces (PRISM_BUILD_DIR, default `<data dir>/builds`).
+    pub work_dir: PathBuf,
+    /// The only directory base image recipes may read files from
+    /// (PRISM_BASE_SOURCES, default `<data dir>/base-sources`).
+    pub base_sources: PathBuf,
+    /// A Docker `config.json` whose credentials are used for registries Prism
+    /// has none for (PRISM_DOCKER_CONFIG, default `~/.docker/config.json`).
+    pub docker_config: Option<PathBuf>,
+    /// `local` or a registered executor's name (PRISM_BUILD_EXECUTOR).
+    pub default_executor: String,
+}
+
+impl BuildConfig {
+    pub fn under(data_dir: &Path) -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        BuildConfig {
+            work_dir: env("PRISM_BUILD_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("builds")),
+            base_sources: env("PRISM_BASE_SOURCES")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("base-sources")),
+            docker_config: env("PRISM_DOCKER_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| dirs::home_dir().map(|h| h.join(".docker/config.json"))),
+            default_executor: env("PRISM_BUILD_EXECUTOR").unwrap_or_else(|| prism_domain::build::LOCAL_EXECUTOR.into()),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,16 +117,18 @@ impl Settings {
             .and_then(|v| v.parse().ok())
             .or(file.job_lease_seconds)
             .unwrap_or(30);
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./prism-data"));
         Ok(Settings {
+            build: BuildConfig::under(&data_dir),
             listen: args
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default")),
-            data_dir: args
-                .data_dir
-                .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./prism-data")),
+            data_dir,
             database_url: args.database_url.clone().or(file.database_url).map(Secret),
             secret_key: env("PRISM_SECRET_KEY").map(Secret),
             admin_password: env("PRISM_ADMIN_PASSWORD").map(Secret),

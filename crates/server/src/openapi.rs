@@ -9,7 +9,7 @@ use crate::routes::*;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Prism", description = "Continuous delivery for Kubernetes: release orders, environments, promotion, roles and audit."),
+    info(title = "Prism", description = "Continuous delivery for Kubernetes: release orders, builds, environments, promotion, deploys, roles and audit."),
     paths(
         auth::login, auth::logout, auth::token, auth::me,
         users::list, users::create, users::get, users::update,
@@ -22,6 +22,12 @@ use crate::routes::*;
         board::board, audit_log::list, jobs::list, jobs::get, jobs::selftest, clusters::health,
         deploys::start, deploys::list, deploys::get, deploys::events, deploys::stream, deploys::review, deploys::rollback, deploys::drift,
         templates::get, templates::versions, templates::version, templates::save, templates::preview,
+        builds::start, builds::for_release, builds::list, builds::get, builds::log, builds::log_text, builds::stream, builds::cancel,
+        build_setup::list_stacks, build_setup::put_stack, build_setup::delete_stack,
+        build_setup::list_registries, build_setup::put_registry, build_setup::delete_registry,
+        build_setup::list_git_credentials, build_setup::put_git_credential, build_setup::delete_git_credential,
+        build_setup::list_executors, build_setup::create_executor, build_setup::delete_executor,
+        base_images::list, base_images::create, base_images::get, base_images::build, base_images::rebuild_applications, base_images::delete,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security),

@@ -1,10 +1,12 @@
 //! The periodic sweep: ends holds whose time ran out (each audited), marks
-//! lapsed API tokens revoked, and deletes expired browser sessions. Every
-//! step is idempotent, so a sweep that runs twice does no harm.
+//! lapsed API tokens revoked, deletes expired browser sessions, and fails
+//! builds and deploys whose job ran out of attempts (so nothing stays
+//! "in progress" forever). Every step is idempotent, so a sweep that runs
+//! twice does no harm.
 
 use prism_domain::ReleaseId;
 use prism_store::audit::{self, Origin};
-use prism_store::{slots, tokens};
+use prism_store::{builds, deploys, slots, tokens};
 use serde_json::json;
 
 use super::JobError;
@@ -40,11 +42,38 @@ pub async fn run(state: &AppState) -> Result<(), JobError> {
     }
     let sessions = tokens::delete_expired_sessions(&mut tx).await?;
     tx.commit().await?;
+    fail_orphans(state).await?;
     tracing::debug!(
         holds = expired.len(),
         tokens = tokens_expired,
         sessions,
         "maintenance sweep"
     );
+    Ok(())
+}
+
+/// Work in progress with no job left to advance it and no progress for a
+/// while: its last attempt died (crash, lease lost) and was not retried.
+const ORPHAN_QUIET_MS: i64 = 120_000;
+
+async fn fail_orphans(state: &AppState) -> Result<(), JobError> {
+    let (orphan_builds, orphan_deploys) = {
+        let mut c = state.store.conn().await?;
+        (
+            builds::orphaned(&mut c, ORPHAN_QUIET_MS).await?,
+            deploys::orphaned(&mut c, ORPHAN_QUIET_MS).await?,
+        )
+    };
+    for id in orphan_builds {
+        let f = super::build::Failure {
+            kind: "interrupted",
+            message: "the build's last attempt stopped (server restarted or lost its lease) and no attempt is left".into(),
+        };
+        super::build::fail(state, id, &f).await?;
+    }
+    for id in orphan_deploys {
+        let d = deploys::get(&mut *state.store.conn().await?, id).await?;
+        super::deploy::fail(state, &d, "the deploy's last attempt stopped and no attempt is left").await?;
+    }
     Ok(())
 }

@@ -4,6 +4,8 @@
 //! scheduler enqueues the maintenance sweep (deduplicated per period, so
 //! however many instances run, each sweep happens once).
 
+pub mod base_image;
+pub mod build;
 pub mod deploy;
 mod maintenance;
 mod selftest;
@@ -19,7 +21,7 @@ use crate::app::AppState;
 
 pub const MAINTENANCE: &str = "maintenance";
 pub const SELFTEST: &str = "selftest";
-const KINDS: &[&str] = &[MAINTENANCE, SELFTEST, deploy::DEPLOY];
+const KINDS: &[&str] = &[MAINTENANCE, SELFTEST, deploy::DEPLOY, build::BUILD, base_image::BASE_IMAGE];
 /// Jobs run at once per instance; deploys mostly wait on the cluster, so
 /// many can run side by side (PRISM_JOB_CONCURRENCY).
 fn max_concurrent() -> usize {
@@ -150,6 +152,8 @@ async fn execute(state: &AppState, job: Job, shutdown: watch::Receiver<bool>) {
         MAINTENANCE => maintenance::run(state).await,
         SELFTEST => selftest::run(state, &job, cancel.clone()).await,
         deploy::DEPLOY => deploy::run(state, &job.payload, cancel.clone()).await,
+        build::BUILD => build::run(state, &job.payload, cancel.clone()).await,
+        base_image::BASE_IMAGE => base_image::run(state, &job.payload).await,
         other => Err(JobError::Payload(format!("unknown job kind {other:?}"))),
     };
     heartbeat.abort();

@@ -117,7 +117,9 @@ pub async fn create(
     let template = req.template_settings.as_ref().unwrap_or(&empty);
     object("build_settings", build)?;
     object("template_settings", template)?;
+    let parsed = prism_domain::BuildSettings::parse("build_settings", build)?;
     let mut tx = state.store.begin().await?;
+    crate::services::build_config::check_references(&mut tx, &parsed).await?;
     let project = referenced("project", projects::by_name(&mut tx, &req.project).await)?;
     let roles = caller.roles_in(&mut tx, project.id).await?;
     if !roles.is_member() {
@@ -180,15 +182,22 @@ pub async fn update(
     if let Some(u) = &req.git_url {
         validate_git_url("git_url", u)?;
     }
-    if let Some(b) = &req.build_settings {
-        object("build_settings", b)?;
-    }
+    let parsed = match &req.build_settings {
+        Some(b) => {
+            object("build_settings", b)?;
+            Some(prism_domain::BuildSettings::parse("build_settings", b)?)
+        }
+        None => None,
+    };
     if let Some(t) = &req.template_settings {
         object("template_settings", t)?;
     }
     let mut tx = state.store.begin().await?;
     let (app, roles) = visible(&mut tx, &caller, &name).await?;
     require_editor(roles)?;
+    if let Some(p) = &parsed {
+        crate::services::build_config::check_references(&mut tx, p).await?;
+    }
     let patch = ApplicationPatch {
         git_url: req.git_url.as_deref(),
         build_settings: req.build_settings.as_ref(),

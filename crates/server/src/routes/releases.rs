@@ -100,14 +100,25 @@ pub struct CreateRelease {
     pub git_ref: String,
     /// What changes, for testers and the deploy review.
     pub change_note: String,
+    /// Start building it at once with the application's build settings.
+    #[serde(default)]
+    pub build: bool,
 }
 
-#[utoipa::path(post, path = "/api/v1/releases", tag = "releases", request_body = CreateRelease, responses((status = 201, body = Release), (status = "4XX", body = crate::error::ErrorBody)))]
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedRelease {
+    #[serde(flatten)]
+    pub release: Release,
+    /// The build started with it (when asked for).
+    pub build: Option<prism_store::builds::Build>,
+}
+
+#[utoipa::path(post, path = "/api/v1/releases", tag = "releases", request_body = CreateRelease, responses((status = 201, body = CreatedRelease), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<CreateRelease>,
-) -> ApiResult<(StatusCode, Json<Release>)> {
+) -> ApiResult<(StatusCode, Json<CreatedRelease>)> {
     let git_ref = GitRef::parse("git_ref", &req.git_ref)?;
     let note = req.change_note.trim();
     if note.is_empty() || note.len() > 10_000 {
@@ -137,8 +148,17 @@ pub async fn create(
         json!({"application": app.name, "git_ref": git_ref, "change_note": note}),
     )
     .await?;
+    let build = if req.build {
+        Some(super::builds::start_in(&mut tx, &caller, &state, rel.id).await?)
+    } else {
+        None
+    };
+    let rel = releases::get(&mut tx, rel.id).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(rel)))
+    if build.is_some() {
+        state.job_wakeup.notify_one();
+    }
+    Ok((StatusCode::CREATED, Json(CreatedRelease { release: rel, build })))
 }
 
 #[utoipa::path(get, path = "/api/v1/releases/{id}", tag = "releases", params(("id" = String, Path, description = "e.g. r42")), responses((status = 200, body = Release)))]

@@ -62,6 +62,12 @@ pub async fn drop_pg_database(name: &str) {
 
 pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Settings {
     Settings {
+        build: prism_server::config::BuildConfig {
+            work_dir: data_dir.join("builds"),
+            base_sources: data_dir.join("base-sources"),
+            docker_config: None,
+            default_executor: "local".into(),
+        },
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir,
         database_url: database_url.map(Secret),

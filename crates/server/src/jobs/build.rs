@@ -1,0 +1,528 @@
+//! The build job: turns a release into an image, one persisted stage at a time.
+//!
+//! ```text
+//! queued -> checkout -> building -> pushing -> succeeded
+//!                \-----------\----------\----> failed | cancelled
+//! ```
+//!
+//! Each stage is written before its work starts. A build whose server died
+//! is started again from a fresh workspace by the job's next attempt (the
+//! checkout resolves the same commit, the layer is byte-for-byte the same and
+//! pushing a blob or manifest twice is a no-op), or failed with the reason by
+//! the maintenance sweep once no attempt is left. Nothing is tagged with the
+//! release id until the manifest push, the last step.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prism_builder::{
+    BuildFailure, BuildStep, CancellationToken, Executor, LocalExecutor, LogSink, SecretMasker, TailBuffer, TeeSink,
+    WorkspaceRoot,
+};
+use prism_domain::release::Action;
+use prism_image::{ConfigChanges, ImageReference, LayerSpec};
+use prism_store::builds::{self, Build, Pushed};
+use prism_store::releases::BuildInfo;
+use prism_store::{audit, base_images, credentials, jobs, releases};
+use serde_json::json;
+
+use super::{Cancel, JobError};
+use crate::app::AppState;
+use crate::services::build_config::{self, ResolvedBuild};
+use crate::services::build_log::BuildLog;
+use crate::services::transitions::{transition_in, Move, Who};
+
+pub const BUILD: &str = "build";
+
+/// Enqueues the job that runs build `id` (deduplicated: one job per build).
+pub async fn enqueue(c: &mut prism_store::AnyConnection, id: i64) -> prism_store::Result<()> {
+    jobs::enqueue(
+        c,
+        jobs::NewJob {
+            kind: BUILD,
+            payload: json!({"build_id": id}),
+            dedup_key: Some(format!("build:{id}")),
+            run_at: None,
+            max_attempts: 2,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Why a build failed: a stable kind for the record and a message for people.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<BuildFailure> for Failure {
+    fn from(f: BuildFailure) -> Self {
+        let kind = match f.kind() {
+            prism_builder::FailureKind::RefNotFound => "ref_not_found",
+            prism_builder::FailureKind::AuthRefused => "auth_refused",
+            prism_builder::FailureKind::Checkout => "checkout",
+            prism_builder::FailureKind::Build => "build",
+            prism_builder::FailureKind::Timeout => "timeout",
+            prism_builder::FailureKind::Cancelled => "cancelled",
+        };
+        Failure::new(kind, f.to_string())
+    }
+}
+
+impl From<prism_store::StoreError> for Failure {
+    fn from(e: prism_store::StoreError) -> Self {
+        Failure::new("internal", e.to_string())
+    }
+}
+
+pub async fn run(state: &AppState, payload: &str, cancel: Cancel) -> Result<(), JobError> {
+    let v: serde_json::Value = serde_json::from_str(payload).map_err(|e| JobError::Payload(e.to_string()))?;
+    let id = v["build_id"]
+        .as_i64()
+        .ok_or_else(|| JobError::Payload("build_id missing".into()))?;
+    let b = builds::get(&mut *state.store.conn().await?, id).await?;
+    if builds::is_final(&b.state) {
+        return Ok(());
+    }
+    let resolved: ResolvedBuild =
+        serde_json::from_value(b.settings.clone()).map_err(|e| JobError::Payload(format!("build settings: {e}")))?;
+    let masker = Arc::new(SecretMasker::new());
+    let (log, writer) = BuildLog::start(state.store.clone(), id, masker.clone()).await?;
+    if b.state != "queued" {
+        log.system(&format!(
+            "[prism] the previous attempt stopped during {}; starting again from a fresh workspace",
+            b.state
+        ));
+        builds::restart(&mut *state.store.conn().await?, id).await?;
+    }
+
+    // One token stops the running step: a person's cancel (seen in the store)
+    // or this job's own interruption (shutdown, lost lease).
+    let token = CancellationToken::new();
+    let by_user = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (store, token, by_user, cancel) = (state.store.clone(), token.clone(), by_user.clone(), cancel.clone());
+        tokio::spawn(async move {
+            loop {
+                if cancel.is_cancelled() {
+                    token.cancel();
+                    return;
+                }
+                if let Ok(mut c) = store.conn().await {
+                    if builds::cancel_requested(&mut c, id).await.unwrap_or(false) {
+                        by_user.store(true, Ordering::SeqCst);
+                        token.cancel();
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    let root = WorkspaceRoot::new(&state.settings.build.work_dir);
+    let ws_name = format!("build-{id}");
+    let outcome = match &root {
+        Ok(root) => pipeline(state, &b, &resolved, root, &ws_name, &log, &masker, token.clone()).await,
+        Err(e) => Err(Failure::new("internal", format!("build directory: {e}"))),
+    };
+    watcher.abort();
+    if let Ok(root) = &root {
+        if let Err(e) = root.remove(&ws_name) {
+            tracing::warn!(build = id, error = %e, "could not remove the build workspace");
+        }
+    }
+    let user_cancelled = by_user.load(Ordering::SeqCst);
+    if outcome.is_err() && token.is_cancelled() && !user_cancelled {
+        log.system("[prism] interrupted (server shutting down); the build will start again");
+        writer.finish().await;
+        return Err(JobError::Interrupted);
+    }
+    match outcome {
+        Ok(pushed) => {
+            log.system(&format!(
+                "[prism] pushed {} ({}), {} bytes uploaded",
+                pushed.image_ref, pushed.image_digest, pushed.bytes_uploaded
+            ));
+            writer.finish().await;
+            succeed(state, &b, pushed).await
+        }
+        Err(mut f) => {
+            if user_cancelled {
+                f = Failure::new("cancelled", "cancelled by a user");
+            }
+            log.system(&format!("[prism] build {}: {}", if f.kind == "cancelled" { "cancelled" } else { "failed" }, f.message));
+            writer.finish().await;
+            fail(state, id, &f).await
+        }
+    }
+}
+
+struct Outcome {
+    commit: String,
+    image_ref: String,
+    image_digest: String,
+    layer_digest: String,
+    base_digest: Option<String>,
+    bytes_uploaded: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn pipeline(
+    state: &AppState,
+    b: &Build,
+    r: &ResolvedBuild,
+    root: &WorkspaceRoot,
+    ws_name: &str,
+    log: &Arc<BuildLog>,
+    masker: &SecretMasker,
+    token: CancellationToken,
+) -> Result<Outcome, Failure> {
+    let deadline = Instant::now() + Duration::from_secs(r.timeout_seconds);
+    let rel = releases::get(&mut *state.store.conn().await?, b.release).await?;
+
+    // checkout
+    stage(state, b.id, "queued", "checkout").await?;
+    let creds = git_credentials(state, r, masker).await?;
+    let ws = root
+        .create(ws_name)
+        .map_err(|e| Failure::new("internal", format!("workspace: {e}")))?;
+    let src = ws.path().join("src");
+    log.system(&format!("[prism] checkout {} at {}", r.git_url, rel.git_ref));
+    let checkout = prism_builder::checkout(&r.git_url, &rel.git_ref, &src, creds.as_ref());
+    let commit = tokio::select! {
+        res = checkout => res.map_err(|e| Failure::from(BuildFailure::Checkout(e)))?,
+        _ = token.cancelled() => return Err(Failure::new("cancelled", "cancelled during checkout")),
+        _ = tokio::time::sleep_until(deadline.into()) => {
+            return Err(Failure::new("timeout", format!("timed out after {}s during checkout", r.timeout_seconds)))
+        }
+    };
+    log.system(&format!("[prism] commit {}", commit.as_str()));
+    builds::set_commit(&mut *state.store.conn().await?, b.id, commit.as_str()).await?;
+    // The image gets the files, not the repository's history.
+    let _ = std::fs::remove_dir_all(src.join(".git"));
+    let workdir = match &r.workdir {
+        Some(w) => src.join(w),
+        None => src.clone(),
+    };
+    if !workdir.is_dir() {
+        return Err(Failure::new(
+            "config",
+            format!("build_settings.workdir {:?} is not a directory of the checkout", r.workdir.as_deref().unwrap_or(".")),
+        ));
+    }
+
+    // build
+    stage(state, b.id, "checkout", "building").await?;
+    if r.build_command.trim().is_empty() {
+        log.system("[prism] no build command: packaging the checkout as it is");
+    } else {
+        let executor = executor_for(state, r, masker).await?;
+        let mut env: BTreeMap<String, String> = r.build_env.clone();
+        env.insert("PRISM_RELEASE".into(), b.release.to_string());
+        env.insert("PRISM_APPLICATION".into(), b.application.clone());
+        env.insert("PRISM_COMMIT".into(), commit.as_str().to_string());
+        env.insert("PRISM_GIT_URL".into(), r.git_url.clone());
+        env.insert("PRISM_GIT_REF".into(), rel.git_ref.clone());
+        let step = BuildStep {
+            name: "build".into(),
+            command: r.build_command.clone(),
+            workdir: workdir.clone(),
+            env,
+            timeout: deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1)),
+        };
+        log.system(&format!("[prism] {} executor: {}", executor.name(), r.build_command));
+        let tail = Arc::new(TailBuffer::new(20));
+        let sink: Arc<dyn LogSink> = Arc::new(TeeSink::new(vec![log.clone(), tail.clone()]));
+        let outcome = executor
+            .run(step.clone(), sink, token.clone())
+            .await
+            .map_err(|e| Failure::new("build", format!("build step could not run: {e}")))?;
+        if let Some(f) = BuildFailure::from_outcome(&step, outcome, masked_tail(&tail, masker)) {
+            return Err(f.into());
+        }
+    }
+
+    // package and push
+    stage(state, b.id, "building", "pushing").await?;
+    let paths = expand_artifacts(&workdir, &r.artifact_paths)?;
+    log.system(&format!("[prism] packaging {} into {}", paths.join(", "), r.image_dir));
+    let spec = LayerSpec::new(workdir.clone(), paths, &r.image_dir);
+    let layer = tokio::task::spawn_blocking(move || prism_image::build_layer(&spec))
+        .await
+        .map_err(|e| Failure::new("internal", e.to_string()))?
+        .map_err(|e| Failure::new("artifact", e.to_string()))?;
+    log.system(&format!("[prism] layer {} ({} bytes)", layer.digest, layer.size));
+
+    let mut c = state.store.conn().await?;
+    let base = base_images::by_name(&mut c, &r.base_image)
+        .await
+        .map_err(|e| Failure::new("base_not_found", e.to_string()))?;
+    let base_registry = match base.registry_id {
+        Some(id) => Some(credentials::registry(&mut c, id).await?),
+        None => None,
+    };
+    let target_registry = credentials::registry_by_name(&mut c, &r.registry)
+        .await
+        .map_err(|e| Failure::new("config", e.to_string()))?;
+    drop(c);
+    let Some(base_digest) = base.digest.clone() else {
+        return Err(Failure::new(
+            "base_not_found",
+            format!("base image {} has not been built yet", base.name),
+        ));
+    };
+    let base_host = base_registry.as_ref().map(|r| r.host.as_str()).unwrap_or(&target_registry.host);
+    // Pinned to the digest Prism recorded, so the lineage names exactly what the image is built on.
+    let base_ref = ImageReference::parse(&format!("{base_host}/{}@{base_digest}", base.repository))
+        .map_err(|e| Failure::new("config", format!("base image {}: {e}", base.name)))?;
+    let target = ImageReference::parse(&format!("{}/{}:{}", target_registry.host, r.repository, b.release))
+        .map_err(|e| Failure::new("config", format!("build_settings.repository: {e}")))?;
+    let mut changes = ConfigChanges {
+        env: r.image_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        workdir: Some(r.image_dir.clone()),
+        cmd: (!r.cmd.is_empty()).then(|| r.cmd.clone()),
+        entrypoint: (!r.entrypoint.is_empty()).then(|| r.entrypoint.clone()),
+        history_comment: format!("prism build of {} {} at {}", b.application, b.release, commit.as_str()),
+        ..ConfigChanges::default()
+    }
+    .with_release(&b.release.to_string(), commit.as_str(), &b.application);
+    changes.labels.insert("io.prism.base".into(), format!("{}@{base_digest}", base.name));
+    let registries = build_config::registries(state).await?;
+    log.system(&format!("[prism] pushing {target} on {base_ref}"));
+    let push = prism_image::append_layer(&registries, &base_ref, &layer, &changes, &target);
+    let pushed = tokio::select! {
+        res = push => res.map_err(|e| match e {
+            prism_image::ImageError::BaseNotFound { .. } => Failure::new("base_not_found", e.to_string()),
+            other => Failure::new("push", other.to_string()),
+        })?,
+        _ = token.cancelled() => return Err(Failure::new("cancelled", "cancelled during push")),
+    };
+    Ok(Outcome {
+        commit: commit.as_str().to_string(),
+        image_ref: target.to_string(),
+        image_digest: pushed.manifest_digest,
+        layer_digest: layer.digest,
+        base_digest: pushed.base_digest.or(Some(base_digest)),
+        bytes_uploaded: pushed.bytes_uploaded,
+    })
+}
+
+async fn stage(state: &AppState, id: i64, from: &str, to: &str) -> Result<(), Failure> {
+    if builds::advance(&mut *state.store.conn().await?, id, from, to).await? {
+        Ok(())
+    } else {
+        Err(Failure::new("interrupted", format!("the build left {from} while this attempt ran")))
+    }
+}
+
+fn masked_tail(tail: &TailBuffer, masker: &SecretMasker) -> Vec<prism_builder::LogLine> {
+    tail.tail()
+        .into_iter()
+        .map(|mut l| {
+            l.line = masker.mask(&l.line);
+            l
+        })
+        .collect()
+}
+
+async fn git_credentials(
+    state: &AppState,
+    r: &ResolvedBuild,
+    masker: &SecretMasker,
+) -> Result<Option<prism_builder::Credentials>, Failure> {
+    let Some(name) = &r.git_credential else {
+        return Ok(None);
+    };
+    let cred = credentials::git_credential(&mut *state.store.conn().await?, name)
+        .await
+        .map_err(|e| Failure::new("config", e.to_string()))?;
+    let password = unseal(state, &cred.password_enc)?;
+    masker.register(&password);
+    Ok(Some(prism_builder::Credentials::new(cred.username, password)))
+}
+
+fn unseal(state: &AppState, sealed: &[u8]) -> Result<String, Failure> {
+    let plain = state
+        .secrets
+        .open(sealed)
+        .map_err(|e| Failure::new("internal", format!("cannot unseal a stored secret: {e}")))?;
+    String::from_utf8(plain).map_err(|_| Failure::new("internal", "a stored secret is not UTF-8"))
+}
+
+async fn executor_for(state: &AppState, r: &ResolvedBuild, masker: &SecretMasker) -> Result<Box<dyn Executor>, Failure> {
+    if r.executor == prism_domain::build::LOCAL_EXECUTOR {
+        return Ok(Box::new(LocalExecutor::new()));
+    }
+    let rec = credentials::executor(&mut *state.store.conn().await?, &r.executor)
+        .await
+        .map_err(|e| Failure::new("config", e.to_string()))?;
+    let token = unseal(state, &rec.token_enc)?;
+    masker.register(&token);
+    Err(Failure::new(
+        "config",
+        format!("executor {} is of kind {:?}, which this server cannot run", rec.name, rec.kind),
+    ))
+}
+
+/// Expands `.` (the whole directory without `.git`) and a trailing `*`
+/// pattern into paths; everything else is passed through to the layer
+/// builder, which refuses paths that escape the directory.
+fn expand_artifacts(dir: &Path, patterns: &[String]) -> Result<Vec<String>, Failure> {
+    let mut out = Vec::new();
+    for (i, p) in patterns.iter().enumerate() {
+        let field = format!("build_settings.artifact_paths[{i}]");
+        if p == "." || p == "./" {
+            out.extend(list(dir, &field)?.into_iter().filter(|n| n != ".git"));
+        } else if let Some((parent, last)) = p.rsplit_once('/').map(|(a, b)| (a, b)).or(Some(("", p.as_str()))) {
+            if let Some((prefix, suffix)) = last.split_once('*') {
+                let base: PathBuf = if parent.is_empty() { dir.to_path_buf() } else { dir.join(parent) };
+                let matched: Vec<String> = list(&base, &field)?
+                    .into_iter()
+                    .filter(|n| n.starts_with(prefix) && n.ends_with(suffix) && n.len() >= prefix.len() + suffix.len())
+                    .map(|n| if parent.is_empty() { n } else { format!("{parent}/{n}") })
+                    .collect();
+                if matched.is_empty() {
+                    return Err(Failure::new("artifact", format!("{field}: {p:?} matches nothing")));
+                }
+                out.extend(matched);
+            } else {
+                out.push(p.clone());
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Failure::new("artifact", "build_settings.artifact_paths: nothing to package"));
+    }
+    Ok(out)
+}
+
+fn list(dir: &Path, field: &str) -> Result<Vec<String>, Failure> {
+    // A directory named through a symlink that leaves the checkout is refused
+    // later by the layer builder; listing it here reads only names.
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Failure::new("artifact", format!("{field}: {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+async fn succeed(state: &AppState, b: &Build, o: Outcome) -> Result<(), JobError> {
+    let mut tx = state.store.begin().await?;
+    let stored = builds::succeed(
+        &mut tx,
+        b.id,
+        Pushed {
+            image_ref: &o.image_ref,
+            image_digest: &o.image_digest,
+            layer_digest: &o.layer_digest,
+            base_digest: o.base_digest.as_deref(),
+            bytes_uploaded: o.bytes_uploaded as i64,
+        },
+    )
+    .await?;
+    if !stored {
+        return Ok(()); // cancelled or failed meanwhile
+    }
+    audit::record(
+        &mut tx,
+        &prism_store::audit::Origin::system("build"),
+        "build.succeeded",
+        "build",
+        &b.id.to_string(),
+        json!({"release": b.release, "image": o.image_ref, "digest": o.image_digest, "base_digest": o.base_digest}),
+    )
+    .await?;
+    let moved = transition_in(
+        &mut tx,
+        &Who::Engine("build"),
+        b.release,
+        Move {
+            action: Action::BuildSucceeded,
+            note: "",
+            build_info: Some(BuildInfo {
+                commit_sha: Some(&o.commit),
+                image_ref: Some(&o.image_ref),
+                image_digest: Some(&o.image_digest),
+            }),
+        },
+    )
+    .await;
+    if let Err(e) = moved {
+        // The release moved on (abandoned) while it built: keep the build's record.
+        tracing::warn!(build = b.id, error = %e, "release did not take the build result");
+        drop(tx);
+        let mut tx = state.store.begin().await?;
+        builds::succeed(
+            &mut tx,
+            b.id,
+            Pushed {
+                image_ref: &o.image_ref,
+                image_digest: &o.image_digest,
+                layer_digest: &o.layer_digest,
+                base_digest: o.base_digest.as_deref(),
+                bytes_uploaded: o.bytes_uploaded as i64,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(());
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends a build as failed (or cancelled) and moves its release to build_failed.
+pub async fn fail(state: &AppState, id: i64, f: &Failure) -> Result<(), JobError> {
+    let mut tx = state.store.begin().await?;
+    let b = builds::get(&mut tx, id).await?;
+    let end = if f.kind == "cancelled" { "cancelled" } else { "failed" };
+    if !builds::finish_failed(&mut tx, id, end, f.kind, &f.message).await? {
+        return Ok(());
+    }
+    audit::record(
+        &mut tx,
+        &prism_store::audit::Origin::system("build"),
+        &format!("build.{end}"),
+        "build",
+        &id.to_string(),
+        json!({"release": b.release, "kind": f.kind, "error": f.message}),
+    )
+    .await?;
+    let moved = transition_in(
+        &mut tx,
+        &Who::Engine("build"),
+        b.release,
+        Move {
+            action: Action::BuildFailed,
+            note: &f.message.chars().take(2000).collect::<String>(),
+            build_info: None,
+        },
+    )
+    .await;
+    if let Err(e) = moved {
+        tracing::warn!(build = id, error = %e, "release did not take the build failure");
+        drop(tx);
+        let mut tx = state.store.begin().await?;
+        builds::finish_failed(&mut tx, id, end, f.kind, &f.message).await?;
+        tx.commit().await?;
+        return Ok(());
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! What a build runs with: the application's build settings over its stack
+//! preset, every reference (stack, base image, registry, executor, git
+//! credential) checked when the build is requested, and the result stored on
+//! the build so a later edit of the stack does not change a running build.
+//! Also the registry clients a build or base image push uses.
+
+use std::collections::BTreeMap;
+
+use prism_domain::build::LOCAL_EXECUTOR;
+use prism_domain::BuildSettings;
+use prism_store::apps::Application;
+use prism_store::{base_images, credentials, stacks, AnyConnection, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::error::{referenced, ApiError, ApiResult};
+
+/// The settings a build runs with; stored on the build record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolvedBuild {
+    pub stack: String,
+    pub git_url: String,
+    pub git_credential: Option<String>,
+    pub build_command: String,
+    pub workdir: Option<String>,
+    pub artifact_paths: Vec<String>,
+    pub image_dir: String,
+    pub cmd: Vec<String>,
+    pub entrypoint: Vec<String>,
+    /// Environment of the build command.
+    pub build_env: BTreeMap<String, String>,
+    /// Environment written into the image config (the stack's variables).
+    pub image_env: BTreeMap<String, String>,
+    pub timeout_seconds: u64,
+    pub executor: String,
+    pub base_image: String,
+    pub registry: String,
+    pub repository: String,
+}
+
+fn missing(field: &str, what: &str) -> ApiError {
+    ApiError::bad_request(
+        &format!("build_settings.{field}"),
+        format!("the application has no {what}: set build_settings.{field} first"),
+    )
+}
+
+/// Resolves and checks the application's build settings.
+pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor: &str) -> ApiResult<ResolvedBuild> {
+    let s = BuildSettings::parse("build_settings", &app.build_settings)?;
+    let stack_name = s.stack.clone().unwrap_or_else(|| "generic".into());
+    let stack = referenced("build_settings.stack", stacks::by_name(c, &stack_name).await)?;
+    let base_image = s.base_image.clone().ok_or_else(|| missing("base_image", "base image"))?;
+    referenced("build_settings.base_image", base_images::by_name(c, &base_image).await)?;
+    let registry = s.registry.clone().ok_or_else(|| missing("registry", "registry"))?;
+    referenced("build_settings.registry", credentials::registry_by_name(c, &registry).await)?;
+    if let Some(g) = &s.git_credential {
+        referenced("build_settings.git_credential", credentials::git_credential(c, g).await)?;
+    }
+    let executor = s.executor.clone().unwrap_or_else(|| default_executor.to_string());
+    if executor != LOCAL_EXECUTOR {
+        referenced("build_settings.executor", credentials::executor(c, &executor).await)?;
+    }
+    let artifact_paths = s.artifact_paths.clone().unwrap_or(stack.artifact_paths.clone());
+    if artifact_paths.is_empty() {
+        return Err(missing("artifact_paths", "artifact paths (and its stack has none)"));
+    }
+    let build_command = s.build_command.clone().unwrap_or(stack.build_command.clone());
+    let mut build_env = stack.env.clone();
+    build_env.extend(s.env.clone());
+    Ok(ResolvedBuild {
+        stack: stack.name,
+        git_url: app.git_url.clone(),
+        git_credential: s.git_credential.clone(),
+        timeout_seconds: s.timeout().as_secs(),
+        build_command,
+        workdir: s.workdir.clone(),
+        artifact_paths,
+        image_dir: s.image_dir.clone().unwrap_or(stack.image_dir),
+        cmd: s.cmd.clone().unwrap_or(stack.cmd),
+        entrypoint: s.entrypoint.clone().unwrap_or(stack.entrypoint),
+        image_env: stack.env,
+        build_env,
+        executor,
+        base_image,
+        registry,
+        repository: s
+            .repository
+            .clone()
+            .unwrap_or_else(|| format!("{}/{}", app.project, app.name)),
+    })
+}
+
+/// Checks references in settings about to be saved (so a typo fails at the
+/// edit, naming the field, not at the next build).
+pub async fn check_references(c: &mut AnyConnection, s: &BuildSettings) -> ApiResult<()> {
+    if let Some(x) = &s.stack {
+        referenced("build_settings.stack", stacks::by_name(c, x).await)?;
+    }
+    if let Some(x) = &s.base_image {
+        referenced("build_settings.base_image", base_images::by_name(c, x).await)?;
+    }
+    if let Some(x) = &s.registry {
+        referenced("build_settings.registry", credentials::registry_by_name(c, x).await)?;
+    }
+    if let Some(x) = &s.git_credential {
+        referenced("build_settings.git_credential", credentials::git_credential(c, x).await)?;
+    }
+    if let Some(x) = s.executor.as_ref().filter(|e| *e != LOCAL_EXECUTOR) {
+        referenced("build_settings.executor", credentials::executor(c, x).await)?;
+    }
+    Ok(())
+}
+
+/// Registry clients with every registered registry's scheme and credentials
+/// (unsealed here, in memory only), then the Docker config's for other hosts.
+pub async fn registries(state: &AppState) -> Result<prism_image::Registries, StoreError> {
+    let list = credentials::list_registries(&mut *state.store.conn().await?).await?;
+    let mut out = prism_image::Registries::new();
+    let docker = state
+        .settings
+        .build
+        .docker_config
+        .as_deref()
+        .and_then(|p| match prism_image::docker_config::load(p) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring the Docker config file");
+                None
+            }
+        })
+        .unwrap_or_default();
+    for (host, creds) in &docker {
+        out = out.with(
+            host,
+            prism_image::RegistryOptions {
+                credentials: Some(creds.clone()),
+                scheme: prism_image::Scheme::Auto,
+            },
+        );
+    }
+    for r in list {
+        let password = match &r.password_enc {
+            Some(sealed) => Some(
+                String::from_utf8(
+                    state
+                        .secrets
+                        .open(sealed)
+                        .map_err(|e| StoreError::Corrupt(format!("registry {}: {e}", r.name)))?,
+                )
+                .map_err(|_| StoreError::Corrupt(format!("registry {}: password is not UTF-8", r.name)))?,
+            ),
+            None => None,
+        };
+        let credentials = match (&r.username, password) {
+            (Some(u), Some(p)) => Some(prism_image::Credentials {
+                username: u.clone(),
+                password: p,
+            }),
+            _ => docker.get(&r.host).cloned(),
+        };
+        out = out.with(
+            &r.host,
+            prism_image::RegistryOptions {
+                credentials,
+                scheme: if r.insecure_http != 0 {
+                    prism_image::Scheme::Http
+                } else {
+                    prism_image::Scheme::Https
+                },
+            },
+        );
+    }
+    Ok(out)
+}
