@@ -27,11 +27,22 @@ pub struct LogLine {
 /// block for long: they are called from the tasks that drain the child's pipes.
 pub trait LogSink: Send + Sync {
     fn line(&self, stream: Stream, line: &str);
+
+    /// A link that belongs with this log, such as the console page of the build on a
+    /// remote CI server (`label` says which: "jenkins"). Sinks that cannot show links
+    /// ignore it, hence the no-op default; sinks that wrap another sink must forward it.
+    fn link(&self, label: &str, url: &str) {
+        let _ = (label, url);
+    }
 }
 
 impl<T: LogSink + ?Sized> LogSink for Arc<T> {
     fn line(&self, stream: Stream, line: &str) {
         (**self).line(stream, line)
+    }
+
+    fn link(&self, label: &str, url: &str) {
+        (**self).link(label, url)
     }
 }
 
@@ -144,6 +155,12 @@ impl LogSink for TeeSink {
     fn line(&self, stream: Stream, line: &str) {
         for s in &self.sinks {
             s.line(stream, line);
+        }
+    }
+
+    fn link(&self, label: &str, url: &str) {
+        for s in &self.sinks {
+            s.link(label, url);
         }
     }
 }
