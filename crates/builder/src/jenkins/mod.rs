@@ -188,6 +188,14 @@ impl Interrupt {
     }
 }
 
+/// How the queue phase ended.
+enum Queued {
+    /// The item became this build.
+    Started(client::Executable),
+    /// No build will follow: cancelled in Jenkins, or by Prism (cancel token, timeout).
+    Ended(ExecOutcome),
+}
+
 /// Per-run state shared by the phases.
 struct Run<'a> {
     step: &'a BuildStep,
@@ -294,12 +302,9 @@ impl JenkinsExecutor {
             item.id
         ));
 
-        let Some(executable) = self.wait_in_queue(&mut run, &item).await? else {
-            return Ok(ExecOutcome::Cancelled);
-        };
-        let executable = match executable {
-            Ok(e) => e,
-            Err(outcome) => return Ok(outcome),
+        let executable = match self.wait_in_queue(&mut run, &item).await? {
+            Queued::Started(e) => e,
+            Queued::Ended(outcome) => return Ok(outcome),
         };
         let build = self.client.build_url(&executable)?;
         let console = format!("{}console", with_slash(&executable.url));
@@ -309,28 +314,22 @@ impl JenkinsExecutor {
         self.follow_build(&mut run, executable.number, &build).await
     }
 
-    /// Poll the queue item until it becomes a build. `Ok(None)`: cancelled in Jenkins;
-    /// `Ok(Some(Err(outcome)))`: interrupted here (the item was cancelled).
-    async fn wait_in_queue(
-        &self,
-        run: &mut Run<'_>,
-        item: &QueueRef,
-    ) -> Result<Option<Result<client::Executable, ExecOutcome>>, JenkinsError> {
+    /// Poll the queue item until it becomes a build.
+    async fn wait_in_queue(&self, run: &mut Run<'_>, item: &QueueRef) -> Result<Queued, JenkinsError> {
         let mut reported_why = false;
         loop {
             if let Some(i) = run.already_interrupted() {
-                return self.abort_queued(run, item, i).await.map(|o| Some(Err(o)));
+                return self.abort_queued(run, item, i).await;
             }
             let state = or_interrupt!(run, self.client.queue_item(&run.session, item), |i| self
                 .abort_queued(run, item, i)
-                .await
-                .map(|o| Some(Err(o))))?;
+                .await)?;
             if let Some(e) = state.executable {
-                return Ok(Some(Ok(e)));
+                return Ok(Queued::Started(e));
             }
             if state.cancelled {
                 run.system(&format!("Jenkins queue item {} was cancelled in Jenkins", item.id));
-                return Ok(None);
+                return Ok(Queued::Ended(ExecOutcome::Cancelled));
             }
             if let (false, Some(why)) = (reported_why, &state.why) {
                 run.system(&format!("waiting in Jenkins' queue: {why}"));
@@ -338,8 +337,7 @@ impl JenkinsExecutor {
             }
             or_interrupt!(run, tokio::time::sleep(self.poll), |i| self
                 .abort_queued(run, item, i)
-                .await
-                .map(|o| Some(Err(o))));
+                .await);
         }
     }
 
@@ -349,7 +347,7 @@ impl JenkinsExecutor {
         run: &mut Run<'_>,
         item: &QueueRef,
         interrupt: Interrupt,
-    ) -> Result<ExecOutcome, JenkinsError> {
+    ) -> Result<Queued, JenkinsError> {
         run.system(&format!("{}; cancelling Jenkins queue item {}", run.why(interrupt), item.id));
         self.client.cancel_queue_item(&mut run.session, item).await?;
         let state = self.client.queue_item(&run.session, item).await?;
@@ -359,7 +357,7 @@ impl JenkinsExecutor {
         } else if !state.cancelled {
             run.system(&format!("Jenkins still lists queue item {} as waiting", item.id));
         }
-        Ok(interrupt.outcome())
+        Ok(Queued::Ended(interrupt.outcome()))
     }
 
     /// Stream the console, then wait for the result and fetch the artifacts.
