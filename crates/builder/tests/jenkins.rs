@@ -183,3 +183,324 @@ async fn successful_build_streams_console_and_downloads_artifacts() {
     assert!(!ws.path().join("missing.txt").exists());
     assert!(log.system().iter().any(|l| l.contains("downloaded artifact out/bin/app (12 bytes)")));
 }
+
+#[tokio::test]
+async fn parameters_and_command_reach_the_job_in_a_folder() {
+    let d = JenkinsDouble::start(DoubleConfig::default()).await;
+    let ws = tempfile::tempdir().unwrap();
+    let command = "echo \"v=$APP_VERSION g=$GREETING step=$PRISM_STEP\"";
+    let (out, log) = run(
+        config(&d, "team/prism-build"),
+        step(
+            ws.path(),
+            command,
+            &[
+                ("APP_VERSION", "1.2.3"),
+                ("GREETING", "hello world & more=yes +1"),
+                // Must not replace the step's own command.
+                ("PRISM_COMMAND", "echo hijacked"),
+            ],
+            TEN_S,
+        ),
+    )
+    .await;
+    assert_eq!(out.unwrap(), ExecOutcome::Exited(0));
+    assert!(
+        log.stdout().contains(&"v=1.2.3 g=hello world & more=yes +1 step=build".to_owned()),
+        "{:?}",
+        log.stdout()
+    );
+    assert!(!log.all_text().contains("hijacked"));
+
+    let triggers = d.requests_to(Method::POST, "/buildWithParameters");
+    assert_eq!(triggers.len(), 1);
+    let t = &triggers[0];
+    assert_eq!(t.path, "/job/team/job/prism-build/buildWithParameters");
+    assert_eq!(t.param("PRISM_COMMAND"), Some(command));
+    assert_eq!(t.param("PRISM_STEP"), Some("build"));
+    assert_eq!(t.param("APP_VERSION"), Some("1.2.3"));
+    assert_eq!(t.form.iter().filter(|(k, _)| k == "PRISM_COMMAND").count(), 1);
+    assert_eq!(d.builds()[0].job, "team/prism-build");
+}
+
+#[tokio::test]
+async fn crumb_and_session_cookie_go_with_every_post() {
+    let d = JenkinsDouble::start(DoubleConfig {
+        queue_polls: 1000,
+        ..Default::default()
+    })
+    .await;
+    let ws = tempfile::tempdir().unwrap();
+    let (task, log, cancel) = spawn_run(config(&d, "prism-build"), step(ws.path(), "true", &[], TEN_S));
+    wait_for("the queue item", || log.system().iter().any(|l| l.contains("waiting in Jenkins' queue"))).await;
+    cancel.cancel();
+    assert_eq!(task.await.unwrap().unwrap(), ExecOutcome::Cancelled);
+
+    let reqs = d.requests();
+    assert_eq!(reqs[0].path, "/crumbIssuer/api/json");
+    let posts: Vec<_> = reqs.iter().filter(|r| r.method == Method::POST).collect();
+    assert_eq!(posts.len(), 2, "buildWithParameters and cancelItem");
+    for p in &posts {
+        assert!(p.header(CRUMB_FIELD).is_some_and(|c| !c.is_empty()), "{}: no crumb", p.path);
+        assert!(p.header("cookie").is_some_and(|c| c.contains("JSESSIONID.")), "{}: no session", p.path);
+        assert_ne!(p.status, 403, "{}", p.path);
+    }
+    // One session for the whole run: a single crumb request, the same cookie throughout.
+    assert_eq!(d.requests_to(Method::GET, "/crumbIssuer/api/json").len(), 1);
+    let cookies: Vec<_> = reqs[1..].iter().map(|r| r.header("cookie").unwrap_or("").to_owned()).collect();
+    assert!(cookies.windows(2).all(|w| w[0] == w[1]), "{cookies:?}");
+}
+
+#[tokio::test]
+async fn expired_session_gets_a_new_crumb() {
+    let d = JenkinsDouble::start(DoubleConfig {
+        queue_polls: 1000,
+        ..Default::default()
+    })
+    .await;
+    let ws = tempfile::tempdir().unwrap();
+    let (task, log, cancel) = spawn_run(config(&d, "prism-build"), step(ws.path(), "true", &[], TEN_S));
+    wait_for("the queue item", || log.system().iter().any(|l| l.contains("waiting in Jenkins' queue"))).await;
+    d.expire_sessions();
+    cancel.cancel();
+    assert_eq!(task.await.unwrap().unwrap(), ExecOutcome::Cancelled);
+    let cancels = d.requests_to(Method::POST, "/queue/cancelItem");
+    assert_eq!(
+        cancels.iter().map(|r| r.status.as_u16()).collect::<Vec<_>>(),
+        [403, 302]
+    );
+    assert_eq!(d.requests_to(Method::GET, "/crumbIssuer/api/json").len(), 2);
+    assert_eq!(d.cancelled_items(), 1);
+}
+
+#[tokio::test]
+async fn crumb_issuer_404_means_no_crumb_needed() {
+    let d = JenkinsDouble::start(DoubleConfig {
+        crumb: false,
+        ..Default::default()
+    })
+    .await;
+    let ws = tempfile::tempdir().unwrap();
+    let (out, log) = run(config(&d, "prism-build"), step(ws.path(), "echo fine", &[], TEN_S)).await;
+    assert_eq!(out.unwrap(), ExecOutcome::Exited(0));
+    assert!(log.stdout().contains(&"fine".to_owned()));
+    let crumb = d.requests_to(Method::GET, "/crumbIssuer/api/json");
+    assert_eq!(crumb.len(), 1);
+    assert_eq!(crumb[0].status, 404);
+    let trigger = &d.requests_to(Method::POST, "/buildWithParameters")[0];
+    assert_eq!(trigger.status, 201);
+    assert!(trigger.header(CRUMB_FIELD).is_none());
+}
+
+#[tokio::test]
+async fn wrong_api_token_is_a_clear_auth_error() {
+    let d = JenkinsDouble::start(DoubleConfig::default()).await;
+    let ws = tempfile::tempdir().unwrap();
+    let mut cfg = config(&d, "prism-build");
+    cfg.api_token = prism_builder::ApiToken::new("not-the-right-token");
+    let (out, log) = run(cfg, step(ws.path(), "true", &[], TEN_S)).await;
+    let msg = remote_error(out);
+    assert!(msg.contains("401"), "{msg}");
+    assert!(msg.contains("check the username and API token"), "{msg}");
+    assert!(msg.contains("\"prism\""), "{msg}");
+    assert!(!msg.contains("not-the-right-token"), "{msg}");
+    assert!(!log.all_text().contains("not-the-right-token"));
+    assert!(d.requests_to(Method::POST, "/buildWithParameters").is_empty());
+}
+
+#[tokio::test]
+async fn unknown_job_error_names_the_job() {
+    let d = JenkinsDouble::start(DoubleConfig::default()).await;
+    let ws = tempfile::tempdir().unwrap();
+    let (out, _) = run(config(&d, "team/no-such-job"), step(ws.path(), "true", &[], TEN_S)).await;
+    let msg = remote_error(out);
+    assert!(msg.contains("Jenkins job \"team/no-such-job\" not found"), "{msg}");
+    assert!(d.builds().is_empty());
+}
+
+#[tokio::test]
+async fn failing_command_exits_1_with_its_log_and_no_artifacts() {
+    let d = JenkinsDouble::start(DoubleConfig {
+        artifacts: vec!["out.txt".into()],
+        ..Default::default()
+    })
+    .await;
+    let ws = tempfile::tempdir().unwrap();
+    let (out, log) = run(
+        config(&d, "prism-build"),
+        step(ws.path(), "echo before; echo partial > out.txt; echo oops >&2; exit 3", &[], TEN_S),
+    )
+    .await;
+    assert_eq!(out.unwrap(), ExecOutcome::Exited(1));
+    let stdout = log.stdout();
+    let i = stdout.iter().position(|l| l == "before").unwrap();
+    assert_eq!(stdout[i + 1], "oops");
+    assert_eq!(stdout.last().unwrap(), "Finished: FAILURE");
+    assert!(log.system().iter().any(|l| l.ends_with("finished: FAILURE")));
+    assert!(!ws.path().join("out.txt").exists(), "artifacts of a failed build are not fetched");
+}
+
+#[tokio::test]
+async fn cancel_while_queued_cancels_the_item() {
+    let d = JenkinsDouble::start(DoubleConfig {
+        queue_polls: 1000,
+        ..Default::default()
+    })
+    .await;
+    let ws = tempfile::tempdir().unwrap();
+    let (task, log, cancel) = spawn_run(config(&d, "prism-build"), step(ws.path(), "true", &[], TEN_S));
+    wait_for("the queue item", || log.system().iter().any(|l| l.contains("waiting in Jenkins' queue"))).await;
+    cancel.cancel();
+    assert_eq!(task.await.unwrap().unwrap(), ExecOutcome::Cancelled);
+    let cancels = d.requests_to(Method::POST, "/queue/cancelItem");
+    assert_eq!(cancels.len(), 1);
+    let location = &d.requests_to(Method::POST, "/buildWithParameters")[0];
+    assert_eq!(location.status, 201);
+    assert!(cancels[0].query.starts_with("id="), "{}", cancels[0].query);
+    assert_eq!(d.cancelled_items(), 1);
+    assert!(d.builds().is_empty());
+    assert!(d.requests_to(Method::POST, "/stop").is_empty());
+    // "why" is reported once, however long the item waits.
+    let whys = log.system().iter().filter(|l| l.contains("waiting in Jenkins' queue")).count();
+    assert_eq!(whys, 1);
+}
+
+#[tokio::test]
+async fn cancel_while_running_stops_the_build() {
+    let d = JenkinsDouble::start(DoubleConfig::default()).await;
+    let ws = tempfile::tempdir().unwrap();
+    let (task, log, cancel) = spawn_run(
+        config(&d, "prism-build"),
+        step(ws.path(), "echo started; sleep 30; echo never", &[], TEN_S),
+    );
+    wait_for("the build's output", || log.stdout().contains(&"started".to_owned())).await;
+    let t = Instant::now();
+    cancel.cancel();
+    assert_eq!(task.await.unwrap().unwrap(), ExecOutcome::Cancelled);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(d.requests_to(Method::POST, "/job/prism-build/1/stop").len(), 1);
+    assert!(d.requests_to(Method::POST, "/queue/cancelItem").is_empty());
+    // The executor waited for Jenkins to finish aborting before it returned.
+    let build = &d.builds()[0];
+    assert!(!build.building());
+    assert_eq!(build.result().as_deref(), Some("ABORTED"));
+    assert!(!log.all_text().contains("never"));
+}
+
+#[tokio::test]
+async fn timeout_stops_the_build() {
+    let d = JenkinsDouble::start(DoubleConfig::default()).await;
+    let ws = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let (out, log) = run(
+        config(&d, "prism-build"),
+        step(ws.path(), "echo started; sleep 30", &[], Duration::from_millis(1500)),
+    )
+    .await;
+    assert_eq!(out.unwrap(), ExecOutcome::TimedOut);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(d.requests_to(Method::POST, "/stop").len(), 1);
+    assert_eq!(d.builds()[0].result().as_deref(), Some("ABORTED"));
+    assert!(log.stdout().contains(&"started".to_owned()));
+    assert!(log.system().iter().any(|l| l.contains("timed out") && l.contains("stopping Jenkins build #1")));
+}
+
+#[tokio::test]
+async fn artifacts_outside_the_workdir_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let absolute = outside.path().join("absolute.txt");
+    let cases: Vec<(String, &str)> = vec![
+        ("../escaped.txt".into(), "contains '..'"),
+        ("sub/../../escaped.txt".into(), "contains '..'"),
+        (absolute.display().to_string(), "absolute paths are not allowed"),
+        ("link/escaped.txt".into(), "outside the workdir"),
+    ];
+    for (path, reason) in cases {
+        let d = JenkinsDouble::start(DoubleConfig {
+            forged_artifacts: vec![("good.txt".into(), b"ok".to_vec()), (path.clone(), b"evil".to_vec())],
+            ..Default::default()
+        })
+        .await;
+        let root = tempfile::tempdir().unwrap();
+        let ws = root.path().join("ws");
+        std::fs::create_dir(&ws).unwrap();
+        std::os::unix::fs::symlink(outside.path(), ws.join("link")).unwrap();
+        let (out, _) = run(config(&d, "prism-build"), step(&ws, "true", &[], TEN_S)).await;
+        let msg = remote_error(out);
+        assert!(msg.contains(&format!("{path:?} refused")) && msg.contains(reason), "{path}: {msg}");
+        assert!(!root.path().join("escaped.txt").exists(), "{path}");
+        assert!(!absolute.exists(), "{path}");
+        assert!(!outside.path().join("escaped.txt").exists(), "{path}");
+        if !path.starts_with("link/") {
+            // Checked before anything is downloaded: not even the good artifact is written.
+            assert!(!ws.join("good.txt").exists(), "{path}");
+            assert!(d.requests_to(Method::GET, "/artifact/good.txt").is_empty(), "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn link_names_the_console_url() {
+    let d = JenkinsDouble::start(DoubleConfig::default()).await;
+    let ws = tempfile::tempdir().unwrap();
+    let (out, log) = run(config(&d, "team/prism-build"), step(ws.path(), "true", &[], TEN_S)).await;
+    assert_eq!(out.unwrap(), ExecOutcome::Exited(0));
+    let console = format!("{}job/team/job/prism-build/1/console", d.url());
+    assert_eq!(log.links(), [("jenkins".to_owned(), console.clone())]);
+    assert!(log.system().iter().any(|l| l.contains(&console)), "{:?}", log.system());
+}
+
+#[test]
+fn wrapper_sinks_forward_links() {
+    let rec = Arc::new(Recorder::default());
+    let masker = Arc::new(SecretMasker::new());
+    masker.register("s3cr3t-value");
+    let masked = Arc::new(MaskingSink::new(masker, rec.clone()));
+    let tee = TeeSink::new(vec![masked, Arc::new(MemoryLogSink::new())]);
+    tee.link("jenkins", "https://ci.example.com/job/x/1/console?t=s3cr3t-value");
+    assert_eq!(
+        rec.links(),
+        [(
+            "jenkins".to_owned(),
+            "https://ci.example.com/job/x/1/console?t=***".to_owned()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn api_token_never_in_debug_or_logs() {
+    let d = JenkinsDouble::start(DoubleConfig::default()).await;
+    let cfg = config(&d, "prism-build");
+    let exec = JenkinsExecutor::new(cfg.clone()).unwrap();
+    for dbg in [format!("{cfg:?}"), format!("{exec:?}"), format!("{:?}", exec.client())] {
+        assert!(!dbg.contains(TOKEN), "{dbg}");
+        assert!(dbg.contains("***"), "{dbg}");
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let (out, log) = run(cfg, step(ws.path(), "echo hi; env", &[], TEN_S)).await;
+    assert_eq!(out.unwrap(), ExecOutcome::Exited(0));
+    assert!(log.stdout().contains(&"hi".to_owned()));
+    assert!(!log.all_text().contains(TOKEN));
+    assert!(log.links().iter().all(|(_, u)| !u.contains(TOKEN)));
+    // The token is sent, as basic auth, and nowhere else.
+    for r in d.requests() {
+        assert!(!r.path.contains(TOKEN) && !r.query.contains(TOKEN));
+        assert!(r.form.iter().all(|(_, v)| !v.contains(TOKEN)));
+    }
+}
+
+#[test]
+fn invalid_configuration_is_refused() {
+    for (url, job, what) in [
+        ("ftp://ci.example.com/", "x", "http or https"),
+        ("https://prism:token@ci.example.com/", "x", "must not contain credentials"),
+        ("https://ci.example.com/", "", "job path"),
+        ("https://ci.example.com/", "team/../x", "job path"),
+        ("not a url", "x", "base URL"),
+    ] {
+        let err = JenkinsExecutor::new(JenkinsConfig::new(url, job, "u", "token-value")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(what), "{url} {job}: {msg}");
+        assert!(!msg.contains("token-value"), "{msg}");
+    }
+}
