@@ -456,10 +456,11 @@ impl JenkinsExecutor {
         }
     }
 
-    /// Download every archived artifact into the workdir at its relative path. All paths
-    /// are checked before the first download; each file is written to a temporary file
-    /// next to its destination and renamed into place, so no half-written artifact is
-    /// left behind and a symlink at the destination is replaced, not followed.
+    /// Download every archived artifact into the workdir at its relative path. Every
+    /// destination is checked (and its directories made) before the first download, so a
+    /// list with one bad path writes no file. Each file goes to a temporary file next to
+    /// its destination and is renamed into place: no half-written artifact is left
+    /// behind, and a symlink at the destination is replaced, not followed.
     async fn download_artifacts(
         &self,
         run: &Run<'_>,
@@ -474,9 +475,12 @@ impl JenkinsExecutor {
             path: workdir.clone(),
             source,
         })?;
-        for a in list {
+        let destinations = list
+            .iter()
+            .map(|a| artifacts::prepare_destination(&base, &a.relative_path))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (a, (dir, dest)) in list.iter().zip(destinations) {
             let rel = &a.relative_path;
-            let (dir, dest) = artifacts::prepare_destination(&base, rel)?;
             let io_err = |source| JenkinsError::ArtifactIo {
                 path: dest.clone(),
                 source,
