@@ -341,6 +341,41 @@ async fn failing_command_exits_1_with_its_log_and_no_artifacts() {
 }
 
 #[tokio::test]
+async fn unstable_build_is_a_failure() {
+    let d = JenkinsDouble::start(DoubleConfig {
+        unstable_exit_code: Some(2),
+        artifacts: vec!["out.txt".into()],
+        ..Default::default()
+    })
+    .await;
+    let ws = tempfile::tempdir().unwrap();
+    let (out, log) = run(
+        config(&d, "prism-build"),
+        step(ws.path(), "echo '1 test failed'; echo x > out.txt; exit 2", &[], TEN_S),
+    )
+    .await;
+    assert_eq!(out.unwrap(), ExecOutcome::Exited(1));
+    assert_eq!(log.stdout().last().unwrap(), "Finished: UNSTABLE");
+    assert!(!ws.path().join("out.txt").exists());
+}
+
+#[tokio::test]
+async fn build_aborted_in_jenkins_is_cancelled() {
+    let d = JenkinsDouble::start(DoubleConfig::default()).await;
+    let ws = tempfile::tempdir().unwrap();
+    let (task, log, _cancel) = spawn_run(
+        config(&d, "prism-build"),
+        step(ws.path(), "echo started; sleep 30", &[], TEN_S),
+    );
+    wait_for("the build's output", || log.stdout().contains(&"started".to_owned())).await;
+    // Someone presses the stop button in Jenkins.
+    d.abort_all();
+    assert_eq!(task.await.unwrap().unwrap(), ExecOutcome::Cancelled);
+    assert_eq!(log.stdout().last().unwrap(), "Finished: ABORTED");
+    assert!(d.requests_to(Method::POST, "/stop").is_empty(), "Prism did not stop it");
+}
+
+#[tokio::test]
 async fn cancel_while_queued_cancels_the_item() {
     let d = JenkinsDouble::start(DoubleConfig {
         queue_polls: 1000,
@@ -349,7 +384,7 @@ async fn cancel_while_queued_cancels_the_item() {
     .await;
     let ws = tempfile::tempdir().unwrap();
     let (task, log, cancel) = spawn_run(config(&d, "prism-build"), step(ws.path(), "true", &[], TEN_S));
-    wait_for("the queue item", || log.system().iter().any(|l| l.contains("waiting in Jenkins' queue"))).await;
+    wait_for("several queue polls", || d.requests_to(Method::GET, "/api/json").len() >= 4).await;
     cancel.cancel();
     assert_eq!(task.await.unwrap().unwrap(), ExecOutcome::Cancelled);
     let cancels = d.requests_to(Method::POST, "/queue/cancelItem");

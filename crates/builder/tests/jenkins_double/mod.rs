@@ -49,6 +49,9 @@ pub struct DoubleConfig {
     pub forged_artifacts: Vec<(String, Vec<u8>)>,
     /// At most this many console bytes per progressiveText answer.
     pub chunk_size: usize,
+    /// The shell step's "exit code to set build unstable": this exit code makes the
+    /// result UNSTABLE instead of FAILURE.
+    pub unstable_exit_code: Option<i32>,
 }
 
 impl Default for DoubleConfig {
@@ -60,6 +63,7 @@ impl Default for DoubleConfig {
             artifacts: Vec::new(),
             forged_artifacts: Vec::new(),
             chunk_size: 64,
+            unstable_exit_code: None,
         }
     }
 }
@@ -131,6 +135,17 @@ impl Build {
 
     pub fn building(&self) -> bool {
         self.inner.lock().unwrap().building
+    }
+
+    /// Kill the build's processes; it ends as ABORTED.
+    fn abort(&self) {
+        let mut s = self.inner.lock().unwrap();
+        if s.building {
+            s.aborted = true;
+            if let Some(pg) = s.pgid {
+                kill_group(pg, libc::SIGKILL);
+            }
+        }
     }
 
     fn append(&self, text: &[u8]) {
@@ -211,6 +226,13 @@ impl JenkinsDouble {
             .values()
             .filter(|q| matches!(q.state, QueueState::Cancelled))
             .count()
+    }
+
+    /// Abort every running build, as the stop button in Jenkins' UI does.
+    pub fn abort_all(&self) {
+        for b in self.builds() {
+            b.abort();
+        }
     }
 
     /// Wait (bounded) until no build is running any more.
@@ -525,13 +547,7 @@ fn build_route(build: &Arc<Build>, method: &Method, tail: &[&str], query: &str, 
             }
         }
         (&Method::POST, ["stop"]) => {
-            let mut s = build.inner.lock().unwrap();
-            if s.building {
-                s.aborted = true;
-                if let Some(pg) = s.pgid {
-                    kill_group(pg, libc::SIGKILL);
-                }
-            }
+            build.abort();
             redirect(&build.url)
         }
         _ => StatusCode::NOT_FOUND.into_response(),
@@ -565,18 +581,11 @@ fn start_build(st: &Arc<Inner>, job: &str, params: Vec<(String, String)>) -> Arc
         .as_bytes(),
     );
     st.builds.lock().unwrap().push(build.clone());
-    let artifacts = st.cfg.artifacts.clone();
-    let forged = st.cfg.forged_artifacts.clone();
-    tokio::spawn(run_build(build.clone(), params, artifacts, forged));
+    tokio::spawn(run_build(build.clone(), params, st.cfg.clone()));
     build
 }
 
-async fn run_build(
-    build: Arc<Build>,
-    params: Vec<(String, String)>,
-    artifacts: Vec<String>,
-    forged: Vec<(String, Vec<u8>)>,
-) {
+async fn run_build(build: Arc<Build>, params: Vec<(String, String)>, cfg: DoubleConfig) {
     let ws: PathBuf = build.workspace.path().to_owned();
     let child = tokio::process::Command::new("/bin/sh")
         .arg("-c")
@@ -593,10 +602,10 @@ async fn run_build(
         .process_group(0)
         .kill_on_drop(true)
         .spawn();
-    let exit_ok = match child {
+    let exit_code = match child {
         Err(e) => {
             build.append(format!("ERROR: cannot run sh: {e}\n").as_bytes());
-            false
+            None
         }
         Ok(mut child) => {
             build.inner.lock().unwrap().pgid = child.id().map(|p| p as i32);
@@ -608,27 +617,27 @@ async fn run_build(
                     Ok(n) => build.append(&buf[..n]),
                 }
             }
-            let status = child.wait().await;
-            status.map(|s| s.success()).unwrap_or(false)
+            child.wait().await.ok().and_then(|s| s.code())
         }
     };
     let aborted = build.inner.lock().unwrap().aborted;
-    let result = match (aborted, exit_ok) {
-        (true, _) => "ABORTED",
-        (false, true) => "SUCCESS",
-        (false, false) => "FAILURE",
+    let result = match exit_code {
+        _ if aborted => "ABORTED",
+        Some(0) => "SUCCESS",
+        Some(c) if Some(c) == cfg.unstable_exit_code => "UNSTABLE",
+        _ => "FAILURE",
     };
     if aborted {
         build.append(format!("Aborted by {USER}\n").as_bytes());
     }
     let mut archived = Vec::new();
     if !aborted {
-        for rel in &artifacts {
+        for rel in &cfg.artifacts {
             if let Ok(bytes) = std::fs::read(ws.join(rel)) {
                 archived.push((rel.clone(), bytes));
             }
         }
-        archived.extend(forged);
+        archived.extend(cfg.forged_artifacts);
         if !archived.is_empty() {
             build.append(b"Archiving artifacts\n");
         }
