@@ -175,13 +175,22 @@ async fn successful_build_streams_console_and_downloads_artifacts() {
         .iter()
         .map(|r| r.query.trim_start_matches("start=").parse().unwrap())
         .collect();
-    assert!(starts.windows(2).all(|w| w[0] <= w[1] && w[1] - w[0] <= 37), "{starts:?}");
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1] && w[1] - w[0] <= 37),
+        "{starts:?}"
+    );
     assert!(*starts.last().unwrap() as usize + 37 >= build.console().len());
 
     assert_eq!(std::fs::read(ws.path().join("out/bin/app")).unwrap(), b"binary\0bytes");
-    assert_eq!(std::fs::read_to_string(ws.path().join("version.txt")).unwrap(), "1.2.3\n");
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("version.txt")).unwrap(),
+        "1.2.3\n"
+    );
     assert!(!ws.path().join("missing.txt").exists());
-    assert!(log.system().iter().any(|l| l.contains("downloaded artifact out/bin/app (12 bytes)")));
+    assert!(log
+        .system()
+        .iter()
+        .any(|l| l.contains("downloaded artifact out/bin/app (12 bytes)")));
 }
 
 #[tokio::test]
@@ -206,7 +215,8 @@ async fn parameters_and_command_reach_the_job_in_a_folder() {
     .await;
     assert_eq!(out.unwrap(), ExecOutcome::Exited(0));
     assert!(
-        log.stdout().contains(&"v=1.2.3 g=hello world & more=yes +1 step=build".to_owned()),
+        log.stdout()
+            .contains(&"v=1.2.3 g=hello world & more=yes +1 step=build".to_owned()),
         "{:?}",
         log.stdout()
     );
@@ -232,7 +242,10 @@ async fn crumb_and_session_cookie_go_with_every_post() {
     .await;
     let ws = tempfile::tempdir().unwrap();
     let (task, log, cancel) = spawn_run(config(&d, "prism-build"), step(ws.path(), "true", &[], TEN_S));
-    wait_for("the queue item", || log.system().iter().any(|l| l.contains("waiting in Jenkins' queue"))).await;
+    wait_for("the queue item", || {
+        log.system().iter().any(|l| l.contains("waiting in Jenkins' queue"))
+    })
+    .await;
     cancel.cancel();
     assert_eq!(task.await.unwrap().unwrap(), ExecOutcome::Cancelled);
 
@@ -241,13 +254,24 @@ async fn crumb_and_session_cookie_go_with_every_post() {
     let posts: Vec<_> = reqs.iter().filter(|r| r.method == Method::POST).collect();
     assert_eq!(posts.len(), 2, "buildWithParameters and cancelItem");
     for p in &posts {
-        assert!(p.header(CRUMB_FIELD).is_some_and(|c| !c.is_empty()), "{}: no crumb", p.path);
-        assert!(p.header("cookie").is_some_and(|c| c.contains("JSESSIONID.")), "{}: no session", p.path);
+        assert!(
+            p.header(CRUMB_FIELD).is_some_and(|c| !c.is_empty()),
+            "{}: no crumb",
+            p.path
+        );
+        assert!(
+            p.header("cookie").is_some_and(|c| c.contains("JSESSIONID.")),
+            "{}: no session",
+            p.path
+        );
         assert_ne!(p.status, 403, "{}", p.path);
     }
     // One session for the whole run: a single crumb request, the same cookie throughout.
     assert_eq!(d.requests_to(Method::GET, "/crumbIssuer/api/json").len(), 1);
-    let cookies: Vec<_> = reqs[1..].iter().map(|r| r.header("cookie").unwrap_or("").to_owned()).collect();
+    let cookies: Vec<_> = reqs[1..]
+        .iter()
+        .map(|r| r.header("cookie").unwrap_or("").to_owned())
+        .collect();
     assert!(cookies.windows(2).all(|w| w[0] == w[1]), "{cookies:?}");
 }
 
@@ -260,7 +284,10 @@ async fn expired_session_gets_a_new_crumb() {
     .await;
     let ws = tempfile::tempdir().unwrap();
     let (task, log, cancel) = spawn_run(config(&d, "prism-build"), step(ws.path(), "true", &[], TEN_S));
-    wait_for("the queue item", || log.system().iter().any(|l| l.contains("waiting in Jenkins' queue"))).await;
+    wait_for("the queue item", || {
+        log.system().iter().any(|l| l.contains("waiting in Jenkins' queue"))
+    })
+    .await;
     d.expire_sessions();
     cancel.cancel();
     assert_eq!(task.await.unwrap().unwrap(), ExecOutcome::Cancelled);
@@ -328,7 +355,12 @@ async fn failing_command_exits_1_with_its_log_and_no_artifacts() {
     let ws = tempfile::tempdir().unwrap();
     let (out, log) = run(
         config(&d, "prism-build"),
-        step(ws.path(), "echo before; echo partial > out.txt; echo oops >&2; exit 3", &[], TEN_S),
+        step(
+            ws.path(),
+            "echo before; echo partial > out.txt; echo oops >&2; exit 3",
+            &[],
+            TEN_S,
+        ),
     )
     .await;
     assert_eq!(out.unwrap(), ExecOutcome::Exited(1));
@@ -337,7 +369,10 @@ async fn failing_command_exits_1_with_its_log_and_no_artifacts() {
     assert_eq!(stdout[i + 1], "oops");
     assert_eq!(stdout.last().unwrap(), "Finished: FAILURE");
     assert!(log.system().iter().any(|l| l.ends_with("finished: FAILURE")));
-    assert!(!ws.path().join("out.txt").exists(), "artifacts of a failed build are not fetched");
+    assert!(
+        !ws.path().join("out.txt").exists(),
+        "artifacts of a failed build are not fetched"
+    );
 }
 
 #[tokio::test]
@@ -384,7 +419,10 @@ async fn cancel_while_queued_cancels_the_item() {
     .await;
     let ws = tempfile::tempdir().unwrap();
     let (task, log, cancel) = spawn_run(config(&d, "prism-build"), step(ws.path(), "true", &[], TEN_S));
-    wait_for("several queue polls", || d.requests_to(Method::GET, "/api/json").len() >= 4).await;
+    wait_for("several queue polls", || {
+        d.requests_to(Method::GET, "/api/json").len() >= 4
+    })
+    .await;
     cancel.cancel();
     assert_eq!(task.await.unwrap().unwrap(), ExecOutcome::Cancelled);
     let cancels = d.requests_to(Method::POST, "/queue/cancelItem");
@@ -396,7 +434,11 @@ async fn cancel_while_queued_cancels_the_item() {
     assert!(d.builds().is_empty());
     assert!(d.requests_to(Method::POST, "/stop").is_empty());
     // "why" is reported once, however long the item waits.
-    let whys = log.system().iter().filter(|l| l.contains("waiting in Jenkins' queue")).count();
+    let whys = log
+        .system()
+        .iter()
+        .filter(|l| l.contains("waiting in Jenkins' queue"))
+        .count();
     assert_eq!(whys, 1);
 }
 
@@ -437,7 +479,10 @@ async fn timeout_stops_the_build() {
     assert_eq!(d.requests_to(Method::POST, "/stop").len(), 1);
     assert_eq!(d.builds()[0].result().as_deref(), Some("ABORTED"));
     assert!(log.stdout().contains(&"started".to_owned()));
-    assert!(log.system().iter().any(|l| l.contains("timed out") && l.contains("stopping Jenkins build #1")));
+    assert!(log
+        .system()
+        .iter()
+        .any(|l| l.contains("timed out") && l.contains("stopping Jenkins build #1")));
 }
 
 #[tokio::test]
@@ -462,7 +507,10 @@ async fn artifacts_outside_the_workdir_are_refused() {
         std::os::unix::fs::symlink(outside.path(), ws.join("link")).unwrap();
         let (out, _) = run(config(&d, "prism-build"), step(&ws, "true", &[], TEN_S)).await;
         let msg = remote_error(out);
-        assert!(msg.contains(&format!("{path:?} refused")) && msg.contains(reason), "{path}: {msg}");
+        assert!(
+            msg.contains(&format!("{path:?} refused")) && msg.contains(reason),
+            "{path}: {msg}"
+        );
         assert!(!root.path().join("escaped.txt").exists(), "{path}");
         assert!(!absolute.exists(), "{path}");
         assert!(!outside.path().join("escaped.txt").exists(), "{path}");
@@ -526,7 +574,11 @@ async fn api_token_never_in_debug_or_logs() {
 fn invalid_configuration_is_refused() {
     for (url, job, what) in [
         ("ftp://ci.example.com/", "x", "http or https"),
-        ("https://prism:token@ci.example.com/", "x", "must not contain credentials"),
+        (
+            "https://prism:token@ci.example.com/",
+            "x",
+            "must not contain credentials",
+        ),
         ("https://ci.example.com/", "", "job path"),
         ("https://ci.example.com/", "team/../x", "job path"),
         ("not a url", "x", "base URL"),

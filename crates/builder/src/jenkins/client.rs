@@ -133,7 +133,10 @@ impl JenkinsClient {
             return invalid("the base URL must not contain credentials: use username and api_token".into());
         }
         if base.query().is_some() || base.fragment().is_some() {
-            return invalid(format!("base URL {:?} must not have a query or fragment", config.base_url));
+            return invalid(format!(
+                "base URL {:?} must not have a query or fragment",
+                config.base_url
+            ));
         }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -203,7 +206,9 @@ impl JenkinsClient {
             .collect();
         let cookie = match cookies.is_empty() {
             true => None,
-            false => Some(HeaderValue::from_str(&cookies.join("; ")).map_err(|_| protocol(what, "unusable Set-Cookie"))?),
+            false => {
+                Some(HeaderValue::from_str(&cookies.join("; ")).map_err(|_| protocol(what, "unusable Set-Cookie"))?)
+            }
         };
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -305,7 +310,12 @@ impl JenkinsClient {
         let url = self.url(build, &format!("logText/progressiveText?start={start}"))?;
         let resp = self.send(what, self.request(Method::GET, url, Some(session))).await?;
         let resp = self.expect_success(what, resp).await?;
-        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let more = header("X-More-Data").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let size = header("X-Text-Size");
         let bytes = resp.bytes().await.map_err(|e| http_error(what, &e))?.to_vec();
@@ -353,10 +363,7 @@ impl JenkinsClient {
             .pop_if_empty()
             .push("artifact")
             .extend(rel.split('/').filter(|s| !s.is_empty() && *s != "."));
-        let rb = self
-            .http
-            .get(url)
-            .basic_auth(&self.username, Some(self.token.expose()));
+        let rb = self.http.get(url).basic_auth(&self.username, Some(self.token.expose()));
         let rb = with_cookie(rb, session);
         let resp = rb.send().await.map_err(|e| http_error(&what, &e))?;
         let mut resp = self.expect_success(&what, resp).await?;
@@ -370,10 +377,12 @@ impl JenkinsClient {
                 })?
                 .map_err(|e| http_error(&what, &e))?;
             let Some(chunk) = chunk else { break };
-            file.write_all(&chunk).await.map_err(|source| JenkinsError::ArtifactIo {
-                path: rel.into(),
-                source,
-            })?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|source| JenkinsError::ArtifactIo {
+                    path: rel.into(),
+                    source,
+                })?;
             written += chunk.len() as u64;
         }
         file.flush().await.map_err(|source| JenkinsError::ArtifactIo {
@@ -389,7 +398,9 @@ impl JenkinsClient {
     }
 
     fn under_base(&self, url: &str) -> Option<Url> {
-        url.starts_with(self.base.as_str()).then(|| Url::parse(url).ok()).flatten()
+        url.starts_with(self.base.as_str())
+            .then(|| Url::parse(url).ok())
+            .flatten()
     }
 
     /// An API request: basic auth, a per-request timeout, and the session cookie (with

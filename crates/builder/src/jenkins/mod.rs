@@ -129,7 +129,9 @@ pub enum JenkinsError {
     #[error("could not reach Jenkins while {what}: {detail}")]
     Http { what: String, detail: String },
     /// 401: wrong username or API token.
-    #[error("Jenkins rejected the credentials of user {user:?} while {what} (HTTP 401): check the username and API token")]
+    #[error(
+        "Jenkins rejected the credentials of user {user:?} while {what} (HTTP 401): check the username and API token"
+    )]
     Unauthorized { what: String, user: String },
     /// 403: missing permission, or a crumb/session cookie Jenkins did not accept.
     #[error("Jenkins refused {what} for user {user:?} (HTTP 403): the user lacks the permission, or Jenkins did not accept the CSRF crumb and its session cookie")]
@@ -348,7 +350,11 @@ impl JenkinsExecutor {
         item: &QueueRef,
         interrupt: Interrupt,
     ) -> Result<Queued, JenkinsError> {
-        run.system(&format!("{}; cancelling Jenkins queue item {}", run.why(interrupt), item.id));
+        run.system(&format!(
+            "{}; cancelling Jenkins queue item {}",
+            run.why(interrupt),
+            item.id
+        ));
         self.client.cancel_queue_item(&mut run.session, item).await?;
         let state = self.client.queue_item(&run.session, item).await?;
         if let Some(e) = state.executable {

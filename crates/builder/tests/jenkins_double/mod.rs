@@ -466,7 +466,8 @@ async fn job_route(
     match (method, rest.as_slice()) {
         (&Method::POST, ["buildWithParameters"]) => {
             // Parameters may come in the query string or the form body.
-            let mut params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+            let mut params: Vec<(String, String)> =
+                url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
             params.extend(form.iter().cloned());
             let id = st.counter.fetch_add(1, Ordering::Relaxed) + 100;
             st.queue.lock().unwrap().insert(
