@@ -411,6 +411,43 @@ async fn build_aborted_in_jenkins_is_cancelled() {
 }
 
 #[tokio::test]
+async fn transient_poll_failures_are_retried() {
+    let d = JenkinsDouble::start(DoubleConfig::default()).await;
+    let ws = tempfile::tempdir().unwrap();
+    let (task, log, _cancel) = spawn_run(
+        config(&d, "prism-build"),
+        step(ws.path(), "echo first; sleep 0.5; echo second", &[], TEN_S),
+    );
+    wait_for("the build's output", || log.stdout().contains(&"first".to_owned())).await;
+    d.fail_gets("/logText/progressiveText", 3);
+    assert_eq!(task.await.unwrap().unwrap(), ExecOutcome::Exited(0));
+    assert!(log.stdout().contains(&"second".to_owned()));
+    let retries: Vec<_> = log.system().into_iter().filter(|l| l.contains("retrying")).collect();
+    assert_eq!(retries.len(), 3, "{retries:?}");
+    assert!(retries[0].contains("HTTP 503"), "{}", retries[0]);
+}
+
+#[tokio::test]
+async fn persistent_poll_failures_fail_the_step() {
+    let d = JenkinsDouble::start(DoubleConfig::default()).await;
+    let ws = tempfile::tempdir().unwrap();
+    d.fail_gets("/queue/item/", 100);
+    let (out, _) = run(config(&d, "prism-build"), step(ws.path(), "true", &[], TEN_S)).await;
+    let msg = remote_error(out);
+    assert!(
+        msg.contains("HTTP 503 from Jenkins while polling the queue item"),
+        "{msg}"
+    );
+    // The first try and five retries.
+    let polls = d
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/queue/item/"))
+        .count();
+    assert_eq!(polls, 6);
+}
+
+#[tokio::test]
 async fn cancel_while_queued_cancels_the_item() {
     let d = JenkinsDouble::start(DoubleConfig {
         queue_polls: 1000,

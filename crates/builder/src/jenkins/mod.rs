@@ -21,6 +21,7 @@ mod client;
 mod console;
 
 use std::fmt;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,16 +135,16 @@ pub enum JenkinsError {
     )]
     Unauthorized { what: String, user: String },
     /// 403: missing permission, or a crumb/session cookie Jenkins did not accept.
-    #[error("Jenkins refused {what} for user {user:?} (HTTP 403): the user lacks the permission, or Jenkins did not accept the CSRF crumb and its session cookie")]
+    #[error("HTTP 403 from Jenkins while {what} as user {user:?}: the user lacks the permission, or Jenkins did not accept the CSRF crumb and its session cookie")]
     Forbidden { what: String, user: String },
     /// 404 on `buildWithParameters`.
     #[error("Jenkins job {job:?} not found (no job at {url})")]
     JobNotFound { job: String, url: String },
     /// A redirect on an API call: usually http redirected to https, or the wrong base URL.
-    #[error("Jenkins redirected {what} to {location}: set the base URL to Jenkins' own address")]
+    #[error("Jenkins answered with a redirect to {location} while {what}: set the base URL to Jenkins' own address")]
     Redirected { what: String, location: String },
     /// Any other unexpected status.
-    #[error("Jenkins answered {what} with HTTP {status}: {body}")]
+    #[error("HTTP {status} from Jenkins while {what}: {body}")]
     Status { what: String, status: u16, body: String },
     /// An answer that does not follow Jenkins' API (missing header, bad JSON).
     #[error("unexpected answer from Jenkins while {what}: {reason}")]
@@ -158,6 +159,18 @@ pub enum JenkinsError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl JenkinsError {
+    /// Worth retrying for a poll (a GET): Jenkins or a proxy in front of it did not
+    /// answer, or answered with a server error.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Http { .. } => true,
+            Self::Status { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
 }
 
 impl From<JenkinsError> for ExecError {
@@ -190,13 +203,31 @@ impl Interrupt {
     }
 }
 
+/// Why a phase did not run to its end: the step was interrupted (the caller then cancels
+/// the queue item or stops the build), or Jenkins failed.
+enum Halt {
+    Interrupted(Interrupt),
+    Failed(JenkinsError),
+}
+
+impl From<JenkinsError> for Halt {
+    fn from(e: JenkinsError) -> Self {
+        Self::Failed(e)
+    }
+}
+
 /// How the queue phase ended.
 enum Queued {
     /// The item became this build.
     Started(client::Executable),
-    /// No build will follow: cancelled in Jenkins, or by Prism (cancel token, timeout).
-    Ended(ExecOutcome),
+    /// Cancelled in Jenkins: no build will follow.
+    Cancelled,
 }
+
+/// How many polls in a row may fail with a transient error (no answer, HTTP 5xx) before
+/// the step fails: one proxy hiccup during an hour-long build must not fail the step
+/// while the build runs on in Jenkins.
+const MAX_POLL_FAILURES: u32 = 5;
 
 /// Per-run state shared by the phases.
 struct Run<'a> {
@@ -205,6 +236,7 @@ struct Run<'a> {
     cancel: &'a CancellationToken,
     deadline: Instant,
     session: Session,
+    poll: Duration,
 }
 
 impl Run<'_> {
@@ -226,6 +258,39 @@ impl Run<'_> {
         }
     }
 
+    /// `fut`, unless the step is interrupted first.
+    async fn unless_interrupted<T>(&self, fut: impl Future<Output = T>) -> Result<T, Halt> {
+        tokio::select! {
+            r = fut => Ok(r),
+            i = self.interrupted() => Err(Halt::Interrupted(i)),
+        }
+    }
+
+    /// Wait one poll interval, unless the step is interrupted first.
+    async fn pause(&self) -> Result<(), Halt> {
+        self.unless_interrupted(tokio::time::sleep(self.poll)).await
+    }
+
+    /// One poll of Jenkins, retried after transient failures, unless interrupted.
+    async fn poll<T, F, Fut>(&self, mut call: F) -> Result<T, Halt>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, JenkinsError>>,
+    {
+        let mut failures = 0;
+        loop {
+            match self.unless_interrupted(call()).await? {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_transient() && failures < MAX_POLL_FAILURES => {
+                    failures += 1;
+                    self.system(&format!("{e}; retrying ({failures}/{MAX_POLL_FAILURES})"));
+                    self.pause().await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     fn system(&self, line: &str) {
         self.log.line(Stream::System, line);
     }
@@ -236,17 +301,6 @@ impl Run<'_> {
             Interrupt::TimedOut => format!("step `{}` timed out after {:?}", self.step.name, self.step.timeout),
         }
     }
-}
-
-/// Await `$fut` unless the run is interrupted first, in which case evaluate `$on_interrupt`
-/// (with the interrupt bound to `$i`) and return it from the enclosing function.
-macro_rules! or_interrupt {
-    ($run:expr, $fut:expr, |$i:ident| $on_interrupt:expr) => {
-        tokio::select! {
-            r = $fut => r,
-            $i = $run.interrupted() => return $on_interrupt,
-        }
-    };
 }
 
 impl JenkinsExecutor {
@@ -280,14 +334,21 @@ impl JenkinsExecutor {
             cancel: &cancel,
             deadline: Instant::now() + step.timeout,
             session: Session::default(),
+            poll: self.poll,
         };
         if let Some(i) = run.already_interrupted() {
             return Ok(i.outcome());
         }
-        run.session = or_interrupt!(run, self.client.session(), |i| Ok(i.outcome()))?;
+        // Nothing exists in Jenkins yet: an interrupt here needs no clean-up.
+        run.session = match run.unless_interrupted(self.client.session()).await {
+            Ok(session) => session?,
+            Err(Halt::Interrupted(i)) => return Ok(i.outcome()),
+            Err(Halt::Failed(e)) => return Err(e.into()),
+        };
 
         // The trigger is not raced against cancel: dropping the request half-way could
-        // still queue a build nobody follows. It is bounded by the request timeout.
+        // still queue a build nobody follows. It is bounded by the request timeout, and an
+        // interrupt that came meanwhile is seen by the queue phase.
         let mut params: Vec<(String, String)> = step
             .env
             .iter()
@@ -304,102 +365,29 @@ impl JenkinsExecutor {
             item.id
         ));
 
-        let executable = match self.wait_in_queue(&mut run, &item).await? {
-            Queued::Started(e) => e,
-            Queued::Ended(outcome) => return Ok(outcome),
+        let executable = match self.wait_in_queue(&run, &item).await {
+            Ok(Queued::Started(e)) => e,
+            Ok(Queued::Cancelled) => {
+                run.system(&format!("Jenkins queue item {} was cancelled in Jenkins", item.id));
+                return Ok(ExecOutcome::Cancelled);
+            }
+            Err(Halt::Interrupted(i)) => return Ok(self.abort_queued(&mut run, &item, i).await?),
+            Err(Halt::Failed(e)) => return Err(e.into()),
         };
+        let number = executable.number;
         let build = self.client.build_url(&executable)?;
         let console = format!("{}console", with_slash(&executable.url));
         log.link("jenkins", &console);
-        run.system(&format!("Jenkins build #{}: {console}", executable.number));
+        run.system(&format!("Jenkins build #{number}: {console}"));
 
-        self.follow_build(&mut run, executable.number, &build).await
-    }
-
-    /// Poll the queue item until it becomes a build.
-    async fn wait_in_queue(&self, run: &mut Run<'_>, item: &QueueRef) -> Result<Queued, JenkinsError> {
-        let mut reported_why = false;
-        loop {
-            if let Some(i) = run.already_interrupted() {
-                return self.abort_queued(run, item, i).await;
+        let (result, artifacts) = match self.watch_build(&run, &build).await {
+            Ok(r) => r,
+            Err(Halt::Interrupted(i)) => {
+                run.system(&format!("{}; stopping Jenkins build #{number}", run.why(i)));
+                self.stop_build(&mut run, number, &build).await;
+                return Ok(i.outcome());
             }
-            let state = or_interrupt!(run, self.client.queue_item(&run.session, item), |i| self
-                .abort_queued(run, item, i)
-                .await)?;
-            if let Some(e) = state.executable {
-                return Ok(Queued::Started(e));
-            }
-            if state.cancelled {
-                run.system(&format!("Jenkins queue item {} was cancelled in Jenkins", item.id));
-                return Ok(Queued::Ended(ExecOutcome::Cancelled));
-            }
-            if let (false, Some(why)) = (reported_why, &state.why) {
-                run.system(&format!("waiting in Jenkins' queue: {why}"));
-                reported_why = true;
-            }
-            or_interrupt!(run, tokio::time::sleep(self.poll), |i| self
-                .abort_queued(run, item, i)
-                .await);
-        }
-    }
-
-    /// Cancel a queued item. If Jenkins started it meanwhile, stop the build instead.
-    async fn abort_queued(
-        &self,
-        run: &mut Run<'_>,
-        item: &QueueRef,
-        interrupt: Interrupt,
-    ) -> Result<Queued, JenkinsError> {
-        run.system(&format!(
-            "{}; cancelling Jenkins queue item {}",
-            run.why(interrupt),
-            item.id
-        ));
-        self.client.cancel_queue_item(&mut run.session, item).await?;
-        let state = self.client.queue_item(&run.session, item).await?;
-        if let Some(e) = state.executable {
-            let build = self.client.build_url(&e)?;
-            self.stop_build(run, e.number, &build).await;
-        } else if !state.cancelled {
-            run.system(&format!("Jenkins still lists queue item {} as waiting", item.id));
-        }
-        Ok(Queued::Ended(interrupt.outcome()))
-    }
-
-    /// Stream the console, then wait for the result and fetch the artifacts.
-    async fn follow_build(&self, run: &mut Run<'_>, number: u64, build: &Url) -> Result<ExecOutcome, ExecError> {
-        let mut lines = LineSplitter::default();
-        let mut offset = 0;
-        loop {
-            let chunk = or_interrupt!(run, self.client.console(&run.session, build, offset), |i| Ok(self
-                .interrupt_build(run, i, number, build)
-                .await))?;
-            for line in lines.push(&chunk.bytes) {
-                run.log.line(Stream::Stdout, &line);
-            }
-            offset = chunk.next_offset;
-            if !chunk.more {
-                break;
-            }
-            or_interrupt!(run, tokio::time::sleep(self.poll), |i| Ok(self
-                .interrupt_build(run, i, number, build)
-                .await));
-        }
-        if let Some(line) = lines.finish() {
-            run.log.line(Stream::Stdout, &line);
-        }
-
-        // The console can be complete a moment before Jenkins records the result.
-        let (result, artifacts) = loop {
-            let info = or_interrupt!(run, self.client.build_info(&run.session, build), |i| Ok(self
-                .interrupt_build(run, i, number, build)
-                .await))?;
-            if let (false, Some(result)) = (info.building, info.result) {
-                break (result, info.artifacts);
-            }
-            or_interrupt!(run, tokio::time::sleep(self.poll), |i| Ok(self
-                .interrupt_build(run, i, number, build)
-                .await));
+            Err(Halt::Failed(e)) => return Err(e.into()),
         };
         run.system(&format!("Jenkins build #{number} finished: {result}"));
         let outcome = match result.as_str() {
@@ -419,24 +407,100 @@ impl JenkinsExecutor {
             }
         };
         if outcome.success() && !artifacts.is_empty() {
-            // The build is over: an interrupt now only stops the download.
-            let download = self.download_artifacts(run, build, &artifacts);
-            or_interrupt!(run, download, |i| {
-                run.system(&format!("{}; artifact download abandoned", run.why(i)));
-                Ok(i.outcome())
-            })?;
+            // The build is over: an interrupt now only abandons the download.
+            match run
+                .unless_interrupted(self.download_artifacts(&run, &build, &artifacts))
+                .await
+            {
+                Ok(r) => r?,
+                Err(Halt::Interrupted(i)) => {
+                    run.system(&format!("{}; artifact download abandoned", run.why(i)));
+                    return Ok(i.outcome());
+                }
+                Err(Halt::Failed(e)) => return Err(e.into()),
+            }
         }
         Ok(outcome)
     }
 
-    async fn interrupt_build(&self, run: &mut Run<'_>, interrupt: Interrupt, number: u64, build: &Url) -> ExecOutcome {
-        run.system(&format!("{}; stopping Jenkins build #{number}", run.why(interrupt)));
-        self.stop_build(run, number, build).await;
-        interrupt.outcome()
+    /// Poll the queue item until it becomes a build, reporting once why it waits.
+    async fn wait_in_queue(&self, run: &Run<'_>, item: &QueueRef) -> Result<Queued, Halt> {
+        let mut reported_why = false;
+        loop {
+            if let Some(i) = run.already_interrupted() {
+                return Err(Halt::Interrupted(i));
+            }
+            let state = run.poll(|| self.client.queue_item(&run.session, item)).await?;
+            if let Some(e) = state.executable {
+                return Ok(Queued::Started(e));
+            }
+            if state.cancelled {
+                return Ok(Queued::Cancelled);
+            }
+            if let (false, Some(why)) = (reported_why, &state.why) {
+                run.system(&format!("waiting in Jenkins' queue: {why}"));
+                reported_why = true;
+            }
+            run.pause().await?;
+        }
     }
 
-    /// Ask Jenkins to stop the build and wait (up to `stop_grace`) until it is over.
-    /// Failures are logged, not returned: the step's outcome is decided already.
+    /// Stream the console into the log until Jenkins says it is complete, then wait for
+    /// the result. Returns the result and the archived artifacts.
+    async fn watch_build(&self, run: &Run<'_>, build: &Url) -> Result<(String, Vec<client::Artifact>), Halt> {
+        let mut lines = LineSplitter::default();
+        let mut offset = 0;
+        loop {
+            let chunk = run.poll(|| self.client.console(&run.session, build, offset)).await?;
+            for line in lines.push(&chunk.bytes) {
+                run.log.line(Stream::Stdout, &line);
+            }
+            offset = chunk.next_offset;
+            if !chunk.more {
+                break;
+            }
+            run.pause().await?;
+        }
+        if let Some(line) = lines.finish() {
+            run.log.line(Stream::Stdout, &line);
+        }
+        // The console can be complete a moment before Jenkins records the result.
+        loop {
+            let info = run.poll(|| self.client.build_info(&run.session, build)).await?;
+            if let (false, Some(result)) = (info.building, info.result) {
+                return Ok((result, info.artifacts));
+            }
+            run.pause().await?;
+        }
+    }
+
+    /// Cancel a queued item. If Jenkins started it meanwhile, stop the build instead.
+    async fn abort_queued(
+        &self,
+        run: &mut Run<'_>,
+        item: &QueueRef,
+        interrupt: Interrupt,
+    ) -> Result<ExecOutcome, JenkinsError> {
+        run.system(&format!(
+            "{}; cancelling Jenkins queue item {}",
+            run.why(interrupt),
+            item.id
+        ));
+        self.client.cancel_queue_item(&mut run.session, item).await?;
+        let state = self.client.queue_item(&run.session, item).await?;
+        if let Some(e) = state.executable {
+            let build = self.client.build_url(&e)?;
+            run.system(&format!("Jenkins had just started it: stopping build #{}", e.number));
+            self.stop_build(run, e.number, &build).await;
+        } else if !state.cancelled {
+            run.system(&format!("Jenkins still lists queue item {} as waiting", item.id));
+        }
+        Ok(interrupt.outcome())
+    }
+
+    /// Ask Jenkins to stop the build and wait (up to `stop_grace`) until it is over, so
+    /// the next step does not overlap an aborting build. Failures are logged, not
+    /// returned: the step's outcome is decided already.
     async fn stop_build(&self, run: &mut Run<'_>, number: u64, build: &Url) {
         if let Err(e) = self.client.stop(&mut run.session, build).await {
             run.system(&format!("could not stop Jenkins build #{number}: {e}"));

@@ -162,6 +162,8 @@ struct Inner {
     queue: Mutex<HashMap<u64, QueueItem>>,
     builds: Mutex<Vec<Arc<Build>>>,
     counter: AtomicU64,
+    /// GETs whose path contains this answer 503 while the count lasts.
+    failing: Mutex<Option<(String, u32)>>,
 }
 
 pub struct JenkinsDouble {
@@ -182,6 +184,7 @@ impl JenkinsDouble {
             queue: Mutex::default(),
             builds: Mutex::default(),
             counter: AtomicU64::new(0),
+            failing: Mutex::default(),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let task = tokio::spawn(async move {
@@ -226,6 +229,12 @@ impl JenkinsDouble {
             .values()
             .filter(|q| matches!(q.state, QueueState::Cancelled))
             .count()
+    }
+
+    /// The next `count` GETs whose path contains `pattern` answer 503, as Jenkins does
+    /// while it restarts, or a proxy in front of it when Jenkins is slow.
+    pub fn fail_gets(&self, pattern: &str, count: u32) {
+        *self.inner.failing.lock().unwrap() = Some((pattern.to_owned(), count));
     }
 
     /// Abort every running build, as the stop button in Jenkins' UI does.
@@ -320,6 +329,14 @@ async fn route(
         };
         if !valid {
             return (StatusCode::FORBIDDEN, "No valid crumb was included in the request").into_response();
+        }
+    }
+    if method == Method::GET {
+        if let Some((pattern, left)) = st.failing.lock().unwrap().as_mut() {
+            if *left > 0 && path.contains(pattern.as_str()) {
+                *left -= 1;
+                return (StatusCode::SERVICE_UNAVAILABLE, "Jenkins is getting ready to work").into_response();
+            }
         }
     }
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
