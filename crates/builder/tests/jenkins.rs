@@ -480,6 +480,27 @@ async fn cancel_while_queued_cancels_the_item() {
 }
 
 #[tokio::test]
+async fn cancel_racing_the_start_stops_the_build() {
+    let d = JenkinsDouble::start(DoubleConfig {
+        queue_polls: 1000,
+        cancel_too_late: true,
+        ..Default::default()
+    })
+    .await;
+    let ws = tempfile::tempdir().unwrap();
+    let (task, log, cancel) = spawn_run(config(&d, "prism-build"), step(ws.path(), "sleep 30", &[], TEN_S));
+    wait_for("the queue item", || {
+        log.system().iter().any(|l| l.contains("waiting in Jenkins' queue"))
+    })
+    .await;
+    cancel.cancel();
+    assert_eq!(task.await.unwrap().unwrap(), ExecOutcome::Cancelled);
+    assert_eq!(d.requests_to(Method::POST, "/queue/cancelItem").len(), 1);
+    assert_eq!(d.requests_to(Method::POST, "/job/prism-build/1/stop").len(), 1);
+    assert_eq!(d.builds()[0].result().as_deref(), Some("ABORTED"));
+}
+
+#[tokio::test]
 async fn cancel_while_running_stops_the_build() {
     let d = JenkinsDouble::start(DoubleConfig::default()).await;
     let ws = tempfile::tempdir().unwrap();

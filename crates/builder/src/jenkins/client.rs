@@ -365,7 +365,13 @@ impl JenkinsClient {
             .extend(rel.split('/').filter(|s| !s.is_empty() && *s != "."));
         let rb = self.http.get(url).basic_auth(&self.username, Some(self.token.expose()));
         let rb = with_cookie(rb, session);
-        let resp = rb.send().await.map_err(|e| http_error(&what, &e))?;
+        let resp = tokio::time::timeout(self.timeout, rb.send())
+            .await
+            .map_err(|_| JenkinsError::Http {
+                what: what.clone(),
+                detail: format!("no answer within {:?}", self.timeout),
+            })?
+            .map_err(|e| http_error(&what, &e))?;
         let mut resp = self.expect_success(&what, resp).await?;
         let mut written = 0;
         loop {
@@ -373,7 +379,7 @@ impl JenkinsClient {
                 .await
                 .map_err(|_| JenkinsError::Http {
                     what: what.clone(),
-                    detail: format!("no data for {:?}", self.timeout),
+                    detail: format!("no data for {:?} in the middle of the download", self.timeout),
                 })?
                 .map_err(|e| http_error(&what, &e))?;
             let Some(chunk) = chunk else { break };

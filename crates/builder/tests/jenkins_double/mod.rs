@@ -49,6 +49,9 @@ pub struct DoubleConfig {
     pub forged_artifacts: Vec<(String, Vec<u8>)>,
     /// At most this many console bytes per progressiveText answer.
     pub chunk_size: usize,
+    /// `queue/cancelItem` comes just too late: Jenkins gave the item an executor a
+    /// moment before, so the item starts instead of being cancelled.
+    pub cancel_too_late: bool,
     /// The shell step's "exit code to set build unstable": this exit code makes the
     /// result UNSTABLE instead of FAILURE.
     pub unstable_exit_code: Option<i32>,
@@ -64,6 +67,7 @@ impl Default for DoubleConfig {
             forged_artifacts: Vec::new(),
             chunk_size: 64,
             unstable_exit_code: None,
+            cancel_too_late: false,
         }
     }
 }
@@ -395,7 +399,7 @@ fn token(st: &Inner) -> String {
     format!("{:016x}", t.rotate_left(17) ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-fn cancel_item(st: &Inner, query: &str) -> Response {
+fn cancel_item(st: &Arc<Inner>, query: &str) -> Response {
     let id = url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "id")
         .and_then(|(_, v)| v.parse::<u64>().ok());
@@ -404,7 +408,10 @@ fn cancel_item(st: &Inner, query: &str) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     };
     if let QueueState::Waiting { .. } = item.state {
-        item.state = QueueState::Cancelled;
+        item.state = match st.cfg.cancel_too_late {
+            true => QueueState::Started(start_build(st, &item.job, item.params.clone())),
+            false => QueueState::Cancelled,
+        };
     }
     // Jenkins redirects back to the page the request came from.
     redirect(&format!("{}queue/", st.base))
