@@ -611,7 +611,7 @@ async fn api_token_never_in_debug_or_logs() {
     let d = JenkinsDouble::start(DoubleConfig::default()).await;
     let cfg = config(&d, "prism-build");
     let exec = JenkinsExecutor::new(cfg.clone()).unwrap();
-    for dbg in [format!("{cfg:?}"), format!("{exec:?}"), format!("{:?}", exec.client())] {
+    for dbg in [format!("{cfg:?}"), format!("{exec:?}")] {
         assert!(!dbg.contains(TOKEN), "{dbg}");
         assert!(dbg.contains("***"), "{dbg}");
     }

@@ -61,12 +61,6 @@ impl fmt::Debug for Session {
     }
 }
 
-impl Session {
-    pub fn has_crumb(&self) -> bool {
-        self.crumb.is_some()
-    }
-}
-
 /// A build waiting in Jenkins' queue.
 #[derive(Debug, Clone)]
 pub struct QueueRef {

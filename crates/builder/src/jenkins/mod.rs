@@ -31,11 +31,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-pub use client::{JenkinsClient, Session};
-
 use crate::executor::{BuildStep, ExecError, ExecOutcome, Executor};
 use crate::logsink::{LogSink, Stream};
-use client::QueueRef;
+use client::{JenkinsClient, QueueRef, Session};
 use console::LineSplitter;
 
 /// Name of the parameter that carries [`BuildStep::name`].
@@ -73,6 +71,7 @@ pub struct JenkinsConfig {
     pub job: String,
     /// The user the API token belongs to (HTTP basic auth).
     pub username: String,
+    /// The user's API token (Jenkins: user, Security, API Token), not the password.
     pub api_token: ApiToken,
     /// How often to poll the queue, the console and the result.
     pub poll_interval: Duration,
@@ -310,10 +309,6 @@ impl JenkinsExecutor {
             poll: config.poll_interval,
             stop_grace: config.stop_grace,
         })
-    }
-
-    pub fn client(&self) -> &JenkinsClient {
-        &self.client
     }
 
     async fn run_step(
