@@ -294,7 +294,7 @@ async fn expired_session_gets_a_new_crumb() {
     let cancels = d.requests_to(Method::POST, "/queue/cancelItem");
     assert_eq!(
         cancels.iter().map(|r| r.status.as_u16()).collect::<Vec<_>>(),
-        [403, 302]
+        [403, 204]
     );
     assert_eq!(d.requests_to(Method::GET, "/crumbIssuer/api/json").len(), 2);
     assert_eq!(d.cancelled_items(), 1);

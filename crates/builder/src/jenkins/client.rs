@@ -257,9 +257,10 @@ impl JenkinsClient {
                 }
             })
             .ok_or_else(|| protocol(what, format!("Location {location} is not a queue item")))?;
+        // Relative URLs are joined to this one, so it must end with '/'.
         let url = match self.under_base(location.as_str()) {
-            Some(u) => u,
-            None => self.url(&self.base, &format!("queue/item/{id}/"))?,
+            Some(u) if u.path().ends_with('/') => u,
+            _ => self.url(&self.base, &format!("queue/item/{id}/"))?,
         };
         Ok(QueueRef { id, url })
     }
@@ -276,9 +277,10 @@ impl JenkinsClient {
         json(what, self.expect_success(what, resp).await?).await
     }
 
-    /// `POST {base}queue/cancelItem?id=N`. Best effort: some Jenkins versions answer 404
-    /// even when they did cancel (JENKINS-21311), so the caller reads the item again to
-    /// learn what happened.
+    /// `POST {base}queue/cancelItem?id=N`. Jenkins answers 204 (older versions: a
+    /// redirect to the previous page, whatever happened); 404 means the item already left
+    /// the queue, too late to cancel (JENKINS-14813). Either way the caller reads the item
+    /// again to learn whether it became a build.
     pub async fn cancel_queue_item(&self, session: &mut Session, item: &QueueRef) -> Result<()> {
         let what = "cancelling the queue item";
         let url = self.url(&self.base, &format!("queue/cancelItem?id={}", item.id))?;

@@ -404,17 +404,20 @@ fn cancel_item(st: &Arc<Inner>, query: &str) -> Response {
         .find(|(k, _)| k == "id")
         .and_then(|(_, v)| v.parse::<u64>().ok());
     let mut queue = st.queue.lock().unwrap();
+    // As Jenkins 2.x: 204 when cancelled, 404 when the item is no longer in the queue
+    // (unknown, or it left the queue already: too late).
     let Some(item) = id.and_then(|id| queue.get_mut(&id)) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    if let QueueState::Waiting { .. } = item.state {
-        item.state = match st.cfg.cancel_too_late {
-            true => QueueState::Started(start_build(st, &item.job, item.params.clone())),
-            false => QueueState::Cancelled,
-        };
+    if !matches!(item.state, QueueState::Waiting { .. }) {
+        return (StatusCode::NOT_FOUND, "Provided id not found").into_response();
     }
-    // Jenkins redirects back to the page the request came from.
-    redirect(&format!("{}queue/", st.base))
+    if st.cfg.cancel_too_late {
+        item.state = QueueState::Started(start_build(st, &item.job, item.params.clone()));
+        return (StatusCode::NOT_FOUND, "Provided id not found").into_response();
+    }
+    item.state = QueueState::Cancelled;
+    StatusCode::NO_CONTENT.into_response()
 }
 
 fn redirect(to: &str) -> Response {
