@@ -144,7 +144,7 @@ async fn successful_build_streams_console_and_downloads_artifacts() {
     })
     .await;
     let ws = tempfile::tempdir().unwrap();
-    let command = "for i in $(seq 1 30); do echo \"line $i\"; done; echo 'to stderr' >&2; \
+    let command = "for i in $(seq 1 30); do echo \"line $i ✓ déjà\"; done; echo 'to stderr' >&2; \
                    mkdir -p out/bin; printf 'binary\\000bytes' > out/bin/app; echo \"$APP_VERSION\" > version.txt; \
                    printf 'no newline at the end'";
     let (out, log) = run(
@@ -159,8 +159,9 @@ async fn successful_build_streams_console_and_downloads_artifacts() {
     // Every line of Jenkins' console, in order, none split or merged by the chunking.
     assert_eq!(stdout, console_lines(&build.console()));
     assert_eq!(stdout[0], "Started by user prism");
-    let first = stdout.iter().position(|l| l == "line 1").unwrap();
-    let expected: Vec<String> = (1..=30).map(|i| format!("line {i}")).collect();
+    let first = stdout.iter().position(|l| l == "line 1 ✓ déjà").unwrap();
+    // Multi-byte characters cut by the 37-byte chunks come out whole.
+    let expected: Vec<String> = (1..=30).map(|i| format!("line {i} ✓ déjà")).collect();
     assert_eq!(stdout[first..first + 30], expected[..]);
     assert_eq!(stdout[first + 30], "to stderr");
     // The unterminated last line runs into what Jenkins writes next, as in a real console.
@@ -191,6 +192,34 @@ async fn successful_build_streams_console_and_downloads_artifacts() {
         .system()
         .iter()
         .any(|l| l.contains("downloaded artifact out/bin/app (12 bytes)")));
+}
+
+#[tokio::test]
+async fn long_console_lines_are_cut_like_local_ones() {
+    let d = JenkinsDouble::start(DoubleConfig {
+        chunk_size: 1 << 20,
+        ..Default::default()
+    })
+    .await;
+    let ws = tempfile::tempdir().unwrap();
+    let (out, log) = run(
+        config(&d, "prism-build"),
+        step(
+            ws.path(),
+            "head -c 150000 /dev/zero | tr '\\0' x; echo; echo after",
+            &[],
+            TEN_S,
+        ),
+    )
+    .await;
+    assert_eq!(out.unwrap(), ExecOutcome::Exited(0));
+    let stdout = log.stdout();
+    let i = stdout.iter().position(|l| l.starts_with("xxx")).unwrap();
+    let max = prism_builder::executor::MAX_LINE_BYTES;
+    assert_eq!(stdout[i].len(), max);
+    assert_eq!(stdout[i + 1].len(), max);
+    assert_eq!(stdout[i + 2].len(), 150_000 - 2 * max);
+    assert_eq!(stdout[i + 3], "after");
 }
 
 #[tokio::test]
