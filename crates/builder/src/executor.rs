@@ -64,6 +64,10 @@ pub enum ExecError {
     Spawn(#[source] std::io::Error),
     #[error("error while waiting for the build command: {0}")]
     Wait(#[source] std::io::Error),
+    /// A remote executor (Jenkins) could not be reached, refused the request, or gave an
+    /// answer that made no sense; the message says which and where.
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// Runs build steps. Object safe, so the pipeline can hold an `Arc<dyn Executor>` chosen

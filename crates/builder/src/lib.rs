@@ -4,6 +4,8 @@
 //!   resolve the commit it points at.
 //! * [`executor`]: the [`Executor`] interface that runs one build step, and
 //!   [`LocalExecutor`], the embedded default (child process in its own process group).
+//! * [`jenkins`]: [`JenkinsExecutor`], which runs a step as a build of a Jenkins job over
+//!   Jenkins' REST API and downloads its archived artifacts into the workdir.
 //! * [`logsink`]: where build output goes, line by line, with a stream tag and a sequence.
 //! * [`mask`]: replaces registered secrets in log lines with `***`.
 //! * [`workspace`]: per-build workspace directories and artifact path resolution that
@@ -12,12 +14,14 @@
 
 pub mod checkout;
 pub mod executor;
+pub mod jenkins;
 pub mod logsink;
 pub mod mask;
 pub mod workspace;
 
 pub use checkout::{checkout, CheckoutError, CommitSha, Credentials};
 pub use executor::{BuildStep, ExecError, ExecOutcome, Executor, LocalExecutor};
+pub use jenkins::{ApiToken, JenkinsConfig, JenkinsError, JenkinsExecutor};
 pub use logsink::{LogLine, LogSink, MemoryLogSink, Stream, TailBuffer, TeeSink};
 pub use mask::{MaskingSink, SecretMasker};
 pub use tokio_util::sync::CancellationToken;

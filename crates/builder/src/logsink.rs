@@ -28,14 +28,19 @@ pub struct LogLine {
 pub trait LogSink: Send + Sync {
     fn line(&self, stream: Stream, line: &str);
 
-    /// A page about this build outside Prism (e.g. the Jenkins console), once known.
-    fn link(&self, _label: &str, _url: &str) {}
+    /// A link that belongs with this log, such as the console page of the build on a
+    /// remote CI server (`label` says which: "jenkins"). Sinks that cannot show links
+    /// ignore it, hence the no-op default; sinks that wrap another sink must forward it.
+    fn link(&self, label: &str, url: &str) {
+        let _ = (label, url);
+    }
 }
 
 impl<T: LogSink + ?Sized> LogSink for Arc<T> {
     fn line(&self, stream: Stream, line: &str) {
         (**self).line(stream, line)
     }
+
     fn link(&self, label: &str, url: &str) {
         (**self).link(label, url)
     }
@@ -152,6 +157,7 @@ impl LogSink for TeeSink {
             s.line(stream, line);
         }
     }
+
     fn link(&self, label: &str, url: &str) {
         for s in &self.sinks {
             s.link(label, url);

@@ -103,8 +103,11 @@ impl<S: LogSink + ?Sized> LogSink for MaskingSink<S> {
     fn line(&self, stream: Stream, line: &str) {
         self.inner.line(stream, &self.masker.mask(line));
     }
+
+    /// Links are masked like lines: a secret in a URL (a token in a query string) must not
+    /// leak through the link any more than through the log.
     fn link(&self, label: &str, url: &str) {
-        self.inner.link(label, url);
+        self.inner.link(label, &self.masker.mask(url));
     }
 }
 
