@@ -75,16 +75,21 @@ pub fn validate_relative_path(field: &str, p: &str) -> Result<(), ValidationErro
         return Err(ValidationError::new(field, "must be 1 to 1024 characters"));
     }
     if p.starts_with('/') {
-        return Err(ValidationError::new(field, "must be relative to the checkout, not absolute"));
+        return Err(ValidationError::new(
+            field,
+            "must be relative to the checkout, not absolute",
+        ));
     }
     if p.split('/').any(|c| c == "..") {
         return Err(ValidationError::new(field, "must not contain '..'"));
     }
     if p.chars().any(|c| c.is_control() || c == '\\') {
-        return Err(ValidationError::new(field, "must not contain control characters or '\\'"));
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters or '\\'",
+        ));
     }
-    if p.contains('*') && (p.matches('*').count() > 1 || p.rsplit('/').next().is_none_or(|last| !last.contains('*')))
-    {
+    if p.contains('*') && (p.matches('*').count() > 1 || p.rsplit('/').next().is_none_or(|last| !last.contains('*'))) {
         return Err(ValidationError::new(
             field,
             "may contain one '*', in its last component only",
@@ -95,10 +100,16 @@ pub fn validate_relative_path(field: &str, p: &str) -> Result<(), ValidationErro
 
 pub fn validate_image_dir(field: &str, p: &str) -> Result<(), ValidationError> {
     if !p.starts_with('/') || p.len() > 512 || p.split('/').any(|c| c == ".." || c == ".") {
-        return Err(ValidationError::new(field, "must be an absolute path without '.' or '..'"));
+        return Err(ValidationError::new(
+            field,
+            "must be an absolute path without '.' or '..'",
+        ));
     }
     if p.chars().any(|c| c.is_control() || c == '\\') {
-        return Err(ValidationError::new(field, "must not contain control characters or '\\'"));
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters or '\\'",
+        ));
     }
     Ok(())
 }
@@ -125,7 +136,10 @@ pub fn validate_repository(field: &str, r: &str) -> Result<(), ValidationError> 
 
 pub fn validate_argv(field: &str, v: &[String]) -> Result<(), ValidationError> {
     if v.len() > 64 || v.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
-        return Err(ValidationError::new(field, "at most 64 arguments of at most 4096 characters"));
+        return Err(ValidationError::new(
+            field,
+            "at most 64 arguments of at most 4096 characters",
+        ));
     }
     Ok(())
 }
@@ -154,7 +168,10 @@ impl BuildSettings {
         }
         if let Some(c) = &self.build_command {
             if c.len() > 16 * 1024 || c.contains('\0') {
-                return Err(ValidationError::new(f("build_command"), "must be at most 16 KiB without NUL"));
+                return Err(ValidationError::new(
+                    f("build_command"),
+                    "must be at most 16 KiB without NUL",
+                ));
             }
         }
         if let Some(paths) = &self.artifact_paths {
@@ -220,20 +237,43 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.timeout(), Duration::from_secs(60));
-        assert_eq!(BuildSettings::parse("b", &json!({})).unwrap().timeout().as_secs(), DEFAULT_TIMEOUT_SECONDS);
+        assert_eq!(
+            BuildSettings::parse("b", &json!({})).unwrap().timeout().as_secs(),
+            DEFAULT_TIMEOUT_SECONDS
+        );
     }
 
     #[test]
     fn names_the_field_at_fault() {
-        assert_eq!(err(json!({"artifact_paths": ["ok", "../etc"]})).field, "build_settings.artifact_paths[1]");
-        assert_eq!(err(json!({"artifact_paths": ["/etc/passwd"]})).field, "build_settings.artifact_paths[0]");
-        assert_eq!(err(json!({"artifact_paths": ["a/*/b"]})).field, "build_settings.artifact_paths[0]");
+        assert_eq!(
+            err(json!({"artifact_paths": ["ok", "../etc"]})).field,
+            "build_settings.artifact_paths[1]"
+        );
+        assert_eq!(
+            err(json!({"artifact_paths": ["/etc/passwd"]})).field,
+            "build_settings.artifact_paths[0]"
+        );
+        assert_eq!(
+            err(json!({"artifact_paths": ["a/*/b"]})).field,
+            "build_settings.artifact_paths[0]"
+        );
         assert_eq!(err(json!({"workdir": "a/../../b"})).field, "build_settings.workdir");
         assert_eq!(err(json!({"image_dir": "app"})).field, "build_settings.image_dir");
-        assert_eq!(err(json!({"repository": "Shop/Web"})).field, "build_settings.repository");
-        assert_eq!(err(json!({"timeout_seconds": 0})).field, "build_settings.timeout_seconds");
+        assert_eq!(
+            err(json!({"repository": "Shop/Web"})).field,
+            "build_settings.repository"
+        );
+        assert_eq!(
+            err(json!({"timeout_seconds": 0})).field,
+            "build_settings.timeout_seconds"
+        );
         assert_eq!(err(json!({"stack": "No Such"})).field, "build_settings.stack");
-        assert_eq!(err(json!({"env": {"1BAD": "x"}})).field.starts_with("build_settings.env"), true);
+        assert_eq!(
+            err(json!({"env": {"1BAD": "x"}}))
+                .field
+                .starts_with("build_settings.env"),
+            true
+        );
         let unknown = err(json!({"stakc": "node"}));
         assert_eq!(unknown.field, "build_settings");
         assert!(unknown.message.contains("stakc"), "{}", unknown.message);

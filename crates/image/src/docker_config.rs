@@ -103,8 +103,12 @@ mod tests {
     #[test]
     fn refuses_malformed_files() {
         assert!(parse(b"[]").is_err());
-        assert!(parse(br#"{"auths": {"h": {"auth": "%%%"}}}"#).unwrap_err().contains("auths.h.auth"));
-        assert!(parse(br#"{"auths": {"h": {"auth": "bm9jb2xvbg=="}}}"#).unwrap_err().contains("user:password"));
+        assert!(parse(br#"{"auths": {"h": {"auth": "%%%"}}}"#)
+            .unwrap_err()
+            .contains("auths.h.auth"));
+        assert!(parse(br#"{"auths": {"h": {"auth": "bm9jb2xvbg=="}}}"#)
+            .unwrap_err()
+            .contains("user:password"));
     }
 
     #[test]

@@ -285,15 +285,23 @@ pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
         .fetch_all(&mut *c)
         .await?;
     if !children.is_empty() {
-        return Err(StoreError::InUse(format!("base images {} are built on it", children.join(", "))));
+        return Err(StoreError::InUse(format!(
+            "base images {} are built on it",
+            children.join(", ")
+        )));
     }
     let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM builds WHERE base_image_id = $1")
         .bind(id)
         .fetch_one(&mut *c)
         .await?;
     if used > 0 {
-        return Err(StoreError::InUse(format!("{used} builds were made on it (its lineage is kept)")));
+        return Err(StoreError::InUse(format!(
+            "{used} builds were made on it (its lineage is kept)"
+        )));
     }
-    sqlx::query("DELETE FROM base_images WHERE id = $1").bind(id).execute(c).await?;
+    sqlx::query("DELETE FROM base_images WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await?;
     Ok(())
 }

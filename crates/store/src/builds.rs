@@ -354,7 +354,12 @@ pub async fn append_logs(c: &mut AnyConnection, id: i64, lines: &[LogLine]) -> R
         }
         let mut q = sqlx::query(&sql);
         for l in chunk {
-            q = q.bind(id).bind(l.seq).bind(l.stream.clone()).bind(l.line.clone()).bind(l.at);
+            q = q
+                .bind(id)
+                .bind(l.seq)
+                .bind(l.stream.clone())
+                .bind(l.line.clone())
+                .bind(l.at);
         }
         q.execute(&mut *c).await?;
     }

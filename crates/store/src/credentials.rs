@@ -109,9 +109,11 @@ pub async fn registry(c: &mut AnyConnection, id: i64) -> Result<Registry> {
 }
 
 pub async fn list_registries(c: &mut AnyConnection) -> Result<Vec<Registry>> {
-    Ok(sqlx::query_as(&format!("SELECT {REGISTRY_COLS} FROM registries ORDER BY name"))
-        .fetch_all(c)
-        .await?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {REGISTRY_COLS} FROM registries ORDER BY name"))
+            .fetch_all(c)
+            .await?,
+    )
 }
 
 pub async fn delete_registry(c: &mut AnyConnection, name: &str) -> Result<()> {
@@ -121,9 +123,15 @@ pub async fn delete_registry(c: &mut AnyConnection, name: &str) -> Result<()> {
         .fetch_all(&mut *c)
         .await?;
     if !bases.is_empty() {
-        return Err(StoreError::InUse(format!("base images {} live in this registry", bases.join(", "))));
+        return Err(StoreError::InUse(format!(
+            "base images {} live in this registry",
+            bases.join(", ")
+        )));
     }
-    sqlx::query("DELETE FROM registries WHERE id = $1").bind(r.id).execute(c).await?;
+    sqlx::query("DELETE FROM registries WHERE id = $1")
+        .bind(r.id)
+        .execute(c)
+        .await?;
     Ok(())
 }
 
@@ -151,7 +159,12 @@ impl std::fmt::Debug for GitCredential {
 const GIT_COLS: &str = "name, username, password_enc, created_at, updated_at";
 
 /// Creates the credential or replaces its username and password.
-pub async fn put_git_credential(c: &mut AnyConnection, name: &str, username: &str, password_enc: Vec<u8>) -> Result<GitCredential> {
+pub async fn put_git_credential(
+    c: &mut AnyConnection,
+    name: &str,
+    username: &str,
+    password_enc: Vec<u8>,
+) -> Result<GitCredential> {
     let now = now_ms();
     let n = sqlx::query("UPDATE git_credentials SET username = $2, password_enc = $3, updated_at = $4 WHERE name = $1")
         .bind(name)
@@ -185,9 +198,11 @@ pub async fn git_credential(c: &mut AnyConnection, name: &str) -> Result<GitCred
 }
 
 pub async fn list_git_credentials(c: &mut AnyConnection) -> Result<Vec<GitCredential>> {
-    Ok(sqlx::query_as(&format!("SELECT {GIT_COLS} FROM git_credentials ORDER BY name"))
-        .fetch_all(c)
-        .await?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {GIT_COLS} FROM git_credentials ORDER BY name"))
+            .fetch_all(c)
+            .await?,
+    )
 }
 
 pub async fn delete_git_credential(c: &mut AnyConnection, name: &str) -> Result<()> {
@@ -270,9 +285,11 @@ pub async fn executor(c: &mut AnyConnection, name: &str) -> Result<ExecutorRecor
 }
 
 pub async fn list_executors(c: &mut AnyConnection) -> Result<Vec<ExecutorRecord>> {
-    Ok(sqlx::query_as(&format!("SELECT {EXECUTOR_COLS} FROM executors ORDER BY name"))
-        .fetch_all(c)
-        .await?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {EXECUTOR_COLS} FROM executors ORDER BY name"))
+            .fetch_all(c)
+            .await?,
+    )
 }
 
 pub async fn delete_executor(c: &mut AnyConnection, name: &str) -> Result<()> {

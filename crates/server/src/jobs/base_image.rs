@@ -41,11 +41,27 @@ pub async fn run(state: &AppState, payload: &str) -> Result<(), JobError> {
     match result {
         Ok((digest, parent_digest)) => {
             base_images::record_build(&mut tx, id, &digest, parent_digest.as_deref()).await?;
-            audit::record(&mut tx, &origin, "base_image.built", "base_image", &id.to_string(), json!({"digest": digest, "parent_digest": parent_digest})).await?;
+            audit::record(
+                &mut tx,
+                &origin,
+                "base_image.built",
+                "base_image",
+                &id.to_string(),
+                json!({"digest": digest, "parent_digest": parent_digest}),
+            )
+            .await?;
         }
         Err(message) => {
             base_images::set_state(&mut tx, id, "failed", Some(&message)).await?;
-            audit::record(&mut tx, &origin, "base_image.failed", "base_image", &id.to_string(), json!({"error": message})).await?;
+            audit::record(
+                &mut tx,
+                &origin,
+                "base_image.failed",
+                "base_image",
+                &id.to_string(),
+                json!({"error": message}),
+            )
+            .await?;
         }
     }
     tx.commit().await?;
@@ -100,7 +116,9 @@ async fn build(state: &AppState, id: i64) -> Result<(String, Option<String>), St
             let path = base_recipe::source_path(&state.settings.build.base_sources, rootfs)?;
             let mut r = BaseRecipe::new(path, changes);
             r.layers = layers;
-            let pushed = prism_image::build_base(&registries, &r, &target).await.map_err(|e| e.to_string())?;
+            let pushed = prism_image::build_base(&registries, &r, &target)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok((pushed.manifest_digest, None))
         }
         (None, Some(parent)) => {

@@ -164,7 +164,11 @@ pub async fn run(state: &AppState, payload: &str, cancel: Cancel) -> Result<(), 
             if user_cancelled {
                 f = Failure::new("cancelled", "cancelled by a user");
             }
-            log.system(&format!("[prism] build {}: {}", if f.kind == "cancelled" { "cancelled" } else { "failed" }, f.message));
+            log.system(&format!(
+                "[prism] build {}: {}",
+                if f.kind == "cancelled" { "cancelled" } else { "failed" },
+                f.message
+            ));
             writer.finish().await;
             fail(state, id, &f).await
         }
@@ -221,7 +225,10 @@ async fn pipeline(
     if !workdir.is_dir() {
         return Err(Failure::new(
             "config",
-            format!("build_settings.workdir {:?} is not a directory of the checkout", r.workdir.as_deref().unwrap_or(".")),
+            format!(
+                "build_settings.workdir {:?} is not a directory of the checkout",
+                r.workdir.as_deref().unwrap_or(".")
+            ),
         ));
     }
 
@@ -242,7 +249,9 @@ async fn pipeline(
             command: r.build_command.clone(),
             workdir: workdir.clone(),
             env,
-            timeout: deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1)),
+            timeout: deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_secs(1)),
         };
         log.system(&format!("[prism] {} executor: {}", executor.name(), r.build_command));
         let tail = Arc::new(TailBuffer::new(20));
@@ -285,7 +294,10 @@ async fn pipeline(
             format!("base image {} has not been built yet", base.name),
         ));
     };
-    let base_host = base_registry.as_ref().map(|r| r.host.as_str()).unwrap_or(&target_registry.host);
+    let base_host = base_registry
+        .as_ref()
+        .map(|r| r.host.as_str())
+        .unwrap_or(&target_registry.host);
     // Pinned to the digest Prism recorded, so the lineage names exactly what the image is built on.
     let base_ref = ImageReference::parse(&format!("{base_host}/{}@{base_digest}", base.repository))
         .map_err(|e| Failure::new("config", format!("base image {}: {e}", base.name)))?;
@@ -300,7 +312,9 @@ async fn pipeline(
         ..ConfigChanges::default()
     }
     .with_release(&b.release.to_string(), commit.as_str(), &b.application);
-    changes.labels.insert("io.prism.base".into(), format!("{}@{base_digest}", base.name));
+    changes
+        .labels
+        .insert("io.prism.base".into(), format!("{}@{base_digest}", base.name));
     let registries = build_config::registries(state).await?;
     log.system(&format!("[prism] pushing {target} on {base_ref}"));
     let push = prism_image::append_layer(&registries, &base_ref, &layer, &changes, &target);
@@ -325,7 +339,10 @@ async fn stage(state: &AppState, id: i64, from: &str, to: &str) -> Result<(), Fa
     if builds::advance(&mut *state.store.conn().await?, id, from, to).await? {
         Ok(())
     } else {
-        Err(Failure::new("interrupted", format!("the build left {from} while this attempt ran")))
+        Err(Failure::new(
+            "interrupted",
+            format!("the build left {from} while this attempt ran"),
+        ))
     }
 }
 
@@ -363,7 +380,11 @@ fn unseal(state: &AppState, sealed: &[u8]) -> Result<String, Failure> {
     String::from_utf8(plain).map_err(|_| Failure::new("internal", "a stored secret is not UTF-8"))
 }
 
-async fn executor_for(state: &AppState, r: &ResolvedBuild, masker: &SecretMasker) -> Result<Box<dyn Executor>, Failure> {
+async fn executor_for(
+    state: &AppState,
+    r: &ResolvedBuild,
+    masker: &SecretMasker,
+) -> Result<Box<dyn Executor>, Failure> {
     if r.executor == prism_domain::build::LOCAL_EXECUTOR {
         return Ok(Box::new(LocalExecutor::new()));
     }
@@ -372,10 +393,22 @@ async fn executor_for(state: &AppState, r: &ResolvedBuild, masker: &SecretMasker
         .map_err(|e| Failure::new("config", e.to_string()))?;
     let token = unseal(state, &rec.token_enc)?;
     masker.register(&token);
-    Err(Failure::new(
-        "config",
-        format!("executor {} is of kind {:?}, which this server cannot run", rec.name, rec.kind),
-    ))
+    if rec.kind != "jenkins" {
+        return Err(Failure::new(
+            "config",
+            format!(
+                "executor {} is of kind {:?}, which this server cannot run",
+                rec.name, rec.kind
+            ),
+        ));
+    }
+    let mut config = prism_builder::JenkinsConfig::new(rec.url.clone(), rec.job.clone(), rec.username.clone(), token);
+    if let Some(ms) = std::env::var("PRISM_JENKINS_POLL_MS").ok().and_then(|v| v.parse().ok()) {
+        config = config.with_poll_interval(Duration::from_millis(ms));
+    }
+    let executor = prism_builder::JenkinsExecutor::new(config)
+        .map_err(|e| Failure::new("config", format!("executor {}: {e}", rec.name)))?;
+    Ok(Box::new(executor))
 }
 
 /// Expands `.` (the whole directory without `.git`) and a trailing `*`
@@ -389,7 +422,11 @@ fn expand_artifacts(dir: &Path, patterns: &[String]) -> Result<Vec<String>, Fail
             out.extend(list(dir, &field)?.into_iter().filter(|n| n != ".git"));
         } else if let Some((parent, last)) = p.rsplit_once('/').map(|(a, b)| (a, b)).or(Some(("", p.as_str()))) {
             if let Some((prefix, suffix)) = last.split_once('*') {
-                let base: PathBuf = if parent.is_empty() { dir.to_path_buf() } else { dir.join(parent) };
+                let base: PathBuf = if parent.is_empty() {
+                    dir.to_path_buf()
+                } else {
+                    dir.join(parent)
+                };
                 let matched: Vec<String> = list(&base, &field)?
                     .into_iter()
                     .filter(|n| n.starts_with(prefix) && n.ends_with(suffix) && n.len() >= prefix.len() + suffix.len())
@@ -405,7 +442,10 @@ fn expand_artifacts(dir: &Path, patterns: &[String]) -> Result<Vec<String>, Fail
         }
     }
     if out.is_empty() {
-        return Err(Failure::new("artifact", "build_settings.artifact_paths: nothing to package"));
+        return Err(Failure::new(
+            "artifact",
+            "build_settings.artifact_paths: nothing to package",
+        ));
     }
     Ok(out)
 }

@@ -67,7 +67,8 @@ async fn fail_orphans(state: &AppState) -> Result<(), JobError> {
     for id in orphan_builds {
         let f = super::build::Failure {
             kind: "interrupted",
-            message: "the build's last attempt stopped (server restarted or lost its lease) and no attempt is left".into(),
+            message: "the build's last attempt stopped (server restarted or lost its lease) and no attempt is left"
+                .into(),
         };
         super::build::fail(state, id, &f).await?;
     }

@@ -21,7 +21,13 @@ use crate::app::AppState;
 
 pub const MAINTENANCE: &str = "maintenance";
 pub const SELFTEST: &str = "selftest";
-const KINDS: &[&str] = &[MAINTENANCE, SELFTEST, deploy::DEPLOY, build::BUILD, base_image::BASE_IMAGE];
+const KINDS: &[&str] = &[
+    MAINTENANCE,
+    SELFTEST,
+    deploy::DEPLOY,
+    build::BUILD,
+    base_image::BASE_IMAGE,
+];
 /// Jobs run at once per instance; deploys mostly wait on the cluster, so
 /// many can run side by side (PRISM_JOB_CONCURRENCY).
 fn max_concurrent() -> usize {

@@ -43,12 +43,20 @@ fn latest() -> String {
 fn validate_tag(tag: &str) -> ApiResult<()> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
-        && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        && tag
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request("tag", "must be an image tag: letters, digits, '_', '.', '-' (at most 128)"))
+        Err(ApiError::bad_request(
+            "tag",
+            "must be an image tag: letters, digits, '_', '.', '-' (at most 128)",
+        ))
     }
 }
 
@@ -75,7 +83,12 @@ pub async fn create(
     validate_tag(&req.tag)?;
     let recipe = match &req.recipe {
         Some(r) => Some(Recipe::parse(r, req.tier)?),
-        None if req.tier == 2 => return Err(ApiError::bad_request("recipe", "a tier-2 base is built by Prism: give its recipe")),
+        None if req.tier == 2 => {
+            return Err(ApiError::bad_request(
+                "recipe",
+                "a tier-2 base is built by Prism: give its recipe",
+            ))
+        }
         None => None,
     };
     let mut tx = state.store.begin().await?;
@@ -83,7 +96,10 @@ pub async fn create(
         (Some(p), 2) => {
             let parent = referenced("parent", base_images::by_name(&mut tx, p).await)?;
             if parent.tier != 1 {
-                return Err(ApiError::bad_request("parent", "a runtime base is built on a tier-1 base"));
+                return Err(ApiError::bad_request(
+                    "parent",
+                    "a runtime base is built on a tier-1 base",
+                ));
             }
             Some(parent)
         }
@@ -141,7 +157,11 @@ pub struct BaseDetail {
 }
 
 #[utoipa::path(get, path = "/api/v1/base-images/{name}", tag = "base images", params(("name" = String, Path)), responses((status = 200, body = BaseDetail)))]
-pub async fn get(State(state): State<AppState>, _caller: Caller, Path(name): Path<String>) -> ApiResult<Json<BaseDetail>> {
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<BaseDetail>> {
     let mut c = state.store.conn().await?;
     let base = base_images::by_name(&mut c, &name).await?;
     Ok(Json(BaseDetail {
@@ -175,7 +195,12 @@ pub async fn build(
     let base = base_images::by_name(&mut tx, &name).await?;
     if let Some(r) = &req.recipe {
         let recipe = Recipe::parse(r, base.tier)?;
-        base_images::update_recipe(&mut tx, base.id, &serde_json::to_value(recipe).expect("recipe serialises")).await?;
+        base_images::update_recipe(
+            &mut tx,
+            base.id,
+            &serde_json::to_value(recipe).expect("recipe serialises"),
+        )
+        .await?;
     }
     if !base_images::mark_queued(&mut tx, base.id).await? {
         return Err(ApiError::conflict(format!("base image {name} is being built already")));
@@ -256,7 +281,15 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): P
     let mut tx = state.store.begin().await?;
     let base = base_images::by_name(&mut tx, &name).await?;
     base_images::delete(&mut tx, base.id).await?;
-    audit::record(&mut tx, &caller.origin(), "base_image.delete", "base_image", &name, json!({})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "base_image.delete",
+        "base_image",
+        &name,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

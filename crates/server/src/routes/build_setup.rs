@@ -10,9 +10,9 @@ use axum::Json;
 use prism_domain::build::{validate_argv, validate_image_dir, validate_relative_path};
 use prism_domain::env_var::validate_env_vars;
 use prism_domain::Name;
+use prism_store::audit;
 use prism_store::credentials::{self, ExecutorRecord, GitCredential, NewExecutor, Registry, RegistryFields};
 use prism_store::stacks::{self, Stack};
-use prism_store::audit;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -47,7 +47,10 @@ fn parse_stack(name: &str, req: PutStack) -> ApiResult<Stack> {
         return Err(ApiError::bad_request("description", "must be at most 1000 characters"));
     }
     if req.build_command.len() > 16 * 1024 || req.build_command.contains('\0') {
-        return Err(ApiError::bad_request("build_command", "must be at most 16 KiB without NUL"));
+        return Err(ApiError::bad_request(
+            "build_command",
+            "must be at most 16 KiB without NUL",
+        ));
     }
     if req.artifact_paths.len() > 100 {
         return Err(ApiError::bad_request("artifact_paths", "at most 100 paths"));
@@ -109,7 +112,11 @@ pub async fn put_stack(
 }
 
 #[utoipa::path(delete, path = "/api/v1/stacks/{name}", tag = "builds", params(("name" = String, Path)), responses((status = 204)))]
-pub async fn delete_stack(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_stack(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     let mut tx = state.store.begin().await?;
     stacks::delete(&mut tx, &name).await?;
@@ -146,20 +153,28 @@ pub fn validate_host(field: &str, host: &str) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(field, "must be a registry host, e.g. registry.example.com or 10.0.0.5:5000"))
+        Err(ApiError::bad_request(
+            field,
+            "must be a registry host, e.g. registry.example.com or 10.0.0.5:5000",
+        ))
     }
 }
 
 fn validate_secret_text(field: &str, v: &str, max: usize) -> ApiResult<()> {
     if v.is_empty() || v.len() > max || v.chars().any(|c| c.is_control()) {
-        return Err(ApiError::bad_request(field, format!("must be 1 to {max} characters without control characters")));
+        return Err(ApiError::bad_request(
+            field,
+            format!("must be 1 to {max} characters without control characters"),
+        ));
     }
     Ok(())
 }
 
 #[utoipa::path(get, path = "/api/v1/registries", tag = "builds", responses((status = 200, body = [Registry])))]
 pub async fn list_registries(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<Registry>>> {
-    Ok(Json(credentials::list_registries(&mut *state.store.conn().await?).await?))
+    Ok(Json(
+        credentials::list_registries(&mut *state.store.conn().await?).await?,
+    ))
 }
 
 /// Creates or updates a registry.
@@ -180,15 +195,20 @@ pub async fn put_registry(
         validate_secret_text("password", p, 16 * 1024)?;
     }
     if req.clear_credentials && (req.username.is_some() || req.password.is_some()) {
-        return Err(ApiError::bad_request("clear_credentials", "cannot clear and set credentials at once"));
+        return Err(ApiError::bad_request(
+            "clear_credentials",
+            "cannot clear and set credentials at once",
+        ));
     }
     let mut tx = state.store.begin().await?;
     let existing = credentials::registry_by_name(&mut tx, name.as_str()).await.ok();
     let has_password = req.password.is_some() || existing.as_ref().is_some_and(|r| r.password_enc.is_some());
-    let username = req
-        .username
-        .clone()
-        .or_else(|| existing.as_ref().and_then(|r| r.username.clone()).filter(|_| !req.clear_credentials));
+    let username = req.username.clone().or_else(|| {
+        existing
+            .as_ref()
+            .and_then(|r| r.username.clone())
+            .filter(|_| !req.clear_credentials)
+    });
     if !req.clear_credentials && username.is_some() != has_password {
         return Err(ApiError::bad_request(
             if username.is_some() { "password" } else { "username" },
@@ -221,11 +241,23 @@ pub async fn put_registry(
 }
 
 #[utoipa::path(delete, path = "/api/v1/registries/{name}", tag = "builds", params(("name" = String, Path)), responses((status = 204)))]
-pub async fn delete_registry(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_registry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     let mut tx = state.store.begin().await?;
     credentials::delete_registry(&mut tx, &name).await?;
-    audit::record(&mut tx, &caller.origin(), "registry.delete", "registry", &name, json!({})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "registry.delete",
+        "registry",
+        &name,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -241,9 +273,14 @@ pub struct PutGitCredential {
 }
 
 #[utoipa::path(get, path = "/api/v1/git-credentials", tag = "builds", responses((status = 200, body = [GitCredential])))]
-pub async fn list_git_credentials(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<GitCredential>>> {
+pub async fn list_git_credentials(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<GitCredential>>> {
     caller.require_admin()?;
-    Ok(Json(credentials::list_git_credentials(&mut *state.store.conn().await?).await?))
+    Ok(Json(
+        credentials::list_git_credentials(&mut *state.store.conn().await?).await?,
+    ))
 }
 
 #[utoipa::path(put, path = "/api/v1/git-credentials/{name}", tag = "builds", params(("name" = String, Path)), request_body = PutGitCredential, responses((status = 200, body = GitCredential)))]
@@ -279,11 +316,23 @@ pub async fn put_git_credential(
 }
 
 #[utoipa::path(delete, path = "/api/v1/git-credentials/{name}", tag = "builds", params(("name" = String, Path)), responses((status = 204)))]
-pub async fn delete_git_credential(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_git_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     let mut tx = state.store.begin().await?;
     credentials::delete_git_credential(&mut tx, &name).await?;
-    audit::record(&mut tx, &caller.origin(), "git_credential.delete", "git_credential", &name, json!({})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "git_credential.delete",
+        "git_credential",
+        &name,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -307,7 +356,9 @@ pub struct CreateExecutor {
 
 #[utoipa::path(get, path = "/api/v1/executors", tag = "builds", responses((status = 200, body = [ExecutorRecord])))]
 pub async fn list_executors(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<ExecutorRecord>>> {
-    Ok(Json(credentials::list_executors(&mut *state.store.conn().await?).await?))
+    Ok(Json(
+        credentials::list_executors(&mut *state.store.conn().await?).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/executors", tag = "builds", request_body = CreateExecutor, responses((status = 201, body = ExecutorRecord)))]
@@ -331,7 +382,10 @@ pub async fn create_executor(
             !c.is_empty() && c != "." && c != ".." && c.chars().all(|ch| ch.is_alphanumeric() || " ._-".contains(ch))
         });
     if !job_ok {
-        return Err(ApiError::bad_request("job", "must be a Jenkins job path: names of letters, digits, ' ', '.', '_' or '-' separated by '/'"));
+        return Err(ApiError::bad_request(
+            "job",
+            "must be a Jenkins job path: names of letters, digits, ' ', '.', '_' or '-' separated by '/'",
+        ));
     }
     validate_secret_text("username", &req.username, 256)?;
     validate_secret_text("token", &req.token, 4096)?;
@@ -362,11 +416,23 @@ pub async fn create_executor(
 }
 
 #[utoipa::path(delete, path = "/api/v1/executors/{name}", tag = "builds", params(("name" = String, Path)), responses((status = 204)))]
-pub async fn delete_executor(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_executor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     let mut tx = state.store.begin().await?;
     credentials::delete_executor(&mut tx, &name).await?;
-    audit::record(&mut tx, &caller.origin(), "executor.delete", "executor", &name, json!({})).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "executor.delete",
+        "executor",
+        &name,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

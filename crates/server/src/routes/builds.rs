@@ -154,7 +154,9 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/api/v1/builds/{id}", tag = "builds", params(("id" = i64, Path)), responses((status = 200, body = Build)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Build>> {
-    Ok(Json(visible_build(&mut *state.store.conn().await?, &caller, &id).await?.0))
+    Ok(Json(
+        visible_build(&mut *state.store.conn().await?, &caller, &id).await?.0,
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -278,7 +280,10 @@ pub async fn cancel(
         ));
     }
     if !builds::request_cancel(&mut tx, b.id).await? {
-        return Err(ApiError::conflict(format!("build {} has already ended ({})", b.id, b.state)));
+        return Err(ApiError::conflict(format!(
+            "build {} has already ended ({})",
+            b.id, b.state
+        )));
     }
     audit::record(
         &mut tx,

@@ -4,8 +4,8 @@
 
 pub mod applications;
 pub mod audit_log;
-pub mod base_images;
 pub mod auth;
+pub mod base_images;
 pub mod board;
 pub mod build_setup;
 pub mod builds;
@@ -83,14 +83,29 @@ pub fn router() -> Router<AppState> {
         .route("/base-images", get(base_images::list).post(base_images::create))
         .route("/base-images/{name}", get(base_images::get).delete(base_images::delete))
         .route("/base-images/{name}/build", post(base_images::build))
-        .route("/base-images/{name}/rebuild-applications", post(base_images::rebuild_applications))
+        .route(
+            "/base-images/{name}/rebuild-applications",
+            post(base_images::rebuild_applications),
+        )
         .route("/stacks", get(build_setup::list_stacks))
-        .route("/stacks/{name}", put(build_setup::put_stack).delete(build_setup::delete_stack))
+        .route(
+            "/stacks/{name}",
+            put(build_setup::put_stack).delete(build_setup::delete_stack),
+        )
         .route("/registries", get(build_setup::list_registries))
-        .route("/registries/{name}", put(build_setup::put_registry).delete(build_setup::delete_registry))
+        .route(
+            "/registries/{name}",
+            put(build_setup::put_registry).delete(build_setup::delete_registry),
+        )
         .route("/git-credentials", get(build_setup::list_git_credentials))
-        .route("/git-credentials/{name}", put(build_setup::put_git_credential).delete(build_setup::delete_git_credential))
-        .route("/executors", get(build_setup::list_executors).post(build_setup::create_executor))
+        .route(
+            "/git-credentials/{name}",
+            put(build_setup::put_git_credential).delete(build_setup::delete_git_credential),
+        )
+        .route(
+            "/executors",
+            get(build_setup::list_executors).post(build_setup::create_executor),
+        )
         .route("/executors/{name}", axum::routing::delete(build_setup::delete_executor))
         .route("/builds/{id}", get(builds::get))
         .route("/builds/{id}/log", get(builds::log))

@@ -75,10 +75,23 @@ impl Recipe {
     pub fn parse(v: &serde_json::Value, tier: i64) -> Result<Recipe, ValidationError> {
         let r: Recipe = serde_json::from_value(v.clone()).map_err(|e| ValidationError::new("recipe", e.to_string()))?;
         match (tier, &r.rootfs) {
-            (1, None) => return Err(ValidationError::new("recipe.rootfs", "a tier-1 recipe starts from a root filesystem tarball")),
-            (2, Some(_)) => return Err(ValidationError::new("recipe.rootfs", "a tier-2 base starts from its parent, not a root filesystem")),
+            (1, None) => {
+                return Err(ValidationError::new(
+                    "recipe.rootfs",
+                    "a tier-1 recipe starts from a root filesystem tarball",
+                ))
+            }
+            (2, Some(_)) => {
+                return Err(ValidationError::new(
+                    "recipe.rootfs",
+                    "a tier-2 base starts from its parent, not a root filesystem",
+                ))
+            }
             (2, None) if r.layers.is_empty() => {
-                return Err(ValidationError::new("recipe.layers", "a tier-2 base adds at least one layer to its parent"))
+                return Err(ValidationError::new(
+                    "recipe.layers",
+                    "a tier-2 base adds at least one layer to its parent",
+                ))
             }
             _ => {}
         }
@@ -105,7 +118,10 @@ impl Recipe {
         }
         if let Some(u) = &r.config.user {
             if u.is_empty() || u.len() > 256 || u.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                return Err(ValidationError::new("recipe.config.user", "must be a user name or uid[:gid]"));
+                return Err(ValidationError::new(
+                    "recipe.config.user",
+                    "must be a user name or uid[:gid]",
+                ));
             }
         }
         Ok(r)
@@ -150,7 +166,10 @@ pub fn build_layer(sources: &Path, l: &LayerSource) -> Result<Layer, String> {
     let path = source_path(sources, &l.source)?;
     if path.is_file() && is_tarball(&path) {
         if l.destination != "/" {
-            return Err(format!("{}: a tarball layer is unpacked at /, destination must be /", l.source));
+            return Err(format!(
+                "{}: a tarball layer is unpacked at /, destination must be /",
+                l.source
+            ));
         }
         return prism_image::layer_from_tarball(&path, Compression::Gzip).map_err(|e| e.to_string());
     }
@@ -162,7 +181,9 @@ pub fn build_layer(sources: &Path, l: &LayerSource) -> Result<Layer, String> {
         names.sort();
         (path.clone(), names)
     } else {
-        let parent = path.parent().ok_or_else(|| format!("{}: no parent directory", l.source))?;
+        let parent = path
+            .parent()
+            .ok_or_else(|| format!("{}: no parent directory", l.source))?;
         let name = path
             .file_name()
             .and_then(|n| n.to_str())

@@ -50,10 +50,16 @@ pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor:
     let s = BuildSettings::parse("build_settings", &app.build_settings)?;
     let stack_name = s.stack.clone().unwrap_or_else(|| "generic".into());
     let stack = referenced("build_settings.stack", stacks::by_name(c, &stack_name).await)?;
-    let base_image = s.base_image.clone().ok_or_else(|| missing("base_image", "base image"))?;
+    let base_image = s
+        .base_image
+        .clone()
+        .ok_or_else(|| missing("base_image", "base image"))?;
     referenced("build_settings.base_image", base_images::by_name(c, &base_image).await)?;
     let registry = s.registry.clone().ok_or_else(|| missing("registry", "registry"))?;
-    referenced("build_settings.registry", credentials::registry_by_name(c, &registry).await)?;
+    referenced(
+        "build_settings.registry",
+        credentials::registry_by_name(c, &registry).await,
+    )?;
     if let Some(g) = &s.git_credential {
         referenced("build_settings.git_credential", credentials::git_credential(c, g).await)?;
     }

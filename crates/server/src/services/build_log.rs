@@ -33,7 +33,11 @@ pub struct BuildLog {
 
 impl BuildLog {
     /// Starts the writer; lines continue after those already stored (a retried build).
-    pub async fn start(store: Store, build_id: i64, masker: Arc<SecretMasker>) -> prism_store::Result<(Arc<Self>, LogWriter)> {
+    pub async fn start(
+        store: Store,
+        build_id: i64,
+        masker: Arc<SecretMasker>,
+    ) -> prism_store::Result<(Arc<Self>, LogWriter)> {
         let next_seq = builds::next_log_seq(&mut *store.conn().await?, build_id).await?;
         let log = Arc::new(BuildLog {
             build_id,
@@ -85,7 +89,7 @@ impl LogSink for BuildLog {
     }
 
     fn link(&self, _label: &str, url: &str) {
-        self.buffer.lock().expect("log buffer").link = Some(url.to_string());
+        self.buffer.lock().expect("log buffer").link = Some(self.masker.mask(url));
         self.wake.notify_one();
     }
 }
