@@ -4,6 +4,8 @@ mod app;
 mod audit;
 mod auth;
 mod board;
+mod build;
+mod build_setup;
 mod cluster;
 mod deploy;
 mod env;
@@ -42,6 +44,18 @@ pub enum Command {
     App(app::AppArgs),
     /// Create releases and move them through the lifecycle
     Release(release::ReleaseArgs),
+    /// Start, follow, show and cancel builds
+    Build(build_setup::Args<build::BuildCommand>),
+    /// Stack presets: how each kind of application is built and run
+    Stack(build_setup::Args<build_setup::StackCommand>),
+    /// Image registries builds push to (admins)
+    Registry(build_setup::Args<build_setup::RegistryCommand>),
+    /// Credentials for private git repositories (admins)
+    GitCredential(build_setup::Args<build_setup::GitCredentialCommand>),
+    /// Remote build executors (Jenkins) (admins)
+    Executor(build_setup::Args<build_setup::ExecutorCommand>),
+    /// Base images, their builds and lineage (admins)
+    Base(build_setup::Args<build_setup::BaseCommand>),
     /// Deploy a release into an environment and follow it (`prism deploy RELEASE --env ENV`);
     /// show, review, roll back deploys and check for drift
     Deploy(deploy::DeployArgs),
@@ -66,6 +80,12 @@ pub async fn dispatch(cmd: Command) -> CliResult<()> {
         Command::App(args) => app::run(&args.global.connect()?, args.command).await,
         Command::Release(args) => release::run(&args.global.connect()?, args.command).await,
         Command::Deploy(args) => deploy::run(args).await,
+        Command::Build(args) => build::run(&args.global.connect()?, args.command).await,
+        Command::Stack(args) => build_setup::stack(&args.global.connect()?, args.command).await,
+        Command::Registry(args) => build_setup::registry(&args.global.connect()?, args.command).await,
+        Command::GitCredential(args) => build_setup::git_credential(&args.global.connect()?, args.command).await,
+        Command::Executor(args) => build_setup::executor(&args.global.connect()?, args.command).await,
+        Command::Base(args) => build_setup::base(&args.global.connect()?, args.command).await,
         Command::Template(args) => template::run(&args.global.connect()?, args.command).await,
         Command::Board(args) => board::run(&args.global.connect()?, args).await,
         Command::Audit(args) => audit::run(&args.global.connect()?, args).await,

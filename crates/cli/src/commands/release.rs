@@ -51,6 +51,12 @@ pub enum ReleaseCommand {
         /// What changes, for testers and the deploy review
         #[arg(long)]
         note: String,
+        /// Start building it at once (with the application's build settings)
+        #[arg(long)]
+        build: bool,
+        /// Build it and follow the build's progress and log until it ends
+        #[arg(long)]
+        follow: bool,
     },
     /// Promote a release into an environment
     Promote {
@@ -199,15 +205,36 @@ pub async fn run(ctx: &Ctx, cmd: ReleaseCommand) -> CliResult<()> {
                 print_table(&t);
             })
         }
-        ReleaseCommand::Create { app, git_ref, note } => {
+        ReleaseCommand::Create {
+            app,
+            git_ref,
+            note,
+            build,
+            follow,
+        } => {
             let answer = ctx
                 .client
                 .post(
                     &["releases"],
-                    &json!({"application": app, "git_ref": git_ref, "change_note": note}),
+                    &json!({"application": app, "git_ref": git_ref, "change_note": note, "build": build || follow}),
                 )
                 .await?;
-            super::show(ctx, &answer, print_release)
+            let build_id = answer["build"]["id"].as_i64();
+            match (follow, build_id) {
+                (true, Some(id)) => {
+                    if ctx.json() {
+                        crate::output::json_line(&json!({"event": "release", "data": answer}));
+                    } else {
+                        eprintln!(
+                            "Release {} of {} created; build {id} queued. Following it (Ctrl-C stops following, not the build).",
+                            answer["id"].as_str().unwrap_or("?"),
+                            app
+                        );
+                    }
+                    super::build::follow(ctx, id).await
+                }
+                _ => super::show(ctx, &answer, print_release),
+            }
         }
         ReleaseCommand::Promote {
             step,

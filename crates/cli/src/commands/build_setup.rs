@@ -1,0 +1,337 @@
+//! What builds are configured with: `prism stack`, `prism registry`,
+//! `prism git-credential`, `prism executor` and `prism base`. Secrets
+//! (passwords, tokens) are read from standard input, never from arguments
+//! (which other users of the machine can see).
+
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use crate::context::{Ctx, GlobalArgs};
+use crate::error::{CliError, CliResult};
+use crate::input::{read_file, secret_from_stdin};
+use crate::output::{line, list_table, opt, print_json, print_table, yes_no};
+
+#[derive(Debug, clap::Args)]
+pub struct Args<C: Subcommand> {
+    #[command(subcommand)]
+    pub command: C,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+fn json_file(path: &str, what: &str) -> CliResult<Value> {
+    let text = read_file(path, what)?;
+    serde_json::from_str(&text).map_err(|e| CliError::usage(format!("the {what} in {path} is not JSON: {e}")))
+}
+
+fn str_of(v: &Value, k: &str) -> String {
+    match &v[k] {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints a list of records as a table of the given fields (or JSON).
+fn table(ctx: &Ctx, answer: &Value, fields: &[&str]) -> CliResult<()> {
+    if ctx.json() {
+        print_json(answer);
+        return Ok(());
+    }
+    let header: Vec<String> = fields.iter().map(|f| f.to_uppercase()).collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = list_table(&header);
+    for item in answer.as_array().into_iter().flatten() {
+        t.add_row(fields.iter().map(|f| str_of(item, f)).collect::<Vec<_>>());
+    }
+    print_table(&t);
+    Ok(())
+}
+
+fn done(ctx: &Ctx, answer: &Value, message: String) -> CliResult<()> {
+    if ctx.json() {
+        print_json(answer);
+    } else {
+        line(message);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
+    /// List the stack presets
+    List,
+    /// Show one preset as JSON
+    Show { name: String },
+    /// Create or replace a preset from a JSON file (- for stdin): build_command,
+    /// artifact_paths, image_dir, cmd, entrypoint, env, description
+    Put { name: String, file: String },
+    /// Delete a preset
+    Delete { name: String },
+}
+
+pub async fn stack(ctx: &Ctx, cmd: StackCommand) -> CliResult<()> {
+    match cmd {
+        StackCommand::List => {
+            let answer = ctx.client.get(&["stacks"], &[]).await?;
+            table(ctx, &answer, &["name", "build_command", "image_dir", "description"])
+        }
+        StackCommand::Show { name } => {
+            let answer = ctx.client.get(&["stacks"], &[]).await?;
+            let one = answer
+                .as_array()
+                .and_then(|a| a.iter().find(|s| s["name"] == name.as_str()))
+                .cloned()
+                .ok_or_else(|| CliError::failed(format!("no stack named {name:?}")))?;
+            print_json(&one);
+            Ok(())
+        }
+        StackCommand::Put { name, file } => {
+            let body = json_file(&file, "stack")?;
+            let answer = ctx.client.put(&["stacks", &name], &body).await?;
+            done(ctx, &answer, format!("Stack {name} saved."))
+        }
+        StackCommand::Delete { name } => {
+            let answer = ctx.client.delete(&["stacks", &name], &[]).await?;
+            done(ctx, &answer, format!("Stack {name} deleted."))
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    List,
+    /// Add or change a registry
+    Put {
+        name: String,
+        /// host[:port], as in image references
+        #[arg(long)]
+        host: String,
+        /// Plain HTTP instead of HTTPS
+        #[arg(long)]
+        insecure_http: bool,
+        #[arg(long)]
+        username: Option<String>,
+        /// Read the password from standard input
+        #[arg(long, requires = "username")]
+        password_stdin: bool,
+        /// Remove stored credentials
+        #[arg(long, conflicts_with_all = ["username", "password_stdin"])]
+        clear_credentials: bool,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+pub async fn registry(ctx: &Ctx, cmd: RegistryCommand) -> CliResult<()> {
+    match cmd {
+        RegistryCommand::List => {
+            let answer = ctx.client.get(&["registries"], &[]).await?;
+            if !ctx.json() {
+                let mut t = list_table(&["NAME", "HOST", "HTTP", "USERNAME"]);
+                for r in answer.as_array().into_iter().flatten() {
+                    t.add_row(vec![
+                        str_of(r, "name"),
+                        str_of(r, "host"),
+                        yes_no(r["insecure_http"].as_bool().unwrap_or(false)),
+                        opt(r["username"].as_str()),
+                    ]);
+                }
+                print_table(&t);
+                return Ok(());
+            }
+            print_json(&answer);
+            Ok(())
+        }
+        RegistryCommand::Put {
+            name,
+            host,
+            insecure_http,
+            username,
+            password_stdin,
+            clear_credentials,
+        } => {
+            let mut body = json!({"host": host, "insecure_http": insecure_http, "clear_credentials": clear_credentials});
+            if let Some(u) = username {
+                body["username"] = json!(u);
+            }
+            if password_stdin {
+                body["password"] = json!(secret_from_stdin("registry password")?);
+            }
+            let answer = ctx.client.put(&["registries", &name], &body).await?;
+            done(ctx, &answer, format!("Registry {name} saved."))
+        }
+        RegistryCommand::Delete { name } => {
+            let answer = ctx.client.delete(&["registries", &name], &[]).await?;
+            done(ctx, &answer, format!("Registry {name} deleted."))
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GitCredentialCommand {
+    List,
+    /// Add or replace a credential; the password or access token is read from standard input
+    Put {
+        name: String,
+        #[arg(long)]
+        username: String,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+pub async fn git_credential(ctx: &Ctx, cmd: GitCredentialCommand) -> CliResult<()> {
+    match cmd {
+        GitCredentialCommand::List => {
+            let answer = ctx.client.get(&["git-credentials"], &[]).await?;
+            table(ctx, &answer, &["name", "username"])
+        }
+        GitCredentialCommand::Put { name, username } => {
+            let password = secret_from_stdin("git password or access token")?;
+            let answer = ctx
+                .client
+                .put(&["git-credentials", &name], &json!({"username": username, "password": password}))
+                .await?;
+            done(ctx, &answer, format!("Git credential {name} saved."))
+        }
+        GitCredentialCommand::Delete { name } => {
+            let answer = ctx.client.delete(&["git-credentials", &name], &[]).await?;
+            done(ctx, &answer, format!("Git credential {name} deleted."))
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExecutorCommand {
+    List,
+    /// Register a Jenkins job as an executor; the API token is read from standard input
+    Create {
+        name: String,
+        /// Jenkins' base URL
+        #[arg(long)]
+        url: String,
+        /// The parameterised job (folders separated by /)
+        #[arg(long)]
+        job: String,
+        #[arg(long)]
+        username: String,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
+    match cmd {
+        ExecutorCommand::List => {
+            let answer = ctx.client.get(&["executors"], &[]).await?;
+            table(ctx, &answer, &["name", "kind", "url", "job", "username"])
+        }
+        ExecutorCommand::Create {
+            name,
+            url,
+            job,
+            username,
+        } => {
+            let token = secret_from_stdin("Jenkins API token")?;
+            let answer = ctx
+                .client
+                .post(
+                    &["executors"],
+                    &json!({"name": name, "kind": "jenkins", "url": url, "job": job, "username": username, "token": token}),
+                )
+                .await?;
+            done(ctx, &answer, format!("Executor {name} created."))
+        }
+        ExecutorCommand::Delete { name } => {
+            let answer = ctx.client.delete(&["executors", &name], &[]).await?;
+            done(ctx, &answer, format!("Executor {name} deleted."))
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaseCommand {
+    List,
+    /// A base image with its versions and what is still built on an older digest
+    Show { name: String },
+    /// Register a base image; with --recipe Prism builds it, without it the image is used as it is
+    Create {
+        name: String,
+        /// 1 (public base) or 2 (runtime base on a tier-1 parent)
+        #[arg(long)]
+        tier: i64,
+        #[arg(long)]
+        parent: Option<String>,
+        #[arg(long)]
+        registry: String,
+        #[arg(long)]
+        repository: String,
+        #[arg(long, default_value = "latest")]
+        tag: String,
+        /// A JSON recipe file (- for stdin): rootfs, layers [{source, destination}], config
+        #[arg(long)]
+        recipe: Option<String>,
+    },
+    /// Build it again (optionally with a new recipe)
+    Build {
+        name: String,
+        #[arg(long)]
+        recipe: Option<String>,
+    },
+    /// Create rebuild releases for applications still on an older digest, and build them
+    RebuildApps { name: String },
+    Delete { name: String },
+}
+
+pub async fn base(ctx: &Ctx, cmd: BaseCommand) -> CliResult<()> {
+    match cmd {
+        BaseCommand::List => {
+            let answer = ctx.client.get(&["base-images"], &[]).await?;
+            table(ctx, &answer, &["name", "tier", "parent", "repository", "tag", "digest", "build_state"])
+        }
+        BaseCommand::Show { name } => {
+            let answer = ctx.client.get(&["base-images", &name], &[]).await?;
+            print_json(&answer);
+            Ok(())
+        }
+        BaseCommand::Create {
+            name,
+            tier,
+            parent,
+            registry,
+            repository,
+            tag,
+            recipe,
+        } => {
+            let mut body = json!({"name": name, "tier": tier, "registry": registry, "repository": repository, "tag": tag});
+            if let Some(p) = parent {
+                body["parent"] = json!(p);
+            }
+            if let Some(r) = recipe {
+                body["recipe"] = json_file(&r, "recipe")?;
+            }
+            let answer = ctx.client.post(&["base-images"], &body).await?;
+            done(ctx, &answer, format!("Base image {name} registered; building it."))
+        }
+        BaseCommand::Build { name, recipe } => {
+            let body = match recipe {
+                Some(r) => json!({"recipe": json_file(&r, "recipe")?}),
+                None => json!({}),
+            };
+            let answer = ctx.client.post(&["base-images", &name, "build"], &body).await?;
+            done(ctx, &answer, format!("Base image {name}: build queued."))
+        }
+        BaseCommand::RebuildApps { name } => {
+            let answer = ctx.client.post(&["base-images", &name, "rebuild-applications"], &json!({})).await?;
+            table(ctx, &answer, &["application", "release", "build"])
+        }
+        BaseCommand::Delete { name } => {
+            let answer = ctx.client.delete(&["base-images", &name], &[]).await?;
+            done(ctx, &answer, format!("Base image {name} deleted."))
+        }
+    }
+}
