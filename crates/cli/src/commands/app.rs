@@ -35,12 +35,19 @@ pub enum AppCommand {
         /// Where its source is (https://, ssh://, git://, file:// or user@host:path)
         #[arg(long, value_name = "URL")]
         git_url: String,
+        /// Build settings as a JSON file (- for stdin): stack, base_image, registry,
+        /// repository, build_command, artifact_paths, workdir, image_dir, cmd, env, ...
+        #[arg(long, value_name = "FILE")]
+        build_settings: Option<String>,
     },
-    /// Change an application's git URL
+    /// Change an application's git URL or build settings
     Update {
         name: String,
         #[arg(long, value_name = "URL")]
         git_url: Option<String>,
+        /// Build settings as a JSON file (- for stdin); replaces the current ones
+        #[arg(long, value_name = "FILE")]
+        build_settings: Option<String>,
     },
     /// Delete an application (admins)
     Delete { name: String },
@@ -121,24 +128,35 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> CliResult<()> {
             let answer = ctx.client.get(&["applications", &name], &[]).await?;
             super::show(ctx, &answer, print_app)
         }
-        AppCommand::Create { name, project, git_url } => {
-            let answer = ctx
-                .client
-                .post(
-                    &["applications"],
-                    &json!({"name": name, "project": project, "git_url": git_url}),
-                )
-                .await?;
+        AppCommand::Create {
+            name,
+            project,
+            git_url,
+            build_settings,
+        } => {
+            let mut body = json!({"name": name, "project": project, "git_url": git_url});
+            if let Some(file) = build_settings {
+                body["build_settings"] = settings_file(&file)?;
+            }
+            let answer = ctx.client.post(&["applications"], &body).await?;
             super::show(ctx, &answer, print_app)
         }
-        AppCommand::Update { name, git_url } => {
-            let Some(git_url) = git_url else {
-                return Err(CliError::usage("nothing to update: give --git-url"));
-            };
-            let answer = ctx
-                .client
-                .patch(&["applications", &name], &json!({"git_url": git_url}))
-                .await?;
+        AppCommand::Update {
+            name,
+            git_url,
+            build_settings,
+        } => {
+            if git_url.is_none() && build_settings.is_none() {
+                return Err(CliError::usage("nothing to update: give --git-url or --build-settings"));
+            }
+            let mut body = json!({});
+            if let Some(u) = git_url {
+                body["git_url"] = json!(u);
+            }
+            if let Some(file) = build_settings {
+                body["build_settings"] = settings_file(&file)?;
+            }
+            let answer = ctx.client.patch(&["applications", &name], &body).await?;
             super::show(ctx, &answer, print_app)
         }
         AppCommand::Delete { name } => {
@@ -262,4 +280,10 @@ fn print_settings(settings: Vec<EnvSettings>) {
         ]);
     }
     print_table(&t);
+}
+
+fn settings_file(path: &str) -> CliResult<serde_json::Value> {
+    let text = crate::input::read_file(path, "build settings")?;
+    serde_json::from_str(&text)
+        .map_err(|e| CliError::usage(format!("the build settings in {path} are not JSON: {e}")))
 }

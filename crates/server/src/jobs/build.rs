@@ -244,6 +244,10 @@ async fn pipeline(
         env.insert("PRISM_COMMIT".into(), commit.as_str().to_string());
         env.insert("PRISM_GIT_URL".into(), r.git_url.clone());
         env.insert("PRISM_GIT_REF".into(), rel.git_ref.clone());
+        // Tool caches (npm, maven) go beside the checkout, not into the artifacts.
+        let cache = ws.path().join("cache");
+        let _ = std::fs::create_dir_all(&cache);
+        env.insert("PRISM_CACHE_DIR".into(), cache.display().to_string());
         let step = BuildStep {
             name: "build".into(),
             command: r.build_command.clone(),

@@ -17,8 +17,8 @@ CREATE TABLE stacks (
 );
 
 INSERT INTO stacks (name, description, build_command, artifact_paths, image_dir, entrypoint, cmd, env, created_at, updated_at) VALUES
- ('java-maven', 'Maven package; runs the jar with the JDK of the base image', 'mvn -B -q -DskipTests package', '["target/*.jar"]', '/app', '[]', '["sh","-c","exec java $JAVA_OPTS -jar /app/target/*.jar"]', '{}', 0, 0),
- ('node', 'npm install of production dependencies; runs index.js with the Node.js of the base image', 'npm install --omit=dev --no-audit --no-fund', '["."]', '/app', '[]', '["node","index.js"]', '{"NODE_ENV":"production"}', 0, 0),
+ ('java-maven', 'Maven package; runs the jar with the JDK of the base image', 'mvn -B -q -DskipTests -Dmaven.repo.local="$PRISM_CACHE_DIR/m2" package', '["target/*.jar"]', '/app', '[]', '["sh","-c","exec java $JAVA_OPTS -jar /app/target/*.jar"]', '{}', 0, 0),
+ ('node', 'npm install of production dependencies; runs index.js with the Node.js of the base image', 'npm install --omit=dev --no-audit --no-fund --cache "$PRISM_CACHE_DIR/npm"', '["."]', '/app', '[]', '["node","index.js"]', '{"NODE_ENV":"production"}', 0, 0),
  ('python', 'pip install of requirements.txt into deps/; runs main.py with the Python of the base image', 'pip install --no-cache-dir --target deps -r requirements.txt', '["."]', '/app', '[]', '["python3","main.py"]', '{"PYTHONPATH":"/app/deps"}', 0, 0),
  ('static', 'Static files, served by the base image''s web server', '', '["."]', '/app', '[]', '["httpd","-f","-p","8080","-h","/app"]', '{}', 0, 0),
  ('generic', 'Any build command; artifacts and entrypoint as the application sets them', '', '[]', '/app', '[]', '[]', '{}', 0, 0);
