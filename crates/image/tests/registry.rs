@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use prism_image::media::Family;
 use prism_image::{
-    append_layer, build_base, build_layer, BaseRecipe, ConfigChanges, Credentials, ImageError,
-    LayerSpec, Registries, RegistryOptions,
+    append_layer, build_base, build_layer, BaseRecipe, ConfigChanges, Credentials, ImageError, LayerSpec, Registries,
+    RegistryOptions,
 };
 use serde_json::Value;
 

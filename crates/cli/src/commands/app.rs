@@ -284,6 +284,5 @@ fn print_settings(settings: Vec<EnvSettings>) {
 
 fn settings_file(path: &str) -> CliResult<serde_json::Value> {
     let text = crate::input::read_file(path, "build settings")?;
-    serde_json::from_str(&text)
-        .map_err(|e| CliError::usage(format!("the build settings in {path} are not JSON: {e}")))
+    serde_json::from_str(&text).map_err(|e| CliError::usage(format!("the build settings in {path} are not JSON: {e}")))
 }

@@ -71,10 +71,23 @@ struct LogLine {
 pub async fn run(ctx: &Ctx, cmd: BuildCommand) -> CliResult<()> {
     match cmd {
         BuildCommand::List { app, state, limit } => {
-            let query = [("application", app), ("state", state), ("limit", limit.map(|l| l.to_string()))];
+            let query = [
+                ("application", app),
+                ("state", state),
+                ("limit", limit.map(|l| l.to_string())),
+            ];
             let answer = ctx.client.get(&["builds"], &query).await?;
             super::show(ctx, &answer, |builds: Vec<Build>| {
-                let mut t = list_table(&["ID", "RELEASE", "APPLICATION", "STATE", "COMMIT", "STARTED", "BY", "ERROR"]);
+                let mut t = list_table(&[
+                    "ID",
+                    "RELEASE",
+                    "APPLICATION",
+                    "STATE",
+                    "COMMIT",
+                    "STARTED",
+                    "BY",
+                    "ERROR",
+                ]);
                 for b in builds {
                     t.add_row(vec![
                         b.id.to_string(),
@@ -99,7 +112,10 @@ pub async fn run(ctx: &Ctx, cmd: BuildCommand) -> CliResult<()> {
             loop {
                 let answer = ctx
                     .client
-                    .get(&["builds", &id.to_string(), "log"], &[("after", Some(after.to_string()))])
+                    .get(
+                        &["builds", &id.to_string(), "log"],
+                        &[("after", Some(after.to_string()))],
+                    )
                     .await?;
                 let lines: Vec<LogLine> = parse(&answer)?;
                 let Some(last) = lines.last().map(|l| l.seq) else { break };
@@ -128,9 +144,15 @@ pub async fn run(ctx: &Ctx, cmd: BuildCommand) -> CliResult<()> {
             follow(ctx, b.id).await
         }
         BuildCommand::Cancel { id } => {
-            let answer = ctx.client.post(&["builds", &id.to_string(), "cancel"], &json!({})).await?;
+            let answer = ctx
+                .client
+                .post(&["builds", &id.to_string(), "cancel"], &json!({}))
+                .await?;
             super::show(ctx, &answer, |b: Build| {
-                line(format!("Build {} of {}: cancel requested ({}).", b.id, b.release, b.state))
+                line(format!(
+                    "Build {} of {}: cancel requested ({}).",
+                    b.id, b.release, b.state
+                ))
             })
         }
     }

@@ -152,7 +152,8 @@ pub async fn registry(ctx: &Ctx, cmd: RegistryCommand) -> CliResult<()> {
             password_stdin,
             clear_credentials,
         } => {
-            let mut body = json!({"host": host, "insecure_http": insecure_http, "clear_credentials": clear_credentials});
+            let mut body =
+                json!({"host": host, "insecure_http": insecure_http, "clear_credentials": clear_credentials});
             if let Some(u) = username {
                 body["username"] = json!(u);
             }
@@ -193,7 +194,10 @@ pub async fn git_credential(ctx: &Ctx, cmd: GitCredentialCommand) -> CliResult<(
             let password = secret_from_stdin("git password or access token")?;
             let answer = ctx
                 .client
-                .put(&["git-credentials", &name], &json!({"username": username, "password": password}))
+                .put(
+                    &["git-credentials", &name],
+                    &json!({"username": username, "password": password}),
+                )
                 .await?;
             done(ctx, &answer, format!("Git credential {name} saved."))
         }
@@ -257,7 +261,9 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
 pub enum BaseCommand {
     List,
     /// A base image with its versions and what is still built on an older digest
-    Show { name: String },
+    Show {
+        name: String,
+    },
     /// Register a base image; with --recipe Prism builds it, without it the image is used as it is
     Create {
         name: String,
@@ -283,15 +289,23 @@ pub enum BaseCommand {
         recipe: Option<String>,
     },
     /// Create rebuild releases for applications still on an older digest, and build them
-    RebuildApps { name: String },
-    Delete { name: String },
+    RebuildApps {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 pub async fn base(ctx: &Ctx, cmd: BaseCommand) -> CliResult<()> {
     match cmd {
         BaseCommand::List => {
             let answer = ctx.client.get(&["base-images"], &[]).await?;
-            table(ctx, &answer, &["name", "tier", "parent", "repository", "tag", "digest", "build_state"])
+            table(
+                ctx,
+                &answer,
+                &["name", "tier", "parent", "repository", "tag", "digest", "build_state"],
+            )
         }
         BaseCommand::Show { name } => {
             let answer = ctx.client.get(&["base-images", &name], &[]).await?;
@@ -307,7 +321,8 @@ pub async fn base(ctx: &Ctx, cmd: BaseCommand) -> CliResult<()> {
             tag,
             recipe,
         } => {
-            let mut body = json!({"name": name, "tier": tier, "registry": registry, "repository": repository, "tag": tag});
+            let mut body =
+                json!({"name": name, "tier": tier, "registry": registry, "repository": repository, "tag": tag});
             if let Some(p) = parent {
                 body["parent"] = json!(p);
             }
@@ -326,7 +341,10 @@ pub async fn base(ctx: &Ctx, cmd: BaseCommand) -> CliResult<()> {
             done(ctx, &answer, format!("Base image {name}: build queued."))
         }
         BaseCommand::RebuildApps { name } => {
-            let answer = ctx.client.post(&["base-images", &name, "rebuild-applications"], &json!({})).await?;
+            let answer = ctx
+                .client
+                .post(&["base-images", &name, "rebuild-applications"], &json!({}))
+                .await?;
             table(ctx, &answer, &["application", "release", "build"])
         }
         BaseCommand::Delete { name } => {

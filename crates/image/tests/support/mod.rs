@@ -166,3 +166,63 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     tar_path
 }
 
+/// Copies `reference` into an OCI layout with skopeo, unpacks it with umoci and
+/// runs it with runc (Debian's packages); returns what the container printed.
+pub fn run_image(reference: &str, tmp: &Path, creds: Option<&str>) -> String {
+    ensure_tool("umoci", "umoci");
+    ensure_tool("runc", "runc");
+    ensure_tool("skopeo", "skopeo");
+    let tag = reference.replace(['/', ':', '@'], "_");
+    let layout = tmp.join(format!("layout-{tag}"));
+    let mut copy = Command::new("skopeo");
+    copy.args(["copy", "--src-tls-verify=false"]);
+    if let Some(c) = creds {
+        copy.args(["--src-creds", c]);
+    }
+    let out = copy
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}:run", layout.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle = tmp.join(format!("bundle-{tag}"));
+    let out = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:run", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "umoci unpack: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config_path = bundle.join("config.json");
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    spec["process"]["terminal"] = Value::Bool(false);
+    std::fs::write(&config_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let id = format!(
+        "prism-test-{}-{}",
+        std::process::id(),
+        tag.len() + tmp.as_os_str().len()
+    );
+    let out = Command::new("runc")
+        .arg("run")
+        .arg("--bundle")
+        .arg(&bundle)
+        .arg(&id)
+        .output()
+        .unwrap();
+    let _ = Command::new("runc").args(["delete", "--force", &id]).output();
+    assert!(
+        out.status.success(),
+        "runc run: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

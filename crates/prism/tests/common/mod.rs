@@ -196,6 +196,11 @@ pub struct Server {
 #[allow(dead_code)]
 impl Server {
     pub fn start(name: &str) -> Server {
+        Server::start_with(name, &[])
+    }
+
+    /// A server with extra environment variables (PRISM_BASE_SOURCES, ...).
+    pub fn start_with(name: &str, env: &[(&str, &str)]) -> Server {
         let scratch = Scratch::new(name);
         let port = free_port();
         let log = std::fs::File::create(scratch.0.join("server.log")).expect("server log");
@@ -203,6 +208,7 @@ impl Server {
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(scratch.0.join("data"))
             .env("PRISM_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
