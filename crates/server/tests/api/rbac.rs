@@ -166,7 +166,7 @@ impl World {
 async fn request_audit_count(app: &TestApp) -> i64 {
     let mut c = app.state.store.conn().await.unwrap();
     sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM audit_events WHERE action NOT IN ('job.selftest_done', 'token.expire', 'environment.hold_expired')",
+        "SELECT COUNT(*) FROM audit_events WHERE action NOT IN ('job.selftest_done', 'token.expire', 'environment.hold_expired', 'base_image.built', 'base_image.failed')",
     )
     .fetch_one(&mut *c)
     .await
@@ -258,6 +258,16 @@ enum Ep {
     },
     JobSelftest,
     Logout,
+    StackPut,
+    StackDelete,
+    RegistryPut,
+    RegistryDelete,
+    GitCredentialPut,
+    GitCredentialDelete,
+    ExecutorCreate,
+    ExecutorDelete,
+    BaseCreate,
+    BaseDelete,
 }
 
 /// One cell's request, prepared with whatever records it needs.
@@ -543,6 +553,81 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
             r
         }
         Ep::JobSelftest => Req::new(Method::POST, "/api/v1/jobs/selftest", Some(json!({"duration_ms": 0}))),
+        Ep::StackPut => Req::new(
+            Method::PUT,
+            format!("/api/v1/stacks/sp-{s}"),
+            Some(json!({"build_command": "make", "artifact_paths": ["out"]})),
+        )
+        .table("stacks", 1),
+        Ep::StackDelete => {
+            app.ok(Method::PUT, &format!("/api/v1/stacks/sd-{s}"), admin, Some(json!({}))).await;
+            Req::new(Method::DELETE, format!("/api/v1/stacks/sd-{s}"), None).table("stacks", -1)
+        }
+        Ep::RegistryPut => Req::new(
+            Method::PUT,
+            format!("/api/v1/registries/rp-{s}"),
+            Some(json!({"host": "registry.example.com", "username": "u", "password": "registry-secret"})),
+        )
+        .table("registries", 1),
+        Ep::RegistryDelete => {
+            app.ok(Method::PUT, &format!("/api/v1/registries/rd-{s}"), admin, Some(json!({"host": "r.example.com"})))
+                .await;
+            Req::new(Method::DELETE, format!("/api/v1/registries/rd-{s}"), None).table("registries", -1)
+        }
+        Ep::GitCredentialPut => Req::new(
+            Method::PUT,
+            format!("/api/v1/git-credentials/gp-{s}"),
+            Some(json!({"username": "u", "password": "git-secret"})),
+        )
+        .table("git_credentials", 1),
+        Ep::GitCredentialDelete => {
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/git-credentials/gd-{s}"),
+                admin,
+                Some(json!({"username": "u", "password": "p"})),
+            )
+            .await;
+            Req::new(Method::DELETE, format!("/api/v1/git-credentials/gd-{s}"), None).table("git_credentials", -1)
+        }
+        Ep::ExecutorCreate => Req::new(
+            Method::POST,
+            "/api/v1/executors",
+            Some(json!({"name": format!("ec-{s}"), "kind": "jenkins", "url": "https://ci.example.com", "job": "build", "username": "u", "token": "t"})),
+        )
+        .table("executors", 1),
+        Ep::ExecutorDelete => {
+            app.ok(
+                Method::POST,
+                "/api/v1/executors",
+                admin,
+                Some(json!({"name": format!("ed-{s}"), "kind": "jenkins", "url": "https://ci.example.com", "job": "build", "username": "u", "token": "t"})),
+            )
+            .await;
+            Req::new(Method::DELETE, format!("/api/v1/executors/ed-{s}"), None).table("executors", -1)
+        }
+        Ep::BaseCreate => {
+            app.ok(Method::PUT, &format!("/api/v1/registries/br-{s}"), admin, Some(json!({"host": "127.0.0.1:9"})))
+                .await;
+            Req::new(
+                Method::POST,
+                "/api/v1/base-images",
+                Some(json!({"name": format!("bc-{s}"), "tier": 1, "registry": format!("br-{s}"), "repository": "base/x"})),
+            )
+            .table("base_images", 1)
+        }
+        Ep::BaseDelete => {
+            app.ok(Method::PUT, &format!("/api/v1/registries/bd-{s}"), admin, Some(json!({"host": "127.0.0.1:9"})))
+                .await;
+            app.ok(
+                Method::POST,
+                "/api/v1/base-images",
+                admin,
+                Some(json!({"name": format!("bd-{s}"), "tier": 1, "registry": format!("bd-{s}"), "repository": "base/y"})),
+            )
+            .await;
+            Req::new(Method::DELETE, format!("/api/v1/base-images/bd-{s}"), None).table("base_images", -1)
+        }
         Ep::Logout => Req::new(Method::POST, "/api/v1/auth/logout", None),
     }
 }
@@ -590,6 +675,16 @@ const ACCOUNT_AND_ADMIN_ROWS: &[Row] = &[
     row("DELETE /projects/alpha/members/{user}/{role}",  Ep::MemberRevoke,          [204, 403, 403, 403, 403, 403]),
     row("POST /jobs/selftest",                           Ep::JobSelftest,           [201, 403, 403, 403, 403, 403]),
     row("POST /auth/logout (bearer)",                    Ep::Logout,                [204, 204, 204, 204, 204, 204]),
+    row("PUT /stacks/{name}",                            Ep::StackPut,              [200, 403, 403, 403, 403, 403]),
+    row("DELETE /stacks/{name}",                         Ep::StackDelete,           [204, 403, 403, 403, 403, 403]),
+    row("PUT /registries/{name}",                        Ep::RegistryPut,           [200, 403, 403, 403, 403, 403]),
+    row("DELETE /registries/{name}",                     Ep::RegistryDelete,        [204, 403, 403, 403, 403, 403]),
+    row("PUT /git-credentials/{name}",                   Ep::GitCredentialPut,      [200, 403, 403, 403, 403, 403]),
+    row("DELETE /git-credentials/{name}",                Ep::GitCredentialDelete,   [204, 403, 403, 403, 403, 403]),
+    row("POST /executors",                               Ep::ExecutorCreate,        [201, 403, 403, 403, 403, 403]),
+    row("DELETE /executors/{name}",                      Ep::ExecutorDelete,        [204, 403, 403, 403, 403, 403]),
+    row("POST /base-images",                             Ep::BaseCreate,            [201, 403, 403, 403, 403, 403]),
+    row("DELETE /base-images/{name}",                    Ep::BaseDelete,            [204, 403, 403, 403, 403, 403]),
 ];
 
 #[rustfmt::skip]
@@ -964,6 +1059,32 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("PUT", "/api/v1/projects/{name}/templates"),
     ("GET", "/api/v1/projects/{name}/templates/versions"),
     ("GET", "/api/v1/projects/{name}/templates/versions/{version}"),
+    ("POST", "/api/v1/releases/{id}/builds"),
+    ("GET", "/api/v1/releases/{id}/builds"),
+    ("GET", "/api/v1/builds"),
+    ("GET", "/api/v1/builds/{id}"),
+    ("GET", "/api/v1/builds/{id}/log"),
+    ("GET", "/api/v1/builds/{id}/log.txt"),
+    ("GET", "/api/v1/builds/{id}/stream"),
+    ("POST", "/api/v1/builds/{id}/cancel"),
+    ("GET", "/api/v1/stacks"),
+    ("PUT", "/api/v1/stacks/{name}"),
+    ("DELETE", "/api/v1/stacks/{name}"),
+    ("GET", "/api/v1/registries"),
+    ("PUT", "/api/v1/registries/{name}"),
+    ("DELETE", "/api/v1/registries/{name}"),
+    ("GET", "/api/v1/git-credentials"),
+    ("PUT", "/api/v1/git-credentials/{name}"),
+    ("DELETE", "/api/v1/git-credentials/{name}"),
+    ("GET", "/api/v1/executors"),
+    ("POST", "/api/v1/executors"),
+    ("DELETE", "/api/v1/executors/{name}"),
+    ("GET", "/api/v1/base-images"),
+    ("POST", "/api/v1/base-images"),
+    ("GET", "/api/v1/base-images/{name}"),
+    ("DELETE", "/api/v1/base-images/{name}"),
+    ("POST", "/api/v1/base-images/{name}/build"),
+    ("POST", "/api/v1/base-images/{name}/rebuild-applications"),
 ];
 
 /// The endpoints that work without credentials.
