@@ -5,6 +5,7 @@
 mod harness;
 
 mod bad_input;
+mod builds;
 mod flow;
 mod promotion;
 mod rbac;
