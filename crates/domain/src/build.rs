@@ -268,12 +268,9 @@ mod tests {
             "build_settings.timeout_seconds"
         );
         assert_eq!(err(json!({"stack": "No Such"})).field, "build_settings.stack");
-        assert_eq!(
-            err(json!({"env": {"1BAD": "x"}}))
-                .field
-                .starts_with("build_settings.env"),
-            true
-        );
+        assert!(err(json!({"env": {"1BAD": "x"}}))
+            .field
+            .starts_with("build_settings.env"));
         let unknown = err(json!({"stakc": "node"}));
         assert_eq!(unknown.field, "build_settings");
         assert!(unknown.message.contains("stakc"), "{}", unknown.message);

@@ -424,25 +424,26 @@ fn expand_artifacts(dir: &Path, patterns: &[String]) -> Result<Vec<String>, Fail
         let field = format!("build_settings.artifact_paths[{i}]");
         if p == "." || p == "./" {
             out.extend(list(dir, &field)?.into_iter().filter(|n| n != ".git"));
-        } else if let Some((parent, last)) = p.rsplit_once('/').map(|(a, b)| (a, b)).or(Some(("", p.as_str()))) {
-            if let Some((prefix, suffix)) = last.split_once('*') {
-                let base: PathBuf = if parent.is_empty() {
-                    dir.to_path_buf()
-                } else {
-                    dir.join(parent)
-                };
-                let matched: Vec<String> = list(&base, &field)?
-                    .into_iter()
-                    .filter(|n| n.starts_with(prefix) && n.ends_with(suffix) && n.len() >= prefix.len() + suffix.len())
-                    .map(|n| if parent.is_empty() { n } else { format!("{parent}/{n}") })
-                    .collect();
-                if matched.is_empty() {
-                    return Err(Failure::new("artifact", format!("{field}: {p:?} matches nothing")));
-                }
-                out.extend(matched);
-            } else {
+        } else {
+            let (parent, last) = p.rsplit_once('/').unwrap_or(("", p.as_str()));
+            let Some((prefix, suffix)) = last.split_once('*') else {
                 out.push(p.clone());
+                continue;
+            };
+            let base: PathBuf = if parent.is_empty() {
+                dir.to_path_buf()
+            } else {
+                dir.join(parent)
+            };
+            let matched: Vec<String> = list(&base, &field)?
+                .into_iter()
+                .filter(|n| n.starts_with(prefix) && n.ends_with(suffix) && n.len() >= prefix.len() + suffix.len())
+                .map(|n| if parent.is_empty() { n } else { format!("{parent}/{n}") })
+                .collect();
+            if matched.is_empty() {
+                return Err(Failure::new("artifact", format!("{field}: {p:?} matches nothing")));
             }
+            out.extend(matched);
         }
     }
     if out.is_empty() {

@@ -12,7 +12,6 @@ use crate::both_backends;
 use crate::harness::TestApp;
 
 #[path = "../../../builder/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod git_support;
 #[path = "../../../image/tests/support/mod.rs"]
 mod registry_support;
