@@ -69,8 +69,12 @@ pub struct Layer {
 
 impl Layer {
     fn from_parts(tar: &[u8], data: Vec<u8>, compression: Compression) -> Self {
+        Self::with_diff_id(sha256_digest(tar), data, compression)
+    }
+
+    fn with_diff_id(diff_id: String, data: Vec<u8>, compression: Compression) -> Self {
         Layer {
-            diff_id: sha256_digest(tar),
+            diff_id,
             digest: sha256_digest(&data),
             size: data.len() as u64,
             data: Bytes::from(data),
@@ -292,13 +296,55 @@ fn write_tar(entries: &BTreeMap<String, Entry>, mtime: u64) -> Result<Vec<u8>> {
     builder.into_inner().map_err(ImageError::io("finishing layer tar"))
 }
 
-fn gzip(data: &[u8]) -> Result<Vec<u8>> {
+/// Layers larger than this are compressed in independent gzip members of this size, in parallel.
+/// The member boundaries depend only on the data, never on the number of threads, so the blob
+/// (and its digest) is the same on every machine. A gzip file may hold several members (RFC 1952
+/// §2.2); registries store blobs as they are, and runtimes (Go's `compress/gzip`, zlib) read them all.
+const GZIP_MEMBER: usize = 4 << 20;
+
+fn gzip_member(data: &[u8]) -> Result<Vec<u8>> {
     // GzEncoder writes mtime 0 and no file name in the gzip header, so the output is deterministic.
     // Level 1: build artifacts (jars, bundles, node_modules) are mostly already
     // compressed, so higher levels cost several times the CPU for a few percent.
     let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), flate2::Compression::fast());
     encoder.write_all(data).map_err(ImageError::io("compressing layer"))?;
     encoder.finish().map_err(ImageError::io("compressing layer"))
+}
+
+fn gzip(data: &[u8]) -> Result<Vec<u8>> {
+    if data.len() <= GZIP_MEMBER {
+        return gzip_member(data);
+    }
+    let chunks: Vec<&[u8]> = data.chunks(GZIP_MEMBER).collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+        .min(chunks.len());
+    let mut parts: Vec<Option<Result<Vec<u8>>>> = (0..chunks.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let chunks = &chunks;
+                scope.spawn(move || {
+                    (t..chunks.len())
+                        .step_by(threads)
+                        .map(|i| (i, gzip_member(chunks[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for w in workers {
+            for (i, part) in w.join().expect("gzip worker") {
+                parts[i] = Some(part);
+            }
+        }
+    });
+    let mut out = Vec::with_capacity(data.len() / 2 + 64);
+    for part in parts {
+        out.extend_from_slice(&part.expect("every member compressed")?);
+    }
+    Ok(out)
 }
 
 /// Builds a deterministic layer from artifact paths. Every path is checked before anything is read:
@@ -323,11 +369,19 @@ pub fn build_layer(spec: &LayerSpec) -> Result<Layer> {
         collector.add_path(path)?;
     }
     let tar = write_tar(&collector.entries, spec.mtime)?;
-    let data = match spec.compression {
-        Compression::Gzip => gzip(&tar)?,
-        Compression::None => tar.clone(),
-    };
-    Ok(Layer::from_parts(&tar, data, spec.compression))
+    match spec.compression {
+        Compression::None => Ok(Layer::from_parts(&tar, tar.clone(), Compression::None)),
+        // The diff id (digest of the tar) is computed while the tar is compressed.
+        Compression::Gzip => std::thread::scope(|scope| {
+            let diff_id = scope.spawn(|| sha256_digest(&tar));
+            let data = gzip(&tar)?;
+            Ok(Layer::with_diff_id(
+                diff_id.join().expect("hash thread"),
+                data,
+                Compression::Gzip,
+            ))
+        }),
+    }
 }
 
 /// A layer from an existing tar or tar.gz file (a root filesystem). The tarball is used as is
@@ -395,5 +449,29 @@ mod tests {
             .to_string()
             .contains("/etc/passwd"));
         assert_eq!(checked_components("./a/b").unwrap(), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn large_layers_are_gzip_members_that_decompress_to_the_tar() {
+        use std::io::Read;
+        // Not a multiple of the member size, and not compressible to nothing.
+        let data: Vec<u8> = (0..(2 * GZIP_MEMBER + 12_345) as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let gz = gzip(&data).unwrap();
+        assert_eq!(gzip(&data).unwrap(), gz, "the same input gives the same blob");
+        let members = gz.windows(3).filter(|w| *w == [0x1f, 0x8b, 0x08]).count();
+        assert!(members >= 3, "three members expected, found {members}");
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(gz.as_slice())
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+        // A single-member reader stops after the first member: the members are real gzip streams.
+        let mut first = Vec::new();
+        flate2::read::GzDecoder::new(gz.as_slice())
+            .read_to_end(&mut first)
+            .unwrap();
+        assert_eq!(first, data[..GZIP_MEMBER]);
     }
 }
