@@ -55,6 +55,15 @@ const CONTENT: &[(&str, &str)] = &[
         "releases",
         "id, state, env_id, change_note, commit_sha, image_ref, image_digest, version, updated_at",
     ),
+    (
+        "stacks",
+        "name, build_command, artifact_paths, image_dir, cmd, env, updated_at",
+    ),
+    ("registries", "name, host, insecure_http, username, updated_at"),
+    ("git_credentials", "name, username, updated_at"),
+    ("executors", "name, kind, url, job"),
+    ("base_images", "name, tier, recipe"),
+    ("builds", "id, state"),
 ];
 
 const SLOT_COLUMNS: &str = "app_id, env_id, current_release_id, incoming_release_id, hold_release_id, hold_user, \
@@ -320,6 +329,9 @@ async fn fixtures(app: &TestApp) -> Fixtures {
     )
     .await;
     let built = app.built_release("web").await;
+    let registry = json!({"host": "127.0.0.1:9", "insecure_http": true});
+    app.ok(Method::PUT, "/api/v1/registries/main", &app.admin, Some(registry))
+        .await;
     Fixtures { built }
 }
 
@@ -538,6 +550,40 @@ fn cases(f: &Fixtures) -> Vec<Case> {
         bare("job id not a number", M::GET, "/api/v1/jobs/abc", 422, "validation", Some("id")),
         invalid("selftest duration -1", M::POST, "/api/v1/jobs/selftest", json!({"duration_ms": -1}), "duration_ms"),
         case("no such endpoint", M::POST, "/api/v1/nothing-here", Body::Json(json!({})), 404, "not_found", None),
+        // Build setup.
+        invalid("stack artifact path ../x", M::PUT, "/api/v1/stacks/mine", json!({"artifact_paths": ["../x"]}), "artifact_paths[0]"),
+        invalid("stack artifact path /etc", M::PUT, "/api/v1/stacks/mine", json!({"artifact_paths": ["/etc"]}), "artifact_paths[0]"),
+        invalid("stack image_dir relative", M::PUT, "/api/v1/stacks/mine", json!({"image_dir": "app"}), "image_dir"),
+        invalid("stack named ../etc", M::PUT, "/api/v1/stacks/..%2Fetc", json!({}), "name"),
+        invalid("stack env 1BAD", M::PUT, "/api/v1/stacks/mine", json!({"env": {"1BAD": "x"}}), "env.1BAD"),
+        invalid("registry host with a space", M::PUT, "/api/v1/registries/r2", json!({"host": "a b"}), "host"),
+        invalid("registry user without password", M::PUT, "/api/v1/registries/r2", json!({"host": "r.example.com", "username": "u"}), "password"),
+        invalid("git credential with an empty password", M::PUT, "/api/v1/git-credentials/g", json!({"username": "u", "password": ""}), "password"),
+        invalid("executor of kind gitlab", M::POST, "/api/v1/executors", json!({"name": "ci", "kind": "gitlab", "url": "https://ci.example.com", "job": "b", "username": "u", "token": "t"}), "kind"),
+        invalid("executor job ../x", M::POST, "/api/v1/executors", json!({"name": "ci", "kind": "jenkins", "url": "https://ci.example.com", "job": "../x", "username": "u", "token": "t"}), "job"),
+        invalid("executor url ftp://", M::POST, "/api/v1/executors", json!({"name": "ci", "kind": "jenkins", "url": "ftp://ci", "job": "b", "username": "u", "token": "t"}), "url"),
+        invalid("executor named local", M::POST, "/api/v1/executors", json!({"name": "local", "kind": "jenkins", "url": "https://ci.example.com", "job": "b", "username": "u", "token": "t"}), "name"),
+        invalid("base tier 3", M::POST, "/api/v1/base-images", json!({"name": "b", "tier": 3, "registry": "main", "repository": "base/b"}), "tier"),
+        invalid("base in an unknown registry", M::POST, "/api/v1/base-images", json!({"name": "b", "tier": 1, "registry": "nope", "repository": "base/b"}), "registry"),
+        invalid("base rootfs ../../etc/shadow", M::POST, "/api/v1/base-images", json!({"name": "b", "tier": 1, "registry": "main", "repository": "base/b", "recipe": {"rootfs": "../../etc/shadow"}}), "recipe.rootfs"),
+        invalid("base rootfs absolute", M::POST, "/api/v1/base-images", json!({"name": "b", "tier": 1, "registry": "main", "repository": "base/b", "recipe": {"rootfs": "/etc/shadow"}}), "recipe.rootfs"),
+        invalid("base layer source ../", M::POST, "/api/v1/base-images", json!({"name": "b", "tier": 1, "registry": "main", "repository": "base/b", "recipe": {"rootfs": "r.tar", "layers": [{"source": "../x"}]}}), "recipe.layers[0].source"),
+        invalid("base recipe unknown key", M::POST, "/api/v1/base-images", json!({"name": "b", "tier": 1, "registry": "main", "repository": "base/b", "recipe": {"rootfz": "r.tar"}}), "recipe"),
+        invalid("tier-2 base without a parent", M::POST, "/api/v1/base-images", json!({"name": "b", "tier": 2, "registry": "main", "repository": "base/b", "recipe": {"layers": [{"source": "x"}]}}), "parent"),
+        invalid("base repository Base/B", M::POST, "/api/v1/base-images", json!({"name": "b", "tier": 1, "registry": "main", "repository": "Base/B"}), "repository"),
+        invalid("base tag with a slash", M::POST, "/api/v1/base-images", json!({"name": "b", "tier": 1, "registry": "main", "repository": "base/b", "tag": "a/b"}), "tag"),
+        invalid("build settings with an unknown key", M::PATCH, format!("{A}/web"), json!({"build_settings": {"stakc": "node"}}), "build_settings"),
+        invalid("build settings artifact ../x", M::PATCH, format!("{A}/web"), json!({"build_settings": {"artifact_paths": ["ok", "../x"]}}), "build_settings.artifact_paths[1]"),
+        invalid("build settings workdir ../", M::PATCH, format!("{A}/web"), json!({"build_settings": {"workdir": "../"}}), "build_settings.workdir"),
+        invalid("build settings unknown registry", M::PATCH, format!("{A}/web"), json!({"build_settings": {"registry": "nope"}}), "build_settings.registry"),
+        invalid("build settings unknown executor", M::PATCH, format!("{A}/web"), json!({"build_settings": {"executor": "nope"}}), "build_settings.executor"),
+        invalid("build settings timeout 2 days", M::PATCH, format!("{A}/web"), json!({"build_settings": {"timeout_seconds": 172800}}), "build_settings.timeout_seconds"),
+        invalid("release built at once without build settings", M::POST, R, json!({"application": "web", "git_ref": "main", "change_note": "n", "build": true}), "build_settings.base_image"),
+        invalid("build of an application without build settings", M::POST, format!("{R}/{}/builds", f.built), json!({}), "build_settings.base_image"),
+        bare("unknown build", M::GET, "/api/v1/builds/999", 404, "not_found", Some("build")),
+        bare("builds in an unknown state", M::GET, "/api/v1/builds?state=bogus", 422, "validation", Some("state")),
+        bare("build log limit 0", M::GET, "/api/v1/builds?limit=0", 422, "validation", Some("limit")),
+        bare("cancel an unknown build", M::POST, "/api/v1/builds/999/cancel", 404, "not_found", Some("build")),
     ]
 }
 
