@@ -132,6 +132,10 @@ struct World {
 
 impl World {
     async fn start(name: &str, with_node: bool) -> World {
+        World::start_with(name, with_node, &[]).await
+    }
+
+    async fn start_with(name: &str, with_node: bool, extra_env: &[(&str, &str)]) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let sources = tmp.path().join("sources");
         std::fs::create_dir_all(&sources).unwrap();
@@ -143,14 +147,13 @@ impl World {
         let git_root = tmp.path().join("git");
         std::fs::create_dir_all(&git_root).unwrap();
         let git = HttpGit::start(&git_root, Some((GIT_USER, GIT_PASSWORD))).await;
-        let server = Server::start_with(
-            name,
-            &[
-                ("PRISM_BASE_SOURCES", sources.to_str().unwrap()),
-                ("PRISM_DOCKER_CONFIG", "/nonexistent/config.json"),
-                ("PRISM_JENKINS_POLL_MS", "50"),
-            ],
-        );
+        let mut env = vec![
+            ("PRISM_BASE_SOURCES", sources.to_str().unwrap()),
+            ("PRISM_DOCKER_CONFIG", "/nonexistent/config.json"),
+            ("PRISM_JENKINS_POLL_MS", "50"),
+        ];
+        env.extend_from_slice(extra_env);
+        let server = Server::start_with(name, &env);
         server.login_admin();
         server
             .run_with_stdin(
@@ -718,5 +721,67 @@ async fn build_failures_say_where_and_why_and_push_nothing() {
             .unwrap()
             .starts_with("sleep 30"),
         "{app}"
+    );
+}
+
+/// A server killed in the middle of a build: once the job's lease lapses the
+/// restarted server runs the build again from a fresh workspace, and the
+/// second attempt pushes the same layer; the log tells what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_build_interrupted_by_a_crash_runs_again_after_restart() {
+    let mut w = World::start_with("build-crash", false, &[("PRISM_JOB_LEASE_SECONDS", "2")]).await;
+    w.server
+        .run(&[
+            "base",
+            "create",
+            "busybox",
+            "--tier",
+            "1",
+            "--registry",
+            "main",
+            "--repository",
+            "base/busybox",
+            "--recipe",
+            &w.busybox_base("UTC"),
+        ])
+        .ok();
+    wait_base(&w.server, "busybox");
+    let sha = repo(&w.git_root(), "slow", &[("index.html", "slow but sure\n")], &[]);
+    let marker = w.tmp.path().join("first-attempt-started");
+    // The first attempt leaves a marker and waits; the second finds it and goes on.
+    let command = format!(
+        "if [ -e {m} ]; then echo second attempt; else touch {m}; sleep 600; fi",
+        m = marker.display()
+    );
+    w.app(
+        "slow",
+        json!({"stack": "static", "base_image": "busybox", "registry": "main", "git_credential": "gitea",
+               "artifact_paths": ["index.html"], "build_command": command, "cmd": ["cat", "/app/index.html"]}),
+    );
+    let rel = w.server.json(&[
+        "release", "create", "--app", "slow", "--ref", "main", "--note", "crash me", "--build",
+    ]);
+    let id = rel["build"]["id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the first attempt never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    w.server.crash_and_restart();
+    // The crash left the first attempt's command running (as a crashed server would).
+    let _ = Command::new("pkill")
+        .arg("-f")
+        .arg(format!("touch {}", marker.display()))
+        .status();
+    let b = wait_build(&w.server, id);
+    assert_eq!(b["state"], "succeeded", "{b}\n{}", w.server.log());
+    assert_eq!(b["commit_sha"], sha.as_str());
+    let log = w.server.run(&["build", "log", &id.to_string()]).ok().stdout;
+    assert!(log.contains("the previous attempt stopped during building"), "{log}");
+    assert!(log.contains("second attempt"), "{log}");
+    assert_eq!(w.server.json(&["release", "show", "r1"])["state"], "built");
+    assert_eq!(
+        run_image(&w.image("shop/slow:r1"), w.tmp.path(), Some(&w.creds())),
+        "slow but sure\n"
     );
 }

@@ -189,6 +189,8 @@ pub fn healthy(port: u16) -> bool {
 pub struct Server {
     pub child: Child,
     pub url: String,
+    pub port: u16,
+    env: Vec<(String, String)>,
     // Dropped after the child is killed (fields drop in order, after `Drop::drop`).
     pub scratch: Scratch,
 }
@@ -203,35 +205,59 @@ impl Server {
     pub fn start_with(name: &str, env: &[(&str, &str)]) -> Server {
         let scratch = Scratch::new(name);
         let port = free_port();
-        let log = std::fs::File::create(scratch.0.join("server.log")).expect("server log");
-        let child = clean_command()
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let child = Self::spawn(&scratch, port, &env);
+        let mut server = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            env,
+            scratch,
+        };
+        server.wait_healthy();
+        server
+    }
+
+    fn spawn(scratch: &Scratch, port: u16, env: &[(String, String)]) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(scratch.0.join("server.log"))
+            .expect("server log");
+        clean_command()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(scratch.0.join("data"))
             .env("PRISM_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .envs(env.iter().copied())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .expect("start prism serve");
-        let mut server = Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            scratch,
-        };
+            .expect("start prism serve")
+    }
+
+    fn wait_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !healthy(port) {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("prism serve exited with {status}:\n{}", server.log());
+        while !healthy(self.port) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("prism serve exited with {status}:\n{}", self.log());
             }
             assert!(
                 Instant::now() < deadline,
                 "prism serve not healthy within 30 s:\n{}",
-                server.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        server
+    }
+
+    /// SIGKILLs the server (no graceful shutdown: a crash) and starts it again
+    /// on the same data directory and port.
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.scratch, self.port, &self.env);
+        self.wait_healthy();
     }
 
     pub fn log(&self) -> String {
