@@ -769,10 +769,15 @@ async fn a_build_interrupted_by_a_crash_runs_again_after_restart() {
     }
     w.server.crash_and_restart();
     // The crash left the first attempt's command running (as a crashed server would).
-    let _ = Command::new("pkill")
+    // Its shell leads its own process group (the local executor's doing): end the group.
+    let pids = Command::new("pgrep")
         .arg("-f")
         .arg(format!("touch {}", marker.display()))
-        .status();
+        .output()
+        .unwrap();
+    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+        let _ = Command::new("kill").args(["-9", "--", &format!("-{pid}")]).status();
+    }
     let b = wait_build(&w.server, id);
     assert_eq!(b["state"], "succeeded", "{b}\n{}", w.server.log());
     assert_eq!(b["commit_sha"], sha.as_str());
