@@ -750,7 +750,7 @@ async fn a_build_interrupted_by_a_crash_runs_again_after_restart() {
     let marker = w.tmp.path().join("first-attempt-started");
     // The first attempt leaves a marker and waits; the second finds it and goes on.
     let command = format!(
-        "if [ -e {m} ]; then echo second attempt; else touch {m}; sleep 600; fi",
+        "if [ -s {m} ]; then echo second attempt; else echo $$ > {m}.tmp; mv {m}.tmp {m}; sleep 600; fi",
         m = marker.display()
     );
     w.app(
@@ -769,15 +769,12 @@ async fn a_build_interrupted_by_a_crash_runs_again_after_restart() {
     }
     w.server.crash_and_restart();
     // The crash left the first attempt's command running (as a crashed server would).
-    // Its shell leads its own process group (the local executor's doing): end the group.
-    let pids = Command::new("pgrep")
-        .arg("-f")
-        .arg(format!("touch {}", marker.display()))
-        .output()
-        .unwrap();
-    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
-        let _ = Command::new("kill").args(["-9", "--", &format!("-{pid}")]).status();
-    }
+    // Its shell (which wrote its pid into the marker) leads its own process
+    // group, the local executor's doing: end the group.
+    let pid = std::fs::read_to_string(&marker).unwrap();
+    let _ = Command::new("kill")
+        .args(["-9", "--", &format!("-{}", pid.trim())])
+        .status();
     let b = wait_build(&w.server, id);
     assert_eq!(b["state"], "succeeded", "{b}\n{}", w.server.log());
     assert_eq!(b["commit_sha"], sha.as_str());
