@@ -306,9 +306,30 @@ fn gzip_member(data: &[u8]) -> Result<Vec<u8>> {
     // GzEncoder writes mtime 0 and no file name in the gzip header, so the output is deterministic.
     // Level 1: build artifacts (jars, bundles, node_modules) are mostly already
     // compressed, so higher levels cost several times the CPU for a few percent.
-    let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), flate2::Compression::fast());
+    // Data that level 1 cannot shrink (a sample of it, so the choice depends
+    // only on the data) is stored in deflate's uncompressed blocks instead.
+    let level = if incompressible(data) {
+        flate2::Compression::none()
+    } else {
+        flate2::Compression::fast()
+    };
+    let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), level);
     encoder.write_all(data).map_err(ImageError::io("compressing layer"))?;
     encoder.finish().map_err(ImageError::io("compressing layer"))
+}
+
+/// Whether the first 64 KiB of `data` shrink by less than 3% at level 1.
+fn incompressible(data: &[u8]) -> bool {
+    const SAMPLE: usize = 64 << 10;
+    if data.len() < SAMPLE {
+        return false;
+    }
+    let sample = &data[..SAMPLE];
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::with_capacity(SAMPLE + 64), flate2::Compression::fast());
+    if encoder.write_all(sample).is_err() {
+        return false;
+    }
+    encoder.finish().map(|c| c.len() * 100 >= SAMPLE * 97).unwrap_or(false)
 }
 
 fn gzip(data: &[u8]) -> Result<Vec<u8>> {
@@ -473,5 +494,39 @@ mod tests {
             .read_to_end(&mut first)
             .unwrap();
         assert_eq!(first, data[..GZIP_MEMBER]);
+    }
+
+    #[test]
+    fn compressible_data_is_compressed_and_incompressible_data_stored() {
+        use std::io::Read;
+        let text = "prism builds images without a daemon\n".repeat(200_000);
+        let gz = gzip(text.as_bytes()).unwrap();
+        assert!(
+            gz.len() * 10 < text.len(),
+            "text should compress: {} -> {}",
+            text.len(),
+            gz.len()
+        );
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let noise: Vec<u8> = (0..GZIP_MEMBER / 2)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        assert!(incompressible(&noise));
+        let gz = gzip(&noise).unwrap();
+        assert!(
+            gz.len() > noise.len() && gz.len() < noise.len() + noise.len() / 100,
+            "stored: {}",
+            gz.len()
+        );
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(gz.as_slice())
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, noise);
     }
 }
