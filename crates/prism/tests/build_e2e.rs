@@ -787,3 +787,49 @@ async fn a_build_interrupted_by_a_crash_runs_again_after_restart() {
         "slow but sure\n"
     );
 }
+
+/// Builds take the CPU: with PRISM_BUILD_CONCURRENCY=1 two queued builds run one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn builds_beyond_the_concurrency_limit_wait_their_turn() {
+    let w = World::start_with("build-limit", false, &[("PRISM_BUILD_CONCURRENCY", "1")]).await;
+    let s = &w.server;
+    s.run(&[
+        "base",
+        "create",
+        "busybox",
+        "--tier",
+        "1",
+        "--registry",
+        "main",
+        "--repository",
+        "base/busybox",
+        "--recipe",
+        &w.busybox_base("UTC"),
+    ])
+    .ok();
+    wait_base(s, "busybox");
+    let dir = w.tmp.path().join("turns");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    let command = format!(
+        "if [ -e {d}/running ]; then touch {d}/overlap; fi; touch {d}/running; sleep 1; rm {d}/running; touch {d}/done-$PRISM_APPLICATION"
+    );
+    let mut ids = Vec::new();
+    for app in ["one", "two"] {
+        repo(&w.git_root(), app, &[("index.html", app)], &[]);
+        w.app(
+            app,
+            json!({"stack": "static", "base_image": "busybox", "registry": "main", "git_credential": "gitea",
+                   "artifact_paths": ["index.html"], "build_command": command}),
+        );
+        let rel = s.json(&[
+            "release", "create", "--app", app, "--ref", "main", "--note", "turns", "--build",
+        ]);
+        ids.push(rel["build"]["id"].as_i64().unwrap());
+    }
+    for id in ids {
+        assert_eq!(wait_build(s, id)["state"], "succeeded");
+    }
+    assert!(dir.join("done-one").exists() && dir.join("done-two").exists());
+    assert!(!dir.join("overlap").exists(), "two builds ran at once");
+}

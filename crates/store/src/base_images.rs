@@ -305,3 +305,16 @@ pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Bases marked queued or building with no live job and no change for `quiet_for_ms`
+/// (the job's last attempt died with its server).
+pub async fn stale_builds(c: &mut AnyConnection, quiet_for_ms: i64) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT b.id FROM base_images b WHERE b.build_state IN ('queued', 'building') AND b.updated_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'base_image' AND j.state IN ('queued', 'running') \
+         AND j.dedup_key LIKE 'base_image:' || CAST(b.id AS TEXT) || ':%') ORDER BY b.id",
+    )
+    .bind(now_ms() - quiet_for_ms)
+    .fetch_all(c)
+    .await?)
+}

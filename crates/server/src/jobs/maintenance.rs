@@ -6,7 +6,7 @@
 
 use prism_domain::ReleaseId;
 use prism_store::audit::{self, Origin};
-use prism_store::{builds, deploys, slots, tokens};
+use prism_store::{base_images, builds, deploys, slots, tokens};
 use serde_json::json;
 
 use super::JobError;
@@ -57,13 +57,34 @@ pub async fn run(state: &AppState) -> Result<(), JobError> {
 const ORPHAN_QUIET_MS: i64 = 120_000;
 
 async fn fail_orphans(state: &AppState) -> Result<(), JobError> {
-    let (orphan_builds, orphan_deploys) = {
+    let (orphan_builds, orphan_deploys, stale_bases) = {
         let mut c = state.store.conn().await?;
         (
             builds::orphaned(&mut c, ORPHAN_QUIET_MS).await?,
             deploys::orphaned(&mut c, ORPHAN_QUIET_MS).await?,
+            base_images::stale_builds(&mut c, ORPHAN_QUIET_MS).await?,
         )
     };
+    for id in stale_bases {
+        let mut tx = state.store.begin().await?;
+        base_images::set_state(
+            &mut tx,
+            id,
+            "failed",
+            Some("the build's last attempt stopped and no attempt is left"),
+        )
+        .await?;
+        audit::record(
+            &mut tx,
+            &Origin::system("maintenance"),
+            "base_image.failed",
+            "base_image",
+            &id.to_string(),
+            json!({"error": "interrupted"}),
+        )
+        .await?;
+        tx.commit().await?;
+    }
     for id in orphan_builds {
         let f = super::build::Failure {
             kind: "interrupted",

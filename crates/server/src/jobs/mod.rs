@@ -37,6 +37,16 @@ fn max_concurrent() -> usize {
         .filter(|n| *n > 0)
         .unwrap_or(32)
 }
+/// Builds use the CPU (compilers, compression): at most this many at once per
+/// instance (PRISM_BUILD_CONCURRENCY, default: the number of cores).
+fn max_concurrent_builds() -> usize {
+    std::env::var("PRISM_BUILD_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+}
+const NON_BUILD_KINDS: &[&str] = &[MAINTENANCE, SELFTEST, deploy::DEPLOY, base_image::BASE_IMAGE];
 const MAINTENANCE_PERIOD_MS: i64 = 60_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +70,7 @@ pub fn spawn_runner(state: AppState, shutdown: watch::Receiver<bool>) -> JoinHan
 
 async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(max_concurrent()));
+    let build_slots = Arc::new(Semaphore::new(max_concurrent_builds()));
     let poll = Duration::from_millis(state.settings.job_poll_ms);
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
@@ -73,19 +84,29 @@ async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             p = slots.clone().acquire_owned() => p.expect("semaphore open"),
             _ = shutdown.changed() => break,
         };
+        // While every build slot is taken, other instances (or later) take the builds.
+        let kinds = if build_slots.available_permits() > 0 {
+            KINDS
+        } else {
+            NON_BUILD_KINDS
+        };
         match jobs::claim(
             &state.store,
             &state.settings.instance_id,
-            KINDS,
+            kinds,
             state.settings.job_lease_ms,
         )
         .await
         {
             Ok(Some(job)) => {
+                let build_permit = (job.kind == build::BUILD)
+                    .then(|| build_slots.clone().try_acquire_owned().ok())
+                    .flatten();
                 let state = state.clone();
                 let stop = shutdown.clone();
                 in_flight.spawn(async move {
                     execute(&state, job, stop).await;
+                    drop(build_permit);
                     drop(permit);
                 });
                 continue;
