@@ -467,32 +467,23 @@ fn list(dir: &Path, field: &str) -> Result<Vec<String>, Failure> {
     Ok(names)
 }
 
+impl Outcome {
+    fn pushed(&self) -> Pushed<'_> {
+        Pushed {
+            image_ref: &self.image_ref,
+            image_digest: &self.image_digest,
+            layer_digest: &self.layer_digest,
+            base_digest: self.base_digest.as_deref(),
+            bytes_uploaded: self.bytes_uploaded as i64,
+        }
+    }
+}
+
+/// Records the image on the build and moves the release to built, in one
+/// transaction. A release that moved on while it built (abandoned) keeps its
+/// state; the build's record is kept all the same.
 async fn succeed(state: &AppState, b: &Build, o: Outcome) -> Result<(), JobError> {
     let mut tx = state.store.begin().await?;
-    let stored = builds::succeed(
-        &mut tx,
-        b.id,
-        Pushed {
-            image_ref: &o.image_ref,
-            image_digest: &o.image_digest,
-            layer_digest: &o.layer_digest,
-            base_digest: o.base_digest.as_deref(),
-            bytes_uploaded: o.bytes_uploaded as i64,
-        },
-    )
-    .await?;
-    if !stored {
-        return Ok(()); // cancelled or failed meanwhile
-    }
-    audit::record(
-        &mut tx,
-        &prism_store::audit::Origin::system("build"),
-        "build.succeeded",
-        "build",
-        &b.id.to_string(),
-        json!({"release": b.release, "image": o.image_ref, "digest": o.image_digest, "base_digest": o.base_digest}),
-    )
-    .await?;
     let moved = transition_in(
         &mut tx,
         &Who::Engine("build"),
@@ -509,50 +500,35 @@ async fn succeed(state: &AppState, b: &Build, o: Outcome) -> Result<(), JobError
     )
     .await;
     if let Err(e) = moved {
-        // The release moved on (abandoned) while it built: keep the build's record.
         tracing::warn!(build = b.id, error = %e, "release did not take the build result");
         drop(tx);
-        let mut tx = state.store.begin().await?;
-        builds::succeed(
-            &mut tx,
-            b.id,
-            Pushed {
-                image_ref: &o.image_ref,
-                image_digest: &o.image_digest,
-                layer_digest: &o.layer_digest,
-                base_digest: o.base_digest.as_deref(),
-                bytes_uploaded: o.bytes_uploaded as i64,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(());
+        tx = state.store.begin().await?;
     }
+    if !builds::succeed(&mut tx, b.id, o.pushed()).await? {
+        return Ok(()); // cancelled or failed meanwhile: the transaction is dropped
+    }
+    audit::record(
+        &mut tx,
+        &prism_store::audit::Origin::system("build"),
+        "build.succeeded",
+        "build",
+        &b.id.to_string(),
+        json!({"release": b.release, "image": o.image_ref, "digest": o.image_digest, "base_digest": o.base_digest}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Ends a build as failed (or cancelled) and moves its release to build_failed.
 pub async fn fail(state: &AppState, id: i64, f: &Failure) -> Result<(), JobError> {
-    let mut tx = state.store.begin().await?;
-    let b = builds::get(&mut tx, id).await?;
+    let release = builds::get(&mut *state.store.conn().await?, id).await?.release;
     let end = if f.kind == "cancelled" { "cancelled" } else { "failed" };
-    if !builds::finish_failed(&mut tx, id, end, f.kind, &f.message).await? {
-        return Ok(());
-    }
-    audit::record(
-        &mut tx,
-        &prism_store::audit::Origin::system("build"),
-        &format!("build.{end}"),
-        "build",
-        &id.to_string(),
-        json!({"release": b.release, "kind": f.kind, "error": f.message}),
-    )
-    .await?;
+    let mut tx = state.store.begin().await?;
     let moved = transition_in(
         &mut tx,
         &Who::Engine("build"),
-        b.release,
+        release,
         Move {
             action: Action::BuildFailed,
             note: &f.message.chars().take(2000).collect::<String>(),
@@ -561,13 +537,23 @@ pub async fn fail(state: &AppState, id: i64, f: &Failure) -> Result<(), JobError
     )
     .await;
     if let Err(e) = moved {
+        // The release moved on (abandoned): the build's own record still ends.
         tracing::warn!(build = id, error = %e, "release did not take the build failure");
         drop(tx);
-        let mut tx = state.store.begin().await?;
-        builds::finish_failed(&mut tx, id, end, f.kind, &f.message).await?;
-        tx.commit().await?;
-        return Ok(());
+        tx = state.store.begin().await?;
     }
+    if !builds::finish_failed(&mut tx, id, end, f.kind, &f.message).await? {
+        return Ok(()); // ended already: the transaction is dropped
+    }
+    audit::record(
+        &mut tx,
+        &prism_store::audit::Origin::system("build"),
+        &format!("build.{end}"),
+        "build",
+        &id.to_string(),
+        json!({"release": release, "kind": f.kind, "error": f.message}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
