@@ -36,7 +36,9 @@ where
 {
     match result {
         Ok(()) => Ok(Redirect::to(&to).into_response()),
-        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN && e.status != StatusCode::NOT_FOUND => {
+        Err(e)
+            if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN && e.status != StatusCode::NOT_FOUND =>
+        {
             let status = e.status;
             let html = again(Notice {
                 message: e.message,
@@ -59,7 +61,12 @@ fn opt(s: &str) -> Option<String> {
 
 // ---- API tokens (every user, their own) ----
 
-async fn tokens_page(state: &AppState, caller: &Caller, secret: Option<String>, notice: Option<Notice>) -> WebResult<Html<String>> {
+async fn tokens_page(
+    state: &AppState,
+    caller: &Caller,
+    secret: Option<String>,
+    notice: Option<Notice>,
+) -> WebResult<Html<String>> {
     let list = tokens::list_tokens(&mut *state.store.conn().await?, Some(caller.user.id)).await?;
     let now = prism_store::now_ms();
     render(
@@ -105,7 +112,9 @@ pub async fn create_token(State(state): State<AppState>, p: Posted<TokenForm>) -
     };
     match crate::routes::tokens::create(State(state.clone()), p.caller.clone(), ApiJson(req)).await {
         Ok((_, t)) => {
-            let mut resp = tokens_page(&state, &p.caller, Some(t.0.secret), None).await?.into_response();
+            let mut resp = tokens_page(&state, &p.caller, Some(t.0.secret), None)
+                .await?
+                .into_response();
             resp.headers_mut()
                 .insert(axum::http::header::CACHE_CONTROL, "no-store".parse().expect("header"));
             Ok(resp)
@@ -125,7 +134,11 @@ pub async fn create_token(State(state): State<AppState>, p: Posted<TokenForm>) -
 #[derive(Deserialize)]
 pub struct NoFields {}
 
-pub async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> WebResult<Response> {
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    p: Posted<NoFields>,
+) -> WebResult<Response> {
     let _revoked = crate::routes::tokens::revoke(State(state), p.caller, Path(id)).await?;
     Ok(Redirect::to("/tokens").into_response())
 }
@@ -137,7 +150,13 @@ async fn users_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -
     let mut c = state.store.conn().await?;
     let list = users::list(&mut c).await?;
     drop(c);
-    render(state, caller, "users.html", context! { nav => "users", users => list, notice => notice }).await
+    render(
+        state,
+        caller,
+        "users.html",
+        context! { nav => "users", users => list, notice => notice },
+    )
+    .await
 }
 
 pub async fn users(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
@@ -175,7 +194,11 @@ pub struct UserUpdateForm {
     value: String,
 }
 
-pub async fn update_user(State(state): State<AppState>, Path(name): Path<String>, p: Posted<UserUpdateForm>) -> WebResult<Response> {
+pub async fn update_user(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<UserUpdateForm>,
+) -> WebResult<Response> {
     let value = p.form.value == "true";
     let mut req = crate::routes::users::UpdateUser {
         display_name: None,
@@ -200,7 +223,13 @@ pub async fn update_user(State(state): State<AppState>, Path(name): Path<String>
 async fn projects_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
     caller.require_admin()?;
     let list = projects::list_visible(&mut *state.store.conn().await?, None).await?;
-    render(state, caller, "projects.html", context! { nav => "projects", projects => list, notice => notice }).await
+    render(
+        state,
+        caller,
+        "projects.html",
+        context! { nav => "projects", projects => list, notice => notice },
+    )
+    .await
 }
 
 pub async fn projects(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
@@ -224,10 +253,18 @@ pub async fn create_project(State(state): State<AppState>, p: Posted<ProjectForm
     let r = crate::routes::projects::create(State(state.clone()), p.caller.clone(), ApiJson(req))
         .await
         .map(|_| ());
-    after(r, format!("/admin/projects/{name}"), |n| projects_page(&state, &p.caller, Some(n))).await
+    after(r, format!("/admin/projects/{name}"), |n| {
+        projects_page(&state, &p.caller, Some(n))
+    })
+    .await
 }
 
-async fn project_page(state: &AppState, caller: &Caller, name: &str, notice: Option<Notice>) -> WebResult<Html<String>> {
+async fn project_page(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    notice: Option<Notice>,
+) -> WebResult<Html<String>> {
     caller.require_admin()?;
     let mut c = state.store.conn().await?;
     let project = projects::by_name(&mut c, name).await?;
@@ -252,7 +289,11 @@ async fn project_page(state: &AppState, caller: &Caller, name: &str, notice: Opt
     .await
 }
 
-pub async fn project(State(state): State<AppState>, Web(caller): Web, Path(name): Path<String>) -> WebResult<Html<String>> {
+pub async fn project(
+    State(state): State<AppState>,
+    Web(caller): Web,
+    Path(name): Path<String>,
+) -> WebResult<Html<String>> {
     project_page(&state, &caller, &name, None).await
 }
 
@@ -267,12 +308,20 @@ pub struct GrantForm {
     op: String,
 }
 
-pub async fn grant(State(state): State<AppState>, Path(name): Path<String>, p: Posted<GrantForm>) -> WebResult<Response> {
+pub async fn grant(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<GrantForm>,
+) -> WebResult<Response> {
     let f = p.form;
     let r = if f.op == "revoke" {
-        crate::routes::projects::revoke(State(state.clone()), p.caller.clone(), Path((name.clone(), f.username, f.role)))
-            .await
-            .map(|_| ())
+        crate::routes::projects::revoke(
+            State(state.clone()),
+            p.caller.clone(),
+            Path((name.clone(), f.username, f.role)),
+        )
+        .await
+        .map(|_| ())
     } else {
         let req = crate::routes::projects::Grant {
             username: f.username,
@@ -282,7 +331,10 @@ pub async fn grant(State(state): State<AppState>, Path(name): Path<String>, p: P
             .await
             .map(|_| ())
     };
-    after(r, format!("/admin/projects/{name}"), |n| project_page(&state, &p.caller, &name, Some(n))).await
+    after(r, format!("/admin/projects/{name}"), |n| {
+        project_page(&state, &p.caller, &name, Some(n))
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -293,7 +345,11 @@ pub struct AppForm {
     git_url: String,
 }
 
-pub async fn create_app(State(state): State<AppState>, Path(project): Path<String>, p: Posted<AppForm>) -> WebResult<Response> {
+pub async fn create_app(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    p: Posted<AppForm>,
+) -> WebResult<Response> {
     let name = p.form.name.trim().to_owned();
     let req = crate::routes::applications::CreateApplication {
         project: project.clone(),
@@ -305,12 +361,20 @@ pub async fn create_app(State(state): State<AppState>, Path(project): Path<Strin
     let r = crate::routes::applications::create(State(state.clone()), p.caller.clone(), ApiJson(req))
         .await
         .map(|_| ());
-    after(r, format!("/apps/{name}"), |n| project_page(&state, &p.caller, &project, Some(n))).await
+    after(r, format!("/apps/{name}"), |n| {
+        project_page(&state, &p.caller, &project, Some(n))
+    })
+    .await
 }
 
 // ---- clusters ----
 
-async fn clusters_page(state: &AppState, caller: &Caller, health: Value, notice: Option<Notice>) -> WebResult<Html<String>> {
+async fn clusters_page(
+    state: &AppState,
+    caller: &Caller,
+    health: Value,
+    notice: Option<Notice>,
+) -> WebResult<Html<String>> {
     caller.require_admin()?;
     let list = clusters::list(&mut *state.store.conn().await?).await?;
     let list: Vec<Value> = list
@@ -359,12 +423,21 @@ pub async fn create_cluster(State(state): State<AppState>, p: Posted<ClusterForm
     let r = crate::routes::clusters::create(State(state.clone()), p.caller.clone(), ApiJson(req))
         .await
         .map(|_| ());
-    after(r, "/admin/clusters".into(), |n| clusters_page(&state, &p.caller, Value::UNDEFINED, Some(n))).await
+    after(r, "/admin/clusters".into(), |n| {
+        clusters_page(&state, &p.caller, Value::UNDEFINED, Some(n))
+    })
+    .await
 }
 
 /// Connects to the cluster now and shows what it answered.
-pub async fn cluster_health(State(state): State<AppState>, Path(name): Path<String>, p: Posted<NoFields>) -> WebResult<Html<String>> {
-    let h = crate::routes::clusters::health(State(state.clone()), p.caller.clone(), Path(name.clone())).await?.0;
+pub async fn cluster_health(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<NoFields>,
+) -> WebResult<Html<String>> {
+    let h = crate::routes::clusters::health(State(state.clone()), p.caller.clone(), Path(name.clone()))
+        .await?
+        .0;
     let health = context! { cluster => name, ok => h.ok, version => h.version, error => h.error };
     clusters_page(&state, &p.caller, health, None).await
 }
@@ -442,10 +515,17 @@ pub async fn create_environment(State(state): State<AppState>, p: Posted<EnvForm
     let r = crate::routes::environments::create(State(state.clone()), p.caller.clone(), ApiJson(req))
         .await
         .map(|_| ());
-    after(r, "/admin/environments".into(), |n| environments_page(&state, &p.caller, Some(n))).await
+    after(r, "/admin/environments".into(), |n| {
+        environments_page(&state, &p.caller, Some(n))
+    })
+    .await
 }
 
-pub async fn update_environment(State(state): State<AppState>, Path(name): Path<String>, p: Posted<EnvForm>) -> WebResult<Response> {
+pub async fn update_environment(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<EnvForm>,
+) -> WebResult<Response> {
     let req = crate::routes::environments::UpdateEnvironment {
         position: None,
         cluster: Some(opt(&p.form.cluster)),
@@ -456,6 +536,8 @@ pub async fn update_environment(State(state): State<AppState>, Path(name): Path<
     let r = crate::routes::environments::update(State(state.clone()), p.caller.clone(), Path(name), ApiJson(req))
         .await
         .map(|_| ());
-    after(r, "/admin/environments".into(), |n| environments_page(&state, &p.caller, Some(n))).await
+    after(r, "/admin/environments".into(), |n| {
+        environments_page(&state, &p.caller, Some(n))
+    })
+    .await
 }
-

@@ -58,7 +58,10 @@ async fn app_page(
 ) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
     let (app, roles) = api::visible(&mut c, caller, name).await?;
-    let before = before.map(|b| ReleaseId::parse("before", b)).transpose().map_err(ApiError::from)?;
+    let before = before
+        .map(|b| ReleaseId::parse("before", b))
+        .transpose()
+        .map_err(ApiError::from)?;
     let settings = apps::env_settings(&mut c, app.id).await?;
     let board = slots::board(&mut c, None, Some(app.id)).await?;
     let rels = releases::list(
@@ -71,7 +74,9 @@ async fn app_page(
         },
     )
     .await?;
-    let next = (rels.len() as i64 == PAGE).then(|| rels.last().map(|r| r.id.to_string())).flatten();
+    let next = (rels.len() as i64 == PAGE)
+        .then(|| rels.last().map(|r| r.id.to_string()))
+        .flatten();
     let deploys = deploys::list(&mut c, Some(app.id), None, None, PAGE).await?;
     drop(c);
     render(
@@ -128,9 +133,9 @@ fn parse_env_vars(text: &str) -> Result<BTreeMap<String, String>, ApiError> {
         if line.trim().is_empty() {
             continue;
         }
-        let (k, v) = line.split_once('=').ok_or_else(|| {
-            ApiError::bad_request("env_vars", format!("line {}: write NAME=value", i + 1))
-        })?;
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| ApiError::bad_request("env_vars", format!("line {}: write NAME=value", i + 1)))?;
         out.insert(k.trim().to_owned(), v.to_owned());
     }
     Ok(out)
@@ -156,7 +161,13 @@ pub async fn save_settings(
             memory_limit: f.memory_limit.trim().to_owned(),
             env_vars: parse_env_vars(&f.env_vars)?,
         };
-        api::put_settings(State(state.clone()), p.caller.clone(), Path((name.clone(), env.clone())), ApiJson(req)).await
+        api::put_settings(
+            State(state.clone()),
+            p.caller.clone(),
+            Path((name.clone(), env.clone())),
+            ApiJson(req),
+        )
+        .await
     };
     match attempt.await {
         Ok(_) => Ok(Redirect::to(&format!("/apps/{name}#settings-{env}")).into_response()),
@@ -171,7 +182,13 @@ pub async fn save_settings(
                 ("env_vars".to_owned(), f.env_vars),
             ]);
             // `env_vars.NAME` errors belong to the one env-vars box.
-            let field = e.field.map(|f| if f.starts_with("env_vars") { "env_vars".to_owned() } else { f });
+            let field = e.field.map(|f| {
+                if f.starts_with("env_vars") {
+                    "env_vars".to_owned()
+                } else {
+                    f
+                }
+            });
             let error = FormError {
                 form: env,
                 field,
@@ -206,11 +223,17 @@ struct Editor {
     project: String,
 }
 
-async fn editor(state: &AppState, caller: &Caller, app: &str) -> WebResult<(Editor, prism_store::apps::Application, bool)> {
+async fn editor(
+    state: &AppState,
+    caller: &Caller,
+    app: &str,
+) -> WebResult<(Editor, prism_store::apps::Application, bool)> {
     let mut c = state.store.conn().await?;
     let (app, roles) = api::visible(&mut c, caller, app).await?;
     drop(c);
-    let t = tapi::get(State(state.clone()), caller.clone(), Path(app.project.clone())).await?.0;
+    let t = tapi::get(State(state.clone()), caller.clone(), Path(app.project.clone()))
+        .await?
+        .0;
     let mut files: Vec<EditorFile> = t
         .builtin
         .iter()
@@ -340,7 +363,9 @@ pub async fn preview(
     let result = tapi::preview(State(state.clone()), p.caller.clone(), Path(name.clone()), ApiJson(req)).await;
     let (preview, error, status) = match result {
         Ok(r) => (Some(r.0.yaml), None, StatusCode::OK),
-        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN && e.status != StatusCode::NOT_FOUND => {
+        Err(e)
+            if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN && e.status != StatusCode::NOT_FOUND =>
+        {
             let s = e.status;
             (None, Some(e), s)
         }

@@ -32,7 +32,11 @@ fn opt(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-pub async fn page(State(state): State<AppState>, Web(caller): Web, Query(f): Query<Filters>) -> WebResult<Html<String>> {
+pub async fn page(
+    State(state): State<AppState>,
+    Web(caller): Web,
+    Query(f): Query<Filters>,
+) -> WebResult<Html<String>> {
     let q = AuditQuery {
         actor: opt(&f.actor),
         action: opt(&f.action),
@@ -43,8 +47,12 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web, Query(f): Que
         before: f.before,
         limit: Some(PAGE),
     };
-    let events = crate::routes::audit_log::list(State(state.clone()), caller.clone(), ApiQuery(q)).await?.0;
-    let next = (events.len() as i64 == PAGE).then(|| events.last().map(|e| e.id)).flatten();
+    let events = crate::routes::audit_log::list(State(state.clone()), caller.clone(), ApiQuery(q))
+        .await?
+        .0;
+    let next = (events.len() as i64 == PAGE)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
     render(
         &state,
         &caller,

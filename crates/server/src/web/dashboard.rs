@@ -46,7 +46,11 @@ pub async fn role_flags(c: &mut prism_store::AnyConnection, caller: &Caller) -> 
     })
 }
 
-async fn releases_in(c: &mut prism_store::AnyConnection, caller: &Caller, state: &str) -> WebResult<Vec<releases::Release>> {
+async fn releases_in(
+    c: &mut prism_store::AnyConnection,
+    caller: &Caller,
+    state: &str,
+) -> WebResult<Vec<releases::Release>> {
     Ok(releases::list(
         c,
         &ReleaseFilter {

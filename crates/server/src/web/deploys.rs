@@ -93,12 +93,21 @@ fn manifests_yaml(m: Option<&Json>) -> Vec<(String, String)> {
 }
 
 pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Path<String>) -> WebResult<Html<String>> {
-    let detail = crate::routes::deploys::get(State(state.clone()), caller.clone(), Path(id)).await?.0;
+    let detail = crate::routes::deploys::get(State(state.clone()), caller.clone(), Path(id))
+        .await?
+        .0;
     let d = &detail.deploy;
     let mut c = state.store.conn().await?;
     let env = environments::get(&mut c, d.env_id).await?;
     let roles = caller.roles_in(&mut c, d.project_id).await?;
     let events = deploys::events(&mut c, d.id, 0).await?;
+    // A rollback returns to the success before the current one (as the API
+    // picks it): offer it only when there is one.
+    let successes = deploys::list(&mut c, Some(d.app_id), Some(d.env_id), None, 100)
+        .await?
+        .iter()
+        .filter(|d| d.state == "succeeded")
+        .count();
     drop(c);
     let may_deploy = roles.has_any(&env.policy.deploy_roles);
     let diff = diff_items(d.diff.as_ref());
@@ -116,7 +125,7 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Pat
             manifests => manifests,
             finished => deploys::is_final(&d.state),
             can_review => may_deploy && d.state == "awaiting_review",
-            can_rollback => may_deploy && deploys::is_final(&d.state),
+            can_rollback => may_deploy && deploys::is_final(&d.state) && successes >= 2,
             policy => env.policy,
         },
     )
@@ -130,7 +139,11 @@ pub struct ReviewForm {
     comment: String,
 }
 
-pub async fn review(State(state): State<AppState>, Path(id): Path<String>, p: Posted<ReviewForm>) -> WebResult<Response> {
+pub async fn review(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    p: Posted<ReviewForm>,
+) -> WebResult<Response> {
     let req = Review {
         decision: p.form.decision,
         comment: p.form.comment,

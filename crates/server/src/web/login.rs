@@ -64,7 +64,10 @@ pub async fn submit(
     jar: CookieJar,
     Form(f): Form<LoginForm>,
 ) -> WebResult<Response> {
-    let expected = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    let expected = jar
+        .get(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
     if expected.is_empty() || !secret_token::constant_time_eq(&f.csrf, &expected) {
         let message = super::text::get("login.expired").to_owned();
         return login_page(&state, jar, &f.username, Some(message));

@@ -37,7 +37,10 @@ pub fn router() -> Router<AppState> {
         .route("/apps", get(apps::list))
         .route("/apps/{name}", get(apps::page))
         .route("/apps/{name}/settings/{env}", post(apps::save_settings))
-        .route("/apps/{name}/templates", get(apps::templates).post(apps::save_templates))
+        .route(
+            "/apps/{name}/templates",
+            get(apps::templates).post(apps::save_templates),
+        )
         .route("/apps/{name}/preview", post(apps::preview))
         .route("/apps/{name}/envs/{env}/hold", post(releases::hold))
         .route("/apps/{name}/envs/{env}/unhold", post(releases::unhold))
@@ -58,7 +61,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/projects/{name}/apps", post(admin::create_app))
         .route("/admin/clusters", get(admin::clusters).post(admin::create_cluster))
         .route("/admin/clusters/{name}/health", post(admin::cluster_health))
-        .route("/admin/environments", get(admin::environments).post(admin::create_environment))
+        .route(
+            "/admin/environments",
+            get(admin::environments).post(admin::create_environment),
+        )
         .route("/admin/environments/{name}", post(admin::update_environment))
 }
 

@@ -52,7 +52,12 @@ fn release_id(raw: &str) -> Result<ReleaseId, ApiError> {
     ReleaseId::parse("id", raw).map_err(|_| ApiError::not_found("release", raw))
 }
 
-async fn list_page(state: &AppState, caller: &Caller, q: ListQuery, error: Option<CreateError>) -> WebResult<Html<String>> {
+async fn list_page(
+    state: &AppState,
+    caller: &Caller,
+    q: ListQuery,
+    error: Option<CreateError>,
+) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
     let app_id = match q.application.as_deref().filter(|a| !a.is_empty()) {
         Some(a) => Some(crate::routes::applications::visible(&mut c, caller, a).await?.0.id),
@@ -83,7 +88,9 @@ async fn list_page(state: &AppState, caller: &Caller, q: ListQuery, error: Optio
         },
     )
     .await?;
-    let next = (items.len() as i64 == PAGE).then(|| items.last().map(|r| r.id.to_string())).flatten();
+    let next = (items.len() as i64 == PAGE)
+        .then(|| items.last().map(|r| r.id.to_string()))
+        .flatten();
     // The create form offers the applications where the caller is a developer.
     let dev_projects: HashSet<String> = projects::memberships_of(&mut c, caller.user.id)
         .await?
@@ -116,7 +123,11 @@ async fn list_page(state: &AppState, caller: &Caller, q: ListQuery, error: Optio
     .await
 }
 
-pub async fn list(State(state): State<AppState>, Web(caller): Web, Query(q): Query<ListQuery>) -> WebResult<Html<String>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Web(caller): Web,
+    Query(q): Query<ListQuery>,
+) -> WebResult<Html<String>> {
     list_page(&state, &caller, q, None).await
 }
 
@@ -262,7 +273,10 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Poste
         // A deploy is more than a state change: the API's deploy handler
         // records it and queues the work; then the deploy's own page.
         let env = environment.ok_or_else(|| ApiError::bad_request("environment", "deploy needs an environment"))?;
-        let req = StartDeploy { environment: env, note: f.note };
+        let req = StartDeploy {
+            environment: env,
+            note: f.note,
+        };
         let (_, d) = crate::routes::deploys::start(State(state), p.caller, Path(id), ApiJson(req)).await?;
         return Ok(Redirect::to(&format!("/deploys/{}", d.0.id)).into_response());
     }
@@ -277,13 +291,8 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Poste
         image_ref: None,
         image_digest: None,
     };
-    let rel = crate::routes::releases::act(
-        State(state),
-        p.caller,
-        Path((id, f.action)),
-        OptionalJson(Some(req)),
-    )
-    .await?;
+    let rel =
+        crate::routes::releases::act(State(state), p.caller, Path((id, f.action)), OptionalJson(Some(req))).await?;
     Ok(Redirect::to(&format!("/releases/{}", rel.0.id)).into_response())
 }
 
@@ -316,7 +325,7 @@ pub async fn unhold(
     let q = UnholdQuery {
         reason: Some(p.form.reason).filter(|r| !r.trim().is_empty()),
     };
-    let _board = crate::routes::releases::unhold(State(state), p.caller, Path((name.clone(), env)), ApiQuery(q)).await?;
+    let _board =
+        crate::routes::releases::unhold(State(state), p.caller, Path((name.clone(), env)), ApiQuery(q)).await?;
     Ok(Redirect::to(&format!("/apps/{name}")).into_response())
 }
-

@@ -73,7 +73,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
         if sent.is_empty() || !secret_token::constant_time_eq(&sent, csrf_of(&caller)) {
-            return Err(ApiError::forbidden("the form's CSRF token is missing or wrong; reload the page and try again").into());
+            return Err(ApiError::forbidden(
+                "the form's CSRF token is missing or wrong; reload the page and try again",
+            )
+            .into());
         }
         let form = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| ApiError::bad_request("form", format!("the form could not be read: {e}")))?;

@@ -1,0 +1,465 @@
+//! The web console in a real headless Chromium (Debian's chromium and
+//! chromium-driver over WebDriver) against a real `prism serve`: each role's
+//! work through the pages, the server refusing what the pages do not offer,
+//! inline validation errors, and forms that work without JavaScript. Every
+//! step saves a screenshot under `web-screenshots/` in the build directory.
+
+mod common;
+mod web;
+
+use std::time::Duration;
+
+use reqwest::redirect::Policy;
+use reqwest::Client as Http;
+use serde_json::{json, Value};
+
+use common::{Server, ADMIN_PASSWORD};
+use web::Driver;
+
+const DEV_PW: &str = "developer-password";
+const TESTER_PW: &str = "tester-password";
+const OPS_PW: &str = "operator-password";
+
+/// The REST API as the admin's token: the set-up, and Prism's engine
+/// reporting build and deploy results (which no page offers).
+struct Api {
+    base: String,
+    token: String,
+    http: Http,
+}
+
+impl Api {
+    async fn new(base: &str) -> Api {
+        let http = Http::new();
+        let v: Value = http
+            .post(format!("{base}/api/v1/auth/token"))
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Api {
+            base: base.to_owned(),
+            token: v["secret"].as_str().expect("token").to_owned(),
+            http,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token);
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{method} {path}: {status} {v}");
+        v
+    }
+
+    /// What Prism's engine reports when a deploy into `env` succeeds.
+    async fn deployed(&self, release: &str, env: &str) {
+        self.call(
+            "POST",
+            &format!("/releases/{release}/actions/deploy"),
+            json!({"environment": env}),
+        )
+        .await;
+        self.call(
+            "POST",
+            &format!("/releases/{release}/actions/deploy_succeeded"),
+            json!({}),
+        )
+        .await;
+    }
+
+    async fn state(&self, release: &str) -> (String, Option<String>) {
+        let r = self.call("GET", &format!("/releases/{release}"), Value::Null).await;
+        (
+            r["state"].as_str().unwrap().to_owned(),
+            r["environment"].as_str().map(str::to_owned),
+        )
+    }
+}
+
+/// Project `shop` with application `web`, users for each role, and `prd`
+/// bound to a cluster nobody listens at (enough for the role checks).
+async fn shop() -> (Server, Api) {
+    let server = tokio::task::spawn_blocking(|| Server::with_app("web-console"))
+        .await
+        .unwrap();
+    let api = Api::new(&server.url).await;
+    for (user, pw, role) in [
+        ("dev", DEV_PW, "developer"),
+        ("tess", TESTER_PW, "tester"),
+        ("otto", OPS_PW, "operator"),
+    ] {
+        api.call("POST", "/users", json!({"username": user, "password": pw}))
+            .await;
+        api.call(
+            "POST",
+            "/projects/shop/members",
+            json!({"username": user, "role": role}),
+        )
+        .await;
+    }
+    api.call(
+        "POST",
+        "/clusters",
+        json!({"name": "nowhere", "api_url": "https://127.0.0.1:1", "insecure_skip_tls_verify": true}),
+    )
+    .await;
+    api.call(
+        "PATCH",
+        "/environments/prd",
+        json!({"cluster": "nowhere", "namespace": "shop-prd"}),
+    )
+    .await;
+    (server, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_works_through_the_console() {
+    let (server, api) = shop().await;
+    let driver = Driver::start();
+
+    // Not signed in: every page sends the browser to the login page.
+    let admin = driver.browser(&server.url, "admin", true).await;
+    admin.goto("/apps/web").await;
+    assert_eq!(admin.path().await, "/login");
+    admin.fill("input[name=username]", "admin").await;
+    admin.fill("input[name=password]", "not-the-password").await;
+    admin.click("#login-submit").await;
+    assert!(admin.text("#login-error").await.contains("wrong username or password"));
+    admin.screenshot("01-login-refused").await;
+    admin.login("admin", ADMIN_PASSWORD).await;
+    assert!(admin.exists("#who [data-role=admin]").await, "the admin badge is shown");
+    admin.screenshot("02-admin-dashboard").await;
+
+    // A developer sees their role and creates a release.
+    let dev = driver.browser(&server.url, "dev", true).await;
+    dev.login("dev", DEV_PW).await;
+    assert_eq!(dev.text("#who [data-role=developer]").await, "shop: developer");
+    assert!(!dev.exists("#who [data-role=admin]").await);
+    assert!(!dev.exists("a[href='/audit']").await, "no audit link for a developer");
+    dev.goto("/releases").await;
+    dev.fill("#create-release input[name=git_ref]", "release/1.0").await;
+    dev.fill(
+        "#create-release textarea[name=change_note]",
+        "Checkout shows the order total",
+    )
+    .await;
+    dev.screenshot("03-developer-creates-release").await;
+    dev.click("#create-release-submit").await;
+    dev.find("#release-state").await;
+    let rel = dev.path().await.trim_start_matches("/releases/").to_owned();
+    assert!(rel.starts_with('r'), "on the new release's page, got {rel}");
+    assert_eq!(dev.text("#release-state").await, "created");
+    assert_eq!(dev.text("#change-note").await, "Checkout shows the order total");
+    assert!(dev.exists("#build-log [data-placeholder=build-log]").await);
+    dev.screenshot("04-release-created").await;
+    // Creating a release is audited under the developer's name, as through the API.
+    let audit = api.call("GET", "/audit?action=release.create", Value::Null).await;
+    assert_eq!(audit[0]["actor"], "dev", "{audit}");
+
+    // Prism's engine builds it (no page offers that).
+    api.call("POST", &format!("/releases/{rel}/actions/start_build"), json!({}))
+        .await;
+    api.call(
+        "POST",
+        &format!("/releases/{rel}/actions/build_succeeded"),
+        json!({"commit_sha": "abcdef1", "image_ref": "registry.example/web:1", "image_digest": format!("sha256:{}", "a".repeat(64))}),
+    )
+    .await;
+
+    // The tester finds it in their queue and promotes it to FAT.
+    let tess = driver.browser(&server.url, "tess", true).await;
+    tess.login("tess", TESTER_PW).await;
+    assert!(tess.text("#queue-tester").await.contains(&rel));
+    tess.screenshot("05-tester-queue").await;
+    tess.goto(&format!("/releases/{rel}")).await;
+    assert!(!tess.exists("[id^=do-deploy]").await, "a tester deploys nowhere");
+    tess.click("#do-promote-fat").await;
+    assert_eq!(tess.text("#release-state").await, "promoted");
+    assert_eq!(tess.text("#release-env").await, "fat");
+    assert_eq!(api.state(&rel).await, ("promoted".into(), Some("fat".into())));
+    tess.screenshot("06-tester-promoted-to-fat").await;
+
+    // Deployed in FAT (by the engine); the tester passes it and promotes it to UAT.
+    api.deployed(&rel, "fat").await;
+    tess.goto(&format!("/releases/{rel}")).await;
+    assert!(!tess.exists("#do-promote-uat").await, "UAT needs FAT passed first");
+    tess.click("#do-pass").await;
+    assert_eq!(tess.text("#release-state").await, "passed");
+    tess.click("#do-promote-uat").await;
+    assert_eq!(api.state(&rel).await, ("promoted".into(), Some("uat".into())));
+    assert!(tess.text("#history").await.contains("promote"));
+    tess.screenshot("07-tester-promoted-to-uat").await;
+    api.deployed(&rel, "uat").await;
+    tess.goto(&format!("/releases/{rel}")).await;
+    tess.click("#do-pass").await;
+    tess.click("#do-promote-prd").await;
+    assert_eq!(api.state(&rel).await, ("promoted".into(), Some("prd".into())));
+
+    // The developer is offered no deploy to PRD, and the server refuses one
+    // sent anyway (a form forged in the page, with the right CSRF token).
+    dev.goto(&format!("/releases/{rel}")).await;
+    assert!(!dev.exists("#do-deploy-prd").await, "no deploy button for a developer");
+    dev.client
+        .execute(
+            "const f = document.createElement('form'); f.method = 'post'; f.action = location.pathname + '/act';\
+             for (const [k, v] of [['csrf', document.querySelector('input[name=csrf]').value], ['action', 'deploy'], ['environment', 'prd']]) {\
+               const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i); }\
+             document.body.appendChild(f); f.submit();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let refusal = dev.text("#error-message").await;
+    assert!(refusal.contains("needs the role operator"), "{refusal}");
+    dev.screenshot("08-developer-refused-deploy-to-prd").await;
+    assert_eq!(
+        api.state(&rel).await,
+        ("promoted".into(), Some("prd".into())),
+        "nothing moved"
+    );
+
+    // The operator sees the deploy button, and the review queue.
+    let otto = driver.browser(&server.url, "otto", true).await;
+    otto.login("otto", OPS_PW).await;
+    assert!(
+        otto.text("#queue-operator").await.contains(&rel),
+        "promoted to prd, ready to deploy"
+    );
+    otto.goto(&format!("/releases/{rel}")).await;
+    assert!(otto.exists("#do-deploy-prd").await);
+    otto.screenshot("09-operator-release-page").await;
+    otto.click("#do-deploy-prd").await;
+    otto.find("#deploy-state").await;
+    assert!(otto.path().await.starts_with("/deploys/"));
+    assert_eq!(otto.text("#change-note").await, "Checkout shows the order total");
+    assert_eq!(otto.text("#digest").await, format!("sha256:{}", "a".repeat(64)));
+    assert!(otto.text("#tested-by").await.contains("tess (fat)"));
+    // Nobody listens at the cluster: the live page ends with the reason.
+    otto.client
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(fantoccini::Locator::Css("#deploy-state[data-state=failed]"))
+        .await
+        .expect("the deploy fails (the cluster is unreachable) and the page shows it");
+    assert!(!otto.text("#deploy-error").await.is_empty());
+    otto.screenshot("10-operator-deploy-failed-live").await;
+
+    // A bad CPU quantity: the settings form comes back with the error at the field.
+    otto.goto("/apps/web").await;
+    otto.fill("#settings-fat input[name=cpu_request]", "lots").await;
+    otto.fill("#settings-fat input[name=replicas]", "3").await;
+    otto.click("#settings-fat button[type=submit]").await;
+    let err = otto.text("#settings-fat [data-error-for=cpu_request]").await;
+    assert!(err.contains("cpu_request"), "the error names the field: {err}");
+    let kept = otto
+        .find("#settings-fat input[name=cpu_request]")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("lots"), "what was typed is kept");
+    assert!(
+        !otto.exists("#settings-uat [data-error-for]").await,
+        "only the FAT form shows it"
+    );
+    otto.screenshot("11-bad-cpu-quantity").await;
+    let fat = &api.call("GET", "/applications/web/settings", Value::Null).await[0];
+    assert_eq!(
+        (fat["environment"].as_str(), fat["replicas"].as_i64()),
+        (Some("fat"), Some(1)),
+        "nothing saved: {fat}"
+    );
+    otto.fill("#settings-fat input[name=cpu_request]", "250m").await;
+    otto.click("#settings-fat button[type=submit]").await;
+    otto.find("#settings-fat").await;
+    let fat = &api.call("GET", "/applications/web/settings", Value::Null).await[0];
+    assert_eq!(
+        (fat["cpu_request"].as_str(), fat["replicas"].as_i64()),
+        (Some("250m"), Some(3)),
+        "{fat}"
+    );
+    // A tester sees the settings but no form to change them.
+    tess.goto("/apps/web").await;
+    assert!(tess.exists("#settings-fat dl.facts").await);
+    assert!(!tess.exists("#settings-fat form").await);
+
+    // The admin reads it all in the audit log, filtered.
+    admin.goto("/audit?action=release.promote").await;
+    let rows = admin
+        .client
+        .find_all(fantoccini::Locator::Css("#audit tbody tr[data-action]"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3, "three promotions");
+    assert!(admin.text("#audit").await.contains("tess"));
+    admin.screenshot("12-audit-log").await;
+    admin.goto("/").await;
+    admin.screenshot("13-dashboard-board").await;
+    // A developer has no audit page: the server says so.
+    dev.goto("/audit").await;
+    assert!(dev.text("#error-message").await.contains("admin"));
+
+    // Logging out ends the session.
+    dev.goto("/").await;
+    dev.click("#logout").await;
+    assert_eq!(dev.path().await, "/login");
+    dev.goto("/").await;
+    assert_eq!(dev.path().await, "/login");
+
+    for b in [admin, dev, tess, otto] {
+        b.close().await;
+    }
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_work_without_javascript() {
+    let (server, _api) = shop().await;
+    let driver = Driver::start();
+    let b = driver.browser(&server.url, "dev (no JavaScript)", false).await;
+    // Script really is off in this browser.
+    b.client
+        .goto("data:text/html,<p id=probe>off</p><script>document.getElementById('probe').textContent='on'</script>")
+        .await
+        .unwrap();
+    assert_eq!(b.text("#probe").await, "off");
+
+    b.login("dev", DEV_PW).await;
+    b.goto("/releases").await;
+    b.fill("#create-release textarea[name=change_note]", "Made without script")
+        .await;
+    b.click("#create-release-submit").await;
+    assert_eq!(b.text("#release-state").await, "created");
+    b.screenshot("20-no-js-release-created").await;
+    // A bad ref comes back as an inline error naming the field.
+    b.goto("/releases").await;
+    b.fill("#create-release input[name=git_ref]", "bad ref with spaces")
+        .await;
+    b.fill("#create-release textarea[name=change_note]", "x").await;
+    b.click("#create-release-submit").await;
+    let err = b.text("[data-error-for=git_ref]").await;
+    assert!(!err.is_empty());
+    b.screenshot("21-no-js-inline-error").await;
+    b.close().await;
+    drop(server);
+}
+
+/// Reads `name="csrf" value="..."` from a page.
+fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+fn cookie(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_client_posts_forms_with_the_csrf_field_and_is_redirected() {
+    let (server, api) = shop().await;
+    let http = Http::builder().redirect(Policy::none()).build().unwrap();
+    let base = &server.url;
+
+    let r = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login");
+
+    // Login: the form's token must match its cookie.
+    let page = http.get(format!("{base}/login")).send().await.unwrap();
+    let login_cookie = cookie(&page, "prism_login_csrf");
+    let token = csrf_in(&page.text().await.unwrap());
+    let form = [("csrf", token.as_str()), ("username", "dev"), ("password", DEV_PW)];
+    let r = http.post(format!("{base}/login")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 401, "no login cookie: refused");
+    let r = http
+        .post(format!("{base}/login"))
+        .header("cookie", &login_cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/");
+    let session = cookie(&r, "prism_session");
+
+    let page = http
+        .get(format!("{base}/releases"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csrf = csrf_in(&page.text().await.unwrap());
+    let fields = [("application", "web"), ("git_ref", "main"), ("change_note", "by curl")];
+    for (what, extra) in [("without", None), ("with a wrong", Some("not-the-token"))] {
+        let mut form = fields.to_vec();
+        if let Some(t) = extra {
+            form.push(("csrf", t));
+        }
+        let r = http
+            .post(format!("{base}/releases"))
+            .header("cookie", &session)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{what} CSRF token");
+        assert!(r.text().await.unwrap().contains("CSRF"));
+    }
+    assert_eq!(
+        api.call("GET", "/releases", Value::Null).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let mut form = fields.to_vec();
+    form.push(("csrf", &csrf));
+    let r = http
+        .post(format!("{base}/releases"))
+        .header("cookie", &session)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/releases/r"), "{to}");
+    let page = http
+        .get(format!("{base}{to}"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("by curl"));
+    // The API's own CSRF rule is unchanged: a session without the header is refused.
+    let r = http
+        .post(format!("{base}/api/v1/releases"))
+        .header("cookie", &session)
+        .json(&json!({"application": "web", "git_ref": "main", "change_note": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
