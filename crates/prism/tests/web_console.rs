@@ -294,6 +294,56 @@ async fn each_role_works_through_the_console() {
     assert!(tess.exists("#settings-fat dl.facts").await);
     assert!(!tess.exists("#settings-fat form").await);
 
+    // The template editor previews the manifests for an environment and release...
+    otto.goto("/apps/web/templates").await;
+    otto.find("select[name=environment]")
+        .await
+        .select_by_value("uat")
+        .await
+        .unwrap();
+    otto.click("#preview").await;
+    let yaml = otto.text("#preview-output").await;
+    assert!(
+        yaml.contains("# Source: deployment.yaml") && yaml.contains("\"Deployment\""),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("100m") && !yaml.contains("250m"),
+        "rendered with UAT's settings, not FAT's: {yaml}"
+    );
+    otto.screenshot("14-template-preview").await;
+    // ...and shows a template's error with its line, keeping the edit.
+    otto.fill(
+        "textarea[name='file:deployment.yaml']",
+        "apiVersion: apps/v1\nkind: {{ no_such_variable.field }}\n",
+    )
+    .await;
+    otto.click("#preview").await;
+    let err = otto.text("#template-error").await;
+    assert!(
+        err.contains("deployment.yaml:2"),
+        "the error names the template and line: {err}"
+    );
+    assert!(
+        otto.exists("section.field-error textarea[name='file:deployment.yaml']")
+            .await
+    );
+    otto.screenshot("15-template-error-line").await;
+    let saved = api.call("GET", "/projects/shop/templates", Value::Null).await;
+    assert_eq!(saved["current"]["version"], 0, "a preview saves nothing");
+
+    // A tester holds UAT while testing there; the dashboard shows who holds it.
+    tess.goto("/apps/web").await;
+    tess.fill("tr[data-env=uat] input[name=note]", "regression run").await;
+    tess.click("tr[data-env=uat] button").await;
+    tess.goto("/").await;
+    let holds = tess.text("#holds").await;
+    assert!(holds.contains("tess") && holds.contains("regression run"), "{holds}");
+    tess.screenshot("16-dashboard-hold").await;
+    tess.goto("/apps/web").await;
+    tess.click("tr[data-env=uat] button").await;
+    assert!(!tess.exists(".held").await, "hold released");
+
     // The admin reads it all in the audit log, filtered.
     admin.goto("/audit?action=release.promote").await;
     let rows = admin
@@ -302,6 +352,7 @@ async fn each_role_works_through_the_console() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 3, "three promotions");
+    assert!(admin.exists("#audit tr[data-action]").await);
     assert!(admin.text("#audit").await.contains("tess"));
     admin.screenshot("12-audit-log").await;
     admin.goto("/").await;
@@ -462,4 +513,186 @@ async fn a_plain_http_client_posts_forms_with_the_csrf_field_and_is_redirected()
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+}
+
+/// Waits (up to `secs`) until the deploy page shows `state`, without
+/// reloading it: the page's own script follows the SSE stream and reloads.
+async fn wait_for_state(b: &web::Browser, state: &str, secs: u64) {
+    let css = format!("#deploy-state[data-state={state}]");
+    if let Err(e) = b
+        .client
+        .wait()
+        .at_most(Duration::from_secs(secs))
+        .for_element(fantoccini::Locator::Css(&css))
+        .await
+    {
+        let now = b.text("#deploy-state").await;
+        let events = b.text("#events").await;
+        panic!("deploy page never showed {state} ({e}); it shows {now}; events:\n{events}");
+    }
+}
+
+/// With a real control plane: the operator deploys to FAT and watches the
+/// rollout finish live; a second release's page shows the image change in
+/// the diff; UAT waits for review, where the operator sees the release and
+/// the diff and approves; the operator rolls FAT back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
+    let kube = tokio::task::spawn_blocking(web::kube::KubeCluster::up).await.unwrap();
+    for ns in ["shop-fat", "shop-uat"] {
+        kube.kubectl(&["create", "namespace", ns]);
+    }
+    let (server, api) = shop().await;
+    api.call(
+        "POST",
+        "/clusters",
+        json!({"name": "one", "kubeconfig": kube.kubeconfig_text()}),
+    )
+    .await;
+    for env in ["fat", "uat"] {
+        api.call(
+            "PATCH",
+            &format!("/environments/{env}"),
+            json!({"cluster": "one", "namespace": format!("shop-{env}")}),
+        )
+        .await;
+    }
+    let built = |n: u32| {
+        let api = &api;
+        async move {
+            let r = api
+                .call(
+                    "POST",
+                    "/releases",
+                    json!({"application": "web", "git_ref": "main", "change_note": format!("cut {n}")}),
+                )
+                .await;
+            let id = r["id"].as_str().unwrap().to_owned();
+            api.call("POST", &format!("/releases/{id}/actions/start_build"), json!({}))
+                .await;
+            api.call(
+                "POST",
+                &format!("/releases/{id}/actions/build_succeeded"),
+                json!({"commit_sha": "abcdef1", "image_ref": format!("registry.example/web:{n}"), "image_digest": format!("sha256:{}", n.to_string().repeat(64))}),
+            )
+            .await;
+            api.call(
+                "POST",
+                &format!("/releases/{id}/actions/promote"),
+                json!({"environment": "fat"}),
+            )
+            .await;
+            id
+        }
+    };
+    let driver = Driver::start();
+    let otto = driver.browser(&server.url, "otto", true).await;
+    otto.login("otto", OPS_PW).await;
+    let admin = driver.browser(&server.url, "admin", true).await;
+    admin.login("admin", ADMIN_PASSWORD).await;
+    admin.goto("/admin/clusters").await;
+    admin.click("#clusters button").await;
+    assert!(
+        admin.text("#health").await.contains("v1.20.2"),
+        "the health check reaches the cluster"
+    );
+    admin.screenshot("30-cluster-health").await;
+
+    // FAT: no review; the live page follows the rollout to the end.
+    let r1 = built(1).await;
+    otto.goto(&format!("/releases/{r1}")).await;
+    otto.click("#do-deploy-fat").await;
+    otto.find("#deploy-state").await;
+    wait_for_state(&otto, "succeeded", 120).await;
+    let events = otto.text("#events").await;
+    assert!(events.contains("deploy succeeded"), "{events}");
+    assert!(
+        otto.exists("#diff [data-action=create]").await,
+        "the first deploy creates its objects"
+    );
+    otto.screenshot("31-live-rollout-succeeded").await;
+    let image = kube.kubectl(&[
+        "get",
+        "deployment",
+        "web",
+        "-n",
+        "shop-fat",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "registry.example/web:1");
+
+    // A second release: its deploy's diff shows the image change, highlighted.
+    let r2 = built(2).await;
+    otto.goto(&format!("/releases/{r2}")).await;
+    otto.click("#do-deploy-fat").await;
+    otto.find("#deploy-state").await;
+    wait_for_state(&otto, "succeeded", 120).await;
+    assert!(
+        otto.exists("#diff .change-update [data-category=image]").await,
+        "the image change is called out"
+    );
+    let diff = otto.text("#diff").await;
+    assert!(
+        diff.contains("registry.example/web:1") && diff.contains("registry.example/web:2"),
+        "{diff}"
+    );
+    otto.screenshot("32-diff-image-change").await;
+
+    // UAT is reviewed: the page waits for the operator, then shows the review.
+    api.call("POST", &format!("/releases/{r2}/actions/pass"), json!({}))
+        .await;
+    api.call(
+        "POST",
+        &format!("/releases/{r2}/actions/promote"),
+        json!({"environment": "uat"}),
+    )
+    .await;
+    otto.goto(&format!("/releases/{r2}")).await;
+    otto.click("#do-deploy-uat").await;
+    otto.find("#deploy-state").await;
+    wait_for_state(&otto, "awaiting_review", 60).await;
+    otto.find("#review").await;
+    assert_eq!(otto.text("#commit").await, "abcdef1");
+    assert_eq!(otto.text("#built-by").await, "admin");
+    assert!(otto.text("#tested-by").await.contains("admin (fat)"));
+    assert!(otto.exists("#diff [data-action=create]").await);
+    assert!(otto.text("#manifests").await.contains("Deployment"));
+    otto.screenshot("33-operator-review").await;
+    // The developer sees the review page but not the approve button.
+    let dev = driver.browser(&server.url, "dev", true).await;
+    dev.login("dev", DEV_PW).await;
+    dev.goto(&otto.path().await).await;
+    assert!(!dev.exists("#approve").await);
+    assert!(dev.exists("#review-not-yours").await);
+    dev.close().await;
+    otto.fill("#review textarea[name=comment]", "diff looks right").await;
+    otto.click("#approve").await;
+    wait_for_state(&otto, "succeeded", 120).await;
+    assert!(otto.text("#reviewer").await.contains("otto: diff looks right"));
+    otto.screenshot("34-reviewed-deploy-succeeded").await;
+
+    // Roll FAT back to the first release from the last deploy's page.
+    otto.goto("/apps/web#deploys").await;
+    otto.click("#deploys tr[data-deploy] td a").await;
+    otto.find("#deploy-state").await;
+    otto.goto(&format!("/deploys/{}", 2)).await;
+    otto.click("#rollback").await;
+    wait_for_state(&otto, "succeeded", 120).await;
+    let image = kube.kubectl(&[
+        "get",
+        "deployment",
+        "web",
+        "-n",
+        "shop-fat",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "registry.example/web:1", "rolled back");
+    otto.screenshot("35-rollback-succeeded").await;
+
+    otto.close().await;
+    admin.close().await;
+    drop(server);
+    drop(kube);
 }

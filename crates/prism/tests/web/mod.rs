@@ -3,6 +3,8 @@
 //! screenshot per step, and a plain HTTP client for form posts without a
 //! browser.
 
+pub mod kube;
+
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
