@@ -87,6 +87,20 @@ impl Api {
     }
 }
 
+/// The release's state through the API is `state` in `env`; else the
+/// browser's page is shown, to say why.
+async fn expect_state(api: &Api, rel: &str, b: &web::Browser, state: &str, env: &str) {
+    let got = api.state(rel).await;
+    if got != (state.to_owned(), Some(env.to_owned())) {
+        panic!(
+            "{rel} is {got:?}, not {state} in {env}; {} sees {}:\n{}",
+            b.who,
+            b.path().await,
+            b.text("main").await
+        );
+    }
+}
+
 /// Project `shop` with application `web`, users for each role, and `prd`
 /// bound to a cluster nobody listens at (enough for the role checks).
 async fn shop() -> (Server, Api) {
@@ -187,7 +201,7 @@ async fn each_role_works_through_the_console() {
     tess.click("#do-promote-fat").await;
     assert_eq!(tess.text("#release-state").await, "promoted");
     assert_eq!(tess.text("#release-env").await, "fat");
-    assert_eq!(api.state(&rel).await, ("promoted".into(), Some("fat".into())));
+    expect_state(&api, &rel, &tess, "promoted", "fat").await;
     tess.screenshot("06-tester-promoted-to-fat").await;
 
     // Deployed in FAT (by the engine); the tester passes it and promotes it to UAT.
@@ -197,14 +211,14 @@ async fn each_role_works_through_the_console() {
     tess.click("#do-pass").await;
     assert_eq!(tess.text("#release-state").await, "passed");
     tess.click("#do-promote-uat").await;
-    assert_eq!(api.state(&rel).await, ("promoted".into(), Some("uat".into())));
+    expect_state(&api, &rel, &tess, "promoted", "uat").await;
     assert!(tess.text("#history").await.contains("promote"));
     tess.screenshot("07-tester-promoted-to-uat").await;
     api.deployed(&rel, "uat").await;
     tess.goto(&format!("/releases/{rel}")).await;
     tess.click("#do-pass").await;
     tess.click("#do-promote-prd").await;
-    assert_eq!(api.state(&rel).await, ("promoted".into(), Some("prd".into())));
+    expect_state(&api, &rel, &tess, "promoted", "prd").await;
 
     // The developer is offered no deploy to PRD, and the server refuses one
     // sent anyway (a form forged in the page, with the right CSRF token).
@@ -357,6 +371,18 @@ async fn each_role_works_through_the_console() {
     admin.screenshot("12-audit-log").await;
     admin.goto("/").await;
     admin.screenshot("13-dashboard-board").await;
+    // The interface in Chinese, by the switch at the foot of every page.
+    admin.click("a[hreflang=zh-CN]").await;
+    assert_eq!(admin.text("header nav a.here").await, "看板");
+    assert_eq!(
+        admin.find("html").await.attr("lang").await.unwrap().as_deref(),
+        Some("zh-CN")
+    );
+    admin.goto("/apps/web").await;
+    assert!(admin.text("#settings-fat").await.contains("副本数"));
+    admin.screenshot("17-zh-cn-application").await;
+    admin.click("a[hreflang=en]").await;
+    assert_eq!(admin.text("header nav a.here").await, "Dashboard");
     // A developer has no audit page: the server says so.
     dev.goto("/audit").await;
     assert!(dev.text("#error-message").await.contains("admin"));

@@ -166,12 +166,33 @@ impl Browser {
         e.send_keys(value).await.expect("type");
     }
 
+    /// Clicks a button or link that loads a page, and waits until the old
+    /// page is gone (its root element is reported stale) and a new root
+    /// element is there, so what is read next is the new page.
     pub async fn click(&self, css: &str) {
+        let old = self.find("html").await;
         self.find(css)
             .await
             .click()
             .await
             .unwrap_or_else(|e| panic!("{}: click {css}: {e}", self.who));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let gone = matches!(
+                old.tag_name().await,
+                Err(fantoccini::error::CmdError::Standard(ref e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+            );
+            if gone {
+                if let Ok(new) = self.client.find(Locator::Css("html")).await {
+                    if new.element_id() != old.element_id() && new.tag_name().await.is_ok() {
+                        return;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "{}: clicking {css} loaded no page", self.who);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Saves a PNG of the page as `NN-name.png` and returns its path.

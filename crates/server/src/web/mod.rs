@@ -20,6 +20,7 @@ mod releases;
 mod render;
 mod session;
 mod text;
+mod text_zh_cn;
 
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -66,6 +67,25 @@ pub fn router() -> Router<AppState> {
             get(admin::environments).post(admin::create_environment),
         )
         .route("/admin/environments/{name}", post(admin::update_environment))
+        .route("/lang/{code}", get(language))
+        .layer(axum::middleware::from_fn(text::with_language))
+}
+
+/// Switches the interface language (a cookie) and goes back to the dashboard.
+async fn language(axum::extract::Path(code): axum::extract::Path<String>) -> axum::response::Response {
+    let Some(lang) = text::Lang::parse(&code) else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    let value = match lang {
+        text::Lang::En => "en",
+        text::Lang::ZhCn => "zh-CN",
+    };
+    let cookie = format!("{}={value}; Path=/; Max-Age=31536000; SameSite=Lax", text::LANG_COOKIE);
+    (
+        [(axum::http::header::SET_COOKIE, cookie)],
+        axum::response::Redirect::to("/"),
+    )
+        .into_response()
 }
 
 async fn stylesheet() -> impl IntoResponse {

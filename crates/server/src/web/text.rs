@@ -1,10 +1,78 @@
 //! Every piece of interface text, keyed by message id. Templates ask for
-//! text with `t("message.id")`; a test checks that each id they use is here.
-//! A translation (zh-CN first) is one more table with the same ids, chosen
-//! per request.
+//! text with `t("message.id")`; a test checks that each id they use is here
+//! and that every translation has the same ids. The language is chosen per
+//! request (the `prism_lang` cookie, else Accept-Language) and held in a
+//! task-local while the page renders.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum_extra::extract::CookieJar;
+
+pub use super::text_zh_cn::ZH_CN;
+
+pub const LANG_COOKIE: &str = "prism_lang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    ZhCn,
+}
+
+impl Lang {
+    pub fn parse(code: &str) -> Option<Lang> {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "en" => Some(Lang::En),
+            "zh-cn" | "zh" => Some(Lang::ZhCn),
+            _ => None,
+        }
+    }
+
+    /// The first language of an Accept-Language header we have, else English.
+    fn from_accept(header: &str) -> Lang {
+        header
+            .split(',')
+            .map(|part| part.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .find_map(|tag| {
+                if tag.starts_with("zh") {
+                    Some(Lang::ZhCn)
+                } else if tag.starts_with("en") {
+                    Some(Lang::En)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(Lang::En)
+    }
+}
+
+tokio::task_local! {
+    static LANG: Lang;
+}
+
+/// Middleware: the request's language for everything rendered while it runs.
+pub async fn with_language(req: Request, next: Next) -> Response {
+    let jar = CookieJar::from_headers(req.headers());
+    let lang = jar
+        .get(LANG_COOKIE)
+        .and_then(|c| Lang::parse(c.value()))
+        .unwrap_or_else(|| {
+            let accept = req
+                .headers()
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            Lang::from_accept(accept)
+        });
+    LANG.scope(lang, next.run(req)).await
+}
+
+fn current() -> Lang {
+    LANG.try_with(|l| *l).unwrap_or(Lang::En)
+}
 
 pub const EN: &[(&str, &str)] = &[
     ("lang", "en"),
@@ -204,14 +272,20 @@ pub const EN: &[(&str, &str)] = &[
     ("envs.create", "Add an environment"),
 ];
 
-fn table() -> &'static HashMap<&'static str, &'static str> {
-    static TABLE: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
-    TABLE.get_or_init(|| EN.iter().copied().collect())
+fn table(lang: Lang) -> &'static HashMap<&'static str, &'static str> {
+    static EN_TABLE: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    static ZH_TABLE: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    match lang {
+        Lang::En => EN_TABLE.get_or_init(|| EN.iter().copied().collect()),
+        Lang::ZhCn => ZH_TABLE.get_or_init(|| ZH_CN.iter().copied().collect()),
+    }
 }
 
-/// The text for a message id; an unknown id shows itself, so it is noticed.
+/// The text for a message id in the request's language (English where a
+/// translation lacks it); an unknown id is logged and marked.
 pub fn get(id: &str) -> &'static str {
-    match table().get(id) {
+    let lang = current();
+    match table(lang).get(id).or_else(|| table(Lang::En).get(id)) {
         Some(t) => t,
         None => {
             tracing::warn!(id, "unknown message id");
@@ -222,16 +296,45 @@ pub fn get(id: &str) -> &'static str {
 
 #[cfg(test)]
 pub fn has(id: &str) -> bool {
-    table().contains_key(id)
+    table(Lang::En).contains_key(id)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
     #[test]
     fn ids_are_unique() {
         let mut seen = std::collections::HashSet::new();
-        for (id, _) in super::EN {
+        for (id, _) in EN {
             assert!(seen.insert(id), "duplicate message id {id}");
         }
+    }
+
+    #[test]
+    fn zh_cn_has_every_id_and_no_other() {
+        let en: BTreeSet<_> = EN.iter().map(|(id, _)| *id).collect();
+        let zh: BTreeSet<_> = ZH_CN.iter().map(|(id, _)| *id).collect();
+        assert_eq!(zh.len(), ZH_CN.len(), "duplicate ids in ZH_CN");
+        assert_eq!(
+            en.difference(&zh).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "missing in zh-CN"
+        );
+        assert_eq!(
+            zh.difference(&en).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "unknown in zh-CN"
+        );
+    }
+
+    #[test]
+    fn accept_language_picks_chinese_or_english() {
+        assert_eq!(Lang::from_accept("zh-CN,zh;q=0.9,en;q=0.8"), Lang::ZhCn);
+        assert_eq!(Lang::from_accept("en-US,en;q=0.9"), Lang::En);
+        assert_eq!(Lang::from_accept("fr-FR,zh;q=0.5"), Lang::ZhCn);
+        assert_eq!(Lang::from_accept(""), Lang::En);
     }
 }
