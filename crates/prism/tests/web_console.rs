@@ -617,7 +617,7 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
     let admin = driver.browser(&server.url, "admin", true).await;
     admin.login("admin", ADMIN_PASSWORD).await;
     admin.goto("/admin/clusters").await;
-    admin.click("#clusters button").await;
+    admin.click("#clusters tr[data-cluster=one] button").await;
     assert!(
         admin.text("#health").await.contains("v1.20.2"),
         "the health check reaches the cluster"
@@ -646,7 +646,8 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
         "-o",
         "jsonpath={.spec.template.spec.containers[0].image}",
     ]);
-    assert_eq!(image, "registry.example/web:1");
+    let pinned = |n: u32| format!("registry.example/web@sha256:{}", n.to_string().repeat(64));
+    assert_eq!(image, pinned(1), "the image is pinned by digest");
 
     // A second release: its deploy's diff shows the image change, highlighted.
     let r2 = built(2).await;
@@ -659,11 +660,8 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
         "the image change is called out"
     );
     let diff = otto.text("#diff").await;
-    assert!(
-        diff.contains("registry.example/web:1") && diff.contains("registry.example/web:2"),
-        "{diff}"
-    );
-    otto.screenshot("32-diff-image-change").await;
+    assert!(diff.contains(&pinned(1)) && diff.contains(&pinned(2)), "{diff}");
+    otto.screenshot_of("#diff", "32-diff-image-change").await;
 
     // UAT is reviewed: the page waits for the operator, then shows the review.
     api.call("POST", &format!("/releases/{r2}/actions/pass"), json!({}))
@@ -698,11 +696,13 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
     assert!(otto.text("#reviewer").await.contains("otto: diff looks right"));
     otto.screenshot("34-reviewed-deploy-succeeded").await;
 
-    // Roll FAT back to the first release from the last deploy's page.
-    otto.goto("/apps/web#deploys").await;
-    otto.click("#deploys tr[data-deploy] td a").await;
-    otto.find("#deploy-state").await;
-    otto.goto(&format!("/deploys/{}", 2)).await;
+    // Roll FAT back to the first release from its last deploy's page (#2:
+    // #1 deployed r1 to FAT, #2 r2, #3 r2 to UAT).
+    otto.goto("/deploys/2").await;
+    assert!(
+        otto.exists("#rollback").await,
+        "two successes in FAT: a rollback is offered"
+    );
     otto.click("#rollback").await;
     wait_for_state(&otto, "succeeded", 120).await;
     let image = kube.kubectl(&[
@@ -714,7 +714,7 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
         "-o",
         "jsonpath={.spec.template.spec.containers[0].image}",
     ]);
-    assert_eq!(image, "registry.example/web:1", "rolled back");
+    assert_eq!(image, pinned(1), "rolled back");
     otto.screenshot("35-rollback-succeeded").await;
 
     otto.close().await;

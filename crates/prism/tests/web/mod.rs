@@ -16,11 +16,9 @@ use serde_json::json;
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// Installs chromium and chromium-driver with apt when missing.
+/// Installs chromium, chromium-driver (and a CJK font) with apt when missing;
+/// returns at once when they are there.
 pub fn ensure_chromium() {
-    if std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists() {
-        return;
-    }
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-chromium.sh");
     let st = Command::new("bash")
         .arg(script)
@@ -198,6 +196,15 @@ impl Browser {
     /// Saves a PNG of the page as `NN-name.png` and returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let png = self.client.screenshot().await.expect("screenshot");
+        let path = screenshot_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        eprintln!("screenshot: {}", path.display());
+        path
+    }
+
+    /// Saves a PNG of one part of the page (scrolled into view).
+    pub async fn screenshot_of(&self, css: &str, name: &str) -> PathBuf {
+        let png = self.find(css).await.screenshot().await.expect("element screenshot");
         let path = screenshot_dir().join(format!("{name}.png"));
         std::fs::write(&path, png).expect("write screenshot");
         eprintln!("screenshot: {}", path.display());

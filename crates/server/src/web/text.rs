@@ -200,6 +200,7 @@ pub const EN: &[(&str, &str)] = &[
     ("deploy.template_version", "Template version"),
     ("deploy.progress", "Progress"),
     ("deploy.in_progress", "In progress…"),
+    ("deploy.awaiting", "Waiting for review; nothing is applied before it."),
     ("deploy.result", "Result"),
     ("deploy.rollback", "Roll back to the previous deploy"),
     ("deploy.review", "Review"),

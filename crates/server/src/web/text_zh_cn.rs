@@ -117,6 +117,7 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("deploy.template_version", "模板版本"),
     ("deploy.progress", "进度"),
     ("deploy.in_progress", "进行中…"),
+    ("deploy.awaiting", "等待审核；审核通过前不会应用任何变更。"),
     ("deploy.result", "结果"),
     ("deploy.rollback", "回滚到上一次部署"),
     ("deploy.review", "审核"),
