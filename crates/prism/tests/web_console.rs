@@ -722,3 +722,145 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
     drop(server);
     drop(kube);
 }
+
+/// The admin pages: users, roles per project, applications, environment
+/// policies and API tokens, each change through a form, refused input shown
+/// on the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_manages_users_roles_environments_and_tokens() {
+    let (server, api) = shop().await;
+    let driver = Driver::start();
+    let admin = driver.browser(&server.url, "admin", true).await;
+    admin.login("admin", ADMIN_PASSWORD).await;
+
+    // A user: a short password is refused on the page, then a good one works.
+    admin.goto("/admin/users").await;
+    admin
+        .fill("form[action='/admin/users'] input[name=username]", "quinn")
+        .await;
+    admin
+        .fill("form[action='/admin/users'] input[name=password]", "short")
+        .await;
+    // Without the browser's own minlength check, the server's is what is tested.
+    admin
+        .client
+        .execute(
+            "document.querySelector('input[minlength]').removeAttribute('minlength')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    admin.click("form[action='/admin/users'] button").await;
+    assert!(admin.text("#notice").await.contains("at least 10 characters"));
+    admin.screenshot("40-admin-user-refused").await;
+    admin
+        .fill("form[action='/admin/users'] input[name=username]", "quinn")
+        .await;
+    admin
+        .fill("form[action='/admin/users'] input[name=password]", "quinns-password")
+        .await;
+    admin.click("form[action='/admin/users'] button").await;
+    assert!(admin.exists("#users tr[data-user=quinn]").await);
+    admin.screenshot("41-admin-users").await;
+
+    // Roles are granted per project; a new application goes with it.
+    admin.goto("/admin/projects/shop").await;
+    admin
+        .find("#grant select[name=username]")
+        .await
+        .select_by_value("quinn")
+        .await
+        .unwrap();
+    admin
+        .find("#grant select[name=role]")
+        .await
+        .select_by_value("tester")
+        .await
+        .unwrap();
+    admin.click("#grant button").await;
+    assert!(admin.text("#members").await.contains("quinn"));
+    admin.fill("#new-app input[name=name]", "api").await;
+    admin.fill("#new-app input[name=git_url]", "not a url").await;
+    admin.click("#new-app button").await;
+    assert!(admin.text("#notice").await.contains("git URL"));
+    admin.fill("#new-app input[name=name]", "api").await;
+    admin
+        .fill("#new-app input[name=git_url]", "https://git.example.com/api.git")
+        .await;
+    admin.click("#new-app button").await;
+    assert_eq!(admin.path().await, "/apps/api");
+    let members = api.call("GET", "/projects/shop/members", Value::Null).await;
+    assert!(members.to_string().contains("\"quinn\""), "{members}");
+
+    // An environment's policy: developers may deploy to UAT, without review.
+    admin.goto("/admin/environments").await;
+    admin.tick("#env-uat input[name=deploy_developer]").await;
+    admin.tick("#env-uat input[name=requires_review]").await;
+    admin.screenshot("42-admin-environments").await;
+    admin.click("#env-uat button").await;
+    let uat = api.call("GET", "/environments/uat", Value::Null).await;
+    assert_eq!(uat["policy"]["requires_review"], false, "{uat}");
+    assert!(uat["policy"]["deploy_roles"].to_string().contains("developer"), "{uat}");
+    // The audit log has it under the admin's name.
+    let audit = api.call("GET", "/audit?record_type=environment", Value::Null).await;
+    assert_eq!(audit[0]["actor"], "admin", "{audit}");
+
+    // An API token: shown once, works, and stops working when revoked.
+    admin.goto("/tokens").await;
+    admin.fill("form[action='/tokens'] input[name=name]", "ci").await;
+    admin.click("form[action='/tokens'] button").await;
+    let secret = admin.text("#token-secret pre").await;
+    assert!(secret.starts_with("prism_"), "{secret}");
+    admin.screenshot("43-token-created").await;
+    let me = |secret: String| {
+        let base = server.url.clone();
+        async move {
+            Http::new()
+                .get(format!("{base}/api/v1/me"))
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(me(secret.clone()).await, 200);
+    admin.goto("/tokens").await;
+    assert!(!admin.exists("#token-secret").await, "the secret is not shown again");
+    admin.click("#tokens tr[data-token-name=ci] button").await;
+    assert!(admin.exists("#tokens tr[data-token-name=ci] .badge").await);
+    assert_eq!(me(secret).await, 401, "a revoked token is refused");
+    admin.close().await;
+    drop(server);
+}
+
+async fn body_background(b: &web::Browser) -> String {
+    b.find("body").await.css_value("background-color").await.unwrap()
+}
+
+/// Pages follow the OS theme: dark when the browser prefers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_follow_a_dark_os_theme() {
+    let (server, _api) = shop().await;
+    let driver = Driver::start();
+    let light = driver.browser(&server.url, "light", true).await;
+    let dark = driver
+        .browser_with(
+            &server.url,
+            "dark",
+            true,
+            &["--force-dark-mode", "--blink-settings=preferredColorScheme=0"],
+        )
+        .await;
+    for b in [&light, &dark] {
+        b.login("tess", TESTER_PW).await;
+        b.goto("/apps/web").await;
+    }
+    assert_eq!(body_background(&light).await, "rgba(246, 247, 249, 1)");
+    assert_eq!(body_background(&dark).await, "rgba(20, 23, 28, 1)");
+    dark.screenshot("50-dark-theme").await;
+    light.close().await;
+    dark.close().await;
+    drop(server);
+}

@@ -66,19 +66,33 @@ impl Driver {
 
     /// A new headless browser (its own profile, so its own cookies).
     pub async fn browser(&self, base: &str, who: &str, javascript: bool) -> Browser {
+        self.browser_with(base, who, javascript, &[]).await
+    }
+
+    /// A browser with extra Chromium flags (e.g. a forced colour scheme).
+    pub async fn browser_with(&self, base: &str, who: &str, javascript: bool, flags: &[&str]) -> Browser {
         let mut prefs = serde_json::Map::new();
         if !javascript {
             prefs.insert("profile.managed_default_content_settings.javascript".into(), json!(2));
         }
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=1280,1000",
+            "--force-color-profile=srgb",
+        ];
+        args.extend_from_slice(flags);
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run", "--window-size=1280,1000", "--force-color-profile=srgb",
-                ],
+                "args": args,
                 "prefs": prefs,
             }
         });
@@ -191,6 +205,15 @@ impl Browser {
             assert!(Instant::now() < deadline, "{}: clicking {css} loaded no page", self.who);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Clicks something that does not load a page (a checkbox).
+    pub async fn tick(&self, css: &str) {
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{}: click {css}: {e}", self.who));
     }
 
     /// Saves a PNG of the page as `NN-name.png` and returns its path.

@@ -153,6 +153,7 @@ pub const EN: &[(&str, &str)] = &[
     ("settings.memory_request", "Memory request"),
     ("settings.memory_limit", "Memory limit"),
     ("settings.env_vars", "Environment variables (NAME=value, one per line)"),
+    ("settings.env_vars_short", "Environment variables"),
     ("hold.hold", "Hold"),
     ("hold.note", "what you are testing"),
     ("hold.release", "Release hold"),

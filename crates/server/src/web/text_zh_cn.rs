@@ -73,6 +73,7 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("settings.memory_request", "内存请求"),
     ("settings.memory_limit", "内存上限"),
     ("settings.env_vars", "环境变量（每行一个 NAME=value）"),
+    ("settings.env_vars_short", "环境变量"),
     ("hold.hold", "锁定"),
     ("hold.note", "正在测试的内容"),
     ("hold.release", "解除锁定"),
