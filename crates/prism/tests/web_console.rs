@@ -530,6 +530,23 @@ async fn a_plain_http_client_posts_forms_with_the_csrf_field_and_is_redirected()
         .await
         .unwrap();
     assert!(page.contains("by curl"));
+    // Unknown pages are an HTML 404; unknown API paths keep their JSON.
+    let r = http
+        .get(format!("{base}/no/such/page"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("<html"));
+    let r = http
+        .get(format!("{base}/api/v1/no-such-thing"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"].to_str().unwrap().contains("json"));
     // The API's own CSRF rule is unchanged: a session without the header is refused.
     let r = http
         .post(format!("{base}/api/v1/releases"))
@@ -716,6 +733,18 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
     ]);
     assert_eq!(image, pinned(1), "rolled back");
     otto.screenshot("35-rollback-succeeded").await;
+
+    // Statistics for the project, drawn by the server: 2 releases, 4 good deploys.
+    otto.goto("/stats?project=shop").await;
+    assert_eq!(otto.text("#chart-releases h2 .muted").await, "2");
+    assert!(otto.text("#chart-deploys h2").await.contains('4'));
+    let bars = otto
+        .client
+        .find_all(fantoccini::Locator::Css("#chart-deploys svg rect"))
+        .await
+        .unwrap();
+    assert_eq!(bars.len(), 24, "two series over twelve weeks");
+    otto.screenshot("36-statistics").await;
 
     otto.close().await;
     admin.close().await;

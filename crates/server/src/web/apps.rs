@@ -26,11 +26,35 @@ use crate::routes::templates::{self as tapi, PreviewRequest, SaveTemplates};
 
 const PAGE: i64 = 20;
 
-pub async fn list(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
+/// Applications per page of the list.
+const APPS_PAGE: usize = 100;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    page: Option<usize>,
+}
+
+/// The applications the caller may see, a page at a time (one query; the
+/// store has no paged listing of applications, so the page is cut here).
+pub async fn list(
+    State(state): State<AppState>,
+    Web(caller): Web,
+    Query(q): Query<ListQuery>,
+) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
     let all = apps::list_visible(&mut c, caller.visibility(), None).await?;
     drop(c);
-    render(&state, &caller, "apps.html", context! { nav => "apps", apps => all }).await
+    let page = q.page.unwrap_or(1).max(1);
+    let total = all.len();
+    let shown: Vec<_> = all.into_iter().skip((page - 1) * APPS_PAGE).take(APPS_PAGE).collect();
+    let next = (page * APPS_PAGE < total).then_some(page + 1);
+    render(
+        &state,
+        &caller,
+        "apps.html",
+        context! { nav => "apps", apps => shown, next => next, total => total },
+    )
+    .await
 }
 
 #[derive(Deserialize)]

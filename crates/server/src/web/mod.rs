@@ -7,7 +7,7 @@
 //! - `render`: templates, the layout's data, the text table (`text`);
 //! - `error`: the one place errors become HTML pages (the API keeps its JSON);
 //! - one file per page group: `login`, `dashboard`, `apps`, `releases`,
-//!   `deploys`, `audit`, `admin`.
+//!   `deploys`, `audit`, `stats`, `admin`.
 
 mod admin;
 mod apps;
@@ -19,6 +19,7 @@ mod login;
 mod releases;
 mod render;
 mod session;
+mod stats;
 mod text;
 mod text_zh_cn;
 
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/deploys/{id}", get(deploys::page))
         .route("/deploys/{id}/review", post(deploys::review))
         .route("/audit", get(audit::page))
+        .route("/stats", get(stats::page))
         .route("/tokens", get(admin::tokens).post(admin::create_token))
         .route("/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/admin/users", get(admin::users).post(admin::create_user))
@@ -68,7 +70,13 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/environments/{name}", post(admin::update_environment))
         .route("/lang/{code}", get(language))
+        .fallback(not_found)
         .layer(axum::middleware::from_fn(text::with_language))
+}
+
+/// Any other path: an HTML 404 (the API's own paths keep their JSON 404).
+async fn not_found(uri: axum::http::Uri) -> error::WebError {
+    crate::error::ApiError::not_found("page", uri.path()).into()
 }
 
 /// Switches the interface language (a cookie) and goes back to the dashboard.

@@ -41,6 +41,7 @@ templates!(
     "project.html",
     "clusters.html",
     "environments.html",
+    "stats.html",
 );
 
 fn env() -> &'static Environment<'static> {

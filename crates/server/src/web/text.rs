@@ -104,6 +104,7 @@ pub const EN: &[(&str, &str)] = &[
     ("common.filter", "Filter"),
     ("common.any", "any"),
     ("common.older", "Older →"),
+    ("common.more", "More →"),
     ("common.none_yet", "Nothing yet."),
     // login
     ("login.title", "Log in to Prism"),
@@ -272,6 +273,17 @@ pub const EN: &[(&str, &str)] = &[
     ("envs.requires_review", "Deploys wait for an operator's review"),
     ("envs.requires_previous", "Must pass the previous environment first"),
     ("envs.create", "Add an environment"),
+    ("nav.stats", "Statistics"),
+    ("stats.lead_time", "Lead time to"),
+    ("stats.median", "median, from release to a successful deploy"),
+    ("stats.failure_rate", "Change failure rate"),
+    ("stats.deploys_to", "deploys to"),
+    ("stats.restore", "Time to restore"),
+    ("stats.releases_per_week", "Releases per week"),
+    ("stats.deploys_per_week", "Deploys per week"),
+    ("stats.bounded", "Computed from the newest releases and deploys (at most, respectively):"),
+    ("stats.builds_later", "Build durations come with builds."),
+    ("stats.restore_note", "median, from a failed deploy to the next success"),
 ];
 
 fn table(lang: Lang) -> &'static HashMap<&'static str, &'static str> {
