@@ -645,7 +645,18 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
     let r1 = built(1).await;
     otto.goto(&format!("/releases/{r1}")).await;
     otto.click("#do-deploy-fat").await;
-    otto.find("#deploy-state").await;
+    let first = otto
+        .find("#deploy-state")
+        .await
+        .attr("data-state")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !["succeeded", "failed"].contains(&first.as_str()),
+        "the page opens while the deploy runs ({first}), so what follows comes live"
+    );
+    // The test never reloads: the page's script follows the stream to the end.
     wait_for_state(&otto, "succeeded", 120).await;
     let events = otto.text("#events").await;
     assert!(events.contains("deploy succeeded"), "{events}");

@@ -113,6 +113,8 @@ async fn app_page(
             can_edit => roles.has(Role::Operator),
             can_release => roles.has(Role::Developer),
             can_hold => roles.has(Role::Tester) || roles.has(Role::Operator),
+            // Another user's hold: only an operator may lift it (with a reason).
+            can_lift_others => roles.has(Role::Operator),
             settings => settings,
             board => board,
             releases => rels,
