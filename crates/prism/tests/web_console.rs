@@ -904,3 +904,112 @@ async fn pages_follow_a_dark_os_theme() {
     dark.close().await;
     drop(server);
 }
+
+/// Logs in through the login form with a plain HTTP client; the session cookie.
+async fn form_login(http: &Http, base: &str, user: &str, password: &str) -> String {
+    let page = http.get(format!("{base}/login")).send().await.unwrap();
+    let login_cookie = cookie(&page, "prism_login_csrf");
+    let token = csrf_in(&page.text().await.unwrap());
+    let r = http
+        .post(format!("{base}/login"))
+        .header("cookie", login_cookie)
+        .form(&[("csrf", token.as_str()), ("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    cookie(&r, "prism_session")
+}
+
+/// The dashboard and list pages read a fixed number of rows' worth of
+/// queries however many applications and releases there are (no N+1):
+/// counted from the statements the server logs (`sqlx::query` at debug),
+/// leaving out the job runner's own polling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_run_the_same_number_of_queries_for_2_or_12_applications() {
+    let server = tokio::task::spawn_blocking(|| {
+        let s = Server::start_with_env("web-queries", &[("PRISM_LOG", "warn,sqlx::query=debug")]);
+        s.login_admin();
+        s
+    })
+    .await
+    .unwrap();
+    let api = Api::new(&server.url).await;
+    api.call("POST", "/projects", json!({"name": "shop"})).await;
+    let add_apps = |range: std::ops::RangeInclusive<u32>| {
+        let api = &api;
+        async move {
+            for n in range {
+                let app = format!("app{n}");
+                api.call(
+                    "POST",
+                    "/applications",
+                    json!({"project": "shop", "name": app, "git_url": "https://git.example.com/a.git"}),
+                )
+                .await;
+                let r = api
+                    .call(
+                        "POST",
+                        "/releases",
+                        json!({"application": app, "git_ref": "main", "change_note": "x"}),
+                    )
+                    .await;
+                let id = r["id"].as_str().unwrap().to_owned();
+                api.call("POST", &format!("/releases/{id}/actions/start_build"), json!({}))
+                    .await;
+                api.call("POST", &format!("/releases/{id}/actions/build_succeeded"), json!({}))
+                    .await;
+                api.call(
+                    "POST",
+                    &format!("/releases/{id}/actions/promote"),
+                    json!({"environment": "fat"}),
+                )
+                .await;
+                api.deployed(&id, "fat").await;
+            }
+        }
+    };
+    let http = Http::builder().redirect(Policy::none()).build().unwrap();
+    let session = form_login(&http, &server.url, "admin", ADMIN_PASSWORD).await;
+    let log = server.scratch.0.join("server.log");
+    let count = |path: &'static str| {
+        let (http, session, log, base) = (&http, &session, &log, &server.url);
+        async move {
+            let mut fewest = usize::MAX;
+            // The fewest of three: a background sweep may run beside one of them.
+            for _ in 0..3 {
+                let before = std::fs::read_to_string(log).unwrap().len();
+                let r = http
+                    .get(format!("{base}{path}"))
+                    .header("cookie", session)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{path}");
+                r.text().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let text = std::fs::read_to_string(log).unwrap();
+                let n = text[before..]
+                    .lines()
+                    .filter(|l| l.contains("sqlx::query") && !l.contains("jobs"))
+                    .count();
+                fewest = fewest.min(n);
+            }
+            fewest
+        }
+    };
+    let pages = ["/", "/releases", "/apps", "/apps/app1", "/stats"];
+    add_apps(1..=2).await;
+    let mut small = vec![];
+    for p in pages {
+        small.push(count(p).await);
+    }
+    add_apps(3..=12).await;
+    let mut large = vec![];
+    for p in pages {
+        large.push(count(p).await);
+    }
+    eprintln!("queries per page {pages:?}: {small:?} with 2 applications, {large:?} with 12");
+    assert!(small.iter().all(|n| *n > 0), "the server logs its queries: {small:?}");
+    assert_eq!(small, large, "queries per page {pages:?} grow with the data");
+}

@@ -196,6 +196,12 @@ pub struct Server {
 #[allow(dead_code)]
 impl Server {
     pub fn start(name: &str) -> Server {
+        Server::start_with_env(name, &[])
+    }
+
+    /// Like `start`, with extra environment variables for `prism serve`
+    /// (e.g. `PRISM_LOG` to read what it did from its log).
+    pub fn start_with_env(name: &str, env: &[(&str, &str)]) -> Server {
         let scratch = Scratch::new(name);
         let port = free_port();
         let log = std::fs::File::create(scratch.0.join("server.log")).expect("server log");
@@ -203,6 +209,7 @@ impl Server {
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(scratch.0.join("data"))
             .env("PRISM_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
