@@ -484,6 +484,12 @@ async fn a_plain_http_client_posts_forms_with_the_csrf_field_and_is_redirected()
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
     let csrf = csrf_in(&page.text().await.unwrap());
     let fields = [("application", "web"), ("git_ref", "main"), ("change_note", "by curl")];
     for (what, extra) in [("without", None), ("with a wrong", Some("not-the-token"))] {
@@ -711,13 +717,25 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
     assert!(otto.exists("#diff [data-action=create]").await);
     assert!(otto.text("#manifests").await.contains("Deployment"));
     otto.screenshot("33-operator-review").await;
+    let review_page = otto.path().await;
     // The developer sees the review page but not the approve button.
     let dev = driver.browser(&server.url, "dev", true).await;
     dev.login("dev", DEV_PW).await;
-    dev.goto(&otto.path().await).await;
+    dev.goto(&review_page).await;
     assert!(!dev.exists("#approve").await);
     assert!(dev.exists("#review-not-yours").await);
     dev.close().await;
+    // Rejecting needs a reason; a rejected deploy can be asked for again.
+    otto.click("#reject").await;
+    assert!(otto.text("#error-message").await.contains("say why"));
+    otto.goto(&review_page).await;
+    otto.fill("#review textarea[name=comment]", "wrong week for this").await;
+    otto.click("#reject").await;
+    wait_for_state(&otto, "rejected", 30).await;
+    otto.goto(&format!("/releases/{r2}")).await;
+    otto.click("#do-deploy-uat").await;
+    otto.find("#deploy-state").await;
+    wait_for_state(&otto, "awaiting_review", 60).await;
     otto.fill("#review textarea[name=comment]", "diff looks right").await;
     otto.click("#approve").await;
     wait_for_state(&otto, "succeeded", 120).await;

@@ -72,6 +72,27 @@ pub fn router() -> Router<AppState> {
         .route("/lang/{code}", get(language))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(text::with_language))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// Pages load only our own stylesheet and script, post forms only to us, and
+/// may not be framed by another site (clickjacking).
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::header::{
+        HeaderValue, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    };
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    resp
 }
 
 /// Any other path: an HTML 404 (the API's own paths keep their JSON 404).

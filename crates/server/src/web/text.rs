@@ -119,7 +119,6 @@ pub const EN: &[(&str, &str)] = &[
     ("error.bad_request", "Please check the input"),
     ("error.internal", "Something went wrong"),
     ("error.field", "Field:"),
-    ("error.back", "← Back"),
     // dashboard
     ("dashboard.title", "Dashboard"),
     ("dashboard.board", "What runs where"),

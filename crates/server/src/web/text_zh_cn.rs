@@ -41,7 +41,6 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("error.bad_request", "请检查输入"),
     ("error.internal", "出错了"),
     ("error.field", "字段："),
-    ("error.back", "← 返回"),
     ("dashboard.title", "看板"),
     ("dashboard.board", "各环境运行情况"),
     ("dashboard.runs", "运行中"),
