@@ -536,6 +536,15 @@ async fn a_plain_http_client_posts_forms_with_the_csrf_field_and_is_redirected()
         .await
         .unwrap();
     assert!(page.contains("by curl"));
+    // A query a page cannot read is a page saying so.
+    let r = http
+        .get(format!("{base}/apps?page=first"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("query"));
     // Unknown pages are an HTML 404; unknown API paths keep their JSON.
     let r = http
         .get(format!("{base}/no/such/page"))

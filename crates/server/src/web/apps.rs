@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::{context, Value};
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{WebError, WebResult};
 use super::render::page as render;
-use super::session::{Posted, Web};
+use super::session::{PageQuery, Posted, Web};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -39,7 +39,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     Web(caller): Web,
-    Query(q): Query<ListQuery>,
+    PageQuery(q): PageQuery<ListQuery>,
 ) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
     let all = apps::list_visible(&mut c, caller.visibility(), None).await?;
@@ -58,7 +58,7 @@ pub async fn list(
 }
 
 #[derive(Deserialize)]
-pub struct PageQuery {
+pub struct AppPageQuery {
     /// Release cursor: the previous page's last release id.
     before: Option<String>,
 }
@@ -130,7 +130,7 @@ pub async fn page(
     State(state): State<AppState>,
     Web(caller): Web,
     Path(name): Path<String>,
-    Query(q): Query<PageQuery>,
+    PageQuery(q): PageQuery<AppPageQuery>,
 ) -> WebResult<Html<String>> {
     app_page(&state, &caller, &name, q.before.as_deref(), None).await
 }
@@ -347,7 +347,7 @@ pub async fn templates(
     State(state): State<AppState>,
     Web(caller): Web,
     Path(name): Path<String>,
-    Query(q): Query<TemplateQuery>,
+    PageQuery(q): PageQuery<TemplateQuery>,
 ) -> WebResult<Html<String>> {
     editor_page(&state, &caller, &name, q.environment, q.release, None, None, None).await
 }

@@ -1,14 +1,14 @@
 //! The audit log with filters, newest first, one page at a time (admins only,
 //! as in the API, whose handler this page calls).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Html;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::error::WebResult;
 use super::render::page as render;
-use super::session::Web;
+use super::session::{PageQuery, Web};
 use crate::app::AppState;
 use crate::routes::audit_log::AuditQuery;
 use crate::routes::ApiQuery;
@@ -35,7 +35,7 @@ fn opt(s: &str) -> Option<String> {
 pub async fn page(
     State(state): State<AppState>,
     Web(caller): Web,
-    Query(f): Query<Filters>,
+    PageQuery(f): PageQuery<Filters>,
 ) -> WebResult<Html<String>> {
     let q = AuditQuery {
         actor: opt(&f.actor),

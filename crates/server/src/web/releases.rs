@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::WebResult;
 use super::render::page as render;
-use super::session::{Posted, Web};
+use super::session::{PageQuery, Posted, Web};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -126,7 +126,7 @@ async fn list_page(
 pub async fn list(
     State(state): State<AppState>,
     Web(caller): Web,
-    Query(q): Query<ListQuery>,
+    PageQuery(q): PageQuery<ListQuery>,
 ) -> WebResult<Html<String>> {
     list_page(&state, &caller, q, None).await
 }

@@ -83,3 +83,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
         Ok(Posted { caller, form })
     }
 }
+
+/// A page's query string, read like axum's `Query` but refused as an HTML
+/// page naming the problem (axum's own rejection is plain text).
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, WebError> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(q)
+            .map(PageQuery)
+            .map_err(|e| ApiError::bad_request("query", format!("the address's query could not be read: {e}")).into())
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Html;
 use minijinja::{context, Value};
 use prism_store::releases::{self, ReleaseFilter};
@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::error::WebResult;
 use super::render::page as render;
-use super::session::Web;
+use super::session::{PageQuery, Web};
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -94,7 +94,7 @@ fn bars(weeks: &[i64], series: &[(&str, Vec<i64>)]) -> String {
 pub async fn page(
     State(state): State<AppState>,
     Web(caller): Web,
-    Query(q): Query<StatsQuery>,
+    PageQuery(q): PageQuery<StatsQuery>,
 ) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
     let visible = projects::list_visible(&mut c, caller.visibility()).await?;
