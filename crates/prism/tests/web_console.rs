@@ -736,8 +736,8 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
     dev.close().await;
     // Rejecting needs a reason; a rejected deploy can be asked for again.
     otto.click("#reject").await;
-    assert!(otto.text("#error-message").await.contains("say why"));
-    otto.goto(&review_page).await;
+    assert!(otto.text("#review [data-error-for=comment]").await.contains("say why"));
+    assert_eq!(otto.text("#deploy-state").await, "awaiting_review", "nothing happened");
     otto.fill("#review textarea[name=comment]", "wrong week for this").await;
     otto.click("#reject").await;
     wait_for_state(&otto, "rejected", 30).await;

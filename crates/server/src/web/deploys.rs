@@ -93,6 +93,25 @@ fn manifests_yaml(m: Option<&Json>) -> Vec<(String, String)> {
 }
 
 pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Path<String>) -> WebResult<Html<String>> {
+    deploy_page(&state, &caller, id, None).await
+}
+
+/// A refused review: the field at fault, why, and what the reviewer typed.
+#[derive(Serialize)]
+struct ReviewError {
+    field: String,
+    message: String,
+    comment: String,
+}
+
+/// The deploy's page; `review_error` is shown at the review form.
+async fn deploy_page(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    id: String,
+    review_error: Option<ReviewError>,
+) -> WebResult<Html<String>> {
+    let (state, caller) = (state.clone(), caller.clone());
     let detail = crate::routes::deploys::get(State(state.clone()), caller.clone(), Path(id))
         .await?
         .0;
@@ -118,6 +137,7 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Pat
         "deploy.html",
         context! {
             nav => "releases",
+            review_error => review_error,
             d => d,
             info => detail.release_info,
             events => events,
@@ -146,10 +166,22 @@ pub async fn review(
 ) -> WebResult<Response> {
     let req = Review {
         decision: p.form.decision,
-        comment: p.form.comment,
+        comment: p.form.comment.clone(),
     };
-    let d = crate::routes::deploys::review(State(state), p.caller, Path(id), ApiJson(req)).await?;
-    Ok(Redirect::to(&format!("/deploys/{}", d.0.id)).into_response())
+    match crate::routes::deploys::review(State(state.clone()), p.caller.clone(), Path(id.clone()), ApiJson(req)).await {
+        Ok(d) => Ok(Redirect::to(&format!("/deploys/{}", d.0.id)).into_response()),
+        // A reason missing or too long: the page again, the error at the comment.
+        Err(e) if e.status == axum::http::StatusCode::UNPROCESSABLE_ENTITY => {
+            let error = ReviewError {
+                field: e.field.unwrap_or_default(),
+                message: e.message,
+                comment: p.form.comment,
+            };
+            let html = deploy_page(&state, &p.caller, id, Some(error)).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]
