@@ -358,14 +358,63 @@ async fn each_role_works_through_the_console() {
     tess.click("tr[data-env=uat] button").await;
     assert!(!tess.exists(".held").await, "hold released");
 
+    // Held again, UAT stops the next release: the tester is offered no way in,
+    // the operator may override the hold with a reason, which ends it.
+    tess.fill("tr[data-env=uat] input[name=note]", "long soak test").await;
+    tess.click("tr[data-env=uat] button").await;
+    let r2 = api
+        .call(
+            "POST",
+            "/releases",
+            json!({"application": "web", "git_ref": "main", "change_note": "second"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.call("POST", &format!("/releases/{r2}/actions/start_build"), json!({}))
+        .await;
+    api.call("POST", &format!("/releases/{r2}/actions/build_succeeded"), json!({}))
+        .await;
+    api.call(
+        "POST",
+        &format!("/releases/{r2}/actions/promote"),
+        json!({"environment": "fat"}),
+    )
+    .await;
+    api.deployed(&r2, "fat").await;
+    api.call("POST", &format!("/releases/{r2}/actions/pass"), json!({}))
+        .await;
+    tess.goto(&format!("/releases/{r2}")).await;
+    assert!(
+        !tess.exists("#do-promote-uat").await,
+        "held: no promotion for the tester"
+    );
+    otto.goto(&format!("/releases/{r2}")).await;
+    otto.fill(
+        "form:has(#do-promote-uat) input[name=override_reason]",
+        "hotfix cannot wait",
+    )
+    .await;
+    otto.screenshot("18-operator-overrides-hold").await;
+    otto.click("#do-promote-uat").await;
+    expect_state(&api, &r2, &otto, "promoted", "uat").await;
+    let overrides = api.call("GET", "/audit?action=release.promote", Value::Null).await;
+    assert_eq!(
+        overrides[0]["detail"]["override_reason"], "hotfix cannot wait",
+        "{overrides}"
+    );
+    tess.goto("/apps/web").await;
+    assert!(!tess.exists(".held").await, "the override ended the hold");
+
     // The admin reads it all in the audit log, filtered.
-    admin.goto("/audit?action=release.promote").await;
+    admin.goto("/audit?action=release.promote&actor=tess").await;
     let rows = admin
         .client
         .find_all(fantoccini::Locator::Css("#audit tbody tr[data-action]"))
         .await
         .unwrap();
-    assert_eq!(rows.len(), 3, "three promotions");
+    assert_eq!(rows.len(), 3, "three promotions by tess");
     assert!(admin.exists("#audit tr[data-action]").await);
     assert!(admin.text("#audit").await.contains("tess"));
     admin.screenshot("12-audit-log").await;

@@ -167,8 +167,20 @@ impl Browser {
             .is_empty()
     }
 
+    /// The element's text; found again if the page changed under it.
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.expect("text")
+        for _ in 0..20 {
+            match self.find(css).await.text().await {
+                Ok(t) => return t,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("{}: text of {css}: {e}", self.who),
+            }
+        }
+        panic!("{}: {css} kept going stale", self.who)
     }
 
     /// Replaces what a field holds by typing (works without JavaScript).
