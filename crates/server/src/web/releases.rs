@@ -172,7 +172,8 @@ struct Control {
     environment: Option<String>,
     /// Only with an operator's override reason (the environment is held).
     needs_override: bool,
-    /// Why it cannot run yet, when the environment is not bound to a cluster.
+    /// Why it cannot run as it is: the environment is not bound to a
+    /// cluster (the button is disabled), or is held (an override is needed).
     blocked: Option<String>,
 }
 
@@ -215,11 +216,12 @@ async fn controls(c: &mut prism_store::AnyConnection, caller: &Caller, rel: &Rel
                 needs_override: false,
                 blocked: None,
             }),
-            Err(TransitionError::Held { .. }) if roles.has(Role::Operator) => out.push(Control {
+            // Held: say by whom; an operator may override it with a reason.
+            Err(e @ TransitionError::Held { .. }) if roles.has(Role::Operator) => out.push(Control {
                 action: "promote",
                 environment: Some(step.name.clone()),
                 needs_override: true,
-                blocked: None,
+                blocked: Some(e.to_string()),
             }),
             Err(_) => {}
         }
