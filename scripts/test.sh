@@ -81,6 +81,9 @@ ensure_image_tools() {
 log "Image tools: skopeo, umoci, runc, busybox, htpasswd"
 ensure_image_tools
 
+log "Chromium and chromedriver for the web console tests"
+bash scripts/ensure-chromium.sh
+
 log "Kubernetes control plane binaries, etcd, kubectl, registry"
 bash scripts/k8s/ensure-binaries.sh
 

@@ -30,6 +30,7 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     crate::routes::router()
+        .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

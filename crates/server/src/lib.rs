@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod routes;
 pub mod secrets;
 pub mod services;
+pub mod web;
 
 pub use app::{launch, serve};
 pub use config::{ServeArgs, Settings};

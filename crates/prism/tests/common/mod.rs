@@ -201,6 +201,12 @@ impl Server {
         Server::start_with(name, &[])
     }
 
+    /// Like `start`, with extra environment variables for `prism serve`
+    /// (e.g. `PRISM_LOG` to read what it did from its log).
+    pub fn start_with_env(name: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_with(name, env)
+    }
+
     /// A server with extra environment variables (PRISM_BASE_SOURCES, ...).
     pub fn start_with(name: &str, env: &[(&str, &str)]) -> Server {
         let scratch = Scratch::new(name);

@@ -1,0 +1,87 @@
+//! A real Kubernetes v1.20.2 control plane (scripts/k8s/cluster.sh) with the
+//! simulated node (prism-kube-sim) playing the kubelet, torn down on drop:
+//! what the review and live deploy pages show comes from a real API server.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub struct KubeCluster {
+    name: String,
+    pub kubeconfig: PathBuf,
+    sim: Option<Child>,
+}
+
+impl KubeCluster {
+    pub fn up() -> KubeCluster {
+        let st = Command::new("bash")
+            .arg(repo().join("scripts/k8s/ensure-binaries.sh"))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "scripts/k8s/ensure-binaries.sh failed");
+        let name = format!("web{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/k8s/cluster.sh"))
+            .args(["up", &name])
+            .env("PRISM_K8S_OWNER_PID", std::process::id().to_string())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cluster.sh");
+        assert!(out.status.success(), "cluster.sh up failed");
+        let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim().lines().last().unwrap());
+        let exe = Path::new(env!("CARGO_BIN_EXE_prism")).with_file_name("prism-kube-sim");
+        assert!(exe.exists(), "{} missing: cargo build -p prism-kube-sim", exe.display());
+        let sim = Command::new(exe)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--owner-pid", &std::process::id().to_string()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        KubeCluster {
+            name,
+            kubeconfig,
+            sim: Some(sim),
+        }
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn kubeconfig_text(&self) -> String {
+        std::fs::read_to_string(&self.kubeconfig).unwrap()
+    }
+}
+
+impl Drop for KubeCluster {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.sim.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        let _ = Command::new("bash")
+            .arg(repo().join("scripts/k8s/cluster.sh"))
+            .args(["down", &self.name])
+            .status();
+    }
+}

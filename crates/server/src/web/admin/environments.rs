@@ -1,0 +1,114 @@
+//! Environments in lifecycle order and their deploy policies.
+
+use axum::extract::{Path, State};
+use axum::response::{Html, Response};
+use minijinja::context;
+use prism_domain::{EnvPolicy, Role};
+use prism_store::{clusters, environments};
+use serde::Deserialize;
+
+use super::{after, checked, opt, Notice};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::json::ApiJson;
+use crate::web::error::WebResult;
+use crate::web::render::page as render;
+use crate::web::session::{Posted, Web};
+
+async fn environments_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
+    caller.require_admin()?;
+    let mut c = state.store.conn().await?;
+    let envs = environments::list(&mut c).await?;
+    let cl = clusters::list(&mut c).await?;
+    drop(c);
+    render(
+        state,
+        caller,
+        "environments.html",
+        context! {
+            nav => "environments",
+            envs => envs,
+            clusters => cl.iter().map(|c| &c.name).collect::<Vec<_>>(),
+            roles => [Role::Developer.as_str(), Role::Tester.as_str(), Role::Operator.as_str()],
+            notice => notice,
+        },
+    )
+    .await
+}
+
+pub async fn environments(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
+    environments_page(&state, &caller, None).await
+}
+
+/// The policy part of an environment form: one checkbox per role that may deploy.
+#[derive(Deserialize)]
+pub struct EnvForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    cluster: String,
+    #[serde(default)]
+    namespace: String,
+    deploy_developer: Option<String>,
+    deploy_tester: Option<String>,
+    deploy_operator: Option<String>,
+    requires_review: Option<String>,
+    requires_previous: Option<String>,
+}
+
+fn policy(f: &EnvForm) -> EnvPolicy {
+    let mut deploy_roles = vec![];
+    for (on, role) in [
+        (&f.deploy_developer, Role::Developer),
+        (&f.deploy_tester, Role::Tester),
+        (&f.deploy_operator, Role::Operator),
+    ] {
+        if checked(on) {
+            deploy_roles.push(role);
+        }
+    }
+    EnvPolicy {
+        deploy_roles,
+        requires_review: checked(&f.requires_review),
+        requires_previous: checked(&f.requires_previous),
+    }
+}
+
+pub async fn create_environment(State(state): State<AppState>, p: Posted<EnvForm>) -> WebResult<Response> {
+    let req = crate::routes::environments::CreateEnvironment {
+        name: p.form.name.trim().to_owned(),
+        position: None,
+        cluster: opt(&p.form.cluster),
+        namespace: p.form.namespace.trim().to_owned(),
+        policy: Some(policy(&p.form)),
+        rules: None,
+    };
+    let r = crate::routes::environments::create(State(state.clone()), p.caller.clone(), ApiJson(req))
+        .await
+        .map(|_| ());
+    after(r, "/admin/environments".into(), |n| {
+        environments_page(&state, &p.caller, Some(n))
+    })
+    .await
+}
+
+pub async fn update_environment(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<EnvForm>,
+) -> WebResult<Response> {
+    let req = crate::routes::environments::UpdateEnvironment {
+        position: None,
+        cluster: Some(opt(&p.form.cluster)),
+        namespace: opt(&p.form.namespace),
+        policy: Some(policy(&p.form)),
+        rules: None,
+    };
+    let r = crate::routes::environments::update(State(state.clone()), p.caller.clone(), Path(name), ApiJson(req))
+        .await
+        .map(|_| ());
+    after(r, "/admin/environments".into(), |n| {
+        environments_page(&state, &p.caller, Some(n))
+    })
+    .await
+}

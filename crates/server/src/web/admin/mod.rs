@@ -1,0 +1,66 @@
+//! Administration pages (users and roles, projects with their members and
+//! applications, clusters with a health check, environments and their
+//! policies) and every user's API tokens. Each form calls the API's handler
+//! for the same change, so the admin check and the audit event are the API's.
+//! A refused form shows the page again with the error on top (status kept).
+
+mod clusters;
+mod environments;
+mod projects;
+mod tokens;
+mod users;
+
+pub use clusters::{cluster_health, clusters, create_cluster};
+pub use environments::{create_environment, environments, update_environment};
+pub use projects::{create_app, create_project, grant, project, projects};
+pub use tokens::{create_token, revoke_token, tokens};
+pub use users::{create_user, update_user, users};
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+
+use super::error::{WebError, WebResult};
+use crate::error::ApiResult;
+
+/// A refused form: its message and the field it names.
+#[derive(Serialize)]
+pub(crate) struct Notice {
+    message: String,
+    field: Option<String>,
+}
+
+/// Redirects after a change; shows `page` again with the error when the
+/// request was refused for something the user can fix.
+pub(crate) async fn after<F, Fut>(result: ApiResult<()>, to: String, again: F) -> WebResult<Response>
+where
+    F: FnOnce(Notice) -> Fut,
+    Fut: std::future::Future<Output = WebResult<Html<String>>>,
+{
+    match result {
+        Ok(()) => Ok(Redirect::to(&to).into_response()),
+        Err(e)
+            if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN && e.status != StatusCode::NOT_FOUND =>
+        {
+            let status = e.status;
+            let html = again(Notice {
+                message: e.message,
+                field: e.field,
+            })
+            .await?;
+            Ok((status, html).into_response())
+        }
+        Err(e) => Err(WebError::Api(e)),
+    }
+}
+
+pub(crate) fn checked(v: &Option<String>) -> bool {
+    v.as_deref().is_some_and(|v| v == "on" || v == "true" || v == "1")
+}
+
+pub(crate) fn opt(s: &str) -> Option<String> {
+    Some(s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+#[derive(Deserialize)]
+pub struct NoFields {}

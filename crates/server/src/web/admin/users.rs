@@ -1,0 +1,89 @@
+//! Users: create, make or remove admin, disable or enable.
+
+use axum::extract::{Path, State};
+use axum::response::{Html, Response};
+use minijinja::context;
+use prism_store::users;
+use serde::Deserialize;
+
+use super::{after, checked, opt, Notice};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::web::error::WebResult;
+use crate::web::render::page as render;
+use crate::web::session::{Posted, Web};
+
+async fn users_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
+    caller.require_admin()?;
+    let mut c = state.store.conn().await?;
+    let list = users::list(&mut c).await?;
+    drop(c);
+    render(
+        state,
+        caller,
+        "users.html",
+        context! { nav => "users", users => list, notice => notice },
+    )
+    .await
+}
+
+pub async fn users(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
+    users_page(&state, &caller, None).await
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    display_name: String,
+    admin: Option<String>,
+}
+
+pub async fn create_user(State(state): State<AppState>, p: Posted<UserForm>) -> WebResult<Response> {
+    let req = crate::routes::users::CreateUser {
+        username: p.form.username.trim().to_owned(),
+        password: p.form.password,
+        display_name: opt(&p.form.display_name),
+        admin: checked(&p.form.admin),
+    };
+    let r = crate::routes::users::create(State(state.clone()), p.caller.clone(), ApiJson(req))
+        .await
+        .map(|_| ());
+    after(r, "/admin/users".into(), |n| users_page(&state, &p.caller, Some(n))).await
+}
+
+#[derive(Deserialize)]
+pub struct UserUpdateForm {
+    /// Which flag to flip: admin or disabled.
+    set: String,
+    value: String,
+}
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<UserUpdateForm>,
+) -> WebResult<Response> {
+    let value = p.form.value == "true";
+    let mut req = crate::routes::users::UpdateUser {
+        display_name: None,
+        admin: None,
+        disabled: None,
+        password: None,
+        current_password: None,
+    };
+    match p.form.set.as_str() {
+        "admin" => req.admin = Some(value),
+        "disabled" => req.disabled = Some(value),
+        other => return Err(ApiError::bad_request("set", format!("unknown setting {other:?}")).into()),
+    }
+    let r = crate::routes::users::update(State(state.clone()), p.caller.clone(), Path(name), ApiJson(req))
+        .await
+        .map(|_| ());
+    after(r, "/admin/users".into(), |n| users_page(&state, &p.caller, Some(n))).await
+}

@@ -1,0 +1,133 @@
+//! The dashboard: the applications x environments board (what runs where,
+//! what is on its way in, which environment is held and by whom) and the
+//! caller's queue by role. A fixed number of queries, whatever the number of
+//! applications: one for the board, one per queue.
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::extract::State;
+use axum::response::Html;
+use minijinja::context;
+use prism_store::releases::{self, ReleaseFilter};
+use prism_store::{deploys, environments, projects, slots};
+use serde::Serialize;
+
+use super::error::WebResult;
+use super::render::page as render;
+use super::session::Web;
+use crate::app::AppState;
+use crate::auth::Caller;
+
+/// The board shows at most this many applications; the applications page lists all.
+const BOARD_ROWS: usize = 200;
+const QUEUE_LEN: i64 = 20;
+
+#[derive(Serialize)]
+struct BoardRow {
+    application: String,
+    cells: Vec<slots::BoardCell>,
+}
+
+/// The caller's roles across projects: which queues to show.
+pub struct RoleFlags {
+    pub developer: bool,
+    pub tester: bool,
+    pub operator: bool,
+}
+
+pub async fn role_flags(c: &mut prism_store::AnyConnection, caller: &Caller) -> WebResult<RoleFlags> {
+    let admin = caller.is_admin();
+    let ms = projects::memberships_of(c, caller.user.id).await?;
+    let has = |r: &str| admin || ms.iter().any(|m| m.role == r);
+    Ok(RoleFlags {
+        developer: has("developer"),
+        tester: has("tester"),
+        operator: has("operator"),
+    })
+}
+
+async fn releases_in(
+    c: &mut prism_store::AnyConnection,
+    caller: &Caller,
+    state: &str,
+) -> WebResult<Vec<releases::Release>> {
+    Ok(releases::list(
+        c,
+        &ReleaseFilter {
+            visible_to: caller.visibility(),
+            state: Some(state.into()),
+            limit: QUEUE_LEN,
+            ..Default::default()
+        },
+    )
+    .await?)
+}
+
+pub async fn page(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
+    let mut c = state.store.conn().await?;
+    let envs = environments::list(&mut c).await?;
+    let cells = slots::board(&mut c, caller.visibility(), None).await?;
+    let mut rows: BTreeMap<String, Vec<slots::BoardCell>> = BTreeMap::new();
+    let mut holds = vec![];
+    for cell in cells {
+        if cell.held_by.is_some() {
+            holds.push(cell.clone());
+        }
+        rows.entry(cell.application.clone()).or_default().push(cell);
+    }
+    let total_apps = rows.len();
+    let board: Vec<BoardRow> = rows
+        .into_iter()
+        .take(BOARD_ROWS)
+        .map(|(application, cells)| BoardRow { application, cells })
+        .collect();
+    let roles = role_flags(&mut c, &caller).await?;
+    let failed_builds = if roles.developer {
+        releases_in(&mut c, &caller, "build_failed").await?
+    } else {
+        vec![]
+    };
+    let (to_promote, to_pass) = if roles.tester {
+        let mut built = releases_in(&mut c, &caller, "built").await?;
+        built.extend(releases_in(&mut c, &caller, "passed").await?);
+        (built, releases_in(&mut c, &caller, "deployed").await?)
+    } else {
+        (vec![], vec![])
+    };
+    let (to_review, to_deploy) = if roles.operator {
+        let visible: HashSet<i64> = projects::list_visible(&mut c, caller.visibility())
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        let waiting: Vec<deploys::Deploy> = deploys::list(&mut c, None, None, None, 200)
+            .await?
+            .into_iter()
+            .filter(|d| d.state == "awaiting_review" && visible.contains(&d.project_id))
+            .collect();
+        (waiting, releases_in(&mut c, &caller, "promoted").await?)
+    } else {
+        (vec![], vec![])
+    };
+    drop(c);
+    render(
+        &state,
+        &caller,
+        "dashboard.html",
+        context! {
+            nav => "dashboard",
+            envs => envs.iter().map(|e| &e.name).collect::<Vec<_>>(),
+            board => board,
+            total_apps => total_apps,
+            shown_apps => BOARD_ROWS.min(total_apps),
+            holds => holds,
+            roles => context! { developer => roles.developer, tester => roles.tester, operator => roles.operator },
+            failed_builds => failed_builds,
+            to_promote => to_promote,
+            to_pass => to_pass,
+            to_review => to_review,
+            to_deploy => to_deploy,
+        },
+    )
+    .await
+}

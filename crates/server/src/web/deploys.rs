@@ -1,0 +1,204 @@
+//! One deploy: the review (everything the operator must see before
+//! confirming: commit, change note, who built and tested it, image digest,
+//! rendered manifests, the diff against the live objects) with approve and
+//! reject, and the live view (steps stream over the API's SSE endpoint; the
+//! page shows every stored step without script too), the result and a
+//! rollback button.
+
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::context;
+use prism_store::{deploys, environments};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use super::error::WebResult;
+use super::render::page as render;
+use super::session::{Posted, Web};
+use crate::app::AppState;
+use crate::json::ApiJson;
+use crate::routes::deploys::{Review, Rollback};
+
+/// One object of the diff, ready to show.
+#[derive(Serialize)]
+struct DiffItem {
+    object: String,
+    action: String,
+    changes: Vec<ChangeView>,
+}
+
+#[derive(Serialize)]
+struct ChangeView {
+    path: String,
+    before: String,
+    after: String,
+    category: String,
+}
+
+fn short(v: &Json) -> String {
+    match v {
+        Json::Null => String::new(),
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `Kind namespace/name` from an object reference, whatever its shape.
+fn label(r: &Json) -> String {
+    let get = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let (kind, name, ns) = (get("kind"), get("name"), get("namespace"));
+    if kind.is_empty() && name.is_empty() {
+        return short(r);
+    }
+    if ns.is_empty() {
+        format!("{kind} {name}")
+    } else {
+        format!("{kind} {ns}/{name}")
+    }
+}
+
+fn diff_items(diff: Option<&Json>) -> Vec<DiffItem> {
+    diff.and_then(|d| d.as_array())
+        .into_iter()
+        .flatten()
+        .map(|e| DiffItem {
+            object: label(&e["object"]),
+            action: e["diff"]["action"].as_str().unwrap_or("unknown").to_owned(),
+            changes: e["diff"]["changes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| ChangeView {
+                    path: short(&c["path"]),
+                    before: short(&c["before"]),
+                    after: short(&c["after"]),
+                    category: short(&c["category"]),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The rendered objects as YAML documents, one per object.
+fn manifests_yaml(m: Option<&Json>) -> Vec<(String, String)> {
+    m.and_then(|m| m.as_array())
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let obj = e.get("object").unwrap_or(e);
+            let yaml = serde_yaml_ng::to_string(obj).unwrap_or_else(|_| obj.to_string());
+            (label(obj), yaml)
+        })
+        .collect()
+}
+
+pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Path<String>) -> WebResult<Html<String>> {
+    deploy_page(&state, &caller, id, None).await
+}
+
+/// A refused review: the field at fault, why, and what the reviewer typed.
+#[derive(Serialize)]
+struct ReviewError {
+    field: String,
+    message: String,
+    comment: String,
+}
+
+/// The deploy's page; `review_error` is shown at the review form.
+async fn deploy_page(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    id: String,
+    review_error: Option<ReviewError>,
+) -> WebResult<Html<String>> {
+    let (state, caller) = (state.clone(), caller.clone());
+    let detail = crate::routes::deploys::get(State(state.clone()), caller.clone(), Path(id))
+        .await?
+        .0;
+    let d = &detail.deploy;
+    let mut c = state.store.conn().await?;
+    let env = environments::get(&mut c, d.env_id).await?;
+    let roles = caller.roles_in(&mut c, d.project_id).await?;
+    let events = deploys::events(&mut c, d.id, 0).await?;
+    // A rollback returns to the success before the current one (as the API
+    // picks it): offer it only when there is one.
+    let successes = deploys::list(&mut c, Some(d.app_id), Some(d.env_id), None, 100)
+        .await?
+        .iter()
+        .filter(|d| d.state == "succeeded")
+        .count();
+    drop(c);
+    let may_deploy = roles.has_any(&env.policy.deploy_roles);
+    let diff = diff_items(d.diff.as_ref());
+    let manifests = manifests_yaml(d.manifests.as_ref());
+    render(
+        &state,
+        &caller,
+        "deploy.html",
+        context! {
+            nav => "releases",
+            review_error => review_error,
+            d => d,
+            info => detail.release_info,
+            events => events,
+            diff => diff,
+            manifests => manifests,
+            finished => deploys::is_final(&d.state),
+            can_review => may_deploy && d.state == "awaiting_review",
+            can_rollback => may_deploy && deploys::is_final(&d.state) && successes >= 2,
+            policy => env.policy,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct ReviewForm {
+    decision: String,
+    #[serde(default)]
+    comment: String,
+}
+
+pub async fn review(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    p: Posted<ReviewForm>,
+) -> WebResult<Response> {
+    let req = Review {
+        decision: p.form.decision,
+        comment: p.form.comment.clone(),
+    };
+    match crate::routes::deploys::review(State(state.clone()), p.caller.clone(), Path(id.clone()), ApiJson(req)).await {
+        Ok(d) => Ok(Redirect::to(&format!("/deploys/{}", d.0.id)).into_response()),
+        // A reason missing or too long: the page again, the error at the comment.
+        Err(e) if e.status == axum::http::StatusCode::UNPROCESSABLE_ENTITY => {
+            let error = ReviewError {
+                field: e.field.unwrap_or_default(),
+                message: e.message,
+                comment: p.form.comment,
+            };
+            let html = deploy_page(&state, &p.caller, id, Some(error)).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RollbackForm {
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn rollback(
+    State(state): State<AppState>,
+    Path((name, env)): Path<(String, String)>,
+    p: Posted<RollbackForm>,
+) -> WebResult<Response> {
+    let req = Rollback {
+        to_deploy: None,
+        note: p.form.note,
+    };
+    let (_, d) = crate::routes::deploys::rollback(State(state), p.caller, Path((name, env)), ApiJson(req)).await?;
+    Ok(Redirect::to(&format!("/deploys/{}", d.0.id)).into_response())
+}

@@ -1,0 +1,102 @@
+//! Login and logout. The login form is protected by a double-submit token
+//! (a cookie and a hidden field that must match), since there is no session
+//! yet; the session itself is made by the API's own login handler, so it is
+//! throttled and audited the same way.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::CookieJar;
+use minijinja::context;
+use serde::Deserialize;
+
+use super::error::{WebError, WebResult};
+use super::session::{Posted, Web};
+use crate::app::AppState;
+use crate::auth::secret_token;
+use crate::json::ApiJson;
+use crate::routes::auth::{Address, LoginRequest};
+
+const LOGIN_CSRF_COOKIE: &str = "prism_login_csrf";
+
+fn login_page(state: &AppState, jar: CookieJar, username: &str, error: Option<String>) -> WebResult<Response> {
+    let token = secret_token::generate("");
+    let cookie = Cookie::build((LOGIN_CSRF_COOKIE, token.clone()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.settings.secure_cookies)
+        .path("/login")
+        .build();
+    let status = if error.is_some() {
+        axum::http::StatusCode::UNAUTHORIZED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let html = super::render::standalone(
+        "login.html",
+        context! { login_csrf => token, username => username, error => error },
+    )?;
+    Ok((status, jar.add(cookie), axum::response::Html(html)).into_response())
+}
+
+pub async fn form(State(state): State<AppState>, jar: CookieJar, web: Result<Web, WebError>) -> WebResult<Response> {
+    if web.is_ok() {
+        return Ok(Redirect::to("/").into_response());
+    }
+    login_page(&state, jar, "", None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    address: Address,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> WebResult<Response> {
+    let expected = jar
+        .get(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    if expected.is_empty() || !secret_token::constant_time_eq(&f.csrf, &expected) {
+        let message = super::text::get("login.expired").to_owned();
+        return login_page(&state, jar, &f.username, Some(message));
+    }
+    let req = LoginRequest {
+        username: f.username.clone(),
+        password: f.password,
+    };
+    match crate::routes::auth::login(State(state.clone()), address, jar.clone(), ApiJson(req)).await {
+        Ok(resp) => {
+            // Keep the session cookie the API's handler set; go to the dashboard.
+            let mut out = Redirect::to("/").into_response();
+            for v in resp.headers().get_all(header::SET_COOKIE) {
+                out.headers_mut().append(header::SET_COOKIE, v.clone());
+            }
+            Ok(out)
+        }
+        Err(e) => login_page(&state, jar, &f.username, Some(e.message)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+pub async fn logout(State(state): State<AppState>, jar: CookieJar, p: Posted<NoFields>) -> WebResult<Response> {
+    let resp = crate::routes::auth::logout(State(state), p.caller, jar).await?;
+    let mut out = Redirect::to("/login").into_response();
+    for v in resp.headers().get_all(header::SET_COOKIE) {
+        out.headers_mut().append(header::SET_COOKIE, v.clone());
+    }
+    Ok(out)
+}

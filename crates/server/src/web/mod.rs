@@ -1,0 +1,138 @@
+//! The web console: server-rendered pages over the same handlers, checks and
+//! audit trail as the REST API. No front-end toolchain: minijinja templates
+//! (auto-escaped), one stylesheet, a few lines of script for live updates.
+//! Forms post and redirect (303), so every page works without JavaScript.
+//!
+//! - `session`: who is asking (the session cookie) and the CSRF check of every form;
+//! - `render`: templates, the layout's data, the text table (`text`);
+//! - `error`: the one place errors become HTML pages (the API keeps its JSON);
+//! - one file per page group: `login`, `dashboard`, `apps`, `releases`,
+//!   `deploys`, `audit`, `stats`, `admin`.
+
+mod admin;
+mod apps;
+mod audit;
+mod dashboard;
+mod deploys;
+mod error;
+mod login;
+mod releases;
+mod render;
+mod session;
+mod stats;
+mod text;
+mod text_zh_cn;
+
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/static/prism.css", get(stylesheet))
+        .route("/static/live.js", get(live_script))
+        .route("/apps", get(apps::list))
+        .route("/apps/{name}", get(apps::page))
+        .route("/apps/{name}/settings/{env}", post(apps::save_settings))
+        .route(
+            "/apps/{name}/templates",
+            get(apps::templates).post(apps::save_templates),
+        )
+        .route("/apps/{name}/preview", post(apps::preview))
+        .route("/apps/{name}/envs/{env}/hold", post(releases::hold))
+        .route("/apps/{name}/envs/{env}/unhold", post(releases::unhold))
+        .route("/apps/{name}/envs/{env}/rollback", post(deploys::rollback))
+        .route("/releases", get(releases::list).post(releases::create))
+        .route("/releases/{id}", get(releases::page))
+        .route("/releases/{id}/act", post(releases::act))
+        .route("/deploys/{id}", get(deploys::page))
+        .route("/deploys/{id}/review", post(deploys::review))
+        .route("/audit", get(audit::page))
+        .route("/stats", get(stats::page))
+        .route("/tokens", get(admin::tokens).post(admin::create_token))
+        .route("/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/users/{name}", post(admin::update_user))
+        .route("/admin/projects", get(admin::projects).post(admin::create_project))
+        .route("/admin/projects/{name}", get(admin::project))
+        .route("/admin/projects/{name}/members", post(admin::grant))
+        .route("/admin/projects/{name}/apps", post(admin::create_app))
+        .route("/admin/clusters", get(admin::clusters).post(admin::create_cluster))
+        .route("/admin/clusters/{name}/health", post(admin::cluster_health))
+        .route(
+            "/admin/environments",
+            get(admin::environments).post(admin::create_environment),
+        )
+        .route("/admin/environments/{name}", post(admin::update_environment))
+        .route("/lang/{code}", get(language))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(text::with_language))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// Pages load only our own stylesheet and script, post forms only to us, and
+/// may not be framed by another site (clickjacking).
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::header::{
+        HeaderValue, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    };
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    resp
+}
+
+/// Any other path: an HTML 404 (the API's own paths keep their JSON 404).
+async fn not_found(uri: axum::http::Uri) -> error::WebError {
+    crate::error::ApiError::not_found("page", uri.path()).into()
+}
+
+/// Switches the interface language (a cookie) and goes back to the dashboard.
+async fn language(axum::extract::Path(code): axum::extract::Path<String>) -> axum::response::Response {
+    let Some(lang) = text::Lang::parse(&code) else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    let value = match lang {
+        text::Lang::En => "en",
+        text::Lang::ZhCn => "zh-CN",
+    };
+    let cookie = format!("{}={value}; Path=/; Max-Age=31536000; SameSite=Lax", text::LANG_COOKIE);
+    (
+        [(axum::http::header::SET_COOKIE, cookie)],
+        axum::response::Redirect::to("/"),
+    )
+        .into_response()
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("prism.css"),
+    )
+}
+
+async fn live_script() -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("live.js"),
+    )
+}

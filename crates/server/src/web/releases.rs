@@ -1,0 +1,337 @@
+//! Releases: the list with the create form, one release's page (state,
+//! promotion history, deploys, a place for the build log) with the actions
+//! the caller may take, and holds on an application's environments.
+//!
+//! Which buttons a page shows is asked of the same pure `decide` the server
+//! runs when the button is pressed (with the caller's roles, the lifecycle
+//! and each environment's slot), so the page offers exactly what the server
+//! would accept; the server still decides again on the post.
+
+use std::collections::HashSet;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::context;
+use prism_domain::release::{decide, Action, Actor, TransitionError};
+use prism_domain::{ReleaseId, Role};
+use prism_store::releases::{self, Release, ReleaseFilter};
+use prism_store::{apps, deploys, environments, projects, slots};
+use serde::{Deserialize, Serialize};
+
+use super::error::WebResult;
+use super::render::page as render;
+use super::session::{PageQuery, Posted, Web};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::json::{ApiJson, OptionalJson};
+use crate::routes::deploys::StartDeploy;
+use crate::routes::releases::{ActRequest, CreateRelease, HoldRequest, UnholdQuery};
+use crate::routes::ApiQuery;
+
+const PAGE: i64 = 25;
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    application: Option<String>,
+    state: Option<String>,
+    before: Option<String>,
+}
+
+#[derive(Serialize, Default)]
+struct CreateError {
+    field: Option<String>,
+    message: String,
+    application: String,
+    git_ref: String,
+    change_note: String,
+}
+
+fn release_id(raw: &str) -> Result<ReleaseId, ApiError> {
+    ReleaseId::parse("id", raw).map_err(|_| ApiError::not_found("release", raw))
+}
+
+async fn list_page(
+    state: &AppState,
+    caller: &Caller,
+    q: ListQuery,
+    error: Option<CreateError>,
+) -> WebResult<Html<String>> {
+    let mut c = state.store.conn().await?;
+    let app_id = match q.application.as_deref().filter(|a| !a.is_empty()) {
+        Some(a) => Some(crate::routes::applications::visible(&mut c, caller, a).await?.0.id),
+        None => None,
+    };
+    let st = q.state.as_deref().filter(|s| !s.is_empty());
+    if let Some(s) = st {
+        if !prism_domain::ReleaseState::KINDS.contains(&s) {
+            return Err(ApiError::bad_request("state", format!("unknown state {s:?}")).into());
+        }
+    }
+    let before = q
+        .before
+        .as_deref()
+        .filter(|b| !b.is_empty())
+        .map(|b| ReleaseId::parse("before", b))
+        .transpose()
+        .map_err(ApiError::from)?;
+    let items = releases::list(
+        &mut c,
+        &ReleaseFilter {
+            visible_to: caller.visibility(),
+            app_id,
+            state: st.map(str::to_owned),
+            before: before.map(|b| b.seq()),
+            limit: PAGE,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let next = (items.len() as i64 == PAGE)
+        .then(|| items.last().map(|r| r.id.to_string()))
+        .flatten();
+    // The create form offers the applications where the caller is a developer.
+    let dev_projects: HashSet<String> = projects::memberships_of(&mut c, caller.user.id)
+        .await?
+        .into_iter()
+        .filter(|m| m.role == "developer")
+        .map(|m| m.project)
+        .collect();
+    let creatable: Vec<String> = apps::list_visible(&mut c, caller.visibility(), None)
+        .await?
+        .into_iter()
+        .filter(|a| caller.is_admin() || dev_projects.contains(&a.project))
+        .map(|a| a.name)
+        .collect();
+    drop(c);
+    render(
+        state,
+        caller,
+        "releases.html",
+        context! {
+            nav => "releases",
+            releases => items,
+            next => next,
+            application => q.application,
+            state_filter => st,
+            states => prism_domain::ReleaseState::KINDS,
+            creatable => creatable,
+            error => error,
+        },
+    )
+    .await
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Web(caller): Web,
+    PageQuery(q): PageQuery<ListQuery>,
+) -> WebResult<Html<String>> {
+    list_page(&state, &caller, q, None).await
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    application: String,
+    #[serde(default)]
+    git_ref: String,
+    #[serde(default)]
+    change_note: String,
+    /// The "build it now" checkbox (sent only when ticked).
+    #[serde(default)]
+    build: Option<String>,
+}
+
+pub async fn create(State(state): State<AppState>, p: Posted<CreateForm>) -> WebResult<Response> {
+    let f = p.form;
+    let req = CreateRelease {
+        application: f.application.clone(),
+        git_ref: f.git_ref.trim().to_owned(),
+        change_note: f.change_note.replace("\r\n", "\n"),
+        build: f.build.is_some(),
+    };
+    match crate::routes::releases::create(State(state.clone()), p.caller.clone(), ApiJson(req)).await {
+        Ok((_, rel)) => Ok(Redirect::to(&format!("/releases/{}", rel.0.release.id)).into_response()),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            let error = CreateError {
+                field: e.field,
+                message: e.message,
+                application: f.application,
+                git_ref: f.git_ref,
+                change_note: f.change_note,
+            };
+            let html = list_page(&state, &p.caller, ListQuery::default(), Some(error)).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A control on the release page.
+#[derive(Serialize)]
+struct Control {
+    action: &'static str,
+    environment: Option<String>,
+    /// Only with an operator's override reason (the environment is held).
+    needs_override: bool,
+    /// Why it cannot run as it is: the environment is not bound to a
+    /// cluster (the button is disabled), or is held (an override is needed).
+    blocked: Option<String>,
+}
+
+/// The actions `decide` would accept from this caller now.
+async fn controls(c: &mut prism_store::AnyConnection, caller: &Caller, rel: &Release) -> WebResult<Vec<Control>> {
+    let roles = caller.roles_in(c, rel.project_id).await?;
+    let actor = Actor { roles, system: false };
+    let lifecycle = environments::lifecycle(c).await?;
+    let envs = environments::list(c).await?;
+    let mut out = vec![];
+    let current_view = match rel.parsed_state.env() {
+        Some(e) => slots::get(c, rel.app_id, e).await?.view(),
+        None => Default::default(),
+    };
+    // Starting a build belongs with the build log (the build issue): not offered here yet.
+    for (action, name) in [
+        (Action::Pass, "pass"),
+        (Action::Close, "close"),
+        (Action::Abandon, "abandon"),
+    ] {
+        if decide(&lifecycle, &actor, rel.id, rel.parsed_state, &action, &current_view).is_ok() {
+            out.push(Control {
+                action: name,
+                environment: None,
+                needs_override: false,
+                blocked: None,
+            });
+        }
+    }
+    for step in &lifecycle {
+        let view = slots::get(c, rel.app_id, step.id).await?.view();
+        let promote = Action::Promote {
+            to: step.id,
+            override_reason: None,
+        };
+        match decide(&lifecycle, &actor, rel.id, rel.parsed_state, &promote, &view) {
+            Ok(_) => out.push(Control {
+                action: "promote",
+                environment: Some(step.name.clone()),
+                needs_override: false,
+                blocked: None,
+            }),
+            // Held: say by whom; an operator may override it with a reason.
+            Err(e @ TransitionError::Held { .. }) if roles.has(Role::Operator) => out.push(Control {
+                action: "promote",
+                environment: Some(step.name.clone()),
+                needs_override: true,
+                blocked: Some(e.to_string()),
+            }),
+            Err(_) => {}
+        }
+        let deploy = Action::StartDeploy { env: step.id };
+        if decide(&lifecycle, &actor, rel.id, rel.parsed_state, &deploy, &view).is_ok() {
+            let bound = envs.iter().any(|e| e.id == step.id && e.cluster_id.is_some());
+            out.push(Control {
+                action: "deploy",
+                environment: Some(step.name.clone()),
+                needs_override: false,
+                blocked: (!bound).then(|| format!("{} is not bound to a cluster yet", step.name)),
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Path<String>) -> WebResult<Html<String>> {
+    let id = release_id(&id)?;
+    let mut c = state.store.conn().await?;
+    let rel = releases::get(&mut c, id).await?;
+    if !caller.roles_in(&mut c, rel.project_id).await?.is_member() {
+        return Err(ApiError::not_found("release", id).into());
+    }
+    let history = releases::history(&mut c, id).await?;
+    let ds = deploys::list(&mut c, None, None, Some(id), 50).await?;
+    let controls = controls(&mut c, &caller, &rel).await?;
+    drop(c);
+    render(
+        &state,
+        &caller,
+        "release.html",
+        context! { nav => "releases", release => rel, history => history, deploys => ds, controls => controls },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct ActForm {
+    action: String,
+    environment: Option<String>,
+    override_reason: Option<String>,
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Posted<ActForm>) -> WebResult<Response> {
+    let f = p.form;
+    let environment = f.environment.filter(|e| !e.is_empty());
+    if f.action == "deploy" {
+        // A deploy is more than a state change: the API's deploy handler
+        // records it and queues the work; then the deploy's own page.
+        let env = environment.ok_or_else(|| ApiError::bad_request("environment", "deploy needs an environment"))?;
+        let req = StartDeploy {
+            environment: env,
+            note: f.note,
+        };
+        let (_, d) = crate::routes::deploys::start(State(state), p.caller, Path(id), ApiJson(req)).await?;
+        return Ok(Redirect::to(&format!("/deploys/{}", d.0.id)).into_response());
+    }
+    if !["promote", "pass", "close", "abandon"].contains(&f.action.as_str()) {
+        return Err(ApiError::bad_request("action", format!("unknown action {:?}", f.action)).into());
+    }
+    let req = ActRequest {
+        environment,
+        override_reason: f.override_reason.filter(|r| !r.trim().is_empty()),
+        note: f.note,
+        commit_sha: None,
+        image_ref: None,
+        image_digest: None,
+    };
+    let rel =
+        crate::routes::releases::act(State(state), p.caller, Path((id, f.action)), OptionalJson(Some(req))).await?;
+    Ok(Redirect::to(&format!("/releases/{}", rel.0.id)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct HoldForm {
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn hold(
+    State(state): State<AppState>,
+    Path((name, env)): Path<(String, String)>,
+    p: Posted<HoldForm>,
+) -> WebResult<Response> {
+    let req = HoldRequest {
+        note: p.form.note,
+        expires_in_minutes: None,
+    };
+    let _board = crate::routes::releases::hold(State(state), p.caller, Path((name.clone(), env)), ApiJson(req)).await?;
+    Ok(Redirect::to(&format!("/apps/{name}")).into_response())
+}
+
+pub async fn unhold(
+    State(state): State<AppState>,
+    Path((name, env)): Path<(String, String)>,
+    p: Posted<HoldForm>,
+) -> WebResult<Response> {
+    let q = UnholdQuery {
+        reason: Some(p.form.reason).filter(|r| !r.trim().is_empty()),
+    };
+    let _board =
+        crate::routes::releases::unhold(State(state), p.caller, Path((name.clone(), env)), ApiQuery(q)).await?;
+    Ok(Redirect::to(&format!("/apps/{name}")).into_response())
+}

@@ -1,0 +1,241 @@
+//! Delivery statistics per project, drawn by the server as SVG: releases and
+//! deploys per week, lead time from release to the last environment, change
+//! failure rate and time to restore there. Computed from the most recent
+//! releases and deploys (a fixed number of rows, three queries whatever the
+//! history). Build durations come with the build issue.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::response::Html;
+use minijinja::{context, Value};
+use prism_store::releases::{self, ReleaseFilter};
+use prism_store::{deploys, environments, projects};
+use serde::Deserialize;
+
+use super::error::WebResult;
+use super::render::page as render;
+use super::session::{PageQuery, Web};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// How much history the page reads: the newest rows of each table.
+const RELEASES: i64 = 500;
+const DEPLOYS: i64 = 1000;
+const WEEKS: i64 = 12;
+const WEEK_MS: i64 = 7 * 86_400_000;
+const HOUR_MS: f64 = 3_600_000.0;
+
+#[derive(Deserialize)]
+pub struct StatsQuery {
+    project: Option<String>,
+}
+
+/// Monday 00:00 UTC of the week `ms` falls in.
+fn week_start(ms: i64) -> i64 {
+    // 1970-01-01 was a Thursday: shift so weeks start on Monday.
+    let monday_offset = 3 * 86_400_000;
+    (ms + monday_offset).div_euclid(WEEK_MS) * WEEK_MS - monday_offset
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(v[v.len() / 2])
+}
+
+/// A bar chart of one or two series per week, as an SVG document. Only
+/// numbers and dates we format go into it.
+fn bars(weeks: &[i64], series: &[(&str, Vec<i64>)]) -> String {
+    let (w, h, left, bottom) = (640.0, 180.0, 36.0, 24.0);
+    let max = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let slot = (w - left) / weeks.len() as f64;
+    let bar = (slot * 0.8) / series.len() as f64;
+    let mut svg = format!(r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" xmlns="http://www.w3.org/2000/svg">"#);
+    svg += &format!(
+        r#"<line class="axis" x1="{left}" y1="{y}" x2="{w}" y2="{y}"/><text class="tick" x="{x}" y="12">{max}</text><text class="tick" x="{x}" y="{y}">0</text>"#,
+        y = h - bottom,
+        x = left - 6.0,
+        max = max as i64
+    );
+    for (i, start) in weeks.iter().enumerate() {
+        let x0 = left + i as f64 * slot + slot * 0.1;
+        for (s, (class, values)) in series.iter().enumerate() {
+            let v = values[i] as f64;
+            let bh = (h - bottom - 16.0) * v / max;
+            let x = x0 + s as f64 * bar;
+            let y = h - bottom - bh;
+            svg += &format!(
+                r#"<rect class="{class}" x="{x:.1}" y="{y:.1}" width="{bw:.1}" height="{bh:.1}"><title>{v}</title></rect>"#,
+                bw = bar - 1.0
+            );
+        }
+        if i % 2 == 0 {
+            let label = chrono::DateTime::from_timestamp_millis(*start)
+                .map(|d| d.format("%m-%d").to_string())
+                .unwrap_or_default();
+            svg += &format!(
+                r#"<text class="tick x" x="{x:.1}" y="{y}">{label}</text>"#,
+                x = x0,
+                y = h - 6.0
+            );
+        }
+    }
+    svg + "</svg>"
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Web(caller): Web,
+    PageQuery(q): PageQuery<StatsQuery>,
+) -> WebResult<Html<String>> {
+    let mut c = state.store.conn().await?;
+    let visible = projects::list_visible(&mut c, caller.visibility()).await?;
+    let Some(project) = (match &q.project {
+        Some(p) => Some(
+            visible
+                .iter()
+                .find(|v| &v.name == p)
+                .ok_or_else(|| ApiError::not_found("project", p))?,
+        ),
+        None => visible.first(),
+    }) else {
+        drop(c);
+        return render(
+            &state,
+            &caller,
+            "stats.html",
+            context! { nav => "stats", projects => visible },
+        )
+        .await;
+    };
+    let rels = releases::list(
+        &mut c,
+        &ReleaseFilter {
+            project_id: Some(project.id),
+            limit: RELEASES,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let ds: Vec<deploys::Deploy> = deploys::list(&mut c, None, None, None, DEPLOYS)
+        .await?
+        .into_iter()
+        .filter(|d| d.project_id == project.id)
+        .collect();
+    let last_env = environments::lifecycle(&mut c)
+        .await?
+        .into_iter()
+        .max_by_key(|e| e.position);
+    drop(c);
+
+    let now = prism_store::now_ms();
+    let weeks: Vec<i64> = (0..WEEKS).rev().map(|k| week_start(now) - k * WEEK_MS).collect();
+    let index = |ms: i64| weeks.iter().position(|w| *w == week_start(ms));
+    let mut released = vec![0; weeks.len()];
+    for r in &rels {
+        if let Some(i) = index(r.created_at) {
+            released[i] += 1;
+        }
+    }
+    let (mut ok, mut failed) = (vec![0; weeks.len()], vec![0; weeks.len()]);
+    for d in ds.iter().filter(|d| d.finished_at.is_some()) {
+        if let Some(i) = index(d.finished_at.unwrap_or_default()) {
+            match d.state.as_str() {
+                "succeeded" => ok[i] += 1,
+                "failed" => failed[i] += 1,
+                _ => {}
+            }
+        }
+    }
+
+    // The last environment of the lifecycle is production.
+    let prod = last_env.as_ref().map(|e| e.id);
+    let mut prod_deploys: Vec<&deploys::Deploy> = ds
+        .iter()
+        .filter(|d| Some(d.env_id) == prod && d.finished_at.is_some())
+        .collect();
+    prod_deploys.sort_by_key(|d| d.finished_at);
+    let created: HashMap<String, i64> = rels.iter().map(|r| (r.id.to_string(), r.created_at)).collect();
+    let lead: Vec<f64> = prod_deploys
+        .iter()
+        .filter(|d| d.kind == "deploy" && d.state == "succeeded")
+        .filter_map(|d| Some((d.finished_at? - created.get(&d.release.to_string())?) as f64 / HOUR_MS))
+        .collect();
+    let judged: Vec<_> = prod_deploys
+        .iter()
+        .filter(|d| d.kind == "deploy" && (d.state == "succeeded" || d.state == "failed"))
+        .collect();
+    let failure_rate = (!judged.is_empty())
+        .then(|| 100.0 * judged.iter().filter(|d| d.state == "failed").count() as f64 / judged.len() as f64);
+    // Time to restore: from a failed deploy to the next success in the same application.
+    let restore: Vec<f64> = prod_deploys
+        .iter()
+        .filter(|d| d.state == "failed")
+        .filter_map(|f| {
+            let next = prod_deploys
+                .iter()
+                .find(|d| d.app_id == f.app_id && d.state == "succeeded" && d.finished_at > f.finished_at)?;
+            Some((next.finished_at? - f.finished_at?) as f64 / HOUR_MS)
+        })
+        .collect();
+
+    let fmt_hours = |h: Option<f64>| h.map(|h| format!("{h:.1} h"));
+    render(
+        &state,
+        &caller,
+        "stats.html",
+        context! {
+            nav => "stats",
+            projects => visible,
+            project => project.name,
+            production => last_env.map(|e| e.name),
+            releases_chart => Value::from_safe_string(bars(&weeks, &[("bar-releases", released.clone())])),
+            deploys_chart => Value::from_safe_string(bars(&weeks, &[("bar-ok", ok.clone()), ("bar-failed", failed.clone())])),
+            releases_total => released.iter().sum::<i64>(),
+            deploys_ok => ok.iter().sum::<i64>(),
+            deploys_failed => failed.iter().sum::<i64>(),
+            lead_time => fmt_hours(median(lead)),
+            failure_rate => failure_rate.map(|r| format!("{r:.0} %")),
+            judged => judged.len(),
+            restore => fmt_hours(median(restore)),
+            rows_read => context! { releases => RELEASES, deploys => DEPLOYS },
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks_start_on_monday_utc() {
+        // 2026-11-25 (a Wednesday) 12:00 UTC -> Monday 2026-11-23 00:00 UTC.
+        let wed = chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        let mon = chrono::DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(week_start(wed), mon);
+        assert_eq!(week_start(mon), mon);
+        assert_eq!(week_start(mon - 1), mon - WEEK_MS);
+    }
+
+    #[test]
+    fn chart_scales_bars_to_the_largest_value() {
+        let svg = bars(&[0, WEEK_MS], &[("a", vec![2, 4])]);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("<rect").count(), 2);
+        assert!(svg.contains("<title>4</title>"));
+        assert!(svg.contains(">4</text>"), "the axis shows the maximum: {svg}");
+    }
+}

@@ -1,0 +1,353 @@
+//! Every piece of interface text, keyed by message id. Templates ask for
+//! text with `t("message.id")`; a test checks that each id they use is here
+//! and that every translation has the same ids. The language is chosen per
+//! request (the `prism_lang` cookie, else Accept-Language) and held in a
+//! task-local while the page renders.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum_extra::extract::CookieJar;
+
+pub use super::text_zh_cn::ZH_CN;
+
+pub const LANG_COOKIE: &str = "prism_lang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    ZhCn,
+}
+
+impl Lang {
+    pub fn parse(code: &str) -> Option<Lang> {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "en" => Some(Lang::En),
+            "zh-cn" | "zh" => Some(Lang::ZhCn),
+            _ => None,
+        }
+    }
+
+    /// The first language of an Accept-Language header we have, else English.
+    fn from_accept(header: &str) -> Lang {
+        header
+            .split(',')
+            .map(|part| part.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .find_map(|tag| {
+                if tag.starts_with("zh") {
+                    Some(Lang::ZhCn)
+                } else if tag.starts_with("en") {
+                    Some(Lang::En)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(Lang::En)
+    }
+}
+
+tokio::task_local! {
+    static LANG: Lang;
+}
+
+/// Middleware: the request's language for everything rendered while it runs.
+pub async fn with_language(req: Request, next: Next) -> Response {
+    let jar = CookieJar::from_headers(req.headers());
+    let lang = jar
+        .get(LANG_COOKIE)
+        .and_then(|c| Lang::parse(c.value()))
+        .unwrap_or_else(|| {
+            let accept = req
+                .headers()
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            Lang::from_accept(accept)
+        });
+    LANG.scope(lang, next.run(req)).await
+}
+
+fn current() -> Lang {
+    LANG.try_with(|l| *l).unwrap_or(Lang::En)
+}
+
+pub const EN: &[(&str, &str)] = &[
+    ("lang", "en"),
+    // navigation and layout
+    ("nav.dashboard", "Dashboard"),
+    ("nav.apps", "Applications"),
+    ("nav.releases", "Releases"),
+    ("nav.tokens", "API tokens"),
+    ("nav.audit", "Audit log"),
+    ("nav.users", "Users"),
+    ("nav.projects", "Projects"),
+    ("nav.clusters", "Clusters"),
+    ("nav.environments", "Environments"),
+    ("nav.logout", "Log out"),
+    ("layout.role_in", "Role in project"),
+    // words used on many pages
+    ("common.application", "Application"),
+    ("common.project", "Project"),
+    ("common.environment", "Environment"),
+    ("common.release", "Release"),
+    ("common.deploy", "Deploy"),
+    ("common.state", "State"),
+    ("common.by", "By"),
+    ("common.created", "Created"),
+    ("common.when", "When"),
+    ("common.note", "Note"),
+    ("common.name", "Name"),
+    ("common.save", "Save"),
+    ("common.filter", "Filter"),
+    ("common.any", "any"),
+    ("common.older", "Older →"),
+    ("common.more", "More →"),
+    ("common.none_yet", "Nothing yet."),
+    // login
+    ("login.title", "Log in to Prism"),
+    ("login.username", "Username"),
+    ("login.password", "Password"),
+    ("login.submit", "Log in"),
+    ("login.expired", "The login form expired; please try again."),
+    // errors
+    ("error.forbidden", "Not allowed"),
+    ("error.not_found", "Not found"),
+    ("error.conflict", "Cannot do that now"),
+    ("error.bad_request", "Please check the input"),
+    ("error.internal", "Something went wrong"),
+    ("error.field", "Field:"),
+    // dashboard
+    ("dashboard.title", "Dashboard"),
+    ("dashboard.board", "What runs where"),
+    ("dashboard.runs", "runs"),
+    ("dashboard.held_by", "held by"),
+    ("dashboard.board_truncated", "Showing the first applications:"),
+    ("dashboard.no_apps", "No applications you can see yet."),
+    ("dashboard.holds", "Held environments"),
+    ("dashboard.failed_builds", "Your failed builds"),
+    ("dashboard.new_release", "Create a release →"),
+    ("dashboard.ready_to_move", "Releases ready to move on"),
+    ("dashboard.to_pass", "tested here? pass it"),
+    ("dashboard.to_promote", "promote to the next environment"),
+    ("dashboard.awaiting_review", "Waiting for you"),
+    ("dashboard.to_deploy", "promoted, ready to deploy"),
+    ("dashboard.nothing", "Nothing waiting."),
+    // applications and settings
+    ("apps.git_url", "Git URL"),
+    ("app.environments", "Environments"),
+    ("app.running", "Running"),
+    ("app.incoming", "On its way in"),
+    ("app.hold", "Hold"),
+    ("app.settings", "Settings per environment"),
+    ("app.defaults", "defaults"),
+    ("app.fix_errors", "Not saved: fix the field marked below."),
+    ("app.deploys", "Deploys"),
+    ("settings.replicas", "Replicas"),
+    ("settings.cpu", "CPU request / limit"),
+    ("settings.cpu_request", "CPU request"),
+    ("settings.cpu_limit", "CPU limit"),
+    ("settings.memory", "Memory request / limit"),
+    ("settings.memory_request", "Memory request"),
+    ("settings.memory_limit", "Memory limit"),
+    ("settings.env_vars", "Environment variables (NAME=value, one per line)"),
+    ("settings.env_vars_short", "Environment variables"),
+    ("hold.hold", "Hold"),
+    ("hold.note", "what you are testing"),
+    ("hold.release", "Release hold"),
+    ("hold.reason", "reason (another user's hold)"),
+    // templates
+    ("templates.title", "Manifest templates"),
+    ("templates.help", "Templates are shared by the project's applications. Built-in templates apply unless the project changes them; empty a template to drop it. Preview renders them for one environment and release without saving."),
+    ("templates.builtin", "built-in"),
+    ("templates.project", "project's own"),
+    ("templates.preview", "Preview"),
+    ("templates.note", "What changed"),
+    ("templates.rendered", "Rendered for"),
+    // releases
+    ("release.create", "Create a release"),
+    ("release.ref", "Git branch, tag or commit"),
+    ("release.change_note", "Change note"),
+    ("release.facts", "Release"),
+    ("release.commit", "Commit"),
+    ("release.image", "Image"),
+    ("release.digest", "Image digest"),
+    ("release.actions", "What you can do"),
+    ("release.no_actions", "Nothing you can do with this release now."),
+    ("release.override_reason", "why override the hold"),
+    ("release.build_log", "Build"),
+    ("release.build_log_pending", "Build progress and the live build log will appear here."),
+    ("release.history", "Promotion history"),
+    ("release.step", "Step"),
+    ("release.from", "From"),
+    ("release.to", "To"),
+    ("action.start_build", "Start build"),
+    ("action.promote", "Promote to"),
+    ("action.deploy", "Deploy to"),
+    ("action.pass", "Pass (tested)"),
+    ("action.close", "Close"),
+    ("action.abandon", "Abandon"),
+    // deploys
+    ("deploy.kind", "Kind"),
+    ("deploy.rollback_kind", "rollback"),
+    ("deploy.what", "What will run"),
+    ("deploy.created_by", "Release created by"),
+    ("deploy.built_by", "Built by"),
+    ("deploy.tested_by", "Tested by"),
+    ("deploy.requested_by", "Deploy requested by"),
+    ("deploy.reviewer", "Reviewed by"),
+    ("deploy.template_version", "Template version"),
+    ("deploy.progress", "Progress"),
+    ("deploy.in_progress", "In progress…"),
+    ("deploy.awaiting", "Waiting for review; nothing is applied before it."),
+    ("deploy.result", "Result"),
+    ("deploy.rollback", "Roll back to the previous deploy"),
+    ("deploy.review", "Review"),
+    ("deploy.review_help", "Check the change note, the image digest and the diff below, then approve to apply or reject with a reason."),
+    ("deploy.review_needs", "Waiting for a review by the role:"),
+    ("deploy.comment", "Comment (required to reject)"),
+    ("deploy.approve", "Approve and deploy"),
+    ("deploy.reject", "Reject"),
+    ("deploy.diff", "Changes against the live objects"),
+    ("deploy.manifests", "Rendered manifests"),
+    ("deploy.no_plan", "Not planned yet."),
+    ("diff.create", "create"),
+    ("diff.update", "update"),
+    ("diff.unchanged", "unchanged"),
+    ("diff.prune", "delete"),
+    ("diff.unknown", "unknown"),
+    ("diff.field", "Field"),
+    ("diff.before", "Live"),
+    ("diff.after", "New"),
+    // audit
+    ("audit.actor", "Who"),
+    ("audit.action", "Action"),
+    ("audit.record_type", "Record type"),
+    ("audit.record_id", "Record"),
+    ("audit.record", "Record"),
+    ("audit.detail", "Detail"),
+    ("audit.address", "Address"),
+    // tokens
+    ("tokens.create", "Create a token"),
+    ("tokens.days", "Expires in days"),
+    ("tokens.expires", "Expires"),
+    ("tokens.last_used", "Last used"),
+    ("tokens.revoke", "Revoke"),
+    ("tokens.revoked", "revoked"),
+    ("tokens.expired", "expired"),
+    ("tokens.shown_once", "Copy the token now: it is shown only this once."),
+    // users and projects
+    ("users.display_name", "Display name"),
+    ("users.admin", "Admin"),
+    ("users.status", "Status"),
+    ("users.make_admin", "make admin"),
+    ("users.revoke_admin", "remove admin"),
+    ("users.disabled", "disabled"),
+    ("users.disable", "disable"),
+    ("users.enable", "enable"),
+    ("users.create", "Add a user"),
+    ("users.roles_help", "Roles (developer, tester, operator) are granted per project:"),
+    ("projects.description", "Description"),
+    ("projects.create", "Create a project"),
+    ("projects.members", "Members and roles"),
+    ("projects.grant", "Grant a role"),
+    ("projects.revoke", "revoke"),
+    ("projects.new_app", "Add an application"),
+    // clusters and environments
+    ("clusters.api_url", "API server URL"),
+    ("clusters.token", "Bearer token"),
+    ("clusters.ca_cert", "CA certificate (PEM)"),
+    ("clusters.insecure", "skip TLS verification"),
+    ("clusters.kubeconfig", "…or paste a kubeconfig"),
+    ("clusters.check", "Check health"),
+    ("clusters.create", "Register a cluster"),
+    ("clusters.healthy", "reachable, Kubernetes"),
+    ("clusters.unhealthy", "not reachable:"),
+    ("envs.help", "Releases move through the environments in this order. Each environment's policy says who may deploy there, whether a deploy waits for review, and whether the release must pass the previous environment first."),
+    ("envs.cluster", "Cluster"),
+    ("envs.namespace", "Namespace"),
+    ("envs.deploy_roles", "Who may deploy"),
+    ("envs.requires_review", "Deploys wait for an operator's review"),
+    ("envs.requires_previous", "Must pass the previous environment first"),
+    ("envs.create", "Add an environment"),
+    ("nav.stats", "Statistics"),
+    ("stats.lead_time", "Lead time to"),
+    ("stats.median", "median, from release to a successful deploy"),
+    ("stats.failure_rate", "Change failure rate"),
+    ("stats.deploys_to", "deploys to"),
+    ("stats.restore", "Time to restore"),
+    ("stats.releases_per_week", "Releases per week"),
+    ("stats.deploys_per_week", "Deploys per week"),
+    ("stats.bounded", "Computed from the newest releases and deploys (at most, respectively):"),
+    ("stats.builds_later", "Build durations come with builds."),
+    ("stats.restore_note", "median, from a failed deploy to the next success"),
+];
+
+fn table(lang: Lang) -> &'static HashMap<&'static str, &'static str> {
+    static EN_TABLE: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    static ZH_TABLE: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    match lang {
+        Lang::En => EN_TABLE.get_or_init(|| EN.iter().copied().collect()),
+        Lang::ZhCn => ZH_TABLE.get_or_init(|| ZH_CN.iter().copied().collect()),
+    }
+}
+
+/// The text for a message id in the request's language (English where a
+/// translation lacks it); an unknown id is logged and marked.
+pub fn get(id: &str) -> &'static str {
+    let lang = current();
+    match table(lang).get(id).or_else(|| table(Lang::En).get(id)) {
+        Some(t) => t,
+        None => {
+            tracing::warn!(id, "unknown message id");
+            "[missing text]"
+        }
+    }
+}
+
+#[cfg(test)]
+pub fn has(id: &str) -> bool {
+    table(Lang::En).contains_key(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn ids_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for (id, _) in EN {
+            assert!(seen.insert(id), "duplicate message id {id}");
+        }
+    }
+
+    #[test]
+    fn zh_cn_has_every_id_and_no_other() {
+        let en: BTreeSet<_> = EN.iter().map(|(id, _)| *id).collect();
+        let zh: BTreeSet<_> = ZH_CN.iter().map(|(id, _)| *id).collect();
+        assert_eq!(zh.len(), ZH_CN.len(), "duplicate ids in ZH_CN");
+        assert_eq!(
+            en.difference(&zh).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "missing in zh-CN"
+        );
+        assert_eq!(
+            zh.difference(&en).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "unknown in zh-CN"
+        );
+    }
+
+    #[test]
+    fn accept_language_picks_chinese_or_english() {
+        assert_eq!(Lang::from_accept("zh-CN,zh;q=0.9,en;q=0.8"), Lang::ZhCn);
+        assert_eq!(Lang::from_accept("en-US,en;q=0.9"), Lang::En);
+        assert_eq!(Lang::from_accept("fr-FR,zh;q=0.5"), Lang::ZhCn);
+        assert_eq!(Lang::from_accept(""), Lang::En);
+    }
+}
