@@ -71,19 +71,41 @@ fn stats(mut lat: Vec<Duration>, wall: Duration) -> Stats {
 }
 
 pub async fn http(base: &str, token: &str, path: &str, requests: usize, concurrency: usize) -> anyhow::Result<Stats> {
+    http_as(base, &Auth::Bearer(token.to_owned()), path, requests, concurrency).await
+}
+
+/// How a load client authenticates: an API token, or a browser's session cookie.
+#[derive(Clone)]
+pub enum Auth {
+    Bearer(String),
+    Cookie(String),
+}
+
+pub async fn http_as(
+    base: &str,
+    auth: &Auth,
+    path: &str,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<Stats> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let url = Arc::new(format!("{base}{path}"));
     let started = Instant::now();
     let tasks = (0..concurrency).map(|i| {
         let client = client.clone();
         let url = url.clone();
-        let token = token.to_owned();
+        let auth = auth.clone();
         let n = requests / concurrency + usize::from(i < requests % concurrency);
         tokio::spawn(async move {
             let mut lat = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();
-                let resp = client.get(url.as_str()).bearer_auth(&token).send().await?;
+                let req = client.get(url.as_str());
+                let req = match &auth {
+                    Auth::Bearer(token) => req.bearer_auth(token),
+                    Auth::Cookie(cookie) => req.header("cookie", cookie),
+                };
+                let resp = req.send().await?;
                 anyhow::ensure!(resp.status().is_success(), "{}: {}", url, resp.status());
                 resp.bytes().await?;
                 lat.push(t.elapsed());

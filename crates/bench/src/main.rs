@@ -10,6 +10,7 @@ mod image;
 mod load;
 mod seed;
 mod server;
+mod web;
 
 use std::time::Duration;
 
@@ -50,6 +51,27 @@ enum What {
         #[arg(long, default_value_t = 50)]
         megabytes: usize,
     },
+    /// Web console pages (dashboard, lists) with 1,000 applications and 100,000 releases, beside the JSON API
+    Web {
+        #[arg(long, default_value_t = 100_000)]
+        releases: i64,
+        #[arg(long, default_value_t = 1_000)]
+        applications: i64,
+        /// Requests per page
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// sqlite, postgres or both
+        #[arg(long, default_value = "both")]
+        backend: String,
+        #[arg(
+            long,
+            env = "PRISM_TEST_PG_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432"
+        )]
+        pg: String,
+    },
     /// Deploy N applications with Prism beside kubectl apply --server-side + rollout status
     Deploy {
         /// Comma-separated application counts
@@ -64,6 +86,27 @@ async fn main() -> anyhow::Result<()> {
     match args.what {
         What::Deploy { apps } => deploy::run(&apps).await?,
         What::Image { megabytes } => image::run_bench(megabytes).await?,
+        What::Web {
+            releases,
+            applications,
+            requests,
+            concurrency,
+            backend,
+            pg,
+        } => {
+            println!("prism-bench web: {releases} releases over {applications} applications; {requests} requests per page, {concurrency} concurrent clients, as a signed-in developer");
+            println!(
+                "{:<9} {:<22} {:>8} {:>8} {:>8} | {:>8} {:>8} | {:>9}",
+                "store", "page", "page/s", "p50 ms", "p99 ms", "api/s", "p99 ms", "p99 ratio"
+            );
+            let backends: Vec<&str> = match backend.as_str() {
+                "both" => vec!["sqlite", "postgres"],
+                one => vec![one],
+            };
+            for b in backends {
+                web::run(b, &pg, releases, applications, requests, concurrency).await?;
+            }
+        }
         What::Api {
             releases,
             applications,
