@@ -149,6 +149,7 @@ pub async fn run_bench(megabytes: usize) -> anyhow::Result<()> {
         let before = reg.stored_bytes();
         let started = Instant::now();
         let layer = build_layer(&LayerSpec::new(&ws, ["app.bin"], "/app"))?;
+        let layer_s = started.elapsed().as_secs_f64();
         let target = ImageReference::parse(&format!("{}/app:prism-{round}", reg.addr))?;
         let pushed = append_layer(
             &registries,
@@ -161,8 +162,13 @@ pub async fn run_bench(megabytes: usize) -> anyhow::Result<()> {
         let prism_s = started.elapsed().as_secs_f64();
         let prism_growth = reg.stored_bytes() - before;
         println!(
-            "{:<10} {:>6} {:>9.2} {:>16} {:>16}",
-            "prism", round, prism_s, pushed.bytes_uploaded, prism_growth
+            "{:<10} {:>6} {:>9.2} {:>16} {:>16}   (layer {layer_s:.2} s, push {:.2} s)",
+            "prism",
+            round,
+            prism_s,
+            pushed.bytes_uploaded,
+            prism_growth,
+            prism_s - layer_s
         );
 
         let before = reg.stored_bytes();

@@ -308,14 +308,40 @@ fn gzip_member(data: &[u8]) -> Result<Vec<u8>> {
     // compressed, so higher levels cost several times the CPU for a few percent.
     // Data that level 1 cannot shrink (a sample of it, so the choice depends
     // only on the data) is stored in deflate's uncompressed blocks instead.
-    let level = if incompressible(data) {
-        flate2::Compression::none()
-    } else {
-        flate2::Compression::fast()
-    };
-    let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), level);
+    if incompressible(data) {
+        return Ok(stored_gzip_member(data));
+    }
+    let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), flate2::Compression::fast());
     encoder.write_all(data).map_err(ImageError::io("compressing layer"))?;
     encoder.finish().map_err(ImageError::io("compressing layer"))
+}
+
+/// A gzip member whose deflate stream is made of stored (uncompressed) blocks
+/// (RFC 1951 §3.2.4): the same header GzEncoder writes (mtime 0, no name, OS
+/// unknown), then blocks of at most 65535 bytes, the CRC-32 and the length.
+/// Writing it directly costs a copy and a CRC instead of a pass through the
+/// compressor.
+fn stored_gzip_member(data: &[u8]) -> Vec<u8> {
+    const BLOCK: usize = 65_535;
+    let blocks = data.len().div_ceil(BLOCK).max(1);
+    let mut out = Vec::with_capacity(data.len() + blocks * 5 + 18);
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+    let mut chunks = data.chunks(BLOCK).peekable();
+    if chunks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(chunk) = chunks.next() {
+        out.push(u8::from(chunks.peek().is_none()));
+        let len = chunk.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(data);
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
 }
 
 /// Whether the first 64 KiB of `data` shrink by less than 3% at level 1.
