@@ -254,3 +254,16 @@ pub async fn put_env_settings(
     .await?;
     Ok(())
 }
+
+/// Names of the applications the user may create releases of (developer in
+/// the project, or admin), in one query that reads no settings.
+pub async fn creatable_names(c: &mut AnyConnection, user_id: i64, is_admin: bool) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT a.name FROM applications a WHERE $2 = 1 OR EXISTS (SELECT 1 FROM memberships m \
+         WHERE m.project_id = a.project_id AND m.user_id = $1 AND m.role = 'developer') ORDER BY a.name",
+    )
+    .bind(user_id)
+    .bind(is_admin as i64)
+    .fetch_all(c)
+    .await?)
+}
