@@ -7,11 +7,12 @@
 //! - `render`: templates, the layout's data, the text table (`text`);
 //! - `error`: the one place errors become HTML pages (the API keeps its JSON);
 //! - one file per page group: `login`, `dashboard`, `apps`, `releases`,
-//!   `deploys`, `audit`, `stats`, `admin`.
+//!   `builds`, `deploys`, `audit`, `stats`, `admin`.
 
 mod admin;
 mod apps;
 mod audit;
+mod builds;
 mod dashboard;
 mod deploys;
 mod error;
@@ -50,6 +51,9 @@ pub fn router() -> Router<AppState> {
         .route("/releases", get(releases::list).post(releases::create))
         .route("/releases/{id}", get(releases::page))
         .route("/releases/{id}/act", post(releases::act))
+        .route("/releases/{id}/build", post(builds::start))
+        .route("/builds/{id}", get(builds::page))
+        .route("/builds/{id}/cancel", post(builds::cancel))
         .route("/deploys/{id}", get(deploys::page))
         .route("/deploys/{id}/review", post(deploys::review))
         .route("/audit", get(audit::page))

@@ -1,0 +1,509 @@
+//! Builds in the web console, with real parts only: `prism serve`, a real
+//! git server (`git http-backend` behind Basic auth), a real registry
+//! (Debian's `docker-registry` with htpasswd) and a busybox base Prism builds
+//! from a root filesystem tarball, driven through headless Chromium. Every
+//! step saves a screenshot under `web-screenshots/` in the build directory.
+
+mod common;
+#[path = "../../builder/tests/common/mod.rs"]
+mod git_support;
+#[path = "../../image/tests/support/mod.rs"]
+mod registry_support;
+#[allow(dead_code)] // the kube helpers and some browser helpers serve other tests
+mod web;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use reqwest::redirect::Policy;
+use reqwest::Client as Http;
+use serde_json::{json, Value};
+
+use common::{Server, ADMIN_PASSWORD};
+use git_support::{git, HttpGit};
+use registry_support::{busybox_rootfs, TestRegistry};
+use web::Driver;
+
+const GIT_USER: &str = "builder";
+const GIT_PASSWORD: &str = "gitpw-web-secret";
+const REGISTRY_USER: &str = "pusher";
+const REGISTRY_PASSWORD: &str = "registry-pw-web";
+const DEV_PW: &str = "developer-password";
+const TESTER_PW: &str = "tester-password";
+
+/// What the build command of `web` prints after a pause: it can only reach
+/// an open page through the live stream.
+const LIVE_LINE: &str = "live-line-from-the-build";
+
+/// A bare repository `<root>/<name>.git` whose `main` holds `files`.
+fn repo(root: &Path, name: &str, files: &[(&str, &str)]) {
+    let work = root.join(format!("{name}-work"));
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    for (path, content) in files {
+        std::fs::write(work.join(path), content).unwrap();
+    }
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "first"]);
+    git(
+        root,
+        &["clone", "-q", "--bare", &format!("{name}-work"), &format!("{name}.git")],
+    );
+}
+
+/// The REST API as the admin's token, for the set-up.
+struct Api {
+    base: String,
+    token: String,
+    http: Http,
+}
+
+impl Api {
+    async fn new(base: &str) -> Api {
+        let http = Http::new();
+        let v: Value = http
+            .post(format!("{base}/api/v1/auth/token"))
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Api {
+            base: base.to_owned(),
+            token: v["secret"].as_str().expect("token").to_owned(),
+            http,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token);
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{method} {path}: {status} {v}");
+        v
+    }
+
+    /// Waits until the build is no longer running.
+    async fn finished_build(&self, id: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let b = self.call("GET", &format!("/builds/{id}"), Value::Null).await;
+            if matches!(b["state"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
+                return b;
+            }
+            assert!(Instant::now() < deadline, "build {id} did not end: {b}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The newest build of a release.
+    async fn build_of(&self, release: &str) -> Value {
+        let list = self
+            .call("GET", &format!("/releases/{release}/builds"), Value::Null)
+            .await;
+        list[0].clone()
+    }
+}
+
+/// A git server with `web` (whose build prints a line after a pause) and
+/// `broken` (whose build fails on stderr, or hangs while `hang` exists), a
+/// registry, a Prism-built busybox base, project `shop` with a developer
+/// and a tester.
+struct World {
+    server: Server,
+    api: Api,
+    _registry: TestRegistry,
+    _git: HttpGit,
+    tmp: tempfile::TempDir,
+}
+
+impl World {
+    async fn start(name: &str) -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let sources = tmp.path().join("sources");
+        std::fs::create_dir_all(&sources).unwrap();
+        busybox_rootfs(&sources);
+        let registry = TestRegistry::start(Some((REGISTRY_USER, REGISTRY_PASSWORD)));
+        let git_root = tmp.path().join("git");
+        std::fs::create_dir_all(&git_root).unwrap();
+        let git = HttpGit::start(&git_root, Some((GIT_USER, GIT_PASSWORD))).await;
+        let env = [
+            ("PRISM_BASE_SOURCES", sources.to_str().unwrap().to_owned()),
+            ("PRISM_DOCKER_CONFIG", "/nonexistent/config.json".to_owned()),
+        ];
+        let name = name.to_owned();
+        let server = tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            Server::start_with(&name, &env)
+        })
+        .await
+        .unwrap();
+        let api = Api::new(&server.url).await;
+        api.call(
+            "PUT",
+            "/registries/main",
+            json!({"host": format!("127.0.0.1:{}", registry.port), "insecure_http": true,
+                   "username": REGISTRY_USER, "password": REGISTRY_PASSWORD}),
+        )
+        .await;
+        api.call(
+            "PUT",
+            "/git-credentials/gitea",
+            json!({"username": GIT_USER, "password": GIT_PASSWORD}),
+        )
+        .await;
+        api.call("POST", "/projects", json!({"name": "shop"})).await;
+        api.call(
+            "POST",
+            "/base-images",
+            json!({"name": "busybox", "tier": 1, "registry": "main", "repository": "base/busybox",
+                   "recipe": {"rootfs": "rootfs.tar", "config": {"env": {"TZ": "UTC"}}}}),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let b = api.call("GET", "/base-images/busybox", Value::Null).await;
+            match b["build_state"].as_str() {
+                Some("succeeded") => break,
+                Some("failed") => panic!("base failed: {b}\n{}", server.log()),
+                _ => {}
+            }
+            assert!(Instant::now() < deadline, "base not built in time: {b}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        repo(&git_root, "web", &[("index.html", "<h1>shop</h1>\n")]);
+        repo(&git_root, "broken", &[("index.html", "broken\n")]);
+        let hang = tmp.path().join("hang");
+        for (app, command) in [
+            (
+                "web",
+                format!("echo compiling the shop; sleep 4; echo {LIVE_LINE}; sleep 1; echo done"),
+            ),
+            (
+                "broken",
+                format!(
+                    "echo about to fail; echo broken-on-stderr >&2; while [ -e {} ]; do sleep 0.2; done; exit 3",
+                    hang.display()
+                ),
+            ),
+        ] {
+            api.call(
+                "POST",
+                "/applications",
+                json!({"project": "shop", "name": app, "git_url": git.url(&format!("{app}.git")),
+                       "build_settings": {"stack": "static", "base_image": "busybox", "registry": "main",
+                                          "git_credential": "gitea", "artifact_paths": ["index.html"],
+                                          "build_command": command}}),
+            )
+            .await;
+        }
+        for (user, pw, role) in [("dev", DEV_PW, "developer"), ("tess", TESTER_PW, "tester")] {
+            api.call("POST", "/users", json!({"username": user, "password": pw}))
+                .await;
+            api.call(
+                "POST",
+                "/projects/shop/members",
+                json!({"username": user, "role": role}),
+            )
+            .await;
+        }
+        World {
+            server,
+            api,
+            _registry: registry,
+            _git: git,
+            tmp,
+        }
+    }
+}
+
+/// Waits (up to `secs`) until the page shows the build in `state`, without
+/// reloading it itself: the page's script follows the stream and reloads.
+async fn wait_for_build_state(b: &web::Browser, state: &str, secs: u64) {
+    let css = format!("#build-state[data-state={state}]");
+    if let Err(e) = b
+        .client
+        .wait()
+        .at_most(Duration::from_secs(secs))
+        .for_element(fantoccini::Locator::Css(&css))
+        .await
+    {
+        let now = b.text("#build-state").await;
+        let log = b.text("#build-log-lines").await;
+        panic!("the page never showed the build {state} ({e}); it shows {now}; log:\n{log}");
+    }
+}
+
+/// The text of the page's log and whether the page is still the one loaded
+/// when `window.prismMark` was set (not reloaded since).
+async fn log_and_mark(b: &web::Browser) -> (String, bool) {
+    let v = b
+        .client
+        .execute(
+            "var l = document.getElementById('build-log-lines'); return [l ? l.textContent : '', window.prismMark === 1];",
+            vec![],
+        )
+        .await
+        .expect("execute");
+    (v[0].as_str().unwrap_or("").to_owned(), v[1].as_bool().unwrap_or(false))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
+    let w = World::start("web-builds").await;
+    let driver = Driver::start();
+    let dev = driver.browser(&w.server.url, "dev", true).await;
+    dev.login("dev", DEV_PW).await;
+
+    // The release form ticks "Build it now" for an application with build settings.
+    dev.goto("/releases?application=web").await;
+    assert!(
+        dev.find("#build-now").await.is_selected().await.unwrap(),
+        "Build it now is ticked for an application with build settings"
+    );
+    dev.fill("#create-release textarea[name=change_note]", "Shop page, built at once")
+        .await;
+    dev.screenshot("60-release-form-build-now").await;
+    dev.click("#create-release-submit").await;
+    let rel = dev.path().await.trim_start_matches("/releases/").to_owned();
+    assert!(rel.starts_with('r'), "on the release page, got {rel}");
+    // The page is marked; a reload would lose the mark.
+    dev.client.execute("window.prismMark = 1;", vec![]).await.unwrap();
+    let (first, _) = log_and_mark(&dev).await;
+    assert!(
+        !first.contains(LIVE_LINE),
+        "the line is printed seconds after the build starts, not yet on the page:\n{first}"
+    );
+    assert!(
+        dev.exists("#build-following").await,
+        "the page says it follows the build"
+    );
+
+    // The line the build prints arrives through the stream, on the same page.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (log, same_page) = log_and_mark(&dev).await;
+        if log.contains(LIVE_LINE) {
+            assert!(same_page, "the line came with a reload, not live");
+            assert!(
+                log.find("compiling the shop").unwrap() < log.find(LIVE_LINE).unwrap(),
+                "lines keep their order:\n{log}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{LIVE_LINE} never appeared; the page shows:\n{log}\n{}",
+            w.server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    dev.screenshot_of("#build-log", "61-build-log-live").await;
+
+    // When the build ends the page reloads with the result.
+    wait_for_build_state(&dev, "succeeded", 120).await;
+    let build = w.api.build_of(&rel).await;
+    assert_eq!(build["state"], "succeeded", "{build}");
+    let digest = build["image_digest"].as_str().unwrap().to_owned();
+    assert!(digest.starts_with("sha256:"), "{build}");
+    assert_eq!(dev.text("#build-digest").await, digest);
+    assert_eq!(dev.text("#build-commit").await, build["commit_sha"].as_str().unwrap());
+    assert_eq!(dev.text("#release-state").await, "built");
+    assert!(dev.text("#build-base").await.contains("busybox"));
+    assert!(!dev.exists("#build-following").await);
+    assert!(!dev.exists("#start-build").await, "a built release is not built again");
+    dev.screenshot("62-build-succeeded").await;
+
+    // The permanent log page: every line in order, Prism's own lines apart.
+    dev.click("#build-permanent").await;
+    assert_eq!(dev.path().await, format!("/builds/{}", build["id"]));
+    let log = dev.text("#build-log-lines").await;
+    let order = [
+        "[prism] checkout",
+        "[prism] commit",
+        "compiling the shop",
+        LIVE_LINE,
+        "done",
+        "[prism] pushed",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|l| log.find(l).unwrap_or_else(|| panic!("{l:?} not in the log:\n{log}")))
+        .collect();
+    assert!(at.windows(2).all(|p| p[0] < p[1]), "lines keep their order:\n{log}");
+    assert!(dev.text(".log-system").await.starts_with("[prism]"));
+    assert_eq!(dev.text("#build-digest").await, digest);
+    assert!(
+        !dev.exists("script[src='/static/live.js']").await,
+        "a finished build is not followed"
+    );
+    dev.screenshot("63-build-log-page").await;
+
+    // A failing build names its kind and shows the log's tail, stderr set apart.
+    dev.goto("/releases?application=broken").await;
+    dev.fill("#create-release textarea[name=change_note]", "This one fails")
+        .await;
+    dev.click("#create-release-submit").await;
+    let broken = dev.path().await.trim_start_matches("/releases/").to_owned();
+    wait_for_build_state(&dev, "failed", 120).await;
+    assert_eq!(dev.text("#build-failure-kind").await, "build");
+    assert!(
+        dev.text("#build-error").await.contains("exit"),
+        "{}",
+        dev.text("#build-error").await
+    );
+    assert_eq!(dev.text(".log-stderr").await, "broken-on-stderr");
+    assert_eq!(dev.text("#release-state").await, "build_failed");
+    assert!(dev.exists("#start-build").await, "the developer may build it again");
+    dev.screenshot_of("#build-log", "64-build-failed").await;
+
+    // The tester sees the failure but no button to build.
+    let tess = driver.browser(&w.server.url, "tess", true).await;
+    tess.login("tess", TESTER_PW).await;
+    tess.goto(&format!("/releases/{broken}")).await;
+    assert_eq!(tess.text("#build-failure-kind").await, "build");
+    assert!(!tess.exists("#start-build").await, "a tester builds nothing");
+    assert!(!tess.exists("#cancel-build").await);
+    tess.screenshot("65-tester-no-build-button").await;
+
+    // The developer builds it again (it hangs this time) and cancels it.
+    std::fs::write(w.tmp.path().join("hang"), "").unwrap();
+    dev.goto(&format!("/releases/{broken}")).await;
+    dev.click("#start-build").await;
+    assert_eq!(dev.path().await, format!("/releases/{broken}"));
+    dev.find("#cancel-build").await;
+    dev.screenshot("66-build-running-cancel").await;
+    dev.click("#cancel-build").await;
+    wait_for_build_state(&dev, "cancelled", 60).await;
+    assert_eq!(dev.text("#build-failure-kind").await, "cancelled");
+    assert!(dev.exists("#builds tr[data-build]").await, "both builds are listed");
+    dev.screenshot("67-build-cancelled").await;
+
+    for b in [dev, tess] {
+        b.close().await;
+    }
+}
+
+/// Reads `name="csrf" value="..."` from a page.
+fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+fn cookie(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+        .to_owned()
+}
+
+async fn form_login(http: &Http, base: &str, user: &str, password: &str) -> String {
+    let page = http.get(format!("{base}/login")).send().await.unwrap();
+    let login_cookie = cookie(&page, "prism_login_csrf");
+    let token = csrf_in(&page.text().await.unwrap());
+    let r = http
+        .post(format!("{base}/login"))
+        .header("cookie", login_cookie)
+        .form(&[("csrf", token.as_str()), ("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    cookie(&r, "prism_session")
+}
+
+/// The build and cancel buttons are form posts: refused (403) without the
+/// session's CSRF token, redirected (303) to the release with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_and_cancel_posts_need_the_csrf_field() {
+    let w = World::start("web-builds-csrf").await;
+    let base = &w.server.url;
+    // The build hangs until the file is gone: it is still running when cancelled.
+    std::fs::write(w.tmp.path().join("hang"), "").unwrap();
+    let rel = w
+        .api
+        .call(
+            "POST",
+            "/releases",
+            json!({"application": "broken", "git_ref": "main", "change_note": "by curl"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let http = Http::builder().redirect(Policy::none()).build().unwrap();
+    let session = form_login(&http, base, "dev", DEV_PW).await;
+    let page = http
+        .get(format!("{base}/releases/{rel}"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"start-build\""), "the developer is offered Build");
+    let csrf = csrf_in(&page);
+    let post = |path: String, token: Option<&str>| {
+        let (http, session) = (&http, &session);
+        let form: Vec<(&'static str, String)> = token.map(|t| ("csrf", t.to_owned())).into_iter().collect();
+        async move {
+            http.post(format!("{base}{path}"))
+                .header("cookie", session)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for token in [None, Some("not-the-token")] {
+        let r = post(format!("/releases/{rel}/build"), token).await;
+        assert_eq!(r.status(), 403, "build with {token:?}");
+        assert!(r.text().await.unwrap().contains("CSRF"));
+    }
+    let builds = w.api.call("GET", &format!("/releases/{rel}/builds"), Value::Null).await;
+    assert_eq!(builds.as_array().unwrap().len(), 0, "nothing was built: {builds}");
+
+    let r = post(format!("/releases/{rel}/build"), Some(&csrf)).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], format!("/releases/{rel}").as_str());
+    let build = w.api.build_of(&rel).await;
+    let id = build["id"].as_i64().expect("a build was started");
+    assert_eq!(build["requested_by"], "dev");
+
+    for token in [None, Some("not-the-token")] {
+        let r = post(format!("/builds/{id}/cancel"), token).await;
+        assert_eq!(r.status(), 403, "cancel with {token:?}");
+    }
+    let r = post(format!("/builds/{id}/cancel"), Some(&csrf)).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], format!("/releases/{rel}").as_str());
+    let ended = w.api.finished_build(id).await;
+    assert_eq!(ended["state"], "cancelled", "{ended}");
+    // Cancelling an ended build is a conflict page, not a redirect.
+    let r = post(format!("/builds/{id}/cancel"), Some(&csrf)).await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("<html"));
+    // The build page is its permanent address, also for a plain client.
+    let r = http
+        .get(format!("{base}/builds/{id}"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("about to fail"));
+}
