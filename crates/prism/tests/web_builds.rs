@@ -32,8 +32,10 @@ const DEV_PW: &str = "developer-password";
 const TESTER_PW: &str = "tester-password";
 
 /// What the build command of `web` prints after a pause: it can only reach
-/// an open page through the live stream.
-const LIVE_LINE: &str = "live-line-from-the-build";
+/// an open page through the live stream. The command computes it, so the
+/// log line quoting the command does not hold it.
+const LIVE_LINE: &str = "live-line-42-from-the-build";
+const LIVE_COMMAND: &str = "echo live-line-$((40 + 2))-from-the-build";
 
 /// A bare repository `<root>/<name>.git` whose `main` holds `files`.
 fn repo(root: &Path, name: &str, files: &[(&str, &str)]) {
@@ -105,6 +107,21 @@ impl Api {
         }
     }
 
+    /// Waits until the base image is built with a digest other than `not`.
+    async fn built_base(&self, name: &str, not: Option<&str>) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let b = self.call("GET", &format!("/base-images/{name}"), Value::Null).await;
+            match b["build_state"].as_str() {
+                Some("succeeded") if b["digest"].as_str() != not => return b,
+                Some("failed") => panic!("base {name} failed: {b}"),
+                _ => {}
+            }
+            assert!(Instant::now() < deadline, "base {name} not built in time: {b}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// The newest build of a release.
     async fn build_of(&self, release: &str) -> Value {
         let list = self
@@ -169,24 +186,14 @@ impl World {
                    "recipe": {"rootfs": "rootfs.tar", "config": {"env": {"TZ": "UTC"}}}}),
         )
         .await;
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            let b = api.call("GET", "/base-images/busybox", Value::Null).await;
-            match b["build_state"].as_str() {
-                Some("succeeded") => break,
-                Some("failed") => panic!("base failed: {b}\n{}", server.log()),
-                _ => {}
-            }
-            assert!(Instant::now() < deadline, "base not built in time: {b}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        api.built_base("busybox", None).await;
         repo(&git_root, "web", &[("index.html", "<h1>shop</h1>\n")]);
         repo(&git_root, "broken", &[("index.html", "broken\n")]);
         let hang = tmp.path().join("hang");
         for (app, command) in [
             (
                 "web",
-                format!("echo compiling the shop; sleep 4; echo {LIVE_LINE}; sleep 1; echo done"),
+                format!("echo compiling the shop; sleep 4; {LIVE_COMMAND}; sleep 1; echo all done"),
             ),
             (
                 "broken",
@@ -243,6 +250,11 @@ async fn wait_for_build_state(b: &web::Browser, state: &str, secs: u64) {
     }
 }
 
+/// Whether `text` has a line that is exactly `line`.
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
+}
+
 /// The text of the page's log and whether the page is still the one loaded
 /// when `window.prismMark` was set (not reloaded since).
 async fn log_and_mark(b: &web::Browser) -> (String, bool) {
@@ -280,7 +292,7 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     dev.client.execute("window.prismMark = 1;", vec![]).await.unwrap();
     let (first, _) = log_and_mark(&dev).await;
     assert!(
-        !first.contains(LIVE_LINE),
+        !has_line(&first, LIVE_LINE),
         "the line is printed seconds after the build starts, not yet on the page:\n{first}"
     );
     assert!(
@@ -292,12 +304,15 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (log, same_page) = log_and_mark(&dev).await;
-        if log.contains(LIVE_LINE) {
+        if has_line(&log, LIVE_LINE) {
             assert!(same_page, "the line came with a reload, not live");
+            let lines: Vec<&str> = log.lines().collect();
+            let at = |l: &str| lines.iter().position(|x| *x == l);
             assert!(
-                log.find("compiling the shop").unwrap() < log.find(LIVE_LINE).unwrap(),
+                at("compiling the shop") < at(LIVE_LINE),
                 "lines keep their order:\n{log}"
             );
+            assert!(!has_line(&log, "all done"), "the build is still running");
             break;
         }
         assert!(
@@ -307,7 +322,7 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    dev.screenshot_of("#build-log", "61-build-log-live").await;
+    dev.screenshot_of("#build-log-lines", "61-build-log-live").await;
 
     // When the build ends the page reloads with the result.
     wait_for_build_state(&dev, "succeeded", 120).await;
@@ -330,16 +345,33 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     let order = [
         "[prism] checkout",
         "[prism] commit",
+        "[prism] local executor",
         "compiling the shop",
         LIVE_LINE,
-        "done",
+        "all done",
         "[prism] pushed",
     ];
+    let lines: Vec<&str> = log.lines().collect();
+    // Prism's own lines by their start, the command's output whole.
     let at: Vec<usize> = order
         .iter()
-        .map(|l| log.find(l).unwrap_or_else(|| panic!("{l:?} not in the log:\n{log}")))
+        .map(|l| {
+            lines
+                .iter()
+                .position(|x| {
+                    if l.starts_with("[prism]") {
+                        x.starts_with(l)
+                    } else {
+                        x == l
+                    }
+                })
+                .unwrap_or_else(|| panic!("{l:?} not in the log:\n{log}"))
+        })
         .collect();
-    assert!(at.windows(2).all(|p| p[0] < p[1]), "lines keep their order:\n{log}");
+    assert!(
+        at.windows(2).all(|p| p[0] < p[1]),
+        "lines keep their order ({at:?}):\n{log:?}"
+    );
     assert!(dev.text(".log-system").await.starts_with("[prism]"));
     assert_eq!(dev.text("#build-digest").await, digest);
     assert!(
@@ -364,7 +396,7 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     assert_eq!(dev.text(".log-stderr").await, "broken-on-stderr");
     assert_eq!(dev.text("#release-state").await, "build_failed");
     assert!(dev.exists("#start-build").await, "the developer may build it again");
-    dev.screenshot_of("#build-log", "64-build-failed").await;
+    dev.screenshot_of("#build-log-lines", "64-build-failed").await;
 
     // The tester sees the failure but no button to build.
     let tess = driver.browser(&w.server.url, "tess", true).await;
@@ -387,8 +419,105 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     assert_eq!(dev.text("#build-failure-kind").await, "cancelled");
     assert!(dev.exists("#builds tr[data-build]").await, "both builds are listed");
     dev.screenshot("67-build-cancelled").await;
+    // Admin pages are not the developer's.
+    dev.goto("/admin/base-images/busybox").await;
+    assert!(!dev.exists("#base-build").await, "no base buttons for a developer");
+    dev.goto("/admin/registries").await;
+    assert!(
+        dev.text("h1").await.contains("Not allowed"),
+        "{}",
+        dev.text("main").await
+    );
 
-    for b in [dev, tess] {
+    // The admin changes the base's recipe and builds it again: web's image
+    // is now on an older digest, which the lineage page shows.
+    let admin = driver.browser(&w.server.url, "admin", true).await;
+    admin.login("admin", ADMIN_PASSWORD).await;
+    let old = w.api.built_base("busybox", None).await["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.api
+        .call(
+            "POST",
+            "/base-images/busybox/build",
+            json!({"recipe": {"rootfs": "rootfs.tar", "config": {"env": {"TZ": "Asia/Shanghai"}}}}),
+        )
+        .await;
+    let new = w.api.built_base("busybox", Some(&old)).await["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    admin.goto("/").await;
+    admin.click("nav a[href='/admin/base-images']").await;
+    admin.click("#base-images a[href='/admin/base-images/busybox']").await;
+    assert_eq!(admin.text("#base-tier").await, "1");
+    assert_eq!(admin.text("#base-digest").await, new);
+    let versions = admin.text("#base-versions").await;
+    assert!(versions.contains(&old) && versions.contains(&new), "{versions}");
+    let outdated = admin.text("#outdated-apps").await;
+    assert!(
+        admin.exists("#outdated-apps tr[data-app=web]").await && outdated.contains(&old),
+        "web is still on {old}: {outdated}"
+    );
+    assert!(
+        !admin.exists("#outdated-apps tr[data-app=broken]").await,
+        "broken has no image"
+    );
+    admin.screenshot("68-base-image-lineage").await;
+    admin.click("#base-rebuild-apps").await;
+    let rebuilt = admin.text("#rebuilt").await;
+    assert!(rebuilt.contains("web"), "{rebuilt}");
+    let releases = w.api.call("GET", "/releases?application=web", Value::Null).await;
+    let newest = &releases["items"][0];
+    assert_ne!(newest["id"].as_str(), Some(rel.as_str()), "a rebuild release was made");
+    assert!(rebuilt.contains(newest["id"].as_str().unwrap()), "{rebuilt}");
+    assert!(newest["change_note"].as_str().unwrap().contains(&new), "{newest}");
+    admin.screenshot("69-rebuild-releases-created").await;
+
+    // Registries: the password is stored, never shown.
+    admin.click("nav a[href='/admin/registries']").await;
+    assert_eq!(
+        admin.text("#registries tr[data-registry=main] td:nth-child(4)").await,
+        "stored"
+    );
+    let html = admin.client.source().await.unwrap();
+    assert!(
+        !html.contains(REGISTRY_PASSWORD),
+        "the registry password is never sent back"
+    );
+    admin.click("#registries tr[data-registry=main] a").await;
+    assert_eq!(
+        admin
+            .find("#registry-form input[name=password]")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default(),
+        ""
+    );
+    assert_eq!(
+        admin
+            .find("#registry-form input[name=username]")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default(),
+        REGISTRY_USER
+    );
+    admin.screenshot("70-registries").await;
+    admin.goto("/admin/build-setup").await;
+    assert!(admin.exists("#stacks details[data-stack=static]").await);
+    assert!(admin.exists("#git-credentials tr[data-credential=gitea]").await);
+    assert!(
+        !admin.client.source().await.unwrap().contains(GIT_PASSWORD),
+        "git passwords are never sent back"
+    );
+    admin.screenshot("71-build-setup").await;
+
+    for b in [dev, tess, admin] {
         b.close().await;
     }
 }

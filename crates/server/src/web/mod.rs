@@ -73,6 +73,24 @@ pub fn router() -> Router<AppState> {
             get(admin::environments).post(admin::create_environment),
         )
         .route("/admin/environments/{name}", post(admin::update_environment))
+        .route("/admin/registries", get(admin::registries).post(admin::put_registry))
+        .route("/admin/registries/{name}/delete", post(admin::delete_registry))
+        .route("/admin/base-images", get(admin::base_images))
+        .route("/admin/base-images/{name}", get(admin::base_image))
+        .route("/admin/base-images/{name}/build", post(admin::build_base))
+        .route(
+            "/admin/base-images/{name}/rebuild-applications",
+            post(admin::rebuild_applications),
+        )
+        .route("/admin/build-setup", get(admin::build_setup))
+        .route("/admin/stacks", post(admin::put_stack))
+        .route("/admin/git-credentials", post(admin::put_git_credential))
+        .route(
+            "/admin/git-credentials/{name}/delete",
+            post(admin::delete_git_credential),
+        )
+        .route("/admin/executors", post(admin::create_executor))
+        .route("/admin/executors/{name}/delete", post(admin::delete_executor))
         .route("/lang/{code}", get(language))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(text::with_language))

@@ -45,6 +45,10 @@ templates!(
     "clusters.html",
     "environments.html",
     "stats.html",
+    "registries.html",
+    "base_images.html",
+    "base_image.html",
+    "build_setup.html",
 );
 
 fn env() -> &'static Environment<'static> {
