@@ -405,6 +405,13 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     assert_eq!(tess.text("#build-failure-kind").await, "build");
     assert!(!tess.exists("#start-build").await, "a tester builds nothing");
     assert!(!tess.exists("#cancel-build").await);
+    // The tester reads the application's build settings but has no form for them.
+    tess.goto("/apps/web").await;
+    assert!(tess
+        .text("#build-settings-view")
+        .await
+        .contains("\"base_image\": \"busybox\""));
+    assert!(!tess.exists("#build-settings-json").await);
     tess.screenshot("65-tester-no-build-button").await;
 
     // The developer builds it again (it hangs this time) and cancels it.
@@ -474,6 +481,47 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     assert!(rebuilt.contains(newest["id"].as_str().unwrap()), "{rebuilt}");
     assert!(newest["change_note"].as_str().unwrap().contains(&new), "{newest}");
     admin.screenshot("69-rebuild-releases-created").await;
+
+    // The admin edits web's build settings as JSON; a bad artifact path is
+    // named next to the box and nothing is saved.
+    admin.goto("/apps/web").await;
+    let json_now = admin
+        .find("#build-settings-json")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(json_now.contains("busybox"), "{json_now}");
+    let bad = json_now.replace("\"index.html\"", "\"index.html\", \"../outside\"");
+    assert_ne!(bad, json_now);
+    admin.fill("#build-settings-json", &bad).await;
+    admin.click("#save-build-settings").await;
+    let err = admin.text("[data-error-for='build_settings.artifact_paths[1]']").await;
+    assert!(err.contains("build_settings.artifact_paths[1]"), "{err}");
+    admin.screenshot_of("#build-settings", "72-build-settings-error").await;
+    let app = w.api.call("GET", "/applications/web", Value::Null).await;
+    assert_eq!(
+        app["build_settings"]["artifact_paths"],
+        json!(["index.html"]),
+        "not saved: {app}"
+    );
+    let good = json_now.replace("\"index.html\"", "\"index.html\", \"css\"");
+    admin.fill("#build-settings-json", &good).await;
+    admin.click("#save-build-settings").await;
+    let app = w.api.call("GET", "/applications/web", Value::Null).await;
+    assert_eq!(
+        app["build_settings"]["artifact_paths"],
+        json!(["index.html", "css"]),
+        "{app}"
+    );
+
+    // Statistics: the median build duration, from the builds above.
+    admin.goto("/stats?project=shop").await;
+    let median = admin.text("#build-median").await;
+    assert!(median.ends_with(" s"), "web's build took seconds: {median}");
+    assert!(admin.exists("#chart-builds svg rect").await);
+    admin.screenshot_of("#chart-builds", "73-build-duration-chart").await;
 
     // Registries: the password is stored, never shown.
     admin.click("nav a[href='/admin/registries']").await;

@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
             get(apps::templates).post(apps::save_templates),
         )
         .route("/apps/{name}/preview", post(apps::preview))
+        .route("/apps/{name}/build-settings", post(apps::save_build_settings))
         .route("/apps/{name}/envs/{env}/hold", post(releases::hold))
         .route("/apps/{name}/envs/{env}/unhold", post(releases::unhold))
         .route("/apps/{name}/envs/{env}/rollback", post(deploys::rollback))

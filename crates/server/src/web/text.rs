@@ -144,6 +144,8 @@ pub const EN: &[(&str, &str)] = &[
     ("app.settings", "Settings per environment"),
     ("app.defaults", "defaults"),
     ("app.fix_errors", "Not saved: fix the field marked below."),
+    ("app.build_settings", "Build settings"),
+    ("app.build_settings_help", "How releases of this application are built: the stack preset and what overrides it (build command, artifact paths, base image, registry, credentials, executor). Every field and reference is checked when saved."),
     ("app.deploys", "Deploys"),
     ("settings.replicas", "Replicas"),
     ("settings.cpu", "CPU request / limit"),
@@ -344,8 +346,12 @@ pub const EN: &[(&str, &str)] = &[
     ("stats.restore", "Time to restore"),
     ("stats.releases_per_week", "Releases per week"),
     ("stats.deploys_per_week", "Deploys per week"),
-    ("stats.bounded", "Computed from the newest releases and deploys (at most, respectively):"),
-    ("stats.builds_later", "Build durations come with builds."),
+    ("stats.bounded", "Computed from the newest releases, deploys and builds (at most, respectively):"),
+    ("stats.build_duration", "Build duration"),
+    ("stats.build_note", "median of the successful ones among the newest finished builds:"),
+    ("stats.builds_failed", "failed or cancelled"),
+    ("stats.build_per_week", "Median build duration per week"),
+    ("stats.seconds", "seconds"),
     ("stats.restore_note", "median, from a failed deploy to the next success"),
 ];
 
