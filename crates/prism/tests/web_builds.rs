@@ -520,7 +520,18 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     admin.goto("/stats?project=shop").await;
     let median = admin.text("#build-median").await;
     assert!(median.ends_with(" s"), "web's build took seconds: {median}");
-    assert!(admin.exists("#chart-builds svg rect").await);
+    let this_week = admin
+        .client
+        .execute(
+            "var r = document.querySelectorAll('#chart-builds svg rect'); return parseFloat(r[r.length - 1].getAttribute('height'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        this_week.as_f64().unwrap() > 0.0,
+        "this week's bar shows the build: {this_week}"
+    );
     admin.screenshot_of("#chart-builds", "73-build-duration-chart").await;
 
     // Registries: the password is stored, never shown.
@@ -557,13 +568,72 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     );
     admin.screenshot("70-registries").await;
     admin.goto("/admin/build-setup").await;
-    assert!(admin.exists("#stacks details[data-stack=static]").await);
     assert!(admin.exists("#git-credentials tr[data-credential=gitea]").await);
+    // A stack edited as JSON: a bad path is refused naming the field, a good edit is saved.
+    admin.tick("#stacks details[data-stack=static] summary").await;
+    let stack_box = "#stacks details[data-stack=static] textarea";
+    let stack_json = admin
+        .find(stack_box)
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    let mut stack: Value = serde_json::from_str(&stack_json).expect("the stack as JSON");
+    stack["artifact_paths"] = json!(["../outside"]);
+    admin.fill(stack_box, &stack.to_string()).await;
+    admin.click("#stacks details[data-stack=static] button").await;
     assert!(
-        !admin.client.source().await.unwrap().contains(GIT_PASSWORD),
-        "git passwords are never sent back"
+        admin.text("#notice").await.contains("artifact_paths[0]"),
+        "{}",
+        admin.text("#notice").await
     );
+    assert!(admin.exists("#notice [data-error-for='artifact_paths[0]']").await);
+    stack["artifact_paths"] = json!(["."]);
+    stack["description"] = json!("Static files, edited in the console");
+    admin.fill(stack_box, &stack.to_string()).await;
+    admin.click("#stacks details[data-stack=static] button").await;
+    assert!(!admin.exists("#notice").await, "saved");
+    let stacks = w.api.call("GET", "/stacks", Value::Null).await;
+    let saved = stacks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "static")
+        .unwrap()
+        .clone();
+    assert_eq!(saved["description"], "Static files, edited in the console", "{saved}");
+    // Git credentials and executors: added and deleted; secrets never sent back.
+    admin.fill("#credential-form input[name=name]", "extra").await;
+    admin.fill("#credential-form input[name=username]", "someone").await;
+    admin
+        .fill("#credential-form input[name=password]", "extra-git-secret")
+        .await;
+    admin.click("#credential-form button").await;
+    assert!(admin.exists("#git-credentials tr[data-credential=extra]").await);
+    admin.fill("#executor-form input[name=name]", "ci").await;
+    admin
+        .fill("#executor-form input[name=url]", "https://jenkins.example.com")
+        .await;
+    admin.fill("#executor-form input[name=job]", "builds/prism-build").await;
+    admin.fill("#executor-form input[name=username]", "jenkins-user").await;
+    admin
+        .fill("#executor-form input[name=token]", "jenkins-token-secret")
+        .await;
+    admin.click("#executor-form button").await;
+    assert_eq!(
+        admin.text("#executors tr[data-executor=ci] td:nth-child(3)").await,
+        "builds/prism-build"
+    );
+    let html = admin.client.source().await.unwrap();
+    for secret in [GIT_PASSWORD, "extra-git-secret", "jenkins-token-secret"] {
+        assert!(!html.contains(secret), "{secret} is never sent back");
+    }
     admin.screenshot("71-build-setup").await;
+    admin.click("#git-credentials tr[data-credential=extra] button").await;
+    assert!(!admin.exists("#git-credentials tr[data-credential=extra]").await);
+    admin.click("#executors tr[data-executor=ci] button").await;
+    assert!(!admin.exists("#executors tr[data-executor=ci]").await);
 
     for b in [dev, tess, admin] {
         b.close().await;

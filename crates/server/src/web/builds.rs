@@ -26,7 +26,7 @@ use crate::json::OptionalJson;
 const LOG_LINES: i64 = 10_000;
 
 /// A build as the pages show it: the record, whether it is still running and
-/// how long it ran (or has been running).
+/// how long it ran (once it ended).
 #[derive(Serialize)]
 pub(super) struct BuildView {
     #[serde(flatten)]
@@ -38,8 +38,7 @@ pub(super) struct BuildView {
 impl From<Build> for BuildView {
     fn from(build: Build) -> Self {
         let active = !builds::is_final(&build.state);
-        let end = build.finished_at.or(active.then(prism_store::now_ms));
-        let duration = build.started_at.zip(end).map(|(s, e)| duration(e - s));
+        let duration = build.started_at.zip(build.finished_at).map(|(s, e)| duration(e - s));
         BuildView {
             build,
             active,

@@ -189,9 +189,10 @@ pub async fn page(
         })
         .collect();
 
-    // Builds: the median duration (seconds) of each week's finished builds.
+    // Builds: the median duration (seconds) of each week's successful builds
+    // (a failure's duration says where it stopped, not how long a build takes).
     let mut per_week: Vec<Vec<f64>> = vec![vec![]; weeks.len()];
-    for t in &timings {
+    for t in timings.iter().filter(|t| t.state == "succeeded") {
         if let Some(i) = index(t.finished_at) {
             per_week[i].push((t.finished_at - t.started_at) as f64 / 1000.0);
         }

@@ -189,6 +189,7 @@ pub const EN: &[(&str, &str)] = &[
     ("build.failure", "Failure"),
     ("build.requested_by", "Started by"),
     ("build.duration", "Duration"),
+    ("build.running_since", "running since"),
     ("build.uploaded", "Uploaded"),
     ("build.cancel_requested", "cancelling…"),
     ("build.log", "Log"),

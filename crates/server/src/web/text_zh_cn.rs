@@ -107,6 +107,7 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("build.failure", "失败"),
     ("build.requested_by", "发起人"),
     ("build.duration", "耗时"),
+    ("build.running_since", "开始于"),
     ("build.uploaded", "已上传"),
     ("build.cancel_requested", "正在取消……"),
     ("build.log", "日志"),
