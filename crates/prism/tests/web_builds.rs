@@ -7,6 +7,8 @@
 mod common;
 #[path = "../../builder/tests/common/mod.rs"]
 mod git_support;
+#[path = "../../builder/tests/jenkins_double/mod.rs"]
+mod jenkins_double;
 #[path = "../../image/tests/support/mod.rs"]
 mod registry_support;
 #[allow(dead_code)] // the kube helpers and some browser helpers serve other tests
@@ -139,7 +141,7 @@ struct World {
     server: Server,
     api: Api,
     _registry: TestRegistry,
-    _git: HttpGit,
+    git: HttpGit,
     tmp: tempfile::TempDir,
 }
 
@@ -156,6 +158,7 @@ impl World {
         let env = [
             ("PRISM_BASE_SOURCES", sources.to_str().unwrap().to_owned()),
             ("PRISM_DOCKER_CONFIG", "/nonexistent/config.json".to_owned()),
+            ("PRISM_JENKINS_POLL_MS", "50".to_owned()),
         ];
         let name = name.to_owned();
         let server = tokio::task::spawn_blocking(move || {
@@ -227,7 +230,7 @@ impl World {
             server,
             api,
             _registry: registry,
-            _git: git,
+            git,
             tmp,
         }
     }
@@ -638,6 +641,70 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     for b in [dev, tess, admin] {
         b.close().await;
     }
+}
+
+/// A build run by a Jenkins executor (a double following Jenkins' REST
+/// protocol) links its console from the release and build pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jenkins_build_links_its_console() {
+    let w = World::start("web-builds-jenkins").await;
+    let jenkins = jenkins_double::JenkinsDouble::start(jenkins_double::DoubleConfig {
+        artifacts: vec!["dist/index.html".into()],
+        ..Default::default()
+    })
+    .await;
+    w.api
+        .call(
+            "POST",
+            "/executors",
+            json!({"name": "ci", "kind": "jenkins", "url": jenkins.url(), "job": "prism-build",
+                   "username": jenkins_double::USER, "token": jenkins_double::TOKEN}),
+        )
+        .await;
+    let git_root = w.tmp.path().join("git");
+    repo(&git_root, "jsite", &[("README", "built elsewhere\n")]);
+    w.api
+        .call(
+            "POST",
+            "/applications",
+            json!({"project": "shop", "name": "jsite", "git_url": w.git.url("jsite.git"),
+                   "build_settings": {"stack": "generic", "base_image": "busybox", "registry": "main",
+                                      "git_credential": "gitea", "executor": "ci",
+                                      "build_command": "mkdir -p dist && echo built by jenkins > dist/index.html",
+                                      "artifact_paths": ["dist"], "cmd": ["cat", "/app/dist/index.html"]}}),
+        )
+        .await;
+    let rel = w
+        .api
+        .call(
+            "POST",
+            "/releases",
+            json!({"application": "jsite", "git_ref": "main", "change_note": "via jenkins", "build": true}),
+        )
+        .await;
+    let id = rel["build"]["id"].as_i64().expect("a build");
+    let b = w.api.finished_build(id).await;
+    assert_eq!(b["state"], "succeeded", "{b}");
+    let console = b["external_url"].as_str().unwrap().to_owned();
+    assert!(console.starts_with(&jenkins.url()), "{b}");
+
+    let driver = Driver::start();
+    let dev = driver.browser(&w.server.url, "dev", true).await;
+    dev.login("dev", DEV_PW).await;
+    dev.goto(&format!("/releases/{}", rel["id"].as_str().unwrap())).await;
+    assert!(dev.text("#build-executor").await.starts_with("ci"));
+    let href = dev.find("#build-external").await.attr("href").await.unwrap();
+    assert_eq!(href.as_deref(), Some(console.as_str()));
+    dev.screenshot_of("#build-facts", "74-jenkins-build-console-link").await;
+    dev.goto(&format!("/builds/{id}")).await;
+    let href = dev.find("#build-external").await.attr("href").await.unwrap();
+    assert_eq!(href.as_deref(), Some(console.as_str()));
+    assert!(
+        dev.text("#build-log-lines").await.contains("[prism] jenkins executor"),
+        "{}",
+        dev.text("#build-log-lines").await
+    );
+    dev.close().await;
 }
 
 /// Reads `name="csrf" value="..."` from a page.
