@@ -770,6 +770,28 @@ async fn build_and_cancel_posts_need_the_csrf_field() {
         .await
         .unwrap();
     assert!(page.contains("id=\"start-build\""), "the developer is offered Build");
+    // "Build it now" is ticked for an application with build settings only.
+    w.api
+        .call(
+            "POST",
+            "/applications",
+            json!({"project": "shop", "name": "plain", "git_url": w.git.url("plain.git")}),
+        )
+        .await;
+    for (app, ticked) in [("broken", true), ("plain", false)] {
+        let form = http
+            .get(format!("{base}/releases?application={app}"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let at = form.find("id=\"build-now\"").expect("the checkbox");
+        let tag = &form[at..at + form[at..].find('>').unwrap()];
+        assert_eq!(tag.contains("checked"), ticked, "{app}: {tag}");
+    }
     let csrf = csrf_in(&page);
     let post = |path: String, token: Option<&str>| {
         let (http, session) = (&http, &session);
