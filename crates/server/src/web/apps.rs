@@ -120,6 +120,7 @@ async fn app_page(
             releases => rels,
             next => next,
             deploys => deploys,
+            build_settings => serde_json::to_string_pretty(&app.build_settings).unwrap_or_default(),
             error => error,
         },
     )
@@ -220,6 +221,46 @@ pub async fn save_settings(
                 field,
                 message: e.message,
                 values,
+            };
+            let html = app_page(&state, &p.caller, &name, None, Some(error)).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct BuildSettingsForm {
+    #[serde(default)]
+    build_settings: String,
+}
+
+/// Saves the application's build settings, edited as JSON; a field the API
+/// refuses (e.g. `build_settings.artifact_paths[1]`) is named next to the box.
+pub async fn save_build_settings(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<BuildSettingsForm>,
+) -> WebResult<Response> {
+    let text = p.form.build_settings;
+    let attempt = async {
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ApiError::bad_request("build_settings", format!("not valid JSON: {e}")))?;
+        let req = api::UpdateApplication {
+            git_url: None,
+            build_settings: Some(value),
+            template_settings: None,
+        };
+        api::update(State(state.clone()), p.caller.clone(), Path(name.clone()), ApiJson(req)).await
+    };
+    match attempt.await {
+        Ok(_) => Ok(Redirect::to(&format!("/apps/{name}#build-settings")).into_response()),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            let error = FormError {
+                form: "build_settings".into(),
+                field: e.field.or(Some("build_settings".into())),
+                message: e.message,
+                values: BTreeMap::from([("build_settings".to_owned(), text)]),
             };
             let html = app_page(&state, &p.caller, &name, None, Some(error)).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())

@@ -26,3 +26,51 @@
   });
   src.addEventListener("end", function () { src.close(); location.reload(); });
 })();
+
+// Live build log: appends each new line from the API's server-sent events
+// (the stream replays the log from the start; lines already on the page are
+// skipped by their sequence number), shows each new stage, and reloads the
+// page when the build ends (so the result and the buttons come from the
+// server). Without script the page shows the log as it was when loaded.
+(function () {
+  var log = document.getElementById("build-log-lines");
+  if (!log || log.dataset.final === "true" || !window.EventSource) return;
+  var last = parseInt(log.dataset.last, 10);
+  var src = new EventSource("/api/v1/builds/" + log.dataset.build + "/stream");
+  src.addEventListener("line", function (msg) {
+    var l = JSON.parse(msg.data);
+    if (l.seq <= last) return;
+    last = l.seq;
+    var atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    var span = document.createElement("span");
+    span.className = "log-line log-" + l.stream;
+    span.dataset.seq = l.seq;
+    span.textContent = l.line + "\n";
+    log.appendChild(span);
+    log.dataset.last = l.seq;
+    if (atEnd) log.scrollTop = log.scrollHeight;
+  });
+  src.addEventListener("state", function (msg) {
+    var s = JSON.parse(msg.data);
+    var el = document.getElementById("build-state");
+    if (!el) return;
+    el.dataset.state = s.state;
+    var badge = el.querySelector(".badge");
+    if (badge) { badge.textContent = s.state; badge.className = "badge state-" + s.state; }
+    var commit = document.getElementById("build-commit");
+    if (commit && s.commit_sha) commit.textContent = s.commit_sha;
+  });
+  src.addEventListener("end", function () { src.close(); location.reload(); });
+})();
+
+// The release form: choosing an application ticks "Build it now" when it
+// has build settings (the server ticks it for the one chosen at first).
+(function () {
+  var app = document.getElementById("create-application");
+  var now = document.getElementById("build-now");
+  if (!app || !now) return;
+  app.addEventListener("change", function () {
+    var o = app.options[app.selectedIndex];
+    if (o) now.checked = o.dataset.builds === "true";
+  });
+})();

@@ -7,11 +7,12 @@
 //! - `render`: templates, the layout's data, the text table (`text`);
 //! - `error`: the one place errors become HTML pages (the API keeps its JSON);
 //! - one file per page group: `login`, `dashboard`, `apps`, `releases`,
-//!   `deploys`, `audit`, `stats`, `admin`.
+//!   `builds`, `deploys`, `audit`, `stats`, `admin`.
 
 mod admin;
 mod apps;
 mod audit;
+mod builds;
 mod dashboard;
 mod deploys;
 mod error;
@@ -44,12 +45,16 @@ pub fn router() -> Router<AppState> {
             get(apps::templates).post(apps::save_templates),
         )
         .route("/apps/{name}/preview", post(apps::preview))
+        .route("/apps/{name}/build-settings", post(apps::save_build_settings))
         .route("/apps/{name}/envs/{env}/hold", post(releases::hold))
         .route("/apps/{name}/envs/{env}/unhold", post(releases::unhold))
         .route("/apps/{name}/envs/{env}/rollback", post(deploys::rollback))
         .route("/releases", get(releases::list).post(releases::create))
         .route("/releases/{id}", get(releases::page))
         .route("/releases/{id}/act", post(releases::act))
+        .route("/releases/{id}/build", post(builds::start))
+        .route("/builds/{id}", get(builds::page))
+        .route("/builds/{id}/cancel", post(builds::cancel))
         .route("/deploys/{id}", get(deploys::page))
         .route("/deploys/{id}/review", post(deploys::review))
         .route("/audit", get(audit::page))
@@ -69,6 +74,24 @@ pub fn router() -> Router<AppState> {
             get(admin::environments).post(admin::create_environment),
         )
         .route("/admin/environments/{name}", post(admin::update_environment))
+        .route("/admin/registries", get(admin::registries).post(admin::put_registry))
+        .route("/admin/registries/{name}/delete", post(admin::delete_registry))
+        .route("/admin/base-images", get(admin::base_images))
+        .route("/admin/base-images/{name}", get(admin::base_image))
+        .route("/admin/base-images/{name}/build", post(admin::build_base))
+        .route(
+            "/admin/base-images/{name}/rebuild-applications",
+            post(admin::rebuild_applications),
+        )
+        .route("/admin/build-setup", get(admin::build_setup))
+        .route("/admin/stacks", post(admin::put_stack))
+        .route("/admin/git-credentials", post(admin::put_git_credential))
+        .route(
+            "/admin/git-credentials/{name}/delete",
+            post(admin::delete_git_credential),
+        )
+        .route("/admin/executors", post(admin::create_executor))
+        .route("/admin/executors/{name}/delete", post(admin::delete_executor))
         .route("/lang/{code}", get(language))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(text::with_language))

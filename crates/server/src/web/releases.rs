@@ -1,5 +1,5 @@
 //! Releases: the list with the create form, one release's page (state,
-//! promotion history, deploys, a place for the build log) with the actions
+//! promotion history, deploys, its builds and the build log) with the actions
 //! the caller may take, and holds on an application's environments.
 //!
 //! Which buttons a page shows is asked of the same pure `decide` the server
@@ -46,6 +46,15 @@ struct CreateError {
     application: String,
     git_ref: String,
     change_note: String,
+    build: bool,
+}
+
+/// An application the caller may create releases of.
+#[derive(Serialize)]
+struct Creatable {
+    name: String,
+    /// It has build settings (so it can be built at once).
+    builds: bool,
 }
 
 fn release_id(raw: &str) -> Result<ReleaseId, ApiError> {
@@ -98,13 +107,27 @@ async fn list_page(
         .filter(|m| m.role == "developer")
         .map(|m| m.project)
         .collect();
-    let creatable: Vec<String> = apps::list_visible(&mut c, caller.visibility(), None)
+    // Each with whether it has build settings: "Build it now" is ticked for those.
+    let creatable: Vec<Creatable> = apps::list_visible(&mut c, caller.visibility(), None)
         .await?
         .into_iter()
         .filter(|a| caller.is_admin() || dev_projects.contains(&a.project))
-        .map(|a| a.name)
+        .map(|a| Creatable {
+            builds: a.build_settings.as_object().is_some_and(|o| !o.is_empty()),
+            name: a.name,
+        })
         .collect();
     drop(c);
+    let chosen = error
+        .as_ref()
+        .map(|e| e.application.as_str())
+        .or(q.application.as_deref())
+        .and_then(|n| creatable.iter().find(|a| a.name == n))
+        .or(creatable.first());
+    let build_now = match &error {
+        Some(e) => e.build,
+        None => chosen.is_some_and(|a| a.builds),
+    };
     render(
         state,
         caller,
@@ -117,6 +140,7 @@ async fn list_page(
             state_filter => st,
             states => prism_domain::ReleaseState::KINDS,
             creatable => creatable,
+            build_now => build_now,
             error => error,
         },
     )
@@ -161,6 +185,7 @@ pub async fn create(State(state): State<AppState>, p: Posted<CreateForm>) -> Web
                 application: f.application,
                 git_ref: f.git_ref,
                 change_note: f.change_note,
+                build: f.build.is_some(),
             };
             let html = list_page(&state, &p.caller, ListQuery::default(), Some(error)).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
@@ -192,7 +217,7 @@ async fn controls(c: &mut prism_store::AnyConnection, caller: &Caller, rel: &Rel
         Some(e) => slots::get(c, rel.app_id, e).await?.view(),
         None => Default::default(),
     };
-    // Starting a build belongs with the build log (the build issue): not offered here yet.
+    // Starting a build is offered with the build log (`builds::for_release`).
     for (action, name) in [
         (Action::Pass, "pass"),
         (Action::Close, "close"),
@@ -253,12 +278,13 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Pat
     let history = releases::history(&mut c, id).await?;
     let ds = deploys::list(&mut c, None, None, Some(id), 50).await?;
     let controls = controls(&mut c, &caller, &rel).await?;
+    let build = super::builds::for_release(&mut c, &caller, &rel).await?;
     drop(c);
     render(
         &state,
         &caller,
         "release.html",
-        context! { nav => "releases", release => rel, history => history, deploys => ds, controls => controls },
+        context! { nav => "releases", release => rel, history => history, deploys => ds, controls => controls, build => build },
     )
     .await
 }

@@ -33,6 +33,9 @@ templates!(
     "deploy_rows.html",
     "releases.html",
     "release.html",
+    "build_facts.html",
+    "build_log.html",
+    "build.html",
     "deploy.html",
     "audit.html",
     "tokens.html",
@@ -42,6 +45,10 @@ templates!(
     "clusters.html",
     "environments.html",
     "stats.html",
+    "registries.html",
+    "base_images.html",
+    "base_image.html",
+    "build_setup.html",
 );
 
 fn env() -> &'static Environment<'static> {

@@ -1,8 +1,8 @@
 //! Delivery statistics per project, drawn by the server as SVG: releases and
 //! deploys per week, lead time from release to the last environment, change
-//! failure rate and time to restore there. Computed from the most recent
-//! releases and deploys (a fixed number of rows, three queries whatever the
-//! history). Build durations come with the build issue.
+//! failure rate and time to restore there, and the median build duration
+//! per week. Computed from the most recent releases, deploys and builds (a
+//! fixed number of rows, four queries whatever the history).
 
 use std::collections::HashMap;
 
@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::Html;
 use minijinja::{context, Value};
 use prism_store::releases::{self, ReleaseFilter};
-use prism_store::{deploys, environments, projects};
+use prism_store::{builds, deploys, environments, projects};
 use serde::Deserialize;
 
 use super::error::WebResult;
@@ -22,6 +22,7 @@ use crate::error::ApiError;
 /// How much history the page reads: the newest rows of each table.
 const RELEASES: i64 = 500;
 const DEPLOYS: i64 = 1000;
+const BUILDS: i64 = 500;
 const WEEKS: i64 = 12;
 const WEEK_MS: i64 = 7 * 86_400_000;
 const HOUR_MS: f64 = 3_600_000.0;
@@ -134,6 +135,7 @@ pub async fn page(
         .await?
         .into_iter()
         .max_by_key(|e| e.position);
+    let timings = builds::recent_timings(&mut c, project.id, BUILDS).await?;
     drop(c);
 
     let now = prism_store::now_ms();
@@ -187,6 +189,28 @@ pub async fn page(
         })
         .collect();
 
+    // Builds: the median duration (seconds) of each week's successful builds
+    // (a failure's duration says where it stopped, not how long a build takes).
+    let mut per_week: Vec<Vec<f64>> = vec![vec![]; weeks.len()];
+    for t in timings.iter().filter(|t| t.state == "succeeded") {
+        if let Some(i) = index(t.finished_at) {
+            per_week[i].push((t.finished_at - t.started_at) as f64 / 1000.0);
+        }
+    }
+    let build_medians: Vec<i64> = per_week
+        .iter()
+        .map(|v| median(v.clone()).map_or(0, |m| m.round() as i64))
+        .collect();
+    let build_median = median(
+        timings
+            .iter()
+            .filter(|t| t.state == "succeeded")
+            .map(|t| (t.finished_at - t.started_at) as f64)
+            .collect(),
+    )
+    .map(|ms| super::builds::duration(ms as i64));
+    let builds_failed = timings.iter().filter(|t| t.state != "succeeded").count();
+
     let fmt_hours = |h: Option<f64>| h.map(|h| format!("{h:.1} h"));
     render(
         &state,
@@ -206,7 +230,11 @@ pub async fn page(
             failure_rate => failure_rate.map(|r| format!("{r:.0} %")),
             judged => judged.len(),
             restore => fmt_hours(median(restore)),
-            rows_read => context! { releases => RELEASES, deploys => DEPLOYS },
+            builds_chart => Value::from_safe_string(bars(&weeks, &[("bar-builds", build_medians)])),
+            build_median => build_median,
+            builds_total => timings.len(),
+            builds_failed => builds_failed,
+            rows_read => context! { releases => RELEASES, deploys => DEPLOYS, builds => BUILDS },
         },
     )
     .await

@@ -1,15 +1,21 @@
 //! Administration pages (users and roles, projects with their members and
 //! applications, clusters with a health check, environments and their
-//! policies) and every user's API tokens. Each form calls the API's handler
+//! policies), what builds need (registries, base images and their lineage,
+//! stacks, git credentials, executors) and every user's API tokens. Each form calls the API's handler
 //! for the same change, so the admin check and the audit event are the API's.
 //! A refused form shows the page again with the error on top (status kept).
 
+mod build_setup;
 mod clusters;
 mod environments;
 mod projects;
 mod tokens;
 mod users;
 
+pub use build_setup::{
+    base_image, base_images, build_base, create_executor, delete_executor, delete_git_credential, delete_registry,
+    put_git_credential, put_registry, put_stack, rebuild_applications, registries, setup as build_setup,
+};
 pub use clusters::{cluster_health, clusters, create_cluster};
 pub use environments::{create_environment, environments, update_environment};
 pub use projects::{create_app, create_project, grant, project, projects};

@@ -1,0 +1,129 @@
+//! Builds in the console: a release's builds with the newest one's log
+//! (server-rendered, then followed live over the API's SSE stream by
+//! `live.js`), a build's own page with its whole log (its permanent human
+//! address), and the "Build" and "Cancel" buttons, which call the API's
+//! handlers so the role checks and the audit trail are the API's.
+
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::context;
+use prism_domain::release::{decide, Action, Actor};
+use prism_domain::Role;
+use prism_store::builds::{self, Build, LogLine};
+use prism_store::releases::Release;
+use prism_store::{environments, slots, AnyConnection};
+use serde::Serialize;
+
+use super::admin::NoFields;
+use super::error::WebResult;
+use super::render::page as render;
+use super::session::{Posted, Web};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::json::OptionalJson;
+
+/// The most log lines a page shows (the plain-text log has them all).
+const LOG_LINES: i64 = 10_000;
+
+/// A build as the pages show it: the record, whether it is still running and
+/// how long it ran (once it ended).
+#[derive(Serialize)]
+pub(super) struct BuildView {
+    #[serde(flatten)]
+    build: Build,
+    active: bool,
+    duration: Option<String>,
+}
+
+impl From<Build> for BuildView {
+    fn from(build: Build) -> Self {
+        let active = !builds::is_final(&build.state);
+        let duration = build.started_at.zip(build.finished_at).map(|(s, e)| duration(e - s));
+        BuildView {
+            build,
+            active,
+            duration,
+        }
+    }
+}
+
+/// `850 ms`, `42 s`, `3 min 05 s`, `1 h 02 min`.
+pub(super) fn duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms} ms"),
+        1..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// What the release page shows about builds: every build (newest first), the
+/// newest one's log, and the buttons the caller may press.
+#[derive(Serialize)]
+pub(super) struct ReleaseBuilds {
+    builds: Vec<BuildView>,
+    log: Vec<LogLine>,
+    can_build: bool,
+    can_cancel: bool,
+}
+
+pub(super) async fn for_release(c: &mut AnyConnection, caller: &Caller, rel: &Release) -> WebResult<ReleaseBuilds> {
+    let list = builds::for_release(c, rel.id).await?;
+    let log = match list.first() {
+        Some(b) => builds::logs(c, b.id, -1, LOG_LINES).await?,
+        None => vec![],
+    };
+    let roles = caller.roles_in(c, rel.project_id).await?;
+    let actor = Actor { roles, system: false };
+    let lifecycle = environments::lifecycle(c).await?;
+    let view = match rel.parsed_state.env() {
+        Some(e) => slots::get(c, rel.app_id, e).await?.view(),
+        None => Default::default(),
+    };
+    // The same pure decision the server makes when the button is pressed.
+    let can_build = decide(&lifecycle, &actor, rel.id, rel.parsed_state, &Action::StartBuild, &view).is_ok();
+    let running = list.first().is_some_and(|b| !builds::is_final(&b.state));
+    let can_cancel = running && (roles.has(Role::Developer) || roles.has(Role::Operator));
+    Ok(ReleaseBuilds {
+        builds: list.into_iter().map(BuildView::from).collect(),
+        log,
+        can_build,
+        can_cancel,
+    })
+}
+
+/// `/builds/{id}`: the build's facts and its whole log.
+pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Path<String>) -> WebResult<Html<String>> {
+    // The API's handler: the same visibility check (a build of a project
+    // the caller is not a member of is not found).
+    let b = crate::routes::builds::get(State(state.clone()), caller.clone(), Path(id))
+        .await?
+        .0;
+    let mut c = state.store.conn().await?;
+    let log = builds::logs(&mut c, b.id, -1, LOG_LINES).await?;
+    let roles = caller.roles_in(&mut c, b.project_id).await?;
+    drop(c);
+    let can_cancel = !builds::is_final(&b.state) && (roles.has(Role::Developer) || roles.has(Role::Operator));
+    let truncated = log.len() as i64 == LOG_LINES;
+    render(
+        &state,
+        &caller,
+        "build.html",
+        context! { nav => "releases", b => BuildView::from(b), log => log, can_cancel => can_cancel, truncated => truncated },
+    )
+    .await
+}
+
+/// "Build" on the release page: starts (or, after a failure, restarts) the build.
+pub async fn start(State(state): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> WebResult<Response> {
+    let (_, b) = crate::routes::builds::start(State(state), p.caller, Path(id), OptionalJson(None)).await?;
+    Ok(Redirect::to(&format!("/releases/{}", b.0.release)).into_response())
+}
+
+/// "Cancel" on the release or build page; back to the release.
+pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> WebResult<Response> {
+    let (_, b) = crate::routes::builds::cancel(State(state), p.caller, Path(id)).await?;
+    Ok(Redirect::to(&format!("/releases/{}", b.0.release)).into_response())
+}
