@@ -255,15 +255,18 @@ pub async fn put_env_settings(
     Ok(())
 }
 
-/// Names of the applications the user may create releases of (developer in
-/// the project, or admin), in one query that reads no settings.
-pub async fn creatable_names(c: &mut AnyConnection, user_id: i64, is_admin: bool) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT a.name FROM applications a WHERE $2 = 1 OR EXISTS (SELECT 1 FROM memberships m \
+/// The applications the user may create releases of (developer in the
+/// project, or admin), each with whether it has build settings, in one query
+/// that parses no settings.
+pub async fn creatable(c: &mut AnyConnection, user_id: i64, is_admin: bool) -> Result<Vec<(String, bool)>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT a.name, CAST(CASE WHEN a.build_settings = '{}' THEN 0 ELSE 1 END AS BIGINT) FROM applications a \
+         WHERE $2 = 1 OR EXISTS (SELECT 1 FROM memberships m \
          WHERE m.project_id = a.project_id AND m.user_id = $1 AND m.role = 'developer') ORDER BY a.name",
     )
     .bind(user_id)
     .bind(is_admin as i64)
     .fetch_all(c)
-    .await?)
+    .await?;
+    Ok(rows.into_iter().map(|(name, builds)| (name, builds != 0)).collect())
 }

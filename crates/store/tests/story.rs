@@ -88,6 +88,42 @@ async fn records_and_transitions_behave_the_same_on_both_stores() {
         tx.commit().await.unwrap();
         assert_eq!(r.state, "created");
 
+        // Which applications a user may release: admins all, others where they develop.
+        let mut c = store.conn().await.unwrap();
+        assert_eq!(
+            apps::creatable(&mut c, u.id, true).await.unwrap(),
+            vec![("web".to_string(), false)]
+        );
+        assert!(apps::creatable(&mut c, u.id, false).await.unwrap().is_empty());
+        drop(c);
+        let mut tx = store.begin().await.unwrap();
+        projects::grant(&mut tx, p.id, u.id, prism_domain::Role::Tester)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(apps::creatable(&mut *store.conn().await.unwrap(), u.id, false)
+            .await
+            .unwrap()
+            .is_empty());
+        let mut tx = store.begin().await.unwrap();
+        projects::grant(&mut tx, p.id, u.id, prism_domain::Role::Developer)
+            .await
+            .unwrap();
+        let settings = serde_json::json!({"stack": "node"});
+        let patch = apps::ApplicationPatch {
+            git_url: None,
+            build_settings: Some(&settings),
+            template_settings: None,
+        };
+        apps::update(&mut tx, a.id, patch).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            apps::creatable(&mut *store.conn().await.unwrap(), u.id, false)
+                .await
+                .unwrap(),
+            vec![("web".to_string(), true)]
+        );
+
         // A stale version is refused: the compare-and-set is the store's job.
         let lifecycle = vec![EnvStep {
             id: e.id,

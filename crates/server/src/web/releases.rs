@@ -7,8 +7,6 @@
 //! and each environment's slot), so the page offers exactly what the server
 //! would accept; the server still decides again on the post.
 
-use std::collections::HashSet;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -16,7 +14,7 @@ use minijinja::context;
 use prism_domain::release::{decide, Action, Actor, TransitionError};
 use prism_domain::{ReleaseId, Role};
 use prism_store::releases::{self, Release, ReleaseFilter};
-use prism_store::{apps, deploys, environments, projects, slots};
+use prism_store::{apps, deploys, environments, slots};
 use serde::{Deserialize, Serialize};
 
 use super::error::WebResult;
@@ -100,22 +98,12 @@ async fn list_page(
     let next = (items.len() as i64 == PAGE)
         .then(|| items.last().map(|r| r.id.to_string()))
         .flatten();
-    // The create form offers the applications where the caller is a developer.
-    let dev_projects: HashSet<String> = projects::memberships_of(&mut c, caller.user.id)
+    // The create form offers the applications where the caller is a developer,
+    // each with whether it has build settings: "Build it now" is ticked for those.
+    let creatable: Vec<Creatable> = apps::creatable(&mut c, caller.user.id, caller.is_admin())
         .await?
         .into_iter()
-        .filter(|m| m.role == "developer")
-        .map(|m| m.project)
-        .collect();
-    // Each with whether it has build settings: "Build it now" is ticked for those.
-    let creatable: Vec<Creatable> = apps::list_visible(&mut c, caller.visibility(), None)
-        .await?
-        .into_iter()
-        .filter(|a| caller.is_admin() || dev_projects.contains(&a.project))
-        .map(|a| Creatable {
-            builds: a.build_settings.as_object().is_some_and(|o| !o.is_empty()),
-            name: a.name,
-        })
+        .map(|(name, builds)| Creatable { name, builds })
         .collect();
     drop(c);
     let chosen = error
