@@ -646,7 +646,7 @@ async fn wait_for_state(b: &web::Browser, state: &str, secs: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
     let kube = tokio::task::spawn_blocking(web::kube::KubeCluster::up).await.unwrap();
-    for ns in ["shop-fat", "shop-uat"] {
+    for ns in ["shop-fat", "shop-uat", "shop-prd"] {
         kube.kubectl(&["create", "namespace", ns]);
     }
     let (server, api) = shop().await;
@@ -656,7 +656,7 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
         json!({"name": "one", "kubeconfig": kube.kubeconfig_text()}),
     )
     .await;
-    for env in ["fat", "uat"] {
+    for env in ["fat", "uat", "prd"] {
         api.call(
             "PATCH",
             &format!("/environments/{env}"),
@@ -832,6 +832,37 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
         .unwrap();
     assert_eq!(bars.len(), 24, "two series over twelve weeks");
     otto.screenshot("36-statistics").await;
+
+    // PRD, where the lifecycle ends: the operator reviews the diff, approves,
+    // and the page follows the rollout to the end.
+    api.call("POST", &format!("/releases/{r2}/actions/pass"), json!({}))
+        .await;
+    api.call(
+        "POST",
+        &format!("/releases/{r2}/actions/promote"),
+        json!({"environment": "prd"}),
+    )
+    .await;
+    otto.goto(&format!("/releases/{r2}")).await;
+    otto.click("#do-deploy-prd").await;
+    otto.find("#deploy-state").await;
+    wait_for_state(&otto, "awaiting_review", 60).await;
+    assert!(otto.exists("#diff [data-action=create]").await);
+    otto.screenshot("37-prd-review").await;
+    otto.fill("#review textarea[name=comment]", "ship it").await;
+    otto.click("#approve").await;
+    wait_for_state(&otto, "succeeded", 120).await;
+    let image = kube.kubectl(&[
+        "get",
+        "deployment",
+        "web",
+        "-n",
+        "shop-prd",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, pinned(2), "r2 runs in PRD");
+    otto.screenshot("38-prd-rollout-succeeded").await;
 
     otto.close().await;
     admin.close().await;
