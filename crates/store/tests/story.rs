@@ -101,7 +101,7 @@ async fn records_and_transitions_behave_the_same_on_both_stores() {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        assert!(apps::creatable(&mut *store.conn().await.unwrap(), u.id, false)
+        assert!(apps::creatable(&mut store.conn().await.unwrap(), u.id, false)
             .await
             .unwrap()
             .is_empty());
@@ -118,7 +118,7 @@ async fn records_and_transitions_behave_the_same_on_both_stores() {
         apps::update(&mut tx, a.id, patch).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(
-            apps::creatable(&mut *store.conn().await.unwrap(), u.id, false)
+            apps::creatable(&mut store.conn().await.unwrap(), u.id, false)
                 .await
                 .unwrap(),
             vec![("web".to_string(), true)]
