@@ -485,6 +485,23 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     assert!(newest["change_note"].as_str().unwrap().contains(&new), "{newest}");
     admin.screenshot("69-rebuild-releases-created").await;
 
+    // The admin registers a base image from the list page: a refused
+    // description is named and kept in the box; a good one is built.
+    admin.goto("/admin/base-images").await;
+    admin.tick("#new-base summary").await;
+    let bad = r#"{"name": "alpine", "tier": 3, "registry": "main", "repository": "base/alpine"}"#;
+    admin.fill("#new-base textarea[name=json]", bad).await;
+    admin.click("#create-base").await;
+    assert!(admin.text("#notice").await.contains("tier"));
+    assert!(!admin.exists("#base-images tr[data-base=alpine]").await);
+    let good = r#"{"name": "busybox-tz", "tier": 1, "registry": "main", "repository": "base/busybox-tz", "recipe": {"rootfs": "rootfs.tar", "config": {"env": {"TZ": "Asia/Shanghai"}}}}"#;
+    admin.fill("#new-base textarea[name=json]", good).await;
+    admin.click("#create-base").await;
+    assert!(admin.exists("#base-images tr[data-base=busybox-tz]").await);
+    let registered = w.api.built_base("busybox-tz", None).await;
+    assert_eq!(registered["tier"], 1);
+    admin.screenshot("69b-base-image-registered").await;
+
     // The admin edits web's build settings as JSON; a bad artifact path is
     // named next to the box and nothing is saved.
     admin.goto("/apps/web").await;

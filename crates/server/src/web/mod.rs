@@ -76,7 +76,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/environments/{name}", post(admin::update_environment))
         .route("/admin/registries", get(admin::registries).post(admin::put_registry))
         .route("/admin/registries/{name}/delete", post(admin::delete_registry))
-        .route("/admin/base-images", get(admin::base_images))
+        .route("/admin/base-images", get(admin::base_images).post(admin::create_base))
         .route("/admin/base-images/{name}", get(admin::base_image))
         .route("/admin/base-images/{name}/build", post(admin::build_base))
         .route(

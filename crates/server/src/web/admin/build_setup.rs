@@ -109,14 +109,49 @@ pub async fn delete_registry(
 
 // ---- base images
 
-pub async fn base_images(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
+async fn base_images_page(
+    state: &AppState,
+    caller: &Caller,
+    form: Option<String>,
+    notice: Option<Notice>,
+) -> WebResult<Html<String>> {
+    caller.require_admin()?;
     let list = base_images::list(&mut *state.store.conn().await?).await?;
     render(
-        &state,
-        &caller,
+        state,
+        caller,
         "base_images.html",
-        context! { nav => "base_images", bases => list },
+        context! { nav => "base_images", bases => list, base_form => form, notice => notice },
     )
+    .await
+}
+
+pub async fn base_images(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
+    base_images_page(&state, &caller, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct BaseForm {
+    #[serde(default)]
+    json: String,
+}
+
+/// Registers a base image from its JSON description (name, tier, parent,
+/// registry, repository, tag, recipe); Prism then builds it.
+pub async fn create_base(State(state): State<AppState>, p: Posted<BaseForm>) -> WebResult<Response> {
+    let json = p.form.json;
+    let r = match serde_json::from_str::<crate::routes::base_images::CreateBase>(&json) {
+        Ok(req) => crate::routes::base_images::create(State(state.clone()), p.caller.clone(), ApiJson(req))
+            .await
+            .map(|_| ()),
+        Err(e) => Err(ApiError::bad_request(
+            "json",
+            format!("not a base image description: {e}"),
+        )),
+    };
+    after(r, "/admin/base-images".into(), |n| {
+        base_images_page(&state, &p.caller, Some(json.clone()), Some(n))
+    })
     .await
 }
 

@@ -13,8 +13,9 @@ mod tokens;
 mod users;
 
 pub use build_setup::{
-    base_image, base_images, build_base, create_executor, delete_executor, delete_git_credential, delete_registry,
-    put_git_credential, put_registry, put_stack, rebuild_applications, registries, setup as build_setup,
+    base_image, base_images, build_base, create_base, create_executor, delete_executor, delete_git_credential,
+    delete_registry, put_git_credential, put_registry, put_stack, rebuild_applications, registries,
+    setup as build_setup,
 };
 pub use clusters::{cluster_health, clusters, create_cluster};
 pub use environments::{create_environment, environments, update_environment};
