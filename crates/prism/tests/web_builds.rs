@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use common::{Server, ADMIN_PASSWORD};
 use git_support::{git, HttpGit};
 use registry_support::{busybox_rootfs, TestRegistry};
-use web::Driver;
+use web::{Api, Driver};
 
 const GIT_USER: &str = "builder";
 const GIT_PASSWORD: &str = "gitpw-web-secret";
@@ -55,47 +55,7 @@ fn repo(root: &Path, name: &str, files: &[(&str, &str)]) {
     );
 }
 
-/// The REST API as the admin's token, for the set-up.
-struct Api {
-    base: String,
-    token: String,
-    http: Http,
-}
-
 impl Api {
-    async fn new(base: &str) -> Api {
-        let http = Http::new();
-        let v: Value = http
-            .post(format!("{base}/api/v1/auth/token"))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Api {
-            base: base.to_owned(),
-            token: v["secret"].as_str().expect("token").to_owned(),
-            http,
-        }
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), format!("{}/api/v1{path}", self.base))
-            .bearer_auth(&self.token);
-        if !body.is_null() {
-            req = req.json(&body);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status();
-        let v: Value = r.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
-    }
-
     /// Waits until the build is no longer running.
     async fn finished_build(&self, id: i64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(180);

@@ -14,54 +14,13 @@ use reqwest::Client as Http;
 use serde_json::{json, Value};
 
 use common::{Server, ADMIN_PASSWORD};
-use web::Driver;
+use web::{Api, Driver};
 
 const DEV_PW: &str = "developer-password";
 const TESTER_PW: &str = "tester-password";
 const OPS_PW: &str = "operator-password";
 
-/// The REST API as the admin's token: the set-up, and Prism's engine
-/// reporting build and deploy results (which no page offers).
-struct Api {
-    base: String,
-    token: String,
-    http: Http,
-}
-
 impl Api {
-    async fn new(base: &str) -> Api {
-        let http = Http::new();
-        let v: Value = http
-            .post(format!("{base}/api/v1/auth/token"))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Api {
-            base: base.to_owned(),
-            token: v["secret"].as_str().expect("token").to_owned(),
-            http,
-        }
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), format!("{}/api/v1{path}", self.base))
-            .bearer_auth(&self.token);
-        if !body.is_null() {
-            req = req.json(&body);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status();
-        let v: Value = r.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
-    }
-
     /// What Prism's engine reports when a deploy into `env` succeeds.
     async fn deployed(&self, release: &str, env: &str) {
         self.call(
