@@ -3,6 +3,8 @@
 //! every rule is tested exhaustively without a store or a server.
 
 pub mod build;
+pub mod build_state;
+pub mod deploy_state;
 pub mod env_var;
 pub mod error;
 pub mod git_ref;
@@ -13,8 +15,12 @@ pub mod release;
 pub mod release_id;
 pub mod role;
 pub mod username;
+#[macro_use]
+pub mod words;
 
 pub use build::BuildSettings;
+pub use build_state::{BuildEvent, BuildFailure, BuildState};
+pub use deploy_state::{DeployEvent, DeployFailure, DeployKind, DeployState};
 pub use error::ValidationError;
 pub use git_ref::GitRef;
 pub use name::Name;
