@@ -71,6 +71,8 @@ ensure_image_tools() {
   command -v runc >/dev/null || need+=(runc)
   command -v busybox >/dev/null || need+=(busybox-static)
   command -v htpasswd >/dev/null || need+=(apache2-utils)
+  # The contained build runner's user-mode networking.
+  command -v slirp4netns >/dev/null || need+=(slirp4netns)
   if [ ${#need[@]} -gt 0 ]; then
     log "Installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -78,7 +80,7 @@ ensure_image_tools() {
   fi
 }
 
-log "Image tools: skopeo, umoci, runc, busybox, htpasswd"
+log "Image and build tools: skopeo, umoci, runc, busybox, htpasswd, slirp4netns"
 ensure_image_tools
 
 log "Chromium and chromedriver for the web console tests"

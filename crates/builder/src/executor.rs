@@ -46,6 +46,8 @@ pub enum ExecOutcome {
     TimedOut,
     /// The cancel token fired; the process group was killed.
     Cancelled,
+    /// The kernel killed the step for exceeding its memory limit.
+    OutOfMemory { limit_bytes: u64 },
 }
 
 impl ExecOutcome {
@@ -314,7 +316,7 @@ fn group_has_live_member(pg: libc::pid_t) -> bool {
     false
 }
 
-async fn pump<R: AsyncRead + Unpin>(pipe: Option<R>, stream: Stream, log: Arc<dyn LogSink>) {
+pub(crate) async fn pump<R: AsyncRead + Unpin>(pipe: Option<R>, stream: Stream, log: Arc<dyn LogSink>) {
     let Some(pipe) = pipe else { return };
     let mut reader = BufReader::new(pipe);
     let mut buf = Vec::with_capacity(1024);

@@ -13,6 +13,7 @@
 //! * [`BuildFailure`]: what a failed build reports: where it failed and why.
 
 pub mod checkout;
+pub mod container;
 pub mod executor;
 pub mod jenkins;
 pub mod logsink;
@@ -20,6 +21,7 @@ pub mod mask;
 pub mod workspace;
 
 pub use checkout::{checkout, CheckoutError, CommitSha, Credentials};
+pub use container::{ContainerConfig, ContainerExecutor, Limits, Network};
 pub use executor::{BuildStep, ExecError, ExecOutcome, Executor, LocalExecutor};
 pub use jenkins::{ApiToken, JenkinsConfig, JenkinsError, JenkinsExecutor};
 pub use logsink::{LogLine, LogSink, MemoryLogSink, Stream, TailBuffer, TeeSink};
@@ -51,6 +53,12 @@ pub enum BuildFailure {
     TimedOut {
         step: String,
         seconds: u64,
+        tail: Vec<LogLine>,
+    },
+    #[error("build step `{step}` was killed: OOMKilled, out of memory (limit {limit_mib} MiB){}", format_tail(.tail))]
+    OutOfMemory {
+        step: String,
+        limit_mib: u64,
         tail: Vec<LogLine>,
     },
     #[error("build step `{step}` was cancelled")]
@@ -94,6 +102,11 @@ impl BuildFailure {
                 tail,
             }),
             ExecOutcome::Cancelled => Some(Self::Cancelled { step: name }),
+            ExecOutcome::OutOfMemory { limit_bytes } => Some(Self::OutOfMemory {
+                step: name,
+                limit_mib: limit_bytes >> 20,
+                tail,
+            }),
         }
     }
 
@@ -103,7 +116,9 @@ impl BuildFailure {
             Self::Checkout(CheckoutError::RefNotFound { .. }) => FailureKind::RefNotFound,
             Self::Checkout(CheckoutError::AuthRefused { .. }) => FailureKind::AuthRefused,
             Self::Checkout(_) => FailureKind::Checkout,
-            Self::Exited { .. } | Self::Signaled { .. } | Self::Exec { .. } => FailureKind::Build,
+            Self::Exited { .. } | Self::Signaled { .. } | Self::Exec { .. } | Self::OutOfMemory { .. } => {
+                FailureKind::Build
+            }
             Self::TimedOut { .. } => FailureKind::Timeout,
             Self::Cancelled { .. } => FailureKind::Cancelled,
         }
