@@ -13,6 +13,7 @@ pub mod layer;
 pub mod media;
 pub mod reference;
 pub mod registry;
+pub mod unpack;
 
 pub use base::{build_base, BaseRecipe};
 pub use error::ImageError;
