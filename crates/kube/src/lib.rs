@@ -5,6 +5,7 @@
 //! carry Prism's ownership labels, and judges rollouts the way
 //! `kubectl rollout status` does.
 
+pub mod build_job;
 mod cache;
 mod cluster;
 mod diff;
