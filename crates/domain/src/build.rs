@@ -8,9 +8,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::env_var::validate_env_vars;
-use crate::{Name, ValidationError};
+use crate::{Cpu, Memory, Name, ValidationError};
 
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30 * 60;
+/// Limits of a build container unless the application says otherwise.
+pub const DEFAULT_BUILD_MEMORY: &str = "2Gi";
+pub const DEFAULT_BUILD_CPU: &str = "2";
+pub const DEFAULT_BUILD_PIDS: u32 = 1024;
+pub const MAX_BUILD_PIDS: u32 = 65_536;
 pub const MAX_TIMEOUT_SECONDS: u64 = 24 * 60 * 60;
 /// The executor that runs builds inside the Prism server's machine.
 pub const LOCAL_EXECUTOR: &str = "local";
@@ -60,6 +65,42 @@ pub struct BuildSettings {
     /// A registered git credential for private repositories.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_credential: Option<String>,
+    /// The registered base image whose file system the build command runs in
+    /// (its toolchain: JDK and Maven, Node.js and npm ...); default: `base_image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder_image: Option<String>,
+    /// What the build container may reach: `egress` (default: outside
+    /// networks such as package registries, never the host's loopback) or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<BuildNetwork>,
+    /// Memory limit of the build container (a Kubernetes quantity, default 2Gi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<String>,
+    /// CPU limit of the build container (a Kubernetes quantity, default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit: Option<String>,
+    /// Most processes the build container may run at once (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<u32>,
+}
+
+/// Where a build container's network leads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildNetwork {
+    /// User-mode networking: outside hosts yes, the build host's loopback no.
+    #[default]
+    Egress,
+    /// Loopback only.
+    None,
+}
+
+/// A build container's limits, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildLimits {
+    pub memory: Memory,
+    pub cpu: Cpu,
+    pub pids: u32,
 }
 
 fn named(field: &str, v: &Option<String>) -> Result<(), ValidationError> {
@@ -161,6 +202,8 @@ impl BuildSettings {
         named(&f("base_image"), &self.base_image)?;
         named(&f("registry"), &self.registry)?;
         named(&f("git_credential"), &self.git_credential)?;
+        named(&f("builder_image"), &self.builder_image)?;
+        self.limits(field)?;
         if let Some(e) = &self.executor {
             if e != LOCAL_EXECUTOR {
                 Name::parse(&f("executor"), e)?;
@@ -215,6 +258,38 @@ impl BuildSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS))
     }
+
+    /// The build container's limits (defaults where unset); `field` prefixes error fields.
+    pub fn limits(&self, field: &str) -> Result<BuildLimits, ValidationError> {
+        let memory = Memory::parse(
+            &format!("{field}.memory_limit"),
+            self.memory_limit.as_deref().unwrap_or(DEFAULT_BUILD_MEMORY),
+        )?;
+        if memory.bytes() < 16 << 20 {
+            return Err(ValidationError::new(
+                format!("{field}.memory_limit"),
+                "must be at least 16Mi",
+            ));
+        }
+        let cpu = Cpu::parse(
+            &format!("{field}.cpu_limit"),
+            self.cpu_limit.as_deref().unwrap_or(DEFAULT_BUILD_CPU),
+        )?;
+        if cpu.millicores() < 100 {
+            return Err(ValidationError::new(
+                format!("{field}.cpu_limit"),
+                "must be at least 100m",
+            ));
+        }
+        let pids = self.pids_limit.unwrap_or(DEFAULT_BUILD_PIDS);
+        if !(16..=MAX_BUILD_PIDS).contains(&pids) {
+            return Err(ValidationError::new(
+                format!("{field}.pids_limit"),
+                format!("must be 16 to {MAX_BUILD_PIDS}"),
+            ));
+        }
+        Ok(BuildLimits { memory, cpu, pids })
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +312,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.timeout(), Duration::from_secs(60));
+        let limits = BuildSettings::parse(
+            "b",
+            &json!({"memory_limit": "512Mi", "cpu_limit": "500m", "pids_limit": 64, "network": "none", "builder_image": "node-tools"}),
+        )
+        .unwrap();
+        assert_eq!(limits.network, Some(BuildNetwork::None));
+        let l = limits.limits("b").unwrap();
+        assert_eq!((l.memory.bytes(), l.cpu.millicores(), l.pids), (512 << 20, 500, 64));
+        let d = BuildSettings::default().limits("b").unwrap();
+        assert_eq!(
+            (d.memory.bytes(), d.cpu.millicores(), d.pids),
+            (2 << 30, 2000, DEFAULT_BUILD_PIDS)
+        );
         assert_eq!(
             BuildSettings::parse("b", &json!({})).unwrap().timeout().as_secs(),
             DEFAULT_TIMEOUT_SECONDS
@@ -271,6 +359,18 @@ mod tests {
         assert!(err(json!({"env": {"1BAD": "x"}}))
             .field
             .starts_with("build_settings.env"));
+        assert_eq!(
+            err(json!({"memory_limit": "lots"})).field,
+            "build_settings.memory_limit"
+        );
+        assert_eq!(err(json!({"memory_limit": "1Mi"})).field, "build_settings.memory_limit");
+        assert_eq!(err(json!({"cpu_limit": "10m"})).field, "build_settings.cpu_limit");
+        assert_eq!(err(json!({"pids_limit": 3})).field, "build_settings.pids_limit");
+        assert_eq!(err(json!({"network": "host"})).field, "build_settings");
+        assert_eq!(
+            err(json!({"builder_image": "../x"})).field,
+            "build_settings.builder_image"
+        );
         let unknown = err(json!({"stakc": "node"}));
         assert_eq!(unknown.field, "build_settings");
         assert!(unknown.message.contains("stakc"), "{}", unknown.message);

@@ -18,7 +18,7 @@ pub mod username;
 #[macro_use]
 pub mod words;
 
-pub use build::BuildSettings;
+pub use build::{BuildLimits, BuildNetwork, BuildSettings};
 pub use build_state::{BuildEvent, BuildFailure, BuildState};
 pub use deploy_state::{DeployEvent, DeployFailure, DeployKind, DeployState};
 pub use error::ValidationError;
