@@ -8,6 +8,7 @@
 pub mod base;
 pub mod docker_config;
 pub mod error;
+pub mod executor_image;
 pub mod image;
 pub mod layer;
 pub mod media;
