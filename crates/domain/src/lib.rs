@@ -18,6 +18,13 @@ pub mod username;
 #[macro_use]
 pub mod words;
 
+/// What `words!` expands to needs, reachable from any crate that uses it.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+    pub use utoipa;
+}
+
 pub use build::{BuildLimits, BuildNetwork, BuildSettings};
 pub use build_state::{BuildEvent, BuildFailure, BuildState};
 pub use deploy_state::{DeployEvent, DeployFailure, DeployKind, DeployState};

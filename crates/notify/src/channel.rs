@@ -1,0 +1,109 @@
+//! Where notifications go. A channel's secret (signing secret, SMTP
+//! password) is sealed at rest by the server and only ever handed to
+//! [`crate::deliver`]; `Debug` never shows it.
+
+use prism_domain::words;
+
+words! {
+    /// The receivers Prism can talk to.
+    pub enum ChannelKind {
+        /// Any HTTPS endpoint: JSON body, HMAC-SHA256 signature header.
+        Webhook => "webhook",
+        /// A Slack incoming webhook.
+        Slack => "slack",
+        /// A DingTalk (钉钉) custom robot, optionally signed.
+        Dingtalk => "dingtalk",
+        /// A Feishu/Lark (飞书) custom bot, optionally signed.
+        Feishu => "feishu",
+        /// A WeCom (企业微信) group robot.
+        Wecom => "wecom",
+        /// E-mail over SMTP.
+        Email => "email",
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain SMTP (only for a relay on the same machine or network).
+    None,
+    /// STARTTLS on the submission port.
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+}
+
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .finish()
+    }
+}
+
+/// One configured channel.
+#[derive(Clone)]
+pub struct Channel {
+    pub kind: ChannelKind,
+    /// The endpoint (unused for e-mail).
+    pub url: String,
+    /// Signing secret (webhook, DingTalk, Feishu); `None` sends unsigned.
+    pub secret: Option<String>,
+    pub smtp: Option<SmtpSettings>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("smtp", &self.smtp)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_holds_a_secret() {
+        let c = Channel {
+            kind: ChannelKind::Email,
+            url: String::new(),
+            secret: Some("signing-secret-1".into()),
+            smtp: Some(SmtpSettings {
+                host: "smtp".into(),
+                port: 25,
+                tls: SmtpTls::None,
+                username: Some("u".into()),
+                password: Some("smtp-password-2".into()),
+                from: "prism@x".into(),
+                to: vec!["ops@x".into()],
+            }),
+        };
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("signing-secret-1") && !shown.contains("smtp-password-2"),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"));
+    }
+}
