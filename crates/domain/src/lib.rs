@@ -2,6 +2,7 @@
 //! (who may move a release where) as pure functions. Nothing here does I/O, so
 //! every rule is tested exhaustively without a store or a server.
 
+pub mod approval;
 pub mod build;
 pub mod build_state;
 pub mod deploy_state;
