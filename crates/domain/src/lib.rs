@@ -16,6 +16,7 @@ pub mod release;
 pub mod release_id;
 pub mod role;
 pub mod username;
+pub mod window;
 #[macro_use]
 pub mod words;
 
