@@ -216,9 +216,7 @@ impl Schedule {
     fn in_window(&self, set: &RRuleSet, w: &DeployWindow, at: DateTime<Utc>) -> bool {
         let len = Duration::minutes(i64::from(w.duration_minutes));
         // An occurrence that started within the last `duration` covers `at`.
-        starts(set, at - len + Duration::milliseconds(1), at, 1)
-            .first()
-            .is_some()
+        !starts(set, at - len + Duration::milliseconds(1), at, 1).is_empty()
     }
 
     fn closed_by(&self, now_ms: i64) -> Option<ClosedBy> {
