@@ -1,0 +1,18 @@
+//! Inbound git webhooks: a push or tag from GitHub, Gitea/Forgejo or GitLab
+//! becomes a release when the application's rules say so.
+//!
+//! - [`verify`]: the forge's signature (or token), checked in constant time
+//!   before the body is read as JSON.
+//! - [`parse`]: the event as one [`PushEvent`], whatever the forge.
+//! - [`ReleaseRules`]: which branches and tags make releases.
+//!
+//! Nothing here does I/O; the server stores delivery ids (a repeated
+//! delivery is ignored) and creates the release.
+
+mod event;
+mod rules;
+mod verify;
+
+pub use event::{parse, EventError, PushEvent};
+pub use rules::{glob_match, ReleaseRules};
+pub use verify::{verify, Forge, Headers, VerifyError};
