@@ -73,6 +73,9 @@ ensure_image_tools() {
   command -v htpasswd >/dev/null || need+=(apache2-utils)
   # The contained build runner's user-mode networking.
   command -v slirp4netns >/dev/null || need+=(slirp4netns)
+  # Metric gates are tested against a real Prometheus scraping a Pushgateway.
+  command -v prometheus >/dev/null || need+=(prometheus)
+  command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
   if [ ${#need[@]} -gt 0 ]; then
     log "Installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -10,6 +10,7 @@ mod cache;
 mod cluster;
 mod diff;
 mod error;
+pub mod progressive;
 mod rollout;
 
 pub use cache::ClientCache;
