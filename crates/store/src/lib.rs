@@ -10,6 +10,7 @@
 
 pub mod apps;
 pub mod audit;
+pub mod backup;
 pub mod base_images;
 pub mod builds;
 pub mod clusters;
