@@ -76,6 +76,9 @@ ensure_image_tools() {
   # Metric gates are tested against a real Prometheus scraping a Pushgateway.
   command -v prometheus >/dev/null || need+=(prometheus)
   command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
+  # LDAP login is tested against a real OpenLDAP server.
+  [ -x /usr/sbin/slapd ] || need+=(slapd)
+  command -v ldapsearch >/dev/null || need+=(ldap-utils)
   if [ ${#need[@]} -gt 0 ]; then
     log "Installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
