@@ -8,7 +8,7 @@ use prism_store::{audit, base_images, credentials, jobs};
 use serde_json::json;
 
 use super::JobError;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::services::base_recipe::{self, Recipe};
 use crate::services::build_config;
 

@@ -3,7 +3,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::ApiError;
 
 /// GET /healthz: 200 when the store answers.

@@ -11,7 +11,7 @@ use prism_store::projects;
 use super::error::WebResult;
 use super::session::csrf_of;
 use super::text;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::auth::Caller;
 
 macro_rules! templates {
