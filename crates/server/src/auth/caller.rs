@@ -6,12 +6,12 @@ use axum::http::{header, Method};
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
 use prism_store::audit::Origin;
-use prism_store::users::User;
 use prism_store::tokens;
+use prism_store::users::User;
 
 use super::secret_token;
-use crate::state::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "prism_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";

@@ -18,9 +18,9 @@ use prism_store::{audit, environments, jobs, slots};
 use serde_json::json;
 
 use super::{Cancel, JobError};
-use crate::state::AppState;
-use crate::services::deploy_plan::{self, cluster_for, DeployError, PlannedObject};
 use crate::ops::transitions::{transition_in, Move, Who};
+use crate::services::deploy_plan::{self, cluster_for, DeployError, PlannedObject};
+use crate::state::AppState;
 
 pub const DEPLOY: &str = "deploy";
 

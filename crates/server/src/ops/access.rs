@@ -4,7 +4,7 @@
 //! not see is reported as not found, so a user of one project learns nothing
 //! of another.
 
-use prism_domain::{ReleaseId, RoleSet};
+use prism_domain::{ReleaseId, Role, RoleSet};
 use prism_store::apps::{self, Application};
 use prism_store::builds::{self, Build};
 use prism_store::deploys::{self, Deploy};
@@ -94,4 +94,37 @@ pub async fn visible_deploys(c: &mut AnyConnection, caller: &Caller, list: Vec<D
         }
     }
     Ok(out)
+}
+
+// What a member may do, asked by the operations when they act and by the
+// console's pages to offer only what would be accepted.
+
+/// Changing an application's definition, settings and its project's templates.
+pub fn may_edit_application(roles: RoleSet) -> bool {
+    roles.has(Role::Operator)
+}
+
+/// Creating a release of an application.
+pub fn may_create_release(roles: RoleSet) -> bool {
+    roles.has(Role::Developer)
+}
+
+/// Holding an environment for testing (the domain's rule).
+pub fn may_hold(roles: RoleSet) -> bool {
+    prism_domain::release::may_hold(&prism_domain::release::Actor { roles, system: false }).is_ok()
+}
+
+/// Lifting another user's hold, or promoting over it (with a reason).
+pub fn may_override_hold(roles: RoleSet) -> bool {
+    roles.has(Role::Operator)
+}
+
+/// Cancelling a build.
+pub fn may_cancel_build(roles: RoleSet) -> bool {
+    roles.has(Role::Developer) || roles.has(Role::Operator)
+}
+
+/// Deploying to, reviewing deploys to and rolling back in `env`.
+pub fn may_deploy(roles: RoleSet, env: &prism_store::environments::Environment) -> bool {
+    roles.has_any(&env.policy.deploy_roles)
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use prism_domain::env_var::validate_env_vars;
-use prism_domain::{Name, Resources, Role};
+use prism_domain::{Name, Resources};
 use prism_store::apps::{self, Application, ApplicationPatch, EnvSettings, NewApplication};
 use prism_store::{audit, environments, projects};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use crate::auth::Caller;
 /// Who may change an application's definition and settings: admins and the
 /// project's operators.
 fn require_editor(roles: prism_domain::RoleSet) -> OpResult<()> {
-    if roles.has(Role::Operator) {
+    if access::may_edit_application(roles) {
         Ok(())
     } else {
         Err(OpError::forbidden(

@@ -88,10 +88,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateBase) -> OpResult<Bas
         (Some(p), 2) => {
             let parent = referenced("parent", base_images::by_name(&mut tx, p).await)?;
             if parent.tier != 1 {
-                return Err(OpError::invalid(
-                    "parent",
-                    "a runtime base is built on a tier-1 base",
-                ));
+                return Err(OpError::invalid("parent", "a runtime base is built on a tier-1 base"));
             }
             Some(parent)
         }

@@ -4,7 +4,7 @@
 //! (`jobs::build`).
 
 use prism_domain::release::Action;
-use prism_domain::{ReleaseId, Role};
+use prism_domain::ReleaseId;
 use prism_store::builds::{self, Build, LogLine};
 use prism_store::{apps, audit, releases, Tx};
 use serde::Deserialize;
@@ -109,13 +109,14 @@ pub async fn get(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<(Build, prism
     access::build(&mut *ctx.store.conn().await?, caller, id).await
 }
 
-/// Whether these roles may cancel a build.
-pub fn may_cancel(roles: prism_domain::RoleSet) -> bool {
-    roles.has(Role::Developer) || roles.has(Role::Operator)
-}
-
 /// Up to `limit` (1 to 10000) log lines after sequence number `after`.
-pub async fn log(ctx: &Ctx, caller: &Caller, id: &str, after: Option<i64>, limit: Option<i64>) -> OpResult<Vec<LogLine>> {
+pub async fn log(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+    after: Option<i64>,
+    limit: Option<i64>,
+) -> OpResult<Vec<LogLine>> {
     let limit = limit.unwrap_or(10_000);
     if !(1..=10_000).contains(&limit) {
         return Err(OpError::invalid("limit", "must be 1 to 10000"));
@@ -148,7 +149,7 @@ pub async fn log_text(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<String> 
 pub async fn cancel_build(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<Build> {
     let mut tx = ctx.store.begin().await?;
     let (b, roles) = access::build(&mut tx, caller, id).await?;
-    if !may_cancel(roles) {
+    if !access::may_cancel_build(roles) {
         return Err(OpError::forbidden(
             "cancelling a build needs the developer or operator role in the project",
         ));

@@ -43,11 +43,6 @@ pub fn shown(mut d: Deploy) -> Deploy {
     d
 }
 
-/// Whether these roles may deploy to, review deploys to and roll back in `env`.
-pub fn may_deploy(roles: RoleSet, env: &environments::Environment) -> bool {
-    roles.has_any(&env.policy.deploy_roles)
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartDeploy {
@@ -257,7 +252,7 @@ pub async fn review(ctx: &Ctx, caller: &Caller, id: &str, req: Review) -> OpResu
     let mut tx = ctx.store.begin().await?;
     let (d, roles) = access::deploy(&mut tx, caller, id).await?;
     let env = environments::get(&mut tx, d.env_id).await?;
-    if !may_deploy(roles, &env) {
+    if !access::may_deploy(roles, &env) {
         return Err(OpError::forbidden(format!(
             "reviewing a deploy to {} needs the role {}",
             env.name,
@@ -395,7 +390,7 @@ pub async fn rollback(ctx: &Ctx, caller: &Caller, name: &str, env: &str, req: Ro
     let mut tx = ctx.store.begin().await?;
     let (app, roles) = access::application(&mut tx, caller, name).await?;
     let environment = environments::by_name(&mut tx, env).await?;
-    if !may_deploy(roles, &environment) {
+    if !access::may_deploy(roles, &environment) {
         return Err(OpError::forbidden(format!(
             "rolling back {} needs the role {}",
             environment.name,

@@ -70,4 +70,3 @@ pub async fn delete_git_credential(ctx: &Ctx, caller: &Caller, name: &str) -> Op
     tx.commit().await?;
     Ok(())
 }
-

@@ -9,7 +9,13 @@ use serde_json::json;
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 
-pub async fn list(ctx: &Ctx, caller: &Caller, state: Option<&str>, kind: Option<&str>, limit: Option<i64>) -> OpResult<Vec<Job>> {
+pub async fn list(
+    ctx: &Ctx,
+    caller: &Caller,
+    state: Option<&str>,
+    kind: Option<&str>,
+    limit: Option<i64>,
+) -> OpResult<Vec<Job>> {
     access::require_admin(caller)?;
     let limit = limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {

@@ -16,8 +16,19 @@
 //! decide what an [`OpError`] is in HTTP (`crate::error` for JSON,
 //! `crate::web::error` for pages). Neither transport calls the other.
 //!
-//! Reads follow the same path: what a caller may see is decided in
-//! [`access`] only.
+//! Reads follow the same path: what a caller may see (and which actions a
+//! page may offer) is decided in [`access`] only.
+//!
+//! One module per concept: `applications`, `releases` (and the release state
+//! machine's moves, `transitions`), `holds` (and the board), `builds`,
+//! `deploys` (start, review, rollback and auto-rollback), `templates`,
+//! `base_images`, `registries`, `git_credentials`, `executors`, `stacks`,
+//! `clusters`, `environments`, `projects`, `members`, `users`, `tokens`,
+//! `sessions` (sign in and out), `audit`, `jobs`.
+//!
+//! To add an operation: write `ops::<concept>::<verb>(ctx, caller, input)`
+//! returning `OpResult<T>`; then a handler in `routes/<concept>.rs` (and its
+//! OpenAPI path) and, when the console offers it, a form handler in `web/`.
 
 pub mod access;
 pub mod applications;

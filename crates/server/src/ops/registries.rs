@@ -122,4 +122,3 @@ pub async fn delete_registry(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult
     tx.commit().await?;
     Ok(())
 }
-

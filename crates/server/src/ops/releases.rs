@@ -3,7 +3,7 @@
 //! state machine one action at a time (`transitions`).
 
 use prism_domain::release::Action;
-use prism_domain::{GitRef, ReleaseId, Role};
+use prism_domain::{GitRef, ReleaseId};
 use prism_store::releases::{self, BuildInfo, Release, ReleaseFilter, Transition};
 use prism_store::{apps, audit, environments};
 use serde::{Deserialize, Serialize};
@@ -109,7 +109,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateRelease) -> OpResult<
             format!("no application named {:?}", req.application),
         ));
     }
-    if !roles.has(Role::Developer) {
+    if !access::may_create_release(roles) {
         return Err(OpError::forbidden(
             "creating a release needs the developer role in the project",
         ));
@@ -232,10 +232,7 @@ pub async fn act(ctx: &Ctx, caller: &Caller, id: ReleaseId, action: &str, req: A
     }
     let has_info = req.commit_sha.is_some() || req.image_ref.is_some() || req.image_digest.is_some();
     if has_info && parsed != Action::BuildSucceeded {
-        return Err(OpError::invalid(
-            "commit_sha",
-            "build results go with build_succeeded",
-        ));
+        return Err(OpError::invalid("commit_sha", "build results go with build_succeeded"));
     }
     let build_info = has_info.then_some(BuildInfo {
         commit_sha: req.commit_sha.as_deref(),

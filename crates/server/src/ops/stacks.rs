@@ -38,10 +38,7 @@ fn parse_stack(name: &str, req: PutStack) -> OpResult<Stack> {
         return Err(OpError::invalid("description", "must be at most 1000 characters"));
     }
     if req.build_command.len() > 16 * 1024 || req.build_command.contains('\0') {
-        return Err(OpError::invalid(
-            "build_command",
-            "must be at most 16 KiB without NUL",
-        ));
+        return Err(OpError::invalid("build_command", "must be at most 16 KiB without NUL"));
     }
     if req.artifact_paths.len() > 100 {
         return Err(OpError::invalid("artifact_paths", "at most 100 paths"));
@@ -104,4 +101,3 @@ pub async fn delete_stack(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<()
     tx.commit().await?;
     Ok(())
 }
-

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use prism_domain::{ReleaseId, Role};
+use prism_domain::ReleaseId;
 use prism_manifests::{TemplateSet, BUILTIN_NAMES};
 use prism_store::template_sets::{self, TemplateSetVersion, VersionSummary};
 use prism_store::{audit, environments, releases};
@@ -73,7 +73,7 @@ pub async fn save(ctx: &Ctx, caller: &Caller, project: &str, req: SaveTemplates)
     set.check_syntax().map_err(|e| manifest_error(&e))?;
     let mut tx = ctx.store.begin().await?;
     let p = access::project(&mut tx, caller, project).await?;
-    if !access::roles_in(&mut tx, caller, p.id).await?.has(Role::Operator) {
+    if !access::may_edit_application(access::roles_in(&mut tx, caller, p.id).await?) {
         return Err(OpError::forbidden(
             "editing templates needs the operator role in the project (or admin)",
         ));
@@ -135,10 +135,7 @@ pub async fn preview(ctx: &Ctx, caller: &Caller, name: &str, req: PreviewRequest
         .await
         .map_err(|_| OpError::invalid("release", format!("no release {rid}")))?;
     if rel.app_id != app.id {
-        return Err(OpError::invalid(
-            "release",
-            format!("{rid} is not a release of {name}"),
-        ));
+        return Err(OpError::invalid("release", format!("{rid} is not a release of {name}")));
     }
     let objects = match &req.files {
         Some(files) => {

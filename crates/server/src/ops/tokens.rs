@@ -50,7 +50,13 @@ pub struct CreateToken {
 }
 
 /// Issues a token for `user`, recorded as done by `origin`.
-pub(crate) async fn issue(ctx: &Ctx, user: &User, origin: &Origin, name: &str, expires_at: Option<i64>) -> OpResult<NewToken> {
+pub(crate) async fn issue(
+    ctx: &Ctx,
+    user: &User,
+    origin: &Origin,
+    name: &str,
+    expires_at: Option<i64>,
+) -> OpResult<NewToken> {
     let secret = secret_token::generate(secret_token::API_TOKEN_PREFIX);
     let mut tx = ctx.store.begin().await?;
     let token = tokens::create_token(&mut tx, user.id, name, &secret_token::hash(&secret), expires_at).await?;

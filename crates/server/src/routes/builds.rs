@@ -162,5 +162,8 @@ pub async fn cancel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Build>)> {
-    Ok((StatusCode::ACCEPTED, Json(op::cancel_build(&state, &caller, &id).await?)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(op::cancel_build(&state, &caller, &id).await?),
+    ))
 }

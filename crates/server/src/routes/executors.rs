@@ -20,7 +20,10 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateExecutor>,
 ) -> ApiResult<(StatusCode, Json<ExecutorRecord>)> {
-    Ok((StatusCode::CREATED, Json(op::create_executor(&state, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(op::create_executor(&state, &caller, req).await?),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/executors/{name}", tag = "builds", params(("name" = String, Path)), responses((status = 204)))]

@@ -46,4 +46,3 @@ pub async fn selftest(
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     Ok((StatusCode::CREATED, Json(op::selftest(&state, &caller, req).await?)))
 }
-

@@ -61,7 +61,10 @@ pub async fn grant(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<Grant>,
 ) -> ApiResult<(StatusCode, Json<Vec<Membership>>)> {
-    Ok((StatusCode::CREATED, Json(members::grant(&state, &caller, &name, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(members::grant(&state, &caller, &name, req).await?),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/projects/{name}/members/{username}/{role}", tag = "projects",

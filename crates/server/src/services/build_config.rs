@@ -12,8 +12,8 @@ use prism_store::apps::Application;
 use prism_store::{base_images, credentials, stacks, AnyConnection, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::state::AppState;
 use crate::ops::{referenced, OpError, OpResult};
+use crate::state::AppState;
 
 /// The settings a build runs with; stored on the build record.
 #[derive(Debug, Clone, Serialize, Deserialize)]

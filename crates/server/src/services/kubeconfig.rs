@@ -138,11 +138,11 @@ contexts:
 
     #[test]
     fn explains_what_is_missing() {
-        assert_eq!(import(KC, Some("nope")).unwrap_err().field.as_deref(), Some("context"));
+        assert_eq!(import(KC, Some("nope")).unwrap_err().field_name(), Some("context"));
         assert!(import(KC, Some("certs"))
             .unwrap_err()
-            .message
+            .to_string()
             .contains("no bearer token"));
-        assert_eq!(import("{{{", None).unwrap_err().field.as_deref(), Some("kubeconfig"));
+        assert_eq!(import("{{{", None).unwrap_err().field_name(), Some("kubeconfig"));
     }
 }

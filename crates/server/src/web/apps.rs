@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::{context, Value};
-use prism_domain::{ReleaseId, Role};
+use prism_domain::ReleaseId;
 use prism_manifests::{TemplateSet, BUILTIN_NAMES};
 use prism_store::releases::{self, ReleaseFilter};
 use prism_store::{apps, deploys, environments, slots};
@@ -110,11 +110,11 @@ async fn app_page(
         context! {
             nav => "apps",
             app => app,
-            can_edit => roles.has(Role::Operator),
-            can_release => roles.has(Role::Developer),
-            can_hold => roles.has(Role::Tester) || roles.has(Role::Operator),
+            can_edit => access::may_edit_application(roles),
+            can_release => access::may_create_release(roles),
+            can_hold => access::may_hold(roles),
             // Another user's hold: only an operator may lift it (with a reason).
-            can_lift_others => roles.has(Role::Operator),
+            can_lift_others => access::may_override_hold(roles),
             settings => settings,
             board => board,
             releases => rels,
@@ -320,7 +320,7 @@ async fn editor(
             project: app.project.clone(),
         },
         app,
-        roles.has(Role::Operator),
+        access::may_edit_application(roles),
     ))
 }
 

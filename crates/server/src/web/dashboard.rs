@@ -15,8 +15,8 @@ use serde::Serialize;
 use super::error::WebResult;
 use super::render::page as render;
 use super::session::Web;
-use crate::state::AppState;
 use crate::auth::Caller;
+use crate::state::AppState;
 
 /// The board shows at most this many applications; the applications page lists all.
 const BOARD_ROWS: usize = 200;

@@ -121,7 +121,7 @@ async fn deploy_page(
     // operation picks it): offer it only when there is one.
     let successes = op::successes(&mut c, d.app_id, d.env_id).await?;
     drop(c);
-    let may_deploy = op::may_deploy(roles, &env);
+    let may_deploy = crate::ops::access::may_deploy(roles, &env);
     let diff = diff_items(d.diff.as_ref());
     let manifests = manifests_yaml(d.manifests.as_ref());
     render(

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 use prism_domain::release::{decide, Action, Actor, TransitionError};
-use prism_domain::{ReleaseId, Role};
+use prism_domain::ReleaseId;
 use prism_store::releases::{self, Release, ReleaseFilter};
 use prism_store::{apps, environments, slots};
 use serde::{Deserialize, Serialize};
@@ -233,7 +233,7 @@ async fn controls(c: &mut prism_store::AnyConnection, caller: &Caller, rel: &Rel
                 blocked: None,
             }),
             // Held: say by whom; an operator may override it with a reason.
-            Err(e @ TransitionError::Held { .. }) if roles.has(Role::Operator) => out.push(Control {
+            Err(e @ TransitionError::Held { .. }) if access::may_override_hold(roles) => out.push(Control {
                 action: "promote",
                 environment: Some(step.name.clone()),
                 needs_override: true,
@@ -309,7 +309,8 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Poste
         image_digest: None,
     };
     // As the API reads an address that is no release id: not found, naming the `id`.
-    let rid = ReleaseId::parse("id", &id).map_err(|e| crate::error::ApiError::not_found("release", &id).field(e.field))?;
+    let rid =
+        ReleaseId::parse("id", &id).map_err(|e| crate::error::ApiError::not_found("release", &id).field(e.field))?;
     let rel = op::act(&state, &p.caller, rid, &f.action, req).await?;
     Ok(Redirect::to(&format!("/releases/{}", rel.id)).into_response())
 }

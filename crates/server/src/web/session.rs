@@ -10,10 +10,10 @@ use prism_store::tokens;
 use serde::de::DeserializeOwned;
 
 use super::error::WebError;
-use crate::state::AppState;
 use crate::auth::caller::{client_address, Credential, SESSION_COOKIE};
 use crate::auth::{secret_token, Caller};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The signed-in user behind a page request.
 pub struct Web(pub Caller);

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use super::error::WebResult;
 use super::render::page as render;
 use super::session::{PageQuery, Web};
-use crate::state::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// How much history the page reads: the newest rows of each table.
 const RELEASES: i64 = 500;

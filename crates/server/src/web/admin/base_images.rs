@@ -49,10 +49,7 @@ pub async fn create_base(State(state): State<AppState>, p: Posted<BaseForm>) -> 
     let json = p.form.json;
     let r = match serde_json::from_str::<CreateBase>(&json) {
         Ok(req) => base_images::create(&state, &p.caller, req).await.map(|_| ()),
-        Err(e) => Err(OpError::invalid(
-            "json",
-            format!("not a base image description: {e}"),
-        )),
+        Err(e) => Err(OpError::invalid("json", format!("not a base image description: {e}"))),
     };
     after(r, "/admin/base-images".into(), |n| {
         base_images_page(&state, &p.caller, Some(json.clone()), Some(n))
@@ -125,4 +122,3 @@ pub async fn rebuild_applications(
         }
     }
 }
-

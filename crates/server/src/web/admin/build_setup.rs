@@ -51,4 +51,3 @@ pub(super) async fn setup_page(
 pub async fn setup(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
     setup_page(&state, &caller, Value::UNDEFINED, None).await
 }
-

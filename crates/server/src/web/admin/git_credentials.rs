@@ -46,4 +46,3 @@ pub async fn delete_git_credential(
     })
     .await
 }
-

@@ -20,12 +20,12 @@ mod users;
 pub use base_images::{base_image, base_images, build_base, create_base, rebuild_applications};
 pub use build_setup::setup as build_setup;
 pub use clusters::{cluster_health, clusters, create_cluster};
+pub use environments::{create_environment, environments, update_environment};
 pub use executors::{create_executor, delete_executor};
 pub use git_credentials::{delete_git_credential, put_git_credential};
+pub use projects::{create_app, create_project, grant, project, projects};
 pub use registries::{delete_registry, put_registry, registries};
 pub use stacks::put_stack;
-pub use environments::{create_environment, environments, update_environment};
-pub use projects::{create_app, create_project, grant, project, projects};
 pub use tokens::{create_token, revoke_token, tokens};
 pub use users::{create_user, update_user, users};
 

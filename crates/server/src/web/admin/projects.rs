@@ -9,10 +9,10 @@ use serde::Deserialize;
 
 use super::{after, Notice};
 use crate::auth::Caller;
+use crate::ops::access;
 use crate::ops::applications::{self, CreateApplication};
 use crate::ops::members::{self, Grant};
 use crate::ops::projects::{self as op, CreateProject};
-use crate::ops::access;
 use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;

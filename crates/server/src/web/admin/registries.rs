@@ -97,4 +97,3 @@ pub async fn delete_registry(
     })
     .await
 }
-

@@ -25,7 +25,9 @@ pub async fn put_stack(State(state): State<AppState>, p: Posted<StackForm>) -> W
     let f = p.form;
     let again = context! { name => f.name, json => f.json };
     let r = match serde_json::from_str::<PutStack>(&f.json) {
-        Ok(req) => stacks::put_stack(&state, &p.caller, f.name.trim(), req).await.map(|_| ()),
+        Ok(req) => stacks::put_stack(&state, &p.caller, f.name.trim(), req)
+            .await
+            .map(|_| ()),
         Err(e) => Err(OpError::invalid(
             "json",
             format!("the stack is not valid JSON for a stack: {e}"),
@@ -36,4 +38,3 @@ pub async fn put_stack(State(state): State<AppState>, p: Posted<StackForm>) -> W
     })
     .await
 }
-
