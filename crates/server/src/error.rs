@@ -126,3 +126,40 @@ impl From<StoreError> for ApiError {
         OpError::from(e).into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each kind of operation error has one status and one code.
+    #[test]
+    fn operation_errors_map_to_one_status_each() {
+        let cases = [
+            (OpError::not_found("release", "r7"), 404, "not_found", Some("release")),
+            (OpError::invalid("git_ref", "bad"), 422, "validation", Some("git_ref")),
+            (OpError::forbidden("no"), 403, "forbidden", None),
+            (
+                OpError::conflict_as("held", "held").field("environment"),
+                409,
+                "held",
+                Some("environment"),
+            ),
+            (OpError::conflict("taken"), 409, "conflict", None),
+            (OpError::Unauthenticated("who".into()), 401, "unauthorized", None),
+            (OpError::Throttled("later".into()), 429, "throttled", None),
+            (OpError::Upstream("down".into()), 502, "cluster", None),
+            (OpError::Internal("bug".into()), 500, "internal", None),
+        ];
+        for (op, status, code, field) in cases {
+            let e = ApiError::from(op);
+            assert_eq!((e.status.as_u16(), e.code, e.field.as_deref()), (status, code, field));
+        }
+        let e = ApiError::from(OpError::not_found("release", "r7"));
+        assert_eq!(e.message, "release \"r7\" not found");
+        // The detail of an internal fault is logged, never shown.
+        assert_eq!(
+            ApiError::from(OpError::Internal("secret".into())).message,
+            "internal error; see the server log"
+        );
+    }
+}

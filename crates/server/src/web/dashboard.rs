@@ -54,7 +54,7 @@ async fn releases_in(
     Ok(releases::list(
         c,
         &ReleaseFilter {
-            visible_to: crate::ops::access::visibility(&caller),
+            visible_to: crate::ops::access::visibility(caller),
             state: Some(state.into()),
             limit: QUEUE_LEN,
             ..Default::default()

@@ -5,7 +5,6 @@
 use axum::extract::State;
 use axum::response::Html;
 use minijinja::{context, Value};
-use prism_store::{credentials, stacks};
 
 use super::Notice;
 use crate::auth::Caller;
@@ -22,11 +21,9 @@ pub(super) async fn setup_page(
     notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
     access::require_admin(caller)?;
-    let mut c = state.store.conn().await?;
-    let stack_list = stacks::list(&mut c).await?;
-    let creds = credentials::list_git_credentials(&mut c).await?;
-    let executors = credentials::list_executors(&mut c).await?;
-    drop(c);
+    let stack_list = crate::ops::stacks::list(state).await?;
+    let creds = crate::ops::git_credentials::list(state, caller).await?;
+    let executors = crate::ops::executors::list(state).await?;
     // Each stack as the JSON its edit form holds.
     let stack_list: Vec<Value> = stack_list
         .iter()

@@ -3,12 +3,10 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::{context, Value};
-use prism_store::clusters;
 use serde::Deserialize;
 
 use super::{after, checked, opt, NoFields, Notice};
 use crate::auth::Caller;
-use crate::ops::access;
 use crate::ops::clusters::{self as op, CreateCluster};
 use crate::state::AppState;
 use crate::web::error::WebResult;
@@ -21,8 +19,7 @@ async fn clusters_page(
     health: Value,
     notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
-    access::require_admin(caller)?;
-    let list = clusters::list(&mut *state.store.conn().await?).await?;
+    let list = op::list(state, caller).await?;
     let list: Vec<Value> = list
         .iter()
         .map(|c| context! { name => c.name, api_url => c.api_url, has_token => c.has_token(), insecure => c.insecure_skip_tls_verify != 0, updated_at => c.updated_at })

@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::context;
 use prism_domain::{EnvPolicy, Role};
-use prism_store::{clusters, environments};
 use serde::Deserialize;
 
 use super::{after, checked, opt, Notice};
@@ -18,10 +17,8 @@ use crate::web::session::{Posted, Web};
 
 async fn environments_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
     access::require_admin(caller)?;
-    let mut c = state.store.conn().await?;
-    let envs = environments::list(&mut c).await?;
-    let cl = clusters::list(&mut c).await?;
-    drop(c);
+    let envs = op::list(state).await?;
+    let cl = crate::ops::clusters::list(state, caller).await?;
     render(
         state,
         caller,

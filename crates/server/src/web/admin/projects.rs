@@ -20,7 +20,7 @@ use crate::web::session::{Posted, Web};
 
 async fn projects_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
     access::require_admin(caller)?;
-    let list = projects::list_visible(&mut *state.store.conn().await?, None).await?;
+    let list = op::list(state, caller).await?;
     render(
         state,
         caller,

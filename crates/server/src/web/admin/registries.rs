@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::{context, Value};
-use prism_store::credentials;
 use serde::Deserialize;
 
 use super::{after, checked, opt, NoFields, Notice};
@@ -28,7 +27,7 @@ async fn registries_page(
     notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
     access::require_admin(caller)?;
-    let list = credentials::list_registries(&mut *state.store.conn().await?).await?;
+    let list = registries::list(state).await?;
     // The form filled in for the registry being edited (never its password).
     let editing = edit.and_then(|n| list.iter().find(|r| r.name == n)).map(|r| {
         context! { name => r.name, host => r.host, insecure_http => r.insecure_http != 0, username => r.username }

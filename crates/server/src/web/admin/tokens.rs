@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
-use prism_store::tokens;
 use serde::Deserialize;
 
 use super::{opt, NoFields, Notice};
@@ -22,7 +21,7 @@ async fn tokens_page(
     secret: Option<String>,
     notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
-    let list = tokens::list_tokens(&mut *state.store.conn().await?, Some(caller.user.id)).await?;
+    let list = op::list(state, caller, false).await?;
     let now = prism_store::now_ms();
     render(
         state,

@@ -3,23 +3,19 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::context;
-use prism_store::users;
 use serde::Deserialize;
 
 use super::{after, checked, opt, Notice};
 use crate::auth::Caller;
 use crate::ops::users::{self as op, CreateUser, UpdateUser};
-use crate::ops::{access, OpError};
+use crate::ops::OpError;
 use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;
 use crate::web::session::{Posted, Web};
 
 async fn users_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
-    access::require_admin(caller)?;
-    let mut c = state.store.conn().await?;
-    let list = users::list(&mut c).await?;
-    drop(c);
+    let list = op::list(state, caller).await?;
     render(
         state,
         caller,
