@@ -10,12 +10,15 @@ use crate::ops::git_credentials::{self as op, PutGitCredential};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/git-credentials", tag = "builds", responses((status = 200, body = [GitCredential])))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<GitCredential>>> {
+pub async fn list_git_credentials(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<GitCredential>>> {
     Ok(Json(op::list(&state, &caller).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/git-credentials/{name}", tag = "builds", params(("name" = String, Path)), request_body = PutGitCredential, responses((status = 200, body = GitCredential)))]
-pub async fn put(
+pub async fn put_git_credential(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -25,7 +28,11 @@ pub async fn put(
 }
 
 #[utoipa::path(delete, path = "/api/v1/git-credentials/{name}", tag = "builds", params(("name" = String, Path)), responses((status = 204)))]
-pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_git_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     op::delete_git_credential(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

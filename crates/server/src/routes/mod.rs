@@ -92,17 +92,23 @@ pub fn router() -> Router<AppState> {
             "/base-images/{name}/rebuild-applications",
             post(base_images::rebuild_applications),
         )
-        .route("/stacks", get(stacks::list))
-        .route("/stacks/{name}", put(stacks::put).delete(stacks::delete))
-        .route("/registries", get(registries::list))
-        .route("/registries/{name}", put(registries::put).delete(registries::delete))
-        .route("/git-credentials", get(git_credentials::list))
+        .route("/stacks", get(stacks::list_stacks))
+        .route("/stacks/{name}", put(stacks::put_stack).delete(stacks::delete_stack))
+        .route("/registries", get(registries::list_registries))
+        .route(
+            "/registries/{name}",
+            put(registries::put_registry).delete(registries::delete_registry),
+        )
+        .route("/git-credentials", get(git_credentials::list_git_credentials))
         .route(
             "/git-credentials/{name}",
-            put(git_credentials::put).delete(git_credentials::delete),
+            put(git_credentials::put_git_credential).delete(git_credentials::delete_git_credential),
         )
-        .route("/executors", get(executors::list).post(executors::create))
-        .route("/executors/{name}", axum::routing::delete(executors::delete))
+        .route(
+            "/executors",
+            get(executors::list_executors).post(executors::create_executor),
+        )
+        .route("/executors/{name}", axum::routing::delete(executors::delete_executor))
         .route("/builds/{id}", get(builds::get))
         .route("/builds/{id}/log", get(builds::log))
         .route("/builds/{id}/log.txt", get(builds::log_text))
