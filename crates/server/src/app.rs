@@ -12,21 +12,8 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 
-/// Requests larger than this are refused with 413 before they are parsed.
-pub const BODY_LIMIT: usize = 1024 * 1024;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub secrets: SecretBox,
-    pub settings: Arc<Settings>,
-    pub metrics: Arc<Metrics>,
-    pub throttle: Arc<LoginThrottle>,
-    /// One Kubernetes client per cluster, rebuilt when its credentials change.
-    pub clusters: Arc<prism_kube::ClientCache>,
-    /// Wakes this instance's job runner when a request enqueues work.
-    pub job_wakeup: Arc<tokio::sync::Notify>,
-}
+// Kept at their old path for modules that still import them from here.
+pub use crate::state::{AppState, BODY_LIMIT};
 
 pub fn router(state: AppState) -> Router {
     crate::routes::router()

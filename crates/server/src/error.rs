@@ -1,11 +1,16 @@
 //! The one place where errors become HTTP responses. Every 4xx and 5xx body
 //! has the same shape: `{"error": message, "code": kind, "field": field?}`.
+//! Operations fail with [`OpError`]; `From<OpError> for ApiError` is where
+//! that becomes a status. The rest (`ApiError::bad_request` ...) is for what
+//! the HTTP edge itself refuses: an unreadable body, query or path.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use prism_domain::{TransitionError, ValidationError};
+use prism_domain::ValidationError;
 use prism_store::StoreError;
 use serde::Serialize;
+
+use crate::ops::OpError;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -82,53 +87,79 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The one mapping of an operation's error to HTTP: its status, its stable
+/// code and the field at fault.
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        let message = e.to_string();
+        match e {
+            OpError::NotFound { record, key } => ApiError::not_found(&record, key),
+            OpError::Invalid { field, code, .. } => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                message,
+                field,
+            },
+            OpError::Forbidden(_) => ApiError::forbidden(message),
+            OpError::Conflict { code, field, .. } => ApiError {
+                status: StatusCode::CONFLICT,
+                code,
+                message,
+                field,
+            },
+            OpError::Unauthenticated(_) => ApiError::unauthorized(message),
+            OpError::Throttled(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", message),
+            OpError::Upstream(_) => ApiError::new(StatusCode::BAD_GATEWAY, "cluster", message),
+            OpError::Internal(_) => ApiError::internal(),
+        }
+    }
+}
+
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
-        ApiError::bad_request(&e.field.clone(), e.to_string())
+        OpError::from(e).into()
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound { record, key } => ApiError::not_found(record, key),
-            StoreError::Duplicate { record, field, key } => {
-                ApiError::conflict(format!("{record} {key:?} already exists")).field(field)
-            }
-            StoreError::Conflict(m) => ApiError::conflict(m),
-            StoreError::InUse(m) => ApiError::conflict(m),
-            other => {
-                tracing::error!(error = %other, "store error");
-                ApiError::internal()
-            }
-        }
+        OpError::from(e).into()
     }
 }
 
-impl From<TransitionError> for ApiError {
-    fn from(e: TransitionError) -> Self {
-        let message = e.to_string();
-        match e {
-            TransitionError::Forbidden { .. } => ApiError::forbidden(message),
-            TransitionError::Invalid(v) => v.into(),
-            TransitionError::UnknownEnv(_) => ApiError::bad_request("environment", message),
-            TransitionError::Held { .. } => ApiError::new(StatusCode::CONFLICT, "held", message).field("environment"),
-            TransitionError::Busy { .. } => ApiError::new(StatusCode::CONFLICT, "busy", message).field("environment"),
-            TransitionError::OutOfOrder(_) => {
-                ApiError::new(StatusCode::CONFLICT, "out_of_order", message).field("environment")
-            }
-            TransitionError::NotAllowed { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "invalid_transition", message).field("state")
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A record named in a request body: when it does not exist, the request is
-/// at fault (422 naming the field), not the URL (which would be a 404).
-pub fn referenced<T>(field: &str, result: Result<T, StoreError>) -> ApiResult<T> {
-    result.map_err(|e| match e {
-        StoreError::NotFound { record, key } => ApiError::bad_request(field, format!("no {record} named {key:?}")),
-        other => other.into(),
-    })
+    /// Each kind of operation error has one status and one code.
+    #[test]
+    fn operation_errors_map_to_one_status_each() {
+        let cases = [
+            (OpError::not_found("release", "r7"), 404, "not_found", Some("release")),
+            (OpError::invalid("git_ref", "bad"), 422, "validation", Some("git_ref")),
+            (OpError::forbidden("no"), 403, "forbidden", None),
+            (
+                OpError::conflict_as("held", "held").field("environment"),
+                409,
+                "held",
+                Some("environment"),
+            ),
+            (OpError::conflict("taken"), 409, "conflict", None),
+            (OpError::Unauthenticated("who".into()), 401, "unauthorized", None),
+            (OpError::Throttled("later".into()), 429, "throttled", None),
+            (OpError::Upstream("down".into()), 502, "cluster", None),
+            (OpError::Internal("bug".into()), 500, "internal", None),
+        ];
+        for (op, status, code, field) in cases {
+            let e = ApiError::from(op);
+            assert_eq!((e.status.as_u16(), e.code, e.field.as_deref()), (status, code, field));
+        }
+        let e = ApiError::from(OpError::not_found("release", "r7"));
+        assert_eq!(e.message, "release \"r7\" not found");
+        // The detail of an internal fault is logged, never shown.
+        assert_eq!(
+            ApiError::from(OpError::Internal("secret".into())).message,
+            "internal error; see the server log"
+        );
+    }
 }

@@ -44,7 +44,7 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
-                format!("request body larger than {} bytes", crate::app::BODY_LIMIT),
+                format!("request body larger than {} bytes", crate::state::BODY_LIMIT),
             )
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text())

@@ -10,9 +10,11 @@ pub mod jobs;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
+pub mod ops;
 pub mod routes;
 pub mod secrets;
 pub mod services;
+pub mod state;
 pub mod web;
 
 pub use app::{launch, serve};

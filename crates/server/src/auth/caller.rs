@@ -3,15 +3,15 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
-use prism_domain::RoleSet;
 use prism_store::audit::Origin;
+use prism_store::tokens;
 use prism_store::users::User;
-use prism_store::{projects, tokens};
 
 use super::secret_token;
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "prism_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -35,29 +35,12 @@ impl Caller {
         self.user.admin()
     }
 
-    pub fn require_admin(&self) -> ApiResult<()> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("this needs the admin role"))
-        }
-    }
-
     pub fn origin(&self) -> Origin {
         Origin {
             actor_id: Some(self.user.id),
             actor: self.user.username.clone(),
             address: self.address.clone(),
         }
-    }
-
-    /// The user id to filter listings by: None for admins, who see everything.
-    pub fn visibility(&self) -> Option<i64> {
-        (!self.is_admin()).then_some(self.user.id)
-    }
-
-    pub async fn roles_in(&self, c: &mut prism_store::AnyConnection, project_id: i64) -> ApiResult<RoleSet> {
-        Ok(projects::roles(c, project_id, self.user.id, self.is_admin()).await?)
     }
 }
 
@@ -67,6 +50,32 @@ pub fn client_address(parts: &Parts) -> String {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ci| ci.0.ip().to_string())
         .unwrap_or_default()
+}
+
+/// The client's address, for throttling and the audit log.
+pub struct Address(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Address {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Address(client_address(parts)))
+    }
+}
+
+/// The session cookie for a new session's secret.
+pub fn session_cookie(state: &AppState, secret: String) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, secret))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.secure_cookies)
+        .path("/")
+        .max_age(cookie::time::Duration::milliseconds(state.settings.session_ttl_ms))
+        .build()
+}
+
+/// The cookie that ends the session in the browser.
+pub fn session_removal() -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE).path("/").build()
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -8,9 +8,9 @@ use prism_store::{audit, base_images, credentials, jobs};
 use serde_json::json;
 
 use super::JobError;
-use crate::app::AppState;
 use crate::services::base_recipe::{self, Recipe};
 use crate::services::build_config;
+use crate::state::AppState;
 
 pub const BASE_IMAGE: &str = "base_image";
 

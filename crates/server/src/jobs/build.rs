@@ -30,10 +30,10 @@ use prism_store::{audit, base_images, credentials, jobs, releases};
 use serde_json::json;
 
 use super::{Cancel, JobError};
-use crate::app::AppState;
+use crate::ops::transitions::{transition_in, Move, Who};
 use crate::services::build_config::{self, ResolvedBuild};
 use crate::services::build_log::BuildLog;
-use crate::services::transitions::{transition_in, Move, Who};
+use crate::state::AppState;
 
 pub const BUILD: &str = "build";
 

@@ -18,9 +18,9 @@ use prism_store::{audit, environments, jobs, slots};
 use serde_json::json;
 
 use super::{Cancel, JobError};
-use crate::app::AppState;
+use crate::ops::transitions::{transition_in, Move, Who};
 use crate::services::deploy_plan::{self, cluster_for, DeployError, PlannedObject};
-use crate::services::transitions::{transition_in, Move, Who};
+use crate::state::AppState;
 
 pub const DEPLOY: &str = "deploy";
 
@@ -318,17 +318,17 @@ async fn succeed(state: &AppState, d: &Deploy) -> Result<(), StepError> {
             // The rollout did finish; the release moved on meanwhile (e.g. abandoned).
             // Record that instead of failing the deploy (which would roll it back).
             Ok(_) => {}
-            Err(e) if e.status.is_client_error() => {
+            Err(e) if e.is_refusal() => {
                 deploys::event(
                     &mut tx,
                     d.id,
                     "done",
-                    &format!("the release could not be marked deployed: {}", e.message),
+                    &format!("the release could not be marked deployed: {e}"),
                     json!({}),
                 )
                 .await?;
             }
-            Err(e) => return Err(StepError::Failed(e.message)),
+            Err(e) => return Err(StepError::Failed(e.to_string())),
         }
     } else {
         slots::set_current(&mut tx, d.app_id, d.env_id, d.release.seq()).await?;
@@ -371,18 +371,15 @@ pub(crate) async fn fail(state: &AppState, d: &Deploy, reason: &str) -> Result<(
         )
         .await
         {
-            if !e.status.is_client_error() {
-                return Err(JobError::Payload(format!(
-                    "could not record the failure: {}",
-                    e.message
-                )));
+            if !e.is_refusal() {
+                return Err(JobError::Payload(format!("could not record the failure: {e}")));
             }
             // The release moved on meanwhile; say so on the deploy rather than hide it.
             deploys::event(
                 &mut tx,
                 d.id,
                 "failed",
-                &format!("the release was not marked failed: {}", e.message),
+                &format!("the release was not marked failed: {e}"),
                 json!({}),
             )
             .await?;
@@ -400,38 +397,7 @@ pub(crate) async fn fail(state: &AppState, d: &Deploy, reason: &str) -> Result<(
     let env = environments::get(&mut tx, d.env_id).await?;
     let applied = current.state == "watching" || current.state == "applying";
     if d.kind == "deploy" && env.rules.auto_rollback && applied {
-        if let Some(prev) = deploys::last_succeeded(&mut tx, d.app_id, d.env_id, d.id).await? {
-            let rb = deploys::create(
-                &mut tx,
-                deploys::NewDeploy {
-                    release: prev.release,
-                    app_id: d.app_id,
-                    env_id: d.env_id,
-                    kind: "rollback",
-                    requested_by: "system:auto-rollback",
-                    rollback_of: Some(d.id),
-                    manifests: prev.manifests.as_ref(),
-                },
-            )
-            .await?;
-            deploys::event(
-                &mut tx,
-                d.id,
-                "rollback",
-                &format!("rolling back to {} (deploy {})", prev.release, rb.id),
-                json!({"rollback_deploy": rb.id}),
-            )
-            .await?;
-            deploys::event(
-                &mut tx,
-                rb.id,
-                "plan",
-                &format!("automatic rollback after deploy {} failed: {reason}", d.id),
-                json!({}),
-            )
-            .await?;
-            enqueue(&mut tx, rb.id, "planning").await?;
-        }
+        crate::ops::deploys::auto_rollback(&mut tx, d, reason).await?;
     }
     tx.commit().await?;
     state.job_wakeup.notify_one();

@@ -1,76 +1,15 @@
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_domain::env_var::validate_env_vars;
-use prism_domain::{Name, Resources, Role};
-use prism_store::apps::{self, Application, ApplicationPatch, EnvSettings, NewApplication};
-use prism_store::{audit, environments, projects, AnyConnection};
+use prism_store::apps::{Application, EnvSettings};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::ApiQuery;
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{referenced, ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::json::ApiJson;
-
-/// An application the caller may see, with the caller's roles in its project.
-pub async fn visible(
-    c: &mut AnyConnection,
-    caller: &Caller,
-    name: &str,
-) -> ApiResult<(Application, prism_domain::RoleSet)> {
-    let app = apps::by_name(c, name).await?;
-    let roles = caller.roles_in(c, app.project_id).await?;
-    if !roles.is_member() {
-        return Err(ApiError::not_found("application", name));
-    }
-    Ok((app, roles))
-}
-
-/// Who may change an application's definition and settings: admins and the
-/// project's operators.
-fn require_editor(roles: prism_domain::RoleSet) -> ApiResult<()> {
-    if roles.has(Role::Operator) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "changing an application needs the operator role in its project (or admin)",
-        ))
-    }
-}
-
-pub fn validate_git_url(field: &str, url: &str) -> ApiResult<()> {
-    let schemes = ["https://", "http://", "git://", "ssh://", "file://"];
-    let scp_like = url.contains('@') && url.contains(':') && !url.contains("://");
-    let ok = (schemes.iter().any(|s| url.starts_with(s)) || scp_like)
-        && !url.starts_with('-')
-        // No part of the URL may look like an option to git or ssh.
-        && !url.contains("://-")
-        && !url.contains("@-")
-        && !url.contains("/-")
-        && url.len() <= 2048
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !ok {
-        return Err(ApiError::bad_request(
-            field,
-            "must be a git URL (https://, ssh://, git://, file:// or user@host:path)",
-        ));
-    }
-    Ok(())
-}
-
-fn object(field: &str, v: &serde_json::Value) -> ApiResult<()> {
-    if !v.is_object() {
-        return Err(ApiError::bad_request(field, "must be a JSON object"));
-    }
-    if v.to_string().len() > 256 * 1024 {
-        return Err(ApiError::bad_request(field, "must be at most 256 KiB"));
-    }
-    Ok(())
-}
+use crate::ops::applications::{self as op, CreateApplication, PutSettings, UpdateApplication};
+use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -84,24 +23,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<AppQuery>,
 ) -> ApiResult<Json<Vec<Application>>> {
-    let mut c = state.store.conn().await?;
-    let project = match &q.project {
-        Some(p) => Some(super::projects::visible(&mut c, &caller, p).await?.id),
-        None => None,
-    };
-    Ok(Json(apps::list_visible(&mut c, caller.visibility(), project).await?))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateApplication {
-    pub project: String,
-    pub name: String,
-    pub git_url: String,
-    #[schema(value_type = Object)]
-    pub build_settings: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    pub template_settings: Option<serde_json::Value>,
+    Ok(Json(op::list(&state, &caller, q.project.as_deref()).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/applications", tag = "applications", request_body = CreateApplication, responses((status = 201, body = Application), (status = "4XX", body = crate::error::ErrorBody)))]
@@ -110,47 +32,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateApplication>,
 ) -> ApiResult<(StatusCode, Json<Application>)> {
-    let name = Name::parse("name", &req.name)?;
-    validate_git_url("git_url", &req.git_url)?;
-    let empty = json!({});
-    let build = req.build_settings.as_ref().unwrap_or(&empty);
-    let template = req.template_settings.as_ref().unwrap_or(&empty);
-    object("build_settings", build)?;
-    object("template_settings", template)?;
-    let parsed = prism_domain::BuildSettings::parse("build_settings", build)?;
-    let mut tx = state.store.begin().await?;
-    crate::services::build_config::check_references(&mut tx, &parsed).await?;
-    let project = referenced("project", projects::by_name(&mut tx, &req.project).await)?;
-    let roles = caller.roles_in(&mut tx, project.id).await?;
-    if !roles.is_member() {
-        return Err(ApiError::bad_request(
-            "project",
-            format!("no project named {:?}", req.project),
-        ));
-    }
-    require_editor(roles)?;
-    let app = apps::create(
-        &mut tx,
-        NewApplication {
-            project_id: project.id,
-            name: name.as_str(),
-            git_url: &req.git_url,
-            build_settings: build,
-            template_settings: template,
-        },
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        &caller.origin(),
-        "application.create",
-        "application",
-        name.as_str(),
-        json!({"project": project.name, "git_url": req.git_url}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(app)))
+    Ok((StatusCode::CREATED, Json(op::create(&state, &caller, req).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/applications/{name}", tag = "applications", params(("name" = String, Path)), responses((status = 200, body = Application)))]
@@ -159,17 +41,7 @@ pub async fn get(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Application>> {
-    Ok(Json(visible(&mut *state.store.conn().await?, &caller, &name).await?.0))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateApplication {
-    pub git_url: Option<String>,
-    #[schema(value_type = Object)]
-    pub build_settings: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    pub template_settings: Option<serde_json::Value>,
+    Ok(Json(op::get(&state, &caller, &name).await?.0))
 }
 
 #[utoipa::path(patch, path = "/api/v1/applications/{name}", tag = "applications", params(("name" = String, Path)), request_body = UpdateApplication, responses((status = 200, body = Application)))]
@@ -179,61 +51,12 @@ pub async fn update(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<UpdateApplication>,
 ) -> ApiResult<Json<Application>> {
-    if let Some(u) = &req.git_url {
-        validate_git_url("git_url", u)?;
-    }
-    let parsed = match &req.build_settings {
-        Some(b) => {
-            object("build_settings", b)?;
-            Some(prism_domain::BuildSettings::parse("build_settings", b)?)
-        }
-        None => None,
-    };
-    if let Some(t) = &req.template_settings {
-        object("template_settings", t)?;
-    }
-    let mut tx = state.store.begin().await?;
-    let (app, roles) = visible(&mut tx, &caller, &name).await?;
-    require_editor(roles)?;
-    if let Some(p) = &parsed {
-        crate::services::build_config::check_references(&mut tx, p).await?;
-    }
-    let patch = ApplicationPatch {
-        git_url: req.git_url.as_deref(),
-        build_settings: req.build_settings.as_ref(),
-        template_settings: req.template_settings.as_ref(),
-    };
-    let updated = apps::update(&mut tx, app.id, patch).await?;
-    let detail = json!({"git_url": req.git_url, "build_settings": req.build_settings, "template_settings": req.template_settings});
-    audit::record(
-        &mut tx,
-        &caller.origin(),
-        "application.update",
-        "application",
-        &name,
-        detail,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(updated))
+    Ok(Json(op::update(&state, &caller, &name, req).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/applications/{name}", tag = "applications", params(("name" = String, Path)), responses((status = 204)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let mut tx = state.store.begin().await?;
-    let app = apps::by_name(&mut tx, &name).await?;
-    apps::delete(&mut tx, app.id).await?;
-    audit::record(
-        &mut tx,
-        &caller.origin(),
-        "application.delete",
-        "application",
-        &name,
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
+    op::delete(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -243,24 +66,8 @@ pub async fn settings(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<EnvSettings>>> {
-    let mut c = state.store.conn().await?;
-    let (app, _) = visible(&mut c, &caller, &name).await?;
-    Ok(Json(apps::env_settings(&mut c, app.id).await?))
+    Ok(Json(op::settings(&state, &caller, &name).await?))
 }
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutSettings {
-    pub replicas: i64,
-    pub cpu_request: String,
-    pub cpu_limit: String,
-    pub memory_request: String,
-    pub memory_limit: String,
-    #[serde(default)]
-    pub env_vars: BTreeMap<String, String>,
-}
-
-pub const MAX_REPLICAS: i64 = 1000;
 
 #[utoipa::path(put, path = "/api/v1/applications/{name}/settings/{env}", tag = "applications",
     params(("name" = String, Path), ("env" = String, Path)), request_body = PutSettings, responses((status = 200, body = [EnvSettings]), (status = "4XX", body = crate::error::ErrorBody)))]
@@ -270,30 +77,5 @@ pub async fn put_settings(
     Path((name, env)): Path<(String, String)>,
     ApiJson(req): ApiJson<PutSettings>,
 ) -> ApiResult<Json<Vec<EnvSettings>>> {
-    if !(0..=MAX_REPLICAS).contains(&req.replicas) {
-        return Err(ApiError::bad_request(
-            "replicas",
-            format!("must be between 0 and {MAX_REPLICAS}"),
-        ));
-    }
-    let resources = Resources::parse(&req.cpu_request, &req.cpu_limit, &req.memory_request, &req.memory_limit)?;
-    validate_env_vars("env_vars", &req.env_vars)?;
-    let mut tx = state.store.begin().await?;
-    let (app, roles) = visible(&mut tx, &caller, &name).await?;
-    require_editor(roles)?;
-    let environment = environments::by_name(&mut tx, &env).await?;
-    apps::put_env_settings(&mut tx, app.id, environment.id, req.replicas, &resources, &req.env_vars).await?;
-    let detail = json!({"environment": env, "replicas": req.replicas, "resources": resources, "env_var_names": req.env_vars.keys().collect::<Vec<_>>()});
-    audit::record(
-        &mut tx,
-        &caller.origin(),
-        "application.settings",
-        "application",
-        &name,
-        detail,
-    )
-    .await?;
-    let all = apps::env_settings(&mut tx, app.id).await?;
-    tx.commit().await?;
-    Ok(Json(all))
+    Ok(Json(op::put_settings(&state, &caller, &name, &env, req).await?))
 }

@@ -1,68 +1,19 @@
-//! Base images and their lineage: admins register public bases (built from a
-//! root filesystem tarball, or an existing image) and runtime bases on them;
-//! Prism builds them, records every digest, lists what is still built on an
-//! old digest, and creates rebuild releases that follow the normal
-//! promotion path.
+//! Base images and their lineage (see `ops::base_images`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_domain::build::validate_repository;
-use prism_domain::{GitRef, Name};
-use prism_store::base_images::{self, BaseImage, BaseVersion, NewBase, OutdatedApp};
-use prism_store::{audit, credentials, releases};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use prism_store::base_images::BaseImage;
 
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{referenced, ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::json::{ApiJson, OptionalJson};
-use crate::services::base_recipe::Recipe;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBase {
-    pub name: String,
-    /// 1: public base; 2: runtime base on a tier-1 parent.
-    pub tier: i64,
-    pub parent: Option<String>,
-    pub registry: String,
-    pub repository: String,
-    #[serde(default = "latest")]
-    pub tag: String,
-    /// How Prism builds it; omit to register an existing image as it is.
-    #[schema(value_type = Object)]
-    pub recipe: Option<serde_json::Value>,
-}
-
-fn latest() -> String {
-    "latest".into()
-}
-
-fn validate_tag(tag: &str) -> ApiResult<()> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "tag",
-            "must be an image tag: letters, digits, '_', '.', '-' (at most 128)",
-        ))
-    }
-}
+use crate::ops::base_images::{self as op, BaseDetail, CreateBase, Rebuilt, UpdateBase};
+use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/base-images", tag = "base images", responses((status = 200, body = [BaseImage])))]
 pub async fn list(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<BaseImage>>> {
-    Ok(Json(base_images::list(&mut *state.store.conn().await?).await?))
+    Ok(Json(op::list(&state).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/base-images", tag = "base images", request_body = CreateBase, responses((status = 201, body = BaseImage), (status = "4XX", body = crate::error::ErrorBody)))]
@@ -71,89 +22,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateBase>,
 ) -> ApiResult<(StatusCode, Json<BaseImage>)> {
-    caller.require_admin()?;
-    let name = Name::parse("name", &req.name)?;
-    if !(1..=2).contains(&req.tier) {
-        return Err(ApiError::bad_request(
-            "tier",
-            "must be 1 (public base) or 2 (runtime base); application images are tier 3 and come from builds",
-        ));
-    }
-    validate_repository("repository", &req.repository)?;
-    validate_tag(&req.tag)?;
-    let recipe = match &req.recipe {
-        Some(r) => Some(Recipe::parse(r, req.tier)?),
-        None if req.tier == 2 => {
-            return Err(ApiError::bad_request(
-                "recipe",
-                "a tier-2 base is built by Prism: give its recipe",
-            ))
-        }
-        None => None,
-    };
-    let mut tx = state.store.begin().await?;
-    let parent = match (&req.parent, req.tier) {
-        (Some(p), 2) => {
-            let parent = referenced("parent", base_images::by_name(&mut tx, p).await)?;
-            if parent.tier != 1 {
-                return Err(ApiError::bad_request(
-                    "parent",
-                    "a runtime base is built on a tier-1 base",
-                ));
-            }
-            Some(parent)
-        }
-        (None, 2) => return Err(ApiError::bad_request("parent", "a tier-2 base needs a tier-1 parent")),
-        (Some(_), _) => return Err(ApiError::bad_request("parent", "only a tier-2 base has a parent")),
-        (None, _) => None,
-    };
-    let registry = referenced("registry", credentials::registry_by_name(&mut tx, &req.registry).await)?;
-    let recipe_json = recipe
-        .as_ref()
-        .map(|r| serde_json::to_value(r).expect("recipe serialises"))
-        .unwrap_or_else(|| json!({}));
-    let created = base_images::create(
-        &mut tx,
-        NewBase {
-            name: name.as_str(),
-            tier: req.tier,
-            parent_id: parent.as_ref().map(|p| p.id),
-            registry_id: Some(registry.id),
-            repository: &req.repository,
-            tag: &req.tag,
-            recipe: &recipe_json,
-            digest: None,
-        },
-    )
-    .await?;
-    // Built (or, for an existing image, resolved) at once.
-    base_images::mark_queued(&mut tx, created.id).await?;
-    crate::jobs::base_image::enqueue(&mut tx, created.id).await?;
-    audit::record(
-        &mut tx,
-        &caller.origin(),
-        "base_image.create",
-        "base_image",
-        name.as_str(),
-        json!({"tier": req.tier, "parent": req.parent, "registry": req.registry, "repository": req.repository, "tag": req.tag, "recipe": recipe_json}),
-    )
-    .await?;
-    let created = base_images::get(&mut tx, created.id).await?;
-    tx.commit().await?;
-    state.job_wakeup.notify_one();
-    Ok((StatusCode::CREATED, Json(created)))
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct BaseDetail {
-    #[serde(flatten)]
-    pub base: BaseImage,
-    /// Every digest it was built as, newest first.
-    pub versions: Vec<BaseVersion>,
-    /// Runtime bases built on an older digest of this one.
-    pub outdated_children: Vec<BaseImage>,
-    /// Applications whose newest image is built on an older digest of this one.
-    pub outdated_applications: Vec<OutdatedApp>,
+    Ok((StatusCode::CREATED, Json(op::create(&state, &caller, req).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/base-images/{name}", tag = "base images", params(("name" = String, Path)), responses((status = 200, body = BaseDetail)))]
@@ -162,22 +31,7 @@ pub async fn get(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<BaseDetail>> {
-    let mut c = state.store.conn().await?;
-    let base = base_images::by_name(&mut c, &name).await?;
-    Ok(Json(BaseDetail {
-        versions: base_images::versions(&mut c, base.id).await?,
-        outdated_children: base_images::outdated_children(&mut c, base.id).await?,
-        outdated_applications: base_images::outdated_apps(&mut c, base.id).await?,
-        base,
-    }))
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateBase {
-    /// A new recipe (same rules as at creation); the next build uses it.
-    #[schema(value_type = Object)]
-    pub recipe: Option<serde_json::Value>,
+    Ok(Json(op::get(&state, &name).await?))
 }
 
 /// Builds the base again (after changing its recipe, or to pick up a new
@@ -189,44 +43,8 @@ pub async fn build(
     Path(name): Path<String>,
     OptionalJson(body): OptionalJson<UpdateBase>,
 ) -> ApiResult<(StatusCode, Json<BaseImage>)> {
-    caller.require_admin()?;
-    let req = body.unwrap_or_default();
-    let mut tx = state.store.begin().await?;
-    let base = base_images::by_name(&mut tx, &name).await?;
-    if let Some(r) = &req.recipe {
-        let recipe = Recipe::parse(r, base.tier)?;
-        base_images::update_recipe(
-            &mut tx,
-            base.id,
-            &serde_json::to_value(recipe).expect("recipe serialises"),
-        )
-        .await?;
-    }
-    if !base_images::mark_queued(&mut tx, base.id).await? {
-        return Err(ApiError::conflict(format!("base image {name} is being built already")));
-    }
-    crate::jobs::base_image::enqueue(&mut tx, base.id).await?;
-    audit::record(
-        &mut tx,
-        &caller.origin(),
-        "base_image.build",
-        "base_image",
-        &name,
-        json!({"recipe_changed": req.recipe.is_some()}),
-    )
-    .await?;
-    let base = base_images::get(&mut tx, base.id).await?;
-    tx.commit().await?;
-    state.job_wakeup.notify_one();
+    let base = op::build(&state, &caller, &name, body.unwrap_or_default()).await?;
     Ok((StatusCode::ACCEPTED, Json(base)))
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Rebuilt {
-    pub application: String,
-    #[schema(value_type = String)]
-    pub release: prism_domain::ReleaseId,
-    pub build: i64,
 }
 
 /// Creates a release of each application still on an older digest of this
@@ -237,59 +55,14 @@ pub async fn rebuild_applications(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Vec<Rebuilt>>)> {
-    caller.require_admin()?;
-    let mut tx = state.store.begin().await?;
-    let base = base_images::by_name(&mut tx, &name).await?;
-    let digest = base
-        .digest
-        .clone()
-        .ok_or_else(|| ApiError::conflict(format!("base image {name} has not been built yet")))?;
-    let mut out = Vec::new();
-    for app in base_images::outdated_apps(&mut tx, base.id).await? {
-        let git_ref = app.commit_sha.clone().unwrap_or(app.git_ref.clone());
-        let git_ref = GitRef::parse("git_ref", &git_ref)?;
-        let note = format!(
-            "Rebuild of {} on base image {name} {digest} (was {})",
-            prism_domain::ReleaseId::from_seq(app.release_seq),
-            app.base_digest
-        );
-        let rel = releases::create(&mut tx, app.app_id, git_ref.as_str(), &note, caller.user.id).await?;
-        audit::record(
-            &mut tx,
-            &caller.origin(),
-            "release.create",
-            "release",
-            &rel.id.to_string(),
-            json!({"application": app.application, "git_ref": git_ref, "change_note": note, "rebuild_of": prism_domain::ReleaseId::from_seq(app.release_seq)}),
-        )
-        .await?;
-        let b = super::builds::start_in(&mut tx, &caller, &state, rel.id).await?;
-        out.push(Rebuilt {
-            application: app.application,
-            release: rel.id,
-            build: b.id,
-        });
-    }
-    tx.commit().await?;
-    state.job_wakeup.notify_one();
-    Ok((StatusCode::CREATED, Json(out)))
+    Ok((
+        StatusCode::CREATED,
+        Json(op::rebuild_applications(&state, &caller, &name).await?),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/base-images/{name}", tag = "base images", params(("name" = String, Path)), responses((status = 204)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let mut tx = state.store.begin().await?;
-    let base = base_images::by_name(&mut tx, &name).await?;
-    base_images::delete(&mut tx, base.id).await?;
-    audit::record(
-        &mut tx,
-        &caller.origin(),
-        "base_image.delete",
-        "base_image",
-        &name,
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
+    op::delete(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

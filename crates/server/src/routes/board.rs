@@ -1,12 +1,12 @@
 use axum::extract::State;
 use axum::Json;
-use prism_store::slots::{self, BoardCell};
+use prism_store::slots::BoardCell;
 use serde::Deserialize;
 
 use super::ApiQuery;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
+use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -22,10 +22,7 @@ pub async fn board(
     caller: Caller,
     ApiQuery(q): ApiQuery<BoardQuery>,
 ) -> ApiResult<Json<Vec<BoardCell>>> {
-    let mut c = state.store.conn().await?;
-    let app = match &q.application {
-        Some(a) => Some(super::applications::visible(&mut c, &caller, a).await?.0.id),
-        None => None,
-    };
-    Ok(Json(slots::board(&mut c, caller.visibility(), app).await?))
+    Ok(Json(
+        crate::ops::holds::board(&state, &caller, q.application.as_deref()).await?,
+    ))
 }

@@ -11,74 +11,20 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
 use futures::Stream;
-use prism_domain::release::Action;
-use prism_domain::{ReleaseId, Role};
+use prism_domain::ReleaseId;
 use prism_store::builds::{self, Build, LogLine};
-use prism_store::{apps, audit, releases, AnyConnection, Tx};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiQuery;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::OptionalJson;
-use crate::services::build_config;
-use crate::services::transitions::{transition_in, Move, Who};
+use crate::ops::builds::{self as op, BuildQuery};
+use crate::state::AppState;
 
-/// Starts a build of release `rid` inside the caller's transaction: checks
-/// the settings, moves the release to building, records the build and
-/// enqueues its job (all or nothing).
-pub async fn start_in(tx: &mut Tx, caller: &Caller, state: &AppState, rid: ReleaseId) -> ApiResult<Build> {
-    let rel = releases::get(tx, rid).await?;
-    let app = apps::get(tx, rel.app_id).await?;
-    let resolved = build_config::resolve(tx, &app, &state.settings.build.default_executor).await?;
-    transition_in(
-        tx,
-        &Who::User(caller),
-        rid,
-        Move {
-            action: Action::StartBuild,
-            note: "",
-            build_info: None,
-        },
-    )
-    .await?;
-    let base = prism_store::base_images::by_name(tx, &resolved.base_image).await?;
-    let settings = serde_json::to_value(&resolved).expect("resolved settings serialise");
-    let b = builds::create(
-        tx,
-        builds::NewBuild {
-            release: rid,
-            app_id: app.id,
-            executor: &resolved.executor,
-            settings: &settings,
-            base_image_id: Some(base.id),
-            requested_by: &caller.user.username,
-        },
-    )
-    .await?;
-    crate::jobs::build::enqueue(tx, b.id).await?;
-    audit::record(
-        tx,
-        &caller.origin(),
-        "build.start",
-        "build",
-        &b.id.to_string(),
-        json!({"release": rid, "application": app.name, "executor": resolved.executor, "base_image": resolved.base_image}),
-    )
-    .await?;
-    Ok(b)
-}
-
-async fn visible_build(c: &mut AnyConnection, caller: &Caller, id: &str) -> ApiResult<(Build, prism_domain::RoleSet)> {
-    let n: i64 = id.parse().map_err(|_| ApiError::not_found("build", id))?;
-    let b = builds::get(c, n).await?;
-    let roles = caller.roles_in(c, b.project_id).await?;
-    if !roles.is_member() {
-        return Err(ApiError::not_found("build", id));
-    }
-    Ok((b, roles))
+fn release_of(id: &str) -> ApiResult<ReleaseId> {
+    ReleaseId::parse("id", id).map_err(|_| ApiError::not_found("release", id))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -94,12 +40,8 @@ pub async fn start(
     Path(id): Path<String>,
     OptionalJson(_body): OptionalJson<StartBuild>,
 ) -> ApiResult<(StatusCode, Json<Build>)> {
-    let rid = ReleaseId::parse("id", &id).map_err(|_| ApiError::not_found("release", &id))?;
-    let mut tx = state.store.begin().await?;
-    let b = start_in(&mut tx, &caller, &state, rid).await?;
-    tx.commit().await?;
-    state.job_wakeup.notify_one();
-    Ok((StatusCode::CREATED, Json(b)))
+    let rid = release_of(&id)?;
+    Ok((StatusCode::CREATED, Json(op::start_build(&state, &caller, rid).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/releases/{id}/builds", tag = "builds", params(("id" = String, Path)), responses((status = 200, body = [Build])))]
@@ -108,23 +50,7 @@ pub async fn for_release(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<Build>>> {
-    let rid = ReleaseId::parse("id", &id).map_err(|_| ApiError::not_found("release", &id))?;
-    let mut c = state.store.conn().await?;
-    let rel = releases::get(&mut c, rid).await?;
-    if !caller.roles_in(&mut c, rel.project_id).await?.is_member() {
-        return Err(ApiError::not_found("release", rid));
-    }
-    Ok(Json(builds::for_release(&mut c, rid).await?))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct BuildQuery {
-    pub application: Option<String>,
-    /// queued, checkout, building, pushing, succeeded, failed or cancelled
-    pub state: Option<String>,
-    /// 1 to 500, default 50.
-    pub limit: Option<i64>,
+    Ok(Json(op::for_release(&state, &caller, release_of(&id)?).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/builds", tag = "builds", params(BuildQuery), responses((status = 200, body = [Build])))]
@@ -133,30 +59,12 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<BuildQuery>,
 ) -> ApiResult<Json<Vec<Build>>> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit", "must be 1 to 500"));
-    }
-    if let Some(s) = &q.state {
-        if !builds::ACTIVE.contains(&s.as_str()) && !builds::is_final(s) {
-            return Err(ApiError::bad_request("state", format!("unknown build state {s:?}")));
-        }
-    }
-    let mut c = state.store.conn().await?;
-    let app = match &q.application {
-        Some(name) => Some(super::applications::visible(&mut c, &caller, name).await?.0.id),
-        None => None,
-    };
-    Ok(Json(
-        builds::list(&mut c, caller.visibility(), app, q.state.as_deref(), limit).await?,
-    ))
+    Ok(Json(op::list(&state, &caller, q).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/builds/{id}", tag = "builds", params(("id" = i64, Path)), responses((status = 200, body = Build)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Build>> {
-    Ok(Json(
-        visible_build(&mut *state.store.conn().await?, &caller, &id).await?.0,
-    ))
+    Ok(Json(op::get(&state, &caller, &id).await?.0))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -175,13 +83,7 @@ pub async fn log(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> ApiResult<Json<Vec<LogLine>>> {
-    let limit = q.limit.unwrap_or(10_000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::bad_request("limit", "must be 1 to 10000"));
-    }
-    let mut c = state.store.conn().await?;
-    let (b, _) = visible_build(&mut c, &caller, &id).await?;
-    Ok(Json(builds::logs(&mut c, b.id, q.after.unwrap_or(-1), limit).await?))
+    Ok(Json(op::log(&state, &caller, &id, q.after, q.limit).await?))
 }
 
 /// The whole log as plain text: the build's permanent log address.
@@ -191,19 +93,7 @@ pub async fn log_text(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let mut c = state.store.conn().await?;
-    let (b, _) = visible_build(&mut c, &caller, &id).await?;
-    let mut text = String::new();
-    let mut after = -1;
-    loop {
-        let lines = builds::logs(&mut c, b.id, after, 10_000).await?;
-        let Some(last) = lines.last().map(|l| l.seq) else { break };
-        for l in &lines {
-            text.push_str(&l.line);
-            text.push('\n');
-        }
-        after = last;
-    }
+    let text = op::log_text(&state, &caller, &id).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }
 
@@ -215,7 +105,7 @@ pub async fn stream(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let (b, _) = visible_build(&mut *state.store.conn().await?, &caller, &id).await?;
+    let (b, _) = op::get(&state, &caller, &id).await?;
     let store = state.store.clone();
     let start = (store, b.id, -1i64, String::new(), false);
     let s = futures::stream::unfold(start, |(store, id, after, seen_state, done)| async move {
@@ -272,29 +162,8 @@ pub async fn cancel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Build>)> {
-    let mut tx = state.store.begin().await?;
-    let (b, roles) = visible_build(&mut tx, &caller, &id).await?;
-    if !roles.has(Role::Developer) && !roles.has(Role::Operator) {
-        return Err(ApiError::forbidden(
-            "cancelling a build needs the developer or operator role in the project",
-        ));
-    }
-    if !builds::request_cancel(&mut tx, b.id).await? {
-        return Err(ApiError::conflict(format!(
-            "build {} has already ended ({})",
-            b.id, b.state
-        )));
-    }
-    audit::record(
-        &mut tx,
-        &caller.origin(),
-        "build.cancel",
-        "build",
-        &b.id.to_string(),
-        json!({"release": b.release}),
-    )
-    .await?;
-    let b = builds::get(&mut tx, b.id).await?;
-    tx.commit().await?;
-    Ok((StatusCode::ACCEPTED, Json(b)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(op::cancel_build(&state, &caller, &id).await?),
+    ))
 }

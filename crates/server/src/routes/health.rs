@@ -3,8 +3,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// GET /healthz: 200 when the store answers.
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {

@@ -1,22 +1,27 @@
-//! The REST API, one file per resource. Handlers parse input at the edge into
-//! domain types, check the caller's role, and write the change and its audit
-//! event in one transaction.
+//! The REST API, one file per resource. Handlers are adapters: they extract
+//! the caller and the input, call the operation in `crate::ops` (which checks
+//! the caller's role and writes the change, its audit event and its job in
+//! one transaction), and answer with its result as JSON; an `OpError`
+//! becomes a status in `crate::error`. They never call the console (`web`).
 
 pub mod applications;
 pub mod audit_log;
 pub mod auth;
 pub mod base_images;
 pub mod board;
-pub mod build_setup;
 pub mod builds;
 pub mod clusters;
 pub mod deploys;
 pub mod environments;
+pub mod executors;
+pub mod git_credentials;
 mod health;
 pub mod jobs;
 pub mod projects;
 mod query;
+pub mod registries;
 pub mod releases;
+pub mod stacks;
 pub mod templates;
 pub mod tokens;
 pub mod users;
@@ -26,7 +31,7 @@ use axum::Router;
 
 pub use query::ApiQuery;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     let api = Router::new()
@@ -87,26 +92,23 @@ pub fn router() -> Router<AppState> {
             "/base-images/{name}/rebuild-applications",
             post(base_images::rebuild_applications),
         )
-        .route("/stacks", get(build_setup::list_stacks))
-        .route(
-            "/stacks/{name}",
-            put(build_setup::put_stack).delete(build_setup::delete_stack),
-        )
-        .route("/registries", get(build_setup::list_registries))
+        .route("/stacks", get(stacks::list_stacks))
+        .route("/stacks/{name}", put(stacks::put_stack).delete(stacks::delete_stack))
+        .route("/registries", get(registries::list_registries))
         .route(
             "/registries/{name}",
-            put(build_setup::put_registry).delete(build_setup::delete_registry),
+            put(registries::put_registry).delete(registries::delete_registry),
         )
-        .route("/git-credentials", get(build_setup::list_git_credentials))
+        .route("/git-credentials", get(git_credentials::list_git_credentials))
         .route(
             "/git-credentials/{name}",
-            put(build_setup::put_git_credential).delete(build_setup::delete_git_credential),
+            put(git_credentials::put_git_credential).delete(git_credentials::delete_git_credential),
         )
         .route(
             "/executors",
-            get(build_setup::list_executors).post(build_setup::create_executor),
+            get(executors::list_executors).post(executors::create_executor),
         )
-        .route("/executors/{name}", axum::routing::delete(build_setup::delete_executor))
+        .route("/executors/{name}", axum::routing::delete(executors::delete_executor))
         .route("/builds/{id}", get(builds::get))
         .route("/builds/{id}/log", get(builds::log))
         .route("/builds/{id}/log.txt", get(builds::log_text))

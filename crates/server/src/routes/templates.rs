@@ -1,28 +1,12 @@
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::Json;
-use prism_domain::{ReleaseId, Role};
-use prism_manifests::{TemplateSet, BUILTIN_NAMES};
-use prism_store::template_sets::{self, TemplateSetVersion, VersionSummary};
-use prism_store::{audit, environments, releases};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use prism_store::template_sets::{TemplateSetVersion, VersionSummary};
 
-use super::deploys::deploy_error;
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{referenced, ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::json::ApiJson;
-use crate::services::deploy_plan;
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Templates {
-    /// The project's current set: its own templates (name -> body).
-    pub current: TemplateSetVersion,
-    /// The built-in templates, used wherever the project has none of that name.
-    pub builtin: BTreeMap<String, String>,
-}
+use crate::ops::templates::{self as op, Preview, PreviewRequest, SaveTemplates, Templates};
+use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/projects/{name}/templates", tag = "templates", params(("name" = String, Path)), responses((status = 200, body = Templates)))]
 pub async fn get(
@@ -30,15 +14,7 @@ pub async fn get(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Templates>> {
-    let mut c = state.store.conn().await?;
-    let p = super::projects::visible(&mut c, &caller, &name).await?;
-    let current = template_sets::current(&mut c, p.id).await?;
-    let b = TemplateSet::builtin();
-    let builtin = BUILTIN_NAMES
-        .iter()
-        .filter_map(|n| Some((n.to_string(), b.get(n)?.to_owned())))
-        .collect();
-    Ok(Json(Templates { current, builtin }))
+    Ok(Json(op::get(&state, &caller, &name).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{name}/templates/versions", tag = "templates", params(("name" = String, Path)), responses((status = 200, body = [VersionSummary])))]
@@ -47,9 +23,7 @@ pub async fn versions(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<VersionSummary>>> {
-    let mut c = state.store.conn().await?;
-    let p = super::projects::visible(&mut c, &caller, &name).await?;
-    Ok(Json(template_sets::history(&mut c, p.id).await?))
+    Ok(Json(op::versions(&state, &caller, &name).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{name}/templates/versions/{version}", tag = "templates", params(("name" = String, Path), ("version" = i64, Path)), responses((status = 200, body = TemplateSetVersion)))]
@@ -58,24 +32,7 @@ pub async fn version(
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<TemplateSetVersion>> {
-    let v: i64 = version
-        .parse()
-        .map_err(|_| ApiError::bad_request("version", "must be a number"))?;
-    let mut c = state.store.conn().await?;
-    let p = super::projects::visible(&mut c, &caller, &name).await?;
-    Ok(Json(template_sets::get(&mut c, p.id, v).await?))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SaveTemplates {
-    /// The version this edit is based on (optimistic locking).
-    pub base_version: i64,
-    /// The project's templates after the edit (name -> body); an empty body
-    /// removes that built-in.
-    pub files: BTreeMap<String, String>,
-    #[serde(default)]
-    pub note: String,
+    Ok(Json(op::version(&state, &caller, &name, &version).await?))
 }
 
 /// Saves a new version of the project's templates after checking that
@@ -87,65 +44,7 @@ pub async fn save(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<SaveTemplates>,
 ) -> ApiResult<Json<TemplateSetVersion>> {
-    if req.note.len() > 2000 {
-        return Err(ApiError::bad_request("note", "must be at most 2000 characters"));
-    }
-    let set = TemplateSet::with_overrides(&req.files).map_err(|e| manifest_error(&e))?;
-    set.check_syntax().map_err(|e| manifest_error(&e))?;
-    let mut tx = state.store.begin().await?;
-    let p = super::projects::visible(&mut tx, &caller, &name).await?;
-    if !caller.roles_in(&mut tx, p.id).await?.has(Role::Operator) {
-        return Err(ApiError::forbidden(
-            "editing templates needs the operator role in the project (or admin)",
-        ));
-    }
-    let saved = template_sets::save(
-        &mut tx,
-        p.id,
-        req.base_version,
-        &req.files,
-        &caller.user.username,
-        &req.note,
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        &caller.origin(),
-        "templates.save",
-        "project",
-        &name,
-        json!({"version": saved.version, "files": req.files.keys().collect::<Vec<_>>(), "note": req.note}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(saved))
-}
-
-fn manifest_error(e: &prism_manifests::ManifestError) -> ApiError {
-    let first = e.problems().first();
-    let mut err = ApiError::new(
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_template",
-        e.to_string(),
-    );
-    err.field = first.map(|p| format!("files.{}", p.template));
-    err
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PreviewRequest {
-    pub environment: String,
-    pub release: String,
-    /// Unsaved templates to try (default: the project's current set).
-    pub files: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Preview {
-    pub yaml: String,
-    #[schema(value_type = Object)]
-    pub objects: serde_json::Value,
+    Ok(Json(op::save(&state, &caller, &name, req).await?))
 }
 
 /// Renders an application's templates for (environment, release) and returns
@@ -157,44 +56,5 @@ pub async fn preview(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<PreviewRequest>,
 ) -> ApiResult<Json<Preview>> {
-    let rid = ReleaseId::parse("release", &req.release)?;
-    let mut c = state.store.conn().await?;
-    let (app, _) = super::applications::visible(&mut c, &caller, &name).await?;
-    let env = referenced("environment", environments::by_name(&mut c, &req.environment).await)?;
-    let rel = releases::get(&mut c, rid)
-        .await
-        .map_err(|_| ApiError::bad_request("release", format!("no release {rid}")))?;
-    if rel.app_id != app.id {
-        return Err(ApiError::bad_request(
-            "release",
-            format!("{rid} is not a release of {name}"),
-        ));
-    }
-    let objects = match &req.files {
-        Some(files) => {
-            let set = TemplateSet::with_overrides(files).map_err(|e| manifest_error(&e))?;
-            deploy_plan::render_with(&mut c, &rel, &env, Default::default(), &set)
-                .await
-                .map_err(deploy_error)?
-        }
-        None => {
-            deploy_plan::render_for(&mut c, &rel, &env, Default::default(), None)
-                .await
-                .map_err(deploy_error)?
-                .1
-        }
-    };
-    let rendered = prism_manifests::Rendered {
-        objects: objects
-            .iter()
-            .map(|o| prism_manifests::RenderedObject {
-                template: o.template.clone(),
-                object: o.object.clone(),
-            })
-            .collect(),
-    };
-    Ok(Json(Preview {
-        yaml: rendered.to_yaml(),
-        objects: serde_json::to_value(&objects).unwrap_or_default(),
-    }))
+    Ok(Json(op::preview(&state, &caller, &name, req).await?))
 }

@@ -12,8 +12,8 @@ use prism_store::apps::Application;
 use prism_store::{base_images, credentials, stacks, AnyConnection, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
-use crate::error::{referenced, ApiError, ApiResult};
+use crate::ops::{referenced, OpError, OpResult};
+use crate::state::AppState;
 
 /// The settings a build runs with; stored on the build record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,15 +38,15 @@ pub struct ResolvedBuild {
     pub repository: String,
 }
 
-fn missing(field: &str, what: &str) -> ApiError {
-    ApiError::bad_request(
+fn missing(field: &str, what: &str) -> OpError {
+    OpError::invalid(
         &format!("build_settings.{field}"),
         format!("the application has no {what}: set build_settings.{field} first"),
     )
 }
 
 /// Resolves and checks the application's build settings.
-pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor: &str) -> ApiResult<ResolvedBuild> {
+pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor: &str) -> OpResult<ResolvedBuild> {
     let s = BuildSettings::parse("build_settings", &app.build_settings)?;
     let stack_name = s.stack.clone().unwrap_or_else(|| "generic".into());
     let stack = referenced("build_settings.stack", stacks::by_name(c, &stack_name).await)?;
@@ -99,7 +99,7 @@ pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor:
 
 /// Checks references in settings about to be saved (so a typo fails at the
 /// edit, naming the field, not at the next build).
-pub async fn check_references(c: &mut AnyConnection, s: &BuildSettings) -> ApiResult<()> {
+pub async fn check_references(c: &mut AnyConnection, s: &BuildSettings) -> OpResult<()> {
     if let Some(x) = &s.stack {
         referenced("build_settings.stack", stacks::by_name(c, x).await)?;
     }

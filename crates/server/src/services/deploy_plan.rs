@@ -14,7 +14,7 @@ use prism_store::releases::Release;
 use prism_store::{apps, clusters, deploys, environments, releases, template_sets, AnyConnection};
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Why a deploy step failed, said so an operator can act on it.
 #[derive(Debug, thiserror::Error)]

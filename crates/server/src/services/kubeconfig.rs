@@ -4,7 +4,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::error::{ApiError, ApiResult};
+use crate::ops::{OpError, OpResult};
 
 #[derive(Deserialize)]
 struct Kubeconfig {
@@ -50,18 +50,18 @@ pub struct Imported {
     pub token: Option<String>,
 }
 
-pub fn import(text: &str, context: Option<&str>) -> ApiResult<Imported> {
-    let bad = |m: String| ApiError::bad_request("kubeconfig", m);
+pub fn import(text: &str, context: Option<&str>) -> OpResult<Imported> {
+    let bad = |m: String| OpError::invalid("kubeconfig", m);
     let kc: Kubeconfig = serde_yaml_ng::from_str(text).map_err(|e| bad(format!("not a readable kubeconfig: {e}")))?;
     let ctx_name = context
         .map(str::to_owned)
         .or(kc.current_context.clone())
-        .ok_or_else(|| ApiError::bad_request("context", "the kubeconfig has no current-context; name one"))?;
+        .ok_or_else(|| OpError::invalid("context", "the kubeconfig has no current-context; name one"))?;
     let ctx = kc
         .contexts
         .iter()
         .find(|c| c.name == ctx_name)
-        .ok_or_else(|| ApiError::bad_request("context", format!("no context {ctx_name:?} in the kubeconfig")))?;
+        .ok_or_else(|| OpError::invalid("context", format!("no context {ctx_name:?} in the kubeconfig")))?;
     let cluster = kc
         .clusters
         .iter()
@@ -138,11 +138,11 @@ contexts:
 
     #[test]
     fn explains_what_is_missing() {
-        assert_eq!(import(KC, Some("nope")).unwrap_err().field.as_deref(), Some("context"));
+        assert_eq!(import(KC, Some("nope")).unwrap_err().field_name(), Some("context"));
         assert!(import(KC, Some("certs"))
             .unwrap_err()
-            .message
+            .to_string()
             .contains("no bearer token"));
-        assert_eq!(import("{{{", None).unwrap_err().field.as_deref(), Some("kubeconfig"));
+        assert_eq!(import("{{{", None).unwrap_err().field_name(), Some("kubeconfig"));
     }
 }

@@ -1,8 +1,10 @@
-//! Work that spans several records: release transitions, kubeconfig import.
+//! Helpers the use cases (`ops`) and the jobs share: what a build runs with,
+//! deploy planning against a cluster, base image recipes, the build log
+//! writer, kubeconfig import. They know nothing of HTTP; where they refuse an
+//! input they say so with an [`OpError`](crate::ops::OpError).
 
 pub mod base_recipe;
 pub mod build_config;
 pub mod build_log;
 pub mod deploy_plan;
 pub mod kubeconfig;
-pub mod transitions;

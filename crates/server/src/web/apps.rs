@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::{context, Value};
-use prism_domain::{ReleaseId, Role};
+use prism_domain::ReleaseId;
 use prism_manifests::{TemplateSet, BUILTIN_NAMES};
 use prism_store::releases::{self, ReleaseFilter};
 use prism_store::{apps, deploys, environments, slots};
@@ -17,12 +17,12 @@ use serde::{Deserialize, Serialize};
 use super::error::{WebError, WebResult};
 use super::render::page as render;
 use super::session::{PageQuery, Posted, Web};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::json::ApiJson;
-use crate::routes::applications::{self as api, PutSettings};
-use crate::routes::templates::{self as tapi, PreviewRequest, SaveTemplates};
+use crate::ops::applications::{self as api, PutSettings, UpdateApplication};
+use crate::ops::templates::{self as tapi, PreviewRequest, SaveTemplates};
+use crate::ops::{access, OpError};
+use crate::state::AppState;
 
 const PAGE: i64 = 20;
 
@@ -42,7 +42,7 @@ pub async fn list(
     PageQuery(q): PageQuery<ListQuery>,
 ) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
-    let all = apps::list_visible(&mut c, caller.visibility(), None).await?;
+    let all = apps::list_visible(&mut c, crate::ops::access::visibility(&caller), None).await?;
     drop(c);
     let page = q.page.unwrap_or(1).max(1);
     let total = all.len();
@@ -81,11 +81,11 @@ async fn app_page(
     error: Option<FormError>,
 ) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
-    let (app, roles) = api::visible(&mut c, caller, name).await?;
+    let (app, roles) = access::application(&mut c, caller, name).await?;
     let before = before
         .map(|b| ReleaseId::parse("before", b))
         .transpose()
-        .map_err(ApiError::from)?;
+        .map_err(OpError::from)?;
     let settings = apps::env_settings(&mut c, app.id).await?;
     let board = slots::board(&mut c, None, Some(app.id)).await?;
     let rels = releases::list(
@@ -110,11 +110,11 @@ async fn app_page(
         context! {
             nav => "apps",
             app => app,
-            can_edit => roles.has(Role::Operator),
-            can_release => roles.has(Role::Developer),
-            can_hold => roles.has(Role::Tester) || roles.has(Role::Operator),
+            can_edit => access::may_edit_application(roles),
+            can_release => access::may_create_release(roles),
+            can_hold => access::may_hold(roles),
             // Another user's hold: only an operator may lift it (with a reason).
-            can_lift_others => roles.has(Role::Operator),
+            can_lift_others => access::may_override_hold(roles),
             settings => settings,
             board => board,
             releases => rels,
@@ -153,7 +153,7 @@ pub struct SettingsForm {
     env_vars: String,
 }
 
-fn parse_env_vars(text: &str) -> Result<BTreeMap<String, String>, ApiError> {
+fn parse_env_vars(text: &str) -> Result<BTreeMap<String, String>, OpError> {
     let mut out = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
@@ -162,7 +162,7 @@ fn parse_env_vars(text: &str) -> Result<BTreeMap<String, String>, ApiError> {
         }
         let (k, v) = line
             .split_once('=')
-            .ok_or_else(|| ApiError::bad_request("env_vars", format!("line {}: write NAME=value", i + 1)))?;
+            .ok_or_else(|| OpError::invalid("env_vars", format!("line {}: write NAME=value", i + 1)))?;
         out.insert(k.trim().to_owned(), v.to_owned());
     }
     Ok(out)
@@ -179,7 +179,7 @@ pub async fn save_settings(
             .replicas
             .trim()
             .parse()
-            .map_err(|_| ApiError::bad_request("replicas", "must be a whole number"))?;
+            .map_err(|_| OpError::invalid("replicas", "must be a whole number"))?;
         let req = PutSettings {
             replicas,
             cpu_request: f.cpu_request.trim().to_owned(),
@@ -188,18 +188,12 @@ pub async fn save_settings(
             memory_limit: f.memory_limit.trim().to_owned(),
             env_vars: parse_env_vars(&f.env_vars)?,
         };
-        api::put_settings(
-            State(state.clone()),
-            p.caller.clone(),
-            Path((name.clone(), env.clone())),
-            ApiJson(req),
-        )
-        .await
+        api::put_settings(&state, &p.caller, &name, &env, req).await
     };
     match attempt.await {
         Ok(_) => Ok(Redirect::to(&format!("/apps/{name}#settings-{env}")).into_response()),
         // A field the user can fix: the same page again, with the error next to it.
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+        Err(OpError::Invalid { field, message, .. }) => {
             let values = BTreeMap::from([
                 ("replicas".to_owned(), f.replicas),
                 ("cpu_request".to_owned(), f.cpu_request),
@@ -209,7 +203,7 @@ pub async fn save_settings(
                 ("env_vars".to_owned(), f.env_vars),
             ]);
             // `env_vars.NAME` errors belong to the one env-vars box.
-            let field = e.field.map(|f| {
+            let field = field.map(|f| {
                 if f.starts_with("env_vars") {
                     "env_vars".to_owned()
                 } else {
@@ -219,7 +213,7 @@ pub async fn save_settings(
             let error = FormError {
                 form: env,
                 field,
-                message: e.message,
+                message,
                 values,
             };
             let html = app_page(&state, &p.caller, &name, None, Some(error)).await?;
@@ -245,21 +239,21 @@ pub async fn save_build_settings(
     let text = p.form.build_settings;
     let attempt = async {
         let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ApiError::bad_request("build_settings", format!("not valid JSON: {e}")))?;
-        let req = api::UpdateApplication {
+            .map_err(|e| OpError::invalid("build_settings", format!("not valid JSON: {e}")))?;
+        let req = UpdateApplication {
             git_url: None,
             build_settings: Some(value),
             template_settings: None,
         };
-        api::update(State(state.clone()), p.caller.clone(), Path(name.clone()), ApiJson(req)).await
+        api::update(&state, &p.caller, &name, req).await
     };
     match attempt.await {
         Ok(_) => Ok(Redirect::to(&format!("/apps/{name}#build-settings")).into_response()),
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+        Err(OpError::Invalid { field, message, .. }) => {
             let error = FormError {
                 form: "build_settings".into(),
-                field: e.field.or(Some("build_settings".into())),
-                message: e.message,
+                field: field.or(Some("build_settings".into())),
+                message,
                 values: BTreeMap::from([("build_settings".to_owned(), text)]),
             };
             let html = app_page(&state, &p.caller, &name, None, Some(error)).await?;
@@ -296,11 +290,9 @@ async fn editor(
     app: &str,
 ) -> WebResult<(Editor, prism_store::apps::Application, bool)> {
     let mut c = state.store.conn().await?;
-    let (app, roles) = api::visible(&mut c, caller, app).await?;
+    let (app, roles) = access::application(&mut c, caller, app).await?;
     drop(c);
-    let t = tapi::get(State(state.clone()), caller.clone(), Path(app.project.clone()))
-        .await?
-        .0;
+    let t = tapi::get(state, caller, &app.project).await?;
     let mut files: Vec<EditorFile> = t
         .builtin
         .iter()
@@ -328,7 +320,7 @@ async fn editor(
             project: app.project.clone(),
         },
         app,
-        roles.has(Role::Operator),
+        access::may_edit_application(roles),
     ))
 }
 
@@ -427,16 +419,15 @@ pub async fn preview(
         release: release.clone(),
         files: Some(overrides(&edited)),
     };
-    let result = tapi::preview(State(state.clone()), p.caller.clone(), Path(name.clone()), ApiJson(req)).await;
+    let result = tapi::preview(&state, &p.caller, &name, req).await;
     let (preview, error, status) = match result {
-        Ok(r) => (Some(r.0.yaml), None, StatusCode::OK),
-        Err(e)
-            if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN && e.status != StatusCode::NOT_FOUND =>
-        {
+        Ok(r) => (Some(r.yaml), None, StatusCode::OK),
+        Err(e) if e.is_correctable() => {
+            let e = ApiError::from(e);
             let s = e.status;
             (None, Some(e), s)
         }
-        Err(e) => return Err(WebError::Api(e)),
+        Err(e) => return Err(WebError::from(e)),
     };
     let html = editor_page(
         &state,
@@ -462,19 +453,17 @@ pub async fn save_templates(
         .form
         .get("base_version")
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ApiError::bad_request("base_version", "missing"))?;
-    let project = {
-        let mut c = state.store.conn().await?;
-        api::visible(&mut c, &p.caller, &name).await?.0.project
-    };
+        .ok_or_else(|| OpError::invalid("base_version", "missing"))?;
+    let project = api::get(&state, &p.caller, &name).await?.0.project;
     let req = SaveTemplates {
         base_version,
         files: overrides(&edited),
         note: p.form.get("note").cloned().unwrap_or_default(),
     };
-    match tapi::save(State(state.clone()), p.caller.clone(), Path(project), ApiJson(req)).await {
+    match tapi::save(&state, &p.caller, &project, req).await {
         Ok(_) => Ok(Redirect::to(&format!("/apps/{name}/templates")).into_response()),
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY || e.status == StatusCode::CONFLICT => {
+        Err(e @ (OpError::Invalid { .. } | OpError::Conflict { .. })) => {
+            let e = ApiError::from(e);
             let s = e.status;
             let html = editor_page(&state, &p.caller, &name, None, None, Some(edited), None, Some(e)).await?;
             Ok((s, html).into_response())

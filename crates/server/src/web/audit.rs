@@ -1,5 +1,5 @@
 //! The audit log with filters, newest first, one page at a time (admins only,
-//! as in the API, whose handler this page calls).
+//! as in the API, whose operation this page calls).
 
 use axum::extract::State;
 use axum::response::Html;
@@ -9,9 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::error::WebResult;
 use super::render::page as render;
 use super::session::{PageQuery, Web};
-use crate::app::AppState;
-use crate::routes::audit_log::AuditQuery;
-use crate::routes::ApiQuery;
+use crate::ops::audit::AuditQuery;
+use crate::state::AppState;
 
 const PAGE: i64 = 50;
 
@@ -47,9 +46,7 @@ pub async fn page(
         before: f.before,
         limit: Some(PAGE),
     };
-    let events = crate::routes::audit_log::list(State(state.clone()), caller.clone(), ApiQuery(q))
-        .await?
-        .0;
+    let events = crate::ops::audit::list(&state, &caller, q).await?;
     let next = (events.len() as i64 == PAGE)
         .then(|| events.last().map(|e| e.id))
         .flatten();

@@ -1,14 +1,14 @@
 //! Builds in the console: a release's builds with the newest one's log
 //! (server-rendered, then followed live over the API's SSE stream by
 //! `live.js`), a build's own page with its whole log (its permanent human
-//! address), and the "Build" and "Cancel" buttons, which call the API's
-//! handlers so the role checks and the audit trail are the API's.
+//! address), and the "Build" and "Cancel" buttons, which call the operations
+//! the API calls (`ops::builds`), so the role checks and the audit trail are
+//! the same.
 
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 use prism_domain::release::{decide, Action, Actor};
-use prism_domain::Role;
 use prism_store::builds::{self, Build, LogLine};
 use prism_store::releases::Release;
 use prism_store::{environments, slots, AnyConnection};
@@ -18,9 +18,10 @@ use super::admin::NoFields;
 use super::error::WebResult;
 use super::render::page as render;
 use super::session::{Posted, Web};
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::json::OptionalJson;
+use crate::ops::builds as op;
+use crate::ops::{access, OpError};
+use crate::state::AppState;
 
 /// The most log lines a page shows (the plain-text log has them all).
 const LOG_LINES: i64 = 10_000;
@@ -75,7 +76,7 @@ pub(super) async fn for_release(c: &mut AnyConnection, caller: &Caller, rel: &Re
         Some(b) => builds::logs(c, b.id, -1, LOG_LINES).await?,
         None => vec![],
     };
-    let roles = caller.roles_in(c, rel.project_id).await?;
+    let roles = access::roles_in(c, caller, rel.project_id).await?;
     let actor = Actor { roles, system: false };
     let lifecycle = environments::lifecycle(c).await?;
     let view = match rel.parsed_state.env() {
@@ -85,7 +86,7 @@ pub(super) async fn for_release(c: &mut AnyConnection, caller: &Caller, rel: &Re
     // The same pure decision the server makes when the button is pressed.
     let can_build = decide(&lifecycle, &actor, rel.id, rel.parsed_state, &Action::StartBuild, &view).is_ok();
     let running = list.first().is_some_and(|b| !builds::is_final(&b.state));
-    let can_cancel = running && (roles.has(Role::Developer) || roles.has(Role::Operator));
+    let can_cancel = running && access::may_cancel_build(roles);
     Ok(ReleaseBuilds {
         builds: list.into_iter().map(BuildView::from).collect(),
         log,
@@ -96,16 +97,11 @@ pub(super) async fn for_release(c: &mut AnyConnection, caller: &Caller, rel: &Re
 
 /// `/builds/{id}`: the build's facts and its whole log.
 pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Path<String>) -> WebResult<Html<String>> {
-    // The API's handler: the same visibility check (a build of a project
-    // the caller is not a member of is not found).
-    let b = crate::routes::builds::get(State(state.clone()), caller.clone(), Path(id))
-        .await?
-        .0;
-    let mut c = state.store.conn().await?;
-    let log = builds::logs(&mut c, b.id, -1, LOG_LINES).await?;
-    let roles = caller.roles_in(&mut c, b.project_id).await?;
-    drop(c);
-    let can_cancel = !builds::is_final(&b.state) && (roles.has(Role::Developer) || roles.has(Role::Operator));
+    // The same visibility check as the API (a build of a project the caller
+    // is not a member of is not found).
+    let (b, roles) = op::get(&state, &caller, &id).await?;
+    let log = builds::logs(&mut *state.store.conn().await?, b.id, -1, LOG_LINES).await?;
+    let can_cancel = !builds::is_final(&b.state) && access::may_cancel_build(roles);
     let truncated = log.len() as i64 == LOG_LINES;
     render(
         &state,
@@ -118,12 +114,13 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Pat
 
 /// "Build" on the release page: starts (or, after a failure, restarts) the build.
 pub async fn start(State(state): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> WebResult<Response> {
-    let (_, b) = crate::routes::builds::start(State(state), p.caller, Path(id), OptionalJson(None)).await?;
-    Ok(Redirect::to(&format!("/releases/{}", b.0.release)).into_response())
+    let rid = prism_domain::ReleaseId::parse("id", &id).map_err(|_| OpError::not_found("release", &id))?;
+    let b = op::start_build(&state, &p.caller, rid).await?;
+    Ok(Redirect::to(&format!("/releases/{}", b.release)).into_response())
 }
 
 /// "Cancel" on the release or build page; back to the release.
 pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> WebResult<Response> {
-    let (_, b) = crate::routes::builds::cancel(State(state), p.caller, Path(id)).await?;
-    Ok(Redirect::to(&format!("/releases/{}", b.0.release)).into_response())
+    let b = op::cancel_build(&state, &p.caller, &id).await?;
+    Ok(Redirect::to(&format!("/releases/{}", b.release)).into_response())
 }

@@ -15,8 +15,8 @@ use serde::Serialize;
 use super::error::WebResult;
 use super::render::page as render;
 use super::session::Web;
-use crate::app::AppState;
 use crate::auth::Caller;
+use crate::state::AppState;
 
 /// The board shows at most this many applications; the applications page lists all.
 const BOARD_ROWS: usize = 200;
@@ -54,7 +54,7 @@ async fn releases_in(
     Ok(releases::list(
         c,
         &ReleaseFilter {
-            visible_to: caller.visibility(),
+            visible_to: crate::ops::access::visibility(caller),
             state: Some(state.into()),
             limit: QUEUE_LEN,
             ..Default::default()
@@ -66,7 +66,7 @@ async fn releases_in(
 pub async fn page(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
     let envs = environments::list(&mut c).await?;
-    let cells = slots::board(&mut c, caller.visibility(), None).await?;
+    let cells = slots::board(&mut c, crate::ops::access::visibility(&caller), None).await?;
     let mut rows: BTreeMap<String, Vec<slots::BoardCell>> = BTreeMap::new();
     let mut holds = vec![];
     for cell in cells {
@@ -95,7 +95,7 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web) -> WebResult<
         (vec![], vec![])
     };
     let (to_review, to_deploy) = if roles.operator {
-        let visible: HashSet<i64> = projects::list_visible(&mut c, caller.visibility())
+        let visible: HashSet<i64> = projects::list_visible(&mut c, crate::ops::access::visibility(&caller))
             .await?
             .into_iter()
             .map(|p| p.id)

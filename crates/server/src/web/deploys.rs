@@ -9,15 +9,16 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 use prism_store::{deploys, environments};
+
+use crate::ops::deploys::{self as op, Review, Rollback};
+use crate::ops::OpError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::error::WebResult;
 use super::render::page as render;
 use super::session::{Posted, Web};
-use crate::app::AppState;
-use crate::json::ApiJson;
-use crate::routes::deploys::{Review, Rollback};
+use crate::state::AppState;
 
 /// One object of the diff, ready to show.
 #[derive(Serialize)]
@@ -111,29 +112,21 @@ async fn deploy_page(
     id: String,
     review_error: Option<ReviewError>,
 ) -> WebResult<Html<String>> {
-    let (state, caller) = (state.clone(), caller.clone());
-    let detail = crate::routes::deploys::get(State(state.clone()), caller.clone(), Path(id))
-        .await?
-        .0;
+    let (detail, roles) = op::get(state, caller, &id).await?;
     let d = &detail.deploy;
     let mut c = state.store.conn().await?;
     let env = environments::get(&mut c, d.env_id).await?;
-    let roles = caller.roles_in(&mut c, d.project_id).await?;
     let events = deploys::events(&mut c, d.id, 0).await?;
-    // A rollback returns to the success before the current one (as the API
-    // picks it): offer it only when there is one.
-    let successes = deploys::list(&mut c, Some(d.app_id), Some(d.env_id), None, 100)
-        .await?
-        .iter()
-        .filter(|d| d.state == "succeeded")
-        .count();
+    // A rollback returns to the success before the current one (as the
+    // operation picks it): offer it only when there is one.
+    let successes = op::successes(&mut c, d.app_id, d.env_id).await?;
     drop(c);
-    let may_deploy = roles.has_any(&env.policy.deploy_roles);
+    let may_deploy = crate::ops::access::may_deploy(roles, &env);
     let diff = diff_items(d.diff.as_ref());
     let manifests = manifests_yaml(d.manifests.as_ref());
     render(
-        &state,
-        &caller,
+        state,
+        caller,
         "deploy.html",
         context! {
             nav => "releases",
@@ -168,13 +161,13 @@ pub async fn review(
         decision: p.form.decision,
         comment: p.form.comment.clone(),
     };
-    match crate::routes::deploys::review(State(state.clone()), p.caller.clone(), Path(id.clone()), ApiJson(req)).await {
-        Ok(d) => Ok(Redirect::to(&format!("/deploys/{}", d.0.id)).into_response()),
+    match op::review(&state, &p.caller, &id, req).await {
+        Ok(d) => Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response()),
         // A reason missing or too long: the page again, the error at the comment.
-        Err(e) if e.status == axum::http::StatusCode::UNPROCESSABLE_ENTITY => {
+        Err(OpError::Invalid { field, message, .. }) => {
             let error = ReviewError {
-                field: e.field.unwrap_or_default(),
-                message: e.message,
+                field: field.unwrap_or_default(),
+                message,
                 comment: p.form.comment,
             };
             let html = deploy_page(&state, &p.caller, id, Some(error)).await?;
@@ -199,6 +192,6 @@ pub async fn rollback(
         to_deploy: None,
         note: p.form.note,
     };
-    let (_, d) = crate::routes::deploys::rollback(State(state), p.caller, Path((name, env)), ApiJson(req)).await?;
-    Ok(Redirect::to(&format!("/deploys/{}", d.0.id)).into_response())
+    let d = op::rollback(&state, &p.caller, &name, &env, req).await?;
+    Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response())
 }

@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 
 use crate::error::ApiError;
+use crate::ops::OpError;
 
 #[derive(Debug)]
 pub enum WebError {
@@ -21,6 +22,14 @@ pub type WebResult<T> = Result<T, WebError>;
 impl From<ApiError> for WebError {
     fn from(e: ApiError) -> Self {
         WebError::Api(e)
+    }
+}
+
+/// An operation's refusal or failure: the status the API would answer with
+/// (the one mapping, `From<OpError> for ApiError`), shown as a page.
+impl From<OpError> for WebError {
+    fn from(e: OpError) -> Self {
+        WebError::Api(e.into())
     }
 }
 

@@ -1,10 +1,9 @@
 //! Login and logout. The login form is protected by a double-submit token
 //! (a cookie and a hidden field that must match), since there is no session
-//! yet; the session itself is made by the API's own login handler, so it is
-//! throttled and audited the same way.
+//! yet; the session itself is made by the same operation as the API's login
+//! (`ops::sessions`), so it is throttled and audited the same way.
 
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -14,10 +13,10 @@ use serde::Deserialize;
 
 use super::error::{WebError, WebResult};
 use super::session::{Posted, Web};
-use crate::app::AppState;
+use crate::auth::caller::{session_cookie, session_removal, Address};
 use crate::auth::secret_token;
-use crate::json::ApiJson;
-use crate::routes::auth::{Address, LoginRequest};
+use crate::ops::sessions::{self, LoginRequest};
+use crate::state::AppState;
 
 const LOGIN_CSRF_COOKIE: &str = "prism_login_csrf";
 
@@ -60,7 +59,7 @@ pub struct LoginForm {
 
 pub async fn submit(
     State(state): State<AppState>,
-    address: Address,
+    Address(address): Address,
     jar: CookieJar,
     Form(f): Form<LoginForm>,
 ) -> WebResult<Response> {
@@ -76,16 +75,13 @@ pub async fn submit(
         username: f.username.clone(),
         password: f.password,
     };
-    match crate::routes::auth::login(State(state.clone()), address, jar.clone(), ApiJson(req)).await {
-        Ok(resp) => {
-            // Keep the session cookie the API's handler set; go to the dashboard.
-            let mut out = Redirect::to("/").into_response();
-            for v in resp.headers().get_all(header::SET_COOKIE) {
-                out.headers_mut().append(header::SET_COOKIE, v.clone());
-            }
-            Ok(out)
+    match sessions::login(&state, &address, &req).await {
+        // The session's cookie; then the dashboard.
+        Ok(session) => Ok((jar.add(session_cookie(&state, session.secret)), Redirect::to("/")).into_response()),
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            login_page(&state, jar, &f.username, Some(e.message))
         }
-        Err(e) => login_page(&state, jar, &f.username, Some(e.message)),
     }
 }
 
@@ -93,10 +89,6 @@ pub async fn submit(
 pub struct NoFields {}
 
 pub async fn logout(State(state): State<AppState>, jar: CookieJar, p: Posted<NoFields>) -> WebResult<Response> {
-    let resp = crate::routes::auth::logout(State(state), p.caller, jar).await?;
-    let mut out = Redirect::to("/login").into_response();
-    for v in resp.headers().get_all(header::SET_COOKIE) {
-        out.headers_mut().append(header::SET_COOKIE, v.clone());
-    }
-    Ok(out)
+    sessions::logout(&state, &p.caller).await?;
+    Ok((jar.remove(session_removal()), Redirect::to("/login")).into_response())
 }

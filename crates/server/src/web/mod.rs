@@ -1,11 +1,13 @@
-//! The web console: server-rendered pages over the same handlers, checks and
-//! audit trail as the REST API. No front-end toolchain: minijinja templates
+//! The web console: server-rendered pages over the same operations
+//! (`crate::ops`), checks and audit trail as the REST API; it never calls the
+//! API's handlers (`routes`). No front-end toolchain: minijinja templates
 //! (auto-escaped), one stylesheet, a few lines of script for live updates.
 //! Forms post and redirect (303), so every page works without JavaScript.
 //!
 //! - `session`: who is asking (the session cookie) and the CSRF check of every form;
 //! - `render`: templates, the layout's data, the text table (`text`);
 //! - `error`: the one place errors become HTML pages (the API keeps its JSON);
+//!   an operation's `OpError` gets the status the API would answer with;
 //! - one file per page group: `login`, `dashboard`, `apps`, `releases`,
 //!   `builds`, `deploys`, `audit`, `stats`, `admin`.
 
@@ -28,7 +30,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -12,21 +12,20 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 use prism_domain::release::{decide, Action, Actor, TransitionError};
-use prism_domain::{ReleaseId, Role};
+use prism_domain::ReleaseId;
 use prism_store::releases::{self, Release, ReleaseFilter};
-use prism_store::{apps, deploys, environments, slots};
+use prism_store::{apps, environments, slots};
 use serde::{Deserialize, Serialize};
 
 use super::error::WebResult;
 use super::render::page as render;
 use super::session::{PageQuery, Posted, Web};
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::json::{ApiJson, OptionalJson};
-use crate::routes::deploys::StartDeploy;
-use crate::routes::releases::{ActRequest, CreateRelease, HoldRequest, UnholdQuery};
-use crate::routes::ApiQuery;
+use crate::ops::deploys::{self, StartDeploy};
+use crate::ops::holds::{self, HoldRequest};
+use crate::ops::releases::{self as op, ActRequest, CreateRelease};
+use crate::ops::{access, OpError};
+use crate::state::AppState;
 
 const PAGE: i64 = 25;
 
@@ -55,8 +54,8 @@ struct Creatable {
     builds: bool,
 }
 
-fn release_id(raw: &str) -> Result<ReleaseId, ApiError> {
-    ReleaseId::parse("id", raw).map_err(|_| ApiError::not_found("release", raw))
+fn release_id(raw: &str) -> Result<ReleaseId, OpError> {
+    ReleaseId::parse("id", raw).map_err(|_| OpError::not_found("release", raw))
 }
 
 async fn list_page(
@@ -67,13 +66,13 @@ async fn list_page(
 ) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
     let app_id = match q.application.as_deref().filter(|a| !a.is_empty()) {
-        Some(a) => Some(crate::routes::applications::visible(&mut c, caller, a).await?.0.id),
+        Some(a) => Some(access::application(&mut c, caller, a).await?.0.id),
         None => None,
     };
     let st = q.state.as_deref().filter(|s| !s.is_empty());
     if let Some(s) = st {
         if !prism_domain::ReleaseState::KINDS.contains(&s) {
-            return Err(ApiError::bad_request("state", format!("unknown state {s:?}")).into());
+            return Err(OpError::invalid("state", format!("unknown state {s:?}")).into());
         }
     }
     let before = q
@@ -82,11 +81,11 @@ async fn list_page(
         .filter(|b| !b.is_empty())
         .map(|b| ReleaseId::parse("before", b))
         .transpose()
-        .map_err(ApiError::from)?;
+        .map_err(OpError::from)?;
     let items = releases::list(
         &mut c,
         &ReleaseFilter {
-            visible_to: caller.visibility(),
+            visible_to: access::visibility(caller),
             app_id,
             state: st.map(str::to_owned),
             before: before.map(|b| b.seq()),
@@ -164,12 +163,12 @@ pub async fn create(State(state): State<AppState>, p: Posted<CreateForm>) -> Web
         change_note: f.change_note.replace("\r\n", "\n"),
         build: f.build.is_some(),
     };
-    match crate::routes::releases::create(State(state.clone()), p.caller.clone(), ApiJson(req)).await {
-        Ok((_, rel)) => Ok(Redirect::to(&format!("/releases/{}", rel.0.release.id)).into_response()),
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+    match op::create(&state, &p.caller, req).await {
+        Ok(rel) => Ok(Redirect::to(&format!("/releases/{}", rel.release.id)).into_response()),
+        Err(OpError::Invalid { field, message, .. }) => {
             let error = CreateError {
-                field: e.field,
-                message: e.message,
+                field,
+                message,
                 application: f.application,
                 git_ref: f.git_ref,
                 change_note: f.change_note,
@@ -196,7 +195,7 @@ struct Control {
 
 /// The actions `decide` would accept from this caller now.
 async fn controls(c: &mut prism_store::AnyConnection, caller: &Caller, rel: &Release) -> WebResult<Vec<Control>> {
-    let roles = caller.roles_in(c, rel.project_id).await?;
+    let roles = access::roles_in(c, caller, rel.project_id).await?;
     let actor = Actor { roles, system: false };
     let lifecycle = environments::lifecycle(c).await?;
     let envs = environments::list(c).await?;
@@ -234,7 +233,7 @@ async fn controls(c: &mut prism_store::AnyConnection, caller: &Caller, rel: &Rel
                 blocked: None,
             }),
             // Held: say by whom; an operator may override it with a reason.
-            Err(e @ TransitionError::Held { .. }) if roles.has(Role::Operator) => out.push(Control {
+            Err(e @ TransitionError::Held { .. }) if access::may_override_hold(roles) => out.push(Control {
                 action: "promote",
                 environment: Some(step.name.clone()),
                 needs_override: true,
@@ -259,12 +258,9 @@ async fn controls(c: &mut prism_store::AnyConnection, caller: &Caller, rel: &Rel
 pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Path<String>) -> WebResult<Html<String>> {
     let id = release_id(&id)?;
     let mut c = state.store.conn().await?;
-    let rel = releases::get(&mut c, id).await?;
-    if !caller.roles_in(&mut c, rel.project_id).await?.is_member() {
-        return Err(ApiError::not_found("release", id).into());
-    }
+    let (rel, _) = access::release(&mut c, &caller, id).await?;
     let history = releases::history(&mut c, id).await?;
-    let ds = deploys::list(&mut c, None, None, Some(id), 50).await?;
+    let ds = prism_store::deploys::list(&mut c, None, None, Some(id), 50).await?;
     let controls = controls(&mut c, &caller, &rel).await?;
     let build = super::builds::for_release(&mut c, &caller, &rel).await?;
     drop(c);
@@ -290,18 +286,19 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Poste
     let f = p.form;
     let environment = f.environment.filter(|e| !e.is_empty());
     if f.action == "deploy" {
-        // A deploy is more than a state change: the API's deploy handler
+        // A deploy is more than a state change: the deploy operation
         // records it and queues the work; then the deploy's own page.
-        let env = environment.ok_or_else(|| ApiError::bad_request("environment", "deploy needs an environment"))?;
+        let env = environment.ok_or_else(|| OpError::invalid("environment", "deploy needs an environment"))?;
         let req = StartDeploy {
             environment: env,
             note: f.note,
         };
-        let (_, d) = crate::routes::deploys::start(State(state), p.caller, Path(id), ApiJson(req)).await?;
-        return Ok(Redirect::to(&format!("/deploys/{}", d.0.id)).into_response());
+        let rid = ReleaseId::parse("id", &id).map_err(|_| OpError::not_found("release", &id))?;
+        let d = deploys::start_deploy(&state, &p.caller, rid, req).await?;
+        return Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response());
     }
     if !["promote", "pass", "close", "abandon"].contains(&f.action.as_str()) {
-        return Err(ApiError::bad_request("action", format!("unknown action {:?}", f.action)).into());
+        return Err(OpError::invalid("action", format!("unknown action {:?}", f.action)).into());
     }
     let req = ActRequest {
         environment,
@@ -311,9 +308,11 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Poste
         image_ref: None,
         image_digest: None,
     };
-    let rel =
-        crate::routes::releases::act(State(state), p.caller, Path((id, f.action)), OptionalJson(Some(req))).await?;
-    Ok(Redirect::to(&format!("/releases/{}", rel.0.id)).into_response())
+    // As the API reads an address that is no release id: not found, naming the `id`.
+    let rid =
+        ReleaseId::parse("id", &id).map_err(|e| crate::error::ApiError::not_found("release", &id).field(e.field))?;
+    let rel = op::act(&state, &p.caller, rid, &f.action, req).await?;
+    Ok(Redirect::to(&format!("/releases/{}", rel.id)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -333,7 +332,7 @@ pub async fn hold(
         note: p.form.note,
         expires_in_minutes: None,
     };
-    let _board = crate::routes::releases::hold(State(state), p.caller, Path((name.clone(), env)), ApiJson(req)).await?;
+    let _board = holds::hold(&state, &p.caller, &name, &env, req).await?;
     Ok(Redirect::to(&format!("/apps/{name}")).into_response())
 }
 
@@ -342,10 +341,7 @@ pub async fn unhold(
     Path((name, env)): Path<(String, String)>,
     p: Posted<HoldForm>,
 ) -> WebResult<Response> {
-    let q = UnholdQuery {
-        reason: Some(p.form.reason).filter(|r| !r.trim().is_empty()),
-    };
-    let _board =
-        crate::routes::releases::unhold(State(state), p.caller, Path((name.clone(), env)), ApiQuery(q)).await?;
+    let reason = Some(p.form.reason).filter(|r| !r.trim().is_empty());
+    let _board = holds::unhold(&state, &p.caller, &name, &env, reason).await?;
     Ok(Redirect::to(&format!("/apps/{name}")).into_response())
 }

@@ -11,8 +11,8 @@ use prism_store::projects;
 use super::error::WebResult;
 use super::session::csrf_of;
 use super::text;
-use crate::app::AppState;
 use crate::auth::Caller;
+use crate::state::AppState;
 
 macro_rules! templates {
     ($($name:literal),* $(,)?) => {

@@ -10,10 +10,10 @@ use prism_store::tokens;
 use serde::de::DeserializeOwned;
 
 use super::error::WebError;
-use crate::app::AppState;
 use crate::auth::caller::{client_address, Credential, SESSION_COOKIE};
 use crate::auth::{secret_token, Caller};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The signed-in user behind a page request.
 pub struct Web(pub Caller);
@@ -57,7 +57,7 @@ pub struct Posted<T> {
 }
 
 /// Form bodies are small; the API's limit applies.
-const FORM_LIMIT: usize = crate::app::BODY_LIMIT;
+const FORM_LIMIT: usize = crate::state::BODY_LIMIT;
 
 impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     type Rejection = WebError;

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use super::error::WebResult;
 use super::render::page as render;
 use super::session::{PageQuery, Web};
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// How much history the page reads: the newest rows of each table.
 const RELEASES: i64 = 500;
@@ -98,7 +98,7 @@ pub async fn page(
     PageQuery(q): PageQuery<StatsQuery>,
 ) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
-    let visible = projects::list_visible(&mut c, caller.visibility()).await?;
+    let visible = projects::list_visible(&mut c, crate::ops::access::visibility(&caller)).await?;
     let Some(project) = (match &q.project {
         Some(p) => Some(
             visible

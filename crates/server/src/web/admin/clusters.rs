@@ -3,13 +3,12 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::{context, Value};
-use prism_store::clusters;
 use serde::Deserialize;
 
 use super::{after, checked, opt, NoFields, Notice};
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::json::ApiJson;
+use crate::ops::clusters::{self as op, CreateCluster};
+use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;
 use crate::web::session::{Posted, Web};
@@ -20,8 +19,7 @@ async fn clusters_page(
     health: Value,
     notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
-    caller.require_admin()?;
-    let list = clusters::list(&mut *state.store.conn().await?).await?;
+    let list = op::list(state, caller).await?;
     let list: Vec<Value> = list
         .iter()
         .map(|c| context! { name => c.name, api_url => c.api_url, has_token => c.has_token(), insecure => c.insecure_skip_tls_verify != 0, updated_at => c.updated_at })
@@ -56,7 +54,7 @@ pub struct ClusterForm {
 
 pub async fn create_cluster(State(state): State<AppState>, p: Posted<ClusterForm>) -> WebResult<Response> {
     let f = p.form;
-    let req = crate::routes::clusters::CreateCluster {
+    let req = CreateCluster {
         name: f.name.trim().to_owned(),
         api_url: opt(&f.api_url),
         ca_cert: opt(&f.ca_cert),
@@ -65,9 +63,7 @@ pub async fn create_cluster(State(state): State<AppState>, p: Posted<ClusterForm
         kubeconfig: opt(&f.kubeconfig),
         context: None,
     };
-    let r = crate::routes::clusters::create(State(state.clone()), p.caller.clone(), ApiJson(req))
-        .await
-        .map(|_| ());
+    let r = op::create(&state, &p.caller, req).await;
     after(r, "/admin/clusters".into(), |n| {
         clusters_page(&state, &p.caller, Value::UNDEFINED, Some(n))
     })
@@ -80,9 +76,7 @@ pub async fn cluster_health(
     Path(name): Path<String>,
     p: Posted<NoFields>,
 ) -> WebResult<Html<String>> {
-    let h = crate::routes::clusters::health(State(state.clone()), p.caller.clone(), Path(name.clone()))
-        .await?
-        .0;
+    let h = op::health(&state, &p.caller, &name).await?;
     let health = context! { cluster => name, ok => h.ok, version => h.version, error => h.error };
     clusters_page(&state, &p.caller, health, None).await
 }

@@ -4,23 +4,21 @@ use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::context;
 use prism_domain::{EnvPolicy, Role};
-use prism_store::{clusters, environments};
 use serde::Deserialize;
 
 use super::{after, checked, opt, Notice};
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::json::ApiJson;
+use crate::ops::access;
+use crate::ops::environments::{self as op, CreateEnvironment, UpdateEnvironment};
+use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;
 use crate::web::session::{Posted, Web};
 
 async fn environments_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
-    caller.require_admin()?;
-    let mut c = state.store.conn().await?;
-    let envs = environments::list(&mut c).await?;
-    let cl = clusters::list(&mut c).await?;
-    drop(c);
+    access::require_admin(caller)?;
+    let envs = op::list(state).await?;
+    let cl = crate::ops::clusters::list(state, caller).await?;
     render(
         state,
         caller,
@@ -75,7 +73,7 @@ fn policy(f: &EnvForm) -> EnvPolicy {
 }
 
 pub async fn create_environment(State(state): State<AppState>, p: Posted<EnvForm>) -> WebResult<Response> {
-    let req = crate::routes::environments::CreateEnvironment {
+    let req = CreateEnvironment {
         name: p.form.name.trim().to_owned(),
         position: None,
         cluster: opt(&p.form.cluster),
@@ -83,9 +81,7 @@ pub async fn create_environment(State(state): State<AppState>, p: Posted<EnvForm
         policy: Some(policy(&p.form)),
         rules: None,
     };
-    let r = crate::routes::environments::create(State(state.clone()), p.caller.clone(), ApiJson(req))
-        .await
-        .map(|_| ());
+    let r = op::create(&state, &p.caller, req).await;
     after(r, "/admin/environments".into(), |n| {
         environments_page(&state, &p.caller, Some(n))
     })
@@ -97,16 +93,14 @@ pub async fn update_environment(
     Path(name): Path<String>,
     p: Posted<EnvForm>,
 ) -> WebResult<Response> {
-    let req = crate::routes::environments::UpdateEnvironment {
+    let req = UpdateEnvironment {
         position: None,
         cluster: Some(opt(&p.form.cluster)),
         namespace: opt(&p.form.namespace),
         policy: Some(policy(&p.form)),
         rules: None,
     };
-    let r = crate::routes::environments::update(State(state.clone()), p.caller.clone(), Path(name), ApiJson(req))
-        .await
-        .map(|_| ());
+    let r = op::update(&state, &p.caller, &name, req).await;
     after(r, "/admin/environments".into(), |n| {
         environments_page(&state, &p.caller, Some(n))
     })

@@ -1,34 +1,40 @@
 //! Administration pages (users and roles, projects with their members and
 //! applications, clusters with a health check, environments and their
 //! policies), what builds need (registries, base images and their lineage,
-//! stacks, git credentials, executors) and every user's API tokens. Each form calls the API's handler
-//! for the same change, so the admin check and the audit event are the API's.
-//! A refused form shows the page again with the error on top (status kept).
+//! stacks, git credentials, executors) and every user's API tokens. Each form calls the operation
+//! the API calls for the same change (`crate::ops`), so the admin check and the audit event are
+//! the same. A refused form shows the page again with the error on top (status kept).
 
+mod base_images;
 mod build_setup;
 mod clusters;
 mod environments;
+mod executors;
+mod git_credentials;
 mod projects;
+mod registries;
+mod stacks;
 mod tokens;
 mod users;
 
-pub use build_setup::{
-    base_image, base_images, build_base, create_base, create_executor, delete_executor, delete_git_credential,
-    delete_registry, put_git_credential, put_registry, put_stack, rebuild_applications, registries,
-    setup as build_setup,
-};
+pub use base_images::{base_image, base_images, build_base, create_base, rebuild_applications};
+pub use build_setup::setup as build_setup;
 pub use clusters::{cluster_health, clusters, create_cluster};
 pub use environments::{create_environment, environments, update_environment};
+pub use executors::{create_executor, delete_executor};
+pub use git_credentials::{delete_git_credential, put_git_credential};
 pub use projects::{create_app, create_project, grant, project, projects};
+pub use registries::{delete_registry, put_registry, registries};
+pub use stacks::put_stack;
 pub use tokens::{create_token, revoke_token, tokens};
 pub use users::{create_user, update_user, users};
 
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
 use super::error::{WebError, WebResult};
-use crate::error::ApiResult;
+use crate::error::ApiError;
+use crate::ops::OpResult;
 
 /// A refused form: its message and the field it names.
 #[derive(Serialize)]
@@ -39,25 +45,23 @@ pub(crate) struct Notice {
 
 /// Redirects after a change; shows `page` again with the error when the
 /// request was refused for something the user can fix.
-pub(crate) async fn after<F, Fut>(result: ApiResult<()>, to: String, again: F) -> WebResult<Response>
+pub(crate) async fn after<T, F, Fut>(result: OpResult<T>, to: String, again: F) -> WebResult<Response>
 where
     F: FnOnce(Notice) -> Fut,
     Fut: std::future::Future<Output = WebResult<Html<String>>>,
 {
     match result {
-        Ok(()) => Ok(Redirect::to(&to).into_response()),
-        Err(e)
-            if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN && e.status != StatusCode::NOT_FOUND =>
-        {
-            let status = e.status;
+        Ok(_) => Ok(Redirect::to(&to).into_response()),
+        Err(e) if e.is_correctable() => {
+            let e = ApiError::from(e);
             let html = again(Notice {
                 message: e.message,
                 field: e.field,
             })
             .await?;
-            Ok((status, html).into_response())
+            Ok((e.status, html).into_response())
         }
-        Err(e) => Err(WebError::Api(e)),
+        Err(e) => Err(WebError::from(e)),
     }
 }
 

@@ -8,16 +8,19 @@ use prism_store::{apps, projects, users};
 use serde::Deserialize;
 
 use super::{after, Notice};
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::json::ApiJson;
+use crate::ops::access;
+use crate::ops::applications::{self, CreateApplication};
+use crate::ops::members::{self, Grant};
+use crate::ops::projects::{self as op, CreateProject};
+use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;
 use crate::web::session::{Posted, Web};
 
 async fn projects_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
-    caller.require_admin()?;
-    let list = projects::list_visible(&mut *state.store.conn().await?, None).await?;
+    access::require_admin(caller)?;
+    let list = op::list(state, caller).await?;
     render(
         state,
         caller,
@@ -41,13 +44,11 @@ pub struct ProjectForm {
 
 pub async fn create_project(State(state): State<AppState>, p: Posted<ProjectForm>) -> WebResult<Response> {
     let name = p.form.name.trim().to_owned();
-    let req = crate::routes::projects::CreateProject {
+    let req = CreateProject {
         name: name.clone(),
         description: p.form.description,
     };
-    let r = crate::routes::projects::create(State(state.clone()), p.caller.clone(), ApiJson(req))
-        .await
-        .map(|_| ());
+    let r = op::create(&state, &p.caller, req).await;
     after(r, format!("/admin/projects/{name}"), |n| {
         projects_page(&state, &p.caller, Some(n))
     })
@@ -60,7 +61,7 @@ async fn project_page(
     name: &str,
     notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
-    caller.require_admin()?;
+    access::require_admin(caller)?;
     let mut c = state.store.conn().await?;
     let project = projects::by_name(&mut c, name).await?;
     let members = projects::members(&mut c, project.id).await?;
@@ -110,21 +111,13 @@ pub async fn grant(
 ) -> WebResult<Response> {
     let f = p.form;
     let r = if f.op == "revoke" {
-        crate::routes::projects::revoke(
-            State(state.clone()),
-            p.caller.clone(),
-            Path((name.clone(), f.username, f.role)),
-        )
-        .await
-        .map(|_| ())
+        members::revoke(&state, &p.caller, &name, &f.username, &f.role).await
     } else {
-        let req = crate::routes::projects::Grant {
+        let req = Grant {
             username: f.username,
             role: f.role,
         };
-        crate::routes::projects::grant(State(state.clone()), p.caller.clone(), Path(name.clone()), ApiJson(req))
-            .await
-            .map(|_| ())
+        members::grant(&state, &p.caller, &name, req).await.map(|_| ())
     };
     after(r, format!("/admin/projects/{name}"), |n| {
         project_page(&state, &p.caller, &name, Some(n))
@@ -146,16 +139,14 @@ pub async fn create_app(
     p: Posted<AppForm>,
 ) -> WebResult<Response> {
     let name = p.form.name.trim().to_owned();
-    let req = crate::routes::applications::CreateApplication {
+    let req = CreateApplication {
         project: project.clone(),
         name: name.clone(),
         git_url: p.form.git_url.trim().to_owned(),
         build_settings: None,
         template_settings: None,
     };
-    let r = crate::routes::applications::create(State(state.clone()), p.caller.clone(), ApiJson(req))
-        .await
-        .map(|_| ());
+    let r = applications::create(&state, &p.caller, req).await;
     after(r, format!("/apps/{name}"), |n| {
         project_page(&state, &p.caller, &project, Some(n))
     })

@@ -4,13 +4,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
-use prism_store::tokens;
 use serde::Deserialize;
 
 use super::{opt, NoFields, Notice};
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::json::ApiJson;
+use crate::ops::tokens::{self as op, CreateToken};
+use crate::ops::OpError;
+use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;
 use crate::web::session::{Posted, Web};
@@ -21,7 +21,7 @@ async fn tokens_page(
     secret: Option<String>,
     notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
-    let list = tokens::list_tokens(&mut *state.store.conn().await?, Some(caller.user.id)).await?;
+    let list = op::list(state, caller, false).await?;
     let now = prism_store::now_ms();
     render(
         state,
@@ -60,24 +60,21 @@ pub async fn create_token(State(state): State<AppState>, p: Posted<TokenForm>) -
         },
         None => None,
     };
-    let req = crate::routes::tokens::CreateToken {
+    let req = CreateToken {
         name: opt(&p.form.name),
         expires_in_days: days,
     };
-    match crate::routes::tokens::create(State(state.clone()), p.caller.clone(), ApiJson(req)).await {
-        Ok((_, t)) => {
-            let mut resp = tokens_page(&state, &p.caller, Some(t.0.secret), None)
+    match op::create(&state, &p.caller, req).await {
+        Ok(t) => {
+            let mut resp = tokens_page(&state, &p.caller, Some(t.secret), None)
                 .await?
                 .into_response();
             resp.headers_mut()
                 .insert(axum::http::header::CACHE_CONTROL, "no-store".parse().expect("header"));
             Ok(resp)
         }
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            let n = Notice {
-                message: e.message,
-                field: e.field,
-            };
+        Err(OpError::Invalid { field, message, .. }) => {
+            let n = Notice { message, field };
             let html = tokens_page(&state, &p.caller, None, Some(n)).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
@@ -90,6 +87,9 @@ pub async fn revoke_token(
     Path(id): Path<String>,
     p: Posted<NoFields>,
 ) -> WebResult<Response> {
-    let _revoked = crate::routes::tokens::revoke(State(state), p.caller, Path(id)).await?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| OpError::invalid("id", "token id must be a number"))?;
+    let _revoked = op::revoke(&state, &p.caller, id).await?;
     Ok(Redirect::to("/tokens").into_response())
 }

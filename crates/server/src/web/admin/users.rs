@@ -3,23 +3,19 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::context;
-use prism_store::users;
 use serde::Deserialize;
 
 use super::{after, checked, opt, Notice};
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::json::ApiJson;
+use crate::ops::users::{self as op, CreateUser, UpdateUser};
+use crate::ops::OpError;
+use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;
 use crate::web::session::{Posted, Web};
 
 async fn users_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
-    caller.require_admin()?;
-    let mut c = state.store.conn().await?;
-    let list = users::list(&mut c).await?;
-    drop(c);
+    let list = op::list(state, caller).await?;
     render(
         state,
         caller,
@@ -45,15 +41,13 @@ pub struct UserForm {
 }
 
 pub async fn create_user(State(state): State<AppState>, p: Posted<UserForm>) -> WebResult<Response> {
-    let req = crate::routes::users::CreateUser {
+    let req = CreateUser {
         username: p.form.username.trim().to_owned(),
         password: p.form.password,
         display_name: opt(&p.form.display_name),
         admin: checked(&p.form.admin),
     };
-    let r = crate::routes::users::create(State(state.clone()), p.caller.clone(), ApiJson(req))
-        .await
-        .map(|_| ());
+    let r = op::create(&state, &p.caller, req).await;
     after(r, "/admin/users".into(), |n| users_page(&state, &p.caller, Some(n))).await
 }
 
@@ -70,7 +64,7 @@ pub async fn update_user(
     p: Posted<UserUpdateForm>,
 ) -> WebResult<Response> {
     let value = p.form.value == "true";
-    let mut req = crate::routes::users::UpdateUser {
+    let mut req = UpdateUser {
         display_name: None,
         admin: None,
         disabled: None,
@@ -80,10 +74,8 @@ pub async fn update_user(
     match p.form.set.as_str() {
         "admin" => req.admin = Some(value),
         "disabled" => req.disabled = Some(value),
-        other => return Err(ApiError::bad_request("set", format!("unknown setting {other:?}")).into()),
+        other => return Err(OpError::invalid("set", format!("unknown setting {other:?}")).into()),
     }
-    let r = crate::routes::users::update(State(state.clone()), p.caller.clone(), Path(name), ApiJson(req))
-        .await
-        .map(|_| ());
+    let r = op::update(&state, &p.caller, &name, req).await;
     after(r, "/admin/users".into(), |n| users_page(&state, &p.caller, Some(n))).await
 }

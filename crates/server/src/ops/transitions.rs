@@ -15,7 +15,7 @@ use prism_store::{audit, environments, slots, Store, Tx};
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::ops::{OpError, OpResult};
 
 pub struct Move<'a> {
     pub action: Action,
@@ -38,7 +38,7 @@ impl Who<'_> {
     }
 }
 
-pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'_>) -> ApiResult<Release> {
+pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'_>) -> OpResult<Release> {
     let mut tx = store.begin().await?;
     let rel = transition_in(&mut tx, &Who::User(caller), id, m).await?;
     tx.commit().await?;
@@ -47,13 +47,13 @@ pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'
 
 /// One transition inside the caller's transaction (so a deploy record and the
 /// release's move land together).
-pub async fn transition_in(tx: &mut Tx, who: &Who<'_>, id: ReleaseId, m: Move<'_>) -> ApiResult<Release> {
+pub async fn transition_in(tx: &mut Tx, who: &Who<'_>, id: ReleaseId, m: Move<'_>) -> OpResult<Release> {
     let rel = releases::get(tx, id).await?;
     let actor = match who {
         Who::User(caller) => {
-            let roles = caller.roles_in(tx, rel.project_id).await?;
+            let roles = super::access::roles_in(tx, caller, rel.project_id).await?;
             if !roles.is_member() {
-                return Err(ApiError::not_found("release", id));
+                return Err(OpError::not_found("release", id));
             }
             // Admins act as Prism's engine when reporting build and deploy results
             // (a CI integration authenticates as an admin's token).

@@ -1,0 +1,175 @@
+//! Builds of a release: start (the settings checked and resolved, the
+//! release moved to building, the build recorded and its job queued, all or
+//! nothing), read (record and log), cancel. The build itself runs as a job
+//! (`jobs::build`).
+
+use prism_domain::release::Action;
+use prism_domain::ReleaseId;
+use prism_store::builds::{self, Build, LogLine};
+use prism_store::{apps, audit, releases, Tx};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::transitions::{transition_in, Move, Who};
+use super::{access, Ctx, OpError, OpResult};
+use crate::auth::Caller;
+use crate::services::build_config;
+
+/// Starts a build of release `rid` inside the caller's transaction: checks
+/// the settings, moves the release to building, records the build and
+/// enqueues its job (all or nothing). The caller commits and wakes the runner.
+pub async fn start_in(tx: &mut Tx, ctx: &Ctx, caller: &Caller, rid: ReleaseId) -> OpResult<Build> {
+    let rel = releases::get(tx, rid).await?;
+    let app = apps::get(tx, rel.app_id).await?;
+    let resolved = build_config::resolve(tx, &app, &ctx.settings.build.default_executor).await?;
+    transition_in(
+        tx,
+        &Who::User(caller),
+        rid,
+        Move {
+            action: Action::StartBuild,
+            note: "",
+            build_info: None,
+        },
+    )
+    .await?;
+    let base = prism_store::base_images::by_name(tx, &resolved.base_image).await?;
+    let settings = serde_json::to_value(&resolved).expect("resolved settings serialise");
+    let b = builds::create(
+        tx,
+        builds::NewBuild {
+            release: rid,
+            app_id: app.id,
+            executor: &resolved.executor,
+            settings: &settings,
+            base_image_id: Some(base.id),
+            requested_by: &caller.user.username,
+        },
+    )
+    .await?;
+    crate::jobs::build::enqueue(tx, b.id).await?;
+    audit::record(
+        tx,
+        &caller.origin(),
+        "build.start",
+        "build",
+        &b.id.to_string(),
+        json!({"release": rid, "application": app.name, "executor": resolved.executor, "base_image": resolved.base_image}),
+    )
+    .await?;
+    Ok(b)
+}
+
+/// Builds the release with its application's build settings (again, after a failed build).
+pub async fn start_build(ctx: &Ctx, caller: &Caller, rid: ReleaseId) -> OpResult<Build> {
+    let mut tx = ctx.store.begin().await?;
+    let b = start_in(&mut tx, ctx, caller, rid).await?;
+    tx.commit().await?;
+    ctx.job_wakeup.notify_one();
+    Ok(b)
+}
+
+/// Every build of a release the caller may see, newest first.
+pub async fn for_release(ctx: &Ctx, caller: &Caller, rid: ReleaseId) -> OpResult<Vec<Build>> {
+    let mut c = ctx.store.conn().await?;
+    access::release(&mut c, caller, rid).await?;
+    Ok(builds::for_release(&mut c, rid).await?)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BuildQuery {
+    pub application: Option<String>,
+    /// queued, checkout, building, pushing, succeeded, failed or cancelled
+    pub state: Option<String>,
+    /// 1 to 500, default 50.
+    pub limit: Option<i64>,
+}
+
+pub async fn list(ctx: &Ctx, caller: &Caller, q: BuildQuery) -> OpResult<Vec<Build>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(OpError::invalid("limit", "must be 1 to 500"));
+    }
+    if let Some(s) = &q.state {
+        if !builds::ACTIVE.contains(&s.as_str()) && !builds::is_final(s) {
+            return Err(OpError::invalid("state", format!("unknown build state {s:?}")));
+        }
+    }
+    let mut c = ctx.store.conn().await?;
+    let app = match &q.application {
+        Some(name) => Some(access::application(&mut c, caller, name).await?.0.id),
+        None => None,
+    };
+    Ok(builds::list(&mut c, access::visibility(caller), app, q.state.as_deref(), limit).await?)
+}
+
+/// A build the caller may see, with the caller's roles in its project.
+pub async fn get(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<(Build, prism_domain::RoleSet)> {
+    access::build(&mut *ctx.store.conn().await?, caller, id).await
+}
+
+/// Up to `limit` (1 to 10000) log lines after sequence number `after`.
+pub async fn log(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+    after: Option<i64>,
+    limit: Option<i64>,
+) -> OpResult<Vec<LogLine>> {
+    let limit = limit.unwrap_or(10_000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(OpError::invalid("limit", "must be 1 to 10000"));
+    }
+    let mut c = ctx.store.conn().await?;
+    let (b, _) = access::build(&mut c, caller, id).await?;
+    Ok(builds::logs(&mut c, b.id, after.unwrap_or(-1), limit).await?)
+}
+
+/// The whole log as text, one line each.
+pub async fn log_text(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<String> {
+    let mut c = ctx.store.conn().await?;
+    let (b, _) = access::build(&mut c, caller, id).await?;
+    let mut text = String::new();
+    let mut after = -1;
+    loop {
+        let lines = builds::logs(&mut c, b.id, after, 10_000).await?;
+        let Some(last) = lines.last().map(|l| l.seq) else { break };
+        for l in &lines {
+            text.push_str(&l.line);
+            text.push('\n');
+        }
+        after = last;
+    }
+    Ok(text)
+}
+
+/// Cancels a queued or running build: the job sees the request, kills the
+/// running step (or stops the Jenkins build) and fails the release's build.
+pub async fn cancel_build(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<Build> {
+    let mut tx = ctx.store.begin().await?;
+    let (b, roles) = access::build(&mut tx, caller, id).await?;
+    if !access::may_cancel_build(roles) {
+        return Err(OpError::forbidden(
+            "cancelling a build needs the developer or operator role in the project",
+        ));
+    }
+    if !builds::request_cancel(&mut tx, b.id).await? {
+        return Err(OpError::conflict(format!(
+            "build {} has already ended ({})",
+            b.id, b.state
+        )));
+    }
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "build.cancel",
+        "build",
+        &b.id.to_string(),
+        json!({"release": b.release}),
+    )
+    .await?;
+    let b = builds::get(&mut tx, b.id).await?;
+    tx.commit().await?;
+    Ok(b)
+}

@@ -1,0 +1,509 @@
+//! Deploys: started by an operator (the release moves to deploying and the
+//! deploy job is queued), reviewed (approve applies, reject fails the
+//! release there), rolled back to an earlier success by hand or, when a
+//! deploy fails after applying and its environment asks for it,
+//! automatically. A rollback deploy is built in one place,
+//! [`create_rollback`], for both.
+
+use prism_domain::release::Action;
+use prism_domain::{ReleaseId, RoleSet};
+use prism_store::deploys::{self, Deploy, DeployEvent};
+use prism_store::{audit, environments, AnyConnection, Tx};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::transitions::{transition_in, Move, Who};
+use super::{access, referenced, Ctx, OpError, OpResult};
+use crate::auth::Caller;
+use crate::jobs::deploy::enqueue;
+use crate::services::deploy_plan::{self, DeployError};
+
+/// What a deploy-planning failure is for the caller: manifests that do not
+/// render (invalid, naming the template), a cluster that does not answer
+/// (upstream), an environment not ready to deploy to (conflict).
+pub fn deploy_error(e: DeployError) -> OpError {
+    match e {
+        DeployError::Manifests(m) => OpError::Invalid {
+            field: m.problems().first().map(|p| p.template.clone()),
+            message: m.to_string(),
+            code: "invalid_manifests",
+        },
+        DeployError::Kube(k) => OpError::Upstream(k.to_string()),
+        DeployError::Setup(m) => OpError::conflict_as("not_ready", m),
+        DeployError::Store(s) => s.into(),
+    }
+}
+
+/// A deploy as people see it: Secret values in its manifests are redacted
+/// (the stored copy keeps them for apply and rollback).
+pub fn shown(mut d: Deploy) -> Deploy {
+    if let Some(m) = d.manifests.as_mut() {
+        prism_kube::redact_secrets(m);
+    }
+    d
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartDeploy {
+    pub environment: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Starts deploying a release into an environment: checks the caller's role
+/// and the environment's hold, moves the release to `deploying`, and queues
+/// the deploy (plan, review where required, apply, watch).
+pub async fn start_deploy(ctx: &Ctx, caller: &Caller, rid: ReleaseId, req: StartDeploy) -> OpResult<Deploy> {
+    let mut tx = ctx.store.begin().await?;
+    let env = referenced("environment", environments::by_name(&mut tx, &req.environment).await)?;
+    if env.cluster_id.is_none() {
+        return Err(OpError::invalid(
+            "environment",
+            format!("environment {} is not bound to a cluster yet", env.name),
+        ));
+    }
+    let rel = transition_in(
+        &mut tx,
+        &Who::User(caller),
+        rid,
+        Move {
+            action: Action::StartDeploy { env: env.id },
+            note: &req.note,
+            build_info: None,
+        },
+    )
+    .await?;
+    let d = deploys::create(
+        &mut tx,
+        deploys::NewDeploy {
+            release: rel.id,
+            app_id: rel.app_id,
+            env_id: env.id,
+            kind: "deploy",
+            requested_by: &caller.user.username,
+            rollback_of: None,
+            manifests: None,
+        },
+    )
+    .await?;
+    deploys::event(
+        &mut tx,
+        d.id,
+        "queued",
+        &format!("{} asked to deploy {} to {}", caller.user.username, rel.id, env.name),
+        json!({}),
+    )
+    .await?;
+    enqueue(&mut tx, d.id, "planning").await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "deploy.create",
+        "deploy",
+        &d.id.to_string(),
+        json!({"release": rel.id, "environment": env.name}),
+    )
+    .await?;
+    tx.commit().await?;
+    ctx.job_wakeup.notify_one();
+    Ok(d)
+}
+
+/// A deploy with everything its reviewer must see: the release (commit,
+/// change note, image digest, who created it), who built it and who passed
+/// it in the environments before, next to the rendered objects and the diff.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeployDetail {
+    #[serde(flatten)]
+    pub deploy: Deploy,
+    pub release_info: ReleaseSummary,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReleaseSummary {
+    pub git_ref: String,
+    pub commit_sha: Option<String>,
+    pub change_note: String,
+    pub image_ref: Option<String>,
+    pub image_digest: Option<String>,
+    pub created_by: String,
+    /// Who reported the build result.
+    pub built_by: Option<String>,
+    /// Who passed it, per environment, in order.
+    pub passed_by: Vec<PassedBy>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PassedBy {
+    pub environment: Option<String>,
+    pub tester: String,
+    pub note: String,
+    pub at: i64,
+}
+
+/// One deploy the caller may see, with its release's facts; and the caller's roles.
+pub async fn get(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<(DeployDetail, RoleSet)> {
+    let mut c = ctx.store.conn().await?;
+    let (deploy, roles) = access::deploy(&mut c, caller, id).await?;
+    let deploy = shown(deploy);
+    let rel = prism_store::releases::get(&mut c, deploy.release).await?;
+    let history = prism_store::releases::history(&mut c, deploy.release).await?;
+    let built_by = history
+        .iter()
+        .rev()
+        .find(|t| t.action == "build_succeeded")
+        .map(|t| t.actor.clone());
+    let passed_by = history
+        .iter()
+        .filter(|t| t.action == "pass")
+        .map(|t| PassedBy {
+            environment: t.from_environment.clone(),
+            tester: t.actor.clone(),
+            note: t.note.clone(),
+            at: t.at,
+        })
+        .collect();
+    let release_info = ReleaseSummary {
+        git_ref: rel.git_ref,
+        commit_sha: rel.commit_sha,
+        change_note: rel.change_note,
+        image_ref: rel.image_ref,
+        image_digest: rel.image_digest,
+        created_by: rel.creator,
+        built_by,
+        passed_by,
+    };
+    Ok((DeployDetail { deploy, release_info }, roles))
+}
+
+/// A deploy the caller may see, as stored (manifests unredacted: for the
+/// server's own use, never shown).
+pub async fn visible(c: &mut AnyConnection, caller: &Caller, id: &str) -> OpResult<Deploy> {
+    Ok(access::deploy(c, caller, id).await?.0)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeployQuery {
+    pub application: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub async fn list(ctx: &Ctx, caller: &Caller, q: DeployQuery) -> OpResult<Vec<Deploy>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(OpError::invalid("limit", "must be between 1 and 500"));
+    }
+    let mut c = ctx.store.conn().await?;
+    let app = match &q.application {
+        Some(a) => Some(access::application(&mut c, caller, a).await?.0.id),
+        None => None,
+    };
+    let env = match &q.environment {
+        Some(e) => Some(environments::by_name(&mut c, e).await?.id),
+        None => None,
+    };
+    let release = q
+        .release
+        .as_deref()
+        .map(|r| ReleaseId::parse("release", r))
+        .transpose()?;
+    let found = deploys::list(&mut c, app, env, release, limit).await?;
+    Ok(access::visible_deploys(&mut c, caller, found)
+        .await?
+        .into_iter()
+        .map(shown)
+        .collect())
+}
+
+/// A deploy's steps after event id `after`.
+pub async fn events(ctx: &Ctx, caller: &Caller, id: &str, after: Option<i64>) -> OpResult<Vec<DeployEvent>> {
+    let mut c = ctx.store.conn().await?;
+    let (d, _) = access::deploy(&mut c, caller, id).await?;
+    Ok(deploys::events(&mut c, d.id, after.unwrap_or(0)).await?)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    /// approve or reject
+    pub decision: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// An operator's confirmation (or rejection) of a planned deploy, after
+/// seeing the release, the rendered manifests and the diff.
+pub async fn review(ctx: &Ctx, caller: &Caller, id: &str, req: Review) -> OpResult<Deploy> {
+    let approve = match req.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(OpError::invalid("decision", "must be approve or reject")),
+    };
+    if req.comment.len() > 5000 {
+        return Err(OpError::invalid("comment", "must be at most 5000 characters"));
+    }
+    if !approve && req.comment.trim().is_empty() {
+        return Err(OpError::invalid("comment", "say why the deploy is rejected"));
+    }
+    let mut tx = ctx.store.begin().await?;
+    let (d, roles) = access::deploy(&mut tx, caller, id).await?;
+    let env = environments::get(&mut tx, d.env_id).await?;
+    if !access::may_deploy(roles, &env) {
+        return Err(OpError::forbidden(format!(
+            "reviewing a deploy to {} needs the role {}",
+            env.name,
+            env.policy.roles_csv()
+        )));
+    }
+    if d.state != "awaiting_review" {
+        return Err(OpError::conflict_as(
+            "invalid_transition",
+            format!("deploy {} is {}, not awaiting review", d.id, d.state),
+        )
+        .field("state"));
+    }
+    if approve {
+        // Approving applies this release: it must still be the one deploying here.
+        let rel = prism_store::releases::get(&mut tx, d.release).await?;
+        if rel.parsed_state != prism_domain::ReleaseState::Deploying(d.env_id) {
+            return Err(OpError::conflict_as(
+                "invalid_transition",
+                format!("release {} is {} now; reject this deploy instead", rel.id, rel.state),
+            )
+            .field("release"));
+        }
+    }
+    let next = if approve { "applying" } else { "rejected" };
+    if !deploys::advance(&mut tx, d.id, "awaiting_review", next).await? {
+        return Err(OpError::conflict("the deploy was reviewed meanwhile"));
+    }
+    deploys::set_review(&mut tx, d.id, &caller.user.username, &req.comment).await?;
+    let verb = if approve { "approved" } else { "rejected" };
+    deploys::event(
+        &mut tx,
+        d.id,
+        "review",
+        &format!("{verb} by {}: {}", caller.user.username, req.comment),
+        json!({"decision": req.decision}),
+    )
+    .await?;
+    if approve {
+        enqueue(&mut tx, d.id, "applying").await?;
+    } else {
+        transition_in(
+            &mut tx,
+            &Who::Engine("review"),
+            d.release,
+            Move {
+                action: Action::DeployFailed,
+                note: &format!("rejected by {}: {}", caller.user.username, req.comment),
+                build_info: None,
+            },
+        )
+        .await?;
+    }
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        &format!("deploy.{verb}"),
+        "deploy",
+        &d.id.to_string(),
+        json!({"comment": req.comment}),
+    )
+    .await?;
+    let d = deploys::get(&mut tx, d.id).await?;
+    tx.commit().await?;
+    ctx.job_wakeup.notify_one();
+    Ok(shown(d))
+}
+
+/// The one way a rollback deploy is made: a deploy of `target`'s release
+/// applying exactly the objects `target` applied, in its application and
+/// environment, queued for planning. `rollback_of` is the deploy it undoes
+/// (or returns to, for one asked for by hand).
+pub async fn create_rollback(
+    tx: &mut Tx,
+    target: &Deploy,
+    requested_by: &str,
+    rollback_of: i64,
+) -> prism_store::Result<Deploy> {
+    let rb = deploys::create(
+        tx,
+        deploys::NewDeploy {
+            release: target.release,
+            app_id: target.app_id,
+            env_id: target.env_id,
+            kind: "rollback",
+            requested_by,
+            rollback_of: Some(rollback_of),
+            manifests: target.manifests.as_ref(),
+        },
+    )
+    .await?;
+    enqueue(tx, rb.id, "planning").await?;
+    Ok(rb)
+}
+
+/// After `failed` failed with `reason`: returns its environment to the last
+/// successful deploy before it, when there is one. The caller decided that
+/// the environment asks for it and that `failed` had applied objects.
+pub async fn auto_rollback(tx: &mut Tx, failed: &Deploy, reason: &str) -> prism_store::Result<Option<Deploy>> {
+    let Some(prev) = deploys::last_succeeded(tx, failed.app_id, failed.env_id, failed.id).await? else {
+        return Ok(None);
+    };
+    let rb = create_rollback(tx, &prev, "system:auto-rollback", failed.id).await?;
+    deploys::event(
+        tx,
+        failed.id,
+        "rollback",
+        &format!("rolling back to {} (deploy {})", prev.release, rb.id),
+        json!({"rollback_deploy": rb.id}),
+    )
+    .await?;
+    deploys::event(
+        tx,
+        rb.id,
+        "plan",
+        &format!("automatic rollback after deploy {} failed: {reason}", failed.id),
+        json!({}),
+    )
+    .await?;
+    Ok(Some(rb))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    /// The successful deploy to return to (default: the last one before the current).
+    pub to_deploy: Option<i64>,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Rolls an application's environment back to an earlier successful deploy,
+/// applying exactly the objects that deploy applied. Recorded as its own deploy.
+pub async fn rollback(ctx: &Ctx, caller: &Caller, name: &str, env: &str, req: Rollback) -> OpResult<Deploy> {
+    let mut tx = ctx.store.begin().await?;
+    let (app, roles) = access::application(&mut tx, caller, name).await?;
+    let environment = environments::by_name(&mut tx, env).await?;
+    if !access::may_deploy(roles, &environment) {
+        return Err(OpError::forbidden(format!(
+            "rolling back {} needs the role {}",
+            environment.name,
+            environment.policy.roles_csv()
+        )));
+    }
+    // A rollback changes what runs there just like a deploy: a tester's hold stops it too.
+    if let Some(h) = prism_store::slots::get(&mut tx, app.id, environment.id)
+        .await?
+        .view()
+        .hold
+    {
+        return Err(OpError::conflict_as(
+            "held",
+            format!(
+                "environment {} is held for testing of {} by {}",
+                environment.name, h.release, h.holder
+            ),
+        )
+        .field("environment"));
+    }
+    let target = match req.to_deploy {
+        Some(id) => {
+            let d = deploys::get(&mut tx, id)
+                .await
+                .map_err(|_| OpError::invalid("to_deploy", format!("no deploy {id}")))?;
+            if d.app_id != app.id || d.env_id != environment.id || d.state != "succeeded" {
+                return Err(OpError::invalid(
+                    "to_deploy",
+                    format!("deploy {id} is not a successful deploy of {name} in {env}"),
+                ));
+            }
+            d
+        }
+        None => {
+            let recent = deploys::list(&mut tx, Some(app.id), Some(environment.id), None, 100).await?;
+            let mut ok = recent.into_iter().filter(|d| d.state == "succeeded");
+            let _current = ok.next();
+            ok.next().ok_or_else(|| {
+                OpError::conflict_as(
+                    "nothing_to_roll_back_to",
+                    format!("{name} has no earlier successful deploy in {env}"),
+                )
+            })?
+        }
+    };
+    let rb = create_rollback(&mut tx, &target, &caller.user.username, target.id).await?;
+    deploys::event(
+        &mut tx,
+        rb.id,
+        "queued",
+        &format!(
+            "{} rolls {name} in {env} back to {} (deploy {}): {}",
+            caller.user.username, target.release, target.id, req.note
+        ),
+        json!({}),
+    )
+    .await?;
+    audit::record(&mut tx, &caller.origin(), "deploy.rollback", "deploy", &rb.id.to_string(), json!({"application": name, "environment": env, "to_release": target.release, "to_deploy": target.id, "note": req.note})).await?;
+    tx.commit().await?;
+    ctx.job_wakeup.notify_one();
+    Ok(shown(rb))
+}
+
+/// How many successful deploys the application has in the environment
+/// (among the last 100): a rollback needs two.
+pub async fn successes(c: &mut AnyConnection, app_id: i64, env_id: i64) -> OpResult<usize> {
+    Ok(deploys::list(c, Some(app_id), Some(env_id), None, 100)
+        .await?
+        .iter()
+        .filter(|d| d.state == "succeeded")
+        .count())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Drift {
+    /// The deploy whose objects are compared with the cluster.
+    pub deploy: Option<i64>,
+    pub drifted: bool,
+    #[schema(value_type = Object)]
+    pub diff: serde_json::Value,
+}
+
+/// Whether the live objects still match the last successful deploy (a dry
+/// run of its objects against the cluster), so a hand edit shows up.
+pub async fn drift(ctx: &Ctx, caller: &Caller, name: &str, env: &str) -> OpResult<Drift> {
+    let mut c = ctx.store.conn().await?;
+    let (app, _) = access::application(&mut c, caller, name).await?;
+    let environment = environments::by_name(&mut c, env).await?;
+    let Some(last) = deploys::last_succeeded(&mut c, app.id, environment.id, i64::MAX).await? else {
+        return Ok(Drift {
+            deploy: None,
+            drifted: false,
+            diff: json!([]),
+        });
+    };
+    let cluster = deploy_plan::cluster_for(ctx, &mut c, &environment)
+        .await
+        .map_err(deploy_error)?;
+    drop(c);
+    let objects: Vec<deploy_plan::PlannedObject> =
+        serde_json::from_value(last.manifests.clone().unwrap_or_default()).unwrap_or_default();
+    let diff = deploy_plan::diff_against_cluster(&cluster, &objects, None)
+        .await
+        .map_err(deploy_error)?;
+    let drifted = diff
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["diff"]["action"] != "unchanged");
+    Ok(Drift {
+        deploy: Some(last.id),
+        drifted,
+        diff,
+    })
+}

@@ -1,0 +1,167 @@
+//! Environments: the lifecycle's steps, each with its cluster, namespace,
+//! deploy policy and rules. Everyone signed in reads them; admins change them.
+
+use prism_domain::{DeployRules, EnvPolicy, Name};
+use prism_store::environments::{self, Environment, EnvironmentPatch, NewEnvironment};
+use prism_store::{audit, clusters};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{access, referenced, Ctx, OpError, OpResult};
+use crate::auth::Caller;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnvironment {
+    pub name: String,
+    /// Place in the lifecycle (lower first); default: after the last one.
+    pub position: Option<i64>,
+    /// The cluster this environment deploys to.
+    pub cluster: Option<String>,
+    /// The namespace on that cluster (a DNS-1123 label).
+    pub namespace: String,
+    /// Default: operators deploy, reviewed, previous environment first.
+    pub policy: Option<EnvPolicy>,
+    /// Default: namespaced objects in `namespace` only; roll back on failure.
+    pub rules: Option<DeployRules>,
+}
+
+/// Every environment in lifecycle order (everyone signed in may read them).
+pub async fn list(ctx: &Ctx) -> OpResult<Vec<Environment>> {
+    Ok(environments::list(&mut *ctx.store.conn().await?).await?)
+}
+
+pub async fn get(ctx: &Ctx, name: &str) -> OpResult<Environment> {
+    Ok(environments::by_name(&mut *ctx.store.conn().await?, name).await?)
+}
+
+async fn cluster_id(c: &mut prism_store::AnyConnection, name: &str) -> OpResult<i64> {
+    Ok(referenced("cluster", clusters::by_name(c, name).await)?.id)
+}
+
+fn position(field: &str, p: Option<i64>) -> OpResult<Option<i64>> {
+    match p {
+        Some(p) if !(0..=1_000_000).contains(&p) => Err(OpError::invalid(field, "must be between 0 and 1000000")),
+        p => Ok(p),
+    }
+}
+
+pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateEnvironment) -> OpResult<Environment> {
+    access::require_admin(caller)?;
+    let name = Name::parse("name", &req.name)?;
+    let namespace = Name::parse("namespace", &req.namespace)?;
+    let policy = req.policy.unwrap_or_else(EnvPolicy::formal);
+    policy.validate()?;
+    let position = position("position", req.position)?;
+    let mut tx = ctx.store.begin().await?;
+    let cluster_id = match &req.cluster {
+        Some(n) => Some(cluster_id(&mut tx, n).await?),
+        None => None,
+    };
+    let env = environments::create(
+        &mut tx,
+        NewEnvironment {
+            name: name.as_str(),
+            position,
+            cluster_id,
+            namespace: namespace.as_str(),
+            policy: &policy,
+        },
+    )
+    .await?;
+    let env = match &req.rules {
+        Some(rules) => {
+            let patch = EnvironmentPatch {
+                rules: Some(rules),
+                position: None,
+                cluster_id: None,
+                namespace: None,
+                policy: None,
+            };
+            environments::update(&mut tx, env.id, patch).await?
+        }
+        None => env,
+    };
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "environment.create",
+        "environment",
+        name.as_str(),
+        serde_json::to_value(&env).unwrap_or_default(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(env)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEnvironment {
+    pub position: Option<i64>,
+    /// A cluster name, or null to unbind.
+    #[serde(default, deserialize_with = "crate::json::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub cluster: Option<Option<String>>,
+    pub namespace: Option<String>,
+    pub policy: Option<EnvPolicy>,
+    pub rules: Option<DeployRules>,
+}
+
+pub async fn update(ctx: &Ctx, caller: &Caller, name: &str, req: UpdateEnvironment) -> OpResult<Environment> {
+    access::require_admin(caller)?;
+    let namespace = req
+        .namespace
+        .as_deref()
+        .map(|n| Name::parse("namespace", n))
+        .transpose()?;
+    if let Some(p) = &req.policy {
+        p.validate()?;
+    }
+    let position = position("position", req.position)?;
+    let mut tx = ctx.store.begin().await?;
+    let env = environments::by_name(&mut tx, name).await?;
+    let cluster_id = match &req.cluster {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(n)) => Some(Some(cluster_id(&mut tx, n).await?)),
+    };
+    let patch = EnvironmentPatch {
+        rules: req.rules.as_ref(),
+        position,
+        cluster_id,
+        namespace: namespace.as_ref().map(|n| n.as_str()),
+        policy: req.policy.as_ref(),
+    };
+    let updated = environments::update(&mut tx, env.id, patch).await?;
+    let detail = json!({"before": env, "after": updated});
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "environment.update",
+        "environment",
+        name,
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+pub async fn delete(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<()> {
+    access::require_admin(caller)?;
+    let mut tx = ctx.store.begin().await?;
+    let env = environments::by_name(&mut tx, name).await?;
+    environments::delete(&mut tx, env.id).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "environment.delete",
+        "environment",
+        name,
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

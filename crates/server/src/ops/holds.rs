@@ -1,0 +1,131 @@
+//! Holds: a tester keeps an application's environment for testing the
+//! release running there, so no promotion, deploy or rollback replaces it
+//! until the hold is lifted (by its holder, or an operator with a reason) or
+//! expires.
+
+use prism_domain::release::{may_hold, may_release_hold, Actor};
+use prism_domain::ReleaseId;
+use prism_store::slots::{self, BoardCell};
+use prism_store::{audit, environments};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{access, Ctx, OpError, OpResult};
+use crate::auth::Caller;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    #[serde(default)]
+    pub note: String,
+    /// The hold ends by itself after this many minutes (default: never).
+    pub expires_in_minutes: Option<i64>,
+}
+
+/// Holds `env` of application `name`; returns the application's board row.
+pub async fn hold(ctx: &Ctx, caller: &Caller, name: &str, env: &str, req: HoldRequest) -> OpResult<Vec<BoardCell>> {
+    if req.note.len() > 2000 {
+        return Err(OpError::invalid("note", "must be at most 2000 characters"));
+    }
+    let expires_at = match req.expires_in_minutes {
+        Some(m) if !(1..=60 * 24 * 30).contains(&m) => {
+            return Err(OpError::invalid(
+                "expires_in_minutes",
+                "must be between 1 and 43200 (30 days)",
+            ))
+        }
+        Some(m) => Some(prism_store::now_ms() + m * 60_000),
+        None => None,
+    };
+    let mut tx = ctx.store.begin().await?;
+    let (app, roles) = access::application(&mut tx, caller, name).await?;
+    may_hold(&Actor { roles, system: false })?;
+    let environment = environments::by_name(&mut tx, env).await?;
+    let slot = slots::get(&mut tx, app.id, environment.id).await?;
+    if let Some(h) = slot.view().hold {
+        return Err(OpError::conflict_as(
+            "held",
+            format!("{env} is already held by {} for {}", h.holder, h.release),
+        )
+        .field("environment"));
+    }
+    let current = slot.current_release_id.ok_or_else(|| {
+        OpError::conflict_as(
+            "nothing_deployed",
+            format!("no release runs in {env} yet; there is nothing to hold"),
+        )
+        .field("environment")
+    })?;
+    slots::hold(
+        &mut tx,
+        app.id,
+        environment.id,
+        current,
+        &caller.user.username,
+        &req.note,
+        expires_at,
+    )
+    .await?;
+    let rid = ReleaseId::from_seq(current);
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "environment.hold",
+        "application",
+        name,
+        json!({"environment": env, "release": rid, "note": req.note, "expires_at": expires_at}),
+    )
+    .await?;
+    let board = slots::board(&mut tx, None, Some(app.id)).await?;
+    tx.commit().await?;
+    Ok(board)
+}
+
+/// Lifts the hold on `env`; `reason` is required to lift someone else's.
+pub async fn unhold(
+    ctx: &Ctx,
+    caller: &Caller,
+    name: &str,
+    env: &str,
+    reason: Option<String>,
+) -> OpResult<Vec<BoardCell>> {
+    let mut tx = ctx.store.begin().await?;
+    let (app, roles) = access::application(&mut tx, caller, name).await?;
+    let environment = environments::by_name(&mut tx, env).await?;
+    let slot = slots::get(&mut tx, app.id, environment.id).await?;
+    let hold = slot
+        .view()
+        .hold
+        .ok_or_else(|| OpError::conflict_as("not_held", format!("{env} is not held")).field("environment"))?;
+    let overrode = may_release_hold(
+        &Actor { roles, system: false },
+        &caller.user.username,
+        &hold,
+        reason.as_deref(),
+    )?;
+    slots::release_hold(&mut tx, app.id, environment.id, hold.release.seq()).await?;
+    let detail = json!({"environment": env, "release": hold.release, "holder": hold.holder, "override": overrode, "reason": reason});
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "environment.unhold",
+        "application",
+        name,
+        detail,
+    )
+    .await?;
+    let board = slots::board(&mut tx, None, Some(app.id)).await?;
+    tx.commit().await?;
+    Ok(board)
+}
+
+/// The applications x environments board the caller may see (of one
+/// application, or all).
+pub async fn board(ctx: &Ctx, caller: &Caller, application: Option<&str>) -> OpResult<Vec<BoardCell>> {
+    let mut c = ctx.store.conn().await?;
+    let app = match application {
+        Some(a) => Some(access::application(&mut c, caller, a).await?.0.id),
+        None => None,
+    };
+    Ok(slots::board(&mut c, access::visibility(caller), app).await?)
+}

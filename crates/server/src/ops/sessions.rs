@@ -1,0 +1,166 @@
+//! Signing in and out: a username and password checked (failures throttled
+//! per account and address, and audited), then a browser session or an API
+//! token made; a session ended.
+
+use prism_store::audit::{self, Origin};
+use prism_store::projects::Membership;
+use prism_store::tokens;
+use prism_store::users::{self, User};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::tokens::{expiry, issue, token_name, NewToken};
+use super::users::password_error;
+use super::{Ctx, OpError, OpResult};
+use crate::auth::caller::Credential;
+use crate::auth::{password, secret_token, Caller};
+
+/// Checks a username and password, throttling repeated failures per account
+/// and per address. The same answer for an unknown user and a wrong password.
+pub async fn authenticate(ctx: &Ctx, address: &str, username: &str, pw: &str) -> OpResult<User> {
+    if let Some(wait) = ctx.throttle.check(username, address) {
+        return Err(OpError::Throttled(format!(
+            "too many failed logins; try again in {} s",
+            wait.as_secs().max(1)
+        )));
+    }
+    let mut c = ctx.store.conn().await?;
+    let user = users::find_by_name(&mut c, username).await?;
+    drop(c);
+    // Verify against a fixed hash when the user is unknown, so timing does not tell.
+    let stored = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => DUMMY_HASH
+            .get_or_try_init(|| password::hash(secret_token::generate("")))
+            .await
+            .map_err(password_error)?
+            .clone(),
+    };
+    let ok = password::verify(pw.to_owned(), stored).await;
+    match user {
+        Some(u) if ok && !u.is_disabled() => {
+            ctx.throttle.succeeded(username);
+            Ok(u)
+        }
+        _ => {
+            ctx.throttle.failed(username, address);
+            let mut tx = ctx.store.begin().await?;
+            let origin = Origin {
+                actor_id: None,
+                actor: username.to_owned(),
+                address: address.to_owned(),
+            };
+            audit::record(&mut tx, &origin, "auth.login_failed", "user", username, json!({})).await?;
+            tx.commit().await?;
+            Err(OpError::Unauthenticated("wrong username or password".into()))
+        }
+    }
+}
+
+static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// A new browser session: its secret (the cookie's value, only its hash is
+/// stored) and the CSRF token its forms and requests must send.
+pub struct Session {
+    pub user: User,
+    pub secret: String,
+    pub csrf: String,
+}
+
+/// Signs in from `address` and opens a session.
+pub async fn login(ctx: &Ctx, address: &str, req: &LoginRequest) -> OpResult<Session> {
+    let user = authenticate(ctx, address, &req.username, &req.password).await?;
+    let secret = secret_token::generate("");
+    let csrf = secret_token::generate("");
+    let mut tx = ctx.store.begin().await?;
+    tokens::create_session(
+        &mut tx,
+        user.id,
+        &secret_token::hash(&secret),
+        &csrf,
+        ctx.settings.session_ttl_ms,
+    )
+    .await?;
+    let origin = Origin {
+        actor_id: Some(user.id),
+        actor: user.username.clone(),
+        address: address.to_owned(),
+    };
+    audit::record(&mut tx, &origin, "auth.login", "user", &user.username, json!({})).await?;
+    tx.commit().await?;
+    Ok(Session { user, secret, csrf })
+}
+
+/// Ends the caller's session (a token caller has none to end); audited.
+pub async fn logout(ctx: &Ctx, caller: &Caller) -> OpResult<()> {
+    let mut tx = ctx.store.begin().await?;
+    if let Credential::Session { id, .. } = caller.credential {
+        tokens::delete_session(&mut tx, id).await?;
+    }
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "auth.logout",
+        "user",
+        &caller.user.username,
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenLoginRequest {
+    pub username: String,
+    pub password: String,
+    /// A label for the token, e.g. the machine it is for.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Days until the token expires (default 30, at most 365).
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+}
+
+/// Exchanges a username and password for an API token (what `prism login` does).
+pub async fn token_login(ctx: &Ctx, address: &str, req: TokenLoginRequest) -> OpResult<NewToken> {
+    let expires_at = expiry("expires_in_days", req.expires_in_days)?;
+    let name = token_name("name", req.name)?;
+    let user = authenticate(ctx, address, &req.username, &req.password).await?;
+    let origin = Origin {
+        actor_id: Some(user.id),
+        actor: user.username.clone(),
+        address: address.to_owned(),
+    };
+    issue(ctx, &user, &origin, &name, expires_at).await
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub user: User,
+    pub memberships: Vec<Membership>,
+    /// Present when authenticated by session cookie.
+    pub csrf_token: Option<String>,
+}
+
+pub async fn me(ctx: &Ctx, caller: Caller) -> OpResult<Me> {
+    let mut c = ctx.store.conn().await?;
+    let memberships = prism_store::projects::memberships_of(&mut c, caller.user.id).await?;
+    let csrf_token = match caller.credential {
+        Credential::Session { csrf, .. } => Some(csrf),
+        Credential::ApiToken { .. } => None,
+    };
+    Ok(Me {
+        user: caller.user,
+        memberships,
+        csrf_token,
+    })
+}
