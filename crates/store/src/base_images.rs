@@ -267,7 +267,7 @@ pub async fn outdated_apps(c: &mut AnyConnection, id: i64) -> Result<Vec<Outdate
         "SELECT a.name AS application, p.name AS project, a.id AS app_id, r.id AS release_seq, b.id AS build_id, \
          b.commit_sha, r.git_ref, b.base_digest \
          FROM builds b \
-         JOIN (SELECT app_id, MAX(id) AS id FROM builds WHERE state = 'succeeded' GROUP BY app_id) newest ON newest.id = b.id \
+         JOIN (SELECT app_id, MAX(id) AS id FROM builds WHERE state = $2 GROUP BY app_id) newest ON newest.id = b.id \
          JOIN applications a ON a.id = b.app_id JOIN projects p ON p.id = a.project_id \
          JOIN releases r ON r.id = b.release_id \
          JOIN base_images bi ON bi.id = b.base_image_id \
@@ -275,6 +275,7 @@ pub async fn outdated_apps(c: &mut AnyConnection, id: i64) -> Result<Vec<Outdate
          ORDER BY a.name",
     )
     .bind(id)
+    .bind(prism_domain::BuildState::Succeeded.as_str())
     .fetch_all(c)
     .await?)
 }

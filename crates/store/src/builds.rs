@@ -4,16 +4,26 @@
 //! starts; a build whose server died is retried from the start (every step is
 //! safe to repeat: a fresh workspace, the same layer, an idempotent push).
 
-use prism_domain::ReleaseId;
+use prism_domain::{BuildEvent, BuildFailure, BuildState, ReleaseId};
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use crate::stored::{in_list, read};
 use crate::{now_ms, Result, StoreError};
 
-pub const ACTIVE: [&str; 4] = ["queued", "checkout", "building", "pushing"];
+/// `'queued', 'checkout', ...`: the states with work ahead, for SQL.
+fn active_sql() -> String {
+    in_list(&BuildState::ACTIVE, BuildState::as_str)
+}
 
-pub fn is_final(state: &str) -> bool {
-    matches!(state, "succeeded" | "failed" | "cancelled")
+/// The states a build may restart from (the server died mid-build).
+fn restartable_sql() -> String {
+    let from: Vec<BuildState> = BuildState::ALL
+        .iter()
+        .copied()
+        .filter(|s| s.next(BuildEvent::Restart).is_ok())
+        .collect();
+    in_list(&from, BuildState::as_str)
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -22,7 +32,7 @@ pub struct Build {
     #[schema(value_type = String)]
     pub release: ReleaseId,
     pub application: String,
-    pub state: String,
+    pub state: BuildState,
     /// `local` or the Jenkins executor's name.
     pub executor: String,
     /// The settings the build ran with (application settings over the stack preset).
@@ -37,8 +47,7 @@ pub struct Build {
     pub bytes_uploaded: Option<i64>,
     /// Where the build ran outside Prism (the Jenkins console).
     pub external_url: Option<String>,
-    /// ref_not_found, auth_refused, checkout, build, timeout, cancelled, push, base_not_found, artifact, config, interrupted
-    pub failure_kind: Option<String>,
+    pub failure_kind: Option<BuildFailure>,
     pub error: Option<String>,
     pub cancel_requested: bool,
     pub requested_by: String,
@@ -90,7 +99,7 @@ impl TryFrom<Row> for Build {
             id: r.id,
             release: ReleaseId::from_seq(r.release_id),
             application: r.application,
-            state: r.state,
+            state: read("builds.state", &r.state)?,
             executor: r.executor,
             settings: serde_json::from_str(&r.settings)
                 .map_err(|e| StoreError::Corrupt(format!("build settings: {e}")))?,
@@ -102,7 +111,11 @@ impl TryFrom<Row> for Build {
             base_digest: r.base_digest,
             bytes_uploaded: r.bytes_uploaded,
             external_url: r.external_url,
-            failure_kind: r.failure_kind,
+            failure_kind: r
+                .failure_kind
+                .as_deref()
+                .map(|k| read("builds.failure_kind", k))
+                .transpose()?,
             error: r.error,
             cancel_requested: r.cancel_requested != 0,
             requested_by: r.requested_by,
@@ -137,7 +150,7 @@ pub async fn create(c: &mut AnyConnection, n: NewBuild<'_>) -> Result<Build> {
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO builds (release_id, app_id, state, executor, settings, base_image_id, requested_by, created_at, updated_at) \
-         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $7) RETURNING id",
+         VALUES ($1, $2, $8, $3, $4, $5, $6, $7, $7) RETURNING id",
     )
     .bind(n.release.seq())
     .bind(n.app_id)
@@ -146,6 +159,7 @@ pub async fn create(c: &mut AnyConnection, n: NewBuild<'_>) -> Result<Build> {
     .bind(n.base_image_id)
     .bind(n.requested_by)
     .bind(now)
+    .bind(BuildState::Queued.as_str())
     .fetch_one(&mut *c)
     .await
     .map_err(|e| match &e {
@@ -178,7 +192,7 @@ pub async fn list(
     c: &mut AnyConnection,
     visible_to: Option<i64>,
     app_id: Option<i64>,
-    state: Option<&str>,
+    state: Option<BuildState>,
     limit: i64,
 ) -> Result<Vec<Build>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
@@ -187,22 +201,27 @@ pub async fn list(
     ))
     .bind(visible_to)
     .bind(app_id)
-    .bind(state)
+    .bind(state.map(BuildState::as_str))
     .bind(limit)
     .fetch_all(c)
     .await?;
     rows.into_iter().map(Build::try_from).collect()
 }
 
-/// Compare-and-set of the state; false if the build was no longer in `from`.
-pub async fn advance(c: &mut AnyConnection, id: i64, from: &str, to: &str) -> Result<bool> {
+/// Steps the build from `from` by `event` (compare-and-set: false if the
+/// build was no longer in `from`); an event the state machine does not allow
+/// from `from` is a conflict.
+pub async fn step(c: &mut AnyConnection, id: i64, from: BuildState, event: BuildEvent) -> Result<bool> {
+    let to = from
+        .next(event)
+        .map_err(|e| StoreError::Conflict(format!("build {id}: {e}")))?;
     let now = now_ms();
     let n = sqlx::query(
         "UPDATE builds SET state = $3, updated_at = $4, started_at = COALESCE(started_at, $4) WHERE id = $1 AND state = $2",
     )
     .bind(id)
-    .bind(from)
-    .bind(to)
+    .bind(from.as_str())
+    .bind(to.as_str())
     .bind(now)
     .execute(c)
     .await?
@@ -212,11 +231,13 @@ pub async fn advance(c: &mut AnyConnection, id: i64, from: &str, to: &str) -> Re
 
 /// Back to queued for another attempt after a crash (the log says so).
 pub async fn restart(c: &mut AnyConnection, id: i64) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE builds SET state = 'queued', updated_at = $2 WHERE id = $1 AND state IN ('checkout', 'building', 'pushing')",
-    )
+    let n = sqlx::query(&format!(
+        "UPDATE builds SET state = $3, updated_at = $2 WHERE id = $1 AND state IN ({})",
+        restartable_sql()
+    ))
     .bind(id)
     .bind(now_ms())
+    .bind(BuildState::Queued.as_str())
     .execute(c)
     .await?
     .rows_affected();
@@ -254,9 +275,11 @@ pub struct Pushed<'a> {
 /// pushing -> succeeded with the image; false if the build had left `pushing`.
 pub async fn succeed(c: &mut AnyConnection, id: i64, p: Pushed<'_>) -> Result<bool> {
     let now = now_ms();
+    let from = BuildState::Pushing;
+    let to = from.next(BuildEvent::Pushed).expect("pushing -> succeeded");
     let n = sqlx::query(
-        "UPDATE builds SET state = 'succeeded', image_ref = $2, image_digest = $3, layer_digest = $4, base_digest = $5, \
-         bytes_uploaded = $6, finished_at = $7, updated_at = $7 WHERE id = $1 AND state = 'pushing'",
+        "UPDATE builds SET state = $8, image_ref = $2, image_digest = $3, layer_digest = $4, base_digest = $5, \
+         bytes_uploaded = $6, finished_at = $7, updated_at = $7 WHERE id = $1 AND state = $9",
     )
     .bind(id)
     .bind(p.image_ref)
@@ -265,22 +288,30 @@ pub async fn succeed(c: &mut AnyConnection, id: i64, p: Pushed<'_>) -> Result<bo
     .bind(p.base_digest)
     .bind(p.bytes_uploaded)
     .bind(now)
+    .bind(to.as_str())
+    .bind(from.as_str())
     .execute(c)
     .await?
     .rows_affected();
     Ok(n == 1)
 }
 
-/// Ends an unfinished build as failed or cancelled; false if it had ended already.
-pub async fn finish_failed(c: &mut AnyConnection, id: i64, state: &str, kind: &str, error: &str) -> Result<bool> {
+/// Ends an unfinished build with `kind` (as cancelled when the kind is
+/// `cancelled`, else failed); false if it had ended already.
+pub async fn finish_failed(c: &mut AnyConnection, id: i64, kind: BuildFailure, error: &str) -> Result<bool> {
     let now = now_ms();
-    let n = sqlx::query(
+    // Every active state fails the same way; the machine says where to.
+    let to = BuildState::Queued
+        .next(BuildEvent::Fail(kind))
+        .expect("an active build can always fail");
+    let n = sqlx::query(&format!(
         "UPDATE builds SET state = $2, failure_kind = $3, error = $4, finished_at = $5, updated_at = $5 \
-         WHERE id = $1 AND state IN ('queued', 'checkout', 'building', 'pushing')",
-    )
+         WHERE id = $1 AND state IN ({})",
+        active_sql()
+    ))
     .bind(id)
-    .bind(state)
-    .bind(kind)
+    .bind(to.as_str())
+    .bind(kind.as_str())
     .bind(error)
     .bind(now)
     .execute(c)
@@ -290,10 +321,10 @@ pub async fn finish_failed(c: &mut AnyConnection, id: i64, state: &str, kind: &s
 }
 
 pub async fn request_cancel(c: &mut AnyConnection, id: i64) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE builds SET cancel_requested = 1, updated_at = $2 \
-         WHERE id = $1 AND state IN ('queued', 'checkout', 'building', 'pushing')",
-    )
+    let n = sqlx::query(&format!(
+        "UPDATE builds SET cancel_requested = 1, updated_at = $2 WHERE id = $1 AND state IN ({})",
+        active_sql()
+    ))
     .bind(id)
     .bind(now_ms())
     .execute(c)
@@ -312,11 +343,12 @@ pub async fn cancel_requested(c: &mut AnyConnection, id: i64) -> Result<bool> {
 
 /// Builds in progress with no live job and no progress for `quiet_for_ms`.
 pub async fn orphaned(c: &mut AnyConnection, quiet_for_ms: i64) -> Result<Vec<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT b.id FROM builds b WHERE b.state IN ('queued', 'checkout', 'building', 'pushing') AND b.updated_at < $1 \
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT b.id FROM builds b WHERE b.state IN ({}) AND b.updated_at < $1 \
          AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'build' AND j.state IN ('queued', 'running') \
          AND j.dedup_key = 'build:' || CAST(b.id AS TEXT)) ORDER BY b.id",
-    )
+        active_sql()
+    ))
     .bind(now_ms() - quiet_for_ms)
     .fetch_all(c)
     .await?)

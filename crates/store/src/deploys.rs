@@ -2,27 +2,17 @@
 //! state machine (the deploy job advances it one step at a time; every step
 //! is recorded here before the next begins, so a restarted server resumes).
 
-use prism_domain::ReleaseId;
+use prism_domain::{DeployEvent as Step, DeployFailure, DeployKind, DeployState, ReleaseId};
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use crate::stored::{in_list, read};
 use crate::{now_ms, Result, StoreError};
 
-/// planned -> awaiting_review -> applying -> watching -> succeeded | failed;
-/// rejected and cancelled end a deploy before anything is applied.
-pub const STATES: [&str; 8] = [
-    "planning",
-    "awaiting_review",
-    "applying",
-    "watching",
-    "succeeded",
-    "failed",
-    "rejected",
-    "cancelled",
-];
-
-pub fn is_final(state: &str) -> bool {
-    matches!(state, "succeeded" | "failed" | "rejected" | "cancelled")
+/// The states the deploy job advances (not waiting for a person, not done), for SQL.
+fn running_sql() -> String {
+    let running: Vec<DeployState> = DeployState::ALL.iter().copied().filter(|s| s.is_running()).collect();
+    in_list(&running, DeployState::as_str)
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -32,9 +22,10 @@ pub struct Deploy {
     pub release: ReleaseId,
     pub application: String,
     pub environment: String,
-    /// deploy or rollback
-    pub kind: String,
-    pub state: String,
+    pub kind: DeployKind,
+    pub state: DeployState,
+    /// Why it failed, when it did.
+    pub failure_kind: Option<DeployFailure>,
     pub template_version: Option<i64>,
     /// The rendered objects (JSON), once planned.
     #[schema(value_type = Object)]
@@ -67,6 +58,7 @@ struct Row {
     environment: String,
     kind: String,
     state: String,
+    failure_kind: Option<String>,
     template_version: Option<i64>,
     manifests: Option<String>,
     diff: Option<String>,
@@ -97,8 +89,13 @@ impl TryFrom<Row> for Deploy {
             release: ReleaseId::from_seq(r.release_id),
             application: r.application,
             environment: r.environment,
-            kind: r.kind,
-            state: r.state,
+            kind: read("deploys.kind", &r.kind)?,
+            state: read("deploys.state", &r.state)?,
+            failure_kind: r
+                .failure_kind
+                .as_deref()
+                .map(|k| read("deploys.failure_kind", k))
+                .transpose()?,
             template_version: r.template_version,
             manifests: json(r.manifests)?,
             diff: json(r.diff)?,
@@ -118,7 +115,7 @@ impl TryFrom<Row> for Deploy {
     }
 }
 
-const SELECT: &str = "SELECT d.id, d.release_id, a.name AS application, e.name AS environment, d.kind, d.state, d.template_version, \
+const SELECT: &str = "SELECT d.id, d.release_id, a.name AS application, e.name AS environment, d.kind, d.state, d.failure_kind, d.template_version, \
     d.manifests, d.diff, d.requested_by, d.reviewer, d.review_comment, d.reviewed_at, d.rollback_of, d.error, d.created_at, \
     d.updated_at, d.finished_at, d.app_id, d.env_id, a.project_id FROM deploys d JOIN applications a ON a.id = d.app_id \
     JOIN environments e ON e.id = d.env_id";
@@ -127,8 +124,7 @@ pub struct NewDeploy<'a> {
     pub release: ReleaseId,
     pub app_id: i64,
     pub env_id: i64,
-    /// deploy or rollback
-    pub kind: &'a str,
+    pub kind: DeployKind,
     pub requested_by: &'a str,
     pub rollback_of: Option<i64>,
     /// For a rollback: exactly the objects the deploy it returns to applied.
@@ -148,16 +144,17 @@ pub async fn create(c: &mut AnyConnection, n: NewDeploy<'_>) -> Result<Deploy> {
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO deploys (release_id, app_id, env_id, kind, state, requested_by, rollback_of, manifests, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'planning', $5, $6, $7, $8, $8) RETURNING id",
+         VALUES ($1, $2, $3, $4, $9, $5, $6, $7, $8, $8) RETURNING id",
     )
     .bind(release.seq())
     .bind(app_id)
     .bind(env_id)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(requested_by)
     .bind(rollback_of)
     .bind(manifests.map(|m| m.to_string()))
     .bind(now)
+    .bind(DeployState::Planning.as_str())
     .fetch_one(&mut *c)
     .await
     .map_err(|e| match &e {
@@ -201,29 +198,43 @@ pub async fn list(
 /// The newest succeeded deploy of an application x environment, except `not`.
 pub async fn last_succeeded(c: &mut AnyConnection, app_id: i64, env_id: i64, before: i64) -> Result<Option<Deploy>> {
     let r: Option<Row> = sqlx::query_as(&format!(
-        "{SELECT} WHERE d.app_id = $1 AND d.env_id = $2 AND d.state = 'succeeded' AND d.id < $3 ORDER BY d.id DESC LIMIT 1"
+        "{SELECT} WHERE d.app_id = $1 AND d.env_id = $2 AND d.state = $4 AND d.id < $3 ORDER BY d.id DESC LIMIT 1"
     ))
     .bind(app_id)
     .bind(env_id)
     .bind(before)
+    .bind(DeployState::Succeeded.as_str())
     .fetch_optional(c)
     .await?;
     r.map(Deploy::try_from).transpose()
 }
 
-/// Moves a deploy from `from` to `to` (compare-and-set: a step runs once).
-pub async fn advance(c: &mut AnyConnection, id: i64, from: &str, to: &str) -> Result<bool> {
+/// Steps a deploy from `from` by `event` (compare-and-set: a step runs
+/// once; false if the deploy had left `from`). A failure records its kind.
+/// An event the state machine does not allow from `from` is a conflict.
+pub async fn advance(c: &mut AnyConnection, id: i64, from: DeployState, event: Step) -> Result<bool> {
+    let to = from
+        .next(event)
+        .map_err(|e| StoreError::Conflict(format!("deploy {id}: {e}")))?;
     let now = now_ms();
-    let finished = crate::deploys::is_final(to).then_some(now);
-    let n = sqlx::query("UPDATE deploys SET state = $3, updated_at = $4, finished_at = COALESCE($5, finished_at) WHERE id = $1 AND state = $2")
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .bind(now)
-        .bind(finished)
-        .execute(c)
-        .await?
-        .rows_affected();
+    let finished = to.is_final().then_some(now);
+    let failure = match event {
+        Step::Fail(kind) => Some(kind.as_str()),
+        _ => None,
+    };
+    let n = sqlx::query(
+        "UPDATE deploys SET state = $3, updated_at = $4, finished_at = COALESCE($5, finished_at), \
+         failure_kind = COALESCE($6, failure_kind) WHERE id = $1 AND state = $2",
+    )
+    .bind(id)
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(now)
+    .bind(finished)
+    .bind(failure)
+    .execute(c)
+    .await?
+    .rows_affected();
     Ok(n > 0)
 }
 
@@ -270,11 +281,12 @@ pub async fn set_review(c: &mut AnyConnection, id: i64, reviewer: &str, comment:
 
 /// Deploys not yet finished (for resuming after a restart).
 pub async fn unfinished(c: &mut AnyConnection) -> Result<Vec<i64>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM deploys WHERE state IN ('planning', 'applying', 'watching') ORDER BY id")
-            .fetch_all(c)
-            .await?,
-    )
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT id FROM deploys WHERE state IN ({}) ORDER BY id",
+        running_sql()
+    ))
+    .fetch_all(c)
+    .await?)
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -326,11 +338,12 @@ pub async fn events(c: &mut AnyConnection, deploy_id: i64, after: i64) -> Result
 /// failed for good, e.g. the server crashed on every attempt): they must not
 /// stay "running" forever.
 pub async fn orphaned(c: &mut AnyConnection, quiet_for_ms: i64) -> Result<Vec<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT d.id FROM deploys d WHERE d.state IN ('planning', 'applying', 'watching') AND d.updated_at < $1 \
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT d.id FROM deploys d WHERE d.state IN ({}) AND d.updated_at < $1 \
          AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'deploy' AND j.state IN ('queued', 'running') \
          AND j.dedup_key LIKE 'deploy:' || CAST(d.id AS TEXT) || ':%') ORDER BY d.id",
-    )
+        running_sql()
+    ))
     .bind(now_ms() - quiet_for_ms)
     .fetch_all(c)
     .await?)

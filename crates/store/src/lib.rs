@@ -23,6 +23,7 @@ pub mod projects;
 pub mod releases;
 pub mod slots;
 pub mod stacks;
+mod stored;
 pub mod template_sets;
 pub mod tokens;
 pub mod users;

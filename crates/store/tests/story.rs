@@ -233,19 +233,42 @@ async fn records_and_transitions_behave_the_same_on_both_stores() {
             manifests: None,
         };
         let mut tx = store.begin().await.unwrap();
-        let first = prism_store::deploys::create(&mut tx, new("deploy")).await.unwrap();
+        let first = prism_store::deploys::create(&mut tx, new(prism_domain::DeployKind::Deploy))
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        let second = prism_store::deploys::create(&mut tx, new("rollback"))
+        let second = prism_store::deploys::create(&mut tx, new(prism_domain::DeployKind::Rollback))
             .await
             .unwrap_err();
         assert!(matches!(second, StoreError::Conflict(_)), "{backend:?}: {second:?}");
         drop(tx);
         let mut tx = store.begin().await.unwrap();
-        assert!(prism_store::deploys::advance(&mut tx, first.id, "planning", "failed")
+        assert!(prism_store::deploys::advance(
+            &mut tx,
+            first.id,
+            prism_domain::DeployState::Planning,
+            prism_domain::DeployEvent::Fail(prism_domain::DeployFailure::Render)
+        )
+        .await
+        .unwrap());
+        let failed = prism_store::deploys::get(&mut tx, first.id).await.unwrap();
+        assert_eq!(failed.state, prism_domain::DeployState::Failed);
+        assert_eq!(failed.failure_kind, Some(prism_domain::DeployFailure::Render));
+        assert!(failed.finished_at.is_some());
+        // The state machine refuses what it does not allow, before touching the row.
+        let refused = prism_store::deploys::advance(
+            &mut tx,
+            first.id,
+            prism_domain::DeployState::Failed,
+            prism_domain::DeployEvent::Applied,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(refused, StoreError::Conflict(_)), "{backend:?}: {refused:?}");
+        prism_store::deploys::create(&mut tx, new(prism_domain::DeployKind::Rollback))
             .await
-            .unwrap());
-        prism_store::deploys::create(&mut tx, new("rollback")).await.unwrap();
+            .unwrap();
         tx.commit().await.unwrap();
 
         let after = releases::get(&mut store.conn().await.unwrap(), ReleaseId::from_seq(r.id.seq()))
