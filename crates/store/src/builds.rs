@@ -418,14 +418,14 @@ pub async fn logs(c: &mut AnyConnection, id: i64, after: i64, limit: i64) -> Res
 /// When a finished build ran, for statistics.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Timing {
-    pub state: String,
+    pub state: BuildState,
     pub started_at: i64,
     pub finished_at: i64,
 }
 
 /// The newest `limit` finished builds of a project's applications (one query).
 pub async fn recent_timings(c: &mut AnyConnection, project_id: i64, limit: i64) -> Result<Vec<Timing>> {
-    Ok(sqlx::query_as(
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT b.state, b.started_at, b.finished_at FROM builds b JOIN applications a ON a.id = b.app_id \
          WHERE a.project_id = $1 AND b.started_at IS NOT NULL AND b.finished_at IS NOT NULL \
          ORDER BY b.id DESC LIMIT $2",
@@ -433,5 +433,14 @@ pub async fn recent_timings(c: &mut AnyConnection, project_id: i64, limit: i64) 
     .bind(project_id)
     .bind(limit)
     .fetch_all(c)
-    .await?)
+    .await?;
+    rows.into_iter()
+        .map(|(state, started_at, finished_at)| {
+            Ok(Timing {
+                state: read("builds.state", &state)?,
+                started_at,
+                finished_at,
+            })
+        })
+        .collect()
 }

@@ -23,6 +23,7 @@ use prism_builder::{
     WorkspaceRoot,
 };
 use prism_domain::release::Action;
+use prism_domain::{BuildEvent, BuildFailure as Kind, BuildState};
 use prism_image::{ConfigChanges, ImageReference, LayerSpec};
 use prism_store::builds::{self, Build, Pushed};
 use prism_store::releases::BuildInfo;
@@ -56,12 +57,12 @@ pub async fn enqueue(c: &mut prism_store::AnyConnection, id: i64) -> prism_store
 /// Why a build failed: a stable kind for the record and a message for people.
 #[derive(Debug)]
 pub struct Failure {
-    pub kind: &'static str,
+    pub kind: Kind,
     pub message: String,
 }
 
 impl Failure {
-    fn new(kind: &'static str, message: impl Into<String>) -> Self {
+    fn new(kind: Kind, message: impl Into<String>) -> Self {
         Failure {
             kind,
             message: message.into(),
@@ -72,12 +73,12 @@ impl Failure {
 impl From<BuildFailure> for Failure {
     fn from(f: BuildFailure) -> Self {
         let kind = match f.kind() {
-            prism_builder::FailureKind::RefNotFound => "ref_not_found",
-            prism_builder::FailureKind::AuthRefused => "auth_refused",
-            prism_builder::FailureKind::Checkout => "checkout",
-            prism_builder::FailureKind::Build => "build",
-            prism_builder::FailureKind::Timeout => "timeout",
-            prism_builder::FailureKind::Cancelled => "cancelled",
+            prism_builder::FailureKind::RefNotFound => Kind::RefNotFound,
+            prism_builder::FailureKind::AuthRefused => Kind::AuthRefused,
+            prism_builder::FailureKind::Checkout => Kind::Checkout,
+            prism_builder::FailureKind::Build => Kind::Build,
+            prism_builder::FailureKind::Timeout => Kind::Timeout,
+            prism_builder::FailureKind::Cancelled => Kind::Cancelled,
         };
         Failure::new(kind, f.to_string())
     }
@@ -85,7 +86,7 @@ impl From<BuildFailure> for Failure {
 
 impl From<prism_store::StoreError> for Failure {
     fn from(e: prism_store::StoreError) -> Self {
-        Failure::new("internal", e.to_string())
+        Failure::new(Kind::Internal, e.to_string())
     }
 }
 
@@ -95,14 +96,14 @@ pub async fn run(state: &AppState, payload: &str, cancel: Cancel) -> Result<(), 
         .as_i64()
         .ok_or_else(|| JobError::Payload("build_id missing".into()))?;
     let b = builds::get(&mut *state.store.conn().await?, id).await?;
-    if builds::is_final(&b.state) {
+    if b.state.is_final() {
         return Ok(());
     }
     let resolved: ResolvedBuild =
         serde_json::from_value(b.settings.clone()).map_err(|e| JobError::Payload(format!("build settings: {e}")))?;
     let masker = Arc::new(SecretMasker::new());
     let (log, writer) = BuildLog::start(state.store.clone(), id, masker.clone()).await?;
-    if b.state != "queued" {
+    if b.state != BuildState::Queued {
         log.system(&format!(
             "[prism] the previous attempt stopped during {}; starting again from a fresh workspace",
             b.state
@@ -137,7 +138,7 @@ pub async fn run(state: &AppState, payload: &str, cancel: Cancel) -> Result<(), 
     let ws_name = format!("build-{id}");
     let outcome = match &root {
         Ok(root) => pipeline(state, &b, &resolved, root, &ws_name, &log, &masker, token.clone()).await,
-        Err(e) => Err(Failure::new("internal", format!("build directory: {e}"))),
+        Err(e) => Err(Failure::new(Kind::Internal, format!("build directory: {e}"))),
     };
     watcher.abort();
     if let Ok(root) = &root {
@@ -162,11 +163,15 @@ pub async fn run(state: &AppState, payload: &str, cancel: Cancel) -> Result<(), 
         }
         Err(mut f) => {
             if user_cancelled {
-                f = Failure::new("cancelled", "cancelled by a user");
+                f = Failure::new(Kind::Cancelled, "cancelled by a user");
             }
             log.system(&format!(
                 "[prism] build {}: {}",
-                if f.kind == "cancelled" { "cancelled" } else { "failed" },
+                if f.kind == Kind::Cancelled {
+                    "cancelled"
+                } else {
+                    "failed"
+                },
                 f.message
             ));
             writer.finish().await;
@@ -199,19 +204,19 @@ async fn pipeline(
     let rel = releases::get(&mut *state.store.conn().await?, b.release).await?;
 
     // checkout
-    stage(state, b.id, "queued", "checkout").await?;
+    stage(state, b.id, BuildState::Queued, BuildEvent::Start).await?;
     let creds = git_credentials(state, r, masker).await?;
     let ws = root
         .create(ws_name)
-        .map_err(|e| Failure::new("internal", format!("workspace: {e}")))?;
+        .map_err(|e| Failure::new(Kind::Internal, format!("workspace: {e}")))?;
     let src = ws.path().join("src");
     log.system(&format!("[prism] checkout {} at {}", r.git_url, rel.git_ref));
     let checkout = prism_builder::checkout(&r.git_url, &rel.git_ref, &src, creds.as_ref());
     let commit = tokio::select! {
         res = checkout => res.map_err(|e| Failure::from(BuildFailure::Checkout(e)))?,
-        _ = token.cancelled() => return Err(Failure::new("cancelled", "cancelled during checkout")),
+        _ = token.cancelled() => return Err(Failure::new(Kind::Cancelled, "cancelled during checkout")),
         _ = tokio::time::sleep_until(deadline.into()) => {
-            return Err(Failure::new("timeout", format!("timed out after {}s during checkout", r.timeout_seconds)))
+            return Err(Failure::new(Kind::Timeout, format!("timed out after {}s during checkout", r.timeout_seconds)))
         }
     };
     log.system(&format!("[prism] commit {}", commit.as_str()));
@@ -224,7 +229,7 @@ async fn pipeline(
     };
     if !workdir.is_dir() {
         return Err(Failure::new(
-            "config",
+            Kind::Config,
             format!(
                 "build_settings.workdir {:?} is not a directory of the checkout",
                 r.workdir.as_deref().unwrap_or(".")
@@ -233,7 +238,7 @@ async fn pipeline(
     }
 
     // build
-    stage(state, b.id, "checkout", "building").await?;
+    stage(state, b.id, BuildState::Checkout, BuildEvent::CheckedOut).await?;
     if r.build_command.trim().is_empty() {
         log.system("[prism] no build command: packaging the checkout as it is");
     } else {
@@ -263,38 +268,38 @@ async fn pipeline(
         let outcome = executor
             .run(step.clone(), sink, token.clone())
             .await
-            .map_err(|e| Failure::new("build", format!("build step could not run: {e}")))?;
+            .map_err(|e| Failure::new(Kind::Build, format!("build step could not run: {e}")))?;
         if let Some(f) = BuildFailure::from_outcome(&step, outcome, masked_tail(&tail, masker)) {
             return Err(f.into());
         }
     }
 
     // package and push
-    stage(state, b.id, "building", "pushing").await?;
+    stage(state, b.id, BuildState::Building, BuildEvent::Built).await?;
     let paths = expand_artifacts(&workdir, &r.artifact_paths)?;
     log.system(&format!("[prism] packaging {} into {}", paths.join(", "), r.image_dir));
     let spec = LayerSpec::new(workdir.clone(), paths, &r.image_dir);
     let layer = tokio::task::spawn_blocking(move || prism_image::build_layer(&spec))
         .await
-        .map_err(|e| Failure::new("internal", e.to_string()))?
-        .map_err(|e| Failure::new("artifact", e.to_string()))?;
+        .map_err(|e| Failure::new(Kind::Internal, e.to_string()))?
+        .map_err(|e| Failure::new(Kind::Artifact, e.to_string()))?;
     log.system(&format!("[prism] layer {} ({} bytes)", layer.digest, layer.size));
 
     let mut c = state.store.conn().await?;
     let base = base_images::by_name(&mut c, &r.base_image)
         .await
-        .map_err(|e| Failure::new("base_not_found", e.to_string()))?;
+        .map_err(|e| Failure::new(Kind::BaseNotFound, e.to_string()))?;
     let base_registry = match base.registry_id {
         Some(id) => Some(credentials::registry(&mut c, id).await?),
         None => None,
     };
     let target_registry = credentials::registry_by_name(&mut c, &r.registry)
         .await
-        .map_err(|e| Failure::new("config", e.to_string()))?;
+        .map_err(|e| Failure::new(Kind::Config, e.to_string()))?;
     drop(c);
     let Some(base_digest) = base.digest.clone() else {
         return Err(Failure::new(
-            "base_not_found",
+            Kind::BaseNotFound,
             format!("base image {} has not been built yet", base.name),
         ));
     };
@@ -304,9 +309,9 @@ async fn pipeline(
         .unwrap_or(&target_registry.host);
     // Pinned to the digest Prism recorded, so the lineage names exactly what the image is built on.
     let base_ref = ImageReference::parse(&format!("{base_host}/{}@{base_digest}", base.repository))
-        .map_err(|e| Failure::new("config", format!("base image {}: {e}", base.name)))?;
+        .map_err(|e| Failure::new(Kind::Config, format!("base image {}: {e}", base.name)))?;
     let target = ImageReference::parse(&format!("{}/{}:{}", target_registry.host, r.repository, b.release))
-        .map_err(|e| Failure::new("config", format!("build_settings.repository: {e}")))?;
+        .map_err(|e| Failure::new(Kind::Config, format!("build_settings.repository: {e}")))?;
     let mut changes = ConfigChanges {
         env: r.image_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         workdir: Some(r.image_dir.clone()),
@@ -324,10 +329,10 @@ async fn pipeline(
     let push = prism_image::append_layer(&registries, &base_ref, &layer, &changes, &target);
     let pushed = tokio::select! {
         res = push => res.map_err(|e| match e {
-            prism_image::ImageError::BaseNotFound { .. } => Failure::new("base_not_found", e.to_string()),
-            other => Failure::new("push", other.to_string()),
+            prism_image::ImageError::BaseNotFound { .. } => Failure::new(Kind::BaseNotFound, e.to_string()),
+            other => Failure::new(Kind::Push, other.to_string()),
         })?,
-        _ = token.cancelled() => return Err(Failure::new("cancelled", "cancelled during push")),
+        _ = token.cancelled() => return Err(Failure::new(Kind::Cancelled, "cancelled during push")),
     };
     Ok(Outcome {
         commit: commit.as_str().to_string(),
@@ -339,12 +344,12 @@ async fn pipeline(
     })
 }
 
-async fn stage(state: &AppState, id: i64, from: &str, to: &str) -> Result<(), Failure> {
-    if builds::advance(&mut *state.store.conn().await?, id, from, to).await? {
+async fn stage(state: &AppState, id: i64, from: BuildState, event: BuildEvent) -> Result<(), Failure> {
+    if builds::step(&mut *state.store.conn().await?, id, from, event).await? {
         Ok(())
     } else {
         Err(Failure::new(
-            "interrupted",
+            Kind::Interrupted,
             format!("the build left {from} while this attempt ran"),
         ))
     }
@@ -370,7 +375,7 @@ async fn git_credentials(
     };
     let cred = credentials::git_credential(&mut *state.store.conn().await?, name)
         .await
-        .map_err(|e| Failure::new("config", e.to_string()))?;
+        .map_err(|e| Failure::new(Kind::Config, e.to_string()))?;
     let password = unseal(state, &cred.password_enc)?;
     masker.register(&password);
     Ok(Some(prism_builder::Credentials::new(cred.username, password)))
@@ -380,8 +385,8 @@ fn unseal(state: &AppState, sealed: &[u8]) -> Result<String, Failure> {
     let plain = state
         .secrets
         .open(sealed)
-        .map_err(|e| Failure::new("internal", format!("cannot unseal a stored secret: {e}")))?;
-    String::from_utf8(plain).map_err(|_| Failure::new("internal", "a stored secret is not UTF-8"))
+        .map_err(|e| Failure::new(Kind::Internal, format!("cannot unseal a stored secret: {e}")))?;
+    String::from_utf8(plain).map_err(|_| Failure::new(Kind::Internal, "a stored secret is not UTF-8"))
 }
 
 async fn executor_for(
@@ -394,12 +399,12 @@ async fn executor_for(
     }
     let rec = credentials::executor(&mut *state.store.conn().await?, &r.executor)
         .await
-        .map_err(|e| Failure::new("config", e.to_string()))?;
+        .map_err(|e| Failure::new(Kind::Config, e.to_string()))?;
     let token = unseal(state, &rec.token_enc)?;
     masker.register(&token);
     if rec.kind != "jenkins" {
         return Err(Failure::new(
-            "config",
+            Kind::Config,
             format!(
                 "executor {} is of kind {:?}, which this server cannot run",
                 rec.name, rec.kind
@@ -411,7 +416,7 @@ async fn executor_for(
         config = config.with_poll_interval(Duration::from_millis(ms));
     }
     let executor = prism_builder::JenkinsExecutor::new(config)
-        .map_err(|e| Failure::new("config", format!("executor {}: {e}", rec.name)))?;
+        .map_err(|e| Failure::new(Kind::Config, format!("executor {}: {e}", rec.name)))?;
     Ok(Box::new(executor))
 }
 
@@ -441,14 +446,14 @@ fn expand_artifacts(dir: &Path, patterns: &[String]) -> Result<Vec<String>, Fail
                 .map(|n| if parent.is_empty() { n } else { format!("{parent}/{n}") })
                 .collect();
             if matched.is_empty() {
-                return Err(Failure::new("artifact", format!("{field}: {p:?} matches nothing")));
+                return Err(Failure::new(Kind::Artifact, format!("{field}: {p:?} matches nothing")));
             }
             out.extend(matched);
         }
     }
     if out.is_empty() {
         return Err(Failure::new(
-            "artifact",
+            Kind::Artifact,
             "build_settings.artifact_paths: nothing to package",
         ));
     }
@@ -459,7 +464,7 @@ fn list(dir: &Path, field: &str) -> Result<Vec<String>, Failure> {
     // A directory named through a symlink that leaves the checkout is refused
     // later by the layer builder; listing it here reads only names.
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|e| Failure::new("artifact", format!("{field}: {}: {e}", dir.display())))?
+        .map_err(|e| Failure::new(Kind::Artifact, format!("{field}: {}: {e}", dir.display())))?
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
@@ -523,7 +528,9 @@ async fn succeed(state: &AppState, b: &Build, o: Outcome) -> Result<(), JobError
 /// Ends a build as failed (or cancelled) and moves its release to build_failed.
 pub async fn fail(state: &AppState, id: i64, f: &Failure) -> Result<(), JobError> {
     let release = builds::get(&mut *state.store.conn().await?, id).await?.release;
-    let end = if f.kind == "cancelled" { "cancelled" } else { "failed" };
+    let end = BuildState::Queued
+        .next(BuildEvent::Fail(f.kind))
+        .expect("an active build can fail");
     let mut tx = state.store.begin().await?;
     let moved = transition_in(
         &mut tx,
@@ -542,7 +549,7 @@ pub async fn fail(state: &AppState, id: i64, f: &Failure) -> Result<(), JobError
         drop(tx);
         tx = state.store.begin().await?;
     }
-    if !builds::finish_failed(&mut tx, id, end, f.kind, &f.message).await? {
+    if !builds::finish_failed(&mut tx, id, f.kind, &f.message).await? {
         return Ok(()); // ended already: the transaction is dropped
     }
     audit::record(

@@ -21,12 +21,17 @@ use super::{Cancel, JobError};
 use crate::ops::transitions::{transition_in, Move, Who};
 use crate::services::deploy_plan::{self, cluster_for, DeployError, PlannedObject};
 use crate::state::AppState;
+use prism_domain::{DeployEvent, DeployFailure, DeployKind, DeployState};
 
 pub const DEPLOY: &str = "deploy";
 
 /// Enqueues the job that advances `deploy_id` (deduplicated per state, so
 /// a double click enqueues one job).
-pub async fn enqueue(c: &mut prism_store::AnyConnection, deploy_id: i64, state: &str) -> prism_store::Result<()> {
+pub async fn enqueue(
+    c: &mut prism_store::AnyConnection,
+    deploy_id: i64,
+    state: DeployState,
+) -> prism_store::Result<()> {
     jobs::enqueue(
         c,
         jobs::NewJob {
@@ -54,12 +59,16 @@ pub async fn run(state: &AppState, payload: &str, mut cancel: Cancel) -> Result<
         .ok_or_else(|| JobError::Payload("deploy_id missing".into()))?;
     loop {
         let d = deploys::get(&mut *state.store.conn().await?, id).await?;
-        let outcome = match d.state.as_str() {
-            "planning" => step_plan(state, &d).await,
-            "applying" => step_apply(state, &d).await,
-            "watching" => step_watch(state, &d, &mut cancel).await,
+        let outcome = match d.state {
+            DeployState::Planning => step_plan(state, &d).await,
+            DeployState::Applying => step_apply(state, &d).await,
+            DeployState::Watching => step_watch(state, &d, &mut cancel).await,
             // Waiting for a person, or done: nothing to do.
-            _ => return Ok(()),
+            DeployState::AwaitingReview
+            | DeployState::Succeeded
+            | DeployState::Failed
+            | DeployState::Rejected
+            | DeployState::Cancelled => return Ok(()),
         };
         if let Err(e) = outcome {
             match e {
@@ -68,11 +77,11 @@ pub async fn run(state: &AppState, payload: &str, mut cancel: Cancel) -> Result<
                 // maintenance sweep fails the deploy with this reason.
                 // Before anything is applied, an unreachable cluster fails the deploy
                 // at once (nothing to protect; the operator sees why and retries).
-                StepError::Retry(m) if d.state != "planning" => return Err(JobError::Transient(m)),
+                StepError::Retry(m) if d.state != DeployState::Planning => return Err(JobError::Transient(m)),
                 StepError::Retry(_) => {}
-                StepError::Failed(_) => {}
+                StepError::Failed(..) => {}
             }
-            fail(state, &d, &e.to_string()).await?;
+            fail(state, &d, e.kind(), &e.to_string()).await?;
             return Ok(());
         }
     }
@@ -82,7 +91,17 @@ enum StepError {
     Interrupted,
     /// Worth another attempt (the cluster did not answer); the job retries.
     Retry(String),
-    Failed(String),
+    Failed(DeployFailure, String),
+}
+
+impl StepError {
+    fn kind(&self) -> DeployFailure {
+        match self {
+            StepError::Interrupted => DeployFailure::Interrupted,
+            StepError::Retry(_) => DeployFailure::Unreachable,
+            StepError::Failed(kind, _) => *kind,
+        }
+    }
 }
 
 impl std::fmt::Display for StepError {
@@ -90,29 +109,32 @@ impl std::fmt::Display for StepError {
         match self {
             StepError::Interrupted => f.write_str("interrupted"),
             StepError::Retry(m) => f.write_str(m),
-            StepError::Failed(m) => f.write_str(m),
+            StepError::Failed(_, m) => f.write_str(m),
         }
     }
 }
 
 impl From<DeployError> for StepError {
     fn from(e: DeployError) -> Self {
-        match e {
-            DeployError::Kube(prism_kube::KubeError::Unreachable(_)) => StepError::Retry(e.to_string()),
-            other => StepError::Failed(other.to_string()),
-        }
+        let kind = match &e {
+            DeployError::Kube(prism_kube::KubeError::Unreachable(_)) => return StepError::Retry(e.to_string()),
+            DeployError::Kube(_) => DeployFailure::Apply,
+            DeployError::Setup(_) | DeployError::Manifests(_) => DeployFailure::Render,
+            DeployError::Store(_) => DeployFailure::Internal,
+        };
+        StepError::Failed(kind, e.to_string())
     }
 }
 impl From<prism_store::StoreError> for StepError {
     fn from(e: prism_store::StoreError) -> Self {
-        StepError::Failed(e.to_string())
+        StepError::Failed(DeployFailure::Internal, e.to_string())
     }
 }
 impl From<JobError> for StepError {
     fn from(e: JobError) -> Self {
         match e {
             JobError::Interrupted => StepError::Interrupted,
-            other => StepError::Failed(other.to_string()),
+            other => StepError::Failed(DeployFailure::Internal, other.to_string()),
         }
     }
 }
@@ -132,9 +154,9 @@ async fn step_plan(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     let manifests = serde_json::to_value(&objects).expect("planned objects serialise");
     // Only the run that still finds the deploy planning writes its plan: a
     // stale instance whose lease lapsed must not replace a reviewed plan.
-    let review = env.policy.requires_review && d.kind == "deploy";
-    let next = if review { "awaiting_review" } else { "applying" };
-    if !deploys::advance(&mut tx, d.id, "planning", next).await? {
+    let review = d.kind.needs_review(env.policy.requires_review);
+    let planned = DeployEvent::Planned { review };
+    if !deploys::advance(&mut tx, d.id, DeployState::Planning, planned).await? {
         return Ok(());
     }
     deploys::set_plan(&mut tx, d.id, template_version, &manifests, &diff).await?;
@@ -177,7 +199,7 @@ fn diff_summary(diff: &serde_json::Value) -> String {
 
 fn planned(d: &Deploy) -> Result<Vec<PlannedObject>, StepError> {
     serde_json::from_value(d.manifests.clone().unwrap_or_default())
-        .map_err(|e| StepError::Failed(format!("stored manifests unreadable: {e}")))
+        .map_err(|e| StepError::Failed(DeployFailure::Internal, format!("stored manifests unreadable: {e}")))
 }
 
 async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
@@ -208,7 +230,7 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
         event(state, d.id, "prune", &format!("pruned {r}"), json!({"object": r})).await?;
     }
     let mut c = state.store.conn().await?;
-    deploys::advance(&mut c, d.id, "applying", "watching").await?;
+    deploys::advance(&mut c, d.id, DeployState::Applying, DeployEvent::Applied).await?;
     Ok(())
 }
 
@@ -236,7 +258,12 @@ async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result
                 .get(&o.reference)
                 .await
                 .map_err(DeployError::from)?
-                .ok_or_else(|| StepError::Failed(format!("{} disappeared during the rollout", o.reference)))?;
+                .ok_or_else(|| {
+                    StepError::Failed(
+                        DeployFailure::Rollout,
+                        format!("{} disappeared during the rollout", o.reference),
+                    )
+                })?;
             let status = rollout_status(&o.reference.kind, &live).expect("filtered to kinds that roll out");
             let selector = live
                 .pointer("/spec/selector/matchLabels")
@@ -281,14 +308,20 @@ async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result
                     } else {
                         format!("{message}; {}", problems.join("; "))
                     };
-                    return Err(StepError::Failed(format!("{}: {why}", o.reference)));
+                    return Err(StepError::Failed(
+                        DeployFailure::Rollout,
+                        format!("{}: {why}", o.reference),
+                    ));
                 }
                 RolloutStatus::Progressing { .. } if Instant::now() > give_up => {
-                    return Err(StepError::Failed(format!(
-                        "{}: rollout did not finish in time; {}",
-                        o.reference,
-                        problems.join("; ")
-                    )));
+                    return Err(StepError::Failed(
+                        DeployFailure::Rollout,
+                        format!(
+                            "{}: rollout did not finish in time; {}",
+                            o.reference,
+                            problems.join("; ")
+                        ),
+                    ));
                 }
                 RolloutStatus::Progressing { .. } => cancel.sleep(Duration::from_millis(100)).await?,
             }
@@ -299,10 +332,10 @@ async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result
 
 async fn succeed(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     let mut tx = state.store.begin().await?;
-    if !deploys::advance(&mut tx, d.id, "watching", "succeeded").await? {
+    if !deploys::advance(&mut tx, d.id, DeployState::Watching, DeployEvent::RolledOut).await? {
         return Ok(());
     }
-    if d.kind == "deploy" {
+    if d.kind == DeployKind::Deploy {
         match transition_in(
             &mut tx,
             &Who::Engine("deploy"),
@@ -328,7 +361,7 @@ async fn succeed(state: &AppState, d: &Deploy) -> Result<(), StepError> {
                 )
                 .await?;
             }
-            Err(e) => return Err(StepError::Failed(e.to_string())),
+            Err(e) => return Err(StepError::Failed(DeployFailure::Internal, e.to_string())),
         }
     } else {
         slots::set_current(&mut tx, d.app_id, d.env_id, d.release.seq()).await?;
@@ -350,15 +383,15 @@ async fn succeed(state: &AppState, d: &Deploy) -> Result<(), StepError> {
 /// Marks the deploy failed with the reason, fails the release in the
 /// environment, and, when the environment asks for it, starts a rollback to
 /// the last successful deploy there.
-pub(crate) async fn fail(state: &AppState, d: &Deploy, reason: &str) -> Result<(), JobError> {
+pub(crate) async fn fail(state: &AppState, d: &Deploy, kind: DeployFailure, reason: &str) -> Result<(), JobError> {
     let mut tx = state.store.begin().await?;
     let current = deploys::get(&mut tx, d.id).await?;
-    if deploys::is_final(&current.state) || !deploys::advance(&mut tx, d.id, &current.state, "failed").await? {
+    if current.state.is_final() || !deploys::advance(&mut tx, d.id, current.state, DeployEvent::Fail(kind)).await? {
         return Ok(());
     }
     deploys::set_error(&mut tx, d.id, reason).await?;
     deploys::event(&mut tx, d.id, "failed", reason, json!({})).await?;
-    if d.kind == "deploy" {
+    if d.kind == DeployKind::Deploy {
         if let Err(e) = transition_in(
             &mut tx,
             &Who::Engine("deploy"),
@@ -395,8 +428,8 @@ pub(crate) async fn fail(state: &AppState, d: &Deploy, reason: &str) -> Result<(
     )
     .await?;
     let env = environments::get(&mut tx, d.env_id).await?;
-    let applied = current.state == "watching" || current.state == "applying";
-    if d.kind == "deploy" && env.rules.auto_rollback && applied {
+    let applied = current.state.has_applied();
+    if d.kind == DeployKind::Deploy && env.rules.auto_rollback && applied {
         crate::ops::deploys::auto_rollback(&mut tx, d, reason).await?;
     }
     tx.commit().await?;

@@ -87,7 +87,7 @@ async fn fail_orphans(state: &AppState) -> Result<(), JobError> {
     }
     for id in orphan_builds {
         let f = super::build::Failure {
-            kind: "interrupted",
+            kind: prism_domain::BuildFailure::Interrupted,
             message: "the build's last attempt stopped (server restarted or lost its lease) and no attempt is left"
                 .into(),
         };
@@ -95,7 +95,13 @@ async fn fail_orphans(state: &AppState) -> Result<(), JobError> {
     }
     for id in orphan_deploys {
         let d = deploys::get(&mut *state.store.conn().await?, id).await?;
-        super::deploy::fail(state, &d, "the deploy's last attempt stopped and no attempt is left").await?;
+        super::deploy::fail(
+            state,
+            &d,
+            prism_domain::DeployFailure::Interrupted,
+            "the deploy's last attempt stopped and no attempt is left",
+        )
+        .await?;
     }
     Ok(())
 }

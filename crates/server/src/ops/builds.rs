@@ -91,17 +91,19 @@ pub async fn list(ctx: &Ctx, caller: &Caller, q: BuildQuery) -> OpResult<Vec<Bui
     if !(1..=500).contains(&limit) {
         return Err(OpError::invalid("limit", "must be 1 to 500"));
     }
-    if let Some(s) = &q.state {
-        if !builds::ACTIVE.contains(&s.as_str()) && !builds::is_final(s) {
-            return Err(OpError::invalid("state", format!("unknown build state {s:?}")));
-        }
-    }
+    let state = match &q.state {
+        Some(s) => Some(
+            prism_domain::BuildState::parse(s)
+                .ok_or_else(|| OpError::invalid("state", format!("unknown build state {s:?}")))?,
+        ),
+        None => None,
+    };
     let mut c = ctx.store.conn().await?;
     let app = match &q.application {
         Some(name) => Some(access::application(&mut c, caller, name).await?.0.id),
         None => None,
     };
-    Ok(builds::list(&mut c, access::visibility(caller), app, q.state.as_deref(), limit).await?)
+    Ok(builds::list(&mut c, access::visibility(caller), app, state, limit).await?)
 }
 
 /// A build the caller may see, with the caller's roles in its project.

@@ -17,6 +17,7 @@ use super::{access, referenced, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 use crate::jobs::deploy::enqueue;
 use crate::services::deploy_plan::{self, DeployError};
+use prism_domain::{DeployEvent as Step, DeployKind, DeployState};
 
 /// What a deploy-planning failure is for the caller: manifests that do not
 /// render (invalid, naming the template), a cluster that does not answer
@@ -80,7 +81,7 @@ pub async fn start_deploy(ctx: &Ctx, caller: &Caller, rid: ReleaseId, req: Start
             release: rel.id,
             app_id: rel.app_id,
             env_id: env.id,
-            kind: "deploy",
+            kind: DeployKind::Deploy,
             requested_by: &caller.user.username,
             rollback_of: None,
             manifests: None,
@@ -95,7 +96,7 @@ pub async fn start_deploy(ctx: &Ctx, caller: &Caller, rid: ReleaseId, req: Start
         json!({}),
     )
     .await?;
-    enqueue(&mut tx, d.id, "planning").await?;
+    enqueue(&mut tx, d.id, DeployState::Planning).await?;
     audit::record(
         &mut tx,
         &caller.origin(),
@@ -259,7 +260,7 @@ pub async fn review(ctx: &Ctx, caller: &Caller, id: &str, req: Review) -> OpResu
             env.policy.roles_csv()
         )));
     }
-    if d.state != "awaiting_review" {
+    if d.state != DeployState::AwaitingReview {
         return Err(OpError::conflict_as(
             "invalid_transition",
             format!("deploy {} is {}, not awaiting review", d.id, d.state),
@@ -277,8 +278,8 @@ pub async fn review(ctx: &Ctx, caller: &Caller, id: &str, req: Review) -> OpResu
             .field("release"));
         }
     }
-    let next = if approve { "applying" } else { "rejected" };
-    if !deploys::advance(&mut tx, d.id, "awaiting_review", next).await? {
+    let decision = if approve { Step::Approve } else { Step::Reject };
+    if !deploys::advance(&mut tx, d.id, DeployState::AwaitingReview, decision).await? {
         return Err(OpError::conflict("the deploy was reviewed meanwhile"));
     }
     deploys::set_review(&mut tx, d.id, &caller.user.username, &req.comment).await?;
@@ -292,7 +293,7 @@ pub async fn review(ctx: &Ctx, caller: &Caller, id: &str, req: Review) -> OpResu
     )
     .await?;
     if approve {
-        enqueue(&mut tx, d.id, "applying").await?;
+        enqueue(&mut tx, d.id, DeployState::Applying).await?;
     } else {
         transition_in(
             &mut tx,
@@ -337,14 +338,14 @@ pub async fn create_rollback(
             release: target.release,
             app_id: target.app_id,
             env_id: target.env_id,
-            kind: "rollback",
+            kind: DeployKind::Rollback,
             requested_by,
             rollback_of: Some(rollback_of),
             manifests: target.manifests.as_ref(),
         },
     )
     .await?;
-    enqueue(tx, rb.id, "planning").await?;
+    enqueue(tx, rb.id, DeployState::Planning).await?;
     Ok(rb)
 }
 
@@ -417,7 +418,7 @@ pub async fn rollback(ctx: &Ctx, caller: &Caller, name: &str, env: &str, req: Ro
             let d = deploys::get(&mut tx, id)
                 .await
                 .map_err(|_| OpError::invalid("to_deploy", format!("no deploy {id}")))?;
-            if d.app_id != app.id || d.env_id != environment.id || d.state != "succeeded" {
+            if d.app_id != app.id || d.env_id != environment.id || d.state != DeployState::Succeeded {
                 return Err(OpError::invalid(
                     "to_deploy",
                     format!("deploy {id} is not a successful deploy of {name} in {env}"),
@@ -427,7 +428,7 @@ pub async fn rollback(ctx: &Ctx, caller: &Caller, name: &str, env: &str, req: Ro
         }
         None => {
             let recent = deploys::list(&mut tx, Some(app.id), Some(environment.id), None, 100).await?;
-            let mut ok = recent.into_iter().filter(|d| d.state == "succeeded");
+            let mut ok = recent.into_iter().filter(|d| d.state == DeployState::Succeeded);
             let _current = ok.next();
             ok.next().ok_or_else(|| {
                 OpError::conflict_as(
@@ -461,7 +462,7 @@ pub async fn successes(c: &mut AnyConnection, app_id: i64, env_id: i64) -> OpRes
     Ok(deploys::list(c, Some(app_id), Some(env_id), None, 100)
         .await?
         .iter()
-        .filter(|d| d.state == "succeeded")
+        .filter(|d| d.state == DeployState::Succeeded)
         .count())
 }
 

@@ -107,7 +107,7 @@ pub async fn stream(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let (b, _) = op::get(&state, &caller, &id).await?;
     let store = state.store.clone();
-    let start = (store, b.id, -1i64, String::new(), false);
+    let start = (store, b.id, -1i64, None::<prism_domain::BuildState>, false);
     let s = futures::stream::unfold(start, |(store, id, after, seen_state, done)| async move {
         if done {
             return None;
@@ -118,7 +118,7 @@ pub async fn stream(
             let lines = builds::logs(&mut c, id, after, 2000).await.ok()?;
             drop(c);
             let mut batch = Vec::new();
-            if b.state != seen_state {
+            if Some(b.state) != seen_state {
                 if let Ok(ev) = Event::default()
                     .event("state")
                     .json_data(json!({"state": b.state, "commit_sha": b.commit_sha}))
@@ -135,17 +135,17 @@ pub async fn stream(
             );
             // The job stores the last lines before the final state, so a final
             // state with no new lines means the log is complete.
-            if builds::is_final(&b.state) && lines.is_empty() {
+            if b.state.is_final() && lines.is_empty() {
                 if let Ok(ev) = Event::default().event("end").json_data(json!({
                     "state": b.state, "failure_kind": b.failure_kind, "error": b.error,
                     "image_ref": b.image_ref, "image_digest": b.image_digest,
                 })) {
                     batch.push(Ok(ev));
                 }
-                return Some((batch, (store, id, last, b.state, true)));
+                return Some((batch, (store, id, last, Some(b.state), true)));
             }
             if !batch.is_empty() {
-                return Some((batch, (store, id, last, b.state, false)));
+                return Some((batch, (store, id, last, Some(b.state), false)));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -99,7 +99,7 @@ pub async fn stream(
             }
             let d = deploys::get(&mut c, id).await.ok()?;
             drop(c);
-            if deploys::is_final(&d.state) {
+            if d.state.is_final() {
                 let ev = Event::default()
                     .event("end")
                     .json_data(json!({"state": d.state, "error": d.error}))

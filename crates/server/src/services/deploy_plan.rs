@@ -205,8 +205,8 @@ pub async fn plan(
     let env = environments::get(&mut c, deploy.env_id).await?;
     let rel = releases::get(&mut c, deploy.release).await?;
     let cluster = cluster_for(state, &mut c, &env).await?;
-    let (template_version, objects) = match (&deploy.kind[..], &deploy.manifests) {
-        ("rollback", Some(m)) => (
+    let (template_version, objects) = match (deploy.kind, &deploy.manifests) {
+        (prism_domain::DeployKind::Rollback, Some(m)) => (
             None,
             serde_json::from_value(m.clone()).map_err(|e| DeployError::Setup(format!("stored manifests: {e}")))?,
         ),

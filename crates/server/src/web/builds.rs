@@ -38,7 +38,7 @@ pub(super) struct BuildView {
 
 impl From<Build> for BuildView {
     fn from(build: Build) -> Self {
-        let active = !builds::is_final(&build.state);
+        let active = !build.state.is_final();
         let duration = build.started_at.zip(build.finished_at).map(|(s, e)| duration(e - s));
         BuildView {
             build,
@@ -85,7 +85,7 @@ pub(super) async fn for_release(c: &mut AnyConnection, caller: &Caller, rel: &Re
     };
     // The same pure decision the server makes when the button is pressed.
     let can_build = decide(&lifecycle, &actor, rel.id, rel.parsed_state, &Action::StartBuild, &view).is_ok();
-    let running = list.first().is_some_and(|b| !builds::is_final(&b.state));
+    let running = list.first().is_some_and(|b| !b.state.is_final());
     let can_cancel = running && access::may_cancel_build(roles);
     Ok(ReleaseBuilds {
         builds: list.into_iter().map(BuildView::from).collect(),
@@ -101,7 +101,7 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Pat
     // is not a member of is not found).
     let (b, roles) = op::get(&state, &caller, &id).await?;
     let log = builds::logs(&mut *state.store.conn().await?, b.id, -1, LOG_LINES).await?;
-    let can_cancel = !builds::is_final(&b.state) && access::may_cancel_build(roles);
+    let can_cancel = !b.state.is_final() && access::may_cancel_build(roles);
     let truncated = log.len() as i64 == LOG_LINES;
     render(
         &state,

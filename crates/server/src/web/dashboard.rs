@@ -103,7 +103,7 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web) -> WebResult<
         let waiting: Vec<deploys::Deploy> = deploys::list(&mut c, None, None, None, 200)
             .await?
             .into_iter()
-            .filter(|d| d.state == "awaiting_review" && visible.contains(&d.project_id))
+            .filter(|d| d.state == prism_domain::DeployState::AwaitingReview && visible.contains(&d.project_id))
             .collect();
         (waiting, releases_in(&mut c, &caller, "promoted").await?)
     } else {

@@ -136,9 +136,9 @@ async fn deploy_page(
             events => events,
             diff => diff,
             manifests => manifests,
-            finished => deploys::is_final(&d.state),
-            can_review => may_deploy && d.state == "awaiting_review",
-            can_rollback => may_deploy && deploys::is_final(&d.state) && successes >= 2,
+            finished => d.state.is_final(),
+            can_review => may_deploy && d.state == prism_domain::DeployState::AwaitingReview,
+            can_rollback => may_deploy && d.state.is_final() && successes >= 2,
             policy => env.policy,
         },
     )

@@ -4,6 +4,7 @@
 //! per week. Computed from the most recent releases, deploys and builds (a
 //! fixed number of rows, four queries whatever the history).
 
+use prism_domain::{BuildState, DeployKind, DeployState};
 use std::collections::HashMap;
 
 use axum::extract::State;
@@ -168,23 +169,25 @@ pub async fn page(
     let created: HashMap<String, i64> = rels.iter().map(|r| (r.id.to_string(), r.created_at)).collect();
     let lead: Vec<f64> = prod_deploys
         .iter()
-        .filter(|d| d.kind == "deploy" && d.state == "succeeded")
+        .filter(|d| d.kind == DeployKind::Deploy && d.state == DeployState::Succeeded)
         .filter_map(|d| Some((d.finished_at? - created.get(&d.release.to_string())?) as f64 / HOUR_MS))
         .collect();
     let judged: Vec<_> = prod_deploys
         .iter()
-        .filter(|d| d.kind == "deploy" && (d.state == "succeeded" || d.state == "failed"))
+        .filter(|d| {
+            d.kind == DeployKind::Deploy && (d.state == DeployState::Succeeded || d.state == DeployState::Failed)
+        })
         .collect();
     let failure_rate = (!judged.is_empty())
-        .then(|| 100.0 * judged.iter().filter(|d| d.state == "failed").count() as f64 / judged.len() as f64);
+        .then(|| 100.0 * judged.iter().filter(|d| d.state == DeployState::Failed).count() as f64 / judged.len() as f64);
     // Time to restore: from a failed deploy to the next success in the same application.
     let restore: Vec<f64> = prod_deploys
         .iter()
-        .filter(|d| d.state == "failed")
+        .filter(|d| d.state == DeployState::Failed)
         .filter_map(|f| {
             let next = prod_deploys
                 .iter()
-                .find(|d| d.app_id == f.app_id && d.state == "succeeded" && d.finished_at > f.finished_at)?;
+                .find(|d| d.app_id == f.app_id && d.state == DeployState::Succeeded && d.finished_at > f.finished_at)?;
             Some((next.finished_at? - f.finished_at?) as f64 / HOUR_MS)
         })
         .collect();
@@ -192,7 +195,7 @@ pub async fn page(
     // Builds: the median duration (seconds) of each week's successful builds
     // (a failure's duration says where it stopped, not how long a build takes).
     let mut per_week: Vec<Vec<f64>> = vec![vec![]; weeks.len()];
-    for t in timings.iter().filter(|t| t.state == "succeeded") {
+    for t in timings.iter().filter(|t| t.state == BuildState::Succeeded) {
         if let Some(i) = index(t.finished_at) {
             per_week[i].push((t.finished_at - t.started_at) as f64 / 1000.0);
         }
@@ -204,12 +207,12 @@ pub async fn page(
     let build_median = median(
         timings
             .iter()
-            .filter(|t| t.state == "succeeded")
+            .filter(|t| t.state == BuildState::Succeeded)
             .map(|t| (t.finished_at - t.started_at) as f64)
             .collect(),
     )
     .map(|ms| super::builds::duration(ms as i64));
-    let builds_failed = timings.iter().filter(|t| t.state != "succeeded").count();
+    let builds_failed = timings.iter().filter(|t| t.state != BuildState::Succeeded).count();
 
     let fmt_hours = |h: Option<f64>| h.map(|h| format!("{h:.1} h"));
     render(
