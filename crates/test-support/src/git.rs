@@ -45,6 +45,12 @@ pub struct Fixture {
     pub c3: String,
 }
 
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Fixture {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
