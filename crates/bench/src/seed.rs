@@ -3,7 +3,6 @@
 
 use prism_store::{Backend, Store};
 use serde_json::json;
-use sqlx::Connection;
 
 use crate::server::{Server, ADMIN_PASSWORD};
 
@@ -15,17 +14,15 @@ pub struct Fixture {
     pub middle_release: i64,
 }
 
+/// Creates the bench's PostgreSQL database (the SQL lives in prism-test-support).
 pub async fn create_pg_database(pg: &str, db: &str) -> anyhow::Result<()> {
-    let mut c = sqlx::PgConnection::connect(&format!("{pg}/postgres")).await?;
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut c).await?;
-    Ok(())
+    Ok(prism_test_support::db::create_pg_database(pg, db).await?)
 }
 
+/// Drops it again; a failure only leaves a database the test script removes.
 pub async fn drop_pg_database(pg: &str, db: &str) {
-    if let Ok(mut c) = sqlx::PgConnection::connect(&format!("{pg}/postgres")).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-            .execute(&mut c)
-            .await;
+    if let Err(e) = prism_test_support::db::drop_pg_database(pg, db).await {
+        eprintln!("could not drop {db}: {e}");
     }
 }
 

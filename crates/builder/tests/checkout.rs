@@ -1,4 +1,4 @@
-mod common;
+use prism_test_support::git as common;
 
 use common::{Fixture, GitDaemon, HttpGit};
 use prism_builder::{checkout, CheckoutError, Credentials};

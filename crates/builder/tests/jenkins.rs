@@ -1,7 +1,7 @@
 //! The Jenkins executor against a double that follows Jenkins' REST API
 //! (`jenkins_double`): real HTTP on 127.0.0.1, real `sh` builds.
 
-mod jenkins_double;
+use prism_test_support::jenkins as jenkins_double;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -7,8 +7,7 @@ use std::process::Command;
 use prism_image::executor_image::{push_executor_image, ExecutorImage};
 use prism_image::Registries;
 
-mod support;
-use support::{ensure_tool, TestRegistry};
+use prism_test_support::registry::{ensure_tool, TestRegistry};
 
 #[tokio::test]
 async fn a_dynamic_host_program_runs_from_its_executor_image() {

@@ -14,8 +14,7 @@ use prism_image::{
 };
 use serde_json::Value;
 
-mod support;
-use support::{busybox_rootfs, ensure_tool, TestRegistry};
+use prism_test_support::registry::{busybox_rootfs, ensure_tool, TestRegistry};
 
 fn app_workspace(dir: &Path, content: &str) -> PathBuf {
     let ws = dir.join(format!("ws-{}", content.len()));

@@ -7,8 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use prism_image::unpack::{rootfs_path, unpack_image};
 use prism_image::{build_base, BaseRecipe, ConfigChanges, Registries};
 
-mod support;
-use support::{busybox_rootfs, TestRegistry};
+use prism_test_support::registry::{busybox_rootfs, TestRegistry};
 
 #[tokio::test]
 async fn a_builder_image_is_unpacked_once_per_digest() {

@@ -6,20 +6,16 @@
 //! double is Jenkins (no Jenkins server can run here): a server that follows
 //! Jenkins' documented REST protocol and really runs the job's shell command.
 
-mod common;
-#[path = "../../builder/tests/common/mod.rs"]
-mod git_support;
-#[path = "../../builder/tests/jenkins_double/mod.rs"]
-mod jenkins_double;
-#[path = "../../image/tests/support/mod.rs"]
-mod registry_support;
+use prism_test_support::git as git_support;
+use prism_test_support::jenkins as jenkins_double;
+use prism_test_support::registry as registry_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Server;
 use git_support::{git, HttpGit};
+use prism_test_support::ServerProcess as Server;
 use registry_support::{busybox_rootfs, run_image, TestRegistry};
 use serde_json::{json, Value};
 

@@ -2,15 +2,18 @@
 //! `prism serve` on a free port with its own data directory, and runs the
 //! real binary against it, with its own config directory for credentials.
 
-mod common;
-
 use std::path::Path;
 
 use serde_json::Value;
 
-use common::{clean_command, free_port, prism, Scratch, Server, ADMIN_PASSWORD};
+use prism_test_support::process::{clean_command, prism, ADMIN_PASSWORD};
+use prism_test_support::{free_port, ServerProcess as Server, TempDir};
 
-impl Server {
+trait CliServer {
+    fn built_release(&self) -> String;
+}
+
+impl CliServer for Server {
     /// Creates a release of `web` and builds it: state `built`.
     fn built_release(&self) -> String {
         self.built_release_with(&[])
@@ -166,25 +169,31 @@ fn promoting_past_an_environment_that_must_come_first_fails() {
 
 #[test]
 fn not_logged_in_is_a_usage_error() {
-    let scratch = Scratch::new("nologin");
-    prism(&scratch.config_dir(), &["project", "list"], None).fails_with(2, "not logged in: run `prism login URL`");
-    prism(&scratch.config_dir(), &["release", "list", "--token", "prism_x"], None).fails_with(2, "--server");
-    prism(&scratch.config_dir(), &["login", "ftp://example.com"], None).fails_with(2, "not an http:// or https:// URL");
+    let scratch = TempDir::new("nologin");
+    prism(&scratch.join("config"), &["project", "list"], None).fails_with(2, "not logged in: run `prism login URL`");
+    prism(
+        &scratch.join("config"),
+        &["release", "list", "--token", "prism_x"],
+        None,
+    )
+    .fails_with(2, "--server");
+    prism(&scratch.join("config"), &["login", "ftp://example.com"], None)
+        .fails_with(2, "not an http:// or https:// URL");
 }
 
 #[test]
 fn an_unreachable_server_exits_3_naming_it() {
-    let scratch = Scratch::new("unreachable");
+    let scratch = TempDir::new("unreachable");
     let url = format!("http://127.0.0.1:{}", free_port());
     let login = prism(
-        &scratch.config_dir(),
+        &scratch.join("config"),
         &["login", &url, "--username", "admin", "--password-stdin"],
         Some("whatever\n"),
     );
     login.fails_with(3, &url);
-    assert!(!scratch.config_dir().join("credentials.json").exists());
+    assert!(!scratch.join("config").join("credentials.json").exists());
     prism(
-        &scratch.config_dir(),
+        &scratch.join("config"),
         &["project", "list", "--server", &url, "--token", "prism_x"],
         None,
     )
@@ -312,10 +321,10 @@ fn a_token_from_the_environment_works_without_stored_credentials() {
     let new = server.json(&["token", "create", "--name", "ci", "--expires-in-days", "2"]);
     let secret = new["secret"].as_str().expect("secret").to_owned();
 
-    let elsewhere = Scratch::new("envtoken-client");
+    let elsewhere = TempDir::new("envtoken-client");
     let out = clean_command()
         .args(["whoami", "--output", "json"])
-        .env("PRISM_CONFIG_DIR", elsewhere.config_dir())
+        .env("PRISM_CONFIG_DIR", elsewhere.join("config"))
         .env("PRISM_SERVER", &server.url)
         .env("PRISM_TOKEN", &secret)
         .output()

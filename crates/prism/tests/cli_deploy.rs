@@ -4,15 +4,21 @@
 //! it (the same harness as cli.rs). No Kubernetes cluster is needed: the
 //! clusters here are unreachable, so deploys fail while planning.
 
-mod common;
-
 use serde_json::Value;
 
-use common::{prism, Scratch, Server};
+use prism_test_support::process::prism;
+use prism_test_support::{ServerProcess as Server, TempDir};
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-impl Server {
+/// What these tests add to the shared server.
+trait DeployServer {
+    fn built_release(&self) -> String;
+    fn unreachable_cluster_for(&self, env: &str);
+    fn file(&self, name: &str, text: &str) -> String;
+}
+
+impl DeployServer for Server {
     /// Creates a release of `web` and builds it with an image: state `built`.
     fn built_release(&self) -> String {
         self.built_release_with(&[
@@ -39,7 +45,7 @@ impl Server {
 
     /// Writes a file in the scratch directory and returns its path.
     fn file(&self, name: &str, text: &str) -> String {
-        let path = self.scratch.0.join(name);
+        let path = self.scratch.join(name);
         std::fs::write(&path, text).expect("write file");
         path.to_string_lossy().into_owned()
     }
@@ -309,29 +315,29 @@ fn user_passwd_changes_a_password() {
         .ok();
 
     // Bob changes his own: the new password, then the current one.
-    let bob = Scratch::new("passwd-bob");
+    let bob = TempDir::new("passwd-bob");
     let login = |password: &str| {
         prism(
-            &bob.config_dir(),
+            &bob.join("config"),
             &["login", &server.url, "--username", "bob", "--password-stdin"],
             Some(&format!("{password}\n")),
         )
     };
     login("bobs-first-password").ok();
     prism(
-        &bob.config_dir(),
+        &bob.join("config"),
         &["user", "passwd", "--password-stdin"],
         Some("bobs-second-password\n"),
     )
     .fails_with(2, "current password");
     prism(
-        &bob.config_dir(),
+        &bob.join("config"),
         &["user", "passwd", "--password-stdin"],
         Some("bobs-second-password\nnot-his-password\n"),
     )
     .fails_with(1, "current_password");
     let changed = prism(
-        &bob.config_dir(),
+        &bob.join("config"),
         &["user", "passwd", "--password-stdin"],
         Some("bobs-second-password\nbobs-first-password\n"),
     )
@@ -342,7 +348,7 @@ fn user_passwd_changes_a_password() {
 
     // Bob cannot set someone else's; an admin sets his without the current one.
     prism(
-        &bob.config_dir(),
+        &bob.join("config"),
         &["user", "passwd", "admin", "--password-stdin"],
         Some("whatever-password\n"),
     )

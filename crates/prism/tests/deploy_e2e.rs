@@ -5,17 +5,14 @@
 //! `prism serve`. Requires `scripts/k8s/ensure-binaries.sh` to have run
 //! (scripts/test.sh does) and the workspace's binaries to be built.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use common::{free_port, temp_dir};
-
-const ADMIN_PW: &str = "deploy-e2e-admin-password";
+use prism_test_support::process::ADMIN_PASSWORD as ADMIN_PW;
+use prism_test_support::{free_port, ServerProcess, TempDir};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,9 +21,9 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
-/// `common::wait_for`, polling every 200 ms rather than 100 ms.
+/// `prism_test_support::wait_for`, polling every 200 ms rather than 100 ms.
 fn wait_for(what: &str, timeout: Duration, f: impl FnMut() -> bool) {
-    common::wait_for_every(what, timeout, Duration::from_millis(200), f)
+    prism_test_support::wait_for_every(what, timeout, Duration::from_millis(200), f)
 }
 
 /// A control plane started by scripts/k8s/cluster.sh, torn down on drop.
@@ -130,12 +127,12 @@ impl Drop for KubeCluster {
 struct Registry {
     child: Child,
     addr: String,
-    _dir: PathBuf,
+    _dir: TempDir,
 }
 
 impl Registry {
     fn start() -> Self {
-        let dir = temp_dir("registry");
+        let dir = TempDir::new("registry");
         let port = free_port();
         let cfg = dir.join("config.yml");
         std::fs::write(
@@ -165,41 +162,27 @@ impl Drop for Registry {
     }
 }
 
+/// `prism serve` (the shared `ServerProcess`: its own database, stopped
+/// on drop) with a short job lease, and the admin's token.
 struct Prism {
-    child: Child,
+    server: ServerProcess,
     base: String,
-    dir: PathBuf,
-    port: u16,
     token: String,
 }
 
 impl Prism {
-    fn start(dir: &Path, port: u16) -> Child {
-        let child = Command::new(env!("CARGO_BIN_EXE_prism"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(dir)
-            .env("PRISM_ADMIN_PASSWORD", ADMIN_PW)
-            .env("PRISM_JOB_LEASE_SECONDS", "2")
-            .env("PRISM_JOB_POLL_MS", "100")
-            .env("PRISM_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for("prism", Duration::from_secs(30), || {
-            reqwest::blocking::get(format!("http://127.0.0.1:{port}/healthz")).is_ok_and(|r| r.status().is_success())
-        });
-        child
-    }
-
     fn new() -> Self {
-        let dir = temp_dir("e2e-prism");
-        let port = free_port();
-        let child = Self::start(&dir, port);
+        let server = ServerProcess::start_with(
+            "e2e-prism",
+            &[
+                ("PRISM_JOB_LEASE_SECONDS", "2"),
+                ("PRISM_JOB_POLL_MS", "100"),
+                ("PRISM_LOG", "warn"),
+            ],
+        );
         let mut p = Prism {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            dir,
-            port,
+            base: server.url.clone(),
+            server,
             token: String::new(),
         };
         let (s, v) = p.call(
@@ -213,9 +196,7 @@ impl Prism {
     }
 
     fn kill9_and_restart(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.child = Self::start(&self.dir, self.port);
+        self.server.crash_and_restart();
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -290,14 +271,6 @@ impl Prism {
             .iter()
             .map(|e| format!("{}: {}", e["step"].as_str().unwrap(), e["message"].as_str().unwrap()))
             .collect()
-    }
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -2,21 +2,13 @@
 //! runs exactly once, and when one instance is killed with SIGKILL in the
 //! middle of a job, the other takes the job over once its lease lapses.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use prism_test_support::{free_port, wait_for, Backend, TestDb};
 use serde_json::{json, Value};
-use sqlx::Connection;
-
-use common::{free_port, temp_dir, wait_for};
 
 const ADMIN_PASSWORD: &str = "multi-instance-admin-pw";
-
-fn pg_base() -> String {
-    std::env::var("PRISM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
 
 struct Instance {
     child: Child,
@@ -101,36 +93,17 @@ fn job(base: &str, token: &str, id: i64) -> Value {
     v
 }
 
-fn with_database(test: impl FnOnce(&str)) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let name = format!("prism_mi_{}", uuid::Uuid::new_v4().simple());
-    rt.block_on(async {
-        let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
-            .await
-            .expect("PostgreSQL");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&format!("{}/{name}", pg_base()))));
-    rt.block_on(async {
-        let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
-            .await
-            .unwrap();
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut c)
-            .await;
-    });
-    if let Err(p) = result {
-        std::panic::resume_unwind(p);
-    }
+/// Runs `test` on a fresh PostgreSQL database (its URL) and a data
+/// directory to put each instance's own directory in; both are removed when
+/// the test ends, panics included.
+fn with_database(test: impl FnOnce(&str, &std::path::Path)) {
+    let db = TestDb::start_blocking(Backend::Postgres);
+    test(&db.url(), db.dir());
 }
 
 #[test]
 fn two_instances_share_the_queue_and_run_each_job_once() {
-    with_database(|db| {
-        let dir = temp_dir("mi");
+    with_database(|db, dir| {
         // The first start migrates and bootstraps; the second finds it done.
         let a = start("instance-a", db, &dir.join("a"));
         let b = start("instance-b", db, &dir.join("b"));
@@ -175,14 +148,12 @@ fn two_instances_share_the_queue_and_run_each_job_once() {
         assert!(ran_on.keys().all(|k| k == &a.name || k == &b.name), "{ran_on:?}");
         assert_eq!(ran_on.len(), 2, "both instances should have taken work: {ran_on:?}");
         drop((a, b));
-        let _ = std::fs::remove_dir_all(dir);
     });
 }
 
 #[test]
 fn a_killed_instance_job_is_taken_over_after_its_lease_lapses() {
-    with_database(|db| {
-        let dir = temp_dir("mi-kill");
+    with_database(|db, dir| {
         let mut a = start("victim", db, &dir.join("a"));
         let token = admin_token(&a.base);
         // Only the victim runs while the job starts.
@@ -233,6 +204,5 @@ fn a_killed_instance_job_is_taken_over_after_its_lease_lapses() {
         assert_eq!(done.as_array().unwrap().len(), 1, "{done}");
         assert_eq!(done[0]["detail"]["instance"], "survivor");
         drop(b);
-        let _ = std::fs::remove_dir_all(dir);
     });
 }

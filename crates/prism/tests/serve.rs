@@ -1,8 +1,6 @@
 //! `prism serve` as a process: first start, config file, graceful shutdown,
 //! logs, and that secrets stay out of logs and out of the store in plaintext.
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -10,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::{free_port, temp_dir};
+use prism_test_support::{free_port, TempDir};
 
 struct Proc {
     child: Child,
@@ -104,9 +102,10 @@ fn token(base: &str, password: &str) -> String {
 
 #[test]
 fn first_start_prints_a_one_time_admin_password_and_sigterm_is_graceful() {
-    let dir = temp_dir("first");
+    let tmp = TempDir::new("first");
+    let dir = tmp.path();
     let port = free_port();
-    let p = spawn(&mut serve(&dir, port), port);
+    let p = spawn(&mut serve(dir, port), port);
     let base = p.base.clone();
     // The password is on stdout; read it after shutdown, then check it works on a second start.
     let (ok, out, err) = terminate(p);
@@ -121,7 +120,7 @@ fn first_start_prints_a_one_time_admin_password_and_sigterm_is_graceful() {
     assert!(password.len() >= 16);
     assert!(!err.contains(&password), "the password must not be logged");
 
-    let p = spawn(&mut serve(&dir, port), port);
+    let p = spawn(&mut serve(dir, port), port);
     token(&base, &password);
     let (ok, out, _) = terminate(p);
     assert!(ok);
@@ -131,12 +130,12 @@ fn first_start_prints_a_one_time_admin_password_and_sigterm_is_graceful() {
     );
     // The default lifecycle exists and the store is in the data dir.
     assert!(dir.join("prism.db").exists() && dir.join("secret.key").exists());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn config_file_sets_listen_and_data_dir_and_bad_files_are_refused() {
-    let dir = temp_dir("config");
+    let tmp = TempDir::new("config");
+    let dir = tmp.path();
     let port = free_port();
     let cfg = dir.join("prism.toml");
     std::fs::write(
@@ -166,15 +165,15 @@ fn config_file_sets_listen_and_data_dir_and_bad_files_are_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("listen_port"), "the error names the unknown key: {err}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn secrets_stay_out_of_logs_and_out_of_the_store_in_plaintext() {
-    let dir = temp_dir("secrets");
+    let tmp = TempDir::new("secrets");
+    let dir = tmp.path();
     let port = free_port();
     let admin_pw = "admin-pw-7f3a9c1e";
-    let mut cmd = serve(&dir, port);
+    let mut cmd = serve(dir, port);
     cmd.env("PRISM_ADMIN_PASSWORD", admin_pw)
         .env("PRISM_LOG", "debug")
         .arg("--log-json");
@@ -234,14 +233,14 @@ fn secrets_stay_out_of_logs_and_out_of_the_store_in_plaintext() {
         bytes.windows(9).any(|w| w == b"$argon2id"),
         "passwords are argon2id hashes"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn metrics_health_and_openapi_are_served() {
-    let dir = temp_dir("ops");
+    let tmp = TempDir::new("ops");
+    let dir = tmp.path();
     let port = free_port();
-    let mut cmd = serve(&dir, port);
+    let mut cmd = serve(dir, port);
     cmd.env("PRISM_ADMIN_PASSWORD", "ops-test-password");
     let p = spawn(&mut cmd, port);
     let t = token(&p.base, "ops-test-password");
@@ -300,5 +299,4 @@ fn metrics_health_and_openapi_are_served() {
     assert!(paths.len() >= 25, "{} paths", paths.len());
     assert!(doc["components"]["schemas"].get("Release").is_some());
     drop(p);
-    let _ = std::fs::remove_dir_all(dir);
 }

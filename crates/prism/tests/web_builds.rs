@@ -4,15 +4,10 @@
 //! from a root filesystem tarball, driven through headless Chromium. Every
 //! step saves a screenshot under `web-screenshots/` in the build directory.
 
-mod common;
-#[path = "../../builder/tests/common/mod.rs"]
-mod git_support;
-#[path = "../../builder/tests/jenkins_double/mod.rs"]
-mod jenkins_double;
-#[path = "../../image/tests/support/mod.rs"]
-mod registry_support;
-#[allow(dead_code)] // the kube helpers and some browser helpers serve other tests
-mod web;
+use prism_test_support::browser as web;
+use prism_test_support::git as git_support;
+use prism_test_support::jenkins as jenkins_double;
+use prism_test_support::registry as registry_support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,8 +16,9 @@ use reqwest::redirect::Policy;
 use reqwest::Client as Http;
 use serde_json::{json, Value};
 
-use common::{Server, ADMIN_PASSWORD};
 use git_support::{git, HttpGit};
+use prism_test_support::process::ADMIN_PASSWORD;
+use prism_test_support::ServerProcess as Server;
 use registry_support::{busybox_rootfs, TestRegistry};
 use web::{Api, Driver};
 
@@ -55,7 +51,14 @@ fn repo(root: &Path, name: &str, files: &[(&str, &str)]) {
     );
 }
 
-impl Api {
+/// What these tests add to the shared REST helper.
+trait BuildsApi {
+    async fn finished_build(&self, id: i64) -> Value;
+    async fn built_base(&self, name: &str, not: Option<&str>) -> Value;
+    async fn build_of(&self, release: &str) -> Value;
+}
+
+impl BuildsApi for Api {
     /// Waits until the build is no longer running.
     async fn finished_build(&self, id: i64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(180);

@@ -4,8 +4,7 @@
 //! inline validation errors, and forms that work without JavaScript. Every
 //! step saves a screenshot under `web-screenshots/` in the build directory.
 
-mod common;
-mod web;
+use prism_test_support::browser as web;
 
 use std::time::Duration;
 
@@ -13,14 +12,21 @@ use reqwest::redirect::Policy;
 use reqwest::Client as Http;
 use serde_json::{json, Value};
 
-use common::{Server, ADMIN_PASSWORD};
+use prism_test_support::process::ADMIN_PASSWORD;
+use prism_test_support::ServerProcess as Server;
 use web::{Api, Driver};
 
 const DEV_PW: &str = "developer-password";
 const TESTER_PW: &str = "tester-password";
 const OPS_PW: &str = "operator-password";
 
-impl Api {
+/// What these tests add to the shared REST helper.
+trait ConsoleApi {
+    async fn deployed(&self, release: &str, env: &str);
+    async fn state(&self, release: &str) -> (String, Option<String>);
+}
+
+impl ConsoleApi for Api {
     /// What Prism's engine reports when a deploy into `env` succeeds.
     async fn deployed(&self, release: &str, env: &str) {
         self.call(
@@ -604,7 +610,9 @@ async fn wait_for_state(b: &web::Browser, state: &str, secs: u64) {
 /// the diff and approves; the operator rolls FAT back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
-    let kube = tokio::task::spawn_blocking(web::kube::KubeCluster::up).await.unwrap();
+    let kube = tokio::task::spawn_blocking(prism_test_support::kube::KubeCluster::up)
+        .await
+        .unwrap();
     for ns in ["shop-fat", "shop-uat", "shop-prd"] {
         kube.kubectl(&["create", "namespace", ns]);
     }
@@ -1050,7 +1058,7 @@ async fn pages_run_the_same_number_of_queries_for_2_or_12_applications() {
     };
     let http = Http::builder().redirect(Policy::none()).build().unwrap();
     let session = form_login(&http, &server.url, "admin", ADMIN_PASSWORD).await;
-    let log = server.scratch.0.join("server.log");
+    let log = server.scratch.join("server.log");
     let count = |path: &'static str| {
         let (http, session, log, base) = (&http, &session, &log, &server.url);
         async move {

@@ -5,59 +5,30 @@
 
 use prism_store::backup::{export, import, read_archive};
 use prism_store::{apps, credentials, environments, projects, releases, users, Store, StoreError};
-use sqlx::Connection;
+use prism_test_support::TestDb;
 
-fn pg_base() -> String {
-    std::env::var("PRISM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A fresh store of each kind, removed when dropped.
+/// A fresh store of one kind; its database and directory go with it.
 struct Fresh {
     store: Store,
-    pg_db: Option<String>,
-    _dir: Option<tempfile::TempDir>,
+    _db: TestDb,
 }
 
 impl Fresh {
+    async fn on(db: TestDb) -> Self {
+        let store = Store::open(&db.url(), 4).await.unwrap();
+        Self { store, _db: db }
+    }
+
     async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("p.db").display()), 4)
-            .await
-            .unwrap();
-        Self {
-            store,
-            pg_db: None,
-            _dir: Some(dir),
-        }
+        Self::on(TestDb::sqlite().await).await
     }
 
     async fn postgres() -> Self {
-        let db = format!("prism_test_{}", uuid::Uuid::new_v4().simple());
-        let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
-            .await
-            .expect("PostgreSQL");
-        sqlx::query(&format!("CREATE DATABASE {db}"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let store = Store::open(&format!("{}/{db}", pg_base()), 4).await.unwrap();
-        Self {
-            store,
-            pg_db: Some(db),
-            _dir: None,
-        }
+        Self::on(TestDb::postgres().await).await
     }
 
     async fn drop_db(self) {
         self.store.close().await;
-        if let Some(db) = self.pg_db {
-            let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
-                .await
-                .unwrap();
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                .execute(&mut c)
-                .await;
-        }
     }
 }
 

@@ -7,37 +7,22 @@ use prism_domain::{ReleaseId, RoleSet};
 use prism_store::jobs::{self, NewJob, Outcome};
 use prism_store::releases::Step;
 use prism_store::{apps, environments, projects, releases, slots, users, Store, StoreError};
-use sqlx::Connection;
+use prism_test_support::TestDb;
 
-async fn stores() -> Vec<(Store, Option<String>)> {
-    let dir = std::env::temp_dir().join(format!("prism-story-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let sqlite = Store::open(&format!("sqlite://{}", dir.join("s.db").display()), 4)
-        .await
-        .unwrap();
-    let base = std::env::var("PRISM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let db = format!("prism_test_{}", uuid::Uuid::new_v4().simple());
-    let mut c = sqlx::PgConnection::connect(&format!("{base}/postgres"))
-        .await
-        .expect("PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let pg = Store::open(&format!("{base}/{db}"), 4).await.unwrap();
-    vec![(sqlite, None), (pg, Some(db))]
+/// The same story on a fresh SQLite file and a fresh PostgreSQL database;
+/// each `TestDb` removes its database when dropped, panics included.
+async fn stores() -> Vec<(Store, TestDb)> {
+    let mut stores = Vec::new();
+    for db in [TestDb::sqlite().await, TestDb::postgres().await] {
+        let store = Store::open(&db.url(), 4).await.unwrap();
+        stores.push((store, db));
+    }
+    stores
 }
 
-async fn cleanup(store: Store, db: Option<String>) {
+async fn cleanup(store: Store, db: TestDb) {
     store.close().await;
-    if let Some(db) = db {
-        let base = std::env::var("PRISM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-        let mut c = sqlx::PgConnection::connect(&format!("{base}/postgres")).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-    }
+    drop(db);
 }
 
 #[tokio::test]

@@ -77,7 +77,7 @@ async fn rows(app: &TestApp, table: &str, columns: &str) -> Rows {
         .split(',')
         .map(|c| format!("CAST({} AS TEXT)", c.trim()))
         .collect();
-    let mut c = app.state.store.conn().await.unwrap();
+    let mut c = app.store.conn().await.unwrap();
     let found = sqlx::query(&format!("SELECT {} FROM {table}", casts.join(", ")))
         .fetch_all(&mut *c)
         .await

@@ -11,10 +11,8 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::harness::TestApp;
 
-#[path = "../../../builder/tests/common/mod.rs"]
-mod git_support;
-#[path = "../../../image/tests/support/mod.rs"]
-mod registry_support;
+use prism_test_support::git as git_support;
+use prism_test_support::registry as registry_support;
 
 fn repo(root: &std::path::Path) -> String {
     let work = root.join("site-work");

@@ -1,8 +1,9 @@
 //! The API test suite: the real server over real HTTP, every case on SQLite
 //! and on PostgreSQL.
 
-#[allow(dead_code)]
 mod harness;
+
+use prism_test_support::both_backends;
 
 mod bad_input;
 mod builds;

@@ -52,13 +52,13 @@ async fn snapshot(app: &TestApp, id: &str) -> Snapshot {
 
 /// One number from the store, for "exactly this was written" checks.
 async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    let mut c = app.state.store.conn().await.unwrap();
+    let mut c = app.store.conn().await.unwrap();
     sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut *c).await.unwrap()
 }
 
 /// Changes the store behind the server's back (to move a time into the past).
 async fn exec(app: &TestApp, sql: &str) {
-    let mut tx = app.state.store.begin().await.unwrap();
+    let mut tx = app.store.begin().await.unwrap();
     sqlx::query(sql).execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
 }
@@ -192,7 +192,7 @@ async fn unhold(app: &TestApp, application: &str, env: &str, token: &str, query:
 
 /// Puts a maintenance sweep on the queue for the server's own job runner.
 async fn enqueue_maintenance(app: &TestApp) -> i64 {
-    let mut tx = app.state.store.begin().await.unwrap();
+    let mut tx = app.store.begin().await.unwrap();
     let id = prism_store::jobs::enqueue(
         &mut tx,
         NewJob {
@@ -211,7 +211,7 @@ async fn enqueue_maintenance(app: &TestApp) -> i64 {
 }
 
 async fn job_state(app: &TestApp, id: i64) -> (String, Option<String>) {
-    let mut c = app.state.store.conn().await.unwrap();
+    let mut c = app.store.conn().await.unwrap();
     let job = prism_store::jobs::get(&mut c, id).await.unwrap();
     (job.state, job.last_error)
 }

@@ -127,7 +127,7 @@ impl World {
 
         // An expired token: the API will not issue one, so age it in the store.
         let expired = app.user("exa", Some("alpha"), &all).await;
-        let mut c = app.state.store.conn().await.unwrap();
+        let mut c = app.store.conn().await.unwrap();
         sqlx::query("UPDATE api_tokens SET expires_at = $1 WHERE user_id = (SELECT id FROM users WHERE username = $2)")
             .bind(1_i64)
             .bind("exa")
@@ -164,7 +164,7 @@ impl World {
 /// maintenance sweep marking the expired token, the self-test job finishing)
 /// arrive at their own time and are left out.
 async fn request_audit_count(app: &TestApp) -> i64 {
-    let mut c = app.state.store.conn().await.unwrap();
+    let mut c = app.store.conn().await.unwrap();
     sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) FROM audit_events WHERE action NOT IN ('job.selftest_done', 'token.expire', 'environment.hold_expired', 'base_image.built', 'base_image.failed')",
     )
@@ -1154,7 +1154,7 @@ both_backends!(every_endpoint_needs_valid_credentials, |app| {
         .await
         .1;
     let expired = t["secret"].as_str().unwrap().to_owned();
-    let mut c = app.state.store.conn().await.unwrap();
+    let mut c = app.store.conn().await.unwrap();
     sqlx::query("UPDATE api_tokens SET expires_at = $1 WHERE id = $2")
         .bind(1_i64)
         .bind(t["token"]["id"].as_i64().unwrap())
@@ -1637,7 +1637,7 @@ both_backends!(the_last_admin_cannot_be_demoted_or_disabled, |app| {
 });
 
 async fn active_admins(app: &TestApp) -> i64 {
-    let mut c = app.state.store.conn().await.unwrap();
+    let mut c = app.store.conn().await.unwrap();
     sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users WHERE is_admin = 1 AND disabled = 0")
         .fetch_one(&mut *c)
         .await
@@ -1657,7 +1657,7 @@ async fn concurrent_demotions_keep_an_admin(app: &TestApp) {
     .await;
     let root2 = app.token_for("root2", PASSWORD).await;
     for round in 0..20 {
-        let mut c = app.state.store.conn().await.unwrap();
+        let mut c = app.store.conn().await.unwrap();
         sqlx::query("UPDATE users SET is_admin = 1 WHERE username IN ('admin', 'root2')")
             .execute(&mut *c)
             .await

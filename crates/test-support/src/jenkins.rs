@@ -7,7 +7,6 @@
 //! artifacts, `artifact/...` downloads, `stop` and `queue/cancelItem`.
 //!
 //! Every request is recorded so tests can check how the protocol was followed.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! A real Kubernetes v1.20.2 control plane (scripts/k8s/cluster.sh) with the
 //! simulated node (prism-kube-sim) playing the kubelet, torn down on drop:
 //! what the review and live deploy pages show comes from a real API server.
+//! (The web console tests use it; deploy_e2e.rs drives its own cluster.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,8 +37,7 @@ impl KubeCluster {
             .expect("cluster.sh");
         assert!(out.status.success(), "cluster.sh up failed");
         let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim().lines().last().unwrap());
-        let exe = Path::new(env!("CARGO_BIN_EXE_prism")).with_file_name("prism-kube-sim");
-        assert!(exe.exists(), "{} missing: cargo build -p prism-kube-sim", exe.display());
+        let exe = crate::process::sibling_bin("prism-kube-sim");
         let sim = Command::new(exe)
             .arg("--kubeconfig")
             .arg(&kubeconfig)

@@ -1,10 +1,9 @@
 //! Real git servers for the checkout tests: a bare repository built with the git CLI,
 //! served by `git daemon` (git://) and by `git http-backend` behind a minimal CGI bridge
 //! (HTTP, optional Basic auth).
-#![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -46,6 +45,12 @@ pub struct Fixture {
     pub c3: String,
 }
 
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Fixture {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -78,9 +83,7 @@ impl Fixture {
     }
 }
 
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use crate::dirs::free_port;
 
 /// `git daemon` serving everything under `base` on 127.0.0.1; killed on drop.
 pub struct GitDaemon {

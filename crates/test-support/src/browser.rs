@@ -3,8 +3,6 @@
 //! screenshot per step, and a plain HTTP client for form posts without a
 //! browser.
 
-pub mod kube;
-
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -27,12 +25,11 @@ pub fn ensure_chromium() {
     assert!(st.success(), "scripts/ensure-chromium.sh failed");
 }
 
-/// Where the screenshots go: `web-screenshots/` in the build directory.
+/// Where the screenshots go: `web-screenshots/` in the build directory
+/// (`target/`, three levels above `target/debug/deps/TEST-BINARY`).
 pub fn screenshot_dir() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target dir")
-        .join("web-screenshots");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let d = exe.ancestors().nth(3).expect("target dir").join("web-screenshots");
     std::fs::create_dir_all(&d).expect("screenshot dir");
     d
 }
@@ -46,7 +43,7 @@ pub struct Driver {
 impl Driver {
     pub fn start() -> Driver {
         ensure_chromium();
-        let port = super::common::free_port();
+        let port = crate::dirs::free_port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -273,7 +270,7 @@ impl Api {
         let http = reqwest::Client::new();
         let v: serde_json::Value = http
             .post(format!("{base}/api/v1/auth/token"))
-            .json(&json!({"username": "admin", "password": crate::common::ADMIN_PASSWORD}))
+            .json(&json!({"username": "admin", "password": crate::process::ADMIN_PASSWORD}))
             .send()
             .await
             .unwrap()

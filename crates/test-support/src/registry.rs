@@ -1,7 +1,6 @@
 //! Test support shared by the image tests and the end-to-end build tests
 //! (`crates/prism/tests/build_e2e.rs` includes this file): a real
 //! `docker-registry`, `skopeo` as the peer client, a busybox root filesystem.
-#![allow(dead_code)]
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};

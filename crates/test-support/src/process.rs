@@ -1,86 +1,44 @@
-//! Test harness shared by the integration tests of `prism`: a real
-//! `prism serve` on a free port with its own data directory, the real CLI run
-//! against it with its own config directory, and small helpers (free ports,
-//! temp dirs, polling). Each test binary includes it with `mod common;` and
-//! uses only part of it, hence the `#[allow(dead_code)]`s.
+//! The real `prism` binary: `prism serve` as a child process on a free port
+//! and a [`TestDb`] ([`ServerProcess`]), and the CLI run against it with its
+//! own config directory ([`prism`], [`Run`]).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-#[allow(dead_code)]
-pub const BIN: &str = env!("CARGO_BIN_EXE_prism");
-#[allow(dead_code)]
+use crate::db::TestDb;
+use crate::dirs::{free_port, TempDir};
+
 pub const ADMIN_PASSWORD: &str = "some-long-password";
 
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
+/// How long `prism serve` may take to stop after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `prism` binary cargo built for the running test binary: beside the
+/// test binary's `deps/` directory (`target/debug/prism`).
+pub fn prism_bin() -> PathBuf {
+    sibling_bin("prism")
 }
 
-/// A fresh directory `prism-{tag}-{uuid}` under the system temp dir (kept).
-#[allow(dead_code)]
-pub fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("prism-{tag}-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Polls `f` every 100 ms until it holds; panics after `timeout`.
-#[allow(dead_code)]
-pub fn wait_for(what: &str, timeout: Duration, f: impl FnMut() -> bool) {
-    wait_for_every(what, timeout, Duration::from_millis(100), f)
-}
-
-/// Polls `f` every `poll` until it holds; panics after `timeout`.
-#[allow(dead_code)]
-pub fn wait_for_every(what: &str, timeout: Duration, poll: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(poll);
-    }
-}
-
-/// A directory under the system temp dir, removed on drop.
-#[allow(dead_code)]
-pub struct Scratch(pub PathBuf);
-
-#[allow(dead_code)]
-impl Scratch {
-    /// `prism-{test binary}-test-{name}-…`, e.g. `prism-cli-deploy-test-…` in cli_deploy.
-    pub fn new(name: &str) -> Scratch {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let binary = env!("CARGO_CRATE_NAME").replace('_', "-");
-        let dir = std::env::temp_dir().join(format!("prism-{binary}-test-{name}-{}-{n}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch(dir)
-    }
-
-    /// Where the CLI keeps credentials (PRISM_CONFIG_DIR); not created beforehand.
-    pub fn config_dir(&self) -> PathBuf {
-        self.0.join("config")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// Another binary of the workspace built beside `prism` (`prism-kube-sim`).
+pub fn sibling_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe.parent().expect("deps dir");
+    let dir = if dir.ends_with("deps") {
+        dir.parent().expect("target profile dir")
+    } else {
+        dir
+    };
+    let bin = dir.join(name);
+    assert!(bin.exists(), "{} missing: cargo build --bin {name}", bin.display());
+    bin
 }
 
 /// What one run of the CLI did.
-#[allow(dead_code)]
 #[derive(Debug)]
 pub struct Run {
     pub code: i32,
@@ -88,7 +46,6 @@ pub struct Run {
     pub stderr: String,
 }
 
-#[allow(dead_code)]
 impl Run {
     pub fn ok(self) -> Run {
         assert_eq!(self.code, 0, "expected success, got {self:#?}");
@@ -127,9 +84,8 @@ impl Run {
 }
 
 /// The prism binary with no PRISM_* variables inherited from the environment.
-#[allow(dead_code)]
 pub fn clean_command() -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(prism_bin());
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("PRISM_") {
             cmd.env_remove(key);
@@ -139,7 +95,6 @@ pub fn clean_command() -> Command {
 }
 
 /// Runs the CLI with a clean environment: no PRISM_* variables but the config dir.
-#[allow(dead_code)]
 pub fn prism(config_dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
     let mut cmd = clean_command();
     cmd.env("PRISM_CONFIG_DIR", config_dir).env("NO_COLOR", "1").args(args);
@@ -164,7 +119,6 @@ pub fn prism(config_dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
 }
 
 /// `GET /healthz` over plain HTTP/1.0: whether the answer is 200.
-#[allow(dead_code)]
 pub fn healthy(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
@@ -184,56 +138,91 @@ pub fn healthy(port: u16) -> bool {
         .is_some_and(|status| status.split_whitespace().nth(1) == Some("200"))
 }
 
-/// A running `prism serve`, killed on drop.
-#[allow(dead_code)]
-pub struct Server {
+/// Sends SIGTERM to `child` and waits up to `timeout` for it to exit;
+/// whether it did.
+pub fn terminate(child: &mut Child, timeout: Duration) -> bool {
+    if let Ok(Some(_)) = child.try_wait() {
+        return true;
+    }
+    // SAFETY: kill(2) with a pid we started and have not reaped yet.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A running `prism serve` on its own [`TestDb`] (SQLite, or PostgreSQL
+/// when `PRISM_TEST_PG_URL` is set) with a scratch directory for the CLI's
+/// config, its log and the test's files. [`ServerProcess::stop`] (or `Drop`,
+/// the safety net) stops it with SIGTERM, checks that no job was left
+/// running or leased, then drops the database and removes the directories.
+pub struct ServerProcess {
     pub child: Child,
     pub url: String,
     pub port: u16,
     env: Vec<(String, String)>,
-    // Dropped after the child is killed (fields drop in order, after `Drop::drop`).
-    pub scratch: Scratch,
+    /// The CLI's config dir, the server's log, the test's own files.
+    pub scratch: TempDir,
+    stopped: bool,
+    // Dropped after the child is stopped (fields drop after `Drop::drop`).
+    db: TestDb,
 }
 
-#[allow(dead_code)]
-impl Server {
-    pub fn start(name: &str) -> Server {
-        Server::start_with(name, &[])
+impl ServerProcess {
+    pub fn start(name: &str) -> ServerProcess {
+        ServerProcess::start_with(name, &[])
     }
 
     /// Like `start`, with extra environment variables for `prism serve`
     /// (e.g. `PRISM_LOG` to read what it did from its log).
-    pub fn start_with_env(name: &str, env: &[(&str, &str)]) -> Server {
-        Server::start_with(name, env)
+    pub fn start_with_env(name: &str, env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::start_with(name, env)
     }
 
     /// A server with extra environment variables (PRISM_BASE_SOURCES, ...).
-    pub fn start_with(name: &str, env: &[(&str, &str)]) -> Server {
-        let scratch = Scratch::new(name);
+    pub fn start_with(name: &str, env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::start_on(TestDb::new_blocking(), name, env)
+    }
+
+    /// A server on the given database.
+    pub fn start_on(db: TestDb, name: &str, env: &[(&str, &str)]) -> ServerProcess {
+        let scratch = TempDir::new(name);
         let port = free_port();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let child = Self::spawn(&scratch, port, &env);
-        let mut server = Server {
+        let child = Self::spawn(&db, &scratch, port, &env);
+        let mut server = ServerProcess {
             child,
             url: format!("http://127.0.0.1:{port}"),
             port,
             env,
             scratch,
+            stopped: false,
+            db,
         };
         server.wait_healthy();
         server
     }
 
-    fn spawn(scratch: &Scratch, port: u16, env: &[(String, String)]) -> Child {
+    fn spawn(db: &TestDb, scratch: &TempDir, port: u16, env: &[(String, String)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(scratch.0.join("server.log"))
+            .open(scratch.join("server.log"))
             .expect("server log");
-        clean_command()
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(scratch.0.join("data"))
-            .env("PRISM_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        let mut cmd = clean_command();
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(db.dir());
+        if let Some(url) = db.server_url() {
+            cmd.args(["--database-url", &url]);
+        }
+        cmd.env("PRISM_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -258,20 +247,30 @@ impl Server {
     }
 
     /// SIGKILLs the server (no graceful shutdown: a crash) and starts it again
-    /// on the same data directory and port.
+    /// on the same data directory, database and port.
     pub fn crash_and_restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Self::spawn(&self.scratch, self.port, &self.env);
+        self.child = Self::spawn(&self.db, &self.scratch, self.port, &self.env);
         self.wait_healthy();
     }
 
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.scratch.0.join("server.log")).unwrap_or_default()
+    pub fn db(&self) -> &TestDb {
+        &self.db
     }
 
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.db.dir()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.scratch.join("server.log")).unwrap_or_default()
+    }
+
+    /// Where the CLI keeps credentials (PRISM_CONFIG_DIR); not created beforehand.
     pub fn config_dir(&self) -> PathBuf {
-        self.scratch.config_dir()
+        self.scratch.join("config")
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
@@ -298,8 +297,8 @@ impl Server {
     }
 
     /// A logged-in admin with project `shop` and application `web`.
-    pub fn with_app(name: &str) -> Server {
-        let server = Server::start(name);
+    pub fn with_app(name: &str) -> ServerProcess {
+        let server = ServerProcess::start(name);
         server.login_admin();
         server
             .run(&["project", "create", "shop", "--description", "The shop"])
@@ -339,11 +338,38 @@ impl Server {
         assert_eq!(built["state"], "built");
         id
     }
+
+    /// Stops the server gracefully (SIGTERM) and checks that it left no job
+    /// running or leased; then the database and directories go.
+    pub fn stop(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
+        let graceful = terminate(&mut self.child, STOP_TIMEOUT);
+        if !graceful {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            return;
+        }
+        assert!(
+            graceful,
+            "prism serve did not stop within {} s of SIGTERM:\n{}",
+            STOP_TIMEOUT.as_secs(),
+            self.log()
+        );
+        let jobs = self.db.leftover_jobs_blocking();
+        self.db.assert_no_leftover_jobs(&jobs);
+    }
 }
 
-impl Drop for Server {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.finish();
     }
 }
