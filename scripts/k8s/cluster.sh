@@ -73,6 +73,15 @@ live_pid() {
   echo "$pid"
 }
 
+# True while PID runs; a zombie (exited, not yet reaped by the process that adopted it)
+# counts as gone.
+running() {
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [ "${st:0:1}" != Z ]
+}
+
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # The ports of a base: 3 for the control plane, 6 with a node.
@@ -361,7 +370,7 @@ stop_all() {
   done
   for ((i = 0; i < 100 && ${#pids[@]} > 0; i++)); do
     local alive=()
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    for pid in "${pids[@]}"; do running "$pid" && alive+=("$pid"); done
     pids=("${alive[@]+"${alive[@]}"}")
     [ ${#pids[@]} -eq 0 ] || sleep 0.1
   done

@@ -81,6 +81,15 @@ live_pid() {
   echo "$pid"
 }
 
+# True while PID runs; a zombie (exited, not yet reaped by the process that adopted it)
+# counts as gone.
+running() {
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [ "${st:0:1}" != Z ]
+}
+
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Every v1 hierarchy mounted under /sys/fs/cgroup, plus the unified one when present.
@@ -418,7 +427,7 @@ stop_pids() { # SIG WAIT PID...
   for pid in "${pids[@]}"; do kill "-$sig" "$pid" 2>/dev/null || true; done
   for ((i = 0; i < wait && ${#pids[@]} > 0; i++)); do
     local alive=()
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    for pid in "${pids[@]}"; do running "$pid" && alive+=("$pid"); done
     pids=("${alive[@]+"${alive[@]}"}")
     [ ${#pids[@]} -eq 0 ] || sleep 0.1
   done
