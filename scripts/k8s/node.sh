@@ -143,7 +143,10 @@ YML
     echo $! > "$NODE/registry.pid"
   fi
   echo "$REGISTRY" > "$NODE/registry.addr"
-  local deadline=$(($(date +%s) + TIMEOUT))
+  # A registry the caller runs must answer at once; one of ours may take a moment.
+  local wait=$TIMEOUT
+  [ -z "${PRISM_K8S_REGISTRY:-}" ] || wait=10
+  local deadline=$(($(date +%s) + wait))
   until [ "$(curl -s -o /dev/null -w '%{http_code}' --noproxy '*' --max-time 2 "http://$REGISTRY/v2/" 2>/dev/null)" = 200 ]; do
     [ -z "${PRISM_K8S_REGISTRY:-}" ] && ! live_pid registry > /dev/null && { tail -n 20 "$S/logs/registry.log" >&2; die "docker-registry exited"; }
     [ "$(date +%s)" -lt "$deadline" ] || die "registry $REGISTRY does not answer /v2/"
@@ -301,7 +304,7 @@ make_cgroups() {
 cmd_ns() {
   local d s name want have
   for d in "${HOST_DIRS[@]}"; do
-    mount --bind "$NODE/mnt/$(mount_name "$d")" "$d"
+    mount -n --bind "$NODE/mnt/$(mount_name "$d")" "$d"
   done
   for s in "${SYSCTLS[@]}"; do
     name=${s%%:*}
@@ -312,7 +315,7 @@ cmd_ns() {
       *) [ "$have" = "$want" ] && continue ;;
     esac
     echo "$want" > "$NODE/sysctl/${name//\//.}"
-    mount --bind "$NODE/sysctl/${name//\//.}" "/proc/sys/$name"
+    mount -n --bind "$NODE/sysctl/${name//\//.}" "/proc/sys/$name"
   done
   # The kubelet reads these before it starts: check the mounts really took.
   [ "$(cat /proc/sys/vm/overcommit_memory)" = 1 ] || { echo "overcommit_memory mount failed" >&2; exit 1; }
