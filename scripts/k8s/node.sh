@@ -289,6 +289,7 @@ mount_name() { # /var/lib/kubelet -> var-lib-kubelet
 # and mems copied from the parent before anything can join it).
 make_cgroups() {
   local h
+  [ ! -d /sys/fs/cgroup/pids ] || mkdir -p "$(runtime_cgroup)"
   while read -r h; do
     mkdir -p "$h/$CGROUP_ROOT"
     if [ -f "$h/cpuset.cpus" ]; then
@@ -298,11 +299,17 @@ make_cgroups() {
   done < <(cgroup_hierarchies)
 }
 
-# Runs inside `unshare --mount --propagation private` (see cmd_up): the mounts, then
+# The cgroup (pids hierarchy only: it sets no limit) that the namespace's holder joins
+# first, so that containerd, the kubelet and every shim containerd starts (shims leave
+# no pid file of their own) can be found by `down`.
+runtime_cgroup() { echo "/sys/fs/cgroup/pids/$CGROUP_ROOT.runtime"; }
+
+# Runs inside `unshare --mount --propagation private` (see cmd_start): the mounts, then
 # containerd and the kubelet as children of this shell, which stays as the namespace's
 # holder until both are gone.
 cmd_ns() {
   local d s name want have
+  if [ -d "$(runtime_cgroup)" ]; then echo $$ > "$(runtime_cgroup)/cgroup.procs"; fi
   for d in "${HOST_DIRS[@]}"; do
     mount -n --bind "$NODE/mnt/$(mount_name "$d")" "$d"
   done
@@ -447,15 +454,21 @@ pod_pids() {
   done < <(cgroup_hierarchies) | sort -un
 }
 
-# The shims containerd started for this node (their pids are in its state directory).
+# The shims containerd started for this node: the processes of the runtime cgroup but
+# the holder and containerd, and (should that cgroup be missing) the processes whose
+# command line names this node's containerd socket, as every shim's does.
 shim_pids() {
-  local f pid
-  for f in "$NODE"/containerd/state/io.containerd.runtime.v2.task/*/*/shim.pid; do
-    [ -f "$f" ] || continue
-    pid=$(cat "$f")
-    [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || continue
-    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q containerd-shim || continue
-    echo "$pid"
+  local pid keep=" $(cat "$NODE/holder.pid" "$NODE/containerd.pid" "$NODE/kubelet.pid" 2>/dev/null | tr '\n' ' ') "
+  {
+    if [ -f "$(runtime_cgroup)/cgroup.procs" ]; then
+      cat "$(runtime_cgroup)/cgroup.procs"
+    else
+      for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+        tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -qF -- "-address $NODE/containerd/containerd.sock " && echo "$pid"
+      done
+    fi
+  } | sort -un | while read -r pid; do
+    [[ "$keep" == *" $pid "* ]] || echo "$pid"
   done
 }
 
@@ -491,6 +504,10 @@ cmd_down() {
   stop_pids KILL 20 $(shim_pids) $(pod_pids)
   if pid=$(live_pid holder); then stop_pids TERM 30 "$pid"; fi
   remove_cgroups
+  if [ -d "$(runtime_cgroup)" ]; then
+    stop_pids KILL 20 $(cat "$(runtime_cgroup)/cgroup.procs" 2>/dev/null)
+    rmdir "$(runtime_cgroup)" 2>/dev/null || log "warning: could not remove $(runtime_cgroup)"
+  fi
   if [ -f "$NODE/bridge" ]; then
     local bridge
     bridge=$(cat "$NODE/bridge")
