@@ -274,9 +274,10 @@ shared_node_id() {
 }
 
 # What the pause binary and the two image layouts are made from: a change to any of
-# them rebuilds both.
+# them rebuilds both (raise IMAGES_VERSION when changing how they are made).
+IMAGES_VERSION=1
 images_id() {
-  cat "$ROOT/scripts/k8s/pause/pause.c" /bin/busybox "${BASH_SOURCE[0]}" 2>/dev/null | sha256sum | cut -c1-64
+  { echo "$IMAGES_VERSION"; cat "$ROOT/scripts/k8s/pause/pause.c" /bin/busybox 2>/dev/null; } | sha256sum | cut -c1-64
 }
 
 node_cache_is_warm() {
@@ -324,10 +325,10 @@ oci_layout() {
 # The static pause binary and the pause and busybox image layouts.
 build_images() {
   command -v gcc >/dev/null && [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || apt_install gcc libc6-dev
-  command -v busybox >/dev/null || apt_install busybox-static
-  local busybox tmp applet
-  busybox=$(command -v busybox)
-  file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || [ -x /bin/busybox ] || die "busybox is not static (install busybox-static)"
+  [ -x /bin/busybox ] || apt_install busybox-static
+  local tmp applet
+  # The image has no libc: the busybox copied into it must be Debian's static one.
+  if ldd /bin/busybox > /dev/null 2>&1; then die "/bin/busybox is dynamically linked (install busybox-static)"; fi
   mkdir -p "$IMAGES"
   tmp=$(mktemp -d "$IMAGES/.build.XXXXXX")
   log "compiling pause (gcc -static) and making the pause and busybox image layouts"
@@ -350,12 +351,16 @@ build_images() {
 }
 
 ensure_node() {
+  if [ "$(id -u)" != 0 ]; then
+    log "note: not root: skipping what only a real node needs (kubelet, containerd, images)"
+    return 0
+  fi
   local need=()
   command -v containerd >/dev/null && command -v containerd-shim-runc-v2 >/dev/null || need+=(containerd)
   command -v runc >/dev/null || need+=(runc)
   [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] || need+=(containernetworking-plugins)
   command -v skopeo >/dev/null || need+=(skopeo)
-  command -v busybox >/dev/null || need+=(busybox-static)
+  [ -x /bin/busybox ] || need+=(busybox-static)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   node_cache_is_warm && return 0
   exec 9>"$BIN/.lock"

@@ -507,6 +507,10 @@ async fn real_pods(cluster: &NodeCluster) -> Leftovers {
             "the node's cgroup (cpu)".to_string(),
             format!("/sys/fs/cgroup/cpu/{cgroup_root}"),
         ),
+        (
+            "the runtime's cgroup (pids)".to_string(),
+            format!("/sys/fs/cgroup/pids/{cgroup_root}.runtime"),
+        ),
     ];
     paths.retain(|(_, p)| Path::new(p).exists());
     Leftovers {
