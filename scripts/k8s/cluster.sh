@@ -11,6 +11,9 @@
 # a kubelet client certificate, kubelet-preferred-address-types InternalIP,Hostname,
 # kube-scheduler, the controller manager with all controllers). `up` returns once the
 # node (named 127.0.0.1) is Ready. Needs root. See node.sh for what it does on the host.
+# `env` then also prints PRISM_K8S_NODE_REGISTRY=127.0.0.1:PORT, the registry the node
+# pulls from (pause:3.4 and busybox:1 are in it); a kubectl v1.20.2 is in the binary
+# cache (`scripts/k8s/ensure-binaries.sh` prints its directory).
 #
 # Usage:
 #   scripts/k8s/cluster.sh up NAME [PORT_BASE] [--node]

@@ -32,10 +32,14 @@
 #     no gateway, no masquerade, no ip_forward), host-local IPAM on 10.244.X.0/24 (a
 #     subnet per node, in NODE/subnet). Pods reach nothing but each other; hostNetwork
 #     pods share the host's loopback (serve on 127.0.0.1, ports of your own).
-# and waits until the node is Ready and untainted.
-# `down` stops every process by its pid (kubelet, pod processes from the cgroups under
-# cgroupRoot, shims from containerd's state, containerd, the namespace holder, the
-# registry if it started one), removes the bridge and the cgroups, then NODE.
+#   - containerd, the kubelet and the shims in the pids cgroup /prism-node-NAME.runtime
+#     (no limit; it is how `down` finds the shims);
+# and waits until the node is Ready and untainted. Logs: STATE/NAME/logs/{kubelet,
+# containerd,registry,node-ns}.log. Needs root.
+# `down` stops every process by its pid (the kubelet, pod processes from the cgroups
+# under cgroupRoot, the shims from the runtime cgroup, containerd, the namespace's
+# holder, the registry if it started one), removes the bridge and the cgroups, then
+# NODE (the mounts went with the namespace).
 #
 # Several clusters may each run a node at once (ports, cgroupRoot, bridge, subnet and
 # the mounted directories are per cluster; the node is called 127.0.0.1 in every
@@ -50,8 +54,8 @@ STATE_ROOT=${PRISM_K8S_STATE:-/tmp/prism-k8s}
 TIMEOUT=${PRISM_K8S_TIMEOUT:-90}
 HOST_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /run/containerd /var/lib/cni)
 # What the kubelet would set on the host (pkg/kubelet/cm setupKernelTunables): name,
-# value it wants. The first three always differ here; the others are mounted only if
-# they differ on this machine.
+# value it wants. The first three are always mounted (README's musts); the others only
+# where this machine's value differs.
 SYSCTLS=(vm/overcommit_memory:1 kernel/panic:10 kernel/panic_on_oops:1 vm/panic_on_oom:0 \
   kernel/keys/root_maxkeys:1000000 kernel/keys/root_maxbytes:25000000)
 CLOSED_PROXY=http://127.0.0.1:9
