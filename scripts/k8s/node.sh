@@ -373,6 +373,9 @@ cmd_start() {
   t0=$(now_ms)
   [ -f "$S/node-mode" ] || die "cluster $NAME is not up in node mode: start it with scripts/k8s/cluster.sh up $NAME --node"
   [ "$(id -u)" = 0 ] || die "a real node needs root"
+  # A unix socket path has at most 107 bytes: containerd's longest is this one.
+  local sock=$NODE/containerd/containerd.sock.ttrpc
+  [ ${#sock} -le 107 ] || die "$sock is too long for a unix socket: use a shorter NAME or PRISM_K8S_STATE"
   if live_pid kubelet > /dev/null; then
     log "already running"
     ALREADY=1
