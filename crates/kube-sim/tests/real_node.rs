@@ -6,7 +6,8 @@
 //! registry on loopback (busybox pushed daemonless by the script); nothing leaves the
 //! machine. Tearing down (also on a panic) leaves no process, cgroup or bridge behind.
 //!
-//! Runs by default as root (about 30-60 s, most of it starting the cluster);
+//! Runs by default as root (about 20-30 s on 2 busy cores, half of it starting the
+//! control plane);
 //! `PRISM_K8S=0` or `PRISM_K8S_NODE=0` skips it.
 
 use std::path::{Path, PathBuf};
