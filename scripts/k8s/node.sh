@@ -513,7 +513,13 @@ cmd_down() {
   remove_cgroups
   if [ -d "$(runtime_cgroup)" ]; then
     stop_pids KILL 20 $(cat "$(runtime_cgroup)/cgroup.procs" 2>/dev/null)
-    rmdir "$(runtime_cgroup)" 2>/dev/null || log "warning: could not remove $(runtime_cgroup)"
+    # Killed shims stay in it as zombies until the process that adopted them reaps them.
+    local i
+    for ((i = 0; i < 100; i++)); do
+      rmdir "$(runtime_cgroup)" 2>/dev/null && break
+      sleep 0.1
+    done
+    [ ! -d "$(runtime_cgroup)" ] || log "warning: could not remove $(runtime_cgroup)"
   fi
   if [ -f "$NODE/bridge" ]; then
     local bridge
