@@ -378,6 +378,10 @@ async fn real_pods(cluster: &NodeCluster) -> Leftovers {
     )
     .await
     .expect("create job oom");
+    // What a pod sees of the network: the node's resolv.conf, and no route out.
+    jobs.create(&pp, &job("net", &busybox, "cat /etc/resolv.conf; ip route", "32Mi"))
+        .await
+        .expect("create job net");
     let missing = format!("{registry}/no-such-image:1");
     let pull: Pod = serde_json::from_value(json!({
         "metadata": {"name": "missing-image"},
@@ -429,6 +433,18 @@ async fn real_pods(cluster: &NodeCluster) -> Leftovers {
     eprintln!(
         "exit3: Failed with exit code 3 and its log after {:.1} s",
         t_created.elapsed().as_secs_f64()
+    );
+
+    // The README's musts as a pod sees them: only 127.0.0.1 to ask for names, no
+    // default route (the pod bridge has no gateway).
+    let (pod, terminated) = terminated_pod(&pods, "net").await;
+    assert_eq!(terminated["exitCode"], 0, "net: {terminated}");
+    let log = pods.logs(&pod, &LogParams::default()).await.expect("pods/log of net");
+    let nameservers: Vec<&str> = log.lines().filter(|l| l.starts_with("nameserver")).collect();
+    assert_eq!(nameservers, ["nameserver 127.0.0.1"], "net: {log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("default")),
+        "a pod has a default route: {log}"
     );
 
     // 2. A Job over its memory limit: OOMKilled.
