@@ -5,9 +5,11 @@
 #     auth as user postgres); otherwise installs Debian's postgresql if needed
 #     and starts a private throw-away cluster for the run.
 #   - Kubernetes v1.20.2 control-plane binaries, etcd, kubectl and Debian's
-#     docker-registry (scripts/k8s/ensure-binaries.sh: from ../shared when
-#     present, else built from Debian's source and cached); the tests start
-#     their own clusters with scripts/k8s/cluster.sh.
+#     docker-registry, and for the real-node test the kubelet, containerd,
+#     runc, the CNI plugins and the pause/busybox images
+#     (scripts/k8s/ensure-binaries.sh: from ../shared when present, else built
+#     from Debian's source and cached); the tests start their own clusters
+#     with scripts/k8s/cluster.sh (--node for a real kubelet).
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,7 +94,7 @@ ensure_image_tools
 log "Chromium and chromedriver for the web console tests"
 bash scripts/ensure-chromium.sh
 
-log "Kubernetes control plane binaries, etcd, kubectl, registry"
+log "Kubernetes control plane and node binaries, etcd, kubectl, registry, containerd"
 bash scripts/k8s/ensure-binaries.sh
 
 log "Building"

@@ -5,14 +5,27 @@
 # `prism-kube-sim` (crates/kube-sim) against it to get a simulated node that binds
 # pods and reports them running.
 #
+# With --node the cluster gets a REAL node instead (scripts/k8s/node.sh: kubelet v1.20.2
+# + containerd + runc, a local registry with pause:3.4 and busybox:1): the control plane
+# then runs as a real node needs it (authorization Node,RBAC, admission NodeRestriction,
+# a kubelet client certificate, kubelet-preferred-address-types InternalIP,Hostname,
+# kube-scheduler, the controller manager with all controllers). `up` returns once the
+# node (named 127.0.0.1) is Ready. Needs root. See node.sh for what it does on the host.
+# `env` then also prints PRISM_K8S_NODE_REGISTRY=127.0.0.1:PORT, the registry the node
+# pulls from (pause:3.4 and busybox:1 are in it); a kubectl v1.20.2 is in the binary
+# cache (`scripts/k8s/ensure-binaries.sh` prints its directory).
+#
 # Usage:
-#   scripts/k8s/cluster.sh up NAME [PORT_BASE]   start cluster NAME; prints its kubeconfig path
-#   scripts/k8s/cluster.sh down NAME             stop it and remove its state
+#   scripts/k8s/cluster.sh up NAME [PORT_BASE] [--node]
+#                                                start cluster NAME; prints its kubeconfig path
+#   scripts/k8s/cluster.sh down NAME             stop it (and its node) and remove its state
 #   scripts/k8s/cluster.sh env NAME              print `export ...` lines for a shell (eval them)
 #
 # Ports: PORT_BASE is etcd's client port, PORT_BASE+1 etcd's peer port, PORT_BASE+2
-# the API server (https). Without PORT_BASE a free base from 16400 upward is picked.
-# Several clusters run at once as long as their names and port bases differ.
+# the API server (https); with --node PORT_BASE+3 the kubelet, PORT_BASE+4 its healthz
+# and PORT_BASE+5 the registry (unless PRISM_K8S_REGISTRY names one). Without PORT_BASE
+# a free base from 16400 upward is picked. Several clusters run at once as long as their
+# names and port bases differ (also with --node: each has its own node).
 #
 # Credentials (in STATE/tokens.csv, the API server's --token-auth-file):
 #   admin       group system:masters    STATE/kubeconfig (written by `up`)
@@ -27,12 +40,16 @@
 #      PRISM_K8S_TIMEOUT    seconds to wait for readiness (default 90)
 #      PRISM_K8S_ETCD_TMPFS=0  keep etcd's data on disk in STATE/etcd (default: in
 #                           /dev/shm, linked from there; much faster writes)
+#      PRISM_K8S_REGISTRY   with --node: 127.0.0.1:PORT of a registry the caller runs
+#                           (pause:3.4 and busybox:1 are pushed to it); default: one of
+#                           the node's own
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STATE_ROOT=${PRISM_K8S_STATE:-/tmp/prism-k8s}
 TIMEOUT=${PRISM_K8S_TIMEOUT:-90}
-COMPONENTS=(watchdog kube-controller-manager kube-apiserver etcd)
+COMPONENTS=(watchdog kube-scheduler kube-controller-manager kube-apiserver etcd)
+NODE_MODE=
 
 log() { printf '[cluster %s] %s\n' "${NAME:-?}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -59,11 +76,23 @@ live_pid() {
   echo "$pid"
 }
 
+# True while PID runs; a zombie (exited, not yet reaped by the process that adopted it)
+# counts as gone.
+running() {
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [ "${st:0:1}" != Z ]
+}
+
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The ports of a base: 3 for the control plane, 6 with a node.
+port_count() { if [ -n "$NODE_MODE" ]; then echo 6; else echo 3; fi; }
 
 base_is_free() {
   local b=$1 p
-  for p in "$b" $((b + 1)) $((b + 2)); do
+  for ((p = b; p < b + $(port_count); p++)); do
     port_in_use "$p" && return 1
   done
   return 0
@@ -80,7 +109,7 @@ reserve_ports() {
   if [ -n "$want" ]; then
     [[ "$want" =~ ^[0-9]+$ ]] && [ "$want" -ge 1024 ] && [ "$want" -le 65530 ] || die "bad PORT_BASE '$want'"
     if grep -qx "$want" <<<"$taken" || ! base_is_free "$want"; then
-      die "ports $want..$((want + 2)) are in use"
+      die "ports $want..$((want + $(port_count) - 1)) are in use"
     fi
     b=$want
   else
@@ -91,7 +120,12 @@ reserve_ports() {
     done
     [ -n "$b" ] || die "no free port base between 16400 and 17400"
   fi
-  echo "$b $((b + 1)) $((b + 2))" > "$S/ports"
+  # With a node: kubelet, kubelet healthz, registry.
+  if [ -n "$NODE_MODE" ]; then
+    echo "$b $((b + 1)) $((b + 2)) $((b + 3)) $((b + 4)) $((b + 5))" > "$S/ports"
+  else
+    echo "$b $((b + 1)) $((b + 2))" > "$S/ports"
+  fi
   flock -u 8
   exec 8>&-
   PORT_ETCD=$b
@@ -116,6 +150,16 @@ subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:kubernetes, DNS:kubernetes.def
 EXT
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 3650 \
       -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+    if [ -n "$NODE_MODE" ]; then
+      # The API server's client certificate for the kubelet (logs, exec, port-forward).
+      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out kubelet-client.key 2>/dev/null
+      openssl req -new -key kubelet-client.key -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+        -out kubelet-client.csr 2>/dev/null
+      printf 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = clientAuth\n' \
+        > kubelet-client.ext
+      openssl x509 -req -in kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 3650 \
+        -extfile kubelet-client.ext -out kubelet-client.crt 2>/dev/null
+    fi
     # Service account token signing key.
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out sa.key 2>/dev/null
     openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null
@@ -150,16 +194,27 @@ KC
 }
 
 make_credentials() {
-  local admin limited kcm
+  local admin limited kcm sched node
   admin=$(openssl rand -hex 24)
   limited=$(openssl rand -hex 24)
   kcm=$(openssl rand -hex 24)
+  sched=$(openssl rand -hex 24)
+  node=$(openssl rand -hex 24)
   umask 077
   {
     echo "$admin,admin,admin,system:masters"
     echo "$kcm,system:kube-controller-manager,kube-controller-manager,system:masters"
     echo "$limited,ns-limited,ns-limited"
+    if [ -n "$NODE_MODE" ]; then
+      echo "$sched,system:kube-scheduler,kube-scheduler,system:masters"
+      # The kubelet: the Node authorizer and NodeRestriction know it by this name and group.
+      echo "$node,system:node:127.0.0.1,node-127.0.0.1,system:nodes"
+    fi
   } > "$S/tokens.csv"
+  if [ -n "$NODE_MODE" ]; then
+    echo "$node" > "$S/node.token"
+    write_kubeconfig "$S/kube-scheduler.kubeconfig" system:kube-scheduler "$sched"
+  fi
   echo "$admin" > "$S/admin.token"
   echo "$limited" > "$S/ns-limited.token"
   write_kubeconfig "$S/kubeconfig" admin "$admin"
@@ -182,7 +237,7 @@ wait_for() { # WHAT URL PATTERN
   while :; do
     out=$(curl -s --max-time 2 --cacert "$S/certs/ca.crt" -H "Authorization: Bearer $(cat "$S/admin.token")" "$url" 2>/dev/null || true)
     grep -q -- "$pattern" <<<"$out" && return 0
-    for c in etcd kube-apiserver kube-controller-manager; do
+    for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
       if [ -f "$S/$c.pid" ] && ! live_pid "$c" >/dev/null; then
         tail -n 25 "$S/logs/$c.log" >&2 || true
         die "$c exited while waiting for $what (log: $S/logs/$c.log)"
@@ -196,8 +251,14 @@ wait_for() { # WHAT URL PATTERN
 cmd_up() {
   local want_base=${1:-} t0 bin
   t0=$(now_ms)
+  if [ -n "$NODE_MODE" ] && [ "$(id -u)" != 0 ]; then
+    die "--node needs root"
+  fi
   if [ -d "$S" ]; then
     if live_pid kube-apiserver >/dev/null && [ -f "$S/kubeconfig" ]; then
+      if [ -n "$NODE_MODE" ] && [ ! -f "$S/node-mode" ]; then
+        die "cluster $NAME already runs without a node: take it down first"
+      fi
       log "already running"
       echo "$S/kubeconfig"
       return 0
@@ -210,6 +271,7 @@ cmd_up() {
   trap 'log "start failed: tearing down"; stop_all; remove_state' EXIT
   trap 'exit 1' INT TERM HUP
   mkdir -p "$S/logs"
+  [ -z "$NODE_MODE" ] || touch "$S/node-mode"
   # etcd syncs every write to disk; a test cluster keeps its data in memory instead
   # (STATE/etcd is then a link to /dev/shm/prism-k8s-etcd.NAME.XXXX).
   if [ "${PRISM_K8S_ETCD_TMPFS:-1}" = 1 ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
@@ -221,6 +283,14 @@ cmd_up() {
   make_certs
   make_credentials
   local apiserver_url=https://127.0.0.1:$PORT_API
+  local authz=(--authorization-mode RBAC) node_flags=() controllers='*,-nodelifecycle'
+  if [ -n "$NODE_MODE" ]; then
+    authz=(--authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction)
+    node_flags=(--kubelet-client-certificate "$S/certs/kubelet-client.crt"
+      --kubelet-client-key "$S/certs/kubelet-client.key"
+      --kubelet-preferred-address-types InternalIP,Hostname)
+    controllers='*'
+  fi
 
   start etcd etcd --name "prism-$NAME" --data-dir "$S/etcd" \
     --listen-client-urls "http://127.0.0.1:$PORT_ETCD" --advertise-client-urls "http://127.0.0.1:$PORT_ETCD" \
@@ -233,23 +303,43 @@ cmd_up() {
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$PORT_API" --insecure-port 0 \
     --tls-cert-file "$S/certs/apiserver.crt" --tls-private-key-file "$S/certs/apiserver.key" \
     --client-ca-file "$S/certs/ca.crt" \
-    --token-auth-file "$S/tokens.csv" --authorization-mode RBAC --anonymous-auth=false \
+    --token-auth-file "$S/tokens.csv" "${authz[@]}" "${node_flags[@]+"${node_flags[@]}"}" --anonymous-auth=false \
     --service-account-key-file "$S/certs/sa.pub" --service-account-signing-key-file "$S/certs/sa.key" \
     --service-account-issuer https://kubernetes.default.svc --service-cluster-ip-range 10.96.0.0/16 \
     --endpoint-reconciler-type none --allow-privileged=true --profiling=false
 
-  # The controller manager waits for the API server by itself: start it right away.
+  if [ -n "$NODE_MODE" ]; then
+    PRISM_K8S_STATE=$STATE_ROOT PRISM_K8S_TIMEOUT=$TIMEOUT bash "$HERE/node.sh" start "$NAME"
+  fi
+
+  wait_for "the API server (/readyz)" "$apiserver_url/readyz" '^ok$'
+  # Started once the API server is ready: the 1.20 controller manager and scheduler give
+  # up (exit) when the API server is not healthy within 10 s, which a loaded machine
+  # can take.
   start kube-controller-manager "$bin/kube-controller-manager" \
     --kubeconfig "$S/kube-controller-manager.kubeconfig" \
     --service-account-private-key-file "$S/certs/sa.key" --root-ca-file "$S/certs/ca.crt" \
-    --controllers '*,-nodelifecycle' --leader-elect=false \
+    --controllers "$controllers" --leader-elect=false \
     --bind-address 127.0.0.1 --secure-port 0 --port 0 \
-    --kube-api-qps 500 --kube-api-burst 1000 --profiling=false
+    --kube-api-qps 500 --kube-api-burst 1000 --profiling=false \
+    --flex-volume-plugin-dir "$S/flex-volume"
 
-  wait_for "the API server (/readyz)" "$apiserver_url/readyz" '^ok$'
+  if [ -n "$NODE_MODE" ]; then
+    start kube-scheduler "$bin/kube-scheduler" \
+      --kubeconfig "$S/kube-scheduler.kubeconfig" \
+      --authentication-kubeconfig "$S/kube-scheduler.kubeconfig" \
+      --authorization-kubeconfig "$S/kube-scheduler.kubeconfig" \
+      --leader-elect=false --bind-address 127.0.0.1 --secure-port 0 --port 0 \
+      --kube-api-qps 100 --kube-api-burst 200 --profiling=false
+  fi
+
   # The controller manager works once the default service account has its token.
   wait_for "the controller manager (default service account token)" \
     "$apiserver_url/api/v1/namespaces/default/serviceaccounts/default" '"secrets"'
+  if [ -n "$NODE_MODE" ]; then
+    log "control plane up in $(( $(now_ms) - t0 )) ms; waiting for the node"
+    PRISM_K8S_STATE=$STATE_ROOT PRISM_K8S_TIMEOUT=$TIMEOUT bash "$HERE/node.sh" wait "$NAME"
+  fi
   trap - EXIT INT TERM HUP
 
   if [ -n "${PRISM_K8S_OWNER_PID:-}" ]; then
@@ -272,6 +362,9 @@ remove_state() {
 
 stop_all() {
   local c pid pids=() i
+  if [ -d "$S/node" ]; then
+    PRISM_K8S_STATE=$STATE_ROOT bash "$HERE/node.sh" down "$NAME" || log "warning: the node did not stop cleanly"
+  fi
   for c in "${COMPONENTS[@]}"; do
     pid=$(live_pid "$c") || continue
     [ "$pid" = "$$" ] && continue
@@ -280,7 +373,7 @@ stop_all() {
   done
   for ((i = 0; i < 100 && ${#pids[@]} > 0; i++)); do
     local alive=()
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    for pid in "${pids[@]}"; do running "$pid" && alive+=("$pid"); done
     pids=("${alive[@]+"${alive[@]}"}")
     [ ${#pids[@]} -eq 0 ] || sleep 0.1
   done
@@ -299,7 +392,7 @@ cmd_down() {
 
 cmd_env() {
   [ -f "$S/kubeconfig" ] || die "cluster $NAME is not up (no $S/kubeconfig)"
-  read -r _ _ PORT_API < "$S/ports"
+  read -r _ _ PORT_API _ < "$S/ports"
   cat <<ENV
 export KUBECONFIG='$S/kubeconfig'
 export PRISM_K8S_STATE_DIR='$S'
@@ -310,6 +403,9 @@ export PRISM_K8S_LIMITED_USER='ns-limited'
 export PRISM_K8S_LIMITED_TOKEN='$(cat "$S/ns-limited.token")'
 export PRISM_K8S_LIMITED_KUBECONFIG='$S/ns-limited.kubeconfig'
 ENV
+  if [ -f "$S/node/registry.addr" ]; then
+    echo "export PRISM_K8S_NODE_REGISTRY='$(cat "$S/node/registry.addr")'"
+  fi
 }
 
 [ $# -ge 2 ] || usage
@@ -317,6 +413,15 @@ CMD=$1
 NAME=$2
 check_name "$NAME"
 S=$STATE_ROOT/$NAME
+ARGS=()
+for a in "${@:3}"; do
+  case "$a" in
+    --node) [ "$CMD" = up ] || usage; NODE_MODE=1 ;;
+    -*) usage ;;
+    *) ARGS+=("$a") ;;
+  esac
+done
+set -- "$CMD" "$NAME" "${ARGS[@]+"${ARGS[@]}"}"
 case "$CMD" in
   up) [ $# -le 3 ] || usage; cmd_up "${3:-}" ;;
   down) [ $# -eq 2 ] || usage; cmd_down ;;

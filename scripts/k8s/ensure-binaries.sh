@@ -3,12 +3,19 @@
 #   - kube-apiserver, kube-controller-manager, kube-scheduler v1.20.2 in a cache
 #     directory (default /var/cache/prism-k8s/bin, or $PRISM_K8S_CACHE);
 #   - etcd (Debian's etcd-server), kubectl (Debian's kubernetes-client, only when no
-#     kubectl is on PATH) and Debian's docker-registry (for image-pull tests).
+#     kubectl is on PATH) and Debian's docker-registry (for image-pull tests);
+#   - for a real node (scripts/k8s/node.sh): kubelet and kubectl v1.20.2 in the same
+#     cache, Debian's containerd, runc and containernetworking-plugins, a static `pause`
+#     binary compiled from scripts/k8s/pause/pause.c (gcc -static), and two one-layer
+#     OCI image layouts made without any daemon (tar + sha256sum): CACHE/../images/pause
+#     (the pod sandbox image) and CACHE/../images/busybox (Debian's busybox-static with
+#     its applets as links), which node.sh pushes to the node's registry.
 #
 # The Kubernetes binaries come from ../shared/k8s-v1.20.2/*.xz beside the repository
-# (checked against its SHA256SUMS). Where that folder is absent they are built from
-# Debian's `kubernetes` source package as its README says (about 9 minutes on 2 cores)
-# and cached. A warm cache returns at once.
+# (checked against its SHA256SUMS); kubelet and kubectl from ../shared/k8s-v1.20.2-node
+# (same). Where a folder is absent its binaries are built from Debian's `kubernetes`
+# source package as its README says (about 9 minutes on 2 cores for the control plane,
+# 3 more for the kubelet) and cached. A warm cache returns at once.
 #
 # One change to the README's recipe: Kubernetes 1.20 vendors reflect2 1.0.1 and
 # json-iterator 1.1.10, which break under Go >= 1.18 (Debian's Go is 1.19): such an API
@@ -22,15 +29,21 @@
 # Usage: scripts/k8s/ensure-binaries.sh        prints the binary directory on stdout
 # Env:   PRISM_K8S_CACHE   binary directory (default /var/cache/prism-k8s/bin)
 #        PRISM_K8S_SHARED  prebuilt folder (default REPO/../shared/k8s-v1.20.2)
+#        PRISM_K8S_SHARED_NODE  prebuilt kubelet folder (default REPO/../shared/k8s-v1.20.2-node)
 #        PRISM_K8S_NO_BUILD=1  fail instead of building from source
 #        PRISM_K8S_NO_PROBE=1  trust prebuilt binaries without the JSON probe
+#        PRISM_K8S_NO_NODE=1   skip everything only a real node needs
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${PRISM_K8S_CACHE:-/var/cache/prism-k8s/bin}
 SHARED=${PRISM_K8S_SHARED:-$ROOT/../shared/k8s-v1.20.2}
+SHARED_NODE=${PRISM_K8S_SHARED_NODE:-$ROOT/../shared/k8s-v1.20.2-node}
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler)
+NODE_BINARIES=(kubelet kubectl)
 STAMP=$BIN/.prism-k8s-ok
+NODE_STAMP=$BIN/.prism-k8s-node-ok
+IMAGES=$(dirname "$BIN")/images
 
 log() { printf '[ensure-binaries] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -64,20 +77,24 @@ cache_is_warm() {
   grep -q "^shared $(shared_id)\$" "$STAMP"
 }
 
+# unpack_prebuilt DIR SUMS BINARY...: DIR/BINARY.xz into the cache, checked against
+# DIR/SHA256SUMS (kept in the cache as SUMS).
 unpack_prebuilt() {
-  log "unpacking prebuilt binaries from $SHARED"
-  local tmp b
+  local dir=$1 sums=$2 tmp b
+  shift 2
+  log "unpacking prebuilt $* from $dir"
   tmp=$(mktemp -d "$BIN/.unpack.XXXXXX")
-  for b in "${BINARIES[@]}"; do
-    [ -f "$SHARED/$b.xz" ] || die "missing $SHARED/$b.xz"
-    xz -dc "$SHARED/$b.xz" > "$tmp/$b"
+  for b in "$@"; do
+    [ -f "$dir/$b.xz" ] || { rm -rf "$tmp"; die "missing $dir/$b.xz"; }
+    xz -dc "$dir/$b.xz" > "$tmp/$b"
     chmod 0755 "$tmp/$b"
   done
-  cp "$SHARED/SHA256SUMS" "$tmp/SHA256SUMS"
+  grep -E " \*?($(IFS='|'; echo "$*"))\$" "$dir/SHA256SUMS" > "$tmp/SHA256SUMS" || true
   chmod 0644 "$tmp/SHA256SUMS"
-  (cd "$tmp" && sha256sum --quiet -c SHA256SUMS >&2) || { rm -rf "$tmp"; die "checksum mismatch in $SHARED"; }
-  for b in "${BINARIES[@]}"; do mv -f "$tmp/$b" "$BIN/$b"; done
-  mv -f "$tmp/SHA256SUMS" "$BIN/SHA256SUMS"
+  [ "$(wc -l < "$tmp/SHA256SUMS")" -eq $# ] || { rm -rf "$tmp"; die "$dir/SHA256SUMS does not list $*"; }
+  (cd "$tmp" && sha256sum --quiet -c SHA256SUMS >&2) || { rm -rf "$tmp"; die "checksum mismatch in $dir"; }
+  for b in "$@"; do mv -f "$tmp/$b" "$BIN/$b"; done
+  mv -f "$tmp/SHA256SUMS" "$BIN/$sums"
   rm -rf "$tmp"
 }
 
@@ -135,9 +152,13 @@ probe_json() {
 
 # Steps from shared/k8s-v1.20.2/README.md (Debian's source package, Debian's Go), plus
 # Debian's reflect2 1.0.2 and json-iterator 1.1.12 in place of the vendored copies.
+# build_from_source SUMS BINARY...: builds cmd/BINARY for each, checksums in CACHE/SUMS.
 build_from_source() {
-  [ "${PRISM_K8S_NO_BUILD:-}" != 1 ] || die "no usable prebuilt binaries and PRISM_K8S_NO_BUILD=1"
-  log "building Kubernetes v1.20.2 from Debian's source package (about 9 minutes on 2 cores)"
+  local sums=$1
+  shift
+  local wanted=("$@")
+  [ "${PRISM_K8S_NO_BUILD:-}" != 1 ] || die "no usable prebuilt $* and PRISM_K8S_NO_BUILD=1"
+  log "building $* v1.20.2 from Debian's source package (minutes: 9 for the control plane, 3 for the kubelet, on 2 cores)"
   [ "$(id -u)" = 0 ] || die "need root to enable Debian source packages"
   local work
   work=$(dirname "$BIN")/build
@@ -185,17 +206,17 @@ build_from_source() {
     done
     export HOME=$work/home GOPATH=$PWD/.go CGO_ENABLED=0
     log "make (log: $work/make.log)"
-    if ! make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler" > "$work/make.log" 2>&1; then
+    if ! make WHAT="${wanted[*]/#/cmd/}" > "$work/make.log" 2>&1; then
       tail -n 40 "$work/make.log" >&2
       die "make failed (log: $work/make.log)"
     fi
-    for b in "${BINARIES[@]}"; do
+    for b in "${wanted[@]}"; do
       [ -s "_output/bin/$b" ] || die "build produced no $b"
       install -m 0755 "_output/bin/$b" "$BIN/$b.new"
       mv -f "$BIN/$b.new" "$BIN/$b"
     done
   )
-  (cd "$BIN" && sha256sum "${BINARIES[@]}" > SHA256SUMS)
+  (cd "$BIN" && sha256sum "${wanted[@]}" > "$sums")
   rm -rf "$work"
 }
 
@@ -209,17 +230,17 @@ ensure_kubernetes() {
     rm -f "$STAMP"
     local origin
     if [ -d "$SHARED" ]; then
-      unpack_prebuilt
+      unpack_prebuilt "$SHARED" SHA256SUMS "${BINARIES[@]}"
       origin=prebuilt
       if [ "${PRISM_K8S_NO_PROBE:-}" != 1 ] && ! probe_json; then
         log "the prebuilt kube-apiserver in $SHARED cannot decode JSON request bodies"
         log "(vendored reflect2 1.0.1 built with Go >= 1.18): building fixed binaries instead"
-        build_from_source
+        build_from_source SHA256SUMS "${BINARIES[@]}"
         origin=source
       fi
     else
       log "$SHARED is absent"
-      build_from_source
+      build_from_source SHA256SUMS "${BINARIES[@]}"
       origin=source
     fi
     printf 'origin %s\nshared %s\n' "$origin" "$(shared_id)" > "$STAMP"
@@ -248,6 +269,122 @@ ensure_packages() {
   command -v etcd >/dev/null || die "etcd is not installed"
 }
 
+shared_node_id() {
+  if [ -f "$SHARED_NODE/SHA256SUMS" ]; then sha256sum < "$SHARED_NODE/SHA256SUMS" | cut -c1-64; else echo none; fi
+}
+
+# What the pause binary and the two image layouts are made from: a change to any of
+# them rebuilds both (raise IMAGES_VERSION when changing how they are made).
+IMAGES_VERSION=1
+images_id() {
+  { echo "$IMAGES_VERSION"; cat "$ROOT/scripts/k8s/pause/pause.c" /bin/busybox 2>/dev/null; } | sha256sum | cut -c1-64
+}
+
+node_cache_is_warm() {
+  local b
+  for b in "${NODE_BINARIES[@]}" pause; do [ -x "$BIN/$b" ] || return 1; done
+  [ -f "$NODE_STAMP" ] && [ -f "$IMAGES/pause/index.json" ] && [ -f "$IMAGES/busybox/index.json" ] || return 1
+  for b in "${NODE_BINARIES[@]}"; do [ "$BIN/$b" -nt "$NODE_STAMP" ] && return 1; done
+  grep -q "^shared $(shared_node_id)\$" "$NODE_STAMP" && grep -q "^images $(images_id)\$" "$NODE_STAMP"
+}
+
+# oci_layout DIR TAG ROOTFS CONFIG_JSON: a one-layer OCI image layout (image-spec 1.0)
+# written by hand: a gzip'd tar of ROOTFS (sorted, owned by root, mtime 0, so the digest
+# is the same on every machine), the image config (CONFIG_JSON is its "config" object),
+# a manifest and an index naming the manifest TAG. `skopeo copy oci:DIR:TAG docker://...`
+# pushes it; no Docker daemon, no buildah.
+oci_layout() {
+  local dir=$1 tag=$2 rootfs=$3 config=$4 tmp layer diff_id layer_digest layer_size cfg cfg_digest man man_digest
+  tmp=$(mktemp -d "$(dirname "$dir")/.oci.XXXXXX")
+  mkdir -p "$tmp/blobs/sha256"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 --format=posix \
+    --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime -C "$rootfs" -cf "$tmp/layer.tar" .
+  diff_id=$(sha256sum < "$tmp/layer.tar" | cut -c1-64)
+  gzip -n -6 < "$tmp/layer.tar" > "$tmp/layer.tar.gz"
+  layer_digest=$(sha256sum < "$tmp/layer.tar.gz" | cut -c1-64)
+  layer_size=$(stat -c %s "$tmp/layer.tar.gz")
+  mv "$tmp/layer.tar.gz" "$tmp/blobs/sha256/$layer_digest"
+  rm -f "$tmp/layer.tar"
+  cfg=$(printf '{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z","config":%s,"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"1970-01-01T00:00:00Z","created_by":"prism scripts/k8s/ensure-binaries.sh"}]}' "$config" "$diff_id")
+  printf '%s' "$cfg" > "$tmp/cfg.json"
+  cfg_digest=$(sha256sum < "$tmp/cfg.json" | cut -c1-64)
+  mv "$tmp/cfg.json" "$tmp/blobs/sha256/$cfg_digest"
+  man=$(printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}' \
+    "$cfg_digest" "${#cfg}" "$layer_digest" "$layer_size")
+  printf '%s' "$man" > "$tmp/man.json"
+  man_digest=$(sha256sum < "$tmp/man.json" | cut -c1-64)
+  mv "$tmp/man.json" "$tmp/blobs/sha256/$man_digest"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$man_digest" "${#man}" "$tag" > "$tmp/index.json"
+  printf '{"imageLayoutVersion":"1.0.0"}' > "$tmp/oci-layout"
+  chmod 0755 "$tmp"
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+}
+
+# The static pause binary and the pause and busybox image layouts.
+build_images() {
+  command -v gcc >/dev/null && [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || apt_install gcc libc6-dev
+  [ -x /bin/busybox ] || apt_install busybox-static
+  local tmp applet
+  # The image has no libc: the busybox copied into it must be Debian's static one.
+  if ldd /bin/busybox > /dev/null 2>&1; then die "/bin/busybox is dynamically linked (install busybox-static)"; fi
+  mkdir -p "$IMAGES"
+  tmp=$(mktemp -d "$IMAGES/.build.XXXXXX")
+  log "compiling pause (gcc -static) and making the pause and busybox image layouts"
+  gcc -static -O2 -s -Wall -Wextra -o "$tmp/pause" "$ROOT/scripts/k8s/pause/pause.c" >&2 || { rm -rf "$tmp"; die "gcc -static of pause.c failed"; }
+  "$tmp/pause" -v > /dev/null || { rm -rf "$tmp"; die "the pause binary does not run"; }
+  mkdir -p "$tmp/pause-root"
+  cp "$tmp/pause" "$tmp/pause-root/pause"
+  oci_layout "$IMAGES/pause" 3.4 "$tmp/pause-root" '{"Entrypoint":["/pause"]}'
+  mkdir -p "$tmp/bb-root/bin" "$tmp/bb-root/tmp" "$tmp/bb-root/etc" "$tmp/bb-root/www"
+  chmod 1777 "$tmp/bb-root/tmp"
+  cp /bin/busybox "$tmp/bb-root/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$tmp/bb-root/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$tmp/bb-root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' > "$tmp/bb-root/etc/group"
+  oci_layout "$IMAGES/busybox" 1 "$tmp/bb-root" '{"Env":["PATH=/bin"],"Cmd":["/bin/sh"]}'
+  mv -f "$tmp/pause" "$BIN/pause"
+  rm -rf "$tmp"
+}
+
+ensure_node() {
+  if [ "$(id -u)" != 0 ]; then
+    log "note: not root: skipping what only a real node needs (kubelet, containerd, images)"
+    return 0
+  fi
+  local need=()
+  command -v containerd >/dev/null && command -v containerd-shim-runc-v2 >/dev/null || need+=(containerd)
+  command -v runc >/dev/null || need+=(runc)
+  [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] || need+=(containernetworking-plugins)
+  command -v skopeo >/dev/null || need+=(skopeo)
+  [ -x /bin/busybox ] || need+=(busybox-static)
+  [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+  node_cache_is_warm && return 0
+  exec 9>"$BIN/.lock"
+  flock 9
+  if ! node_cache_is_warm; then
+    rm -f "$NODE_STAMP"
+    local origin
+    if [ -d "$SHARED_NODE" ]; then
+      unpack_prebuilt "$SHARED_NODE" SHA256SUMS.node "${NODE_BINARIES[@]}"
+      origin=prebuilt
+    else
+      log "$SHARED_NODE is absent"
+      build_from_source SHA256SUMS.node "${NODE_BINARIES[@]}"
+      origin=source
+    fi
+    build_images
+    printf 'origin %s\nshared %s\nimages %s\n' "$origin" "$(shared_node_id)" "$(images_id)" > "$NODE_STAMP"
+    log "kubelet, kubectl ($origin), pause and images ready in $BIN and $IMAGES"
+  fi
+  flock -u 9
+  exec 9>&-
+}
+
 ensure_packages
 ensure_kubernetes
+[ "${PRISM_K8S_NO_NODE:-}" = 1 ] || ensure_node
 echo "$BIN"
