@@ -87,6 +87,23 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// Lines longer than this are split, so one runaway line cannot exhaust memory.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
+/// What the executor calls when a step's process group is done with (recorded ended).
+pub type OnGroupEnd = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
+
+/// Records each step's process group before its command runs, so that a
+/// server killed mid-step can, once restarted, end what it left running.
+/// Called with the group id once the process exists; the command starts
+/// only after the returned future resolved. Its result is called when the
+/// group is gone.
+#[derive(Clone)]
+pub struct GroupRecorder(pub Arc<dyn Fn(i32) -> BoxFuture<'static, OnGroupEnd> + Send + Sync>);
+
+impl std::fmt::Debug for GroupRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupRecorder")
+    }
+}
+
 /// Runs each step as `sh -c <command>` in a new process group with a clean environment.
 /// On timeout or cancel the whole group gets SIGTERM, then SIGKILL after `grace`.
 /// Processes the command leaves running in its group after it exits are killed too.
@@ -96,6 +113,8 @@ pub struct LocalExecutor {
     /// How long to keep reading output after the step ended (a process that left the
     /// group could hold the pipes open forever).
     pub drain_timeout: Duration,
+    /// Where each step's process group is recorded before its command runs.
+    pub recorder: Option<GroupRecorder>,
 }
 
 impl Default for LocalExecutor {
@@ -103,6 +122,7 @@ impl Default for LocalExecutor {
         Self {
             grace: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(2),
+            recorder: None,
         }
     }
 }
@@ -114,6 +134,11 @@ impl LocalExecutor {
 
     pub fn with_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self
+    }
+
+    pub fn with_recorder(mut self, recorder: GroupRecorder) -> Self {
+        self.recorder = Some(recorder);
         self
     }
 
@@ -145,10 +170,32 @@ impl LocalExecutor {
         if cancel.is_cancelled() {
             return Ok(ExecOutcome::Cancelled);
         }
+        // With a recorder, the child waits at a gate (a pipe) after it joined its new
+        // process group and before it runs the command, until its group is recorded.
+        let gate = match &self.recorder {
+            Some(_) => Some(Gate::new().map_err(ExecError::Spawn)?),
+            None => None,
+        };
+        if let Some(g) = &gate {
+            let (read, write) = (g.read_fd(), g.write_fd());
+            // SAFETY: the closure only calls async-signal-safe functions (close, read, _exit
+            // is not needed: an Err makes the spawn fail) between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || Gate::wait_in_child(read, write));
+            }
+        }
         let mut child = cmd.spawn().map_err(ExecError::Spawn)?;
         let pgid = child.id().map(|p| p as libc::pid_t);
         // If this future is dropped mid-run, kill the whole group, not just `sh`.
         let mut guard = GroupGuard(pgid);
+        let on_end = match (&self.recorder, gate, pgid) {
+            (Some(rec), Some(g), Some(pg)) => {
+                let on_end = (rec.0)(pg).await;
+                g.open();
+                Some(on_end)
+            }
+            _ => None,
+        };
 
         let readers = [
             tokio::spawn(pump(child.stdout.take(), Stream::Stdout, log.clone())),
@@ -191,6 +238,9 @@ impl LocalExecutor {
             }
         };
         guard.0 = None;
+        if let Some(on_end) = on_end {
+            on_end().await;
+        }
         // Reap `sh` if it has not been reaped yet (kill_on_drop would leave a zombie
         // until the runtime's orphan reaper gets to it).
         let _ = child.wait().await;
@@ -253,6 +303,83 @@ impl Executor for LocalExecutor {
     ) -> BoxFuture<'a, Result<ExecOutcome, ExecError>> {
         Box::pin(self.run_step(step, log, cancel))
     }
+}
+
+/// A pipe the child reads one byte from before it runs its command.
+struct Gate {
+    read: std::os::fd::OwnedFd,
+    write: std::os::fd::OwnedFd,
+}
+
+impl Gate {
+    fn new() -> std::io::Result<Self> {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 writes two descriptors into the array it is given.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors were just opened and are owned by nothing else.
+        Ok(unsafe {
+            Gate {
+                read: std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+                write: std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+            }
+        })
+    }
+
+    fn read_fd(&self) -> libc::c_int {
+        use std::os::fd::AsRawFd;
+        self.read.as_raw_fd()
+    }
+
+    fn write_fd(&self) -> libc::c_int {
+        use std::os::fd::AsRawFd;
+        self.write.as_raw_fd()
+    }
+
+    /// In the child between fork and exec: wait for the parent's byte. If the
+    /// parent died first (end of file), refuse to run the command.
+    fn wait_in_child(read: libc::c_int, write: libc::c_int) -> std::io::Result<()> {
+        // SAFETY: close and read on descriptors inherited from the parent.
+        unsafe {
+            libc::close(write);
+            let mut b = [0u8; 1];
+            loop {
+                let n = libc::read(read, b.as_mut_ptr().cast(), 1);
+                if n == 1 {
+                    return Ok(());
+                }
+                if n == 0 {
+                    return Err(std::io::Error::other("the server stopped before the step started"));
+                }
+                let err = std::io::Error::last_os_error();
+                if err.raw_os_error() != Some(libc::EINTR) {
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// Lets the child run its command.
+    fn open(self) {
+        // SAFETY: writes one byte from a valid buffer to a descriptor this gate owns.
+        unsafe {
+            libc::write(self.write_fd(), [1u8].as_ptr().cast(), 1);
+        }
+    }
+}
+
+/// Ends a process group left by an earlier run of the server: SIGKILL to the
+/// group, then waits (bounded) until no live member is left. Returns whether
+/// any member was alive.
+pub async fn end_leftover_group(pg: i32, limit: Duration) -> bool {
+    if pg <= 1 || !group_alive(pg) {
+        return false;
+    }
+    killpg(pg, libc::SIGKILL);
+    wait_group_gone(pg, limit).await;
+    true
 }
 
 /// Kills a process group with SIGKILL when dropped, unless disarmed (set to `None`).
