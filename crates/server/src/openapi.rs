@@ -23,6 +23,7 @@ use crate::routes::*;
         deploys::start, deploys::list, deploys::get, deploys::events, deploys::stream, deploys::review, deploys::rollback, deploys::drift,
         templates::get, templates::versions, templates::version, templates::save, templates::preview,
         builds::start, builds::for_release, builds::list, builds::get, builds::log, builds::log_text, builds::stream, builds::cancel,
+        retry::deploy, retry::build,
         build_setup::list_stacks, build_setup::put_stack, build_setup::delete_stack,
         build_setup::list_registries, build_setup::put_registry, build_setup::delete_registry,
         build_setup::list_git_credentials, build_setup::put_git_credential, build_setup::delete_git_credential,

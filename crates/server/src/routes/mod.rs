@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod projects;
 mod query;
 pub mod releases;
+pub mod retry;
 pub mod templates;
 pub mod tokens;
 pub mod users;
@@ -112,6 +113,8 @@ pub fn router() -> Router<AppState> {
         .route("/builds/{id}/log.txt", get(builds::log_text))
         .route("/builds/{id}/stream", get(builds::stream))
         .route("/builds/{id}/cancel", post(builds::cancel))
+        .route("/builds/{id}/retry", post(retry::build))
+        .route("/deploys/{id}/retry", post(retry::deploy))
         .route("/deploys", get(deploys::list))
         .route("/deploys/{id}", get(deploys::get))
         .route("/deploys/{id}/events", get(deploys::events))
