@@ -154,15 +154,25 @@ impl LocalExecutor {
         if let Some(k) = step.env.keys().find(|k| k.is_empty() || k.contains(['=', '\0'])) {
             return Err(ExecError::InvalidEnv(k.clone()));
         }
+        // With a recorder, `sh` first waits at a gate (a line on its stdin) until the
+        // step's process group is recorded, then runs the command; if the server dies
+        // before that, the gate reads end of file and the command never runs.
+        let gated = self.recorder.is_some();
         let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(&step.command)
-            .current_dir(&step.workdir)
+        if gated {
+            cmd.arg("-c")
+                .arg("read -r go || exit 111; exec /bin/sh -c \"$1\" </dev/null")
+                .arg("prism-step")
+                .arg(&step.command)
+                .stdin(Stdio::piped());
+        } else {
+            cmd.arg("-c").arg(&step.command).stdin(Stdio::null());
+        }
+        cmd.current_dir(&step.workdir)
             .env_clear()
             .env("PATH", DEFAULT_PATH)
             .envs(&step.env)
             .env("HOME", &step.workdir)
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -170,28 +180,17 @@ impl LocalExecutor {
         if cancel.is_cancelled() {
             return Ok(ExecOutcome::Cancelled);
         }
-        // With a recorder, the child waits at a gate (a pipe) after it joined its new
-        // process group and before it runs the command, until its group is recorded.
-        let gate = match &self.recorder {
-            Some(_) => Some(Gate::new().map_err(ExecError::Spawn)?),
-            None => None,
-        };
-        if let Some(g) = &gate {
-            let (read, write) = (g.read_fd(), g.write_fd());
-            // SAFETY: the closure only calls async-signal-safe functions (close, read, _exit
-            // is not needed: an Err makes the spawn fail) between fork and exec.
-            unsafe {
-                cmd.pre_exec(move || Gate::wait_in_child(read, write));
-            }
-        }
         let mut child = cmd.spawn().map_err(ExecError::Spawn)?;
         let pgid = child.id().map(|p| p as libc::pid_t);
         // If this future is dropped mid-run, kill the whole group, not just `sh`.
         let mut guard = GroupGuard(pgid);
-        let on_end = match (&self.recorder, gate, pgid) {
-            (Some(rec), Some(g), Some(pg)) => {
+        let on_end = match (&self.recorder, child.stdin.take(), pgid) {
+            (Some(rec), Some(mut gate), Some(pg)) => {
                 let on_end = (rec.0)(pg).await;
-                g.open();
+                use tokio::io::AsyncWriteExt;
+                // A step that already died (killed, no shell) makes this fail: its outcome says so.
+                let _ = gate.write_all(b"go\n").await;
+                drop(gate);
                 Some(on_end)
             }
             _ => None,
@@ -302,71 +301,6 @@ impl Executor for LocalExecutor {
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<ExecOutcome, ExecError>> {
         Box::pin(self.run_step(step, log, cancel))
-    }
-}
-
-/// A pipe the child reads one byte from before it runs its command.
-struct Gate {
-    read: std::os::fd::OwnedFd,
-    write: std::os::fd::OwnedFd,
-}
-
-impl Gate {
-    fn new() -> std::io::Result<Self> {
-        use std::os::fd::FromRawFd;
-        let mut fds = [0 as libc::c_int; 2];
-        // SAFETY: pipe2 writes two descriptors into the array it is given.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: both descriptors were just opened and are owned by nothing else.
-        Ok(unsafe {
-            Gate {
-                read: std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-                write: std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-            }
-        })
-    }
-
-    fn read_fd(&self) -> libc::c_int {
-        use std::os::fd::AsRawFd;
-        self.read.as_raw_fd()
-    }
-
-    fn write_fd(&self) -> libc::c_int {
-        use std::os::fd::AsRawFd;
-        self.write.as_raw_fd()
-    }
-
-    /// In the child between fork and exec: wait for the parent's byte. If the
-    /// parent died first (end of file), refuse to run the command.
-    fn wait_in_child(read: libc::c_int, write: libc::c_int) -> std::io::Result<()> {
-        // SAFETY: close and read on descriptors inherited from the parent.
-        unsafe {
-            libc::close(write);
-            let mut b = [0u8; 1];
-            loop {
-                let n = libc::read(read, b.as_mut_ptr().cast(), 1);
-                if n == 1 {
-                    return Ok(());
-                }
-                if n == 0 {
-                    return Err(std::io::Error::other("the server stopped before the step started"));
-                }
-                let err = std::io::Error::last_os_error();
-                if err.raw_os_error() != Some(libc::EINTR) {
-                    return Err(err);
-                }
-            }
-        }
-    }
-
-    /// Lets the child run its command.
-    fn open(self) {
-        // SAFETY: writes one byte from a valid buffer to a descriptor this gate owns.
-        unsafe {
-            libc::write(self.write_fd(), [1u8].as_ptr().cast(), 1);
-        }
     }
 }
 
