@@ -86,7 +86,8 @@ pub struct DataDirLock {
 /// lock when the store is SQLite in it (a second `prism serve` on the same
 /// data dir would corrupt the queue's one-instance assumption: it is
 /// refused, naming the running process), and stores the instance id there
-/// when it is the data dir's own.
+/// when the data dir has none yet, so a restart without a configured id
+/// keeps it.
 pub fn claim_data_dir(settings: &Settings) -> anyhow::Result<DataDirLock> {
     let dir = &settings.data_dir;
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", dir.display()))?;
@@ -95,10 +96,8 @@ pub fn claim_data_dir(settings: &Settings) -> anyhow::Result<DataDirLock> {
     } else {
         None
     };
-    if settings.instance_id_in_data_dir {
-        crate::config::store_instance_id(dir, &settings.instance_id)
-            .map_err(|e| anyhow::anyhow!("cannot store the instance id in {}: {e}", dir.display()))?;
-    }
+    crate::config::store_instance_id(dir, &settings.instance_id)
+        .map_err(|e| anyhow::anyhow!("cannot store the instance id in {}: {e}", dir.display()))?;
     Ok(DataDirLock { _file: file })
 }
 

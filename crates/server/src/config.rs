@@ -35,7 +35,6 @@ struct FileSettings {
     log_json: Option<bool>,
     instance_id: Option<String>,
     job_lease_seconds: Option<u64>,
-    job_abandon_limit: Option<i64>,
 }
 
 /// A string that must never be printed.
@@ -58,14 +57,10 @@ pub struct Settings {
     pub log_json: bool,
     /// Names this process in job leases (several instances share one queue).
     /// Stable across restarts: PRISM_INSTANCE_ID, the config file, POD_NAME
-    /// on Kubernetes, else an id stored in the data dir.
+    /// on Kubernetes, else the id stored in the data dir (the first id a
+    /// server ran with on it; see `bootstrap::claim_data_dir`).
     pub instance_id: String,
-    /// The id is the data dir's own (stored there at start when new).
-    pub instance_id_in_data_dir: bool,
     pub job_lease_ms: i64,
-    /// A job abandoned this many times in a row (the server stopped while
-    /// running it) is quarantined instead of run again (PRISM_JOB_ABANDON_LIMIT).
-    pub job_abandon_limit: i64,
     pub job_poll_ms: u64,
     pub session_ttl_ms: i64,
     /// Whether the session cookie gets `Secure` (set when served behind TLS).
@@ -142,14 +137,9 @@ impl Settings {
             secret_key: env("PRISM_SECRET_KEY").map(Secret),
             admin_password: env("PRISM_ADMIN_PASSWORD").map(Secret),
             log_json: args.log_json || file.log_json.unwrap_or(false),
-            instance_id_in_data_dir: configured_id.is_none(),
             instance_id: configured_id.unwrap_or_else(|| stored_instance_id(&data_dir).unwrap_or_else(fresh_instance_id)),
             job_lease_ms: (lease_s as i64) * 1000,
-            job_abandon_limit: env("PRISM_JOB_ABANDON_LIMIT")
-                .and_then(|v| v.parse().ok())
-                .or(file.job_abandon_limit)
-                .filter(|n| *n > 0)
-                .unwrap_or(prism_store::jobs::DEFAULT_ABANDON_LIMIT),
+
             job_poll_ms: env("PRISM_JOB_POLL_MS").and_then(|v| v.parse().ok()).unwrap_or(500),
             session_ttl_ms: 12 * 3600 * 1000,
             secure_cookies: env("PRISM_SECURE_COOKIES").is_some_and(|v| v == "1" || v == "true"),

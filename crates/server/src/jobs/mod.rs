@@ -43,6 +43,16 @@ fn max_concurrent_builds() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
 }
 
+/// A job abandoned this many times in a row (the server stopped while running
+/// it) is quarantined instead of run again (PRISM_JOB_ABANDON_LIMIT, default 2).
+fn abandon_limit() -> i64 {
+    std::env::var("PRISM_JOB_ABANDON_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(prism_store::jobs::DEFAULT_ABANDON_LIMIT)
+}
+
 const MAINTENANCE_PERIOD: Duration = Duration::from_secs(60);
 
 /// Every job type this server runs.
@@ -65,7 +75,7 @@ pub fn spawn_runner(state: AppState, shutdown: watch::Receiver<bool>) -> JoinHan
             poll: Duration::from_millis(state.settings.job_poll_ms),
             max_concurrent: max_concurrent(),
             max_cpu_bound: max_concurrent_builds(),
-            abandon_limit: state.settings.job_abandon_limit,
+            abandon_limit: abandon_limit(),
             sole_instance,
         };
         Runner::new(state.store.clone(), state.clone(), registry(), config)
