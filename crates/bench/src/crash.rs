@@ -78,7 +78,10 @@ mod rand_lite {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -202,11 +205,12 @@ impl Prism {
         let _ = self.child.wait();
     }
 
-    /// Restarts and returns the wall-clock ms at which it was healthy again.
+    /// Restarts; returns the wall-clock ms at which the new process was started.
     async fn restart(&mut self) -> anyhow::Result<i64> {
+        let started = now_ms();
         self.child = self.spawn()?;
         self.healthy().await?;
-        Ok(now_ms())
+        Ok(started)
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
@@ -251,7 +255,9 @@ fn now_ms() -> i64 {
 /// Pids whose command line contains `needle`.
 fn pids_with(needle: &str) -> Vec<u32> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in dir.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
@@ -325,7 +331,12 @@ async fn drill(work: &Path, url: &str, kinds: &[Kind], trials: usize, backend: &
     let git_root = work.join("git");
     std::fs::create_dir_all(git_root.join("app-work"))?;
     let sh = |dir: &Path, script: &str| -> anyhow::Result<()> {
-        let st = Command::new("sh").arg("-c").arg(script).current_dir(dir).stdout(Stdio::null()).status()?;
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .status()?;
         anyhow::ensure!(st.success(), "{script} failed");
         Ok(())
     };
@@ -333,7 +344,10 @@ async fn drill(work: &Path, url: &str, kinds: &[Kind], trials: usize, backend: &
         &git_root.join("app-work"),
         "git init -q -b main && echo drill > index.html && git add -A && git -c user.name=d -c user.email=d@d commit -q -m first",
     )?;
-    sh(&git_root, "git clone -q --bare app-work app.git && touch app.git/git-daemon-export-ok")?;
+    sh(
+        &git_root,
+        "git clone -q --bare app-work app.git && touch app.git/git-daemon-export-ok",
+    )?;
     let git_port = free_port()?;
     let _services = Kids(vec![
         Command::new("docker-registry")
@@ -343,7 +357,13 @@ async fn drill(work: &Path, url: &str, kinds: &[Kind], trials: usize, backend: &
             .stderr(Stdio::null())
             .spawn()?,
         Command::new("git")
-            .args(["daemon", "--reuseaddr", "--export-all", &format!("--port={git_port}"), "--listen=127.0.0.1"])
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                &format!("--port={git_port}"),
+                "--listen=127.0.0.1",
+            ])
             .arg(format!("--base-path={}", git_root.display()))
             .arg(&git_root)
             .stdout(Stdio::null())
@@ -370,7 +390,10 @@ async fn drill(work: &Path, url: &str, kinds: &[Kind], trials: usize, backend: &
     p.child = p.spawn()?;
     p.healthy().await?;
     let t = p
-        .post("/api/v1/auth/token", json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .post(
+            "/api/v1/auth/token",
+            json!({"username": "admin", "password": ADMIN_PASSWORD}),
+        )
         .await?;
     p.token = t["secret"].as_str().unwrap_or_default().to_owned();
     p.call(
@@ -388,7 +411,8 @@ async fn drill(work: &Path, url: &str, kinds: &[Kind], trials: usize, backend: &
     wait_base(&p, 1).await?;
     if let Some(c) = &cluster {
         let kubeconfig = std::fs::read_to_string(&c.kubeconfig)?;
-        p.post("/api/v1/clusters", json!({"name": "one", "kubeconfig": kubeconfig})).await?;
+        p.post("/api/v1/clusters", json!({"name": "one", "kubeconfig": kubeconfig}))
+            .await?;
         p.call(
             reqwest::Method::PATCH,
             "/api/v1/environments/fat",
@@ -416,7 +440,7 @@ async fn drill(work: &Path, url: &str, kinds: &[Kind], trials: usize, backend: &
             let steps_before = pids_with(STEP_SLEEP);
             let running_at_kill = trial.job_running(&p).await.unwrap_or(false);
             p.kill9();
-            let healthy_at = p.restart().await?;
+            let restarted_at = p.restart().await?;
             // Give the runner its first round (leftovers ended, leases taken back).
             let resumed = trial.wait_running_or_done(&p, Duration::from_secs(60)).await?;
             let left = steps_before.iter().filter(|pid| alive(**pid)).count();
@@ -425,7 +449,7 @@ async fn drill(work: &Path, url: &str, kinds: &[Kind], trials: usize, backend: &
             }
             if running_at_kill {
                 if let Some(at) = resumed {
-                    tally.recovery_ms.push((at - healthy_at).max(0));
+                    tally.recovery_ms.push((at - restarted_at).max(0));
                 }
             }
             let ok = trial.wait_done(&p, Duration::from_secs(180)).await?;
@@ -501,28 +525,44 @@ impl Trial {
         let id = match kind {
             Kind::Build => {
                 let r = p
-                    .post("/api/v1/releases", json!({"application": "web", "git_ref": "main", "change_note": "drill"}))
+                    .post(
+                        "/api/v1/releases",
+                        json!({"application": "web", "git_ref": "main", "change_note": "drill"}),
+                    )
                     .await?;
                 let b = p
-                    .post(&format!("/api/v1/releases/{}/builds", r["id"].as_str().unwrap_or_default()), json!({}))
+                    .post(
+                        &format!("/api/v1/releases/{}/builds", r["id"].as_str().unwrap_or_default()),
+                        json!({}),
+                    )
                     .await?;
                 b["id"].as_i64().unwrap_or_default()
             }
             Kind::Deploy => {
                 let r = p
-                    .post("/api/v1/releases", json!({"application": "web", "git_ref": "main", "change_note": "drill"}))
+                    .post(
+                        "/api/v1/releases",
+                        json!({"application": "web", "git_ref": "main", "change_note": "drill"}),
+                    )
                     .await?;
                 let rid = r["id"].as_str().unwrap_or_default().to_owned();
-                p.post(&format!("/api/v1/releases/{rid}/actions/start_build"), json!({})).await?;
+                p.post(&format!("/api/v1/releases/{rid}/actions/start_build"), json!({}))
+                    .await?;
                 p.post(
                     &format!("/api/v1/releases/{rid}/actions/build_succeeded"),
                     json!({"image_ref": format!("registry.example/web:{rid}"), "commit_sha": "abcdef1"}),
                 )
                 .await?;
-                p.post(&format!("/api/v1/releases/{rid}/actions/promote"), json!({"environment": "fat"}))
-                    .await?;
+                p.post(
+                    &format!("/api/v1/releases/{rid}/actions/promote"),
+                    json!({"environment": "fat"}),
+                )
+                .await?;
                 let d = p
-                    .post(&format!("/api/v1/releases/{rid}/deploys"), json!({"environment": "fat"}))
+                    .post(
+                        &format!("/api/v1/releases/{rid}/deploys"),
+                        json!({"environment": "fat"}),
+                    )
                     .await?;
                 d["id"].as_i64().unwrap_or_default()
             }
@@ -621,7 +661,9 @@ async fn nothing_stuck(p: &Prism, kind: Kind) -> anyhow::Result<bool> {
     loop {
         let mut busy = 0;
         for state in ["queued", "running"] {
-            let jobs = p.get(&format!("/api/v1/jobs?kind={}&state={state}", kind.name())).await?;
+            let jobs = p
+                .get(&format!("/api/v1/jobs?kind={}&state={state}", kind.name()))
+                .await?;
             busy += jobs.as_array().map(Vec::len).unwrap_or(0);
         }
         if busy == 0 {

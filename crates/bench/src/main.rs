@@ -111,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
             pg,
         } => {
             let kinds = crash::parse_kinds(&kinds)?;
-            println!("prism-bench crash: {trials} kill -9 trials per job kind and store, at random moments; recovery = restart (healthy) to the interrupted job running again");
+            println!("prism-bench crash: {trials} kill -9 trials per job kind and store, at random moments; recovery = from starting the killed server again to its interrupted job running again");
             crash::header();
             let backends: Vec<&str> = match backend.as_str() {
                 "both" => vec!["sqlite", "postgres"],

@@ -13,7 +13,11 @@ pub async fn enqueue<J: Job>(c: &mut AnyConnection, job: &J) -> prism_store::Res
 }
 
 /// Enqueues `job` to run at `run_at` (ms since the epoch) or now.
-pub async fn enqueue_at<J: Job>(c: &mut AnyConnection, job: &J, run_at: Option<i64>) -> prism_store::Result<Option<i64>> {
+pub async fn enqueue_at<J: Job>(
+    c: &mut AnyConnection,
+    job: &J,
+    run_at: Option<i64>,
+) -> prism_store::Result<Option<i64>> {
     jobs::enqueue(c, new_job(job, run_at)).await
 }
 

@@ -34,7 +34,11 @@ impl TestDb {
         let store = Store::open(&format!("sqlite://{}", dir.join("s.db").display()), 4)
             .await
             .unwrap();
-        TestDb { store, pg_db: None, dir }
+        TestDb {
+            store,
+            pg_db: None,
+            dir,
+        }
     }
 
     async fn postgres() -> Self {
@@ -42,7 +46,10 @@ impl TestDb {
         let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
             .await
             .expect("PostgreSQL (PRISM_TEST_PG_URL)");
-        sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut c).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
         let store = Store::open(&format!("{}/{db}", pg_base()), 4).await.unwrap();
         TestDb {
             store,
@@ -64,7 +71,10 @@ impl Drop for TestDb {
         };
         // Drop may run inside the test's runtime: drop the database from a thread of its own.
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(mut c) = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base())).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
@@ -203,9 +213,15 @@ async fn a_panicking_job_is_a_failed_attempt_and_another_runner_takes_it_over() 
         })
         .await;
         let j = job(store, id).await;
-        assert_eq!((j.state.as_str(), j.lease_owner.as_deref()), ("queued", None), "{backend:?}");
+        assert_eq!(
+            (j.state.as_str(), j.lease_owner.as_deref()),
+            ("queued", None),
+            "{backend:?}"
+        );
         assert!(
-            j.last_error.as_deref().is_some_and(|e| e.contains("panicked: boom on a")),
+            j.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("panicked: boom on a")),
             "{backend:?}: {j:?}"
         );
         a.stop().await;
@@ -220,7 +236,11 @@ async fn a_panicking_job_is_a_failed_attempt_and_another_runner_takes_it_over() 
             .iter()
             .map(|a| (a.instance.as_str(), a.outcome.as_deref()))
             .collect();
-        assert_eq!(seen, vec![("a", Some("failed")), ("b", Some("succeeded"))], "{backend:?}");
+        assert_eq!(
+            seen,
+            vec![("a", Some("failed")), ("b", Some("succeeded"))],
+            "{backend:?}"
+        );
         assert_eq!(*ctx.ran_on.lock().unwrap(), vec!["a", "b"], "{backend:?}");
     }
 }
@@ -253,7 +273,10 @@ async fn a_runner_that_dies_mid_job_stops_its_heartbeat_and_another_takes_over_a
         assert_eq!((j.failures, j.attempts), (0, 2), "{backend:?}: a crash spends no retry");
         let attempts = jobs::attempts(&mut *store.conn().await.unwrap(), id).await.unwrap();
         assert_eq!(attempts[0].outcome.as_deref(), Some("abandoned"), "{backend:?}");
-        assert!(attempts[0].finished_at.is_some(), "{backend:?}: when it was last seen alive");
+        assert!(
+            attempts[0].finished_at.is_some(),
+            "{backend:?}: when it was last seen alive"
+        );
     }
 }
 

@@ -28,7 +28,12 @@ fn a_second_serve_on_a_data_dir_in_use_is_refused_naming_it_and_the_running_proc
     let data = first.scratch.0.join("data");
     let started = Instant::now();
     let out = clean_command()
-        .args(["serve", "--listen", &format!("127.0.0.1:{}", common::free_port()), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--data-dir",
+        ])
         .arg(&data)
         .env("PRISM_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
         .stdin(Stdio::null())
@@ -37,7 +42,10 @@ fn a_second_serve_on_a_data_dir_in_use_is_refused_naming_it_and_the_running_proc
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     assert!(!out.status.success(), "the second server must not start");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&data.display().to_string()), "names the data dir: {stderr}");
+    assert!(
+        stderr.contains(&data.display().to_string()),
+        "names the data dir: {stderr}"
+    );
     assert!(
         stderr.contains(&format!("pid {}", first.child.id())),
         "names the running process: {stderr}"
@@ -63,7 +71,10 @@ fn repo(root: &Path, name: &str) {
     std::fs::write(work.join("index.html"), "built once\n").unwrap();
     git(&work, &["add", "-A"]);
     git(&work, &["commit", "-q", "-m", "first"]);
-    git(root, &["clone", "-q", "--bare", &format!("{name}-work"), &format!("{name}.git")]);
+    git(
+        root,
+        &["clone", "-q", "--bare", &format!("{name}-work"), &format!("{name}.git")],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -87,15 +98,33 @@ async fn a_build_killed_with_the_server_leaves_nothing_running_and_runs_again_on
     );
     server.login_admin();
     server
-        .run(&["registry", "put", "main", "--host", &format!("127.0.0.1:{}", registry.port), "--insecure-http"])
+        .run(&[
+            "registry",
+            "put",
+            "main",
+            "--host",
+            &format!("127.0.0.1:{}", registry.port),
+            "--insecure-http",
+        ])
         .ok();
-    server.run(&["project", "create", "shop", "--description", "The shop"]).ok();
+    server
+        .run(&["project", "create", "shop", "--description", "The shop"])
+        .ok();
     let recipe = tmp.path().join("busybox.json");
     std::fs::write(&recipe, json!({"rootfs": "rootfs.tar"}).to_string()).unwrap();
     server
         .run(&[
-            "base", "create", "busybox", "--tier", "1", "--registry", "main", "--repository", "base/busybox",
-            "--recipe", recipe.to_str().unwrap(),
+            "base",
+            "create",
+            "busybox",
+            "--tier",
+            "1",
+            "--registry",
+            "main",
+            "--repository",
+            "base/busybox",
+            "--recipe",
+            recipe.to_str().unwrap(),
         ])
         .ok();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -123,15 +152,28 @@ async fn a_build_killed_with_the_server_leaves_nothing_running_and_runs_again_on
     .unwrap();
     server
         .run(&[
-            "app", "create", "slow", "--project", "shop", "--git-url", &git.url("slow.git"), "--build-settings",
+            "app",
+            "create",
+            "slow",
+            "--project",
+            "shop",
+            "--git-url",
+            &git.url("slow.git"),
+            "--build-settings",
             settings.to_str().unwrap(),
         ])
         .ok();
-    let rel = server.json(&["release", "create", "--app", "slow", "--ref", "main", "--note", "crash me", "--build"]);
+    let rel = server.json(&[
+        "release", "create", "--app", "slow", "--ref", "main", "--note", "crash me", "--build",
+    ]);
     let id = rel["build"]["id"].as_i64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !marker.exists() {
-        assert!(Instant::now() < deadline, "the first attempt never started\n{}", server.log());
+        assert!(
+            Instant::now() < deadline,
+            "the first attempt never started\n{}",
+            server.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let shell = std::fs::read_to_string(&marker).unwrap();
@@ -151,8 +193,16 @@ async fn a_build_killed_with_the_server_leaves_nothing_running_and_runs_again_on
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!alive(&shell), "the first attempt's shell ({}) is still running", shell.trim());
-    assert!(!alive(&child), "the first attempt's child ({}) is still running", child.trim());
+    assert!(
+        !alive(&shell),
+        "the first attempt's shell ({}) is still running",
+        shell.trim()
+    );
+    assert!(
+        !alive(&child),
+        "the first attempt's child ({}) is still running",
+        child.trim()
+    );
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let b: Value = loop {
@@ -169,10 +219,19 @@ async fn a_build_killed_with_the_server_leaves_nothing_running_and_runs_again_on
         text.contains("the server stopped during attempt 1 of this build; on restart it killed the processes"),
         "{text}"
     );
-    assert_eq!(text.lines().filter(|l| *l == "second attempt").count(), 1, "the build ran once more, once: {text}");
+    assert_eq!(
+        text.lines().filter(|l| *l == "second attempt").count(),
+        1,
+        "the build ran once more, once: {text}"
+    );
     let builds = server.json(&["build", "list"]);
     assert_eq!(
-        builds.as_array().unwrap().iter().filter(|b| b["release"] == rel["id"]).count(),
+        builds
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["release"] == rel["id"])
+            .count(),
         1,
         "{builds}"
     );

@@ -25,7 +25,10 @@ use common::{free_port, temp_dir};
 const ADMIN_PW: &str = "crash-deploy-admin-password";
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn wait_for(what: &str, timeout: Duration, f: impl FnMut() -> bool) {
@@ -73,7 +76,12 @@ impl KubeCluster {
         let child = Command::new(exe)
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
-            .args(["--registry", "127.0.0.1:1", "--owner-pid", &std::process::id().to_string()])
+            .args([
+                "--registry",
+                "127.0.0.1:1",
+                "--owner-pid",
+                &std::process::id().to_string(),
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -95,7 +103,11 @@ impl KubeCluster {
             .args(args)
             .output()
             .expect("kubectl");
-        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 }
@@ -120,7 +132,10 @@ fn pg_base() -> String {
 }
 
 fn pg_exec(sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
             .await
@@ -167,10 +182,14 @@ impl Prism {
             .env_remove("PRISM_JOB_LEASE_SECONDS")
             .env_remove("PRISM_INSTANCE_ID")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.with_extension(format!("{port}.{}.log", uuid::Uuid::new_v4().simple()))).unwrap());
+            .stderr(
+                std::fs::File::create(dir.with_extension(format!("{port}.{}.log", uuid::Uuid::new_v4().simple())))
+                    .unwrap(),
+            );
         if let Some(url) = db_url {
             // One instance, restarted with the same id: its own leases are taken back at once.
-            cmd.args(["--database-url", url]).env("PRISM_INSTANCE_ID", "crash-test-instance");
+            cmd.args(["--database-url", url])
+                .env("PRISM_INSTANCE_ID", "crash-test-instance");
         }
         cmd.spawn().unwrap()
     }
@@ -244,7 +263,11 @@ impl Prism {
     /// Cluster, FAT bound to it, project, application and a built release.
     fn set_up(&self, k: &KubeCluster) -> String {
         let kubeconfig = std::fs::read_to_string(&k.kubeconfig).unwrap();
-        self.ok("POST", "/api/v1/clusters", Some(json!({"name": "one", "kubeconfig": kubeconfig})));
+        self.ok(
+            "POST",
+            "/api/v1/clusters",
+            Some(json!({"name": "one", "kubeconfig": kubeconfig})),
+        );
         self.ok(
             "PATCH",
             "/api/v1/environments/fat",
@@ -258,13 +281,21 @@ impl Prism {
             Some(json!({"application": "web", "git_ref": "main", "change_note": "crash"})),
         );
         let id = r["id"].as_str().unwrap().to_owned();
-        self.ok("POST", &format!("/api/v1/releases/{id}/actions/start_build"), Some(json!({})));
+        self.ok(
+            "POST",
+            &format!("/api/v1/releases/{id}/actions/start_build"),
+            Some(json!({})),
+        );
         self.ok(
             "POST",
             &format!("/api/v1/releases/{id}/actions/build_succeeded"),
             Some(json!({"image_ref": "registry.example/web:r1", "commit_sha": "abcdef1"})),
         );
-        self.ok("POST", &format!("/api/v1/releases/{id}/actions/promote"), Some(json!({"environment": "fat"})));
+        self.ok(
+            "POST",
+            &format!("/api/v1/releases/{id}/actions/promote"),
+            Some(json!({"environment": "fat"})),
+        );
         id
     }
 
@@ -405,14 +436,20 @@ fn a_deploy_the_server_dies_under_twice_is_quarantined_and_an_explicit_retry_suc
     let d = p.deploy(id);
     let error = d["error"].as_str().unwrap_or_default();
     assert!(error.starts_with("crashed: "), "{d}");
-    assert!(error.contains("the server stopped during this deploy 2 times in a row"), "{d}");
+    assert!(
+        error.contains("the server stopped during this deploy 2 times in a row"),
+        "{d}"
+    );
     assert!(error.contains("on instance "), "{d}");
     assert!(error.contains(&format!("/api/v1/deploys/{id}/events")), "{d}");
     let events = p.events(id);
     assert!(events.iter().any(|e| e.starts_with("crashed: ")), "{events:?}");
     let audit = p.ok("GET", "/api/v1/audit?action=job.quarantined", None);
     assert_eq!(audit.as_array().map(Vec::len), Some(1), "{audit}");
-    let metrics = reqwest::blocking::get(format!("{}/metrics", p.base)).unwrap().text().unwrap();
+    let metrics = reqwest::blocking::get(format!("{}/metrics", p.base))
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(
         metrics.contains("prism_jobs_quarantined_total{kind=\"deploy\"} 1"),
         "{metrics}"

@@ -120,7 +120,9 @@ impl Settings {
             .and_then(|v| v.parse().ok())
             .or(file.job_lease_seconds)
             .unwrap_or(30);
-        let configured_id = env("PRISM_INSTANCE_ID").or(file.instance_id).or_else(|| env("POD_NAME"));
+        let configured_id = env("PRISM_INSTANCE_ID")
+            .or(file.instance_id)
+            .or_else(|| env("POD_NAME"));
         let data_dir = args
             .data_dir
             .clone()
@@ -137,7 +139,8 @@ impl Settings {
             secret_key: env("PRISM_SECRET_KEY").map(Secret),
             admin_password: env("PRISM_ADMIN_PASSWORD").map(Secret),
             log_json: args.log_json || file.log_json.unwrap_or(false),
-            instance_id: configured_id.unwrap_or_else(|| stored_instance_id(&data_dir).unwrap_or_else(fresh_instance_id)),
+            instance_id: configured_id
+                .unwrap_or_else(|| stored_instance_id(&data_dir).unwrap_or_else(fresh_instance_id)),
             job_lease_ms: (lease_s as i64) * 1000,
 
             job_poll_ms: env("PRISM_JOB_POLL_MS").and_then(|v| v.parse().ok()).unwrap_or(500),

@@ -48,7 +48,12 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 4] = [JobState::Queued, JobState::Running, JobState::Succeeded, JobState::Failed];
+    pub const ALL: [JobState; 4] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -289,14 +294,13 @@ pub async fn claim_next(store: &Store, req: &ClaimRequest<'_>) -> Result<Claim> 
 /// Returns how many.
 pub async fn take_back_leases(store: &Store, instance: &str, all: bool) -> Result<u64> {
     let mut tx = store.begin().await?;
-    let n = sqlx::query(
-        "UPDATE jobs SET lease_expires_at = 0 WHERE state = 'running' AND (lease_owner = $1 OR $2 = 1)",
-    )
-    .bind(instance)
-    .bind(i64::from(all))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let n =
+        sqlx::query("UPDATE jobs SET lease_expires_at = 0 WHERE state = 'running' AND (lease_owner = $1 OR $2 = 1)")
+            .bind(instance)
+            .bind(i64::from(all))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     tx.commit().await?;
     Ok(n)
 }
@@ -323,7 +327,9 @@ pub enum Outcome {
         retry_in_ms: i64,
     },
     /// Failed in a way another attempt cannot fix (a payload that cannot be read).
-    FailedFinal { error: String },
+    FailedFinal {
+        error: String,
+    },
 }
 
 /// Records the end of an attempt, only if the job is still leased to `instance`.

@@ -169,7 +169,10 @@ pub async fn run(ctx: &Ctx, cmd: BuildCommand) -> CliResult<()> {
                 .await?;
             let follow_id = answer["id"].as_i64();
             super::show(ctx, &answer, |b: Build| {
-                line(format!("Build {} of {} ({}) queued: a retry of build {id}.", b.id, b.release, b.application))
+                line(format!(
+                    "Build {} of {} ({}) queued: a retry of build {id}.",
+                    b.id, b.release, b.application
+                ))
             })?;
             match follow_id {
                 Some(new) if !no_follow && !ctx.json() => follow(ctx, new).await,

@@ -39,7 +39,10 @@ impl Job for BaseImageJob {
     }
 
     async fn quarantined(&self, ctx: &AppState, q: &Quarantine) -> Result<(), JobError> {
-        let message = format!("crashed: {}", q.describe().replacen("during it", "during this build", 1));
+        let message = format!(
+            "crashed: {}",
+            q.describe().replacen("during it", "during this build", 1)
+        );
         let mut tx = ctx.store.begin().await?;
         base_images::set_state(&mut tx, self.base_id, "failed", Some(&message)).await?;
         audit::record(

@@ -24,9 +24,9 @@ use prism_builder::{
 };
 use prism_domain::release::Action;
 use prism_image::{ConfigChanges, ImageReference, LayerSpec};
+use prism_jobs::{Job, Quarantine, TaskGuard};
 use prism_store::builds::{self, Build, Pushed};
 use prism_store::releases::BuildInfo;
-use prism_jobs::{Job, Quarantine, TaskGuard};
 use prism_store::{audit, base_images, credentials, releases};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -418,7 +418,9 @@ async fn executor_for(
     masker: &SecretMasker,
 ) -> Result<Box<dyn Executor>, Failure> {
     if r.executor == prism_domain::build::LOCAL_EXECUTOR {
-        return Ok(Box::new(LocalExecutor::new().with_recorder(super::leftovers::recorder(state))));
+        return Ok(Box::new(
+            LocalExecutor::new().with_recorder(super::leftovers::recorder(state)),
+        ));
     }
     let rec = credentials::executor(&mut *state.store.conn().await?, &r.executor)
         .await

@@ -12,9 +12,9 @@
 use std::time::{Duration, Instant};
 
 use prism_domain::release::Action;
+use prism_jobs::{Job, Quarantine};
 use prism_kube::{rollout_status, RolloutStatus};
 use prism_store::deploys::{self, Deploy};
-use prism_jobs::{Job, Quarantine};
 use prism_store::{audit, environments, slots};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -55,7 +55,14 @@ impl Job for DeployJob {
             q.describe().replacen("during it", "during this deploy", 1),
             d.id
         );
-        event(ctx, d.id, "crashed", &reason, json!({"failure_kind": "crashed", "job": q.job_id})).await?;
+        event(
+            ctx,
+            d.id,
+            "crashed",
+            &reason,
+            json!({"failure_kind": "crashed", "job": q.job_id}),
+        )
+        .await?;
         fail(ctx, &d, &reason).await
     }
 }

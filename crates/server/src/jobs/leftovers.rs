@@ -100,7 +100,9 @@ pub async fn end(state: &AppState, sole_instance: bool) {
                     p.attempt
                 )
             };
-            if let Ok((log, writer)) = BuildLog::start(state.store.clone(), build_id, Arc::new(SecretMasker::new())).await {
+            if let Ok((log, writer)) =
+                BuildLog::start(state.store.clone(), build_id, Arc::new(SecretMasker::new())).await
+            {
                 log.system(&line);
                 writer.finish().await;
             }

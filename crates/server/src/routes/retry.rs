@@ -36,7 +36,11 @@ fn may_retry(caller: &Caller, requested_by: &str, what: &str) -> ApiResult<()> {
         (status = 403, body = crate::error::ErrorBody, description = "neither an admin nor the one who asked for the deploy"),
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody, description = "the deploy has not failed"),
         (status = "4XX", body = crate::error::ErrorBody)))]
-pub async fn deploy(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Deploy>)> {
+pub async fn deploy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Deploy>)> {
     let n: i64 = id.parse().map_err(|_| ApiError::not_found("deploy", &id))?;
     let d = {
         let mut c = state.store.conn().await?;
@@ -48,7 +52,10 @@ pub async fn deploy(State(state): State<AppState>, caller: Caller, Path(id): Pat
     };
     may_retry(&caller, &d.requested_by, "deploy")?;
     if d.state != FAILED {
-        return Err(ApiError::conflict(format!("deploy {id} is {}; only a failed deploy is retried", d.state)));
+        return Err(ApiError::conflict(format!(
+            "deploy {id} is {}; only a failed deploy is retried",
+            d.state
+        )));
     }
     let req = super::deploys::StartDeploy {
         environment: d.environment.clone(),
@@ -63,7 +70,11 @@ pub async fn deploy(State(state): State<AppState>, caller: Caller, Path(id): Pat
         (status = 403, body = crate::error::ErrorBody, description = "neither an admin nor the one who asked for the build"),
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody, description = "the build has not failed"),
         (status = "4XX", body = crate::error::ErrorBody)))]
-pub async fn build(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Build>)> {
+pub async fn build(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Build>)> {
     let n: i64 = id.parse().map_err(|_| ApiError::not_found("build", &id))?;
     let b = {
         let mut c = state.store.conn().await?;
@@ -75,7 +86,10 @@ pub async fn build(State(state): State<AppState>, caller: Caller, Path(id): Path
     };
     may_retry(&caller, &b.requested_by, "build")?;
     if b.state != FAILED {
-        return Err(ApiError::conflict(format!("build {id} is {}; only a failed build is retried", b.state)));
+        return Err(ApiError::conflict(format!(
+            "build {id} is {}; only a failed build is retried",
+            b.state
+        )));
     }
     let mut tx = state.store.begin().await?;
     let new = super::builds::start_in(&mut tx, &caller, &state, b.release).await?;
