@@ -39,8 +39,8 @@ impl Kind {
     fn window_ms(self) -> u64 {
         match self {
             Kind::Build => 7000,
-            Kind::Deploy => 4000,
-            Kind::BaseImage => 1500,
+            Kind::Deploy => 1500,
+            Kind::BaseImage => 800,
         }
     }
 }
