@@ -178,7 +178,7 @@ impl RunningRunner {
 }
 
 async fn job(store: &Store, id: i64) -> jobs::Job {
-    jobs::get(&mut *store.conn().await.unwrap(), id).await.unwrap()
+    jobs::get(&mut store.conn().await.unwrap(), id).await.unwrap()
 }
 
 async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut f: F)
@@ -231,7 +231,7 @@ async fn a_panicking_job_is_a_failed_attempt_and_another_runner_takes_it_over() 
         })
         .await;
         b.stop().await;
-        let attempts = jobs::attempts(&mut *store.conn().await.unwrap(), id).await.unwrap();
+        let attempts = jobs::attempts(&mut store.conn().await.unwrap(), id).await.unwrap();
         let seen: Vec<(&str, Option<&str>)> = attempts
             .iter()
             .map(|a| (a.instance.as_str(), a.outcome.as_deref()))
@@ -271,7 +271,7 @@ async fn a_runner_that_dies_mid_job_stops_its_heartbeat_and_another_takes_over_a
         b.stop().await;
         let j = job(store, id).await;
         assert_eq!((j.failures, j.attempts), (0, 2), "{backend:?}: a crash spends no retry");
-        let attempts = jobs::attempts(&mut *store.conn().await.unwrap(), id).await.unwrap();
+        let attempts = jobs::attempts(&mut store.conn().await.unwrap(), id).await.unwrap();
         assert_eq!(attempts[0].outcome.as_deref(), Some("abandoned"), "{backend:?}");
         assert!(
             attempts[0].finished_at.is_some(),

@@ -313,10 +313,9 @@ impl Prism {
     }
 
     fn wait_state(&self, id: i64, state: &str, timeout: Duration) {
-        let mut last = Value::Null;
         let deadline = Instant::now() + timeout;
         loop {
-            last = self.deploy(id);
+            let last = self.deploy(id);
             if last["state"] == state {
                 return;
             }
