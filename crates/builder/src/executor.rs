@@ -95,8 +95,13 @@ pub type OnGroupEnd = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
 /// Called with the group id once the process exists; the command starts
 /// only after the returned future resolved. Its result is called when the
 /// group is gone.
+/// Its arguments: the group id and the marker set as `PRISM_STEP_MARKER` in
+/// the environment of the group's processes.
 #[derive(Clone)]
-pub struct GroupRecorder(pub Arc<dyn Fn(i32) -> BoxFuture<'static, OnGroupEnd> + Send + Sync>);
+pub struct GroupRecorder(pub Arc<dyn Fn(i32, String) -> BoxFuture<'static, OnGroupEnd> + Send + Sync>);
+
+/// The environment variable that marks a recorded step's processes.
+pub const STEP_MARKER_ENV: &str = "PRISM_STEP_MARKER";
 
 impl std::fmt::Debug for GroupRecorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,8 +177,19 @@ impl LocalExecutor {
             .env_clear()
             .env("PATH", DEFAULT_PATH)
             .envs(&step.env)
-            .env("HOME", &step.workdir)
-            .stdout(Stdio::piped())
+            .env("HOME", &step.workdir);
+        let marker = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        if gated {
+            cmd.env(STEP_MARKER_ENV, &marker);
+        }
+        cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
@@ -186,7 +202,7 @@ impl LocalExecutor {
         let mut guard = GroupGuard(pgid);
         let on_end = match (&self.recorder, child.stdin.take(), pgid) {
             (Some(rec), Some(mut gate), Some(pg)) => {
-                let on_end = (rec.0)(pg).await;
+                let on_end = (rec.0)(pg, marker).await;
                 use tokio::io::AsyncWriteExt;
                 // A step that already died (killed, no shell) makes this fail: its outcome says so.
                 let _ = gate.write_all(b"go\n").await;
@@ -305,10 +321,12 @@ impl Executor for LocalExecutor {
 }
 
 /// Ends a process group left by an earlier run of the server: SIGKILL to the
-/// group, then waits (bounded) until no live member is left. Returns whether
-/// any member was alive.
-pub async fn end_leftover_group(pg: i32, limit: Duration) -> bool {
-    if pg <= 1 || !group_alive(pg) {
+/// group, then waits (bounded) until no live member is left. Only a group one
+/// of whose live members carries `marker` in its environment is killed (the
+/// id may have been reused since, e.g. after a reboot). Returns whether it
+/// was killed.
+pub async fn end_leftover_group(pg: i32, marker: &str, limit: Duration) -> bool {
+    if pg <= 1 || !group_alive(pg) || !group_has_marker(pg, marker) {
         return false;
     }
     killpg(pg, libc::SIGKILL);
@@ -347,6 +365,37 @@ fn group_alive(pg: libc::pid_t) -> bool {
         return group_has_live_member(pg);
     }
     std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Whether a live member of group `pg` has `PRISM_STEP_MARKER=<marker>` in its environment.
+fn group_has_marker(pg: libc::pid_t, marker: &str) -> bool {
+    let wanted = format!("{STEP_MARKER_ENV}={marker}");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next();
+        let pgrp = f.nth(1).and_then(|s| s.parse::<libc::pid_t>().ok());
+        if pgrp != Some(pg) || matches!(state, Some("Z" | "X")) {
+            continue;
+        }
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
+            if env.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 fn group_has_live_member(pg: libc::pid_t) -> bool {

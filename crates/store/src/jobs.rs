@@ -454,6 +454,8 @@ pub struct JobProcess {
     pub pgid: i64,
     /// What it belongs to, for the message (e.g. `build:12`).
     pub subject: String,
+    /// In the environment of the group's processes (`PRISM_STEP_MARKER`).
+    pub marker: String,
     pub started_at: i64,
 }
 
@@ -464,16 +466,18 @@ pub async fn process_started(
     instance: &str,
     pgid: i64,
     subject: &str,
+    marker: &str,
 ) -> Result<i64> {
     let mut tx = store.begin().await?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO job_processes (job_id, attempt, instance, pgid, subject, started_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO job_processes (job_id, attempt, instance, pgid, subject, marker, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(job_id)
     .bind(attempt)
     .bind(instance)
     .bind(pgid)
     .bind(subject)
+    .bind(marker)
     .bind(now_ms())
     .fetch_one(&mut *tx)
     .await?;
@@ -495,7 +499,7 @@ pub async fn process_ended(store: &Store, id: i64) -> Result<()> {
 /// Process groups that `instance` (all, with `all`) started and never saw end.
 pub async fn open_processes(c: &mut AnyConnection, instance: &str, all: bool) -> Result<Vec<JobProcess>> {
     Ok(sqlx::query_as(
-        "SELECT id, job_id, attempt, instance, pgid, subject, started_at FROM job_processes \
+        "SELECT id, job_id, attempt, instance, pgid, subject, marker, started_at FROM job_processes \
          WHERE ended_at IS NULL AND (instance = $1 OR $2 = 1) ORDER BY id",
     )
     .bind(instance)

@@ -46,7 +46,7 @@ pub async fn owned_by<F: Future>(job_id: i64, attempt: i64, build_id: i64, f: F)
 pub fn recorder(state: &AppState) -> GroupRecorder {
     let store = state.store.clone();
     let instance = state.settings.instance_id.clone();
-    GroupRecorder(Arc::new(move |pgid: i32| {
+    GroupRecorder(Arc::new(move |pgid: i32, marker: String| {
         let owner = OWNER.try_with(|o| *o).ok();
         let (store, instance) = (store.clone(), instance.clone());
         Box::pin(async move {
@@ -55,7 +55,7 @@ pub fn recorder(state: &AppState) -> GroupRecorder {
                 return noop;
             };
             let subject = format!("build:{}", o.build_id);
-            match jobs::process_started(&store, o.job_id, o.attempt, &instance, pgid.into(), &subject).await {
+            match jobs::process_started(&store, o.job_id, o.attempt, &instance, pgid.into(), &subject, &marker).await {
                 Ok(id) => Box::new(move || {
                     Box::pin(async move {
                         if let Err(e) = jobs::process_ended(&store, id).await {
@@ -87,7 +87,7 @@ pub async fn end(state: &AppState, sole_instance: bool) {
     };
     for p in open {
         let pgid = p.pgid as i32;
-        let was_alive = prism_builder::end_leftover_group(pgid, Duration::from_secs(5)).await;
+        let was_alive = prism_builder::end_leftover_group(pgid, &p.marker, Duration::from_secs(5)).await;
         if let Some(build_id) = p.subject.strip_prefix("build:").and_then(|s| s.parse::<i64>().ok()) {
             let line = if was_alive {
                 format!(

@@ -14,6 +14,9 @@ CREATE TABLE job_processes (
     instance TEXT NOT NULL,
     pgid INTEGER NOT NULL,
     subject TEXT NOT NULL,
+    -- Set in the environment of the group's processes: a recorded group id
+    -- that was reused by another process (after a reboot) is never killed.
+    marker TEXT NOT NULL,
     started_at INTEGER NOT NULL,
     ended_at INTEGER
 );
