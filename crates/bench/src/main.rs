@@ -5,6 +5,7 @@
 //! against the database (the floor any server on that store could reach),
 //! in the same run, and prints the ratio.
 
+mod crash;
 mod deploy;
 mod image;
 mod load;
@@ -72,6 +73,24 @@ enum What {
         )]
         pg: String,
     },
+    /// Crash drill: kill -9 `prism serve` at random moments during each job kind, restart, check recovery
+    Crash {
+        /// Trials per kind and store
+        #[arg(long, default_value_t = 20)]
+        trials: usize,
+        /// Comma-separated job kinds: build, deploy, base_image
+        #[arg(long, default_value = "build,deploy,base_image", value_delimiter = ',')]
+        kinds: Vec<String>,
+        /// sqlite, postgres or both
+        #[arg(long, default_value = "both")]
+        backend: String,
+        #[arg(
+            long,
+            env = "PRISM_TEST_PG_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432"
+        )]
+        pg: String,
+    },
     /// Deploy N applications with Prism beside kubectl apply --server-side + rollout status
     Deploy {
         /// Comma-separated application counts
@@ -85,6 +104,23 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.what {
         What::Deploy { apps } => deploy::run(&apps).await?,
+        What::Crash {
+            trials,
+            kinds,
+            backend,
+            pg,
+        } => {
+            let kinds = crash::parse_kinds(&kinds)?;
+            println!("prism-bench crash: {trials} kill -9 trials per job kind and store, at random moments; recovery = from starting the killed server again to its interrupted job running again");
+            crash::header();
+            let backends: Vec<&str> = match backend.as_str() {
+                "both" => vec!["sqlite", "postgres"],
+                one => vec![one],
+            };
+            for b in backends {
+                crash::run(b, &pg, &kinds, trials).await?;
+            }
+        }
         What::Image { megabytes } => image::run_bench(megabytes).await?,
         What::Web {
             releases,

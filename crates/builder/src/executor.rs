@@ -89,6 +89,28 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// Lines longer than this are split, so one runaway line cannot exhaust memory.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
+/// What the executor calls when a step's process group is done with (recorded ended).
+pub type OnGroupEnd = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
+
+/// Records each step's process group before its command runs, so that a
+/// server killed mid-step can, once restarted, end what it left running.
+/// Called with the group id once the process exists; the command starts
+/// only after the returned future resolved. Its result is called when the
+/// group is gone.
+/// Its arguments: the group id and the marker set as `PRISM_STEP_MARKER` in
+/// the environment of the group's processes.
+#[derive(Clone)]
+pub struct GroupRecorder(pub Arc<dyn Fn(i32, String) -> BoxFuture<'static, OnGroupEnd> + Send + Sync>);
+
+/// The environment variable that marks a recorded step's processes.
+pub const STEP_MARKER_ENV: &str = "PRISM_STEP_MARKER";
+
+impl std::fmt::Debug for GroupRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupRecorder")
+    }
+}
+
 /// Runs each step as `sh -c <command>` in a new process group with a clean environment.
 /// On timeout or cancel the whole group gets SIGTERM, then SIGKILL after `grace`.
 /// Processes the command leaves running in its group after it exits are killed too.
@@ -98,6 +120,8 @@ pub struct LocalExecutor {
     /// How long to keep reading output after the step ended (a process that left the
     /// group could hold the pipes open forever).
     pub drain_timeout: Duration,
+    /// Where each step's process group is recorded before its command runs.
+    pub recorder: Option<GroupRecorder>,
 }
 
 impl Default for LocalExecutor {
@@ -105,6 +129,7 @@ impl Default for LocalExecutor {
         Self {
             grace: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(2),
+            recorder: None,
         }
     }
 }
@@ -116,6 +141,11 @@ impl LocalExecutor {
 
     pub fn with_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self
+    }
+
+    pub fn with_recorder(mut self, recorder: GroupRecorder) -> Self {
+        self.recorder = Some(recorder);
         self
     }
 
@@ -131,16 +161,37 @@ impl LocalExecutor {
         if let Some(k) = step.env.keys().find(|k| k.is_empty() || k.contains(['=', '\0'])) {
             return Err(ExecError::InvalidEnv(k.clone()));
         }
+        // With a recorder, `sh` first waits at a gate (a line on its stdin) until the
+        // step's process group is recorded, then runs the command; if the server dies
+        // before that, the gate reads end of file and the command never runs.
+        let gated = self.recorder.is_some();
         let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(&step.command)
-            .current_dir(&step.workdir)
+        if gated {
+            cmd.arg("-c")
+                .arg("read -r go || exit 111; exec /bin/sh -c \"$1\" </dev/null")
+                .arg("prism-step")
+                .arg(&step.command)
+                .stdin(Stdio::piped());
+        } else {
+            cmd.arg("-c").arg(&step.command).stdin(Stdio::null());
+        }
+        cmd.current_dir(&step.workdir)
             .env_clear()
             .env("PATH", DEFAULT_PATH)
             .envs(&step.env)
-            .env("HOME", &step.workdir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .env("HOME", &step.workdir);
+        let marker = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        if gated {
+            cmd.env(STEP_MARKER_ENV, &marker);
+        }
+        cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
@@ -151,6 +202,17 @@ impl LocalExecutor {
         let pgid = child.id().map(|p| p as libc::pid_t);
         // If this future is dropped mid-run, kill the whole group, not just `sh`.
         let mut guard = GroupGuard(pgid);
+        let on_end = match (&self.recorder, child.stdin.take(), pgid) {
+            (Some(rec), Some(mut gate), Some(pg)) => {
+                let on_end = (rec.0)(pg, marker).await;
+                use tokio::io::AsyncWriteExt;
+                // A step that already died (killed, no shell) makes this fail: its outcome says so.
+                let _ = gate.write_all(b"go\n").await;
+                drop(gate);
+                Some(on_end)
+            }
+            _ => None,
+        };
 
         let readers = [
             tokio::spawn(pump(child.stdout.take(), Stream::Stdout, log.clone())),
@@ -193,6 +255,9 @@ impl LocalExecutor {
             }
         };
         guard.0 = None;
+        if let Some(on_end) = on_end {
+            on_end().await;
+        }
         // Reap `sh` if it has not been reaped yet (kill_on_drop would leave a zombie
         // until the runtime's orphan reaper gets to it).
         let _ = child.wait().await;
@@ -257,6 +322,20 @@ impl Executor for LocalExecutor {
     }
 }
 
+/// Ends a process group left by an earlier run of the server: SIGKILL to the
+/// group, then waits (bounded) until no live member is left. Only a group one
+/// of whose live members carries `marker` in its environment is killed (the
+/// id may have been reused since, e.g. after a reboot). Returns whether it
+/// was killed.
+pub async fn end_leftover_group(pg: i32, marker: &str, limit: Duration) -> bool {
+    if pg <= 1 || !group_alive(pg) || !group_has_marker(pg, marker) {
+        return false;
+    }
+    killpg(pg, libc::SIGKILL);
+    wait_group_gone(pg, limit).await;
+    true
+}
+
 /// Kills a process group with SIGKILL when dropped, unless disarmed (set to `None`).
 pub(crate) struct GroupGuard(pub(crate) Option<libc::pid_t>);
 
@@ -288,6 +367,37 @@ fn group_alive(pg: libc::pid_t) -> bool {
         return group_has_live_member(pg);
     }
     std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Whether a live member of group `pg` has `PRISM_STEP_MARKER=<marker>` in its environment.
+fn group_has_marker(pg: libc::pid_t, marker: &str) -> bool {
+    let wanted = format!("{STEP_MARKER_ENV}={marker}");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next();
+        let pgrp = f.nth(1).and_then(|s| s.parse::<libc::pid_t>().ok());
+        if pgrp != Some(pg) || matches!(state, Some("Z" | "X")) {
+            continue;
+        }
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
+            if env.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 fn group_has_live_member(pg: libc::pid_t) -> bool {

@@ -22,7 +22,9 @@ pub mod workspace;
 
 pub use checkout::{checkout, CheckoutError, CommitSha, Credentials};
 pub use container::{ContainerConfig, ContainerExecutor, Limits, Network};
-pub use executor::{BuildStep, ExecError, ExecOutcome, Executor, LocalExecutor};
+pub use executor::{
+    end_leftover_group, BuildStep, ExecError, ExecOutcome, Executor, GroupRecorder, LocalExecutor, OnGroupEnd,
+};
 pub use jenkins::{ApiToken, JenkinsConfig, JenkinsError, JenkinsExecutor};
 pub use logsink::{LogLine, LogSink, MemoryLogSink, Stream, TailBuffer, TeeSink};
 pub use mask::{MaskingSink, SecretMasker};

@@ -187,7 +187,7 @@ fn a_killed_instance_job_is_taken_over_after_its_lease_lapses() {
         assert_eq!(attempts.len(), 2, "{j}");
         assert_eq!(
             (attempts[0]["instance"].as_str(), attempts[0]["outcome"].as_str()),
-            (Some("victim"), Some("lease_lapsed"))
+            (Some("victim"), Some("abandoned"))
         );
         assert_eq!(
             (attempts[1]["instance"].as_str(), attempts[1]["outcome"].as_str()),

@@ -68,6 +68,7 @@ pub async fn launch(state: AppState, listener: TcpListener, mut shutdown: watch:
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     init_logging(settings.log_json);
     tracing::info!(settings = ?settings, "starting");
+    let _data_dir = crate::bootstrap::claim_data_dir(&settings)?;
     let listener = TcpListener::bind(settings.listen).await?;
     let state = prepare(settings).await?;
     let (tx, rx) = watch::channel(false);

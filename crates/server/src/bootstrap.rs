@@ -75,3 +75,68 @@ pub async fn first_admin(store: &Store, settings: &Settings) -> anyhow::Result<(
     }
     Ok(())
 }
+
+/// Holds the data dir's lock for as long as it lives (the process, for `prism serve`).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: Option<std::fs::File>,
+}
+
+/// Before anything else at start: creates the data dir, takes its exclusive
+/// lock when the store is SQLite in it (a second `prism serve` on the same
+/// data dir would corrupt the queue's one-instance assumption: it is
+/// refused, naming the running process), and stores the instance id there
+/// when the data dir has none yet, so a restart without a configured id
+/// keeps it.
+pub fn claim_data_dir(settings: &Settings) -> anyhow::Result<DataDirLock> {
+    let dir = &settings.data_dir;
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", dir.display()))?;
+    let file = if settings.database_url.is_none() {
+        Some(lock(dir)?)
+    } else {
+        None
+    };
+    crate::config::store_instance_id(dir, &settings.instance_id)
+        .map_err(|e| anyhow::anyhow!("cannot store the instance id in {}: {e}", dir.display()))?;
+    Ok(DataDirLock { _file: file })
+}
+
+const LOCK_FILE: &str = "prism.lock";
+
+fn lock(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns; no memory is involved.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            let who = if pid.is_empty() {
+                "another process".to_owned()
+            } else {
+                format!("another prism serve (pid {pid})")
+            };
+            anyhow::bail!(
+                "the data dir {} is in use by {who}: one server per data dir (stop it, or give this one another --data-dir)",
+                dir.display()
+            );
+        }
+        anyhow::bail!("cannot lock {}: {err}", path.display());
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    file.flush()?;
+    Ok(file)
+}

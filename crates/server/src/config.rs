@@ -56,6 +56,9 @@ pub struct Settings {
     pub admin_password: Option<Secret>,
     pub log_json: bool,
     /// Names this process in job leases (several instances share one queue).
+    /// Stable across restarts: PRISM_INSTANCE_ID, the config file, POD_NAME
+    /// on Kubernetes, else the id stored in the data dir (the first id a
+    /// server ran with on it; see `bootstrap::claim_data_dir`).
     pub instance_id: String,
     pub job_lease_ms: i64,
     pub job_poll_ms: u64,
@@ -117,6 +120,9 @@ impl Settings {
             .and_then(|v| v.parse().ok())
             .or(file.job_lease_seconds)
             .unwrap_or(30);
+        let configured_id = env("PRISM_INSTANCE_ID")
+            .or(file.instance_id)
+            .or_else(|| env("POD_NAME"));
         let data_dir = args
             .data_dir
             .clone()
@@ -124,19 +130,19 @@ impl Settings {
             .unwrap_or_else(|| PathBuf::from("./prism-data"));
         Ok(Settings {
             build: BuildConfig::under(&data_dir),
+            data_dir: data_dir.clone(),
             listen: args
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default")),
-            data_dir,
             database_url: args.database_url.clone().or(file.database_url).map(Secret),
             secret_key: env("PRISM_SECRET_KEY").map(Secret),
             admin_password: env("PRISM_ADMIN_PASSWORD").map(Secret),
             log_json: args.log_json || file.log_json.unwrap_or(false),
-            instance_id: env("PRISM_INSTANCE_ID")
-                .or(file.instance_id)
-                .unwrap_or_else(default_instance_id),
+            instance_id: configured_id
+                .unwrap_or_else(|| stored_instance_id(&data_dir).unwrap_or_else(fresh_instance_id)),
             job_lease_ms: (lease_s as i64) * 1000,
+
             job_poll_ms: env("PRISM_JOB_POLL_MS").and_then(|v| v.parse().ok()).unwrap_or(500),
             session_ttl_ms: 12 * 3600 * 1000,
             secure_cookies: env("PRISM_SECURE_COOKIES").is_some_and(|v| v == "1" || v == "true"),
@@ -163,15 +169,28 @@ fn load_file(path: &Path) -> Result<FileSettings, ConfigError> {
     })
 }
 
-fn default_instance_id() -> String {
+const INSTANCE_ID_FILE: &str = "instance-id";
+
+fn stored_instance_id(data_dir: &Path) -> Option<String> {
+    let id = std::fs::read_to_string(data_dir.join(INSTANCE_ID_FILE)).ok()?;
+    Some(id.trim().to_owned()).filter(|id| !id.is_empty())
+}
+
+/// Stores `id` as the data dir's instance id unless it has one already.
+pub fn store_instance_id(data_dir: &Path, id: &str) -> std::io::Result<()> {
+    if stored_instance_id(data_dir).is_some() {
+        return Ok(());
+    }
+    let tmp = data_dir.join(format!("{INSTANCE_ID_FILE}.tmp"));
+    std::fs::write(&tmp, format!("{id}\n"))?;
+    std::fs::rename(&tmp, data_dir.join(INSTANCE_ID_FILE))
+}
+
+fn fresh_instance_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "prism".into());
-    format!(
-        "{host}-{}-{}",
-        std::process::id(),
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
+    format!("{host}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
 #[cfg(test)]

@@ -39,6 +39,11 @@ struct JobLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
 }
@@ -48,6 +53,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     jobs: Family<JobLabels, Gauge>,
+    /// Jobs failed as `crashed` (the server stopped while running them too often).
+    quarantined: Family<KindLabels, Counter>,
     releases: Family<StateLabels, Gauge>,
 }
 
@@ -68,7 +75,14 @@ impl Default for Metrics {
         );
         registry.register("jobs", "Jobs in the queue by kind and state", jobs.clone());
         registry.register("releases", "Release orders by state", releases.clone());
+        let quarantined = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "jobs_quarantined",
+            "Jobs quarantined by kind: the server stopped while running them too often in a row",
+            quarantined.clone(),
+        );
         Self {
+            quarantined,
             registry,
             requests,
             latency,
@@ -130,6 +144,14 @@ pub async fn render(State(state): State<AppState>) -> ApiResult<Response> {
                     state: st.into(),
                 })
                 .set(n);
+        }
+    }
+    // Counted in the store (shared by every instance); the counter catches up at each scrape.
+    for (kind, n) in prism_store::jobs::quarantined_counts(&mut c).await? {
+        let counter = m.quarantined.get_or_create(&KindLabels { kind });
+        let seen = counter.get();
+        if (n as u64) > seen {
+            counter.inc_by(n as u64 - seen);
         }
     }
     let mut out = String::new();

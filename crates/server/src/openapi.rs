@@ -23,6 +23,7 @@ use crate::routes::*;
         deploys::start, deploys::list, deploys::get, deploys::events, deploys::stream, deploys::review, deploys::rollback, deploys::drift,
         templates::get, templates::versions, templates::version, templates::save, templates::preview,
         builds::start, builds::for_release, builds::list, builds::get, builds::log, builds::log_text, builds::stream, builds::cancel,
+        retry::deploy, retry::build,
         stacks::list_stacks, stacks::put_stack, stacks::delete_stack,
         registries::list_registries, registries::put_registry, registries::delete_registry,
         git_credentials::list_git_credentials, git_credentials::put_git_credential, git_credentials::delete_git_credential,

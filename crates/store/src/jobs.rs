@@ -18,7 +18,7 @@ pub struct Job {
     #[schema(value_type = Object)]
     #[serde(serialize_with = "raw_json")]
     pub payload: String,
-    /// queued, running, succeeded or failed.
+    /// queued, running, succeeded or failed ([`JobState`]).
     pub state: String,
     pub dedup_key: Option<String>,
     pub attempts: i64,
@@ -30,6 +30,57 @@ pub struct Job {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// Ordinary failures so far (the retry budget is `max_attempts` of them).
+    pub failures: i64,
+    /// Attempts abandoned in a row (the instance died while running it).
+    pub abandoned_in_a_row: i64,
+    /// Why a failed job failed: `error` or `crashed` (see [`FailureKind`]).
+    pub failure_kind: Option<String>,
+}
+
+/// The states of a job as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 4] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+        }
+    }
+}
+
+/// Why a job failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Its attempts failed (or its payload could not be read).
+    Error,
+    /// Quarantined: the server stopped while running it too often in a row.
+    Crashed,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Error => "error",
+            FailureKind::Crashed => "crashed",
+        }
+    }
 }
 
 fn raw_json<S: serde::Serializer>(v: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -37,7 +88,7 @@ fn raw_json<S: serde::Serializer>(v: &str, s: S) -> std::result::Result<S::Ok, S
     value.serialize(s)
 }
 
-const COLS: &str = "id, kind, payload, state, dedup_key, attempts, max_attempts, run_at, lease_owner, lease_expires_at, last_error, created_at, updated_at, finished_at";
+const COLS: &str = "id, kind, payload, state, dedup_key, attempts, max_attempts, run_at, lease_owner, lease_expires_at, last_error, created_at, updated_at, finished_at, failures, abandoned_in_a_row, failure_kind";
 
 pub struct NewJob<'a> {
     pub kind: &'a str,
@@ -93,56 +144,165 @@ pub async fn counts(c: &mut AnyConnection) -> Result<Vec<(String, String, i64)>>
     )
 }
 
+/// How a claim ended.
+#[derive(Debug)]
+pub enum Claim {
+    /// Nothing runnable of the asked-for kinds.
+    Empty,
+    /// The job is leased to the claiming instance for a new attempt.
+    Claimed(Job),
+    /// The job was abandoned `abandon_limit` times in a row (its instance
+    /// died while running it each time): it is failed as `crashed` instead
+    /// of being run again, with an audit record in the same transaction.
+    Quarantined { job: Job, abandoned: Vec<JobAttempt> },
+}
+
+/// What a claim looks for and how it treats jobs whose instance died.
+pub struct ClaimRequest<'a> {
+    pub instance: &'a str,
+    pub kinds: &'a [&'a str],
+    pub lease_ms: i64,
+    /// Abandoned attempts in a row after which a job is quarantined.
+    pub abandon_limit: i64,
+}
+
 /// Claims the oldest runnable job (queued and due, or running with a lapsed
-/// lease) for `instance`, leasing it for `lease_ms`.
+/// lease) for `instance`, leasing it for `lease_ms`. A job abandoned once
+/// too often is not claimed (see [`claim_next`]); this returns the next one.
 pub async fn claim(store: &Store, instance: &str, kinds: &[&str], lease_ms: i64) -> Result<Option<Job>> {
+    let req = ClaimRequest {
+        instance,
+        kinds,
+        lease_ms,
+        abandon_limit: DEFAULT_ABANDON_LIMIT,
+    };
+    loop {
+        match claim_next(store, &req).await? {
+            Claim::Empty => return Ok(None),
+            Claim::Claimed(job) => return Ok(Some(job)),
+            Claim::Quarantined { .. } => continue,
+        }
+    }
+}
+
+/// Abandoned attempts in a row after which a job is quarantined by default.
+pub const DEFAULT_ABANDON_LIMIT: i64 = 2;
+
+/// Claims one job: see [`Claim`]. A running job whose lease lapsed had its
+/// attempt abandoned: the attempt is closed as `abandoned` at the job's last
+/// heartbeat (when its instance was last seen alive), which does not spend
+/// the job's retry budget but counts towards quarantine.
+pub async fn claim_next(store: &Store, req: &ClaimRequest<'_>) -> Result<Claim> {
     let now = now_ms();
-    let kinds_csv = format!(",{},", kinds.join(","));
-    let pick = "SELECT id FROM jobs WHERE ((state = 'queued' AND run_at <= $2) OR (state = 'running' AND lease_expires_at < $2)) \
-                AND $4 LIKE '%,' || kind || ',%' ORDER BY run_at, id LIMIT 1";
+    let kinds_csv = format!(",{},", req.kinds.join(","));
+    let pick = "SELECT id FROM jobs WHERE ((state = 'queued' AND run_at <= $1) OR (state = 'running' AND lease_expires_at < $1)) \
+                AND $2 LIKE '%,' || kind || ',%' ORDER BY run_at, id LIMIT 1";
     let lock = match store.backend() {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
     let mut tx = store.begin().await?;
     let id: Option<i64> = sqlx::query_scalar(&format!("{pick}{lock}"))
-        .bind(instance)
         .bind(now)
-        .bind(lease_ms)
         .bind(&kinds_csv)
         .fetch_optional(&mut *tx)
         .await?;
     let Some(id) = id else {
         tx.commit().await?;
-        return Ok(None);
+        return Ok(Claim::Empty);
     };
+    let before = get(&mut tx, id).await?;
+    if before.state == JobState::Running.as_str() {
+        // The instance that ran it died (or was cut off) without recording an end.
+        sqlx::query(
+            "UPDATE job_attempts SET finished_at = $2, outcome = 'abandoned' WHERE job_id = $1 AND finished_at IS NULL",
+        )
+        .bind(id)
+        .bind(before.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        let in_a_row = before.abandoned_in_a_row + 1;
+        if in_a_row >= req.abandon_limit {
+            let abandoned: Vec<JobAttempt> = attempts(&mut tx, id)
+                .await?
+                .into_iter()
+                .rev()
+                .take(in_a_row as usize)
+                .rev()
+                .collect();
+            let error = format!("abandoned {in_a_row} times in a row: the server stopped while running it");
+            sqlx::query(
+                "UPDATE jobs SET state = 'failed', failure_kind = 'crashed', abandoned_in_a_row = $2, lease_owner = NULL, \
+                 lease_expires_at = NULL, finished_at = $3, updated_at = $3, last_error = $4 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(in_a_row)
+            .bind(now)
+            .bind(&error)
+            .execute(&mut *tx)
+            .await?;
+            let detail = serde_json::json!({
+                "kind": before.kind,
+                "payload": serde_json::from_str::<serde_json::Value>(&before.payload).unwrap_or_default(),
+                "abandoned": abandoned.iter().map(|a| serde_json::json!({
+                    "attempt": a.attempt, "instance": a.instance, "started_at": a.started_at, "stopped_at": a.finished_at,
+                })).collect::<Vec<_>>(),
+            });
+            crate::audit::record(
+                &mut tx,
+                &crate::audit::Origin::system("jobs"),
+                "job.quarantined",
+                "job",
+                &id.to_string(),
+                detail,
+            )
+            .await?;
+            let job = get(&mut tx, id).await?;
+            tx.commit().await?;
+            return Ok(Claim::Quarantined { job, abandoned });
+        }
+        sqlx::query("UPDATE jobs SET abandoned_in_a_row = $2 WHERE id = $1")
+            .bind(id)
+            .bind(in_a_row)
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query(
         "UPDATE jobs SET state = 'running', lease_owner = $2, lease_expires_at = $3, attempts = attempts + 1, updated_at = $4 WHERE id = $1",
     )
     .bind(id)
-    .bind(instance)
-    .bind(now + lease_ms)
+    .bind(req.instance)
+    .bind(now + req.lease_ms)
     .bind(now)
     .execute(&mut *tx)
     .await?;
     let job = get(&mut tx, id).await?;
-    // A lapsed attempt that never finished is closed as abandoned.
-    sqlx::query(
-        "UPDATE job_attempts SET finished_at = $2, outcome = 'lease_lapsed' WHERE job_id = $1 AND finished_at IS NULL",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
     sqlx::query("INSERT INTO job_attempts (job_id, attempt, instance, started_at) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(job.attempts)
-        .bind(instance)
+        .bind(req.instance)
         .bind(now)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Some(job))
+    Ok(Claim::Claimed(job))
+}
+
+/// At start: the leases this instance's previous run held (or, with `all`,
+/// every running lease: on SQLite one instance is the only one) lapse now, so
+/// the next claim takes them back instead of waiting for them to expire.
+/// Returns how many.
+pub async fn take_back_leases(store: &Store, instance: &str, all: bool) -> Result<u64> {
+    let mut tx = store.begin().await?;
+    let n =
+        sqlx::query("UPDATE jobs SET lease_expires_at = 0 WHERE state = 'running' AND (lease_owner = $1 OR $2 = 1)")
+            .bind(instance)
+            .bind(i64::from(all))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    tx.commit().await?;
+    Ok(n)
 }
 
 /// Extends the lease; false if the job is no longer ours (lease lapsed and taken).
@@ -161,21 +321,26 @@ pub async fn heartbeat(c: &mut AnyConnection, id: i64, instance: &str, lease_ms:
 
 pub enum Outcome {
     Succeeded,
-    /// Failed; retried after `retry_in_ms` unless attempts are exhausted.
+    /// Failed; retried after `retry_in_ms` unless its failures reached `max_attempts`.
     Failed {
         error: String,
         retry_in_ms: i64,
     },
+    /// Failed in a way another attempt cannot fix (a payload that cannot be read).
+    FailedFinal {
+        error: String,
+    },
 }
 
 /// Records the end of an attempt, only if the job is still leased to `instance`.
+/// Only failures spend the retry budget; abandoned attempts (crashes) do not.
 pub async fn finish(store: &Store, id: i64, instance: &str, attempt: i64, outcome: Outcome) -> Result<bool> {
     let now = now_ms();
     let mut tx = store.begin().await?;
     let n = match &outcome {
         Outcome::Succeeded => sqlx::query(
-            "UPDATE jobs SET state = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, finished_at = $3, updated_at = $3, last_error = NULL \
-             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            "UPDATE jobs SET state = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, finished_at = $3, updated_at = $3, \
+             last_error = NULL, abandoned_in_a_row = 0 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
         )
         .bind(id)
         .bind(instance)
@@ -183,24 +348,34 @@ pub async fn finish(store: &Store, id: i64, instance: &str, attempt: i64, outcom
         .execute(&mut *tx)
         .await?
         .rows_affected(),
-        Outcome::Failed { error, retry_in_ms } => sqlx::query(
-            "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-             finished_at = CASE WHEN attempts >= max_attempts THEN $3 ELSE NULL END, run_at = $4, lease_owner = NULL, \
-             lease_expires_at = NULL, last_error = $5, updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(instance)
-        .bind(now)
-        .bind(now + retry_in_ms)
-        .bind(error)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected(),
+        Outcome::Failed { error, .. } | Outcome::FailedFinal { error } => {
+            let (retry_in_ms, last) = match &outcome {
+                Outcome::Failed { retry_in_ms, .. } => (*retry_in_ms, 0i64),
+                _ => (0, 1),
+            };
+            sqlx::query(
+                "UPDATE jobs SET failures = failures + 1, \
+                 state = CASE WHEN failures + 1 >= max_attempts OR $6 = 1 THEN 'failed' ELSE 'queued' END, \
+                 failure_kind = CASE WHEN failures + 1 >= max_attempts OR $6 = 1 THEN 'error' ELSE NULL END, \
+                 finished_at = CASE WHEN failures + 1 >= max_attempts OR $6 = 1 THEN $3 ELSE NULL END, run_at = $4, lease_owner = NULL, \
+                 lease_expires_at = NULL, last_error = $5, updated_at = $3, abandoned_in_a_row = 0 \
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            )
+            .bind(id)
+            .bind(instance)
+            .bind(now)
+            .bind(now + retry_in_ms)
+            .bind(error)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        }
     };
     if n > 0 {
         let (label, err) = match &outcome {
             Outcome::Succeeded => ("succeeded", None),
-            Outcome::Failed { error, .. } => ("failed", Some(error.as_str())),
+            Outcome::Failed { error, .. } | Outcome::FailedFinal { error } => ("failed", Some(error.as_str())),
         };
         sqlx::query("UPDATE job_attempts SET finished_at = $4, outcome = $5, error = $6 WHERE job_id = $1 AND attempt = $2 AND instance = $3")
             .bind(id)
@@ -240,8 +415,8 @@ pub async fn release(store: &Store, id: i64, instance: &str) -> Result<bool> {
     let now = now_ms();
     let mut tx = store.begin().await?;
     let n = sqlx::query(
-        "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, attempts = attempts - 1, updated_at = $3 \
-         WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+        "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, attempts = attempts - 1, abandoned_in_a_row = 0, \
+         updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
     )
     .bind(id)
     .bind(instance)
@@ -257,4 +432,78 @@ pub async fn release(store: &Store, id: i64, instance: &str) -> Result<bool> {
         .await?;
     tx.commit().await?;
     Ok(n > 0)
+}
+
+/// Jobs quarantined (failed as `crashed`) so far, by kind.
+pub async fn quarantined_counts(c: &mut AnyConnection) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT kind, COUNT(*) FROM jobs WHERE failure_kind = 'crashed' GROUP BY kind")
+            .fetch_all(c)
+            .await?,
+    )
+}
+
+/// A process group a job's attempt started on this host, recorded before the
+/// command runs so a restarted instance can end it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobProcess {
+    pub id: i64,
+    pub job_id: i64,
+    pub attempt: i64,
+    pub instance: String,
+    pub pgid: i64,
+    /// What it belongs to, for the message (e.g. `build:12`).
+    pub subject: String,
+    /// In the environment of the group's processes (`PRISM_STEP_MARKER`).
+    pub marker: String,
+    pub started_at: i64,
+}
+
+pub async fn process_started(
+    store: &Store,
+    job_id: i64,
+    attempt: i64,
+    instance: &str,
+    pgid: i64,
+    subject: &str,
+    marker: &str,
+) -> Result<i64> {
+    let mut tx = store.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO job_processes (job_id, attempt, instance, pgid, subject, marker, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(job_id)
+    .bind(attempt)
+    .bind(instance)
+    .bind(pgid)
+    .bind(subject)
+    .bind(marker)
+    .bind(now_ms())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The process group ended (or was ended): nothing to clean up after a crash.
+pub async fn process_ended(store: &Store, id: i64) -> Result<()> {
+    let mut tx = store.begin().await?;
+    sqlx::query("UPDATE job_processes SET ended_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// Process groups that `instance` (all, with `all`) started and never saw end.
+pub async fn open_processes(c: &mut AnyConnection, instance: &str, all: bool) -> Result<Vec<JobProcess>> {
+    Ok(sqlx::query_as(
+        "SELECT id, job_id, attempt, instance, pgid, subject, marker, started_at FROM job_processes \
+         WHERE ended_at IS NULL AND (instance = $1 OR $2 = 1) ORDER BY id",
+    )
+    .bind(instance)
+    .bind(i64::from(all))
+    .fetch_all(c)
+    .await?)
 }

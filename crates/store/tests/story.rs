@@ -344,11 +344,33 @@ async fn job_queue_claims_leases_and_takes_over() {
         )
         .await
         .unwrap());
+        // The abandoned attempt did not spend the retry budget: one failure of two.
         let mut c = store.conn().await.unwrap();
         let j = jobs::get(&mut c, id).await.unwrap();
         assert_eq!(
-            (j.state.as_str(), j.last_error.as_deref()),
-            ("failed", Some("boom")),
+            (j.state.as_str(), j.failures, j.abandoned_in_a_row),
+            ("queued", 1, 0),
+            "{backend:?}"
+        );
+        drop(c);
+        let again = jobs::claim(&store, "b", &["selftest"], 60_000).await.unwrap().unwrap();
+        assert!(jobs::finish(
+            &store,
+            id,
+            "b",
+            again.attempts,
+            Outcome::Failed {
+                error: "boom".into(),
+                retry_in_ms: 0
+            }
+        )
+        .await
+        .unwrap());
+        let mut c = store.conn().await.unwrap();
+        let j = jobs::get(&mut c, id).await.unwrap();
+        assert_eq!(
+            (j.state.as_str(), j.last_error.as_deref(), j.failure_kind.as_deref()),
+            ("failed", Some("boom"), Some("error")),
             "{backend:?}"
         );
         let attempts = jobs::attempts(&mut c, id).await.unwrap();
@@ -359,7 +381,8 @@ async fn job_queue_claims_leases_and_takes_over() {
         assert_eq!(
             outcomes,
             vec![
-                ("a".into(), Some("lease_lapsed".into())),
+                ("a".into(), Some("abandoned".into())),
+                ("b".into(), Some("failed".into())),
                 ("b".into(), Some("failed".into()))
             ]
         );

@@ -38,6 +38,13 @@ pub enum BuildCommand {
     },
     /// Cancel a queued or running build
     Cancel { id: i64 },
+    /// Start a failed build again (e.g. one the server stopped during twice); admins and whoever asked for it
+    Retry {
+        id: i64,
+        /// Start the new build and return, without following it
+        #[arg(long)]
+        no_follow: bool,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,6 +161,23 @@ pub async fn run(ctx: &Ctx, cmd: BuildCommand) -> CliResult<()> {
                     b.id, b.release, b.state
                 ))
             })
+        }
+        BuildCommand::Retry { id, no_follow } => {
+            let answer = ctx
+                .client
+                .post(&["builds", &id.to_string(), "retry"], &json!({}))
+                .await?;
+            let follow_id = answer["id"].as_i64();
+            super::show(ctx, &answer, |b: Build| {
+                line(format!(
+                    "Build {} of {} ({}) queued: a retry of build {id}.",
+                    b.id, b.release, b.application
+                ))
+            })?;
+            match follow_id {
+                Some(new) if !no_follow && !ctx.json() => follow(ctx, new).await,
+                _ => Ok(()),
+            }
         }
     }
 }

@@ -113,6 +113,14 @@ pub enum DeployCommand {
         #[arg(long)]
         no_follow: bool,
     },
+    /// Start a failed deploy again (e.g. one the server stopped during twice): a new deploy of the same release and environment; admins and whoever asked for it
+    #[command(after_help = AFTER_HELP)]
+    Retry {
+        id: i64,
+        /// Start the new deploy and return, without following it
+        #[arg(long)]
+        no_follow: bool,
+    },
     /// Whether the live objects still match the last successful deploy
     Drift {
         #[arg(long)]
@@ -199,6 +207,23 @@ pub async fn run(args: DeployArgs) -> CliResult<()> {
             })
         }
         DeployCommand::Watch { id } => follow(ctx, id).await,
+        DeployCommand::Retry { id, no_follow } => {
+            let answer = ctx
+                .client
+                .post(&["deploys", &id.to_string(), "retry"], &json!({}))
+                .await?;
+            let follow_id = answer["id"].as_i64();
+            super::show(ctx, &answer, |d: Deploy| {
+                line(format!(
+                    "Deploy {} ({} of {} to {}) queued: a retry of deploy {id}.",
+                    d.id, d.release, d.application, d.environment
+                ))
+            })?;
+            match follow_id {
+                Some(new) if !no_follow && !ctx.json() => follow(ctx, new).await,
+                _ => Ok(()),
+            }
+        }
         DeployCommand::Review { id, decision, comment } => {
             let verb = if decision.approve { "approve" } else { "reject" };
             let answer = ctx

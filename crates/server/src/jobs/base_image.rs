@@ -4,7 +4,9 @@
 //! harmless.
 
 use prism_image::{BaseRecipe, ImageReference};
-use prism_store::{audit, base_images, credentials, jobs};
+use prism_jobs::{Cancel, Job, Quarantine};
+use prism_store::{audit, base_images, credentials};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::JobError;
@@ -12,28 +14,61 @@ use crate::services::base_recipe::{self, Recipe};
 use crate::services::build_config;
 use crate::state::AppState;
 
-pub const BASE_IMAGE: &str = "base_image";
+pub const BASE_IMAGE: &str = BaseImageJob::KIND;
+
+/// The job that builds one base image, once per request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BaseImageJob {
+    pub base_id: i64,
+    /// When it was asked for (each request builds once).
+    #[serde(default)]
+    pub requested_at: i64,
+}
+
+impl Job for BaseImageJob {
+    const KIND: &'static str = "base_image";
+    const MAX_ATTEMPTS: i64 = 2;
+    type Context = AppState;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("base_image:{}:{}", self.base_id, self.requested_at))
+    }
+
+    async fn run(&self, ctx: &AppState, _cancel: Cancel) -> Result<(), JobError> {
+        run(ctx, self.base_id).await
+    }
+
+    async fn quarantined(&self, ctx: &AppState, q: &Quarantine) -> Result<(), JobError> {
+        let message = format!(
+            "crashed: {}",
+            q.describe().replacen("during it", "during this build", 1)
+        );
+        let mut tx = ctx.store.begin().await?;
+        base_images::set_state(&mut tx, self.base_id, "failed", Some(&message)).await?;
+        audit::record(
+            &mut tx,
+            &prism_store::audit::Origin::system("base_image"),
+            "base_image.failed",
+            "base_image",
+            &self.base_id.to_string(),
+            json!({"error": message, "failure_kind": "crashed"}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
 
 pub async fn enqueue(c: &mut prism_store::AnyConnection, base_id: i64) -> prism_store::Result<()> {
-    jobs::enqueue(
-        c,
-        jobs::NewJob {
-            kind: BASE_IMAGE,
-            payload: json!({"base_id": base_id}),
-            dedup_key: Some(format!("base_image:{base_id}:{}", prism_store::now_ms())),
-            run_at: None,
-            max_attempts: 2,
-        },
-    )
-    .await?;
+    let job = BaseImageJob {
+        base_id,
+        requested_at: prism_store::now_ms(),
+    };
+    prism_jobs::enqueue(c, &job).await?;
     Ok(())
 }
 
-pub async fn run(state: &AppState, payload: &str) -> Result<(), JobError> {
-    let v: serde_json::Value = serde_json::from_str(payload).map_err(|e| JobError::Payload(e.to_string()))?;
-    let id = v["base_id"]
-        .as_i64()
-        .ok_or_else(|| JobError::Payload("base_id missing".into()))?;
+async fn run(state: &AppState, id: i64) -> Result<(), JobError> {
     base_images::set_state(&mut *state.store.conn().await?, id, "building", None).await?;
     let result = build(state, id).await;
     let mut tx = state.store.begin().await?;

@@ -25,9 +25,11 @@ use prism_builder::{
 use prism_domain::release::Action;
 use prism_domain::{BuildEvent, BuildFailure as Kind, BuildState};
 use prism_image::{ConfigChanges, ImageReference, LayerSpec};
+use prism_jobs::{Job, Quarantine, TaskGuard};
 use prism_store::builds::{self, Build, Pushed};
 use prism_store::releases::BuildInfo;
-use prism_store::{audit, base_images, credentials, jobs, releases};
+use prism_store::{audit, base_images, credentials, releases};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Cancel, JobError};
@@ -36,21 +38,44 @@ use crate::services::build_config::{self, ResolvedBuild};
 use crate::services::build_log::BuildLog;
 use crate::state::AppState;
 
-pub const BUILD: &str = "build";
+pub const BUILD: &str = BuildJob::KIND;
+
+/// The job that runs one build (CPU-bound: compilers, compression).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BuildJob {
+    pub build_id: i64,
+}
+
+impl Job for BuildJob {
+    const KIND: &'static str = "build";
+    const MAX_ATTEMPTS: i64 = 2;
+    const CPU_BOUND: bool = true;
+    type Context = AppState;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("build:{}", self.build_id))
+    }
+
+    async fn run(&self, ctx: &AppState, cancel: Cancel) -> Result<(), JobError> {
+        run(ctx, self.build_id, cancel).await
+    }
+
+    async fn quarantined(&self, ctx: &AppState, q: &Quarantine) -> Result<(), JobError> {
+        let f = Failure::new(
+            Kind::Crashed,
+            format!(
+                "{}; its log: /api/v1/builds/{}/log",
+                q.describe().replacen("during it", "during this build", 1),
+                self.build_id
+            ),
+        );
+        fail(ctx, self.build_id, &f).await
+    }
+}
 
 /// Enqueues the job that runs build `id` (deduplicated: one job per build).
 pub async fn enqueue(c: &mut prism_store::AnyConnection, id: i64) -> prism_store::Result<()> {
-    jobs::enqueue(
-        c,
-        jobs::NewJob {
-            kind: BUILD,
-            payload: json!({"build_id": id}),
-            dedup_key: Some(format!("build:{id}")),
-            run_at: None,
-            max_attempts: 2,
-        },
-    )
-    .await?;
+    prism_jobs::enqueue(c, &BuildJob { build_id: id }).await?;
     Ok(())
 }
 
@@ -90,11 +115,7 @@ impl From<prism_store::StoreError> for Failure {
     }
 }
 
-pub async fn run(state: &AppState, payload: &str, cancel: Cancel) -> Result<(), JobError> {
-    let v: serde_json::Value = serde_json::from_str(payload).map_err(|e| JobError::Payload(e.to_string()))?;
-    let id = v["build_id"]
-        .as_i64()
-        .ok_or_else(|| JobError::Payload("build_id missing".into()))?;
+async fn run(state: &AppState, id: i64, cancel: Cancel) -> Result<(), JobError> {
     let b = builds::get(&mut *state.store.conn().await?, id).await?;
     if b.state.is_final() {
         return Ok(());
@@ -117,7 +138,8 @@ pub async fn run(state: &AppState, payload: &str, cancel: Cancel) -> Result<(), 
     let by_user = Arc::new(AtomicBool::new(false));
     let watcher = {
         let (store, token, by_user, cancel) = (state.store.clone(), token.clone(), by_user.clone(), cancel.clone());
-        tokio::spawn(async move {
+        // Held by a guard: it stops however this function ends, panics included.
+        TaskGuard::spawn(async move {
             loop {
                 if cancel.is_cancelled() {
                     token.cancel();
@@ -137,10 +159,13 @@ pub async fn run(state: &AppState, payload: &str, cancel: Cancel) -> Result<(), 
     let root = WorkspaceRoot::new(&state.settings.build.work_dir);
     let ws_name = format!("build-{id}");
     let outcome = match &root {
-        Ok(root) => pipeline(state, &b, &resolved, root, &ws_name, &log, &masker, token.clone()).await,
+        Ok(root) => {
+            let work = pipeline(state, &b, &resolved, root, &ws_name, &log, &masker, token.clone());
+            super::leftovers::owned_by(cancel.job_id(), cancel.attempt(), id, work).await
+        }
         Err(e) => Err(Failure::new(Kind::Internal, format!("build directory: {e}"))),
     };
-    watcher.abort();
+    drop(watcher);
     if let Ok(root) = &root {
         if let Err(e) = root.remove(&ws_name) {
             tracing::warn!(build = id, error = %e, "could not remove the build workspace");
@@ -395,7 +420,9 @@ async fn executor_for(
     masker: &SecretMasker,
 ) -> Result<Box<dyn Executor>, Failure> {
     if r.executor == prism_domain::build::LOCAL_EXECUTOR {
-        return Ok(Box::new(LocalExecutor::new()));
+        return Ok(Box::new(
+            LocalExecutor::new().with_recorder(super::leftovers::recorder(state)),
+        ));
     }
     let rec = credentials::executor(&mut *state.store.conn().await?, &r.executor)
         .await

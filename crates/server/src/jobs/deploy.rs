@@ -12,9 +12,11 @@
 use std::time::{Duration, Instant};
 
 use prism_domain::release::Action;
+use prism_jobs::{Job, Quarantine};
 use prism_kube::{rollout_status, RolloutStatus};
 use prism_store::deploys::{self, Deploy};
-use prism_store::{audit, environments, jobs, slots};
+use prism_store::{audit, environments, slots};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Cancel, JobError};
@@ -23,7 +25,48 @@ use crate::services::deploy_plan::{self, cluster_for, DeployError, PlannedObject
 use crate::state::AppState;
 use prism_domain::{DeployEvent, DeployFailure, DeployKind, DeployState};
 
-pub const DEPLOY: &str = "deploy";
+pub const DEPLOY: &str = DeployJob::KIND;
+
+/// The job that advances one deploy from the state it was enqueued in.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeployJob {
+    pub deploy_id: i64,
+    /// The deploy's state when enqueued (deduplicates a double click).
+    #[serde(default)]
+    pub state: String,
+}
+
+impl Job for DeployJob {
+    const KIND: &'static str = "deploy";
+    const MAX_ATTEMPTS: i64 = 3;
+    type Context = AppState;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("deploy:{}:{}", self.deploy_id, self.state))
+    }
+
+    async fn run(&self, ctx: &AppState, cancel: Cancel) -> Result<(), JobError> {
+        run(ctx, self.deploy_id, cancel).await
+    }
+
+    async fn quarantined(&self, ctx: &AppState, q: &Quarantine) -> Result<(), JobError> {
+        let d = deploys::get(&mut *ctx.store.conn().await?, self.deploy_id).await?;
+        let reason = format!(
+            "crashed: {}; its events: /api/v1/deploys/{}/events",
+            q.describe().replacen("during it", "during this deploy", 1),
+            d.id
+        );
+        event(
+            ctx,
+            d.id,
+            "crashed",
+            &reason,
+            json!({"failure_kind": "crashed", "job": q.job_id}),
+        )
+        .await?;
+        fail(ctx, &d, DeployFailure::Crashed, &reason).await
+    }
+}
 
 /// Enqueues the job that advances `deploy_id` (deduplicated per state, so
 /// a double click enqueues one job).
@@ -32,17 +75,11 @@ pub async fn enqueue(
     deploy_id: i64,
     state: DeployState,
 ) -> prism_store::Result<()> {
-    jobs::enqueue(
-        c,
-        jobs::NewJob {
-            kind: DEPLOY,
-            payload: json!({"deploy_id": deploy_id}),
-            dedup_key: Some(format!("deploy:{deploy_id}:{state}")),
-            run_at: None,
-            max_attempts: 3,
-        },
-    )
-    .await?;
+    let job = DeployJob {
+        deploy_id,
+        state: state.as_str().to_owned(),
+    };
+    prism_jobs::enqueue(c, &job).await?;
     Ok(())
 }
 
@@ -52,11 +89,7 @@ async fn event(state: &AppState, id: i64, step: &str, message: &str, data: serde
     Ok(())
 }
 
-pub async fn run(state: &AppState, payload: &str, mut cancel: Cancel) -> Result<(), JobError> {
-    let v: serde_json::Value = serde_json::from_str(payload).map_err(|e| JobError::Payload(e.to_string()))?;
-    let id = v["deploy_id"]
-        .as_i64()
-        .ok_or_else(|| JobError::Payload("deploy_id missing".into()))?;
+async fn run(state: &AppState, id: i64, mut cancel: Cancel) -> Result<(), JobError> {
     loop {
         let d = deploys::get(&mut *state.store.conn().await?, id).await?;
         let outcome = match d.state {

@@ -5,14 +5,43 @@
 //! twice does no harm.
 
 use prism_domain::ReleaseId;
+use prism_jobs::{Cancel, Job};
 use prism_store::audit::{self, Origin};
 use prism_store::{base_images, builds, deploys, slots, tokens};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::JobError;
 use crate::app::AppState;
 
-pub async fn run(state: &AppState) -> Result<(), JobError> {
+/// One sweep per period (the period number deduplicates it across instances).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MaintenanceJob {
+    #[serde(default)]
+    pub period: i64,
+}
+
+impl MaintenanceJob {
+    pub fn for_period(period: i64) -> Self {
+        MaintenanceJob { period }
+    }
+}
+
+impl Job for MaintenanceJob {
+    const KIND: &'static str = "maintenance";
+    const MAX_ATTEMPTS: i64 = 3;
+    type Context = AppState;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("{}:{}", Self::KIND, self.period))
+    }
+
+    async fn run(&self, ctx: &AppState, _cancel: Cancel) -> Result<(), JobError> {
+        run(ctx).await
+    }
+}
+
+async fn run(state: &AppState) -> Result<(), JobError> {
     let mut tx = state.store.begin().await?;
     let expired = slots::expire_holds(&mut tx).await?;
     let origin = Origin::system("maintenance");

@@ -47,6 +47,7 @@ pub mod members;
 pub mod projects;
 pub mod registries;
 pub mod releases;
+pub mod retry;
 pub mod sessions;
 pub mod stacks;
 pub mod templates;

@@ -21,6 +21,7 @@ pub mod projects;
 mod query;
 pub mod registries;
 pub mod releases;
+pub mod retry;
 pub mod stacks;
 pub mod templates;
 pub mod tokens;
@@ -114,6 +115,8 @@ pub fn router() -> Router<AppState> {
         .route("/builds/{id}/log.txt", get(builds::log_text))
         .route("/builds/{id}/stream", get(builds::stream))
         .route("/builds/{id}/cancel", post(builds::cancel))
+        .route("/builds/{id}/retry", post(retry::build))
+        .route("/deploys/{id}/retry", post(retry::deploy))
         .route("/deploys", get(deploys::list))
         .route("/deploys/{id}", get(deploys::get))
         .route("/deploys/{id}/events", get(deploys::events))

@@ -1067,6 +1067,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/v1/builds/{id}/log.txt"),
     ("GET", "/api/v1/builds/{id}/stream"),
     ("POST", "/api/v1/builds/{id}/cancel"),
+    ("POST", "/api/v1/builds/{id}/retry"),
+    ("POST", "/api/v1/deploys/{id}/retry"),
     ("GET", "/api/v1/stacks"),
     ("PUT", "/api/v1/stacks/{name}"),
     ("DELETE", "/api/v1/stacks/{name}"),

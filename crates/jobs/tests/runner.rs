@@ -1,0 +1,328 @@
+//! The runner's guarantees, on SQLite and PostgreSQL alike: a panicking job
+//! is recorded as its attempt's failure and another runner takes it over; a
+//! runner that dies mid-job stops renewing the lease (its heartbeat is held by
+//! a guard) so another runner takes the job over after the lease; a job whose
+//! runner died under it twice in a row is quarantined, not run a third time.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prism_jobs::{Cancel, Job, JobError, Quarantine, Registry, Runner, RunnerConfig};
+use prism_store::{jobs, Store};
+use serde::{Deserialize, Serialize};
+use sqlx::Connection;
+use tokio::sync::watch;
+
+const LEASE_MS: i64 = 3000;
+
+/// A store for one test, dropped (PostgreSQL database, SQLite file) on drop.
+struct TestDb {
+    store: Store,
+    pg_db: Option<String>,
+    dir: std::path::PathBuf,
+}
+
+fn pg_base() -> String {
+    std::env::var("PRISM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+impl TestDb {
+    async fn sqlite() -> Self {
+        let dir = std::env::temp_dir().join(format!("prism-jobs-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.join("s.db").display()), 4)
+            .await
+            .unwrap();
+        TestDb {
+            store,
+            pg_db: None,
+            dir,
+        }
+    }
+
+    async fn postgres() -> Self {
+        let db = format!("prism_jobs_{}", uuid::Uuid::new_v4().simple());
+        let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
+            .await
+            .expect("PostgreSQL (PRISM_TEST_PG_URL)");
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let store = Store::open(&format!("{}/{db}", pg_base()), 4).await.unwrap();
+        TestDb {
+            store,
+            pg_db: Some(db),
+            dir: std::env::temp_dir(),
+        }
+    }
+
+    async fn both() -> Vec<TestDb> {
+        vec![TestDb::sqlite().await, TestDb::postgres().await]
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(db) = self.pg_db.take() else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return;
+        };
+        // Drop may run inside the test's runtime: drop the database from a thread of its own.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base())).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                        .execute(&mut c)
+                        .await;
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+/// What the test jobs saw.
+#[derive(Clone, Default)]
+struct Ctx {
+    ran_on: Arc<Mutex<Vec<String>>>,
+    quarantined: Arc<AtomicUsize>,
+}
+
+/// Panics on instance `a`, succeeds elsewhere.
+#[derive(Serialize, Deserialize)]
+struct PanicsOnA;
+
+impl Job for PanicsOnA {
+    const KIND: &'static str = "panics_on_a";
+    type Context = Ctx;
+
+    async fn run(&self, ctx: &Ctx, cancel: Cancel) -> Result<(), JobError> {
+        ctx.ran_on.lock().unwrap().push(cancel.instance().to_owned());
+        if cancel.instance() == "a" {
+            panic!("boom on a");
+        }
+        Ok(())
+    }
+}
+
+/// Hangs forever on instance `a` (as if the process were stuck or dying), succeeds elsewhere.
+#[derive(Serialize, Deserialize)]
+struct HangsOnA;
+
+impl Job for HangsOnA {
+    const KIND: &'static str = "hangs_on_a";
+    type Context = Ctx;
+
+    async fn run(&self, ctx: &Ctx, cancel: Cancel) -> Result<(), JobError> {
+        ctx.ran_on.lock().unwrap().push(cancel.instance().to_owned());
+        if cancel.instance() == "a" {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+
+    async fn quarantined(&self, ctx: &Ctx, q: &Quarantine) -> Result<(), JobError> {
+        assert_eq!(q.abandoned.len(), 2);
+        assert!(q.describe().contains("2 times in a row"), "{}", q.describe());
+        ctx.quarantined.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn registry() -> Registry<Ctx> {
+    Registry::new().register::<PanicsOnA>().register::<HangsOnA>()
+}
+
+/// A runner in a task of its own: `stop` shuts it down gracefully,
+/// `crash` drops it (and every job task with it) as a killed process would.
+struct RunningRunner {
+    task: tokio::task::JoinHandle<()>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl RunningRunner {
+    fn start(store: &Store, ctx: &Ctx, instance: &str, sole_instance: bool) -> Self {
+        let config = RunnerConfig {
+            instance: instance.into(),
+            lease_ms: LEASE_MS,
+            poll: Duration::from_millis(50),
+            max_concurrent: 4,
+            max_cpu_bound: 1,
+            abandon_limit: 2,
+            sole_instance,
+        };
+        let (shutdown, rx) = watch::channel(false);
+        let runner = Runner::new(store.clone(), ctx.clone(), registry(), config);
+        RunningRunner {
+            task: tokio::spawn(runner.run(rx)),
+            shutdown,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    async fn crash(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+async fn job(store: &Store, id: i64) -> jobs::Job {
+    jobs::get(&mut store.conn().await.unwrap(), id).await.unwrap()
+}
+
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn enqueue<J: Job>(store: &Store, j: &J) -> i64 {
+    let mut tx = store.begin().await.unwrap();
+    let id = prism_jobs::enqueue(&mut tx, j).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_job_is_a_failed_attempt_and_another_runner_takes_it_over() {
+    for db in TestDb::both().await {
+        let store = &db.store;
+        let backend = store.backend();
+        let ctx = Ctx::default();
+        let id = enqueue(store, &PanicsOnA).await;
+        let a = RunningRunner::start(store, &ctx, "a", false);
+        wait_for("the panic to be recorded", Duration::from_secs(10), || async {
+            job(store, id).await.failures == 1
+        })
+        .await;
+        let j = job(store, id).await;
+        assert_eq!(
+            (j.state.as_str(), j.lease_owner.as_deref()),
+            ("queued", None),
+            "{backend:?}"
+        );
+        assert!(
+            j.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("panicked: boom on a")),
+            "{backend:?}: {j:?}"
+        );
+        a.stop().await;
+        let b = RunningRunner::start(store, &ctx, "b", false);
+        wait_for("b to run the retry", Duration::from_secs(15), || async {
+            job(store, id).await.state == "succeeded"
+        })
+        .await;
+        b.stop().await;
+        let attempts = jobs::attempts(&mut store.conn().await.unwrap(), id).await.unwrap();
+        let seen: Vec<(&str, Option<&str>)> = attempts
+            .iter()
+            .map(|a| (a.instance.as_str(), a.outcome.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![("a", Some("failed")), ("b", Some("succeeded"))],
+            "{backend:?}"
+        );
+        assert_eq!(*ctx.ran_on.lock().unwrap(), vec!["a", "b"], "{backend:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_that_dies_mid_job_stops_its_heartbeat_and_another_takes_over_after_the_lease() {
+    for db in TestDb::both().await {
+        let store = &db.store;
+        let backend = store.backend();
+        let ctx = Ctx::default();
+        let id = enqueue(store, &HangsOnA).await;
+        let a = RunningRunner::start(store, &ctx, "a", false);
+        wait_for("a to run it", Duration::from_secs(10), || async {
+            job(store, id).await.lease_owner.as_deref() == Some("a")
+        })
+        .await;
+        a.crash().await;
+        let died = Instant::now();
+        let b = RunningRunner::start(store, &ctx, "b", false);
+        wait_for("b to take it over", Duration::from_secs(15), || async {
+            job(store, id).await.state == "succeeded"
+        })
+        .await;
+        assert!(
+            died.elapsed() >= Duration::from_millis(LEASE_MS as u64 / 2),
+            "{backend:?}: another instance waits for the lease to lapse"
+        );
+        b.stop().await;
+        let j = job(store, id).await;
+        assert_eq!((j.failures, j.attempts), (0, 2), "{backend:?}: a crash spends no retry");
+        let attempts = jobs::attempts(&mut store.conn().await.unwrap(), id).await.unwrap();
+        assert_eq!(attempts[0].outcome.as_deref(), Some("abandoned"), "{backend:?}");
+        assert!(
+            attempts[0].finished_at.is_some(),
+            "{backend:?}: when it was last seen alive"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_abandoned_twice_in_a_row_is_quarantined_not_run_a_third_time() {
+    for db in TestDb::both().await {
+        let store = &db.store;
+        let backend = store.backend();
+        let ctx = Ctx::default();
+        let id = enqueue(store, &HangsOnA).await;
+        for round in 1..=2 {
+            let started = Instant::now();
+            let a = RunningRunner::start(store, &ctx, "a", false);
+            wait_for("a to run it", Duration::from_secs(10), || async {
+                job(store, id).await.attempts == round
+            })
+            .await;
+            if round == 2 {
+                assert!(
+                    started.elapsed() < Duration::from_millis(LEASE_MS as u64),
+                    "{backend:?}: a restarted instance takes back its own lease at once"
+                );
+            }
+            a.crash().await;
+        }
+        let a = RunningRunner::start(store, &ctx, "a", false);
+        wait_for("the quarantine", Duration::from_secs(10), || async {
+            ctx.quarantined.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        a.stop().await;
+        let j = job(store, id).await;
+        assert_eq!(
+            (j.state.as_str(), j.failure_kind.as_deref(), j.attempts, j.failures),
+            ("failed", Some("crashed"), 2, 0),
+            "{backend:?}"
+        );
+        assert_eq!(ctx.ran_on.lock().unwrap().len(), 2, "{backend:?}: not run a third time");
+        let audited: i64 = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'job.quarantined' AND record_id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_one(&mut *store.conn().await.unwrap())
+        .await
+        .unwrap();
+        assert_eq!(audited, 1, "{backend:?}");
+    }
+}

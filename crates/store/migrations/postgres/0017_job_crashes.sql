@@ -1,0 +1,23 @@
+-- Crash recovery (issue 17): crashes are counted apart from failures, a job
+-- abandoned too often in a row is quarantined (failure kind `crashed`), and
+-- the process groups a job starts are recorded so a restarted instance can
+-- end what its previous run left.
+
+ALTER TABLE jobs ADD COLUMN failures BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN abandoned_in_a_row BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN failure_kind TEXT;
+
+CREATE TABLE job_processes (
+    id BIGSERIAL PRIMARY KEY,
+    job_id BIGINT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    attempt BIGINT NOT NULL,
+    instance TEXT NOT NULL,
+    pgid BIGINT NOT NULL,
+    subject TEXT NOT NULL,
+    -- Set in the environment of the group's processes: a recorded group id
+    -- that was reused by another process (after a reboot) is never killed.
+    marker TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    ended_at BIGINT
+);
+CREATE INDEX job_processes_open ON job_processes(instance, ended_at);
