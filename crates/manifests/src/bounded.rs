@@ -22,7 +22,24 @@ pub const MAX_INDENT_WIDTH: usize = 1024;
 /// The largest width or precision in a `format` specification.
 pub const MAX_FORMAT_WIDTH: usize = 4096;
 
+/// The most items a list or map printed with `{{ }}` may have: printing a
+/// lazily repeated `[1, 2] * 10**12` otherwise walks it item by item.
+pub const MAX_PRINTED_ITEMS: usize = 10_000;
+
 pub(crate) fn install(env: &mut Environment<'_>) {
+    env.set_formatter(|out, state, value| {
+        let container = matches!(
+            value.kind(),
+            minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map | minijinja::value::ValueKind::Iterable
+        );
+        if container && value.len().is_some_and(|n| n > MAX_PRINTED_ITEMS) {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("printing a collection of more than {MAX_PRINTED_ITEMS} items (the limit)"),
+            ));
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     env.add_filter("tojson", tojson);
     env.add_filter("indent", indent);
     env.add_filter("replace", replace);
@@ -125,11 +142,21 @@ fn tojson(value: &Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Value,
     Ok(Value::from_safe_string(rv))
 }
 
-fn as_text(value: &Value) -> String {
-    match value.as_str() {
-        Some(s) => s.to_owned(),
-        None => value.to_string(),
+/// The value as text, refused when larger than the output limit: every
+/// filter here returns at least about as much as it reads.
+fn as_text(value: &Value) -> Result<std::borrow::Cow<'_, str>, Error> {
+    if let Some(len) = value.as_str().map(str::len).or_else(|| value.len()) {
+        if len > MAX_OUTPUT_BYTES {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("input larger than {MAX_OUTPUT_BYTES} bytes (the output limit of a template)"),
+            ));
+        }
     }
+    Ok(match value.as_str() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(value.to_string()),
+    })
 }
 
 fn indent(
@@ -170,7 +197,7 @@ fn indent(
         None => kwargs.get::<Option<bool>>("blank")?.unwrap_or(false),
     };
     kwargs.assert_all_used()?;
-    let text = as_text(value);
+    let text = as_text(value)?;
     let lines = text.matches('\n').count() + 1;
     if text.len().saturating_add(lines.saturating_mul(width)) > MAX_OUTPUT_BYTES {
         return Err(too_large("indent"));
@@ -198,11 +225,11 @@ fn indent(
 }
 
 fn replace(value: &Value, from: &Value, to: &Value) -> Result<Value, Error> {
-    let (s, from, to) = (as_text(value), as_text(from), as_text(to));
+    let (s, from, to) = (as_text(value)?, as_text(from)?, as_text(to)?);
     let hits = if from.is_empty() {
         s.chars().count() + 1
     } else {
-        s.matches(from.as_str()).count()
+        s.matches(from.as_ref()).count()
     };
     let len = s
         .len()
@@ -211,11 +238,11 @@ fn replace(value: &Value, from: &Value, to: &Value) -> Result<Value, Error> {
     if len > MAX_OUTPUT_BYTES {
         return Err(too_large("replace"));
     }
-    Ok(Value::from(s.replace(from.as_str(), &to)))
+    Ok(Value::from(s.replace(from.as_ref(), &to)))
 }
 
 fn join(value: &Value, joiner: Option<&Value>) -> Result<Value, Error> {
-    let joiner = joiner.map(as_text).unwrap_or_default();
+    let joiner = joiner.map(as_text).transpose()?.unwrap_or_default();
     let iter = value.try_iter().map_err(|e| {
         Error::new(
             ErrorKind::InvalidOperation,

@@ -14,7 +14,7 @@ mod templates;
 mod validate;
 mod vars;
 
-pub use bounded::{MAX_FORMAT_WIDTH, MAX_INDENT_WIDTH, MAX_JSON_INDENT};
+pub use bounded::{MAX_FORMAT_WIDTH, MAX_INDENT_WIDTH, MAX_JSON_INDENT, MAX_PRINTED_ITEMS};
 pub use error::{ManifestError, Problem};
 pub use objects::{ObjectRef, Rendered, RenderedObject};
 pub use render::{render, set_progress_hook, FUEL, MAX_OUTPUT_BYTES, MAX_TOTAL_OUTPUT_BYTES};

@@ -75,6 +75,8 @@ fn size_multiplying_filters_are_checked_before_allocating() {
         m.contains("format: width 999999999999 is past the limit of 4096"),
         "{m}"
     );
+    let m = refused(r#"{{ [1, 2] * 1000000000000 }}"#);
+    assert!(m.contains("more than 10000 items"), "{m}");
     let m = refused(r#"{{ "%.99999999d"|format(1) }}"#);
     assert!(m.contains("past the limit of 4096"), "{m}");
 }

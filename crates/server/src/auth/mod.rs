@@ -3,6 +3,7 @@
 //! `Caller` extractor every handler uses to know who is asking.
 
 pub mod caller;
+pub mod metrics_token;
 pub mod password;
 pub mod secret_token;
 pub mod throttle;

@@ -3,7 +3,6 @@
 //! record requests and read what the job wrote.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -31,6 +30,10 @@ use crate::services::transitions::{transition_in, Move, Who};
 /// enqueues its job (all or nothing).
 pub async fn start_in(tx: &mut Tx, caller: &Caller, state: &AppState, rid: ReleaseId) -> ApiResult<Build> {
     let rel = releases::get(tx, rid).await?;
+    // Membership first: a non-member learns nothing of the settings (the same 404 as no release).
+    if !caller.roles_in(tx, rel.project_id).await?.is_member() {
+        return Err(ApiError::not_found("release", rid));
+    }
     let app = apps::get(tx, rel.app_id).await?;
     let resolved = build_config::resolve(tx, &app, &state.settings.build.default_executor).await?;
     transition_in(
@@ -164,7 +167,8 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
 pub struct LogQuery {
     /// Lines after this sequence number (default: from the start).
     pub after: Option<i64>,
-    /// 1 to 10000, default 10000.
+    /// 1 to 10000 lines, default 1000. A page also ends after 4 MiB of log
+    /// text (continue with `after` = the last `seq` received).
     pub limit: Option<i64>,
 }
 
@@ -175,13 +179,15 @@ pub async fn log(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> ApiResult<Json<Vec<LogLine>>> {
-    let limit = q.limit.unwrap_or(10_000);
+    let limit = q.limit.unwrap_or(1_000);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::bad_request("limit", "must be 1 to 10000"));
     }
     let mut c = state.store.conn().await?;
     let (b, _) = visible_build(&mut c, &caller, &id).await?;
-    Ok(Json(builds::logs(&mut c, b.id, q.after.unwrap_or(-1), limit).await?))
+    Ok(Json(
+        crate::services::build_log::page(&mut c, b.id, q.after.unwrap_or(-1), limit).await?,
+    ))
 }
 
 /// The whole log as plain text: the build's permanent log address.
@@ -193,17 +199,8 @@ pub async fn log_text(
 ) -> ApiResult<impl IntoResponse> {
     let mut c = state.store.conn().await?;
     let (b, _) = visible_build(&mut c, &caller, &id).await?;
-    let mut text = String::new();
-    let mut after = -1;
-    loop {
-        let lines = builds::logs(&mut c, b.id, after, 10_000).await?;
-        let Some(last) = lines.last().map(|l| l.seq) else { break };
-        for l in &lines {
-            text.push_str(&l.line);
-            text.push('\n');
-        }
-        after = last;
-    }
+    drop(c);
+    let text = crate::services::build_log::text_stream(state.store.clone(), b.id);
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }
 
@@ -216,52 +213,9 @@ pub async fn stream(
     Path(id): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let (b, _) = visible_build(&mut *state.store.conn().await?, &caller, &id).await?;
-    let store = state.store.clone();
-    let start = (store, b.id, -1i64, String::new(), false);
-    let s = futures::stream::unfold(start, |(store, id, after, seen_state, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            let mut c = store.conn().await.ok()?;
-            let b = builds::get(&mut c, id).await.ok()?;
-            let lines = builds::logs(&mut c, id, after, 2000).await.ok()?;
-            drop(c);
-            let mut batch = Vec::new();
-            if b.state != seen_state {
-                if let Ok(ev) = Event::default()
-                    .event("state")
-                    .json_data(json!({"state": b.state, "commit_sha": b.commit_sha}))
-                {
-                    batch.push(Ok(ev));
-                }
-            }
-            let last = lines.last().map(|l| l.seq).unwrap_or(after);
-            batch.extend(
-                lines
-                    .iter()
-                    .filter_map(|l| Event::default().event("line").id(l.seq.to_string()).json_data(l).ok())
-                    .map(Ok),
-            );
-            // The job stores the last lines before the final state, so a final
-            // state with no new lines means the log is complete.
-            if builds::is_final(&b.state) && lines.is_empty() {
-                if let Ok(ev) = Event::default().event("end").json_data(json!({
-                    "state": b.state, "failure_kind": b.failure_kind, "error": b.error,
-                    "image_ref": b.image_ref, "image_digest": b.image_digest,
-                })) {
-                    batch.push(Ok(ev));
-                }
-                return Some((batch, (store, id, last, b.state, true)));
-            }
-            if !batch.is_empty() {
-                return Some((batch, (store, id, last, b.state, false)));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
-    use futures::StreamExt;
-    Ok(Sse::new(s.flat_map(futures::stream::iter)).keep_alive(KeepAlive::default()))
+    let permit = crate::live_events::admit(&caller)?;
+    let events = crate::live_events::build_events(state.store.clone(), caller, b, permit);
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 /// Cancels a queued or running build: the running step's process group is

@@ -9,3 +9,4 @@ mod builds;
 mod flow;
 mod promotion;
 mod rbac;
+mod security;
