@@ -60,7 +60,9 @@ pub fn max_total() -> usize {
 #[derive(Default)]
 struct Open {
     total: usize,
-    per_user: HashMap<i64, usize>,
+    /// Keyed by user id and creation time: one process serving several
+    /// stores (tests) never mixes two users that share an id.
+    per_user: HashMap<(i64, i64), usize>,
 }
 
 fn open() -> &'static Mutex<Open> {
@@ -71,7 +73,7 @@ fn open() -> &'static Mutex<Open> {
 /// One admitted stream; dropping it (the client went away, the stream ended)
 /// frees the place.
 pub struct Permit {
-    user: i64,
+    user: (i64, i64),
 }
 
 impl Drop for Permit {
@@ -90,7 +92,8 @@ impl Drop for Permit {
 /// Admits one more stream for `caller`, or a 429 saying which limit is reached.
 pub fn admit(caller: &Caller) -> Result<Permit, ApiError> {
     let mut o = open().lock().expect("not poisoned");
-    let mine = o.per_user.get(&caller.user.id).copied().unwrap_or(0);
+    let user = (caller.user.id, caller.user.created_at);
+    let mine = o.per_user.get(&user).copied().unwrap_or(0);
     if mine >= max_per_user() {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -112,8 +115,8 @@ pub fn admit(caller: &Caller) -> Result<Permit, ApiError> {
         ));
     }
     o.total += 1;
-    *o.per_user.entry(caller.user.id).or_insert(0) += 1;
-    Ok(Permit { user: caller.user.id })
+    *o.per_user.entry(user).or_insert(0) += 1;
+    Ok(Permit { user })
 }
 
 /// Keeps `permit` for as long as `stream` lives (streams that do their own polling).
@@ -132,28 +135,33 @@ enum Update {
     State(Arc<builds::Build>),
 }
 
+/// A watched build: its id and creation time (a process serving several
+/// stores, as tests do, never shares one poller between two builds).
+type HubKey = (i64, i64);
+
 /// One poller per watched build; it stops when its last subscriber leaves.
-fn hubs() -> &'static Mutex<HashMap<i64, Weak<broadcast::Sender<Update>>>> {
-    static HUBS: OnceLock<Mutex<HashMap<i64, Weak<broadcast::Sender<Update>>>>> = OnceLock::new();
+fn hubs() -> &'static Mutex<HashMap<HubKey, Weak<broadcast::Sender<Update>>>> {
+    static HUBS: OnceLock<Mutex<HashMap<HubKey, Weak<broadcast::Sender<Update>>>>> = OnceLock::new();
     HUBS.get_or_init(Default::default)
 }
 
 /// A subscription to a build's updates; holding the `Arc` keeps the poller alive.
-fn subscribe(store: &Store, build_id: i64) -> (Arc<broadcast::Sender<Update>>, broadcast::Receiver<Update>) {
+fn subscribe(store: &Store, key: HubKey) -> (Arc<broadcast::Sender<Update>>, broadcast::Receiver<Update>) {
     let mut h = hubs().lock().expect("not poisoned");
-    if let Some(tx) = h.get(&build_id).and_then(Weak::upgrade) {
+    if let Some(tx) = h.get(&key).and_then(Weak::upgrade) {
         let rx = tx.subscribe();
         return (tx, rx);
     }
     let (tx, rx) = broadcast::channel(64);
     let tx = Arc::new(tx);
-    h.insert(build_id, Arc::downgrade(&tx));
-    tokio::spawn(poll(store.clone(), build_id, Arc::downgrade(&tx)));
+    h.insert(key, Arc::downgrade(&tx));
+    tokio::spawn(poll(store.clone(), key, Arc::downgrade(&tx)));
     (tx, rx)
 }
 
 /// The poller: reads new lines and state changes once for all subscribers.
-async fn poll(store: Store, build_id: i64, tx: Weak<broadcast::Sender<Update>>) {
+async fn poll(store: Store, key: HubKey, tx: Weak<broadcast::Sender<Update>>) {
+    let build_id = key.0;
     let mut after = match store.conn().await {
         Ok(mut c) => builds::next_log_seq(&mut c, build_id).await.unwrap_or(0) - 1,
         Err(_) => -1,
@@ -181,8 +189,8 @@ async fn poll(store: Store, build_id: i64, tx: Weak<broadcast::Sender<Update>>) 
         }
     }
     let mut h = hubs().lock().expect("not poisoned");
-    if h.get(&build_id).is_some_and(|w| w.strong_count() == 0) {
-        h.remove(&build_id);
+    if h.get(&key).is_some_and(|w| w.strong_count() == 0) {
+        h.remove(&key);
     }
 }
 
@@ -241,7 +249,7 @@ pub fn build_events(
     build: builds::Build,
     permit: Permit,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let (tx, rx) = subscribe(&store, build.id);
+    let (tx, rx) = subscribe(&store, (build.id, build.created_at));
     let project_id = build.project_id;
     let id = build.id;
     async_stream(move |emit| async move {
@@ -363,13 +371,15 @@ pub fn build_events(
 /// A small generator: `body` gets an `emit` function whose future completes
 /// when the event has been taken by the stream's reader (a bounded channel of
 /// 16 events: a slow client holds back its own task, nothing else).
+type Emit = Box<dyn Fn(Event) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 fn async_stream<F, Fut>(body: F) -> impl Stream<Item = Result<Event, Infallible>>
 where
-    F: FnOnce(Box<dyn Fn(Event) -> futures::future::BoxFuture<'static, ()> + Send + Sync>) -> Fut,
+    F: FnOnce(Emit) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
-    let emit = Box::new(move |ev: Event| {
+    let emit: Emit = Box::new(move |ev: Event| {
         let tx = tx.clone();
         Box::pin(async move {
             let _ = tx.send(ev).await;

@@ -195,3 +195,16 @@ pub async fn session_active(c: &mut AnyConnection, id: i64) -> Result<bool> {
     .await?;
     Ok(row.is_some())
 }
+
+/// Ends every browser session of `user_id` except `keep` (the session that
+/// changed its own password): a password change signs the user out
+/// everywhere else. API tokens are not touched (they are listed to the user).
+/// Returns how many sessions ended.
+pub async fn end_sessions(c: &mut AnyConnection, user_id: i64, keep: Option<i64>) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        .bind(user_id)
+        .bind(keep.unwrap_or(-1))
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected())
+}

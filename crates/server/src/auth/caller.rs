@@ -1,6 +1,4 @@
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use axum_extra::extract::CookieJar;
@@ -61,12 +59,9 @@ impl Caller {
     }
 }
 
+/// The client's address (the trusted proxy's header, or the TCP peer): see [`super::proxy`].
 pub fn client_address(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string())
-        .unwrap_or_default()
+    super::proxy::client_address(parts)
 }
 
 impl FromRequestParts<AppState> for Caller {

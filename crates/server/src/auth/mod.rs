@@ -5,6 +5,7 @@
 pub mod caller;
 pub mod metrics_token;
 pub mod password;
+pub mod proxy;
 pub mod secret_token;
 pub mod throttle;
 

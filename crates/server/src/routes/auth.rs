@@ -31,25 +31,26 @@ pub struct LoginResponse {
     pub csrf_token: String,
 }
 
-pub struct Address(pub String);
+/// The client's address, and whether it came over HTTPS (see `auth::proxy`).
+pub struct Address(pub String, pub bool);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Address {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Address(client_address(parts)))
+        Ok(Address(client_address(parts), crate::auth::proxy::is_https(parts)))
     }
 }
 
 /// Checks a username and password, throttling repeated failures per account
 /// and per address. The same answer for an unknown user and a wrong password.
 pub async fn authenticate(state: &AppState, address: &str, username: &str, pw: &str) -> ApiResult<User> {
-    if let Some(wait) = state.throttle.check(username, address) {
-        return Err(ApiError::new(
+    let attempt = state.throttle.begin(username, address).map_err(|wait| {
+        ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "throttled",
             format!("too many failed logins; try again in {} s", wait.as_secs().max(1)),
-        ));
-    }
+        )
+    })?;
     let mut c = state.store.conn().await?;
     let user = users::find_by_name(&mut c, username).await?;
     drop(c);
@@ -64,11 +65,11 @@ pub async fn authenticate(state: &AppState, address: &str, username: &str, pw: &
     let ok = password::verify(pw.to_owned(), stored).await;
     match user {
         Some(u) if ok && !u.is_disabled() => {
-            state.throttle.succeeded(username);
+            attempt.succeeded();
             Ok(u)
         }
         _ => {
-            state.throttle.failed(username, address);
+            attempt.failed();
             let mut tx = state.store.begin().await?;
             let origin = Origin {
                 actor_id: None,
@@ -88,7 +89,7 @@ static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_
     responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
-    Address(address): Address,
+    Address(address, https): Address,
     jar: CookieJar,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
@@ -114,7 +115,7 @@ pub async fn login(
     let cookie = Cookie::build((SESSION_COOKIE, secret))
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(state.settings.secure_cookies)
+        .secure(state.settings.secure_cookies || https)
         .path("/")
         .max_age(time_from_ms(state.settings.session_ttl_ms))
         .build();
@@ -186,7 +187,7 @@ pub fn token_name(field: &str, name: Option<String>) -> ApiResult<String> {
     responses((status = 201, body = NewToken), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
-    Address(address): Address,
+    Address(address, _): Address,
     ApiJson(req): ApiJson<TokenLoginRequest>,
 ) -> ApiResult<(StatusCode, Json<NewToken>)> {
     let expires_at = expiry("expires_in_days", req.expires_in_days)?;

@@ -365,7 +365,7 @@ both_backends!(the_log_endpoint_is_bounded_and_log_txt_streams, |app| {
     let (dev, rel) = shop_with_release(app).await;
     let build = queued_build(app, &rel, 6000).await;
     let (s, v) = app.get(&format!("/api/v1/builds/{build}/log?limit=10001"), &dev).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let (s, v) = app.get(&format!("/api/v1/builds/{build}/log?limit=10000"), &dev).await;
     assert_eq!(s, StatusCode::OK);
     let page = v.as_array().unwrap();
@@ -392,4 +392,148 @@ both_backends!(the_log_endpoint_is_bounded_and_log_txt_streams, |app| {
         .unwrap();
     assert_eq!(text.lines().count(), 6000);
     assert!(text.lines().last().unwrap().starts_with("line 5999 "));
+});
+
+async fn login_from(app: &TestApp, from: &str, user: &str, password: &str) -> (StatusCode, Option<String>, Value) {
+    let http = reqwest::Client::builder()
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let resp = http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let cookie = resp
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("prism_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned());
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, cookie, body)
+}
+
+// Item 6. Before: the failure was recorded after the slow password check, so
+// parallel guesses all got checked, and the account-wide block answered the
+// right password with 429 from anywhere.
+both_backends!(parallel_guesses_are_throttled_and_the_real_user_still_gets_in, |app| {
+    app.user("alice", None, &[]).await;
+    let attack = async {
+        let guesses = (0..300).map(|i| async move {
+            let guess = format!("guess-{i}-wrong-password");
+            login_from(app, "127.0.0.1", "alice", &guess).await
+        });
+        futures::future::join_all(guesses).await
+    };
+    let real = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        login_from(app, "127.0.0.2", "alice", crate::harness::PASSWORD).await
+    };
+    let (answers, (s, cookie, body)) = tokio::join!(attack, real);
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the real user from another address gets in during the attack: {body}"
+    );
+    assert!(cookie.is_some());
+    let checked = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        checked <= 5,
+        "{checked} of 300 parallel guesses had their password checked"
+    );
+    assert_eq!(checked + throttled, 300);
+    let (_, _, b) = answers
+        .iter()
+        .find(|(s, _, _)| *s == StatusCode::TOO_MANY_REQUESTS)
+        .unwrap();
+    assert_eq!(b["code"], "throttled");
+    // The attacking address is slowed for alice even with the right password.
+    let (s, _, _) = login_from(app, "127.0.0.1", "alice", crate::harness::PASSWORD).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+});
+
+async fn with_cookie(app: &TestApp, cookie: &str, path: &str) -> StatusCode {
+    app.http
+        .get(format!("{}{path}", app.base))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+// Item 7. Before: an admin reset bob's password and bob's old browser
+// sessions kept working.
+both_backends!(a_password_change_ends_the_other_sessions, |app| {
+    let token = app.user("bob", None, &[]).await;
+    let pw = crate::harness::PASSWORD;
+    let (_, a, body_a) = login_from(app, "127.0.0.1", "bob", pw).await;
+    let (_, b, _) = login_from(app, "127.0.0.1", "bob", pw).await;
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(with_cookie(app, &a, "/api/v1/users/bob").await, StatusCode::OK);
+    assert_eq!(with_cookie(app, &b, "/api/v1/users/bob").await, StatusCode::OK);
+
+    // Bob changes his own password in session a: b ends, a stays.
+    let resp = app
+        .http
+        .patch(format!("{}/api/v1/users/bob", app.base))
+        .header(reqwest::header::COOKIE, &a)
+        .header("x-csrf-token", body_a["csrf_token"].as_str().unwrap())
+        .json(&json!({"password": "a-brand-new-password-1", "current_password": pw}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        with_cookie(app, &a, "/api/v1/users/bob").await,
+        StatusCode::OK,
+        "the session that changed it stays"
+    );
+    assert_eq!(
+        with_cookie(app, &b, "/api/v1/users/bob").await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // An admin resets it: every session of bob ends; his API token stays.
+    app.ok(
+        Method::PATCH,
+        "/api/v1/users/bob",
+        &app.admin,
+        Some(json!({"password": "an-admin-chosen-password-2"})),
+    )
+    .await;
+    assert_eq!(
+        with_cookie(app, &a, "/api/v1/users/bob").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, _) = app.get("/api/v1/users/bob", &token).await;
+    assert_eq!(s, StatusCode::OK, "API tokens are not sessions");
+    // Forwarding headers from an unconfigured proxy are not believed: no Secure on plain HTTP.
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"username": "bob", "password": "an-admin-chosen-password-2"}))
+        .send()
+        .await
+        .unwrap();
+    let set = resp
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!set.contains("Secure"), "{set}");
 });
