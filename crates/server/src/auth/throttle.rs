@@ -40,6 +40,10 @@ pub struct Attempt<'a> {
     throttle: &'a LoginThrottle,
     pair: String,
     addr: String,
+    /// The address's entry before this attempt, and when this attempt
+    /// stamped it: restored on success unless another attempt came since.
+    addr_before: Option<(u32, Instant)>,
+    stamped: Instant,
 }
 
 impl Attempt<'_> {
@@ -49,7 +53,17 @@ impl Attempt<'_> {
         let mut map = self.throttle.entries.lock().expect("throttle lock");
         map.remove(&self.pair);
         if let Some(e) = map.get_mut(&self.addr) {
+            // Taken back: count and time as if this attempt had not happened
+            // (other attempts since then keep theirs).
             e.0 = e.0.saturating_sub(1);
+            if e.1 == self.stamped {
+                if let Some((_, last)) = self.addr_before {
+                    e.1 = last;
+                }
+            }
+            if e.0 == 0 {
+                map.remove(&self.addr);
+            }
         }
     }
 
@@ -81,6 +95,7 @@ impl LoginThrottle {
         if let Some(w) = wait {
             return Err(w);
         }
+        let addr_before = map.get(&addr).copied();
         for key in [&pair, &addr] {
             let e = map.entry(key.clone()).or_insert((0, now));
             if now.duration_since(e.1) >= FORGET_AFTER {
@@ -93,6 +108,8 @@ impl LoginThrottle {
             throttle: self,
             pair,
             addr,
+            addr_before,
+            stamped: now,
         })
     }
 
