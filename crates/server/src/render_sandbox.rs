@@ -152,8 +152,8 @@ async fn render_in_child(exe: &Path, set: &TemplateSet, vars: &RenderVars) -> Re
     let err = String::from_utf8_lossy(&progress.lock().expect("not poisoned")).into_owned();
     let template = err
         .lines()
-        .filter_map(|l| l.strip_prefix("template "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("template "))
         .map(str::to_owned);
     let Ok((out, status)) = outcome else {
         // `kill_on_drop` ends the child when `child` goes out of scope.
