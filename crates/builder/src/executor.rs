@@ -60,6 +60,10 @@ impl ExecOutcome {
 pub enum ExecError {
     #[error("workspace {0} does not exist or is not a directory")]
     NoWorkdir(PathBuf),
+    /// The working directory is reached through a symlink (or `..`): it may lie
+    /// outside the build's workspace, so the command is not run there.
+    #[error("working directory {0} refused: {1}")]
+    WorkdirRefused(PathBuf, String),
     #[error("invalid environment variable name {0:?}")]
     InvalidEnv(String),
     #[error("could not start the build command: {0}")]
@@ -157,6 +161,9 @@ impl LocalExecutor {
     ) -> Result<ExecOutcome, ExecError> {
         if !step.workdir.is_dir() {
             return Err(ExecError::NoWorkdir(step.workdir));
+        }
+        if let Err(e) = crate::workspace::real_dir(&step.workdir) {
+            return Err(ExecError::WorkdirRefused(step.workdir, e.to_string()));
         }
         if let Some(k) = step.env.keys().find(|k| k.is_empty() || k.contains(['=', '\0'])) {
             return Err(ExecError::InvalidEnv(k.clone()));

@@ -26,6 +26,29 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WorkspaceError + '_ {
     }
 }
 
+/// Checks that `dir` is a real directory named by its real path: absolute, no
+/// `..`, no symlink anywhere along it. Build directories are made under the
+/// canonical workspace root, so a working directory that fails this passes
+/// through something the checkout planted (a `data -> ../../..` link) and
+/// would hand the server's own files to a build command, a layer or Jenkins.
+pub fn real_dir(dir: &Path) -> Result<PathBuf, WorkspaceError> {
+    let real = dir.canonicalize().map_err(io_err(dir))?;
+    if real != dir {
+        return Err(WorkspaceError::PathRefused {
+            path: dir.display().to_string(),
+            reason:
+                "passes through a symlink or '..'; a working directory must be a real directory inside the workspace",
+        });
+    }
+    if !real.is_dir() {
+        return Err(WorkspaceError::Io {
+            path: real,
+            source: io::Error::other("not a directory"),
+        });
+    }
+    Ok(real)
+}
+
 /// The directory under which every build gets its own workspace.
 #[derive(Debug, Clone)]
 pub struct WorkspaceRoot {

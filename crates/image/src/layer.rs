@@ -26,7 +26,8 @@ pub enum Compression {
 /// What to put in a layer.
 #[derive(Debug, Clone)]
 pub struct LayerSpec {
-    /// The workspace root every artifact path is relative to.
+    /// The workspace root every artifact path is relative to: a real
+    /// directory, named by its canonical path (no symlink, no `..`).
     pub root: PathBuf,
     /// Artifact paths relative to `root` (files, directories or symlinks inside the root).
     pub paths: Vec<String>,
@@ -396,6 +397,28 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
 
 /// Builds a deterministic layer from artifact paths. Every path is checked before anything is read:
 /// `..`, absolute paths and symlinks pointing outside the root are refused with the path named.
+/// The layer root as a real directory: absolute and reached without any
+/// symlink or `..`. A build's working directory is made under a canonical
+/// workspace, so a root that resolves elsewhere went through a link the
+/// checkout planted (`data -> ../../..`) and would package the server's own
+/// files; it is refused, never followed.
+fn real_root(root: &Path) -> Result<PathBuf> {
+    let shown = root.display();
+    let real = root
+        .canonicalize()
+        .map_err(|e| ImageError::artifact(&shown, format!("cannot read the layer root: {e}")))?;
+    if real != root {
+        return Err(ImageError::artifact(
+            &shown,
+            "the layer root (the working directory) passes through a symlink or '..'; symlinks are never followed out of the workspace",
+        ));
+    }
+    if !real.is_dir() {
+        return Err(ImageError::artifact(&shown, "the layer root is not a directory"));
+    }
+    Ok(real)
+}
+
 pub fn build_layer(spec: &LayerSpec) -> Result<Layer> {
     let prefix = checked_components(spec.destination.trim_start_matches('/')).or_else(|e| {
         if spec.destination.trim_matches('/').is_empty() {
@@ -404,8 +427,9 @@ pub fn build_layer(spec: &LayerSpec) -> Result<Layer> {
             Err(e)
         }
     })?;
+    let root = real_root(&spec.root)?;
     let mut collector = Collector {
-        root: &spec.root,
+        root: &root,
         prefix: prefix.clone(),
         entries: BTreeMap::new(),
     };

@@ -1,10 +1,10 @@
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One problem in a template or a rendered document, located as precisely as
 /// the source allows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// The template (e.g. `deployment.yaml`) the problem is in.
     pub template: String,
@@ -28,7 +28,7 @@ impl fmt::Display for Problem {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ManifestError {
     /// A template could not be stored: bad name or too large.
     #[error("{0}")]

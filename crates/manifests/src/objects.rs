@@ -19,12 +19,12 @@ impl std::fmt::Display for ObjectRef {
 }
 
 /// The result of rendering: each object with the template it came from.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Rendered {
     pub objects: Vec<RenderedObject>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RenderedObject {
     pub template: String,
     pub object: serde_json::Value,

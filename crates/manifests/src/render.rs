@@ -4,6 +4,7 @@ use std::sync::Arc;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use serde_saphyr::Options;
 
+use crate::bounded::CappedWriter;
 use crate::error::{ManifestError, Problem};
 use crate::objects::{Rendered, RenderedObject};
 use crate::templates::TemplateSet;
@@ -11,8 +12,12 @@ use crate::vars::RenderVars;
 
 /// Execution budget per template: enough for any sensible manifest, small
 /// enough that an endless loop stops at once.
-const FUEL: u64 = 200_000;
-const MAX_OUTPUT_BYTES: usize = 2 * 1024 * 1024;
+pub const FUEL: u64 = 200_000;
+/// The most one template may render to. Output is written through a writer
+/// that refuses to cross it, so an oversized template never materialises.
+pub const MAX_OUTPUT_BYTES: usize = 2 * 1024 * 1024;
+/// The most all templates of a set may render to together.
+pub const MAX_TOTAL_OUTPUT_BYTES: usize = 8 * 1024 * 1024;
 
 fn problem(template: &str, line: Option<usize>, message: impl Into<String>) -> Problem {
     Problem {
@@ -57,6 +62,7 @@ pub fn render(set: &TemplateSet, vars: &RenderVars) -> Result<Rendered, Manifest
     env.set_fuel(Some(FUEL));
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_keep_trailing_newline(true);
+    crate::bounded::install(&mut env);
     let loader_files = files.clone();
     // The only loader: names resolve within the project's own set, nowhere else.
     env.set_loader(move |name| Ok(loader_files.get(name).cloned()));
@@ -65,7 +71,9 @@ pub fn render(set: &TemplateSet, vars: &RenderVars) -> Result<Rendered, Manifest
     let labels = vars.ownership_labels();
     let mut problems = vec![];
     let mut objects = vec![];
+    let mut total = 0usize;
     for name in set.entry_points() {
+        progress(name);
         let tmpl = match env.get_template(name) {
             Ok(t) => t,
             Err(e) => {
@@ -73,21 +81,30 @@ pub fn render(set: &TemplateSet, vars: &RenderVars) -> Result<Rendered, Manifest
                 continue;
             }
         };
-        let out = match tmpl.render(&ctx) {
+        let limit = MAX_OUTPUT_BYTES.min(MAX_TOTAL_OUTPUT_BYTES - total);
+        let mut w = CappedWriter::new(limit);
+        let rendered = tmpl.render_captured_to(&ctx, &mut w);
+        if w.exceeded {
+            let message = if limit < MAX_OUTPUT_BYTES {
+                format!("the templates together render to more than {MAX_TOTAL_OUTPUT_BYTES} bytes (the output limit of a set)")
+            } else {
+                format!("renders to more than {MAX_OUTPUT_BYTES} bytes (the output limit of a template)")
+            };
+            problems.push(problem(name, None, message));
+            continue;
+        }
+        if let Err(e) = rendered {
+            problems.push(render_problem(set, name, &e));
+            continue;
+        }
+        total += w.buf.len();
+        let out = match String::from_utf8(w.buf) {
             Ok(o) => o,
-            Err(e) => {
-                problems.push(render_problem(set, name, &e));
+            Err(_) => {
+                problems.push(problem(name, None, "renders to invalid UTF-8"));
                 continue;
             }
         };
-        if out.len() > MAX_OUTPUT_BYTES {
-            problems.push(problem(
-                name,
-                None,
-                format!("renders to more than {MAX_OUTPUT_BYTES} bytes"),
-            ));
-            continue;
-        }
         match parse_yaml(&out) {
             Ok(docs) => {
                 for (i, mut doc) in docs.into_iter().enumerate() {
@@ -112,6 +129,22 @@ pub fn render(set: &TemplateSet, vars: &RenderVars) -> Result<Rendered, Manifest
         Ok(Rendered { objects })
     } else {
         Err(ManifestError::Render(problems))
+    }
+}
+
+/// Hook called before each entry point renders: a sandboxing parent learns
+/// which template was rendering if the process running it dies.
+static PROGRESS: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Installs the hook [`render`] calls with each template's name before
+/// rendering it (once per process; later calls are ignored).
+pub fn set_progress_hook(hook: fn(&str)) {
+    let _ = PROGRESS.set(hook);
+}
+
+fn progress(name: &str) {
+    if let Some(hook) = PROGRESS.get() {
+        hook(name);
     }
 }
 

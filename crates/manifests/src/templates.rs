@@ -1,5 +1,7 @@
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{ManifestError, Problem};
 
 /// The built-in templates, used for any name the project does not override.
@@ -24,7 +26,10 @@ pub const MAX_TEMPLATES: usize = 100;
 
 /// A project's templates over the built-in defaults. Names starting with `_`
 /// are partials (macros, includes) and are not rendered on their own.
-#[derive(Debug, Clone, Default)]
+/// (De)serialisable as the plain name -> body map, for rendering in a
+/// sandboxed process; names are checked where sets are built from input.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct TemplateSet {
     files: BTreeMap<String, String>,
 }

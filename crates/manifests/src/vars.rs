@@ -1,10 +1,10 @@
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// API versions the target cluster serves, for kinds whose version moved
 /// (Prism asks the cluster; the defaults suit Kubernetes 1.20).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiVersions {
     pub hpa: String,
 }
@@ -18,7 +18,7 @@ impl Default for ApiVersions {
 }
 
 /// Everything a template may use. Serialised into the template context.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RenderVars {
     pub project: String,
     pub application: String,

@@ -21,6 +21,13 @@ enum Top {
 }
 
 fn main() -> ExitCode {
+    // The hidden renderer child of `prism serve` (see prism_server::render_sandbox).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == prism_server::render_sandbox::CHILD_ARG)
+    {
+        return prism_server::render_sandbox::child_main();
+    }
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -167,3 +167,44 @@ pub async fn delete_expired_sessions(c: &mut AnyConnection) -> Result<u64> {
         .await?
         .rows_affected())
 }
+
+/// Whether API token `id` still authenticates (not revoked, not expired, its
+/// user not disabled): long-lived streams re-check their caller with it.
+pub async fn token_active(c: &mut AnyConnection, id: i64) -> Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT t.id FROM api_tokens t JOIN users u ON u.id = t.user_id \
+         WHERE t.id = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled = 0",
+    )
+    .bind(id)
+    .bind(now_ms())
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Whether session `id` still authenticates (not ended, not expired, its user
+/// not disabled).
+pub async fn session_active(c: &mut AnyConnection, id: i64) -> Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id = $1 AND s.expires_at > $2 AND u.disabled = 0",
+    )
+    .bind(id)
+    .bind(now_ms())
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Ends every browser session of `user_id` except `keep` (the session that
+/// changed its own password): a password change signs the user out
+/// everywhere else. API tokens are not touched (they are listed to the user).
+/// Returns how many sessions ended.
+pub async fn end_sessions(c: &mut AnyConnection, user_id: i64, keep: Option<i64>) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        .bind(user_id)
+        .bind(keep.unwrap_or(-1))
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected())
+}

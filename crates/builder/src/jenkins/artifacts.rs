@@ -44,6 +44,21 @@ pub(crate) fn check_relative_path(rel: &str) -> Result<(), JenkinsError> {
     Ok(())
 }
 
+/// The step's working directory as the base artifacts are written under,
+/// refused when it is reached through a symlink or `..` (a checkout that
+/// plants `data -> ../../..` must not get Jenkins' files written into
+/// Prism's own directory).
+pub(crate) fn confined_workdir(workdir: &Path) -> Result<PathBuf, JenkinsError> {
+    match crate::workspace::real_dir(workdir) {
+        Ok(real) => Ok(real),
+        Err(crate::workspace::WorkspaceError::Io { path, source }) => Err(JenkinsError::ArtifactIo { path, source }),
+        Err(_) => Err(JenkinsError::ArtifactPath {
+            path: workdir.display().to_string(),
+            reason: "the working directory passes through a symlink; artifacts are written only inside the build's workspace",
+        }),
+    }
+}
+
 /// Create the directories leading to `rel` under `base` (the canonical workdir), one at a
 /// time, checking that each existing one really lies inside `base`: `create_dir_all`
 /// would follow a symlink planted in the workdir and create directories elsewhere.
@@ -115,6 +130,24 @@ mod tests {
         ] {
             assert!(check_relative_path(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Issue 11 item 3: a workdir that is a symlink out of the workspace
+    /// (`data -> ../../..`) is refused as the artifacts' base; before, its
+    /// canonical target (Prism's data directory) was used.
+    #[test]
+    fn symlinked_workdir_refused_as_the_artifact_base() {
+        let ws = tempfile::tempdir().unwrap();
+        let base = ws.path().canonicalize().unwrap();
+        let src = base.join("builds/b1/src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::os::unix::fs::symlink("../../..", src.join("data")).unwrap();
+        let err = confined_workdir(&src.join("data")).unwrap_err();
+        assert!(err.to_string().contains("passes through a symlink"), "{err}");
+        let err = confined_workdir(&src.join("../src")).unwrap_err();
+        assert!(err.to_string().contains("passes through a symlink"), "{err}");
+        std::fs::create_dir(src.join("app")).unwrap();
+        assert_eq!(confined_workdir(&src.join("app")).unwrap(), src.join("app"));
     }
 
     #[test]

@@ -320,6 +320,9 @@ impl JenkinsExecutor {
         if !step.workdir.is_dir() {
             return Err(ExecError::NoWorkdir(step.workdir));
         }
+        if let Err(e) = crate::workspace::real_dir(&step.workdir) {
+            return Err(ExecError::WorkdirRefused(step.workdir, e.to_string()));
+        }
         if let Some(k) = step.env.keys().find(|k| k.is_empty() || k.contains(['=', '\0'])) {
             return Err(ExecError::InvalidEnv(k.clone()));
         }
@@ -536,10 +539,7 @@ impl JenkinsExecutor {
             artifacts::check_relative_path(&a.relative_path)?;
         }
         let workdir = &run.step.workdir;
-        let base = workdir.canonicalize().map_err(|source| JenkinsError::ArtifactIo {
-            path: workdir.clone(),
-            source,
-        })?;
+        let base = artifacts::confined_workdir(workdir)?;
         let destinations = list
             .iter()
             .map(|a| artifacts::prepare_destination(&base, &a.relative_path))

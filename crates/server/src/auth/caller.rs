@@ -1,6 +1,4 @@
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -44,30 +42,29 @@ impl Caller {
     }
 }
 
+/// The client's address (the trusted proxy's header, or the TCP peer): see [`super::proxy`].
 pub fn client_address(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string())
-        .unwrap_or_default()
+    super::proxy::client_address(parts)
 }
 
-/// The client's address, for throttling and the audit log.
-pub struct Address(pub String);
+/// The client's address (for throttling and the audit log), and whether the
+/// request came over HTTPS (directly or through the trusted proxy).
+pub struct Address(pub String, pub bool);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Address {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Address(client_address(parts)))
+        Ok(Address(client_address(parts), super::proxy::is_https(parts)))
     }
 }
 
-/// The session cookie for a new session's secret.
-pub fn session_cookie(state: &AppState, secret: String) -> Cookie<'static> {
+/// The session cookie for a new session's secret: `Secure` whenever the
+/// request came over HTTPS, or always with `PRISM_SECURE_COOKIES`.
+pub fn session_cookie(state: &AppState, secret: String, https: bool) -> Cookie<'static> {
     Cookie::build((SESSION_COOKIE, secret))
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(state.settings.secure_cookies)
+        .secure(state.settings.secure_cookies || https)
         .path("/")
         .max_age(cookie::time::Duration::milliseconds(state.settings.session_ttl_ms))
         .build()

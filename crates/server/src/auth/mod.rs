@@ -3,7 +3,9 @@
 //! `Caller` extractor every handler uses to know who is asking.
 
 pub mod caller;
+pub mod metrics_token;
 pub mod password;
+pub mod proxy;
 pub mod secret_token;
 pub mod throttle;
 

@@ -6,7 +6,7 @@
 use prism_domain::release::Action;
 use prism_domain::ReleaseId;
 use prism_store::builds::{self, Build, LogLine};
-use prism_store::{apps, audit, releases, Tx};
+use prism_store::{apps, audit, Tx};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -19,7 +19,8 @@ use crate::services::build_config;
 /// the settings, moves the release to building, records the build and
 /// enqueues its job (all or nothing). The caller commits and wakes the runner.
 pub async fn start_in(tx: &mut Tx, ctx: &Ctx, caller: &Caller, rid: ReleaseId) -> OpResult<Build> {
-    let rel = releases::get(tx, rid).await?;
+    // Membership first: a non-member learns nothing of the settings (the same 404 as no release).
+    let (rel, _) = access::release(tx, caller, rid).await?;
     let app = apps::get(tx, rel.app_id).await?;
     let resolved = build_config::resolve(tx, &app, &ctx.settings.build.default_executor).await?;
     transition_in(
@@ -119,31 +120,24 @@ pub async fn log(
     after: Option<i64>,
     limit: Option<i64>,
 ) -> OpResult<Vec<LogLine>> {
-    let limit = limit.unwrap_or(10_000);
+    let limit = limit.unwrap_or(1_000);
     if !(1..=10_000).contains(&limit) {
         return Err(OpError::invalid("limit", "must be 1 to 10000"));
     }
     let mut c = ctx.store.conn().await?;
     let (b, _) = access::build(&mut c, caller, id).await?;
-    Ok(builds::logs(&mut c, b.id, after.unwrap_or(-1), limit).await?)
+    Ok(crate::services::build_log::page(&mut c, b.id, after.unwrap_or(-1), limit).await?)
 }
 
-/// The whole log as text, one line each.
-pub async fn log_text(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<String> {
-    let mut c = ctx.store.conn().await?;
-    let (b, _) = access::build(&mut c, caller, id).await?;
-    let mut text = String::new();
-    let mut after = -1;
-    loop {
-        let lines = builds::logs(&mut c, b.id, after, 10_000).await?;
-        let Some(last) = lines.last().map(|l| l.seq) else { break };
-        for l in &lines {
-            text.push_str(&l.line);
-            text.push('\n');
-        }
-        after = last;
-    }
-    Ok(text)
+/// The whole log as text, one line each, streamed page by page (a log of
+/// any size never sits in memory at once).
+pub async fn log_text(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+) -> OpResult<impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static> {
+    let (b, _) = access::build(&mut *ctx.store.conn().await?, caller, id).await?;
+    Ok(crate::services::build_log::text_stream(ctx.store.clone(), b.id))
 }
 
 /// Cancels a queued or running build: the job sees the request, kills the

@@ -18,12 +18,13 @@ use crate::auth::{password, secret_token, Caller};
 /// Checks a username and password, throttling repeated failures per account
 /// and per address. The same answer for an unknown user and a wrong password.
 pub async fn authenticate(ctx: &Ctx, address: &str, username: &str, pw: &str) -> OpResult<User> {
-    if let Some(wait) = ctx.throttle.check(username, address) {
-        return Err(OpError::Throttled(format!(
+    // Counted before the slow password check, so parallel guesses cannot all pass.
+    let attempt = ctx.throttle.begin(username, address).map_err(|wait| {
+        OpError::Throttled(format!(
             "too many failed logins; try again in {} s",
             wait.as_secs().max(1)
-        )));
-    }
+        ))
+    })?;
     let mut c = ctx.store.conn().await?;
     let user = users::find_by_name(&mut c, username).await?;
     drop(c);
@@ -39,11 +40,11 @@ pub async fn authenticate(ctx: &Ctx, address: &str, username: &str, pw: &str) ->
     let ok = password::verify(pw.to_owned(), stored).await;
     match user {
         Some(u) if ok && !u.is_disabled() => {
-            ctx.throttle.succeeded(username);
+            attempt.succeeded();
             Ok(u)
         }
         _ => {
-            ctx.throttle.failed(username, address);
+            attempt.failed();
             let mut tx = ctx.store.begin().await?;
             let origin = Origin {
                 actor_id: None,

@@ -133,6 +133,14 @@ pub async fn update(ctx: &Ctx, caller: &Caller, username: &str, req: UpdateUser)
         hash.as_deref(),
     )
     .await?;
+    if hash.is_some() {
+        // A new password ends the user's other sessions (API tokens stay).
+        let keep = match &caller.credential {
+            crate::auth::caller::Credential::Session { id, .. } if is_self => Some(*id),
+            _ => None,
+        };
+        prism_store::tokens::end_sessions(&mut tx, target.id, keep).await?;
+    }
     let detail = json!({"display_name": req.display_name, "admin": req.admin, "disabled": req.disabled, "password_changed": hash.is_some()});
     audit::record(&mut tx, &caller.origin(), "user.update", "user", &user.username, detail).await?;
     tx.commit().await?;

@@ -25,12 +25,12 @@ pub struct LoginResponse {
     responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
-    Address(address): Address,
+    Address(address, https): Address,
     jar: CookieJar,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     let session = op::login(&state, &address, &req).await?;
-    let cookie = session_cookie(&state, session.secret);
+    let cookie = session_cookie(&state, session.secret, https);
     let body = LoginResponse {
         user: session.user,
         csrf_token: session.csrf,
@@ -49,7 +49,7 @@ pub async fn logout(State(state): State<AppState>, caller: Caller, jar: CookieJa
     responses((status = 201, body = NewToken), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
-    Address(address): Address,
+    Address(address, _): Address,
     ApiJson(req): ApiJson<TokenLoginRequest>,
 ) -> ApiResult<(StatusCode, Json<NewToken>)> {
     Ok((StatusCode::CREATED, Json(op::token_login(&state, &address, req).await?)))

@@ -3,7 +3,6 @@
 //! record requests and read what the job wrote.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -12,9 +11,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use futures::Stream;
 use prism_domain::ReleaseId;
-use prism_store::builds::{self, Build, LogLine};
+use prism_store::builds::{Build, LogLine};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::ApiQuery;
 use crate::auth::Caller;
@@ -72,7 +70,8 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
 pub struct LogQuery {
     /// Lines after this sequence number (default: from the start).
     pub after: Option<i64>,
-    /// 1 to 10000, default 10000.
+    /// 1 to 10000 lines, default 1000. A page also ends after 4 MiB of log
+    /// text (continue with `after` = the last `seq` received).
     pub limit: Option<i64>,
 }
 
@@ -93,7 +92,7 @@ pub async fn log_text(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let text = op::log_text(&state, &caller, &id).await?;
+    let text = axum::body::Body::from_stream(op::log_text(&state, &caller, &id).await?);
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }
 
@@ -106,52 +105,9 @@ pub async fn stream(
     Path(id): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let (b, _) = op::get(&state, &caller, &id).await?;
-    let store = state.store.clone();
-    let start = (store, b.id, -1i64, None::<prism_domain::BuildState>, false);
-    let s = futures::stream::unfold(start, |(store, id, after, seen_state, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            let mut c = store.conn().await.ok()?;
-            let b = builds::get(&mut c, id).await.ok()?;
-            let lines = builds::logs(&mut c, id, after, 2000).await.ok()?;
-            drop(c);
-            let mut batch = Vec::new();
-            if Some(b.state) != seen_state {
-                if let Ok(ev) = Event::default()
-                    .event("state")
-                    .json_data(json!({"state": b.state, "commit_sha": b.commit_sha}))
-                {
-                    batch.push(Ok(ev));
-                }
-            }
-            let last = lines.last().map(|l| l.seq).unwrap_or(after);
-            batch.extend(
-                lines
-                    .iter()
-                    .filter_map(|l| Event::default().event("line").id(l.seq.to_string()).json_data(l).ok())
-                    .map(Ok),
-            );
-            // The job stores the last lines before the final state, so a final
-            // state with no new lines means the log is complete.
-            if b.state.is_final() && lines.is_empty() {
-                if let Ok(ev) = Event::default().event("end").json_data(json!({
-                    "state": b.state, "failure_kind": b.failure_kind, "error": b.error,
-                    "image_ref": b.image_ref, "image_digest": b.image_digest,
-                })) {
-                    batch.push(Ok(ev));
-                }
-                return Some((batch, (store, id, last, Some(b.state), true)));
-            }
-            if !batch.is_empty() {
-                return Some((batch, (store, id, last, Some(b.state), false)));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
-    use futures::StreamExt;
-    Ok(Sse::new(s.flat_map(futures::stream::iter)).keep_alive(KeepAlive::default()))
+    let permit = crate::live_events::admit(&caller)?;
+    let events = crate::live_events::build_events(state.store.clone(), caller, b, permit);
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 /// Cancels a queued or running build: the running step's process group is

@@ -80,6 +80,7 @@ pub async fn stream(
     Path(id): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let d = op::visible(&mut *state.store.conn().await?, &caller, &id).await?;
+    let permit = crate::live_events::admit(&caller)?;
     let store = state.store.clone();
     let s = futures::stream::unfold((store, d.id, 0i64, false), |(store, id, after, done)| async move {
         if done {
@@ -110,7 +111,7 @@ pub async fn stream(
         }
     });
     use futures::StreamExt;
-    let flat = s.flat_map(futures::stream::iter);
+    let flat = crate::live_events::hold(s.flat_map(futures::stream::iter), permit);
     Ok(Sse::new(flat).keep_alive(KeepAlive::default()))
 }
 

@@ -142,5 +142,8 @@ pub fn router() -> Router<AppState> {
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(crate::openapi::serve))
         .route("/healthz", get(health::healthz))
-        .route("/metrics", get(crate::metrics::render))
+        .route(
+            "/metrics",
+            get(crate::metrics::render).layer(axum::middleware::from_fn(crate::auth::metrics_token::guard)),
+        )
 }

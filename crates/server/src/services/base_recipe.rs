@@ -190,5 +190,7 @@ pub fn build_layer(sources: &Path, l: &LayerSource) -> Result<Layer, String> {
             .ok_or_else(|| format!("{}: not a UTF-8 file name", l.source))?;
         (parent.to_path_buf(), vec![name.to_string()])
     };
+    // The admin's source folder may be reached through links of the host: the layer root is its real path.
+    let root = root.canonicalize().map_err(|e| format!("{}: {e}", l.source))?;
     prism_image::build_layer(&LayerSpec::new(root, paths, &l.destination)).map_err(|e| e.to_string())
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use prism_kube::{diff_objects, Cluster, ClusterConfig, KubeError, ObjectDiff};
-use prism_manifests::{render, validate, ApiVersions, ObjectRef, RenderVars, TemplateSet, ValidationPolicy};
+use prism_manifests::{validate, ApiVersions, ObjectRef, RenderVars, TemplateSet, ValidationPolicy};
 use prism_store::deploys::Deploy;
 use prism_store::environments::Environment;
 use prism_store::releases::Release;
@@ -152,7 +152,7 @@ pub async fn render_with(
         settings: app.template_settings.clone(),
         api,
     };
-    let mut rendered = render(templates, &vars)?;
+    let mut rendered = crate::render_sandbox::render(templates, &vars).await?;
     let policy = ValidationPolicy {
         namespace: env.namespace.clone(),
         allow_cluster_scoped: env.rules.allow_cluster_scoped,

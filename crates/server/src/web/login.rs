@@ -59,7 +59,7 @@ pub struct LoginForm {
 
 pub async fn submit(
     State(state): State<AppState>,
-    Address(address): Address,
+    Address(address, https): Address,
     jar: CookieJar,
     Form(f): Form<LoginForm>,
 ) -> WebResult<Response> {
@@ -77,7 +77,11 @@ pub async fn submit(
     };
     match sessions::login(&state, &address, &req).await {
         // The session's cookie; then the dashboard.
-        Ok(session) => Ok((jar.add(session_cookie(&state, session.secret)), Redirect::to("/")).into_response()),
+        Ok(session) => Ok((
+            jar.add(session_cookie(&state, session.secret, https)),
+            Redirect::to("/"),
+        )
+            .into_response()),
         Err(e) => {
             let e = crate::error::ApiError::from(e);
             login_page(&state, jar, &f.username, Some(e.message))

@@ -10,3 +10,4 @@ mod builds;
 mod flow;
 mod promotion;
 mod rbac;
+mod security;

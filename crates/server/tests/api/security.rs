@@ -1,0 +1,536 @@
+//! Security hardening (issue 11): each test is an attack by a user with an
+//! ordinary project role, and what the server must do instead of giving way.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::harness::{Backend, TestApp};
+
+/// A project `shop` with application `web`, a built release, and a developer.
+async fn shop_with_release(app: &TestApp) -> (String, String) {
+    app.project_with_app("shop", "web").await;
+    let dev = app.user("dev", Some("shop"), &["developer"]).await;
+    let r = app
+        .ok(
+            Method::POST,
+            "/api/v1/releases",
+            &app.admin,
+            Some(json!({"application": "web", "git_ref": "main", "change_note": "test"})),
+        )
+        .await;
+    let rel = r["id"].as_str().unwrap().to_owned();
+    app.act(&rel, "start_build", &app.admin, json!({})).await;
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let image = format!("registry.local/web:{rel}");
+    app.act(
+        &rel,
+        "build_succeeded",
+        &app.admin,
+        json!({"commit_sha": "abcdef1", "image_ref": image, "image_digest": digest}),
+    )
+    .await;
+    (dev, rel)
+}
+
+async fn preview(app: &TestApp, token: &str, rel: &str, files: Value) -> (StatusCode, Value) {
+    let mut body = json!({"environment": "fat", "release": rel});
+    if !files.is_null() {
+        body["files"] = files;
+    }
+    app.post("/api/v1/applications/web/preview", token, body).await
+}
+
+async fn still_serving(app: &TestApp, token: &str, rel: &str) {
+    let (s, body) = preview(app, token, rel, Value::Null).await;
+    assert_eq!(s, StatusCode::OK, "the server still renders the built-in set: {body}");
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+// Item 1. Before the fix the first payload aborted the whole test process
+// ("memory allocation of 100000000000000 bytes failed", SIGABRT).
+both_backends!(
+    templates_that_ask_for_huge_results_get_a_422_naming_the_template_and_limit,
+    |app| {
+        let (dev, rel) = shop_with_release(app).await;
+        let cases = [
+            ("{{ 1|tojson(indent=100000000000000) }}", "past the limit of 16"),
+            (
+                r#"{% set s = "x" * 100000000 %}{% for i in range(300) %}{{ s }}{% endfor %}"#,
+                "more than 2097152 bytes (the output limit",
+            ),
+            // No filter sees this one: the string doubles until the renderer's memory limit.
+            (
+                r#"{% set ns = namespace(s="x" * 1000000) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}"#,
+                "memory limit of 512 MiB",
+            ),
+            ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursion"),
+        ];
+        for (body, limit) in cases {
+            let (s, v) = preview(app, &dev, &rel, json!({"evil.yaml": body})).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+            let msg = v["error"].as_str().unwrap();
+            assert!(msg.contains("evil.yaml"), "names the template: {msg}");
+            assert!(msg.contains(limit), "names the limit {limit:?}: {msg}");
+            still_serving(app, &dev, &rel).await;
+        }
+
+        // Saved, the same template fails every render of the set (what each deploy
+        // job attempt does) with the same 422, and the server stays up.
+        let op = app.user("op", Some("shop"), &["operator"]).await;
+        let (_, current) = app.get("/api/v1/projects/shop/templates", &op).await;
+        let base = current["version"].as_i64().unwrap_or(0);
+        let (s, v) = app
+            .call(
+                Method::PUT,
+                "/api/v1/projects/shop/templates",
+                Some(&op),
+                Some(json!({"base_version": base, "files": {"evil.yaml": "{{ 1|tojson(indent=100000000000000) }}"}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "it compiles, so it saves: {v}");
+        for _ in 0..2 {
+            let (s, v) = preview(app, &dev, &rel, Value::Null).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+            let msg = v["error"].as_str().unwrap();
+            assert!(
+                msg.contains("evil.yaml") && msg.contains("past the limit of 16"),
+                "{msg}"
+            );
+        }
+    }
+);
+
+/// A tiny deterministic generator: the same templates on every run.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// A number of any magnitude up to 10^15, small ones as likely as big ones.
+    fn size(&mut self) -> u64 {
+        let digits = self.below(16) as u32;
+        1 + self.below(10u64.pow(digits).max(1))
+    }
+}
+
+fn fuzz_template(r: &mut Rng) -> String {
+    let n = r.size();
+    let m = r.size();
+    let d = 1 + r.below(600) as usize;
+    match r.below(16) {
+        0 => format!("{}x{}", "{% if true %}".repeat(d), "{% endif %}".repeat(d)),
+        1 => format!("{{{{ {}1{} }}}}", "[".repeat(d), "]".repeat(d)),
+        2 => format!(r#"{{{{ "x" * {n} }}}}"#),
+        3 => format!(r#"{{{{ ("ab" * {}) * {} }}}}"#, n % 200_000_000, m % 1000),
+        4 => format!("{{{{ [1, 2] * {n} }}}}"),
+        5 => format!("{{% macro f(n) %}}{{{{ f(n) }}}}{{{{ f(n) }}}}{{% endmacro %}}{{{{ f({n}) }}}}"),
+        6 => format!("{{% macro f(n) %}}{{% if n > 0 %}}{{{{ f(n - 1) ~ f(n - 1) }}}}{{% else %}}xx{{% endif %}}{{% endmacro %}}{{{{ f({}) }}}}", d % 64),
+        7 => format!(r#"{{{{ "a\nb"|indent({n}) }}}}"#),
+        8 => format!("{{{{ settings|tojson(indent={n}) }}}}"),
+        9 => format!(r#"{{{{ "%{n}s"|format("a") }}}}"#),
+        10 => format!(
+            "{{% for i in range({}) %}}{{% for j in range({}) %}}{{{{ i * j }}}}{{% endfor %}}{{% endfor %}}",
+            n % 200_000,
+            m % 200_000
+        ),
+        11 => format!(
+            r#"{{% set ns = namespace(s="{}") %}}{{% for i in range({}) %}}{{% set ns.s = ns.s ~ ns.s %}}{{% endfor %}}{{{{ ns.s }}}}"#,
+            "y".repeat(1 + d),
+            d % 64
+        ),
+        12 => format!("{{{{ range({})|list|pprint }}}}", n % 200_000),
+        13 => format!(r#"{{{{ ("z" * {})|replace("z", "{}") }}}}"#, n % 100_000_000, "w".repeat(d)),
+        14 => format!(r#"{{{{ (["q" * {}] * {})|join("--") }}}}"#, n % 10_000_000, m % 100_000),
+        _ => format!(
+            "{}{{{{ {} }}}}",
+            "{% filter upper %}".repeat(d % 100) + &"{% endfilter %}".repeat(d % 100),
+            "(1 + ".repeat(d % 200) + "1" + &")".repeat(d % 200)
+        ),
+    }
+}
+
+// Item 1, the fuzz test: 2,000 generated templates (deep nesting, huge
+// multiplications, recursive macros, huge indents, long loops, doubling
+// strings) through the preview endpoint. Every answer is 200 or 422, the
+// server keeps serving, and its resident memory (this test process hosts
+// it) stays under 768 MiB. Before the fix the first huge indent or
+// allocation aborted the process. SQLite only: the store plays no part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzed_templates_never_take_the_server_down() {
+    const BOUND: u64 = 768 * 1024 * 1024;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (dev, rel) = shop_with_release(&app).await;
+    let mut r = Rng(0x5eed_1234_abcd_0042);
+    let mut refused = 0;
+    for batch in 0..100 {
+        let files: serde_json::Map<String, Value> = (0..20)
+            .map(|i| (format!("f{batch}-{i}.yaml"), Value::String(fuzz_template(&mut r))))
+            .collect();
+        let started = std::time::Instant::now();
+        let (s, v) = preview(&app, &dev, &rel, Value::Object(files.clone())).await;
+        let took = started.elapsed();
+        eprintln!("fuzz batch {batch}: {s} in {took:?}");
+        assert!(
+            s == StatusCode::OK || s == StatusCode::UNPROCESSABLE_ENTITY,
+            "batch {batch}: {s} {v}\n{files:#?}"
+        );
+        if s == StatusCode::UNPROCESSABLE_ENTITY {
+            refused += 1;
+            let msg = v["error"].as_str().unwrap_or_default();
+            assert!(msg.contains(&format!("f{batch}-")), "names a template: {msg}");
+        }
+        let rss = rss_bytes();
+        assert!(rss < BOUND, "resident memory {rss} bytes after batch {batch}");
+    }
+    assert!(
+        refused > 50,
+        "the generator produces hostile templates ({refused} batches refused)"
+    );
+    still_serving(&app, &dev, &rel).await;
+    app.stop().await;
+}
+
+// Item 10. A non-member starting a build of another project's release got
+// the settings' error (422 naming the field at fault: what the other team
+// configured) before the membership check; now the same 404 as for a
+// release that does not exist, whatever the settings.
+both_backends!(a_non_member_starting_a_build_learns_nothing_of_the_settings, |app| {
+    let (_, rel) = shop_with_release(app).await;
+    // A release of shop that could be built again, with settings that do not resolve.
+    let r = app
+        .ok(
+            Method::POST,
+            "/api/v1/releases",
+            &app.admin,
+            Some(json!({"application": "web", "git_ref": "main", "change_note": "again"})),
+        )
+        .await;
+    let fresh = r["id"].as_str().unwrap().to_owned();
+    app.ok(
+        Method::POST,
+        "/api/v1/projects",
+        &app.admin,
+        Some(json!({"name": "blog"})),
+    )
+    .await;
+    let eve = app.user("eve", Some("blog"), &["operator", "developer"]).await;
+    let (s_none, none) = app.post("/api/v1/releases/r999999/builds", &eve, json!({})).await;
+    assert_eq!(s_none, StatusCode::NOT_FOUND, "{none}");
+    for id in [&rel, &fresh] {
+        let (s, v) = app
+            .post(&format!("/api/v1/releases/{id}/builds"), &eve, json!({}))
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{id}: {v}");
+        assert_eq!(v["code"], none["code"]);
+        assert_eq!(v["field"], none["field"]);
+        assert_eq!(
+            v["error"].as_str().unwrap().replace(id.as_str(), "ID"),
+            none["error"].as_str().unwrap().replace("r999999", "ID"),
+            "the same answer as for no release"
+        );
+    }
+    assert_eq!(app.count("builds").await, 0);
+});
+
+/// A queued build of `rel` recorded straight in the store (no job runs it),
+/// with `lines` log lines: something to read and stream without a builder.
+async fn queued_build(app: &TestApp, rel: &str, lines: usize) -> i64 {
+    let mut c = app.store.conn().await.unwrap();
+    let release = prism_domain::ReleaseId::parse("release", rel).unwrap();
+    let r = prism_store::releases::get(&mut c, release).await.unwrap();
+    let b = prism_store::builds::create(
+        &mut c,
+        prism_store::builds::NewBuild {
+            release,
+            app_id: r.app_id,
+            executor: "local",
+            settings: &json!({}),
+            base_image_id: None,
+            requested_by: "admin",
+        },
+    )
+    .await
+    .unwrap();
+    append(app, b.id, 0, lines).await;
+    b.id
+}
+
+async fn append(app: &TestApp, build: i64, from: usize, n: usize) {
+    let mut c = app.store.conn().await.unwrap();
+    let lines: Vec<prism_store::builds::LogLine> = (from..from + n)
+        .map(|i| prism_store::builds::LogLine {
+            seq: i as i64,
+            stream: "stdout".into(),
+            line: format!("line {i} {}", "z".repeat(1000)),
+            at: 0,
+        })
+        .collect();
+    prism_store::builds::append_logs(&mut c, build, &lines).await.unwrap();
+}
+
+/// Reads a streaming response until `needle` shows up (or panics after `secs`).
+async fn read_until(resp: &mut reqwest::Response, seen: &mut String, needle: &str, secs: u64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle:?} within {secs} s; got {} bytes", seen.len()))
+            .unwrap();
+        match chunk {
+            Some(c) => seen.push_str(&String::from_utf8_lossy(&c)),
+            None => panic!("stream ended before {needle:?}"),
+        }
+    }
+}
+
+// Item 8. Before: any number of streams (each polling the database every
+// 200 ms), a disabled user kept streaming, `limit=10000` lines of any size.
+both_backends!(live_streams_are_capped_shared_and_end_for_a_disabled_user, |app| {
+    let (dev, rel) = shop_with_release(app).await;
+    let build = queued_build(app, &rel, 3).await;
+    let open = |token: String| {
+        let url = format!("{}/api/v1/builds/{build}/stream", app.base);
+        let http = app.http.clone();
+        async move { http.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let max = prism_server::live_events::max_per_user();
+    let mut streams = Vec::new();
+    for _ in 0..max {
+        let mut r = open(dev.clone()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let mut seen = String::new();
+        read_until(&mut r, &mut seen, "line 2 ", 10).await;
+        streams.push((r, seen));
+    }
+    let r = open(dev.clone()).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_streams");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("limit per user is {max}")),
+        "{body}"
+    );
+    // Another user is not held back by dev's streams.
+    let tess = app.user("tess", Some("shop"), &["tester"]).await;
+    let mut other = open(tess.clone()).await;
+    assert_eq!(other.status(), StatusCode::OK);
+
+    // New lines reach every open stream (from the one shared poller).
+    append(app, build, 3, 2).await;
+    for (r, seen) in streams.iter_mut() {
+        read_until(r, seen, "line 4 ", 10).await;
+    }
+    let mut seen_other = String::new();
+    read_until(&mut other, &mut seen_other, "line 4 ", 10).await;
+
+    // Disabled mid-stream: dev's streams end, saying why; tess's goes on.
+    app.ok(
+        Method::PATCH,
+        "/api/v1/users/dev",
+        &app.admin,
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    let recheck = prism_server::live_events::RECHECK.as_secs() * 2 + 5;
+    for (r, seen) in streams.iter_mut() {
+        read_until(r, seen, "access to this build has ended", recheck).await;
+    }
+    append(app, build, 5, 1).await;
+    read_until(&mut other, &mut seen_other, "line 5 ", 10).await;
+});
+
+// Item 8: the log endpoint is bounded (lines and bytes per page) and
+// `log.txt` streams the whole log. Before: limit=10000 of any size in one
+// answer and log.txt built as one String.
+both_backends!(the_log_endpoint_is_bounded_and_log_txt_streams, |app| {
+    let (dev, rel) = shop_with_release(app).await;
+    let build = queued_build(app, &rel, 6000).await;
+    let (s, v) = app.get(&format!("/api/v1/builds/{build}/log?limit=10001"), &dev).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = app.get(&format!("/api/v1/builds/{build}/log?limit=10000"), &dev).await;
+    assert_eq!(s, StatusCode::OK);
+    let page = v.as_array().unwrap();
+    let bytes: usize = page.iter().map(|l| l["line"].as_str().unwrap().len()).sum();
+    assert!(
+        page.len() < 6000 && bytes <= 4 * 1024 * 1024,
+        "{} lines, {bytes} bytes",
+        page.len()
+    );
+    let last = page.last().unwrap()["seq"].as_i64().unwrap();
+    let (_, v) = app
+        .get(&format!("/api/v1/builds/{build}/log?after={last}&limit=10000"), &dev)
+        .await;
+    assert_eq!(v[0]["seq"], last + 1, "the next page continues");
+    let text = app
+        .http
+        .get(format!("{}/api/v1/builds/{build}/log.txt", app.base))
+        .bearer_auth(&dev)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text.lines().count(), 6000);
+    assert!(text.lines().last().unwrap().starts_with("line 5999 "));
+});
+
+async fn login_from(app: &TestApp, from: &str, user: &str, password: &str) -> (StatusCode, Option<String>, Value) {
+    let http = reqwest::Client::builder()
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let resp = http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let cookie = resp
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("prism_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned());
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, cookie, body)
+}
+
+// Item 6. Before: the failure was recorded after the slow password check, so
+// parallel guesses all got checked, and the account-wide block answered the
+// right password with 429 from anywhere.
+both_backends!(parallel_guesses_are_throttled_and_the_real_user_still_gets_in, |app| {
+    app.user("alice", None, &[]).await;
+    let attack = async {
+        let guesses = (0..300).map(|i| async move {
+            let guess = format!("guess-{i}-wrong-password");
+            login_from(app, "127.0.0.1", "alice", &guess).await
+        });
+        futures::future::join_all(guesses).await
+    };
+    let real = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        login_from(app, "127.0.0.2", "alice", crate::harness::PASSWORD).await
+    };
+    let (answers, (s, cookie, body)) = tokio::join!(attack, real);
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the real user from another address gets in during the attack: {body}"
+    );
+    assert!(cookie.is_some());
+    let checked = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        checked <= 10, // five free, then one each time the doubling delay runs out
+        "{checked} of 300 parallel guesses had their password checked"
+    );
+    assert_eq!(checked + throttled, 300);
+    let (_, _, b) = answers
+        .iter()
+        .find(|(s, _, _)| *s == StatusCode::TOO_MANY_REQUESTS)
+        .unwrap();
+    assert_eq!(b["code"], "throttled");
+});
+
+async fn with_cookie(app: &TestApp, cookie: &str, path: &str) -> StatusCode {
+    app.http
+        .get(format!("{}{path}", app.base))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+// Item 7. Before: an admin reset bob's password and bob's old browser
+// sessions kept working.
+both_backends!(a_password_change_ends_the_other_sessions, |app| {
+    let token = app.user("bob", None, &[]).await;
+    let pw = crate::harness::PASSWORD;
+    let (_, a, body_a) = login_from(app, "127.0.0.1", "bob", pw).await;
+    let (_, b, _) = login_from(app, "127.0.0.1", "bob", pw).await;
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(with_cookie(app, &a, "/api/v1/users/bob").await, StatusCode::OK);
+    assert_eq!(with_cookie(app, &b, "/api/v1/users/bob").await, StatusCode::OK);
+
+    // Bob changes his own password in session a: b ends, a stays.
+    let resp = app
+        .http
+        .patch(format!("{}/api/v1/users/bob", app.base))
+        .header(reqwest::header::COOKIE, &a)
+        .header("x-csrf-token", body_a["csrf_token"].as_str().unwrap())
+        .json(&json!({"password": "a-brand-new-password-1", "current_password": pw}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        with_cookie(app, &a, "/api/v1/users/bob").await,
+        StatusCode::OK,
+        "the session that changed it stays"
+    );
+    assert_eq!(
+        with_cookie(app, &b, "/api/v1/users/bob").await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // An admin resets it: every session of bob ends; his API token stays.
+    app.ok(
+        Method::PATCH,
+        "/api/v1/users/bob",
+        &app.admin,
+        Some(json!({"password": "an-admin-chosen-password-2"})),
+    )
+    .await;
+    assert_eq!(
+        with_cookie(app, &a, "/api/v1/users/bob").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, _) = app.get("/api/v1/users/bob", &token).await;
+    assert_eq!(s, StatusCode::OK, "API tokens are not sessions");
+    // Forwarding headers from an unconfigured proxy are not believed: no Secure on plain HTTP.
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"username": "bob", "password": "an-admin-chosen-password-2"}))
+        .send()
+        .await
+        .unwrap();
+    let set = resp
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!set.contains("Secure"), "{set}");
+});
