@@ -422,4 +422,94 @@ fn a_deploy_the_server_dies_under_twice_is_quarantined_and_an_explicit_retry_suc
     p.wait_state(new, "succeeded", Duration::from_secs(60));
     let (status, again) = p.call("POST", &format!("/api/v1/deploys/{new}/retry"), Some(json!({})));
     assert_eq!(status, 409, "only a failed deploy is retried: {again}");
+
+    // The console offers the same retry on the failed deploy's page (a
+    // CSRF-checked form), and not on the succeeded one's.
+    let session = p.console_login();
+    let page = p.console_get(&format!("/deploys/{id}"), &session);
+    assert!(
+        page.contains("id=\"retry-deploy\""),
+        "no Retry on the crashed deploy's page"
+    );
+    let done = p.console_get(&format!("/deploys/{new}"), &session);
+    assert!(
+        !done.contains("id=\"retry-deploy\""),
+        "Retry offered on a succeeded deploy"
+    );
+    let csrf = csrf_in(&page);
+    let client = no_redirects();
+    let refused = client
+        .post(format!("{}/deploys/{id}/retry", p.base))
+        .header("cookie", &session)
+        .form(&[("csrf", "not-the-token")])
+        .send()
+        .unwrap();
+    assert_eq!(
+        refused.status().as_u16(),
+        403,
+        "a post without the page's CSRF token is refused"
+    );
+    let r = client
+        .post(format!("{}/deploys/{id}/retry", p.base))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let from_console: i64 = location.trim_start_matches("/deploys/").parse().unwrap();
+    assert!(from_console > new, "{location}");
+    p.wait_state(from_console, "succeeded", Duration::from_secs(60));
+}
+
+fn no_redirects() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+impl Prism {
+    /// Signs in through the console's login form; returns the session cookie.
+    fn console_login(&self) -> String {
+        let client = no_redirects();
+        let page = client.get(format!("{}/login", self.base)).send().unwrap();
+        let login_cookie = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .find(|c| c.starts_with("prism_login_csrf="))
+            .expect("login cookie");
+        let token = csrf_in(&page.text().unwrap());
+        let r = client
+            .post(format!("{}/login", self.base))
+            .header("cookie", &login_cookie)
+            .form(&[("csrf", token.as_str()), ("username", "admin"), ("password", ADMIN_PW)])
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "console login");
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .find(|c| c.starts_with("prism_session="))
+            .expect("session cookie")
+    }
+
+    fn console_get(&self, path: &str, session: &str) -> String {
+        let r = no_redirects()
+            .get(format!("{}{path}", self.base))
+            .header("cookie", session)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "GET {path}");
+        r.text().unwrap()
+    }
 }

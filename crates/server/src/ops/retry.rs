@@ -13,8 +13,14 @@ use super::deploys::{start_deploy, StartDeploy};
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 
+/// Whether `caller` may retry what `requested_by` asked for (the console
+/// asks this to offer the button; the operations below enforce it).
+pub fn may_retry_for(caller: &Caller, requested_by: &str) -> bool {
+    caller.is_admin() || caller.user.username == requested_by
+}
+
 fn may_retry(caller: &Caller, requested_by: &str, what: &str) -> OpResult<()> {
-    if caller.is_admin() || caller.user.username == requested_by {
+    if may_retry_for(caller, requested_by) {
         Ok(())
     } else {
         Err(OpError::forbidden(format!(

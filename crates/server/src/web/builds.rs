@@ -102,12 +102,14 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Pat
     let (b, roles) = op::get(&state, &caller, &id).await?;
     let log = builds::logs(&mut *state.store.conn().await?, b.id, -1, LOG_LINES).await?;
     let can_cancel = !b.state.is_final() && access::may_cancel_build(roles);
+    let can_retry =
+        b.state == prism_domain::BuildState::Failed && crate::ops::retry::may_retry_for(&caller, &b.requested_by);
     let truncated = log.len() as i64 == LOG_LINES;
     render(
         &state,
         &caller,
         "build.html",
-        context! { nav => "releases", b => BuildView::from(b), log => log, can_cancel => can_cancel, truncated => truncated },
+        context! { nav => "releases", b => BuildView::from(b), log => log, can_cancel => can_cancel, can_retry => can_retry, truncated => truncated },
     )
     .await
 }
@@ -120,6 +122,13 @@ pub async fn start(State(state): State<AppState>, Path(id): Path<String>, p: Pos
 }
 
 /// "Cancel" on the release or build page; back to the release.
+/// Retry of a failed build (for one whose job was quarantined above all): a
+/// new build of the same release.
+pub async fn retry(State(state): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> WebResult<Response> {
+    let b = crate::ops::retry::retry_build(&state, &p.caller, &id).await?;
+    Ok(Redirect::to(&format!("/builds/{}", b.id)).into_response())
+}
+
 pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> WebResult<Response> {
     let b = op::cancel_build(&state, &p.caller, &id).await?;
     Ok(Redirect::to(&format!("/releases/{}", b.release)).into_response())

@@ -139,6 +139,7 @@ async fn deploy_page(
             finished => d.state.is_final(),
             can_review => may_deploy && d.state == prism_domain::DeployState::AwaitingReview,
             can_rollback => may_deploy && d.state.is_final() && successes >= 2,
+            can_retry => d.state == prism_domain::DeployState::Failed && crate::ops::retry::may_retry_for(caller, &d.requested_by),
             policy => env.policy,
         },
     )
@@ -181,6 +182,17 @@ pub async fn review(
 pub struct RollbackForm {
     #[serde(default)]
     note: String,
+}
+
+/// Retry of a failed deploy: a new deploy of the same release into the same
+/// environment, with the checks of starting one.
+pub async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    p: Posted<super::admin::NoFields>,
+) -> WebResult<Response> {
+    let d = crate::ops::retry::retry_deploy(&state, &p.caller, &id).await?;
+    Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response())
 }
 
 pub async fn rollback(
