@@ -83,19 +83,16 @@ pub struct DataDirLock {
 }
 
 /// Before anything else at start: creates the data dir, takes its exclusive
-/// lock when the store is SQLite in it (a second `prism serve` on the same
-/// data dir would corrupt the queue's one-instance assumption: it is
-/// refused, naming the running process), and stores the instance id there
-/// when the data dir has none yet, so a restart without a configured id
-/// keeps it.
+/// lock (a second `prism serve` on the same data dir is refused, naming the
+/// running process: on SQLite it would break the queue's one-writer
+/// assumption, and on PostgreSQL two instances would share the instance id
+/// stored here and take each other's leases as their own at start), and
+/// stores the instance id there when the data dir has none yet, so a
+/// restart without a configured id keeps it.
 pub fn claim_data_dir(settings: &Settings) -> anyhow::Result<DataDirLock> {
     let dir = &settings.data_dir;
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", dir.display()))?;
-    let file = if settings.database_url.is_none() {
-        Some(lock(dir)?)
-    } else {
-        None
-    };
+    let file = Some(lock(dir)?);
     crate::config::store_instance_id(dir, &settings.instance_id)
         .map_err(|e| anyhow::anyhow!("cannot store the instance id in {}: {e}", dir.display()))?;
     Ok(DataDirLock { _file: file })
