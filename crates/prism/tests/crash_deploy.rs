@@ -17,106 +17,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use prism_test_support::kube::KubeCluster;
 use prism_test_support::{free_port, wait_for_every, Backend, TestDb};
 
 const ADMIN_PW: &str = "crash-deploy-admin-password";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 fn wait_for(what: &str, timeout: Duration, f: impl FnMut() -> bool) {
     wait_for_every(what, timeout, Duration::from_millis(100), f)
-}
-
-fn ensure_binaries() {
-    let st = Command::new("bash")
-        .arg(repo().join("scripts/k8s/ensure-binaries.sh"))
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "scripts/k8s/ensure-binaries.sh failed");
-}
-
-/// A control plane started by scripts/k8s/cluster.sh with the simulated node; torn down on drop.
-struct KubeCluster {
-    name: String,
-    kubeconfig: PathBuf,
-    sim: Option<Child>,
-}
-
-impl KubeCluster {
-    fn up() -> Self {
-        let name = format!("crash{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let out = Command::new("bash")
-            .arg(repo().join("scripts/k8s/cluster.sh"))
-            .args(["up", &name])
-            .env("PRISM_K8S_OWNER_PID", std::process::id().to_string())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cluster.sh");
-        assert!(out.status.success(), "cluster.sh up failed");
-        let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim().lines().last().unwrap());
-        KubeCluster {
-            name,
-            kubeconfig,
-            sim: None,
-        }
-    }
-
-    fn start_sim(&mut self) {
-        let exe = Path::new(env!("CARGO_BIN_EXE_prism")).with_file_name("prism-kube-sim");
-        assert!(exe.exists(), "{} missing: build the workspace", exe.display());
-        let child = Command::new(exe)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args([
-                "--registry",
-                "127.0.0.1:1",
-                "--owner-pid",
-                &std::process::id().to_string(),
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.sim = Some(child);
-    }
-
-    fn stop_sim(&mut self) {
-        if let Some(mut s) = self.sim.take() {
-            let _ = s.kill();
-            let _ = s.wait();
-        }
-    }
-
-    fn kubectl(&self, args: &[&str]) -> String {
-        let out = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for KubeCluster {
-    fn drop(&mut self) {
-        self.stop_sim();
-        let _ = Command::new("bash")
-            .arg(repo().join("scripts/k8s/cluster.sh"))
-            .args(["down", &self.name])
-            .status();
-    }
 }
 
 /// A real `prism serve` at the default job lease (30 s), killed on drop.
@@ -327,15 +234,14 @@ fn deploy_watching(p: &Prism, k: &mut KubeCluster, release: &str) -> i64 {
 }
 
 fn resumes_within_5s_of_restart(db: Option<&TestDb>) {
-    ensure_binaries();
-    let mut k = KubeCluster::up();
+    let mut k = KubeCluster::up_without_node();
     k.kubectl(&["create", "namespace", "shop-fat"]);
     let mut p = Prism::new(db.and_then(TestDb::server_url));
     let release = p.set_up(&k);
     let id = deploy_watching(&p, &mut k, &release);
     p.kill9();
     // The node comes back while Prism is down: the rollout can now finish.
-    k.start_sim();
+    k.start_sim(&["--registry", "127.0.0.1:1"]);
     let restarted = p.restart();
     p.wait_state(id, "succeeded", Duration::from_secs(60));
     let took = restarted.elapsed();
@@ -367,8 +273,7 @@ fn postgres_single_instance_a_deploy_killed_while_watching_finishes_within_5s_of
 
 #[test]
 fn a_deploy_the_server_dies_under_twice_is_quarantined_and_an_explicit_retry_succeeds() {
-    ensure_binaries();
-    let mut k = KubeCluster::up();
+    let mut k = KubeCluster::up_without_node();
     k.kubectl(&["create", "namespace", "shop-fat"]);
     let mut p = Prism::new(None);
     let release = p.set_up(&k);
@@ -414,7 +319,7 @@ fn a_deploy_the_server_dies_under_twice_is_quarantined_and_an_explicit_retry_suc
     );
 
     // An explicit retry by the admin: a new deploy of the same release, which succeeds.
-    k.start_sim();
+    k.start_sim(&["--registry", "127.0.0.1:1"]);
     let retry = p.ok("POST", &format!("/api/v1/deploys/{id}/retry"), Some(json!({})));
     let new = retry["id"].as_i64().unwrap();
     assert_ne!(new, id);

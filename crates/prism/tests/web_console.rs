@@ -610,7 +610,7 @@ async fn wait_for_state(b: &web::Browser, state: &str, secs: u64) {
 /// the diff and approves; the operator rolls FAT back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
-    let kube = tokio::task::spawn_blocking(prism_test_support::kube::KubeCluster::up)
+    let mut kube = tokio::task::spawn_blocking(prism_test_support::kube::KubeCluster::up)
         .await
         .unwrap();
     for ns in ["shop-fat", "shop-uat", "shop-prd"] {
@@ -675,6 +675,8 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
     // FAT: no review; the live page follows the rollout to the end.
     let r1 = built(1).await;
     otto.goto(&format!("/releases/{r1}")).await;
+    // No node until the page is open: the rollout cannot finish before it.
+    kube.stop_sim();
     otto.click("#do-deploy-fat").await;
     let first = otto
         .find("#deploy-state")
@@ -687,6 +689,7 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
         !["succeeded", "failed"].contains(&first.as_str()),
         "the page opens while the deploy runs ({first}), so what follows comes live"
     );
+    kube.start_sim(&[]);
     // The test never reloads: the page's script follows the stream to the end.
     wait_for_state(&otto, "succeeded", 120).await;
     let events = otto.text("#events").await;

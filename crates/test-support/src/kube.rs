@@ -1,7 +1,7 @@
 //! A real Kubernetes v1.20.2 control plane (scripts/k8s/cluster.sh) with the
 //! simulated node (prism-kube-sim) playing the kubelet, torn down on drop:
 //! what the review and live deploy pages show comes from a real API server.
-//! (The web console tests use it; deploy_e2e.rs drives its own cluster.)
+//! (The web console and crash tests use it; deploy_e2e.rs drives its own cluster.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,7 +20,16 @@ pub struct KubeCluster {
 }
 
 impl KubeCluster {
+    /// A control plane with the simulated node running.
     pub fn up() -> KubeCluster {
+        let mut k = KubeCluster::up_without_node();
+        k.start_sim(&[]);
+        k
+    }
+
+    /// A control plane whose pods stay Pending until [`KubeCluster::start_sim`]
+    /// (a rollout that a test wants to keep in progress).
+    pub fn up_without_node() -> KubeCluster {
         let st = Command::new("bash")
             .arg(repo().join("scripts/k8s/ensure-binaries.sh"))
             .stdout(Stdio::null())
@@ -37,19 +46,36 @@ impl KubeCluster {
             .expect("cluster.sh");
         assert!(out.status.success(), "cluster.sh up failed");
         let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim().lines().last().unwrap());
+        KubeCluster {
+            name,
+            kubeconfig,
+            sim: None,
+        }
+    }
+
+    /// Starts the simulated node (`extra` arguments to prism-kube-sim, e.g.
+    /// `["--registry", "127.0.0.1:1"]`); a running one is stopped first.
+    pub fn start_sim(&mut self, extra: &[&str]) {
+        self.stop_sim();
         let exe = crate::process::sibling_bin("prism-kube-sim");
+        assert!(exe.exists(), "{} missing: build the workspace", exe.display());
         let sim = Command::new(exe)
             .arg("--kubeconfig")
-            .arg(&kubeconfig)
+            .arg(&self.kubeconfig)
             .args(["--owner-pid", &std::process::id().to_string()])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        KubeCluster {
-            name,
-            kubeconfig,
-            sim: Some(sim),
+        self.sim = Some(sim);
+    }
+
+    /// Stops the simulated node: pods stop being reported (a rollout stalls).
+    pub fn stop_sim(&mut self) {
+        if let Some(mut s) = self.sim.take() {
+            let _ = s.kill();
+            let _ = s.wait();
         }
     }
 
@@ -75,10 +101,7 @@ impl KubeCluster {
 
 impl Drop for KubeCluster {
     fn drop(&mut self) {
-        if let Some(mut s) = self.sim.take() {
-            let _ = s.kill();
-            let _ = s.wait();
-        }
+        self.stop_sim();
         let _ = Command::new("bash")
             .arg(repo().join("scripts/k8s/cluster.sh"))
             .args(["down", &self.name])
