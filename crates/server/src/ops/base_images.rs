@@ -145,13 +145,25 @@ pub struct BaseDetail {
     pub outdated_applications: Vec<OutdatedApp>,
 }
 
-pub async fn get(ctx: &Ctx, name: &str) -> OpResult<BaseDetail> {
+/// A base image's versions and what still runs on older ones. The
+/// applications listed are those of the caller's projects (all for admins):
+/// their names, releases, commits and refs are those projects' business.
+pub async fn get(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<BaseDetail> {
     let mut c = ctx.store.conn().await?;
     let base = base_images::by_name(&mut c, name).await?;
+    let mut outdated_applications = base_images::outdated_apps(&mut c, base.id).await?;
+    if let Some(user_id) = access::visibility(caller) {
+        let mine: std::collections::BTreeSet<String> = prism_store::projects::memberships_of(&mut c, user_id)
+            .await?
+            .into_iter()
+            .map(|m| m.project)
+            .collect();
+        outdated_applications.retain(|a| mine.contains(&a.project));
+    }
     Ok(BaseDetail {
         versions: base_images::versions(&mut c, base.id).await?,
         outdated_children: base_images::outdated_children(&mut c, base.id).await?,
-        outdated_applications: base_images::outdated_apps(&mut c, base.id).await?,
+        outdated_applications,
         base,
     })
 }
@@ -164,8 +176,6 @@ pub struct UpdateBase {
     pub recipe: Option<serde_json::Value>,
 }
 
-/// Builds the base again (after changing its recipe, or to pick up a new
-/// parent digest); an image registered as it is has its tag re-resolved.
 /// Builds the base again (after changing its recipe, or to pick up a new
 /// parent digest); an image registered as it is has its tag re-resolved.
 pub async fn build(ctx: &Ctx, caller: &Caller, name: &str, req: UpdateBase) -> OpResult<BaseImage> {

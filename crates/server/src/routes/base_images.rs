@@ -28,10 +28,10 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/base-images/{name}", tag = "base images", params(("name" = String, Path)), responses((status = 200, body = BaseDetail)))]
 pub async fn get(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<BaseDetail>> {
-    Ok(Json(op::get(&state, &name).await?))
+    Ok(Json(op::get(&state, &caller, &name).await?))
 }
 
 /// Builds the base again (after changing its recipe, or to pick up a new

@@ -196,6 +196,23 @@ both_backends!(builds_run_log_and_track_lineage, |app| {
     assert_ne!(base2["digest"], base1["digest"]);
     assert_eq!(base2["outdated_applications"][0]["application"], "web", "{base2}");
     assert_eq!(base2["versions"].as_array().unwrap().len(), 2);
+    // Another project's member sees the base, but not alpha's applications,
+    // releases and commits on it (issue 11 item 4); alpha's own developer does.
+    app.ok(
+        Method::POST,
+        "/api/v1/projects",
+        &app.admin,
+        Some(json!({"name": "beta"})),
+    )
+    .await;
+    let stranger = app.user("sven", Some("beta"), &["developer"]).await;
+    let seen = app
+        .ok(Method::GET, "/api/v1/base-images/busybox", &stranger, None)
+        .await;
+    assert_eq!(seen["digest"], base2["digest"]);
+    assert_eq!(seen["outdated_applications"], json!([]), "{seen}");
+    let own = app.ok(Method::GET, "/api/v1/base-images/busybox", &dev, None).await;
+    assert_eq!(own["outdated_applications"][0]["application"], "web", "{own}");
     let (s, e) = app
         .post("/api/v1/base-images/busybox/rebuild-applications", &dev, json!({}))
         .await;

@@ -65,7 +65,7 @@ async fn base_page(
     notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
     // The detail the API shows: versions, outdated runtime bases and applications.
-    let detail = base_images::get(state, &name).await?;
+    let detail = base_images::get(state, caller, &name).await?;
     // Runtime bases built on it (current or not), from the one list.
     let all = base_images::list(state).await?;
     let children: Vec<_> = all
