@@ -169,9 +169,8 @@ pub struct Deploy {
     pub release: String,
     pub application: String,
     pub environment: String,
-    /// deploy or rollback
-    pub kind: String,
-    pub state: String,
+    pub kind: prism_domain::DeployKind,
+    pub state: prism_domain::DeployState,
     pub template_version: Option<i64>,
     #[serde(default)]
     pub diff: Option<serde_json::Value>,
@@ -196,7 +195,7 @@ pub struct DeployEvent {
 /// The `end` event of a deploy's stream.
 #[derive(Debug, Deserialize)]
 pub struct DeployEnd {
-    pub state: String,
+    pub state: prism_domain::DeployState,
     pub error: Option<String>,
 }
 

@@ -12,8 +12,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 
-// Kept at their old path for modules that still import them from here.
-pub use crate::state::{AppState, BODY_LIMIT};
+use crate::state::{AppState, BODY_LIMIT};
 
 pub fn router(state: AppState) -> Router {
     crate::routes::router()

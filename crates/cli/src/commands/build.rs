@@ -211,8 +211,8 @@ pub fn print_build(b: Build) {
 
 #[derive(Deserialize)]
 struct End {
-    state: String,
-    failure_kind: Option<String>,
+    state: prism_domain::BuildState,
+    failure_kind: Option<prism_domain::BuildFailure>,
     error: Option<String>,
     image_ref: Option<String>,
     image_digest: Option<String>,
@@ -237,7 +237,7 @@ pub async fn follow(ctx: &Ctx, id: i64) -> CliResult<()> {
             "state" if !ctx.json() => eprintln!("== build {id}: {}", value["state"].as_str().unwrap_or("?")),
             "end" => {
                 let end: End = parse(&value)?;
-                if end.state == "succeeded" {
+                if end.state == prism_domain::BuildState::Succeeded {
                     if !ctx.json() {
                         eprintln!(
                             "== build {id} succeeded: {} {}",
@@ -250,7 +250,7 @@ pub async fn follow(ctx: &Ctx, id: i64) -> CliResult<()> {
                 return Err(CliError::failed(format!(
                     "build {id} {} ({}): {}",
                     end.state,
-                    end.failure_kind.unwrap_or_default(),
+                    end.failure_kind.map(|k| k.as_str()).unwrap_or("-"),
                     end.error.unwrap_or_default()
                 )));
             }

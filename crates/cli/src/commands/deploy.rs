@@ -7,6 +7,7 @@
 //! for a review.
 
 use clap::Subcommand;
+use prism_domain::DeployState;
 use serde_json::{json, Map, Value};
 
 use super::release::release_id;
@@ -187,8 +188,8 @@ pub async fn run(args: DeployArgs) -> CliResult<()> {
                         d.release,
                         d.application,
                         d.environment,
-                        d.kind,
-                        d.state,
+                        d.kind.to_string(),
+                        d.state.to_string(),
                         d.requested_by,
                         time(d.created_at),
                     ]);
@@ -308,7 +309,7 @@ async fn started(ctx: &Ctx, answer: &Value, no_follow: bool) -> CliResult<()> {
     } else {
         eprintln!(
             "{} {}: {} of {} to {}, queued. Following it (Ctrl-C stops following, not the {}).",
-            capitalise(&d.kind),
+            capitalise(d.kind.as_str()),
             d.id,
             d.release,
             d.application,
@@ -341,7 +342,7 @@ async fn follow(ctx: &Ctx, id: i64) -> CliResult<()> {
                 // A review step either waits for an operator or records one.
                 if step.step == "review" {
                     let d = get(ctx, id).await?;
-                    if d.state == "awaiting_review" {
+                    if d.state == DeployState::AwaitingReview {
                         return awaiting_review(ctx, &d);
                     }
                 }
@@ -352,21 +353,21 @@ async fn follow(ctx: &Ctx, id: i64) -> CliResult<()> {
                 if ctx.json() {
                     json_line(&json!({"event": "end", "data": value}));
                 }
-                return finish(ctx, id, &end.state, end.error).await;
+                return finish(ctx, id, end.state, end.error).await;
             }
             _ => {}
         }
     }
     // The server closed the stream without an `end`: ask where the deploy is.
     let d = get(ctx, id).await?;
-    if d.state == "awaiting_review" {
+    if d.state == DeployState::AwaitingReview {
         return awaiting_review(ctx, &d);
     }
-    if matches!(d.state.as_str(), "succeeded" | "failed" | "rejected" | "cancelled") {
+    if d.state.is_final() {
         if ctx.json() {
             json_line(&json!({"event": "end", "data": {"state": d.state, "error": d.error}}));
         }
-        return finish(ctx, id, &d.state, d.error.clone()).await;
+        return finish(ctx, id, d.state, d.error.clone()).await;
     }
     Err(CliError::failed(format!(
         "the server closed the event stream of deploy {id} while it is {}; run `prism deploy watch {id}` to follow it again",
@@ -412,14 +413,14 @@ fn awaiting_review(ctx: &Ctx, d: &Deploy) -> CliResult<()> {
 }
 
 /// The exit status of a finished deploy: 0 when it succeeded, else 1 with the reason.
-async fn finish(ctx: &Ctx, id: i64, state: &str, error: Option<String>) -> CliResult<()> {
+async fn finish(ctx: &Ctx, id: i64, state: DeployState, error: Option<String>) -> CliResult<()> {
     match state {
-        "succeeded" => {
+        DeployState::Succeeded => {
             if !ctx.json() {
                 let what = match get(ctx, id).await {
                     Ok(d) => format!(
                         "{} {} ({} of {} to {})",
-                        capitalise(&d.kind),
+                        capitalise(d.kind.as_str()),
                         d.id,
                         d.release,
                         d.application,
@@ -431,7 +432,7 @@ async fn finish(ctx: &Ctx, id: i64, state: &str, error: Option<String>) -> CliRe
             }
             Ok(())
         }
-        "rejected" => {
+        DeployState::Rejected => {
             let why = match get(ctx, id).await {
                 Ok(d) => format!(
                     " by {}: {}",
@@ -462,17 +463,17 @@ fn capitalise(s: &str) -> String {
 fn print_deploy(d: Deploy) {
     let review = match (&d.reviewer, d.reviewed_at) {
         (Some(who), at) => format!("{who} at {}: {}", opt_time(at), opt(d.review_comment.as_deref())),
-        (None, _) if d.state == "awaiting_review" => "waiting".into(),
+        (None, _) if d.state == DeployState::AwaitingReview => "waiting".into(),
         (None, _) => "-".into(),
     };
     let changes = d.diff.as_ref().map(change_lines).unwrap_or_default();
     print_fields(&[
         ("Id", d.id.to_string()),
-        ("Kind", d.kind),
+        ("Kind", d.kind.to_string()),
         ("Release", d.release),
         ("Application", d.application),
         ("Environment", d.environment),
-        ("State", d.state),
+        ("State", d.state.to_string()),
         ("Error", opt(d.error.as_deref())),
         (
             "Template version",

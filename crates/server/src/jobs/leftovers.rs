@@ -12,8 +12,8 @@ use std::time::Duration;
 use prism_builder::{GroupRecorder, OnGroupEnd, SecretMasker};
 use prism_store::jobs;
 
-use crate::app::AppState;
 use crate::services::build_log::BuildLog;
+use crate::state::AppState;
 
 /// The job attempt a build's steps belong to.
 #[derive(Clone, Copy)]

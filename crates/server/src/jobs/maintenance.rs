@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::JobError;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// One sweep per period (the period number deduplicates it across instances).
 #[derive(Debug, Serialize, Deserialize)]

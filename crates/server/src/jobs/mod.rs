@@ -18,7 +18,7 @@ use prism_jobs::{Job, Registry, Runner, RunnerConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub const MAINTENANCE: &str = maintenance::MaintenanceJob::KIND;
 pub const SELFTEST: &str = selftest::SelftestJob::KIND;

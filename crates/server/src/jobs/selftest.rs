@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Cancel, JobError};
-use crate::app::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SelftestJob {
