@@ -1,6 +1,7 @@
 //! Prism's server: the REST API under `/api/v1`, authentication and roles,
 //! the OpenAPI document, metrics, and the durable job runner.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod bootstrap;
