@@ -16,7 +16,7 @@ struct Cli {
 enum Top {
     /// Run the Prism server (SQLite in --data-dir by default, or PostgreSQL)
     Serve(prism_server::ServeArgs),
-    /// Operate on a server's store directly: backup and restore
+    /// Operate on a server's store directly: backup, restore, key rotation
     #[command(subcommand)]
     Admin(Admin),
     #[command(flatten)]
@@ -43,11 +43,19 @@ enum Admin {
         #[command(flatten)]
         server: prism_server::ServeArgs,
     },
+    /// Re-seal every stored secret under a new key, in one transaction.
+    /// With the key in the data dir: stop the server, run this, start it.
+    /// With PRISM_SECRET_KEY: set the new key there and the old one in
+    /// PRISM_SECRET_KEY_PREVIOUS on every instance first.
+    RotateKey {
+        #[command(flatten)]
+        server: prism_server::ServeArgs,
+    },
 }
 
 fn admin(runtime: &tokio::runtime::Runtime, cmd: Admin) -> ExitCode {
     let args = match &cmd {
-        Admin::Backup { server, .. } | Admin::Restore { server, .. } => server,
+        Admin::Backup { server, .. } | Admin::Restore { server, .. } | Admin::RotateKey { server } => server,
     };
     let settings = match prism_server::Settings::from_args(args) {
         Ok(s) => s,
@@ -71,6 +79,12 @@ fn admin(runtime: &tokio::runtime::Runtime, cmd: Admin) -> ExitCode {
                 let m = prism_server::admin::restore(&settings, from).await?;
                 println!("restored {}: {}", from.display(), prism_server::admin::summary(&m));
                 println!("put the sealing key of the backed-up server in the data dir (secret.key) or PRISM_SECRET_KEY before starting it");
+                Ok(())
+            }
+            Admin::RotateKey { .. } => {
+                let r = prism_server::keys::rotate(&settings).await?;
+                println!("re-sealed {} stored secrets under the new key", r.resealed);
+                println!("{}", r.next_step);
                 Ok(())
             }
         }

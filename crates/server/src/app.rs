@@ -10,7 +10,6 @@ use tokio::sync::watch;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::secrets::SecretBox;
 
 use crate::state::{AppState, BODY_LIMIT};
 
@@ -30,10 +29,7 @@ pub fn router(state: AppState) -> Router {
 pub async fn prepare(settings: Settings) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&settings.data_dir)?;
     let store = Store::open(&settings.store_url(), 16).await?;
-    let secrets = match &settings.secret_key {
-        Some(k) => SecretBox::from_base64(&k.0)?,
-        None => SecretBox::load_or_create(&settings.data_dir)?,
-    };
+    let secrets = crate::keys::load(&settings, &store).await?;
     crate::bootstrap::first_admin(&store, &settings).await?;
     Ok(AppState {
         store,

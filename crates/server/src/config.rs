@@ -53,6 +53,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: Option<Secret>,
     pub secret_key: Option<Secret>,
+    /// The key being rotated away from: opens, never seals (`PRISM_SECRET_KEY_PREVIOUS`).
+    pub previous_secret_key: Option<Secret>,
     pub admin_password: Option<Secret>,
     pub log_json: bool,
     /// Names this process in job leases (several instances share one queue).
@@ -137,6 +139,7 @@ impl Settings {
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default")),
             database_url: args.database_url.clone().or(file.database_url).map(Secret),
             secret_key: env("PRISM_SECRET_KEY").map(Secret),
+            previous_secret_key: env("PRISM_SECRET_KEY_PREVIOUS").map(Secret),
             admin_password: env("PRISM_ADMIN_PASSWORD").map(Secret),
             log_json: args.log_json || file.log_json.unwrap_or(false),
             instance_id: configured_id

@@ -1,6 +1,12 @@
-//! Encryption at rest for secrets in the store (cluster tokens, later
-//! registry and git credentials): XChaCha20-Poly1305 with a 256-bit key kept
-//! in the data dir (created 0600 on first start) or given by `PRISM_SECRET_KEY`.
+//! Encryption at rest for secrets in the store (cluster tokens, registry
+//! passwords, git credentials, executor tokens): XChaCha20-Poly1305 with a
+//! 256-bit key kept in the data dir (created 0600 on first start) or given by
+//! `PRISM_SECRET_KEY`.
+//!
+//! A box seals with one key and opens with that key or an older one, which is
+//! what lets `prism admin rotate-key` re-seal a live store: the old key stays
+//! accepted (`PRISM_SECRET_KEY_PREVIOUS`, or `secret.key.next` beside an
+//! interrupted rotation) until every value is sealed under the new one.
 
 use std::path::Path;
 
@@ -9,9 +15,18 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, OsRng};
 use chacha20poly1305::{AeadCore, XChaCha20Poly1305, XNonce};
 
+/// The key file in the data dir.
+pub const KEY_FILE: &str = "secret.key";
+/// The new key while a rotation is under way (kept if it was interrupted).
+pub const NEXT_KEY_FILE: &str = "secret.key.next";
+/// The key a finished rotation replaced: only for backups taken before it.
+pub const RETIRED_KEY_FILE: &str = "secret.key.retired";
+
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// Keys that still open (never seal): the previous key during a rotation.
+    older: Vec<XChaCha20Poly1305>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -34,12 +49,40 @@ impl SecretBox {
     pub fn from_base64(key: &str) -> Result<Self, SecretError> {
         let bytes = B64.decode(key.trim()).map_err(|_| SecretError::BadKey)?;
         let cipher = XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| SecretError::BadKey)?;
-        Ok(Self { cipher })
+        Ok(Self {
+            cipher,
+            older: Vec::new(),
+        })
+    }
+
+    /// A new random key, base64-encoded as the key file holds it.
+    pub fn generate_key() -> String {
+        B64.encode(XChaCha20Poly1305::generate_key(&mut OsRng))
+    }
+
+    /// Also opens (never seals) what `key` sealed.
+    pub fn also_opening(mut self, key: &str) -> Result<Self, SecretError> {
+        self.older.push(Self::from_base64(key)?.cipher);
+        Ok(self)
+    }
+
+    /// Whether the data dir holds a key file.
+    pub fn key_file_exists(data_dir: &Path) -> bool {
+        data_dir.join(KEY_FILE).exists()
+    }
+
+    /// Adds the key of an interrupted rotation (`secret.key.next`) as one
+    /// that opens, so values it already re-sealed stay readable.
+    pub fn with_interrupted_rotation(self, data_dir: &Path) -> Result<Self, SecretError> {
+        match read_key_file(&data_dir.join(NEXT_KEY_FILE))? {
+            Some(k) => self.also_opening(&k),
+            None => Ok(self),
+        }
     }
 
     /// Loads `secret.key` from the data dir, creating it (mode 0600) if absent.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, SecretError> {
-        let path = data_dir.join("secret.key");
+        let path = data_dir.join(KEY_FILE);
         let io = |source| SecretError::KeyFile {
             path: path.display().to_string(),
             source,
@@ -72,9 +115,25 @@ impl SecretBox {
             return Err(SecretError::Decrypt);
         }
         let (nonce, ct) = sealed.split_at(24);
-        self.cipher
-            .decrypt(XNonce::from_slice(nonce), ct)
-            .map_err(|_| SecretError::Decrypt)
+        std::iter::once(&self.cipher)
+            .chain(&self.older)
+            .find_map(|c| c.decrypt(XNonce::from_slice(nonce), ct).ok())
+            .ok_or(SecretError::Decrypt)
+    }
+}
+
+/// Reads a key file; `None` when it does not exist.
+pub fn read_key_file(path: &Path) -> Result<Option<String>, SecretError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            SecretBox::from_base64(&s)?;
+            Ok(Some(s.trim().to_owned()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SecretError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }
 
@@ -113,5 +172,20 @@ mod tests {
         let mode = std::fs::metadata(dir.join("secret.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_older_key_opens_but_never_seals() {
+        let old_key = SecretBox::generate_key();
+        let new_key = SecretBox::generate_key();
+        let old = SecretBox::from_base64(&old_key).unwrap();
+        let sealed_old = old.seal(b"registry-password");
+        let ring = SecretBox::from_base64(&new_key).unwrap().also_opening(&old_key).unwrap();
+        assert_eq!(ring.open(&sealed_old).unwrap(), b"registry-password");
+        let sealed_new = ring.seal(b"registry-password");
+        assert!(old.open(&sealed_new).is_err(), "sealed under the new key only");
+        let new_only = SecretBox::from_base64(&new_key).unwrap();
+        assert!(new_only.open(&sealed_old).is_err());
+        assert_eq!(new_only.open(&sealed_new).unwrap(), b"registry-password");
     }
 }

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// A row that cannot be read back (a bug or a hand edit).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database was migrated by a newer Prism than this one.
+    #[error("the database's schema is version {database}, newer than this Prism knows (version {binary}): run the Prism release that migrated it, or a newer one")]
+    NewerSchema { database: i64, binary: i64 },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]

@@ -21,6 +21,7 @@ mod error;
 pub mod jobs;
 pub mod projects;
 pub mod releases;
+pub mod sealed;
 pub mod slots;
 pub mod stacks;
 mod stored;
@@ -130,6 +131,7 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
+        refuse_newer_schema(&pool, backend).await?;
         migrator.run(&pool).await?;
         Ok(Self {
             pool,
@@ -172,6 +174,35 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Refuses a database migrated by a newer Prism than this binary: running
+/// old code over a newer schema would misread or damage its records.
+async fn refuse_newer_schema(pool: &sqlx::AnyPool, backend: Backend) -> Result<()> {
+    let exists: i64 = match backend {
+        Backend::Sqlite => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                .fetch_one(pool)
+                .await?
+        }
+        Backend::Postgres => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
+        )
+        .fetch_one(pool)
+        .await?,
+    };
+    if exists == 0 {
+        return Ok(());
+    }
+    let database: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await?;
+    let binary = backup::known_schema_version(backend);
+    if database > binary {
+        return Err(StoreError::NewerSchema { database, binary });
+    }
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch, the store's one time format.

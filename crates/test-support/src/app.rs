@@ -40,6 +40,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
         data_dir,
         database_url: database_url.map(Secret),
         secret_key: None,
+        previous_secret_key: None,
         admin_password: Some(Secret(ADMIN_PASSWORD.into())),
         log_json: false,
         instance_id: format!("test-{}", uuid::Uuid::new_v4().simple()),
