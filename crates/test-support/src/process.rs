@@ -231,6 +231,37 @@ impl ServerProcess {
             .expect("start prism serve")
     }
 
+    /// Stops the server gracefully and keeps its data dir and database, for
+    /// commands that need it stopped (`prism admin ...`); [`Self::resume`]
+    /// starts it again.
+    pub fn pause(&mut self) {
+        assert!(
+            terminate(&mut self.child, STOP_TIMEOUT),
+            "prism serve did not stop within {} s of SIGTERM:\n{}",
+            STOP_TIMEOUT.as_secs(),
+            self.log()
+        );
+    }
+
+    /// Starts a paused server again, with `env` on top of its own; the
+    /// server's log if it exits instead of becoming healthy.
+    pub fn resume(&mut self, env: &[(&str, &str)]) -> Result<(), String> {
+        let mut all = self.env.clone();
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self.child = Self::spawn(&self.db, &self.scratch, self.port, &all);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !healthy(self.port) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Err(self.log());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("not healthy within 30 s:\n{}", self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
     fn wait_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !healthy(self.port) {
