@@ -80,6 +80,8 @@ ensure_image_tools() {
   command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
   # LDAP login is tested against a real OpenLDAP server.
   [ -x /usr/sbin/slapd ] || need+=(slapd)
+  # The systemd unit in deploy/systemd is checked by systemd-analyze verify.
+  command -v systemd-analyze >/dev/null || need+=(systemd)
   command -v ldapsearch >/dev/null || need+=(ldap-utils)
   if [ ${#need[@]} -gt 0 ]; then
     log "Installing ${need[*]}"
