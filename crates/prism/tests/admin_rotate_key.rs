@@ -31,22 +31,25 @@ fn text(out: &std::process::Output) -> String {
 }
 
 fn key_file(dir: &Path, name: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join(name)).ok().map(|s| s.trim().to_owned())
+    std::fs::read_to_string(dir.join(name))
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 /// Every sealed value in the store, read directly.
 fn sealed_values(db: &TestDb) -> Vec<Vec<u8>> {
-    prism_test_support::db::block_on(async {
+    let url = match db.server_url() {
+        Some(u) => u,
+        None => format!("{}?mode=ro", db.url()),
+    };
+    prism_test_support::db::block_on(async move {
         sqlx::any::install_default_drivers();
-        let url = match db.server_url() {
-            Some(u) => u,
-            None => format!("{}?mode=ro", db.url()),
-        };
         let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
-        let mut out: Vec<Vec<u8>> = sqlx::query_scalar("SELECT password_enc FROM registries WHERE password_enc IS NOT NULL")
-            .fetch_all(&mut c)
-            .await
-            .unwrap();
+        let mut out: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT password_enc FROM registries WHERE password_enc IS NOT NULL")
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
         out.extend(
             sqlx::query_scalar::<_, Vec<u8>>("SELECT password_enc FROM git_credentials")
                 .fetch_all(&mut c)
@@ -73,7 +76,16 @@ fn rotate_key_reseals_everything_and_a_wrong_or_missing_key_is_refused_at_start(
     server.login_admin();
     server
         .run_with_stdin(
-            &["registry", "put", "main", "--host", "registry.example", "--username", "ci", "--password-stdin"],
+            &[
+                "registry",
+                "put",
+                "main",
+                "--host",
+                "registry.example",
+                "--username",
+                "ci",
+                "--password-stdin",
+            ],
             "registry-pass-1\n",
         )
         .ok();
@@ -104,7 +116,10 @@ fn rotate_key_reseals_everything_and_a_wrong_or_missing_key_is_refused_at_start(
     let mut with_new = opened(&new_key, &values);
     with_new.sort();
     assert_eq!(with_new, expected, "every credential opens with the new key");
-    assert!(opened(&old_key, &values).is_empty(), "none opens with the old key alone");
+    assert!(
+        opened(&old_key, &values).is_empty(),
+        "none opens with the old key alone"
+    );
 
     server.resume(&[]).expect("the server starts on the rotated store");
     server.run(&["registry", "list"]).ok();
@@ -119,8 +134,14 @@ fn rotate_key_reseals_everything_and_a_wrong_or_missing_key_is_refused_at_start(
     // A missing key file: refused, and no fresh key is made in its place.
     std::fs::rename(dir.join("secret.key"), dir.join("kept-apart.key")).unwrap();
     let log = server.resume(&[]).expect_err("a missing key must not start");
-    assert!(log.contains("secret.key is missing") && log.contains("2 sealed secrets"), "{log}");
-    assert!(key_file(&dir, "secret.key").is_none(), "no new key replaced the lost one");
+    assert!(
+        log.contains("secret.key is missing") && log.contains("2 sealed secrets"),
+        "{log}"
+    );
+    assert!(
+        key_file(&dir, "secret.key").is_none(),
+        "no new key replaced the lost one"
+    );
     std::fs::rename(dir.join("kept-apart.key"), dir.join("secret.key")).unwrap();
 
     // With PRISM_SECRET_KEY: the previous key must be named.

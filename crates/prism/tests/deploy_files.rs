@@ -14,7 +14,10 @@ use prism_test_support::process::prism_bin;
 use prism_test_support::TempDir;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// The kubectl of the control plane's own version when it is installed
@@ -32,23 +35,47 @@ fn kubectl() -> PathBuf {
 #[test]
 fn the_systemd_unit_verifies_without_a_warning() {
     let unit = std::fs::read_to_string(repo().join("deploy/systemd/prism.service")).unwrap();
-    assert!(unit.contains("ExecStart=/usr/local/bin/prism serve"), "the unit runs prism serve");
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/prism serve"),
+        "the unit runs prism serve"
+    );
     // verify checks that ExecStart's binary exists: point it at the one under test.
     let dir = TempDir::new("systemd-unit");
     let path = dir.path().join("prism.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/prism", prism_bin().to_str().unwrap())).unwrap();
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/prism", prism_bin().to_str().unwrap()),
+    )
+    .unwrap();
     let out = Command::new("systemd-analyze")
         .args(["verify", path.to_str().unwrap()])
         .output()
         .expect("systemd-analyze (Debian package systemd; scripts/test.sh installs it)");
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let about_unit: Vec<&str> = said.lines().filter(|l| l.contains("prism.service")).collect();
     assert!(out.status.success() && about_unit.is_empty(), "{said}");
 
     // The check can fail: a misspelt option is reported.
-    std::fs::write(&path, std::fs::read_to_string(&path).unwrap().replace("ProtectHome=yes", "ProtectHome=maybe")).unwrap();
-    let out = Command::new("systemd-analyze").args(["verify", path.to_str().unwrap()]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("ProtectHome") || !out.status.success());
+    std::fs::write(
+        &path,
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("ProtectHome=yes", "ProtectHome=maybe"),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("prism.service:") && said.contains("protect home"),
+        "{said}"
+    );
 }
 
 fn render(overlay: &str) -> String {
@@ -57,7 +84,11 @@ fn render(overlay: &str) -> String {
         .arg(repo().join("deploy/kubernetes/overlays").join(overlay))
         .output()
         .expect("kubectl kustomize");
-    assert!(out.status.success(), "{overlay}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{overlay}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -77,7 +108,12 @@ fn both_overlays_render_and_pass_a_server_side_dry_run_on_v1_20() {
     ] {
         assert!(ha.contains(needle), "ha overlay lacks {needle:?}:\n{ha}");
     }
-    for needle in ["type: Recreate", "kind: PersistentVolumeClaim", "claimName: prism-data", "replicas: 1"] {
+    for needle in [
+        "type: Recreate",
+        "kind: PersistentVolumeClaim",
+        "claimName: prism-data",
+        "replicas: 1",
+    ] {
         assert!(sqlite.contains(needle), "sqlite overlay lacks {needle:?}:\n{sqlite}");
     }
     assert!(!sqlite.contains("PRISM_DATABASE_URL"));
@@ -98,7 +134,14 @@ fn both_overlays_render_and_pass_a_server_side_dry_run_on_v1_20() {
         let out = Command::new(kubectl())
             .arg("--kubeconfig")
             .arg(&cluster.kubeconfig)
-            .args(["apply", "--server-side", "--dry-run=server", "--field-manager", "prism-test", "-f"])
+            .args([
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--field-manager",
+                "prism-test",
+                "-f",
+            ])
             .arg(&path)
             .output()
             .unwrap();
@@ -108,6 +151,9 @@ fn both_overlays_render_and_pass_a_server_side_dry_run_on_v1_20() {
             "{name}: {said}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(said.contains("deployment.apps/prism serverside-applied (server dry run)"), "{name}: {said}");
+        assert!(
+            said.contains("deployment.apps/prism serverside-applied (server dry run)"),
+            "{name}: {said}"
+        );
     }
 }

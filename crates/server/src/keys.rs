@@ -131,4 +131,3 @@ async fn rotate_key_file(settings: &Settings) -> anyhow::Result<Rotated> {
 async fn reseal(store: &Store, key: &SecretBox) -> anyhow::Result<usize> {
     Ok(sealed::reseal_all(store, |v| key.open(v).map(|plain| key.seal(&plain))).await?)
 }
-

@@ -180,7 +180,10 @@ mod tests {
         let new_key = SecretBox::generate_key();
         let old = SecretBox::from_base64(&old_key).unwrap();
         let sealed_old = old.seal(b"registry-password");
-        let ring = SecretBox::from_base64(&new_key).unwrap().also_opening(&old_key).unwrap();
+        let ring = SecretBox::from_base64(&new_key)
+            .unwrap()
+            .also_opening(&old_key)
+            .unwrap();
         assert_eq!(ring.open(&sealed_old).unwrap(), b"registry-password");
         let sealed_new = ring.seal(b"registry-password");
         assert!(old.open(&sealed_new).is_err(), "sealed under the new key only");

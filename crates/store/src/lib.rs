@@ -185,12 +185,14 @@ async fn refuse_newer_schema(pool: &sqlx::AnyPool, backend: Backend) -> Result<(
                 .fetch_one(pool)
                 .await?
         }
-        Backend::Postgres => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM information_schema.tables \
+        Backend::Postgres => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.tables \
              WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
-        )
-        .fetch_one(pool)
-        .await?,
+            )
+            .fetch_one(pool)
+            .await?
+        }
     };
     if exists == 0 {
         return Ok(());

@@ -91,11 +91,15 @@ pub async fn reseal_all<E: std::fmt::Display>(
                     col.table, col.column
                 ))
             })?;
-            sqlx::query(&format!("UPDATE {t} SET {c} = $1 WHERE id = $2", c = col.column, t = col.table))
-                .bind(fresh)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(&format!(
+                "UPDATE {t} SET {c} = $1 WHERE id = $2",
+                c = col.column,
+                t = col.table
+            ))
+            .bind(fresh)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             done += 1;
         }
     }

@@ -17,10 +17,12 @@ use sqlx::Executor;
 const FIRST_RELEASE_SCHEMA: i64 = 4;
 
 fn migrations_dir(backend: Backend) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    })
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
 }
 
 fn sqlite_url(url: &str) -> String {
@@ -47,10 +49,9 @@ async fn first_release_database(db: &TestDb, backend: Backend) {
     let migrator = sqlx::migrate::Migrator::new(only_first.path()).await.unwrap();
     assert_eq!(migrator.iter().count(), 4, "0001-0004");
     migrator.run(&pool).await.unwrap();
-    let seed = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/first-release/seed.sql"),
-    )
-    .unwrap();
+    let seed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/first-release/seed.sql"))
+            .unwrap();
     pool.execute(seed.as_str()).await.unwrap();
     pool.close().await;
 }
@@ -60,15 +61,26 @@ async fn upgrades_with_every_record_readable(db: TestDb, backend: Backend) {
     let store = Store::open(&db.url(), 4).await.unwrap();
     let mut c = store.conn().await.unwrap();
 
-    let names: Vec<String> = users::list(&mut c).await.unwrap().into_iter().map(|u| u.username).collect();
+    let names: Vec<String> = users::list(&mut c)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
     assert_eq!(names, ["admin", "dana", "olga"], "{backend:?}");
     assert_eq!(users::by_name(&mut c, "olga").await.unwrap().disabled, 1);
     let web = apps::by_name(&mut c, "shop-web").await.unwrap();
     assert_eq!(web.git_url, "https://git.example/shop/web.git");
 
-    let all = releases::list(&mut c, &ReleaseFilter { limit: 10, ..Default::default() })
-        .await
-        .unwrap();
+    let all = releases::list(
+        &mut c,
+        &ReleaseFilter {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(all.len(), 3, "{backend:?}");
     let r1 = releases::get(&mut c, ReleaseId::from_seq(1)).await.unwrap();
     assert_eq!((r1.state, r1.environment.as_deref()), ("deployed", Some("fat")));
@@ -82,7 +94,10 @@ async fn upgrades_with_every_record_readable(db: TestDb, backend: Backend) {
     // A deploy that failed before failure kinds existed has none, and keeps its message.
     let failed = ds.iter().find(|d| d.state == DeployState::Failed).unwrap();
     assert_eq!(failed.failure_kind, None::<DeployFailure>);
-    assert_eq!(failed.error.as_deref(), Some("rollout did not complete: 0 of 2 pods ready"));
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("rollout did not complete: 0 of 2 pods ready")
+    );
     assert!(ds.iter().any(|d| d.state == DeployState::Succeeded));
 
     let bs = builds::for_release(&mut c, ReleaseId::from_seq(2)).await.unwrap();
@@ -93,16 +108,24 @@ async fn upgrades_with_every_record_readable(db: TestDb, backend: Backend) {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].line, "npm ERR! missing script: build");
 
-    let events = audit::list(&mut c, &AuditFilter { limit: 10, ..Default::default() })
-        .await
-        .unwrap();
+    let events = audit::list(
+        &mut c,
+        &AuditFilter {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(events.len(), 2, "{backend:?}");
     assert!(events.iter().any(|e| e.action == "deploy.start" && e.actor == "dana"));
     drop(c);
 
     // New records get new ids, after the old ones (PostgreSQL's sequences were kept right).
     let mut tx = store.begin().await.unwrap();
-    let fresh = releases::create(&mut tx, web.id, "main", "after the upgrade", 2).await.unwrap();
+    let fresh = releases::create(&mut tx, web.id, "main", "after the upgrade", 2)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(fresh.id, ReleaseId::from_seq(4), "{backend:?}");
 
@@ -147,7 +170,10 @@ async fn a_database_newer_than_the_binary_is_refused_naming_both_versions() {
             "{err:?}"
         );
         let message = err.to_string();
-        assert!(message.contains("9999") && message.contains(&known.to_string()), "{message}");
+        assert!(
+            message.contains("9999") && message.contains(&known.to_string()),
+            "{message}"
+        );
     }
 }
 
@@ -193,7 +219,10 @@ async fn sealed_columns_are_found_by_convention_and_resealed_all_or_nothing() {
         })
         .await
         .unwrap_err();
-        assert!(refused.to_string().contains("git_credentials.password_enc"), "{refused}");
+        assert!(
+            refused.to_string().contains("git_credentials.password_enc"),
+            "{refused}"
+        );
         let unchanged = sealed::count(&store, |v| v == b"AAAA" || v == b"BBBB").await.unwrap();
         assert_eq!(unchanged.unopenable, 0, "{backend:?}: nothing half-written");
 
