@@ -26,12 +26,16 @@ enum Top {
 #[derive(Subcommand)]
 enum Admin {
     /// Write a consistent backup of the store (safe while the server runs).
-    /// The sealing key is not included: keep it apart, or the stored
-    /// credentials cannot be opened after a restore.
+    /// The sealing key is left out unless --include-key: keep it apart, or
+    /// the stored credentials cannot be opened after a restore.
     Backup {
         /// The archive to write
         #[arg(long)]
         to: std::path::PathBuf,
+        /// Include the sealing key, encrypted with a passphrase read from
+        /// standard input (or PRISM_BACKUP_PASSPHRASE)
+        #[arg(long)]
+        include_key: bool,
         #[command(flatten)]
         server: prism_server::ServeArgs,
     },
@@ -40,6 +44,10 @@ enum Admin {
         /// The archive to read
         #[arg(long)]
         from: std::path::PathBuf,
+        /// Also restore the archive's sealing key into the data dir; its
+        /// passphrase is read from standard input (or PRISM_BACKUP_PASSPHRASE)
+        #[arg(long)]
+        with_key: bool,
         #[command(flatten)]
         server: prism_server::ServeArgs,
     },
@@ -66,19 +74,31 @@ fn admin(runtime: &tokio::runtime::Runtime, cmd: Admin) -> ExitCode {
     };
     let result = runtime.block_on(async {
         match &cmd {
-            Admin::Backup { to, .. } => {
-                let m = prism_server::admin::backup(&settings, to).await?;
+            Admin::Backup { to, include_key, .. } => {
+                let passphrase = if *include_key { Some(passphrase()?) } else { None };
+                let m = prism_server::admin::backup(&settings, to, passphrase.as_deref()).await?;
                 println!("backup written to {}: {}", to.display(), prism_server::admin::summary(&m));
-                println!(
-                    "the sealing key is NOT in the backup: keep {} (or PRISM_SECRET_KEY) apart; without it the stored credentials cannot be opened",
-                    settings.data_dir.join("secret.key").display()
-                );
+                if *include_key {
+                    println!("the sealing key IS in the backup, encrypted with your passphrase: without the passphrase it cannot be restored");
+                } else {
+                    println!(
+                        "the sealing key is NOT in the backup: keep {} (or PRISM_SECRET_KEY) apart; without it the stored credentials cannot be opened",
+                        settings.data_dir.join("secret.key").display()
+                    );
+                }
                 Ok::<_, anyhow::Error>(())
             }
-            Admin::Restore { from, .. } => {
-                let m = prism_server::admin::restore(&settings, from).await?;
-                println!("restored {}: {}", from.display(), prism_server::admin::summary(&m));
-                println!("put the sealing key of the backed-up server in the data dir (secret.key) or PRISM_SECRET_KEY before starting it");
+            Admin::Restore { from, with_key, .. } => {
+                let passphrase = if *with_key { Some(passphrase()?) } else { None };
+                let r = prism_server::admin::restore(&settings, from, passphrase.as_deref()).await?;
+                println!("restored {}: {}", from.display(), prism_server::admin::summary(&r.manifest));
+                if r.key_restored {
+                    println!("the sealing key was restored into {}", settings.data_dir.join("secret.key").display());
+                } else if r.manifest.sealing_key.is_some() {
+                    println!("the archive holds the sealing key: restore it with --with-key (and its passphrase), or put the key in place yourself before starting the server");
+                } else {
+                    println!("put the sealing key of the backed-up server in the data dir (secret.key) or PRISM_SECRET_KEY before starting it");
+                }
                 Ok(())
             }
             Admin::RotateKey { .. } => {
@@ -96,6 +116,20 @@ fn admin(runtime: &tokio::runtime::Runtime, cmd: Admin) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The backup passphrase: PRISM_BACKUP_PASSPHRASE, else the first line of standard input.
+fn passphrase() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("PRISM_BACKUP_PASSPHRASE") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let p = line.trim_end_matches(['\r', '\n']).to_owned();
+    if p.is_empty() {
+        anyhow::bail!("no passphrase: give it on standard input or in PRISM_BACKUP_PASSPHRASE");
+    }
+    Ok(p)
 }
 
 fn main() -> ExitCode {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod jobs;
 pub mod json;
+pub mod key_backup;
 pub mod keys;
 pub mod live_events;
 pub mod metrics;

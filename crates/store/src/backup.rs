@@ -36,6 +36,11 @@ pub struct Manifest {
     pub created_at_ms: i64,
     /// In the order they must be restored (referenced tables first).
     pub tables: Vec<TableEntry>,
+    /// The sealing key, encrypted with a passphrase, when the operator asked
+    /// for it (opaque here: the server seals and opens it; the encryption
+    /// authenticates it, so an edit is refused when it is opened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealing_key: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +207,11 @@ fn cell(row: &sqlx::any::AnyRow, i: usize, kind: Kind) -> Result<Value> {
 
 /// Writes a backup of `store` to `out` (a gzipped tar) from one snapshot.
 pub async fn export<W: Write>(store: &Store, out: W) -> Result<Manifest> {
+    export_with_key(store, out, None).await
+}
+
+/// [`export`], with the passphrase-encrypted sealing key in the manifest.
+pub async fn export_with_key<W: Write>(store: &Store, out: W, sealing_key: Option<Value>) -> Result<Manifest> {
     let mut conn = store.conn().await?;
     let c: &mut AnyConnection = &mut conn;
     match store.backend() {
@@ -213,12 +223,17 @@ pub async fn export<W: Write>(store: &Store, out: W) -> Result<Manifest> {
                 .await?
         }
     };
-    let result = export_in(store.backend(), c, out).await;
+    let result = export_in(store.backend(), c, out, sealing_key).await;
     let _ = sqlx::query("COMMIT").execute(&mut *c).await;
     result
 }
 
-async fn export_in<W: Write>(backend: Backend, c: &mut AnyConnection, out: W) -> Result<Manifest> {
+async fn export_in<W: Write>(
+    backend: Backend,
+    c: &mut AnyConnection,
+    out: W,
+    sealing_key: Option<Value>,
+) -> Result<Manifest> {
     let schema = schema_version(c).await?;
     let list = tables(c, backend).await?;
     let gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
@@ -268,6 +283,7 @@ async fn export_in<W: Write>(backend: Backend, c: &mut AnyConnection, out: W) ->
         },
         created_at_ms: crate::now_ms(),
         tables: entries,
+        sealing_key,
     };
     let io = |e: std::io::Error| corrupt(format!("writing the backup: {e}"));
     let mut add = |path: &str, data: &[u8]| -> std::io::Result<()> {
