@@ -72,6 +72,10 @@ async fn run(state: &AppState) -> Result<(), JobError> {
     let sessions = tokens::delete_expired_sessions(&mut tx).await?;
     tx.commit().await?;
     fail_orphans(state).await?;
+    // Build Jobs and Secrets on Kubernetes runners whose build is gone or over.
+    for r in super::build_kube::reap(state).await {
+        tracing::info!(what = %r, "reaped a build Job or Secret");
+    }
     tracing::debug!(
         holds = expired.len(),
         tokens = tokens_expired,
