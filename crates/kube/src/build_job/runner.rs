@@ -297,7 +297,11 @@ pub async fn build_ids(client: &kube::Client, namespace: &str) -> Result<std::co
                 .map(|s| s.metadata.labels),
         );
     for l in labels {
-        if let Some(id) = l.as_ref().and_then(|l| l.get(spec::BUILD_LABEL)).and_then(|v| v.parse().ok()) {
+        if let Some(id) = l
+            .as_ref()
+            .and_then(|l| l.get(spec::BUILD_LABEL))
+            .and_then(|v| v.parse().ok())
+        {
             ids.insert(id);
         }
     }

@@ -76,7 +76,8 @@ pub struct RunnerSettings {
 fn dns_label(field: &str, v: &str) -> Result<(), ValidationError> {
     let ok = !v.is_empty()
         && v.len() <= 63
-        && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !v.starts_with('-')
         && !v.ends_with('-');
     if ok {
@@ -158,7 +159,10 @@ impl RunnerSettings {
             match t.operator.as_deref() {
                 None | Some("Equal") => {
                     if t.key.is_none() {
-                        return Err(ValidationError::new(&format!("{tf}.key"), "is required with operator Equal"));
+                        return Err(ValidationError::new(
+                            &format!("{tf}.key"),
+                            "is required with operator Equal",
+                        ));
                     }
                 }
                 Some("Exists") => {
@@ -169,7 +173,12 @@ impl RunnerSettings {
                         ));
                     }
                 }
-                Some(_) => return Err(ValidationError::new(&format!("{tf}.operator"), "must be Exists or Equal")),
+                Some(_) => {
+                    return Err(ValidationError::new(
+                        &format!("{tf}.operator"),
+                        "must be Exists or Equal",
+                    ))
+                }
             }
             if let Some(v) = &t.value {
                 label_value(&format!("{tf}.value"), v)?;
@@ -268,7 +277,10 @@ mod tests {
         };
         assert_eq!(err(base(json!({"namespace": "Builds_1"}))), "kubernetes.namespace");
         assert_eq!(err(base(json!({"cluster": "../x"}))), "kubernetes.cluster");
-        assert_eq!(err(base(json!({"node_selector": {"a b": "x"}}))), "kubernetes.node_selector");
+        assert_eq!(
+            err(base(json!({"node_selector": {"a b": "x"}}))),
+            "kubernetes.node_selector"
+        );
         assert_eq!(
             err(base(json!({"node_selector": {"pool": "-x"}}))),
             "kubernetes.node_selector.pool"
@@ -277,10 +289,16 @@ mod tests {
             err(base(json!({"tolerations": [{"key": "k", "operator": "Maybe"}]}))),
             "kubernetes.tolerations[0].operator"
         );
-        assert_eq!(err(base(json!({"memory_request": "lots"}))), "kubernetes.memory_request");
+        assert_eq!(
+            err(base(json!({"memory_request": "lots"}))),
+            "kubernetes.memory_request"
+        );
         assert_eq!(err(base(json!({"workspace_size": "0"}))), "kubernetes.workspace_size");
         assert_eq!(err(base(json!({"ttl_seconds": -1}))), "kubernetes.ttl_seconds");
-        assert_eq!(err(base(json!({"image_pull_secrets": ["A"]}))), "kubernetes.image_pull_secrets[0]");
+        assert_eq!(
+            err(base(json!({"image_pull_secrets": ["A"]}))),
+            "kubernetes.image_pull_secrets[0]"
+        );
         assert_eq!(err(json!({"cluster": "build"})), "kubernetes");
     }
 }

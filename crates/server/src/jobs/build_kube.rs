@@ -530,7 +530,12 @@ async fn executor_image(registries: &prism_image::Registries, host: &str) -> Res
         return Ok(found.clone());
     }
     let mut programs = vec![binary.clone()];
-    for p in ["/bin/sh", "/usr/bin/git", "/usr/lib/git-core/git", "/usr/lib/git-core/git-remote-http"] {
+    for p in [
+        "/bin/sh",
+        "/usr/bin/git",
+        "/usr/lib/git-core/git",
+        "/usr/lib/git-core/git-remote-http",
+    ] {
         if std::path::Path::new(p).exists() {
             programs.push(PathBuf::from(p));
         }

@@ -105,14 +105,22 @@ pub const KUBERNETES: &str = "kubernetes";
 /// settings valid; nothing secret is stored with it (the cluster's token
 /// stays on the cluster record).
 async fn create_runner(ctx: &Ctx, caller: &Caller, name: &Name, req: CreateExecutor) -> OpResult<ExecutorRecord> {
-    for (field, v) in [("url", &req.url), ("job", &req.job), ("username", &req.username), ("token", &req.token)] {
+    for (field, v) in [
+        ("url", &req.url),
+        ("job", &req.job),
+        ("username", &req.username),
+        ("token", &req.token),
+    ] {
         if !v.is_empty() {
             return Err(OpError::invalid(field, "only for kind jenkins"));
         }
     }
-    let raw = req
-        .kubernetes
-        .ok_or_else(|| OpError::invalid("kubernetes", "is required for kind kubernetes: {\"cluster\", \"namespace\"}"))?;
+    let raw = req.kubernetes.ok_or_else(|| {
+        OpError::invalid(
+            "kubernetes",
+            "is required for kind kubernetes: {\"cluster\", \"namespace\"}",
+        )
+    })?;
     let settings = prism_kube::build_job::RunnerSettings::parse("kubernetes", &raw)?;
     let mut tx = ctx.store.begin().await?;
     match prism_store::clusters::by_name(&mut tx, &settings.cluster).await {
