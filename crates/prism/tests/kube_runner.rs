@@ -449,7 +449,7 @@ async fn builds_run_as_jobs_on_a_real_node() {
     }
     // The sweep runs every minute; the test asks for one now.
     prism_jobs::enqueue(
-        &mut *app.store.conn().await.unwrap(),
+        &mut app.store.conn().await.unwrap(),
         &prism_server::jobs::maintenance::MaintenanceJob::for_period(-1),
     )
     .await

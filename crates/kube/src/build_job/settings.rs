@@ -160,7 +160,7 @@ impl RunnerSettings {
                 None | Some("Equal") => {
                     if t.key.is_none() {
                         return Err(ValidationError::new(
-                            &format!("{tf}.key"),
+                            format!("{tf}.key"),
                             "is required with operator Equal",
                         ));
                     }
@@ -168,14 +168,14 @@ impl RunnerSettings {
                 Some("Exists") => {
                     if t.value.is_some() {
                         return Err(ValidationError::new(
-                            &format!("{tf}.value"),
+                            format!("{tf}.value"),
                             "must be empty with operator Exists",
                         ));
                     }
                 }
                 Some(_) => {
                     return Err(ValidationError::new(
-                        &format!("{tf}.operator"),
+                        format!("{tf}.operator"),
                         "must be Exists or Equal",
                     ))
                 }
@@ -186,7 +186,7 @@ impl RunnerSettings {
             if let Some(e) = &t.effect {
                 if !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&e.as_str()) {
                     return Err(ValidationError::new(
-                        &format!("{tf}.effect"),
+                        format!("{tf}.effect"),
                         "must be NoSchedule, PreferNoSchedule or NoExecute",
                     ));
                 }
@@ -208,12 +208,12 @@ impl RunnerSettings {
         }
         if let Some(t) = self.ttl_seconds {
             if !(0..=7 * 24 * 3600).contains(&t) {
-                return Err(ValidationError::new(&f("ttl_seconds"), "must be 0 to 604800"));
+                return Err(ValidationError::new(f("ttl_seconds"), "must be 0 to 604800"));
             }
         }
         if let Some(t) = self.queue_timeout_seconds {
             if !(1..=24 * 3600).contains(&t) {
-                return Err(ValidationError::new(&f("queue_timeout_seconds"), "must be 1 to 86400"));
+                return Err(ValidationError::new(f("queue_timeout_seconds"), "must be 1 to 86400"));
             }
         }
         for (i, s) in self.image_pull_secrets.iter().enumerate() {
