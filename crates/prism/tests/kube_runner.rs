@@ -284,14 +284,46 @@ async fn builds_run_as_jobs_on_a_real_node() {
         )
         .await;
     assert_eq!(saved["settings"]["namespace"], "builds", "{saved}");
-    app.ok(
-        Method::POST,
-        "/api/v1/executors",
-        &app.admin,
-        Some(json!({"name": "nowhere", "kind": "kubernetes",
-            "kubernetes": runner(json!({"node_selector": {"pool": "nobody"}, "queue_timeout_seconds": 6}))})),
-    )
-    .await;
+    // The second runner through the CLI.
+    let out = Command::new(env!("CARGO_BIN_EXE_prism"))
+        .args([
+            "executor",
+            "create-kubernetes",
+            "nowhere",
+            "--cluster",
+            "build",
+            "--namespace",
+            "builds",
+        ])
+        .args([
+            "--node-selector",
+            "pool=nobody",
+            "--queue-timeout-seconds",
+            "6",
+            "--ttl-seconds",
+            "300",
+        ])
+        .arg("--host-network")
+        .env("PRISM_CONFIG_DIR", tmp.path().join("cli"))
+        .env("PRISM_SERVER", &app.base)
+        .env("PRISM_TOKEN", &app.admin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = app.ok(Method::GET, "/api/v1/executors", &app.admin, None).await;
+    let nowhere = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "nowhere")
+        .cloned();
+    assert_eq!(
+        nowhere.map(|e| e["settings"].clone()),
+        Some(
+            json!({"cluster": "build", "namespace": "builds", "node_selector": {"pool": "nobody"},
+            "ttl_seconds": 300, "queue_timeout_seconds": 6, "host_network": true})
+        )
+    );
     assert_eq!(app.count("executors").await, 2, "the refused ones left nothing");
 
     // The base image (Prism builds it) is also the builder image.

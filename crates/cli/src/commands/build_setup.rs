@@ -244,6 +244,9 @@ pub enum ExecutorCommand {
         /// ttlSecondsAfterFinished of the Jobs (default 600)
         #[arg(long)]
         ttl_seconds: Option<i32>,
+        /// How long a build may wait for a node before it fails as unschedulable (default 600)
+        #[arg(long)]
+        queue_timeout_seconds: Option<u64>,
         /// Run build pods in the node's network (single-node clusters on loopback)
         #[arg(long)]
         host_network: bool,
@@ -283,6 +286,7 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
             workspace_size,
             memory_limit,
             ttl_seconds,
+            queue_timeout_seconds,
             host_network,
         } => {
             let selector: serde_json::Map<String, serde_json::Value> = node_selector
@@ -301,6 +305,9 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
             }
             if let Some(v) = ttl_seconds {
                 k["ttl_seconds"] = json!(v);
+            }
+            if let Some(v) = queue_timeout_seconds {
+                k["queue_timeout_seconds"] = json!(v);
             }
             if host_network {
                 k["host_network"] = json!(true);
