@@ -326,6 +326,94 @@ async fn builds_run_as_jobs_on_a_real_node() {
     );
     assert_eq!(app.count("executors").await, 2, "the refused ones left nothing");
 
+    // The console's form (admin build setup page): a bad namespace is named, a good runner listed.
+    let login: reqwest::Response = app
+        .http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({"username": "admin", "password": prism_test_support::app::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("prism_session="))
+        .expect("session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = login.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post_form = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("csrf", csrf.clone()), ("kind", "kubernetes".to_string())];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        app.http
+            .post(format!("{}/admin/executors", app.base))
+            .header(reqwest::header::COOKIE, &cookie)
+            .form(&form)
+            .send()
+    };
+    let bad = post_form(vec![
+        ("name", "console-bad"),
+        ("cluster", "build"),
+        ("namespace", "Bad_NS"),
+    ])
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(bad.contains("kubernetes.namespace"), "{bad}");
+    let resp = post_form(vec![
+        ("name", "console"),
+        ("cluster", "build"),
+        ("namespace", "builds"),
+        ("node_selector", "pool=builds, zone=a"),
+        ("ttl_seconds", "120"),
+        ("host_network", "on"),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        resp.status().is_success() || resp.status().is_redirection(),
+        "{}",
+        resp.status()
+    );
+    let listed = app.ok(Method::GET, "/api/v1/executors", &app.admin, None).await;
+    let console = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "console")
+        .cloned();
+    assert_eq!(
+        console.map(|e| e["settings"].clone()),
+        Some(
+            json!({"cluster": "build", "namespace": "builds", "node_selector": {"pool": "builds", "zone": "a"},
+            "ttl_seconds": 120, "host_network": true})
+        )
+    );
+    assert!(!listed.as_array().unwrap().iter().any(|e| e["name"] == "console-bad"));
+    let page = app
+        .http
+        .get(format!("{}/admin/build-setup", app.base))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("kube-runner-form") && page.contains(r#"data-executor="console""#),
+        "{page}"
+    );
+
     // The base image (Prism builds it) is also the builder image.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
