@@ -510,6 +510,33 @@ async fn builds_run_as_jobs_on_a_real_node() {
     let error = b["error"].as_str().unwrap_or_default();
     assert!(error.contains("OOMKilled") && error.contains("16Mi"), "{b}");
 
+    // 3b. A builder image the registry no longer has: the pull failure ends the build
+    //     at once, with the registry's message (its record is pointed at a digest
+    //     nobody pushed, as when a registry lost the image).
+    app.ok(Method::POST, "/api/v1/base-images", &app.admin,
+        Some(json!({"name": "ghost", "tier": 1, "registry": "main", "repository": "base/ghost", "recipe": {"rootfs": "rootfs.tar"}}))).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.ok(Method::GET, "/api/v1/base-images/ghost", &app.admin, None).await["build_state"] != "succeeded" {
+        assert!(Instant::now() < deadline, "the ghost base never built");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let lost = format!("sha256:{}", "0".repeat(64));
+    sqlx::query("UPDATE base_images SET digest = $1 WHERE name = $2")
+        .bind(&lost)
+        .bind("ghost")
+        .execute(&mut *app.store.conn().await.unwrap())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let id = release(&app, settings("k8s", "true", json!({"builder_image": "ghost"}))).await;
+    let b = wait_build(&app, id, &["succeeded", "failed", "cancelled"], Duration::from_secs(60)).await;
+    let error = b["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("cannot be pulled") && error.contains(&format!("base/ghost@{lost}")),
+        "{b}"
+    );
+    eprintln!("pull failure reported in {:.1} s", started.elapsed().as_secs_f64());
+
     // 4. No node matches: queued (not running) while it waits, then unschedulable.
     let id = release(&app, settings("nowhere", "true", json!({}))).await;
     let deadline = Instant::now() + Duration::from_secs(30);
