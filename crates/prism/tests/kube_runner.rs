@@ -537,6 +537,15 @@ async fn builds_run_as_jobs_on_a_real_node() {
     );
     eprintln!("pull failure reported in {:.1} s", started.elapsed().as_secs_f64());
 
+    // 3c. The build's timeout is the Job's activeDeadlineSeconds: timeout.
+    let id = release(&app, settings("k8s", "sleep 300", json!({"timeout_seconds": 6}))).await;
+    let b = wait_build(&app, id, &["succeeded", "failed", "cancelled"], Duration::from_secs(60)).await;
+    assert_eq!(b["failure_kind"], "timeout", "{b}");
+    assert!(
+        b["error"].as_str().unwrap_or_default().contains("timed out after 6s"),
+        "{b}"
+    );
+
     // 4. No node matches: queued (not running) while it waits, then unschedulable.
     let id = release(&app, settings("nowhere", "true", json!({}))).await;
     let deadline = Instant::now() + Duration::from_secs(30);
