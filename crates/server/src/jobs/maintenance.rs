@@ -73,7 +73,9 @@ async fn run(state: &AppState) -> Result<(), JobError> {
     tx.commit().await?;
     fail_orphans(state).await?;
     // Build Jobs and Secrets on Kubernetes runners whose build is gone or over.
-    for r in super::build_kube::reap(state).await {
+    // Bounded: an unreachable build cluster must not hold up the sweep.
+    let reaped = tokio::time::timeout(std::time::Duration::from_secs(30), super::build_kube::reap(state)).await;
+    for r in reaped.unwrap_or_default() {
         tracing::info!(what = %r, "reaped a build Job or Secret");
     }
     tracing::debug!(
