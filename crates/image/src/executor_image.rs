@@ -29,6 +29,10 @@ pub struct ExecutorImage {
     /// Plain files or directories copied as they are (CA certificates ...).
     pub files: Vec<PathBuf>,
     pub entrypoint: Vec<String>,
+    /// Copy the programs without their debug sections (`objcopy
+    /// --strip-debug`, when there is one): a debug build of Prism shrinks
+    /// from hundreds of megabytes to tens, which every node pulls.
+    pub strip_debug: bool,
 }
 
 /// The shared libraries a program loads, as `ldd` resolves them here.
@@ -93,6 +97,13 @@ pub async fn push_executor_image(
     wanted.extend(spec.files.iter().cloned());
     for p in &wanted {
         stage_file(&stage.0, p)?;
+    }
+    if spec.strip_debug {
+        for p in &spec.programs {
+            let staged = stage.0.join(p.strip_prefix("/").unwrap_or(p));
+            // Best effort: an unstripped program runs all the same.
+            let _ = Command::new("objcopy").arg("--strip-debug").arg(&staged).status();
+        }
     }
     for dir in ["tmp", "workspace"] {
         fs::create_dir_all(stage.0.join(dir)).map_err(ImageError::io("creating image directories"))?;

@@ -21,6 +21,7 @@ async fn a_dynamic_host_program_runs_from_its_executor_image() {
         programs: vec![PathBuf::from("/bin/ls")],
         files: vec![],
         entrypoint: vec!["/bin/ls".into()],
+        strip_debug: true,
     };
     let first = push_executor_image(&registries, &spec, &target).await.unwrap();
     let again = push_executor_image(&registries, &spec, &target).await.unwrap();

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod build_step;
+
 #[derive(Parser)]
 #[command(name = "prism", version, about = "Continuous delivery for Kubernetes")]
 struct Cli {
@@ -139,6 +141,11 @@ fn main() -> ExitCode {
         .is_some_and(|a| a == prism_server::render_sandbox::CHILD_ARG)
     {
         return prism_server::render_sandbox::child_main();
+    }
+    // The hidden in-pod steps of a build on a Kubernetes runner (see build_step.rs).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().take(3).collect();
+    if args.get(1).and_then(|a| a.to_str()) == Some(prism_server::jobs::build_kube::STEP_COMMAND) {
+        return build_step::main(args.get(2).and_then(|a| a.to_str()));
     }
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -217,11 +217,12 @@ pub async fn delete_git_credential(c: &mut AnyConnection, name: &str) -> Result<
     Ok(())
 }
 
-/// A remote build executor (today: one parameterised Jenkins job).
+/// A remote build executor: one parameterised Jenkins job, or a Kubernetes
+/// build runner (a cluster and namespace whose Jobs run the builds).
 #[derive(Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ExecutorRecord {
     pub name: String,
-    /// `jenkins`
+    /// `jenkins` or `kubernetes`
     pub kind: String,
     pub url: String,
     /// The job's path, folders separated by `/`.
@@ -229,8 +230,18 @@ pub struct ExecutorRecord {
     pub username: String,
     #[serde(skip)]
     pub token_enc: Vec<u8>,
+    /// A Kubernetes runner's settings (JSON; `{}` for Jenkins).
+    #[serde(serialize_with = "raw_json")]
+    #[schema(value_type = Object)]
+    pub settings: String,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+fn raw_json<S: serde::Serializer>(v: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    serde_json::from_str::<serde_json::Value>(v)
+        .unwrap_or(serde_json::Value::Null)
+        .serialize(s)
 }
 
 impl std::fmt::Debug for ExecutorRecord {
@@ -242,11 +253,12 @@ impl std::fmt::Debug for ExecutorRecord {
             .field("job", &self.job)
             .field("username", &self.username)
             .field("token", &"<sealed>")
+            .field("settings", &self.settings)
             .finish()
     }
 }
 
-const EXECUTOR_COLS: &str = "name, kind, url, job, username, token_enc, created_at, updated_at";
+const EXECUTOR_COLS: &str = "name, kind, url, job, username, token_enc, settings, created_at, updated_at";
 
 pub struct NewExecutor<'a> {
     pub name: &'a str,
@@ -255,13 +267,15 @@ pub struct NewExecutor<'a> {
     pub job: &'a str,
     pub username: &'a str,
     pub token_enc: Vec<u8>,
+    /// JSON; `{}` for Jenkins.
+    pub settings: &'a str,
 }
 
 pub async fn create_executor(c: &mut AnyConnection, n: NewExecutor<'_>) -> Result<ExecutorRecord> {
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO executors (name, kind, url, job, username, token_enc, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        "INSERT INTO executors (name, kind, url, job, username, token_enc, settings, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
     )
     .bind(n.name)
     .bind(n.kind)
@@ -269,6 +283,7 @@ pub async fn create_executor(c: &mut AnyConnection, n: NewExecutor<'_>) -> Resul
     .bind(n.job)
     .bind(n.username)
     .bind(n.token_enc)
+    .bind(n.settings)
     .bind(now)
     .execute(&mut *c)
     .await

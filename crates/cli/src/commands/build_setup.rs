@@ -223,6 +223,34 @@ pub enum ExecutorCommand {
         #[arg(long)]
         username: String,
     },
+    /// Register a Kubernetes build runner: each build becomes a Job in NAMESPACE
+    /// of the registered CLUSTER
+    CreateKubernetes {
+        name: String,
+        /// A registered cluster
+        #[arg(long)]
+        cluster: String,
+        #[arg(long)]
+        namespace: String,
+        /// Node selector, `key=value` (repeatable)
+        #[arg(long = "node-selector")]
+        node_selector: Vec<String>,
+        /// Size limit of the workspace emptyDir (default 4Gi)
+        #[arg(long)]
+        workspace_size: Option<String>,
+        /// Memory limit of the build step unless the application sets one
+        #[arg(long)]
+        memory_limit: Option<String>,
+        /// ttlSecondsAfterFinished of the Jobs (default 600)
+        #[arg(long)]
+        ttl_seconds: Option<i32>,
+        /// How long a build may wait for a node before it fails as unschedulable (default 600)
+        #[arg(long)]
+        queue_timeout_seconds: Option<u64>,
+        /// Run build pods in the node's network (single-node clusters on loopback)
+        #[arg(long)]
+        host_network: bool,
+    },
     Delete {
         name: String,
     },
@@ -249,6 +277,49 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
                 )
                 .await?;
             done(ctx, &answer, format!("Executor {name} created."))
+        }
+        ExecutorCommand::CreateKubernetes {
+            name,
+            cluster,
+            namespace,
+            node_selector,
+            workspace_size,
+            memory_limit,
+            ttl_seconds,
+            queue_timeout_seconds,
+            host_network,
+        } => {
+            let selector: serde_json::Map<String, serde_json::Value> = node_selector
+                .iter()
+                .map(|p| match p.split_once('=') {
+                    Some((k, v)) => (k.to_owned(), json!(v)),
+                    None => (p.clone(), json!("")),
+                })
+                .collect();
+            let mut k = json!({"cluster": cluster, "namespace": namespace, "node_selector": selector});
+            if let Some(v) = workspace_size {
+                k["workspace_size"] = json!(v);
+            }
+            if let Some(v) = memory_limit {
+                k["memory_limit"] = json!(v);
+            }
+            if let Some(v) = ttl_seconds {
+                k["ttl_seconds"] = json!(v);
+            }
+            if let Some(v) = queue_timeout_seconds {
+                k["queue_timeout_seconds"] = json!(v);
+            }
+            if host_network {
+                k["host_network"] = json!(true);
+            }
+            let answer = ctx
+                .client
+                .post(
+                    &["executors"],
+                    &json!({"name": name, "kind": "kubernetes", "kubernetes": k}),
+                )
+                .await?;
+            done(ctx, &answer, format!("Kubernetes build runner {name} created."))
         }
         ExecutorCommand::Delete { name } => {
             let answer = ctx.client.delete(&["executors", &name], &[]).await?;

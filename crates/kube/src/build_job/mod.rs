@@ -3,9 +3,11 @@
 //! runner that creates it, follows its steps' logs and ends it ([`runner`]).
 
 pub mod runner;
+pub mod settings;
 pub mod spec;
 pub mod status;
 
-pub use runner::{reap, BuildJobRunner, BuildLog, JobOutcome, RunnerOptions};
+pub use runner::{build_ids, reap, step_messages, BuildJobRunner, BuildLog, JobOutcome, RunnerOptions};
+pub use settings::{RunnerSettings, Toleration};
 pub use spec::{job, job_name, secret, BuildJobSpec, PodStep, StepResources};
 pub use status::{judge, PodState};

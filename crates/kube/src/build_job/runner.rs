@@ -23,6 +23,8 @@ use crate::error::{KubeError, Result};
 pub trait BuildLog: Send + Sync {
     fn line(&self, step: &str, line: &str);
     fn note(&self, message: &str);
+    /// A step's container started (the build left the queue when the first did).
+    fn step_started(&self, _step: &str) {}
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +150,7 @@ impl BuildJobRunner {
             // Follow every step that has started, in order, to its end.
             if let Some(p) = &pod {
                 while next_step < steps.len() && started(p, &steps[next_step]) {
+                    log.step_started(&steps[next_step]);
                     let pod_name = p.metadata.name.clone().unwrap_or_default();
                     self.follow_step(pods, &pod_name, &steps[next_step], log).await?;
                     next_step += 1;
@@ -218,6 +221,31 @@ impl BuildJobRunner {
     }
 }
 
+/// The termination message of each step of Job `name` that has ended (what
+/// Prism's own steps report: the commit checked out, the image pushed).
+pub async fn step_messages(client: &kube::Client, namespace: &str, name: &str) -> Result<BTreeMap<String, String>> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&format!("job-name={name}")))
+        .await
+        .map_err(|e| KubeError::from_kube(&format!("pods of Job {name}"), e))?;
+    let mut out = BTreeMap::new();
+    for p in list.items {
+        let Some(status) = p.status else { continue };
+        for c in status
+            .init_container_statuses
+            .into_iter()
+            .flatten()
+            .chain(status.container_statuses.into_iter().flatten())
+        {
+            if let Some(m) = c.state.and_then(|s| s.terminated).and_then(|t| t.message) {
+                out.insert(c.name, m);
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn background() -> DeleteParams {
     DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
@@ -245,16 +273,55 @@ fn terminated(pod: &Pod, step: &str) -> bool {
     container_state(pod, step).is_some_and(|s| s.terminated.is_some())
 }
 
-/// Deletes build Jobs and Secrets in `namespace` whose build `keep` says is
-/// gone (Prism crashed, the build was deleted); returns their names.
-pub async fn reap(client: &kube::Client, namespace: &str, keep: impl Fn(i64) -> bool) -> Result<Vec<String>> {
-    let selector = format!(
+/// The builds that have a Job or a Secret in `namespace` (what the reaper
+/// asks the store about before calling [`reap`]).
+pub async fn build_ids(client: &kube::Client, namespace: &str) -> Result<std::collections::BTreeSet<i64>> {
+    let lp = ListParams::default().labels(&selector());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut ids = std::collections::BTreeSet::new();
+    let labels = jobs
+        .list(&lp)
+        .await
+        .map_err(|e| KubeError::from_kube("build Jobs", e))?
+        .items
+        .into_iter()
+        .map(|j| j.metadata.labels)
+        .chain(
+            secrets
+                .list(&lp)
+                .await
+                .map_err(|e| KubeError::from_kube("build Secrets", e))?
+                .items
+                .into_iter()
+                .map(|s| s.metadata.labels),
+        );
+    for l in labels {
+        if let Some(id) = l
+            .as_ref()
+            .and_then(|l| l.get(spec::BUILD_LABEL))
+            .and_then(|v| v.parse().ok())
+        {
+            ids.insert(id);
+        }
+    }
+    Ok(ids)
+}
+
+fn selector() -> String {
+    format!(
         "{}={},{}={}",
         spec::MANAGED_BY.0,
         spec::MANAGED_BY.1,
         spec::COMPONENT.0,
         spec::COMPONENT.1
-    );
+    )
+}
+
+/// Deletes build Jobs and Secrets in `namespace` whose build `keep` says is
+/// gone (Prism crashed, the build was deleted); returns their names.
+pub async fn reap(client: &kube::Client, namespace: &str, keep: impl Fn(i64) -> bool) -> Result<Vec<String>> {
+    let selector = selector();
     let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut reaped = Vec::new();

@@ -70,6 +70,9 @@ pub struct BuildJobSpec {
     pub image_pull_secrets: Vec<String>,
     /// A PersistentVolumeClaim mounted at `/cache` for dependency caches.
     pub cache_claim: Option<String>,
+    /// The pod shares the node's network namespace (see
+    /// [`super::settings::RunnerSettings::host_network`]).
+    pub host_network: bool,
 }
 
 impl BuildJobSpec {
@@ -190,6 +193,7 @@ pub fn job(spec: &BuildJobSpec) -> Job {
                     "tolerations": spec.tolerations,
                     "imagePullSecrets": pull,
                     "terminationGracePeriodSeconds": 10,
+                    "hostNetwork": spec.host_network,
                 },
             },
         },
@@ -259,6 +263,7 @@ mod tests {
             tolerations: vec![json!({"key": "builds", "operator": "Exists", "effect": "NoSchedule"})],
             image_pull_secrets: vec!["registry".into()],
             cache_claim: Some("cache-web".into()),
+            host_network: false,
         }
     }
 

@@ -87,7 +87,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(kind: Kind, message: impl Into<String>) -> Self {
+    pub(super) fn new(kind: Kind, message: impl Into<String>) -> Self {
         Failure {
             kind,
             message: message.into(),
@@ -205,13 +205,13 @@ async fn run(state: &AppState, id: i64, cancel: Cancel) -> Result<(), JobError> 
     }
 }
 
-struct Outcome {
-    commit: String,
-    image_ref: String,
-    image_digest: String,
-    layer_digest: String,
-    base_digest: Option<String>,
-    bytes_uploaded: u64,
+pub(super) struct Outcome {
+    pub(super) commit: String,
+    pub(super) image_ref: String,
+    pub(super) image_digest: String,
+    pub(super) layer_digest: String,
+    pub(super) base_digest: Option<String>,
+    pub(super) bytes_uploaded: u64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -227,6 +227,10 @@ async fn pipeline(
 ) -> Result<Outcome, Failure> {
     let deadline = Instant::now() + Duration::from_secs(r.timeout_seconds);
     let rel = releases::get(&mut *state.store.conn().await?, b.release).await?;
+    // A Kubernetes runner runs the whole pipeline as a Job on its cluster.
+    if let Some(runner) = super::build_kube::runner_for(state, r).await? {
+        return super::build_kube::pipeline(state, b, r, &rel.git_ref, &runner, log, masker, token).await;
+    }
 
     // checkout
     stage(state, b.id, BuildState::Queued, BuildEvent::Start).await?;
@@ -369,7 +373,7 @@ async fn pipeline(
     })
 }
 
-async fn stage(state: &AppState, id: i64, from: BuildState, event: BuildEvent) -> Result<(), Failure> {
+pub(super) async fn stage(state: &AppState, id: i64, from: BuildState, event: BuildEvent) -> Result<(), Failure> {
     if builds::step(&mut *state.store.conn().await?, id, from, event).await? {
         Ok(())
     } else {
@@ -406,7 +410,7 @@ async fn git_credentials(
     Ok(Some(prism_builder::Credentials::new(cred.username, password)))
 }
 
-fn unseal(state: &AppState, sealed: &[u8]) -> Result<String, Failure> {
+pub(super) fn unseal(state: &AppState, sealed: &[u8]) -> Result<String, Failure> {
     let plain = state
         .secrets
         .open(sealed)
@@ -450,7 +454,7 @@ async fn executor_for(
 /// Expands `.` (the whole directory without `.git`) and a trailing `*`
 /// pattern into paths; everything else is passed through to the layer
 /// builder, which refuses paths that escape the directory.
-fn expand_artifacts(dir: &Path, patterns: &[String]) -> Result<Vec<String>, Failure> {
+pub fn expand_artifacts(dir: &Path, patterns: &[String]) -> Result<Vec<String>, Failure> {
     let mut out = Vec::new();
     for (i, p) in patterns.iter().enumerate() {
         let field = format!("build_settings.artifact_paths[{i}]");

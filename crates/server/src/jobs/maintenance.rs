@@ -72,6 +72,12 @@ async fn run(state: &AppState) -> Result<(), JobError> {
     let sessions = tokens::delete_expired_sessions(&mut tx).await?;
     tx.commit().await?;
     fail_orphans(state).await?;
+    // Build Jobs and Secrets on Kubernetes runners whose build is gone or over.
+    // Bounded: an unreachable build cluster must not hold up the sweep.
+    let reaped = tokio::time::timeout(std::time::Duration::from_secs(30), super::build_kube::reap(state)).await;
+    for r in reaped.unwrap_or_default() {
+        tracing::info!(what = %r, "reaped a build Job or Secret");
+    }
     tracing::debug!(
         holds = expired.len(),
         tokens = tokens_expired,

@@ -6,9 +6,10 @@
 
 pub mod base_image;
 pub mod build;
+pub mod build_kube;
 pub mod deploy;
 mod leftovers;
-mod maintenance;
+pub mod maintenance;
 mod selftest;
 
 use std::time::Duration;

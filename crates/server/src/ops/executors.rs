@@ -1,6 +1,7 @@
 //! Build executors besides the built-in local one: Jenkins jobs a build is
-//! handed to (the API token sealed, never returned). Everyone signed in reads
-//! them; admins change them.
+//! handed to (the API token sealed, never returned), and Kubernetes build
+//! runners (a registered cluster and a namespace whose Jobs run the builds).
+//! Everyone signed in reads them; admins change them.
 
 use prism_domain::Name;
 use prism_store::audit;
@@ -15,15 +16,26 @@ use crate::auth::Caller;
 #[serde(deny_unknown_fields)]
 pub struct CreateExecutor {
     pub name: String,
-    /// `jenkins`
+    /// `jenkins` or `kubernetes`
     pub kind: String,
     /// Jenkins' base URL.
+    #[serde(default)]
     pub url: String,
     /// The parameterised job, folders separated by `/`.
+    #[serde(default)]
     pub job: String,
+    #[serde(default)]
     pub username: String,
     /// API token; stored encrypted, never returned.
+    #[serde(default)]
     pub token: String,
+    /// A Kubernetes runner: `cluster` (a registered cluster), `namespace`, and
+    /// optional `node_selector`, `tolerations`, `cpu_request`, `memory_request`,
+    /// `cpu_limit`, `memory_limit`, `workspace_size`, `ttl_seconds`,
+    /// `queue_timeout_seconds`, `image_pull_secrets`, `host_network`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub kubernetes: Option<serde_json::Value>,
 }
 
 /// Every executor (everyone signed in may read them; no token is returned).
@@ -37,8 +49,13 @@ pub async fn create_executor(ctx: &Ctx, caller: &Caller, req: CreateExecutor) ->
     if name.as_str() == prism_domain::build::LOCAL_EXECUTOR {
         return Err(OpError::invalid("name", "`local` is the built-in executor"));
     }
-    if req.kind != "jenkins" {
-        return Err(OpError::invalid("kind", "must be jenkins"));
+    match req.kind.as_str() {
+        "jenkins" => {}
+        KUBERNETES => return create_runner(ctx, caller, &name, req).await,
+        _ => return Err(OpError::invalid("kind", "must be jenkins or kubernetes")),
+    }
+    if req.kubernetes.is_some() {
+        return Err(OpError::invalid("kubernetes", "only for kind kubernetes"));
     }
     super::clusters::validate_url("url", &req.url)?;
     let job_ok = !req.job.is_empty()
@@ -64,6 +81,7 @@ pub async fn create_executor(ctx: &Ctx, caller: &Caller, req: CreateExecutor) ->
             job: &req.job,
             username: &req.username,
             token_enc: ctx.secrets.seal(req.token.as_bytes()),
+            settings: "{}",
         },
     )
     .await?;
@@ -74,6 +92,68 @@ pub async fn create_executor(ctx: &Ctx, caller: &Caller, req: CreateExecutor) ->
         "executor",
         name.as_str(),
         json!({"kind": req.kind, "url": saved.url, "job": req.job, "username": req.username}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// The kind of a Kubernetes build runner.
+pub const KUBERNETES: &str = "kubernetes";
+
+/// Registers a Kubernetes build runner: its cluster must be registered, its
+/// settings valid; nothing secret is stored with it (the cluster's token
+/// stays on the cluster record).
+async fn create_runner(ctx: &Ctx, caller: &Caller, name: &Name, req: CreateExecutor) -> OpResult<ExecutorRecord> {
+    for (field, v) in [
+        ("url", &req.url),
+        ("job", &req.job),
+        ("username", &req.username),
+        ("token", &req.token),
+    ] {
+        if !v.is_empty() {
+            return Err(OpError::invalid(field, "only for kind jenkins"));
+        }
+    }
+    let raw = req.kubernetes.ok_or_else(|| {
+        OpError::invalid(
+            "kubernetes",
+            "is required for kind kubernetes: {\"cluster\", \"namespace\"}",
+        )
+    })?;
+    let settings = prism_kube::build_job::RunnerSettings::parse("kubernetes", &raw)?;
+    let mut tx = ctx.store.begin().await?;
+    match prism_store::clusters::by_name(&mut tx, &settings.cluster).await {
+        Ok(_) => {}
+        Err(prism_store::StoreError::NotFound { .. }) => {
+            return Err(OpError::invalid(
+                "kubernetes.cluster",
+                format!("no cluster named {:?} is registered", settings.cluster),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let json = serde_json::to_string(&settings).expect("settings serialize");
+    let saved = credentials::create_executor(
+        &mut tx,
+        NewExecutor {
+            name: name.as_str(),
+            kind: KUBERNETES,
+            url: "",
+            job: "",
+            username: "",
+            token_enc: Vec::new(),
+            settings: &json,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "executor.create",
+        "executor",
+        name.as_str(),
+        json!({"kind": KUBERNETES, "kubernetes": settings}),
     )
     .await?;
     tx.commit().await?;

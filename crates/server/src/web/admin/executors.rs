@@ -1,5 +1,5 @@
-//! Jenkins executors' forms (on the build setup page): create (the token is
-//! write-only) and delete.
+//! Executors' forms (on the build setup page): create a Jenkins executor
+//! (the token is write-only) or a Kubernetes build runner, and delete.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -24,17 +24,80 @@ pub struct ExecutorForm {
     username: String,
     #[serde(default)]
     token: String,
+    /// `kubernetes` for the runner form; empty for Jenkins.
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    cluster: String,
+    #[serde(default)]
+    namespace: String,
+    /// `key=value` pairs separated by commas.
+    #[serde(default)]
+    node_selector: String,
+    #[serde(default)]
+    workspace_size: String,
+    #[serde(default)]
+    memory_limit: String,
+    #[serde(default)]
+    ttl_seconds: String,
+    #[serde(default)]
+    host_network: Option<String>,
+}
+
+/// The runner form as the API's `kubernetes` object (checked by the operation).
+fn runner_settings(f: &ExecutorForm) -> serde_json::Value {
+    let mut v = serde_json::json!({"cluster": f.cluster.trim(), "namespace": f.namespace.trim()});
+    let selector: serde_json::Map<String, serde_json::Value> = f
+        .node_selector
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, val)) => (k.trim().to_owned(), serde_json::json!(val.trim())),
+            None => (p.to_owned(), serde_json::json!("")),
+        })
+        .collect();
+    if !selector.is_empty() {
+        v["node_selector"] = selector.into();
+    }
+    for (key, raw) in [("workspace_size", &f.workspace_size), ("memory_limit", &f.memory_limit)] {
+        if !raw.trim().is_empty() {
+            v[key] = raw.trim().into();
+        }
+    }
+    let ttl = f.ttl_seconds.trim();
+    if !ttl.is_empty() {
+        // Not a number: passed as text, refused by the operation naming the field.
+        v["ttl_seconds"] = ttl.parse::<i64>().map(Into::into).unwrap_or_else(|_| ttl.into());
+    }
+    if f.host_network.is_some() {
+        v["host_network"] = true.into();
+    }
+    v
 }
 
 pub async fn create_executor(State(state): State<AppState>, p: Posted<ExecutorForm>) -> WebResult<Response> {
     let f = p.form;
-    let req = CreateExecutor {
-        name: f.name.trim().to_owned(),
-        kind: "jenkins".into(),
-        url: f.url.trim().to_owned(),
-        job: f.job.trim().to_owned(),
-        username: f.username.trim().to_owned(),
-        token: f.token,
+    let req = if f.kind == "kubernetes" {
+        CreateExecutor {
+            name: f.name.trim().to_owned(),
+            kind: f.kind.clone(),
+            url: String::new(),
+            job: String::new(),
+            username: String::new(),
+            token: String::new(),
+            kubernetes: Some(runner_settings(&f)),
+        }
+    } else {
+        CreateExecutor {
+            name: f.name.trim().to_owned(),
+            kind: "jenkins".into(),
+            url: f.url.trim().to_owned(),
+            job: f.job.trim().to_owned(),
+            username: f.username.trim().to_owned(),
+            token: f.token,
+            kubernetes: None,
+        }
     };
     let r = executors::create_executor(&state, &p.caller, req).await;
     after(r, "/admin/build-setup".into(), |n| {
