@@ -61,7 +61,7 @@ pub fn shared_libraries(program: &Path) -> Result<Vec<PathBuf>> {
 
 /// Copies `src` to `stage/<src>` (the same absolute path under the stage),
 /// following links to the file they name (the image needs the bytes).
-fn stage_file(stage: &Path, src: &Path) -> Result<()> {
+pub(crate) fn stage_file(stage: &Path, src: &Path) -> Result<()> {
     let rel = src.strip_prefix("/").unwrap_or(src);
     let dest = stage.join(rel);
     if let Some(parent) = dest.parent() {

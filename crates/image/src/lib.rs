@@ -14,6 +14,7 @@ pub mod layer;
 pub mod media;
 pub mod reference;
 pub mod registry;
+pub mod server_image;
 pub mod unpack;
 
 pub use base::{build_base, BaseRecipe};

@@ -53,6 +53,17 @@ enum Admin {
         #[command(flatten)]
         server: prism_server::ServeArgs,
     },
+    /// Build Prism's own server image from this binary (no Docker daemon)
+    /// and push it: non-root (uid 10001), read-only root filesystem ready,
+    /// entrypoint `prism serve` on 0.0.0.0:8080
+    Image {
+        /// Where to push, e.g. registry.example/prism/server:1.0
+        #[arg(long)]
+        to: String,
+        /// Plain HTTP to the registry (loopback registries use it anyway)
+        #[arg(long)]
+        insecure_http: bool,
+    },
     /// Re-seal every stored secret under a new key, in one transaction.
     /// With the key in the data dir: stop the server, run this, start it.
     /// With PRISM_SECRET_KEY: set the new key there and the old one in
@@ -64,7 +75,17 @@ enum Admin {
 }
 
 fn admin(runtime: &tokio::runtime::Runtime, cmd: Admin) -> ExitCode {
+    if let Admin::Image { to, insecure_http } = &cmd {
+        return match runtime.block_on(server_image(to, *insecure_http)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let args = match &cmd {
+        Admin::Image { .. } => unreachable!("handled above"),
         Admin::Backup { server, .. } | Admin::Restore { server, .. } | Admin::RotateKey { server } => server,
     };
     let settings = match prism_server::Settings::from_args(args) {
@@ -76,6 +97,7 @@ fn admin(runtime: &tokio::runtime::Runtime, cmd: Admin) -> ExitCode {
     };
     let result = runtime.block_on(async {
         match &cmd {
+            Admin::Image { .. } => unreachable!("handled above"),
             Admin::Backup { to, include_key, .. } => {
                 let passphrase = if *include_key { Some(passphrase()?) } else { None };
                 let m = prism_server::admin::backup(&settings, to, passphrase.as_deref()).await?;
@@ -118,6 +140,20 @@ fn admin(runtime: &tokio::runtime::Runtime, cmd: Admin) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn server_image(to: &str, insecure_http: bool) -> anyhow::Result<()> {
+    use prism_image::registry::{Registries, RegistryOptions, Scheme};
+    let target = prism_image::reference::ImageReference::parse(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    let options = RegistryOptions {
+        scheme: if insecure_http { Scheme::Http } else { Scheme::Auto },
+        ..Default::default()
+    };
+    let registries = Registries::new().with(&target.registry, options);
+    let binary = std::env::current_exe()?;
+    let pushed = prism_image::server_image::push_server_image(&registries, &binary, &target).await?;
+    println!("pushed {to} ({})", pushed.manifest_digest);
+    Ok(())
 }
 
 /// The backup passphrase: PRISM_BACKUP_PASSPHRASE, else the first line of standard input.
