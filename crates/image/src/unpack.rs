@@ -55,7 +55,12 @@ pub async fn unpack_image(
         blobs.push(client.get_blob(repository, &layer.digest).await?);
     }
     let parent = root.parent().expect("rootfs has a parent").to_path_buf();
-    let staging = parent.with_extension(format!("partial-{}", std::process::id()));
+    // Unique per unpack, not only per process: two builds of one server may
+    // unpack the same digest at once; each writes its own copy, the first
+    // rename wins and the other copy is dropped.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = parent.with_extension(format!("partial-{}-{n}", std::process::id()));
     let work = staging.clone();
     tokio::task::spawn_blocking(move || -> Result<()> {
         let _ = fs::remove_dir_all(&work);
@@ -79,10 +84,18 @@ pub async fn unpack_image(
         let _ = fs::remove_dir_all(&staging);
         return Ok(root);
     }
-    if parent.exists() {
+    if parent.exists() && !root.join(".prism-complete").exists() {
+        // What a crash left half-made (never renamed into place, but be sure).
         let _ = fs::remove_dir_all(&parent);
     }
-    fs::rename(&staging, &parent).map_err(ImageError::io(format!("moving {} into place", parent.display())))?;
+    if let Err(e) = fs::rename(&staging, &parent) {
+        // A concurrent unpack of the same digest renamed its copy first.
+        let _ = fs::remove_dir_all(&staging);
+        if root.join(".prism-complete").exists() {
+            return Ok(root);
+        }
+        return Err(ImageError::io(format!("moving {} into place", parent.display()))(e));
+    }
     Ok(root)
 }
 
