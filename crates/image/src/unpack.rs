@@ -15,7 +15,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 use crate::error::{ImageError, Result};
 use crate::media::Manifest;
@@ -106,7 +106,7 @@ pub fn apply_layer(root: &Path, blob: &[u8], id_shift: u32) -> Result<()> {
         reason,
     };
     let reader: Box<dyn Read> = if blob.starts_with(&[0x1f, 0x8b]) {
-        Box::new(GzDecoder::new(blob))
+        Box::new(MultiGzDecoder::new(blob))
     } else {
         Box::new(blob)
     };
@@ -164,9 +164,16 @@ pub fn apply_layer(root: &Path, blob: &[u8], id_shift: u32) -> Result<()> {
         }
         let uid = entry.header().uid().unwrap_or(0) as u32;
         let gid = entry.header().gid().unwrap_or(0) as u32;
-        let unpacked = entry
-            .unpack_in(root)
-            .map_err(|e| bad(format!("{}: {e}", rel.display())))?;
+        let unpacked = entry.unpack_in(root).map_err(|e| {
+            // tar's error names the path; the reason (ENOSPC, EACCES ...) is its source.
+            let mut why = String::new();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            bad(format!("{}: {e}{why}", rel.display()))
+        })?;
         if !unpacked {
             return Err(bad(format!("entry {} leaves the root", rel.display())));
         }

@@ -352,10 +352,12 @@ async fn builds_images_from_git_on_prism_built_bases_and_tracks_their_lineage() 
     assert_eq!(build_of(s, "r2")["builder_image"], "node");
     // The second build of the unchanged app downloads nothing: with no
     // network at all, npm installs from the application's dependency cache.
-    w.app(
-        "hello",
-        json!({"stack": "node", "base_image": "node", "registry": "main", "git_credential": "gitea", "network": "none"}),
+    let offline = write_json(
+        w.tmp.path(),
+        "hello-offline.json",
+        &json!({"stack": "node", "base_image": "node", "registry": "main", "git_credential": "gitea", "network": "none"}),
     );
+    s.run(&["app", "update", "hello", "--build-settings", &offline]).ok();
     let out = s.run(&[
         "release", "create", "--app", "hello", "--ref", "main", "--note", "offline", "--follow",
     ]);

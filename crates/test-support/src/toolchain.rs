@@ -68,7 +68,7 @@ pub fn node_toolchain(dest: &Path) {
     std::os::unix::fs::symlink("../lib/node_modules/npm/bin/npm-cli.js", bin.join("npm")).unwrap();
     // npm-cli.js starts with `#!/usr/bin/env node`: busybox's env.
     let _ = std::fs::remove_file(bin.join("env"));
-    std::os::unix::fs::symlink("/bin/busybox", bin.join("env")).unwrap();
+    std::os::unix::fs::symlink("../../bin/busybox", bin.join("env")).unwrap();
     // The host's trust store and npm config: npm behind this machine's egress
     // (its CA) works the same inside the container as on the host.
     for f in ["/etc/ssl/certs/ca-certificates.crt", "/usr/etc/npmrc", "/etc/npmrc"] {
