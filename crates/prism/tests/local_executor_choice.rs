@@ -15,14 +15,27 @@ fn an_application_cannot_pick_the_local_executor_over_the_admins_default() {
     std::fs::write(&file, json!({"executor": "local"}).to_string()).unwrap();
     let file = file.to_str().unwrap();
     s.run(&[
-        "app", "create", "web", "--project", "shop", "--git-url", "https://example.invalid/web.git",
-        "--build-settings", file,
+        "app",
+        "create",
+        "web",
+        "--project",
+        "shop",
+        "--git-url",
+        "https://example.invalid/web.git",
+        "--build-settings",
+        file,
     ])
     .fails_with(1, "build_settings.executor");
     assert!(s.run(&["app", "show", "web"]).code != 0, "nothing was created");
     // Created without it, then edited to it: refused the same way, settings unchanged.
     s.run(&[
-        "app", "create", "web", "--project", "shop", "--git-url", "https://example.invalid/web.git",
+        "app",
+        "create",
+        "web",
+        "--project",
+        "shop",
+        "--git-url",
+        "https://example.invalid/web.git",
     ])
     .ok();
     s.run(&["app", "update", "web", "--build-settings", file])

@@ -21,6 +21,8 @@ const HOST_ENV_SECRET: &str = "host-env-secret-0b7e4d";
 const DOCKER_SECRET: &str = "docker-config-secret-9f1c";
 /// Root in a build container is this uid on the host (the server's default).
 const BUILD_UID: u32 = 100_000;
+/// One test at a time: both look for build processes by the same host uids.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn wait_build(app: &TestApp, id: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -171,6 +173,7 @@ async fn start(app: &TestApp, app_name: &str, settings: Value) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_builds_are_contained_and_the_log_says_what_happened() {
+    let _serial = SERIAL.lock().await;
     // Set before the server starts: its own environment, which /proc/<pid>/environ shows.
     std::env::set_var("PRISM_TEST_HOST_SECRET", HOST_ENV_SECRET);
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -230,6 +233,11 @@ async fn hostile_builds_are_contained_and_the_log_says_what_happened() {
     // The builder image is recorded.
     assert_eq!(b["builder_image"], "busybox");
     assert!(b["builder_digest"].as_str().unwrap().starts_with("sha256:"), "{b}");
+    let html = console_page(&app, &format!("/builds/{}", b["id"])).await;
+    assert!(
+        html.contains(r#"id="build-builder""#) && html.contains(b["builder_digest"].as_str().unwrap()),
+        "{html}"
+    );
     // What the command left running ended with it.
     assert!(log.contains("left-running"), "{log}");
     assert!(container_processes().is_empty(), "build processes outlived the build");
@@ -268,8 +276,39 @@ async fn hostile_builds_are_contained_and_the_log_says_what_happened() {
     app.stop().await;
 }
 
+/// A console page as the signed-in admin.
+async fn console_page(app: &TestApp, path: &str) -> String {
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({"username": "admin", "password": prism_test_support::app::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let cookie = resp
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("prism_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let page = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .header(reqwest::header::COOKIE, format!("prism_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    page.text().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builds_past_the_concurrency_limit_wait_with_their_place_shown() {
+    let _serial = SERIAL.lock().await;
     std::env::set_var("PRISM_BUILD_CONCURRENCY", "1");
     let app = TestApp::spawn(Backend::Sqlite).await;
     let _w = world(&app, &["one", "two", "three"]).await;
