@@ -60,8 +60,9 @@ impl Prism {
         }
     }
 
-    /// Builds a new release; returns (build seconds, ms from release creation to the first log line).
-    async fn build(&self) -> anyhow::Result<(f64, i64)> {
+    /// Builds a new release; returns (build seconds, build command seconds,
+    /// ms from release creation to the first log line).
+    async fn build(&self) -> anyhow::Result<(f64, f64, i64)> {
         let rel = self
             .post(
                 "/api/v1/releases",
@@ -83,15 +84,25 @@ impl Prism {
             anyhow::ensure!(Instant::now() < deadline, "build {id} never ended");
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        let first = self.get(&format!("/api/v1/builds/{id}/log?limit=1")).await?;
-        let first_at = first[0]["at"].as_i64().unwrap_or_default();
+        let log = self.get(&format!("/api/v1/builds/{id}/log?limit=10000")).await?;
+        let lines = log.as_array().cloned().unwrap_or_default();
+        let first_at = lines.first().and_then(|l| l["at"].as_i64()).unwrap_or_default();
+        // The build command: from the line announcing it to the packaging that follows it.
+        let at = |needle: &str| {
+            lines
+                .iter()
+                .find(|l| l["line"].as_str().unwrap_or("").contains(needle))
+                .and_then(|l| l["at"].as_i64())
+                .unwrap_or_default()
+        };
+        let step = (at("[prism] packaging") - at(" executor: ")) as f64 / 1000.0;
         let created = rel["created_at"]
             .as_i64()
             .unwrap_or(b["created_at"].as_i64().unwrap_or_default());
         let secs = (b["finished_at"].as_i64().unwrap_or_default() - b["started_at"].as_i64().unwrap_or_default())
             as f64
             / 1000.0;
-        Ok((secs, first_at - created))
+        Ok((secs, step, first_at - created))
     }
 
     fn clear_caches(&self) {
@@ -188,8 +199,8 @@ pub async fn run(builds: usize) -> anyhow::Result<()> {
 
     println!("prism-bench build: a Node.js app (npm install of 4 packages plus their dependencies from the npm registry), median of {builds} builds each");
     println!(
-        "{:<12} {:<9} {:>9} {:>9} | {:>22}",
-        "runner", "deps", "build s", "ratio", "release -> 1st log ms"
+        "{:<12} {:<9} {:>9} {:>9} | {:>9} {:>9} | {:>22}",
+        "runner", "deps", "build s", "ratio", "command s", "ratio", "release -> 1st log ms"
     );
     let host = prism("unsandboxed", &sources, registry.port, &url).await?;
     let contained = prism("contained", &sources, registry.port, &url).await?;
@@ -197,31 +208,28 @@ pub async fn run(builds: usize) -> anyhow::Result<()> {
     host.build().await?;
     contained.build().await?;
     for cached in [true, false] {
-        let mut base = None;
+        let mut base: Option<(f64, f64)> = None;
         for (name, p) in [("unsandboxed", &host), ("contained", &contained)] {
-            let (mut secs, mut first) = (Vec::new(), Vec::new());
+            let (mut secs, mut steps, mut first) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..builds {
                 if !cached {
                     p.clear_caches();
                 }
-                let (s, f) = p.build().await?;
+                let (s, c, f) = p.build().await?;
                 secs.push(s);
+                steps.push(c);
                 first.push(f as f64);
             }
-            let m = median(secs);
-            let ratio = match base {
-                None => {
-                    base = Some(m);
-                    1.0
-                }
-                Some(b) => m / b,
-            };
+            let (m, c) = (median(secs), median(steps));
+            let (b, bc) = *base.get_or_insert((m, c));
             println!(
-                "{:<12} {:<9} {:>9.2} {:>8.2}x | {:>22.0}",
+                "{:<12} {:<9} {:>9.2} {:>8.2}x | {:>9.2} {:>8.2}x | {:>22.0}",
                 name,
                 if cached { "cached" } else { "download" },
                 m,
-                ratio,
+                m / b,
+                c,
+                c / bc,
                 median(first)
             );
         }
