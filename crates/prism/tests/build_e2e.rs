@@ -842,3 +842,127 @@ async fn builds_beyond_the_concurrency_limit_wait_their_turn() {
     assert!(dir.join("done-one").exists() && dir.join("done-two").exists());
     assert!(!dir.join("overlap").exists(), "two builds ran at once");
 }
+
+fn pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .collect()
+}
+
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// This test's build command (`sleep 600`) running as a build container's
+/// uid (the server's default range); other tests' builds do not match.
+fn container_sleepers() -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    pids()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::metadata(format!("/proc/{pid}"))
+                .map(|m| (100_000..165_536).contains(&m.uid()))
+                .unwrap_or(false)
+                && cmdline(*pid).trim() == "sleep 600"
+        })
+        .collect()
+}
+
+/// The server's children that hold a build's network (the namespace holder, slirp4netns).
+fn network_helpers_of(server: u32) -> Vec<u32> {
+    pids()
+        .into_iter()
+        .filter(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let parent = status
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))
+                .and_then(|p| p.trim().parse::<u32>().ok());
+            let cmd = cmdline(*pid);
+            parent == Some(server) && (cmd.starts_with("sleep 86400") || cmd.contains("slirp4netns"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_contained_build_interrupted_by_a_crash_leaves_no_container_and_runs_again() {
+    let mut w = World::start_with("build-crash-contained", false, &[("PRISM_JOB_LEASE_SECONDS", "2")]).await;
+    w.server
+        .run(&[
+            "base",
+            "create",
+            "busybox",
+            "--tier",
+            "1",
+            "--registry",
+            "main",
+            "--repository",
+            "base/busybox",
+            "--recipe",
+            &w.busybox_base("UTC"),
+        ])
+        .ok();
+    wait_base(&w.server, "busybox");
+    repo(&w.git_root(), "slow", &[("index.html", "slow but sure\n")], &[]);
+    // The dependency cache outlives an attempt: the first leaves a marker there and waits.
+    let command = "if [ -e /cache/started ]; then echo second attempt; else touch /cache/started; sleep 600; fi";
+    w.app(
+        "slow",
+        json!({"stack": "static", "base_image": "busybox", "registry": "main", "git_credential": "gitea",
+               "artifact_paths": ["index.html"], "build_command": command}),
+    );
+    let rel = w.server.json(&[
+        "release", "create", "--app", "slow", "--ref", "main", "--note", "crash me", "--build",
+    ]);
+    let id = rel["build"]["id"].as_i64().unwrap();
+    let caches = w.server.data_dir().join("build-caches");
+    let started = || {
+        std::fs::read_dir(&caches)
+            .map(|d| d.flatten().any(|e| e.path().join("started").exists()))
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started() {
+        assert!(Instant::now() < deadline, "the first attempt never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !container_sleepers().is_empty(),
+        "the first attempt runs in a container"
+    );
+    let helpers = network_helpers_of(w.server.child.id());
+    assert_eq!(helpers.len(), 2, "a namespace holder and slirp4netns");
+    w.server.crash_and_restart();
+    // The restarted server removed the container the killed one left; the
+    // build ran again and found the marker.
+    let b = wait_build(&w.server, id);
+    assert_eq!(b["state"], "succeeded", "{b}\n{}", w.server.log());
+    let log = w.server.run(&["build", "log", &id.to_string()]).ok().stdout;
+    assert!(log.contains("second attempt"), "{log}");
+    assert!(
+        container_sleepers().is_empty(),
+        "the killed attempt's container was left running"
+    );
+    let runc = Command::new("runc")
+        .arg("--root")
+        .arg(w.server.data_dir().join("runc/state"))
+        .args(["list", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&runc.stdout).trim(), "", "containers left");
+    // Neither the namespace holder nor slirp4netns of the killed attempt lives on.
+    let alive: Vec<u32> = helpers
+        .into_iter()
+        .filter(|p| {
+            // A zombie (killed, not yet reaped by init) is not running.
+            std::fs::read_to_string(format!("/proc/{p}/status"))
+                .map(|s| !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+                .unwrap_or(false)
+        })
+        .collect();
+    assert!(alive.is_empty(), "network helpers of the killed server left: {alive:?}");
+}
