@@ -174,6 +174,9 @@ impl Prism {
             .args(["--database-url", &self.url])
             .env("PRISM_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("PRISM_INSTANCE_ID", "crash-drill")
+            // The drill finds the build step's process on the host by its
+            // command line, in a base without a shell: the host-process runner.
+            .env("PRISM_BUILD_RUNNER", "unsandboxed")
             .env("PRISM_BASE_SOURCES", &self.sources)
             .env("PRISM_DOCKER_CONFIG", "/nonexistent/config.json")
             .env("PRISM_JOB_POLL_MS", "200")

@@ -5,6 +5,7 @@
 //! against the database (the floor any server on that store could reach),
 //! in the same run, and prints the ratio.
 
+mod build;
 mod crash;
 mod deploy;
 mod image;
@@ -91,6 +92,12 @@ enum What {
         )]
         pg: String,
     },
+    /// The same Node.js build on the unsandboxed host-process runner and the contained runner (runc), cached and not
+    Build {
+        /// Builds per runner and cache state (the median is printed)
+        #[arg(long, default_value_t = 3)]
+        builds: usize,
+    },
     /// Deploy N applications with Prism beside kubectl apply --server-side + rollout status
     Deploy {
         /// Comma-separated application counts
@@ -104,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.what {
         What::Deploy { apps } => deploy::run(&apps).await?,
+        What::Build { builds } => build::run(builds.max(1)).await?,
         What::Crash {
             trials,
             kinds,

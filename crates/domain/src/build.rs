@@ -17,8 +17,42 @@ pub const DEFAULT_BUILD_CPU: &str = "2";
 pub const DEFAULT_BUILD_PIDS: u32 = 1024;
 pub const MAX_BUILD_PIDS: u32 = 65_536;
 pub const MAX_TIMEOUT_SECONDS: u64 = 24 * 60 * 60;
-/// The executor that runs builds inside the Prism server's machine.
+/// The executor that runs builds on the Prism server's machine, each step in
+/// a container from the stack's builder image (never as a host process).
 pub const LOCAL_EXECUTOR: &str = "local";
+
+/// How the `local` executor runs build steps: an admin-level server setting
+/// (`PRISM_BUILD_RUNNER`), never an application's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LocalRunner {
+    /// Each step in a runc container (the default).
+    #[default]
+    Contained,
+    /// Each step as a process on Prism's own host, as Prism's own user: the
+    /// build can read Prism's key and database. Only for trusted code.
+    Unsandboxed,
+}
+
+impl LocalRunner {
+    /// Parses `PRISM_BUILD_RUNNER` (`contained` or `unsandboxed`).
+    pub fn parse(field: &str, v: &str) -> Result<Self, ValidationError> {
+        match v {
+            "contained" => Ok(Self::Contained),
+            "unsandboxed" => Ok(Self::Unsandboxed),
+            _ => Err(ValidationError::new(
+                field,
+                format!("must be `contained` or `unsandboxed`, not {v:?}"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Contained => "contained",
+            Self::Unsandboxed => "unsandboxed",
+        }
+    }
+}
 
 /// What Prism needs to turn a release of an application into an image.
 /// Unset fields fall back to the stack preset's values.
@@ -255,6 +289,21 @@ impl BuildSettings {
         Ok(())
     }
 
+    /// An application may name the local executor only where it is the
+    /// server's default: where an admin made a Jenkins executor the default,
+    /// builds on Prism's own machine are not the application's choice.
+    pub fn check_executor(&self, field: &str, default_executor: &str) -> Result<(), ValidationError> {
+        if self.executor.as_deref() == Some(LOCAL_EXECUTOR) && default_executor != LOCAL_EXECUTOR {
+            return Err(ValidationError::new(
+                format!("{field}.executor"),
+                format!(
+                    "builds on this server run on the executor {default_executor:?}; `local` may not be chosen by an application"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS))
     }
@@ -329,6 +378,22 @@ mod tests {
             BuildSettings::parse("b", &json!({})).unwrap().timeout().as_secs(),
             DEFAULT_TIMEOUT_SECONDS
         );
+    }
+
+    #[test]
+    fn local_is_refused_where_jenkins_is_the_default() {
+        let local = BuildSettings::parse("b", &json!({"executor": "local"})).unwrap();
+        assert!(local.check_executor("b", LOCAL_EXECUTOR).is_ok());
+        assert_eq!(local.check_executor("b", "ci").unwrap_err().field, "b.executor");
+        let unset = BuildSettings::parse("b", &json!({})).unwrap();
+        assert!(unset.check_executor("b", "ci").is_ok());
+        let jenkins = BuildSettings::parse("b", &json!({"executor": "ci"})).unwrap();
+        assert!(jenkins.check_executor("b", "ci").is_ok());
+        assert_eq!(
+            LocalRunner::parse("r", "unsandboxed").unwrap(),
+            LocalRunner::Unsandboxed
+        );
+        assert_eq!(LocalRunner::parse("r", "host").unwrap_err().field, "r");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 use crate::error::{ImageError, Result};
 use crate::media::Manifest;
@@ -55,7 +55,12 @@ pub async fn unpack_image(
         blobs.push(client.get_blob(repository, &layer.digest).await?);
     }
     let parent = root.parent().expect("rootfs has a parent").to_path_buf();
-    let staging = parent.with_extension(format!("partial-{}", std::process::id()));
+    // Unique per unpack, not only per process: two builds of one server may
+    // unpack the same digest at once; each writes its own copy, the first
+    // rename wins and the other copy is dropped.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = parent.with_extension(format!("partial-{}-{n}", std::process::id()));
     let work = staging.clone();
     tokio::task::spawn_blocking(move || -> Result<()> {
         let _ = fs::remove_dir_all(&work);
@@ -79,10 +84,18 @@ pub async fn unpack_image(
         let _ = fs::remove_dir_all(&staging);
         return Ok(root);
     }
-    if parent.exists() {
+    if parent.exists() && !root.join(".prism-complete").exists() {
+        // What a crash left half-made (never renamed into place, but be sure).
         let _ = fs::remove_dir_all(&parent);
     }
-    fs::rename(&staging, &parent).map_err(ImageError::io(format!("moving {} into place", parent.display())))?;
+    if let Err(e) = fs::rename(&staging, &parent) {
+        // A concurrent unpack of the same digest renamed its copy first.
+        let _ = fs::remove_dir_all(&staging);
+        if root.join(".prism-complete").exists() {
+            return Ok(root);
+        }
+        return Err(ImageError::io(format!("moving {} into place", parent.display()))(e));
+    }
     Ok(root)
 }
 
@@ -93,7 +106,7 @@ pub fn apply_layer(root: &Path, blob: &[u8], id_shift: u32) -> Result<()> {
         reason,
     };
     let reader: Box<dyn Read> = if blob.starts_with(&[0x1f, 0x8b]) {
-        Box::new(GzDecoder::new(blob))
+        Box::new(MultiGzDecoder::new(blob))
     } else {
         Box::new(blob)
     };
@@ -151,9 +164,16 @@ pub fn apply_layer(root: &Path, blob: &[u8], id_shift: u32) -> Result<()> {
         }
         let uid = entry.header().uid().unwrap_or(0) as u32;
         let gid = entry.header().gid().unwrap_or(0) as u32;
-        let unpacked = entry
-            .unpack_in(root)
-            .map_err(|e| bad(format!("{}: {e}", rel.display())))?;
+        let unpacked = entry.unpack_in(root).map_err(|e| {
+            // tar's error names the path; the reason (ENOSPC, EACCES ...) is its source.
+            let mut why = String::new();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            bad(format!("{}: {e}{why}", rel.display()))
+        })?;
         if !unpacked {
             return Err(bad(format!("entry {} leaves the root", rel.display())));
         }

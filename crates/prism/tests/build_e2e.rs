@@ -47,35 +47,6 @@ fn repo(root: &Path, name: &str, files: &[(&str, &str)], symlinks: &[(&str, &str
     sha
 }
 
-/// The Node.js binary and the shared libraries it loads, laid out as a root
-/// filesystem tree: the runtime layer of the `node` base.
-fn node_runtime(dest: &Path) {
-    let node = std::fs::canonicalize(which("node")).unwrap();
-    let copy = |src: &Path, rel: &str| {
-        let to = dest.join(rel.trim_start_matches('/'));
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(src, &to).unwrap();
-    };
-    copy(&node, "usr/bin/node");
-    let ldd = Command::new("ldd").arg(&node).output().unwrap();
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
-        let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        if let Some(p) = path.filter(|p| p.starts_with('/')) {
-            copy(Path::new(p), p);
-        }
-    }
-}
-
-fn which(tool: &str) -> PathBuf {
-    let out = Command::new("which").arg(tool).output().unwrap();
-    assert!(out.status.success(), "{tool} must be installed");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
 fn write_json(dir: &Path, name: &str, v: &Value) -> String {
     let p = dir.join(name);
     std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
@@ -137,7 +108,8 @@ impl World {
         std::fs::create_dir_all(&sources).unwrap();
         busybox_rootfs(&sources);
         if with_node {
-            node_runtime(&sources.join("node-runtime"));
+            // Node.js and npm: the `node` base is also the builder image npm runs in.
+            prism_test_support::toolchain::node_toolchain(&sources.join("node-runtime"));
         }
         let registry = TestRegistry::start(Some((REGISTRY_USER, REGISTRY_PASSWORD)));
         let git_root = tmp.path().join("git");
@@ -319,6 +291,19 @@ async fn builds_images_from_git_on_prism_built_bases_and_tracks_their_lineage() 
     assert_eq!(site_build["state"], "succeeded");
     assert_eq!(site_build["commit_sha"], site_sha.as_str());
     assert_eq!(site_build["base_digest"], busybox_digest1.as_str());
+    // The command ran in a container of the builder image (the base here), recorded by digest.
+    assert_eq!(site_build["builder_image"], "busybox", "{site_build}");
+    assert_eq!(site_build["builder_digest"], busybox_digest1.as_str());
+    assert!(
+        out.stdout
+            .contains(&format!("[prism] builder image busybox @ {busybox_digest1}")),
+        "{out:#?}"
+    );
+    let shown = s.run(&["build", "show", &site_build["id"].to_string()]).ok();
+    assert!(
+        shown.stdout.contains(&format!("busybox @ {busybox_digest1}")),
+        "{shown:#?}"
+    );
     let release = s.json(&["release", "show", "r1"]);
     assert_eq!(release["state"], "built");
     assert_eq!(release["commit_sha"], site_sha.as_str());
@@ -363,6 +348,22 @@ async fn builds_images_from_git_on_prism_built_bases_and_tracks_their_lineage() 
         "npm's own output is in the log: {out:#?}"
     );
     let printed = run_image(&w.image("shop/hello:r2"), w.tmp.path(), Some(&w.creds()));
+    assert_eq!(printed, "hello from node, is-number(5)=true, NODE_ENV=production\n");
+    assert_eq!(build_of(s, "r2")["builder_image"], "node");
+    // The second build of the unchanged app downloads nothing: with no
+    // network at all, npm installs from the application's dependency cache.
+    let offline = write_json(
+        w.tmp.path(),
+        "hello-offline.json",
+        &json!({"stack": "node", "base_image": "node", "registry": "main", "git_credential": "gitea", "network": "none"}),
+    );
+    s.run(&["app", "update", "hello", "--build-settings", &offline]).ok();
+    let out = s.run(&[
+        "release", "create", "--app", "hello", "--ref", "main", "--note", "offline", "--follow",
+    ]);
+    assert_eq!(out.code, 0, "{out:#?}\n{}", s.log());
+    assert!(out.stdout.contains("added 1 package"), "{out:#?}");
+    let printed = run_image(&w.image("shop/hello:r3"), w.tmp.path(), Some(&w.creds()));
     assert_eq!(printed, "hello from node, is-number(5)=true, NODE_ENV=production\n");
 
     // The same commit built again gives the same layer.
@@ -725,7 +726,13 @@ async fn build_failures_say_where_and_why_and_push_nothing() {
 /// second attempt pushes the same layer; the log tells what happened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_build_interrupted_by_a_crash_runs_again_after_restart() {
-    let mut w = World::start_with("build-crash", false, &[("PRISM_JOB_LEASE_SECONDS", "2")]).await;
+    // The commands share marker files with the test: the host-process runner.
+    let mut w = World::start_with(
+        "build-crash",
+        false,
+        &[("PRISM_JOB_LEASE_SECONDS", "2"), ("PRISM_BUILD_RUNNER", "unsandboxed")],
+    )
+    .await;
     w.server
         .run(&[
             "base",
@@ -787,7 +794,13 @@ async fn a_build_interrupted_by_a_crash_runs_again_after_restart() {
 /// Builds take the CPU: with PRISM_BUILD_CONCURRENCY=1 two queued builds run one after the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn builds_beyond_the_concurrency_limit_wait_their_turn() {
-    let w = World::start_with("build-limit", false, &[("PRISM_BUILD_CONCURRENCY", "1")]).await;
+    // The commands share marker files with the test: the host-process runner.
+    let w = World::start_with(
+        "build-limit",
+        false,
+        &[("PRISM_BUILD_CONCURRENCY", "1"), ("PRISM_BUILD_RUNNER", "unsandboxed")],
+    )
+    .await;
     let s = &w.server;
     s.run(&[
         "base",
@@ -828,4 +841,128 @@ async fn builds_beyond_the_concurrency_limit_wait_their_turn() {
     }
     assert!(dir.join("done-one").exists() && dir.join("done-two").exists());
     assert!(!dir.join("overlap").exists(), "two builds ran at once");
+}
+
+fn pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .collect()
+}
+
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// This test's build command (`sleep 600`) running as a build container's
+/// uid (the server's default range); other tests' builds do not match.
+fn container_sleepers() -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    pids()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::metadata(format!("/proc/{pid}"))
+                .map(|m| (100_000..165_536).contains(&m.uid()))
+                .unwrap_or(false)
+                && cmdline(*pid).trim() == "sleep 600"
+        })
+        .collect()
+}
+
+/// The server's children that hold a build's network (the namespace holder, slirp4netns).
+fn network_helpers_of(server: u32) -> Vec<u32> {
+    pids()
+        .into_iter()
+        .filter(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let parent = status
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))
+                .and_then(|p| p.trim().parse::<u32>().ok());
+            let cmd = cmdline(*pid);
+            parent == Some(server) && (cmd.starts_with("sleep 86400") || cmd.contains("slirp4netns"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_contained_build_interrupted_by_a_crash_leaves_no_container_and_runs_again() {
+    let mut w = World::start_with("build-crash-contained", false, &[("PRISM_JOB_LEASE_SECONDS", "2")]).await;
+    w.server
+        .run(&[
+            "base",
+            "create",
+            "busybox",
+            "--tier",
+            "1",
+            "--registry",
+            "main",
+            "--repository",
+            "base/busybox",
+            "--recipe",
+            &w.busybox_base("UTC"),
+        ])
+        .ok();
+    wait_base(&w.server, "busybox");
+    repo(&w.git_root(), "slow", &[("index.html", "slow but sure\n")], &[]);
+    // The dependency cache outlives an attempt: the first leaves a marker there and waits.
+    let command = "if [ -e /cache/started ]; then echo second attempt; else touch /cache/started; sleep 600; fi";
+    w.app(
+        "slow",
+        json!({"stack": "static", "base_image": "busybox", "registry": "main", "git_credential": "gitea",
+               "artifact_paths": ["index.html"], "build_command": command}),
+    );
+    let rel = w.server.json(&[
+        "release", "create", "--app", "slow", "--ref", "main", "--note", "crash me", "--build",
+    ]);
+    let id = rel["build"]["id"].as_i64().unwrap();
+    let caches = w.server.data_dir().join("build-caches");
+    let started = || {
+        std::fs::read_dir(&caches)
+            .map(|d| d.flatten().any(|e| e.path().join("started").exists()))
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started() {
+        assert!(Instant::now() < deadline, "the first attempt never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !container_sleepers().is_empty(),
+        "the first attempt runs in a container"
+    );
+    let helpers = network_helpers_of(w.server.child.id());
+    assert_eq!(helpers.len(), 2, "a namespace holder and slirp4netns");
+    w.server.crash_and_restart();
+    // The restarted server removed the container the killed one left; the
+    // build ran again and found the marker.
+    let b = wait_build(&w.server, id);
+    assert_eq!(b["state"], "succeeded", "{b}\n{}", w.server.log());
+    let log = w.server.run(&["build", "log", &id.to_string()]).ok().stdout;
+    assert!(log.contains("second attempt"), "{log}");
+    assert!(
+        container_sleepers().is_empty(),
+        "the killed attempt's container was left running"
+    );
+    let runc = Command::new("runc")
+        .arg("--root")
+        .arg(w.server.data_dir().join("runc/state"))
+        .args(["list", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&runc.stdout).trim(), "", "containers left");
+    // Neither the namespace holder nor slirp4netns of the killed attempt lives on.
+    let alive: Vec<u32> = helpers
+        .into_iter()
+        .filter(|p| {
+            // A zombie (killed, not yet reaped by init) is not running.
+            std::fs::read_to_string(format!("/proc/{p}/status"))
+                .map(|s| !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+                .unwrap_or(false)
+        })
+        .collect();
+    assert!(alive.is_empty(), "network helpers of the killed server left: {alive:?}");
 }

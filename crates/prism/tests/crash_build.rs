@@ -87,6 +87,10 @@ async fn a_build_killed_with_the_server_leaves_nothing_running_and_runs_again_on
             ("PRISM_BASE_SOURCES", sources.to_str().unwrap()),
             ("PRISM_DOCKER_CONFIG", "/nonexistent/config.json"),
             ("PRISM_JOB_POLL_MS", "200"),
+            // The host-process runner's process groups are what this test is
+            // about (and its command shares marker files with the test); the
+            // contained runner's crash is in build_e2e.rs.
+            ("PRISM_BUILD_RUNNER", "unsandboxed"),
         ],
     );
     server.login_admin();

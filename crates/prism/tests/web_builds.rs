@@ -155,7 +155,6 @@ impl World {
         api.built_base("busybox", None).await;
         repo(&git_root, "web", &[("index.html", "<h1>shop</h1>\n")]);
         repo(&git_root, "broken", &[("index.html", "broken\n")]);
-        let hang = tmp.path().join("hang");
         for (app, command) in [
             (
                 "web",
@@ -163,10 +162,10 @@ impl World {
             ),
             (
                 "broken",
-                format!(
-                    "echo about to fail; echo broken-on-stderr >&2; while [ -e {} ]; do sleep 0.2; done; exit 3",
-                    hang.display()
-                ),
+                // The dependency cache is the one host directory the
+                // build sees (see `hang`).
+                "echo about to fail; echo broken-on-stderr >&2; while [ -e \"$PRISM_CACHE_DIR/hang\" ]; do sleep 0.2; done; exit 3"
+                    .to_string(),
             ),
         ] {
             api.call(
@@ -196,6 +195,17 @@ impl World {
             git,
             tmp,
         }
+    }
+}
+
+/// Makes `broken`'s next build hang: a file in its dependency cache
+/// (`<data dir>/build-caches/app-<id>-static`; every low id, the test does
+/// not know which application got which).
+fn hang(w: &World) {
+    for id in 1..=10 {
+        let dir = w.server.data_dir().join(format!("build-caches/app-{id}-static"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hang"), "").unwrap();
     }
 }
 
@@ -300,6 +310,13 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     assert_eq!(dev.text("#build-commit").await, build["commit_sha"].as_str().unwrap());
     assert_eq!(dev.text("#release-state").await, "built");
     assert!(dev.text("#build-base").await.contains("busybox"));
+    // The command ran in the builder image (the base here), shown by digest.
+    assert!(
+        dev.text("#build-builder")
+            .await
+            .contains(build["builder_digest"].as_str().unwrap()),
+        "{build}"
+    );
     assert!(!dev.exists("#build-following").await);
     assert!(!dev.exists("#start-build").await, "a built release is not built again");
     dev.screenshot("62-build-succeeded").await;
@@ -311,7 +328,8 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     let order = [
         "[prism] checkout",
         "[prism] commit",
-        "[prism] local executor",
+        "[prism] builder image busybox @ sha256:",
+        "[prism] container executor",
         "compiling the shop",
         LIVE_LINE,
         "all done",
@@ -381,7 +399,7 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     tess.screenshot("65-tester-no-build-button").await;
 
     // The developer builds it again (it hangs this time) and cancels it.
-    std::fs::write(w.tmp.path().join("hang"), "").unwrap();
+    hang(&w);
     dev.goto(&format!("/releases/{broken}")).await;
     dev.click("#start-build").await;
     assert_eq!(dev.path().await, format!("/releases/{broken}"));
@@ -726,7 +744,7 @@ async fn build_and_cancel_posts_need_the_csrf_field() {
     let w = World::start("web-builds-csrf").await;
     let base = &w.server.url;
     // The build hangs until the file is gone: it is still running when cancelled.
-    std::fs::write(w.tmp.path().join("hang"), "").unwrap();
+    hang(&w);
     let rel = w
         .api
         .call(
@@ -799,6 +817,18 @@ async fn build_and_cancel_posts_need_the_csrf_field() {
     let build = w.api.build_of(&rel).await;
     let id = build["id"].as_i64().expect("a build was started");
     assert_eq!(build["requested_by"], "dev");
+    // Cancelled once its command runs (the container has started).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !w
+        .api
+        .call("GET", &format!("/builds/{id}/log"), Value::Null)
+        .await
+        .to_string()
+        .contains("about to fail")
+    {
+        assert!(std::time::Instant::now() < deadline, "the build command never ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     for token in [None, Some("not-the-token")] {
         let r = post(format!("/builds/{id}/cancel"), token).await;

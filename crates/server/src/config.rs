@@ -83,6 +83,19 @@ pub struct BuildConfig {
     pub docker_config: Option<PathBuf>,
     /// `local` or a registered executor's name (PRISM_BUILD_EXECUTOR).
     pub default_executor: String,
+    /// How the local executor runs steps (PRISM_BUILD_RUNNER): `contained`
+    /// (default) or `unsandboxed`, which runs build code as Prism's own user
+    /// on Prism's host and is for trusted code only.
+    pub runner: prism_domain::build::LocalRunner,
+    /// Builder images unpacked once per digest (`<data dir>/builder-images`).
+    pub builder_images: PathBuf,
+    /// Dependency caches per application and stack (`<data dir>/build-caches`).
+    pub caches: PathBuf,
+    /// runc's state and the build containers' bundles (`<data dir>/runc`).
+    pub runc_root: PathBuf,
+    /// First host uid (and gid) of the build containers' 65536 ids: root in a
+    /// build container is this unprivileged uid on the host (PRISM_BUILD_UID, default 100000).
+    pub build_uid: u32,
 }
 
 impl BuildConfig {
@@ -99,6 +112,21 @@ impl BuildConfig {
                 .map(PathBuf::from)
                 .or_else(|| dirs::home_dir().map(|h| h.join(".docker/config.json"))),
             default_executor: env("PRISM_BUILD_EXECUTOR").unwrap_or_else(|| prism_domain::build::LOCAL_EXECUTOR.into()),
+            runner: match env("PRISM_BUILD_RUNNER") {
+                None => prism_domain::build::LocalRunner::Contained,
+                Some(v) => prism_domain::build::LocalRunner::parse("PRISM_BUILD_RUNNER", &v).unwrap_or_else(|e| {
+                    // A typo must not open the host to build code: the safe runner.
+                    tracing::warn!(error = %e, "using the contained build runner");
+                    prism_domain::build::LocalRunner::Contained
+                }),
+            },
+            builder_images: data_dir.join("builder-images"),
+            caches: data_dir.join("build-caches"),
+            runc_root: data_dir.join("runc"),
+            build_uid: env("PRISM_BUILD_UID")
+                .and_then(|v| v.parse().ok())
+                .filter(|u| *u >= 1000)
+                .unwrap_or(100_000),
         }
     }
 }

@@ -44,6 +44,10 @@ pub struct Build {
     pub layer_digest: Option<String>,
     pub base_image: Option<String>,
     pub base_digest: Option<String>,
+    /// The registered image the build command ran in, and the digest it was
+    /// pinned to (None on Jenkins, on the unsandboxed runner, and before the command ran).
+    pub builder_image: Option<String>,
+    pub builder_digest: Option<String>,
     pub bytes_uploaded: Option<i64>,
     /// Where the build ran outside Prism (the Jenkins console).
     pub external_url: Option<String>,
@@ -55,6 +59,10 @@ pub struct Build {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub updated_at: i64,
+    /// While queued: 1 for the next build to start, counting every queued
+    /// build of the server (set by the read that returns one build).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<i64>,
     #[serde(skip)]
     pub app_id: i64,
     #[serde(skip)]
@@ -77,6 +85,8 @@ struct Row {
     layer_digest: Option<String>,
     base_image: Option<String>,
     base_digest: Option<String>,
+    builder_image: Option<String>,
+    builder_digest: Option<String>,
     bytes_uploaded: Option<i64>,
     external_url: Option<String>,
     failure_kind: Option<String>,
@@ -109,6 +119,8 @@ impl TryFrom<Row> for Build {
             layer_digest: r.layer_digest,
             base_image: r.base_image,
             base_digest: r.base_digest,
+            builder_image: r.builder_image,
+            builder_digest: r.builder_digest,
             bytes_uploaded: r.bytes_uploaded,
             external_url: r.external_url,
             failure_kind: r
@@ -123,6 +135,7 @@ impl TryFrom<Row> for Build {
             started_at: r.started_at,
             finished_at: r.finished_at,
             updated_at: r.updated_at,
+            queue_position: None,
             app_id: r.app_id,
             project_id: r.project_id,
             base_image_id: r.base_image_id,
@@ -131,7 +144,7 @@ impl TryFrom<Row> for Build {
 }
 
 const SELECT: &str = "SELECT b.id, b.release_id, a.name AS application, b.state, b.executor, b.settings, b.commit_sha, \
-    b.image_ref, b.image_digest, b.layer_digest, bi.name AS base_image, b.base_digest, b.bytes_uploaded, b.external_url, \
+    b.image_ref, b.image_digest, b.layer_digest, bi.name AS base_image, b.base_digest, b.builder_image, b.builder_digest, b.bytes_uploaded, b.external_url, \
     b.failure_kind, b.error, b.cancel_requested, b.requested_by, b.created_at, b.started_at, b.finished_at, b.updated_at, \
     b.app_id, a.project_id, b.base_image_id \
     FROM builds b JOIN applications a ON a.id = b.app_id LEFT JOIN base_images bi ON bi.id = b.base_image_id";
@@ -252,6 +265,38 @@ pub async fn set_commit(c: &mut AnyConnection, id: i64, sha: &str) -> Result<()>
         .execute(c)
         .await?;
     Ok(())
+}
+
+/// Records the builder image (and the digest it was pinned to) a build's command runs in.
+pub async fn set_builder(c: &mut AnyConnection, id: i64, image: &str, digest: &str) -> Result<()> {
+    sqlx::query("UPDATE builds SET builder_image = $2, builder_digest = $3, updated_at = $4 WHERE id = $1")
+        .bind(id)
+        .bind(image)
+        .bind(digest)
+        .bind(now_ms())
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// A queued build's place in the server's queue (1: next), None once it started.
+/// Builds start in the order they were requested (the job queue's order).
+pub async fn queue_position(c: &mut AnyConnection, id: i64) -> Result<Option<i64>> {
+    let queued = BuildState::Queued.as_str();
+    let (me,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM builds WHERE id = $1 AND state = $2")
+        .bind(id)
+        .bind(queued)
+        .fetch_one(&mut *c)
+        .await?;
+    if me == 0 {
+        return Ok(None);
+    }
+    let (ahead,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM builds WHERE id < $1 AND state = $2")
+        .bind(id)
+        .bind(queued)
+        .fetch_one(c)
+        .await?;
+    Ok(Some(ahead + 1))
 }
 
 pub async fn set_external_url(c: &mut AnyConnection, id: i64, url: &str) -> Result<()> {

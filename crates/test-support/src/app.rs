@@ -35,6 +35,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
             base_sources: data_dir.join("base-sources"),
             docker_config: None,
             default_executor: "local".into(),
+            ..BuildConfig::under(&data_dir)
         },
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir,

@@ -27,6 +27,8 @@ pub mod git;
 pub mod jenkins;
 #[cfg(feature = "registry")]
 pub mod registry;
+#[cfg(feature = "registry")]
+pub mod toolchain;
 
 #[cfg(feature = "app")]
 pub mod app;

@@ -153,7 +153,12 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
         .find(|p| Path::new(p).exists())
         .unwrap();
     std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "cat", "ls", "echo"] {
+    // What build commands in a build container use (the builder image of
+    // the static and generic stacks is this base).
+    for applet in [
+        "sh", "cat", "ls", "echo", "env", "sleep", "mkdir", "touch", "rm", "mv", "cp", "head", "tr", "wc", "grep",
+        "id", "nc", "ps", "dd", "sed", "true", "false", "test",
+    ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();

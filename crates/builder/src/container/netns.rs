@@ -34,7 +34,9 @@ pub enum NetError {
 
 impl UserNet {
     pub async fn start(slirp4netns: &std::path::Path) -> Result<Self, NetError> {
-        let holder = Command::new("unshare")
+        let mut holder = Command::new("unshare");
+        die_with_parent(&mut holder);
+        let holder = holder
             .args(["--net", "--", "sleep", "86400"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -58,6 +60,7 @@ impl UserNet {
         }
         let (ready_r, ready_w) = pipe().map_err(|source| NetError::Spawn { what: "pipe", source })?;
         let mut cmd = Command::new(slirp4netns);
+        die_with_parent(&mut cmd);
         cmd.args([
             "--configure",
             "--mtu=65520",
@@ -95,6 +98,21 @@ impl Drop for UserNet {
     fn drop(&mut self) {
         let _ = self.slirp.start_kill();
         let _ = self.holder.start_kill();
+    }
+}
+
+/// The kernel kills the process when Prism's thread that started it ends,
+/// so a Prism killed with SIGKILL leaves no namespace holder or slirp4netns
+/// behind (the container itself is removed by the sweep at the next start).
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

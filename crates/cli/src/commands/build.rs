@@ -59,6 +59,12 @@ pub struct Build {
     pub image_digest: Option<String>,
     pub base_image: Option<String>,
     pub base_digest: Option<String>,
+    #[serde(default)]
+    pub builder_image: Option<String>,
+    #[serde(default)]
+    pub builder_digest: Option<String>,
+    #[serde(default)]
+    pub queue_position: Option<i64>,
     pub external_url: Option<String>,
     pub failure_kind: Option<String>,
     pub error: Option<String>,
@@ -187,7 +193,13 @@ pub fn print_build(b: Build) {
         ("Build", b.id.to_string()),
         ("Release", b.release),
         ("Application", b.application),
-        ("State", b.state),
+        (
+            "State",
+            match b.queue_position {
+                Some(p) => format!("{} (place {p} in the queue)", b.state),
+                None => b.state,
+            },
+        ),
         ("Executor", b.executor),
         ("Commit", opt(b.commit_sha.as_deref())),
         ("Image", opt(b.image_ref.as_deref())),
@@ -197,6 +209,13 @@ pub fn print_build(b: Build) {
             match (&b.base_image, &b.base_digest) {
                 (Some(n), Some(d)) => format!("{n} @ {d}"),
                 (Some(n), None) => n.clone(),
+                _ => "-".into(),
+            },
+        ),
+        (
+            "Builder",
+            match (&b.builder_image, &b.builder_digest) {
+                (Some(n), Some(d)) => format!("{n} @ {d}"),
                 _ => "-".into(),
             },
         ),

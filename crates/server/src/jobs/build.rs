@@ -19,8 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prism_builder::{
-    BuildFailure, BuildStep, CancellationToken, Executor, LocalExecutor, LogSink, SecretMasker, TailBuffer, TeeSink,
-    WorkspaceRoot,
+    BuildFailure, BuildStep, CancellationToken, Executor, LogSink, SecretMasker, TailBuffer, TeeSink, WorkspaceRoot,
 };
 use prism_domain::release::Action;
 use prism_domain::{BuildEvent, BuildFailure as Kind, BuildState};
@@ -87,7 +86,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub(super) fn new(kind: Kind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
         Failure {
             kind,
             message: message.into(),
@@ -271,17 +270,30 @@ async fn pipeline(
     if r.build_command.trim().is_empty() {
         log.system("[prism] no build command: packaging the checkout as it is");
     } else {
-        let executor = executor_for(state, r, masker).await?;
+        let runner = executor_for(state, b, r, masker, ws.path()).await?;
         let mut env: BTreeMap<String, String> = r.build_env.clone();
         env.insert("PRISM_RELEASE".into(), b.release.to_string());
         env.insert("PRISM_APPLICATION".into(), b.application.clone());
         env.insert("PRISM_COMMIT".into(), commit.as_str().to_string());
         env.insert("PRISM_GIT_URL".into(), r.git_url.clone());
         env.insert("PRISM_GIT_REF".into(), rel.git_ref.clone());
-        // Tool caches (npm, maven) go beside the checkout, not into the artifacts.
-        let cache = ws.path().join("cache");
-        let _ = std::fs::create_dir_all(&cache);
-        env.insert("PRISM_CACHE_DIR".into(), cache.display().to_string());
+        // Tool caches (npm, pip, maven) go to the application's dependency
+        // cache (local runners) or beside the checkout (Jenkins), never into the artifacts.
+        match &runner.cache_dir {
+            Some(dir) => super::contained::cache_env(&mut env, dir),
+            None => {
+                let dir = ws.path().join("cache");
+                let _ = std::fs::create_dir_all(&dir);
+                env.insert("PRISM_CACHE_DIR".into(), dir.display().to_string());
+            }
+        }
+        if let Some((image, digest)) = &runner.builder {
+            log.system(&format!("[prism] builder image {image} @ {digest}"));
+            builds::set_builder(&mut *state.store.conn().await?, b.id, image, digest).await?;
+        } else if runner.unsandboxed {
+            log.system("[prism] unsandboxed runner: the build command runs on Prism's host as Prism's own user");
+        }
+        let executor = runner.executor;
         let step = BuildStep {
             name: "build".into(),
             command: r.build_command.clone(),
@@ -418,15 +430,31 @@ pub(super) fn unseal(state: &AppState, sealed: &[u8]) -> Result<String, Failure>
     String::from_utf8(plain).map_err(|_| Failure::new(Kind::Internal, "a stored secret is not UTF-8"))
 }
 
+/// What runs a build's command, and where its dependency cache is as the command sees it.
+struct Runner {
+    executor: Box<dyn Executor>,
+    /// None: a directory in the workspace (Jenkins).
+    cache_dir: Option<String>,
+    /// The builder image's name and digest (the contained local runner).
+    builder: Option<(String, String)>,
+    unsandboxed: bool,
+}
+
 async fn executor_for(
     state: &AppState,
+    b: &Build,
     r: &ResolvedBuild,
     masker: &SecretMasker,
-) -> Result<Box<dyn Executor>, Failure> {
+    workspace: &Path,
+) -> Result<Runner, Failure> {
     if r.executor == prism_domain::build::LOCAL_EXECUTOR {
-        return Ok(Box::new(
-            LocalExecutor::new().with_recorder(super::leftovers::recorder(state)),
-        ));
+        let local = super::contained::local(state, b.app_id, r, workspace).await?;
+        return Ok(Runner {
+            unsandboxed: local.builder.is_none(),
+            executor: local.executor,
+            cache_dir: Some(local.cache_dir),
+            builder: local.builder,
+        });
     }
     let rec = credentials::executor(&mut *state.store.conn().await?, &r.executor)
         .await
@@ -448,7 +476,12 @@ async fn executor_for(
     }
     let executor = prism_builder::JenkinsExecutor::new(config)
         .map_err(|e| Failure::new(Kind::Config, format!("executor {}: {e}", rec.name)))?;
-    Ok(Box::new(executor))
+    Ok(Runner {
+        executor: Box::new(executor),
+        cache_dir: None,
+        builder: None,
+        unsandboxed: false,
+    })
 }
 
 /// Expands `.` (the whole directory without `.git`) and a trailing `*`

@@ -7,6 +7,7 @@
 pub mod base_image;
 pub mod build;
 pub mod build_kube;
+mod contained;
 pub mod deploy;
 mod leftovers;
 pub mod maintenance;
@@ -70,6 +71,7 @@ pub fn spawn_runner(state: AppState, shutdown: watch::Receiver<bool>) -> JoinHan
     tokio::spawn(async move {
         let sole_instance = state.store.backend() == prism_store::Backend::Sqlite;
         leftovers::end(&state, sole_instance).await;
+        contained::sweep(&state).await;
         let config = RunnerConfig {
             instance: state.settings.instance_id.clone(),
             lease_ms: state.settings.job_lease_ms,

@@ -92,6 +92,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateApplication) -> OpRes
     object("build_settings", build)?;
     object("template_settings", template)?;
     let parsed = prism_domain::BuildSettings::parse("build_settings", build)?;
+    parsed.check_executor("build_settings", &ctx.settings.build.default_executor)?;
     let mut tx = ctx.store.begin().await?;
     crate::services::build_config::check_references(&mut tx, &parsed).await?;
     let project = referenced("project", projects::by_name(&mut tx, &req.project).await)?;
@@ -144,7 +145,9 @@ pub async fn update(ctx: &Ctx, caller: &Caller, name: &str, req: UpdateApplicati
     let parsed = match &req.build_settings {
         Some(b) => {
             object("build_settings", b)?;
-            Some(prism_domain::BuildSettings::parse("build_settings", b)?)
+            let parsed = prism_domain::BuildSettings::parse("build_settings", b)?;
+            parsed.check_executor("build_settings", &ctx.settings.build.default_executor)?;
+            Some(parsed)
         }
         None => None,
     };

@@ -109,7 +109,13 @@ pub async fn list(ctx: &Ctx, caller: &Caller, q: BuildQuery) -> OpResult<Vec<Bui
 
 /// A build the caller may see, with the caller's roles in its project.
 pub async fn get(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<(Build, prism_domain::RoleSet)> {
-    access::build(&mut *ctx.store.conn().await?, caller, id).await
+    let mut c = ctx.store.conn().await?;
+    let (mut b, roles) = access::build(&mut c, caller, id).await?;
+    // A queued build says how many wait before it (the queue is the server's, across projects).
+    if b.state == prism_domain::BuildState::Queued {
+        b.queue_position = builds::queue_position(&mut c, b.id).await?;
+    }
+    Ok((b, roles))
 }
 
 /// Up to `limit` (1 to 10000) log lines after sequence number `after`.

@@ -36,6 +36,19 @@ pub struct ResolvedBuild {
     pub base_image: String,
     pub registry: String,
     pub repository: String,
+    /// The registered image whose file system the build command runs in
+    /// (default: `base_image`); absent on builds recorded before it existed.
+    #[serde(default)]
+    pub builder_image: Option<String>,
+    #[serde(default)]
+    pub network: prism_domain::build::BuildNetwork,
+    /// The build container's limits (the defaults where absent).
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    #[serde(default)]
+    pub cpu_millis: Option<u64>,
+    #[serde(default)]
+    pub pids_limit: Option<u32>,
 }
 
 fn missing(field: &str, what: &str) -> OpError {
@@ -63,6 +76,11 @@ pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor:
     if let Some(g) = &s.git_credential {
         referenced("build_settings.git_credential", credentials::git_credential(c, g).await)?;
     }
+    if let Some(b) = &s.builder_image {
+        referenced("build_settings.builder_image", base_images::by_name(c, b).await)?;
+    }
+    s.check_executor("build_settings", default_executor)?;
+    let limits = s.limits("build_settings")?;
     let executor = s.executor.clone().unwrap_or_else(|| default_executor.to_string());
     if executor != LOCAL_EXECUTOR {
         referenced("build_settings.executor", credentials::executor(c, &executor).await)?;
@@ -94,6 +112,11 @@ pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor:
             .repository
             .clone()
             .unwrap_or_else(|| format!("{}/{}", app.project, app.name)),
+        builder_image: s.builder_image.clone(),
+        network: s.network.unwrap_or_default(),
+        memory_bytes: Some(limits.memory.bytes()),
+        cpu_millis: Some(limits.cpu.millicores()),
+        pids_limit: Some(limits.pids),
     })
 }
 
@@ -111,6 +134,9 @@ pub async fn check_references(c: &mut AnyConnection, s: &BuildSettings) -> OpRes
     }
     if let Some(x) = &s.git_credential {
         referenced("build_settings.git_credential", credentials::git_credential(c, x).await)?;
+    }
+    if let Some(x) = &s.builder_image {
+        referenced("build_settings.builder_image", base_images::by_name(c, x).await)?;
     }
     if let Some(x) = s.executor.as_ref().filter(|e| *e != LOCAL_EXECUTOR) {
         referenced("build_settings.executor", credentials::executor(c, x).await)?;

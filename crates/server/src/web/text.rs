@@ -190,6 +190,8 @@ pub const EN: &[(&str, &str)] = &[
     ("build.requested_by", "Started by"),
     ("build.duration", "Duration"),
     ("build.running_since", "running since"),
+    ("build.builder", "Builder image"),
+    ("build.queue_place", "place in the queue:"),
     ("build.uploaded", "Uploaded"),
     ("build.cancel_requested", "cancelling…"),
     ("build.log", "Log"),

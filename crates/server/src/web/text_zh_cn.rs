@@ -108,6 +108,8 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("build.requested_by", "发起人"),
     ("build.duration", "耗时"),
     ("build.running_since", "开始于"),
+    ("build.builder", "构建镜像"),
+    ("build.queue_place", "队列位置："),
     ("build.uploaded", "已上传"),
     ("build.cancel_requested", "正在取消……"),
     ("build.log", "日志"),
