@@ -163,13 +163,23 @@ impl World {
                     "--username",
                     REGISTRY_USER,
                     "--password-stdin",
+                    "--all-projects",
                 ],
                 &format!("{REGISTRY_PASSWORD}\n"),
             )
             .ok();
         server
             .run_with_stdin(
-                &["git-credential", "put", "gitea", "--username", GIT_USER],
+                &[
+                    "git-credential",
+                    "put",
+                    "gitea",
+                    "--username",
+                    GIT_USER,
+                    "--host",
+                    &git.addr.to_string(),
+                    "--all-projects",
+                ],
                 &format!("{GIT_PASSWORD}\n"),
             )
             .ok();

@@ -4,10 +4,11 @@
 
 use prism_domain::Name;
 use prism_store::audit;
-use prism_store::credentials::{self, ExecutorRecord, NewExecutor};
+use prism_store::credentials::{self, ExecutorRecord, Kind, NewExecutor};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::credential_scope::ScopeRequest;
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 
@@ -24,11 +25,18 @@ pub struct CreateExecutor {
     pub username: String,
     /// API token; stored encrypted, never returned.
     pub token: String,
+    /// Every project may build on it.
+    pub all_projects: Option<bool>,
+    /// The projects allowed to build on it (default: none).
+    pub projects: Option<Vec<String>>,
 }
 
-/// Every executor (everyone signed in may read them; no token is returned).
-pub async fn list(ctx: &Ctx) -> OpResult<Vec<ExecutorRecord>> {
-    Ok(credentials::list_executors(&mut *ctx.store.conn().await?).await?)
+/// The executors the caller's projects may use (admins: all; no token is
+/// returned).
+pub async fn list(ctx: &Ctx, caller: &Caller) -> OpResult<Vec<ExecutorRecord>> {
+    let mut c = ctx.store.conn().await?;
+    let all = credentials::list_executors(&mut c).await?;
+    super::credential_scope::visible(&mut c, caller, all, |e| (e.all_projects != 0, &e.projects)).await
 }
 
 pub async fn create_executor(ctx: &Ctx, caller: &Caller, req: CreateExecutor) -> OpResult<ExecutorRecord> {
@@ -54,8 +62,13 @@ pub async fn create_executor(ctx: &Ctx, caller: &Caller, req: CreateExecutor) ->
     }
     super::secret_text("username", &req.username, 256)?;
     super::secret_text("token", &req.token, 4096)?;
+    let scope = ScopeRequest {
+        all_projects: req.all_projects,
+        projects: req.projects.clone(),
+    };
     let mut tx = ctx.store.begin().await?;
-    let saved = credentials::create_executor(
+    let (all, ids) = scope.resolve(&mut tx).await?;
+    credentials::create_executor(
         &mut tx,
         NewExecutor {
             name: name.as_str(),
@@ -67,13 +80,16 @@ pub async fn create_executor(ctx: &Ctx, caller: &Caller, req: CreateExecutor) ->
         },
     )
     .await?;
+    credentials::set_scope(&mut tx, Kind::Executor, name.as_str(), all, &ids).await?;
+    let saved = credentials::executor(&mut tx, name.as_str()).await?;
     audit::record(
         &mut tx,
         &caller.origin(),
         "executor.create",
         "executor",
         name.as_str(),
-        json!({"kind": req.kind, "url": saved.url, "job": req.job, "username": req.username}),
+        json!({"kind": req.kind, "url": saved.url, "job": req.job, "username": req.username,
+               "all_projects": all, "projects": saved.projects}),
     )
     .await?;
     tx.commit().await?;

@@ -23,7 +23,7 @@ pub(super) async fn setup_page(
     access::require_admin(caller)?;
     let stack_list = crate::ops::stacks::list(state).await?;
     let creds = crate::ops::git_credentials::list(state, caller).await?;
-    let executors = crate::ops::executors::list(state).await?;
+    let executors = crate::ops::executors::list(state, caller).await?;
     // Each stack as the JSON its edit form holds.
     let stack_list: Vec<Value> = stack_list
         .iter()

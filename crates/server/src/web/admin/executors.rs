@@ -24,6 +24,10 @@ pub struct ExecutorForm {
     username: String,
     #[serde(default)]
     token: String,
+    /// Comma-separated project names.
+    #[serde(default)]
+    projects: String,
+    all_projects: Option<String>,
 }
 
 pub async fn create_executor(State(state): State<AppState>, p: Posted<ExecutorForm>) -> WebResult<Response> {
@@ -35,6 +39,8 @@ pub async fn create_executor(State(state): State<AppState>, p: Posted<ExecutorFo
         job: f.job.trim().to_owned(),
         username: f.username.trim().to_owned(),
         token: f.token,
+        all_projects: Some(super::checked(&f.all_projects)),
+        projects: Some(super::list(&f.projects)),
     };
     let r = executors::create_executor(&state, &p.caller, req).await;
     after(r, "/admin/build-setup".into(), |n| {

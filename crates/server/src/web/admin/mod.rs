@@ -69,6 +69,15 @@ pub(crate) fn checked(v: &Option<String>) -> bool {
     v.as_deref().is_some_and(|v| v == "on" || v == "true" || v == "1")
 }
 
+/// A comma-separated list field (`shop, blog`), empty entries dropped.
+pub(crate) fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 pub(crate) fn opt(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
