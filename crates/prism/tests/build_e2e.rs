@@ -482,6 +482,8 @@ async fn jenkins_executor_builds_through_the_rest_protocol() {
             "prism-build",
             "--username",
             jenkins_double::USER,
+            "--project",
+            "shop",
         ],
         &format!("{}\n", jenkins_double::TOKEN),
     )
