@@ -627,6 +627,24 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     admin.click("#executors tr[data-executor=ci] button").await;
     assert!(!admin.exists("#executors tr[data-executor=ci]").await);
 
+    // The address policy: a bad range is named; a good one is kept.
+    admin
+        .fill("#address-policy-form textarea[name=denied]", "10.0.0.0/8\n10.0.0.0/33")
+        .await;
+    admin.click("#address-policy-form button").await;
+    assert!(
+        admin.text("#notice").await.contains("denied[1]"),
+        "the bad entry is named"
+    );
+    admin
+        .fill("#address-policy-form textarea[name=denied]", "10.0.0.0/8")
+        .await;
+    admin.click("#address-policy-form button").await;
+    assert_eq!(
+        admin.text("#address-policy-form textarea[name=denied]").await.trim(),
+        "10.0.0.0/8"
+    );
+
     for b in [dev, tess, admin] {
         b.close().await;
     }

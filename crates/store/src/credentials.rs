@@ -168,8 +168,9 @@ pub async fn list_registries(c: &mut AnyConnection) -> Result<Vec<Registry>> {
     let mut all: Vec<Registry> = sqlx::query_as(&format!("SELECT {REGISTRY_COLS} FROM registries ORDER BY name"))
         .fetch_all(&mut *c)
         .await?;
+    let mut scopes = all_scopes(c, Kind::Registry).await?;
     for r in &mut all {
-        r.projects = scope_projects(c, Kind::Registry, r.id).await?;
+        r.projects = scopes.remove(&r.id).unwrap_or_default();
     }
     Ok(all)
 }
@@ -288,8 +289,9 @@ pub async fn list_git_credentials(c: &mut AnyConnection) -> Result<Vec<GitCreden
     let mut all: Vec<GitCredential> = sqlx::query_as(&format!("SELECT {GIT_COLS} FROM git_credentials ORDER BY name"))
         .fetch_all(&mut *c)
         .await?;
+    let mut scopes = all_scopes(c, Kind::GitCredential).await?;
     for g in &mut all {
-        g.projects = scope_projects(c, Kind::GitCredential, g.id).await?;
+        g.projects = scopes.remove(&g.id).unwrap_or_default();
     }
     Ok(all)
 }
@@ -394,8 +396,9 @@ pub async fn list_executors(c: &mut AnyConnection) -> Result<Vec<ExecutorRecord>
     let mut all: Vec<ExecutorRecord> = sqlx::query_as(&format!("SELECT {EXECUTOR_COLS} FROM executors ORDER BY name"))
         .fetch_all(&mut *c)
         .await?;
+    let mut scopes = all_scopes(c, Kind::Executor).await?;
     for e in &mut all {
-        e.projects = scope_projects(c, Kind::Executor, e.id).await?;
+        e.projects = scopes.remove(&e.id).unwrap_or_default();
     }
     Ok(all)
 }
@@ -446,6 +449,23 @@ async fn scope_projects(c: &mut AnyConnection, kind: Kind, id: i64) -> Result<Ve
     .bind(id)
     .fetch_all(c)
     .await?)
+}
+
+/// The project names of every record of `kind`, in one query (lists stay
+/// one query however many records there are).
+async fn all_scopes(c: &mut AnyConnection, kind: Kind) -> Result<std::collections::HashMap<i64, Vec<String>>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT s.credential_id, p.name FROM credential_projects s JOIN projects p ON p.id = s.project_id \
+         WHERE s.kind = $1 ORDER BY p.name",
+    )
+    .bind(kind.as_str())
+    .fetch_all(c)
+    .await?;
+    let mut out: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    for (id, name) in rows {
+        out.entry(id).or_default().push(name);
+    }
+    Ok(out)
 }
 
 async fn allowed(c: &mut AnyConnection, kind: Kind, id: i64, project_id: i64) -> Result<bool> {

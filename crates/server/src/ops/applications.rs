@@ -103,7 +103,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateApplication) -> OpRes
     }
     require_editor(roles)?;
     // After the membership check, and only against what this project may use.
-    crate::services::build_config::check_references(&mut tx, &parsed, project.id).await?;
+    crate::services::build_config::check_references(&mut tx, &parsed, project.id, &project.name).await?;
     let app = apps::create(
         &mut tx,
         NewApplication {
@@ -156,7 +156,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, name: &str, req: UpdateApplicati
     let (app, roles) = access::application(&mut tx, caller, name).await?;
     require_editor(roles)?;
     if let Some(p) = &parsed {
-        crate::services::build_config::check_references(&mut tx, p, app.project_id).await?;
+        crate::services::build_config::check_references(&mut tx, p, app.project_id, &app.project).await?;
     }
     let patch = ApplicationPatch {
         git_url: req.git_url.as_deref(),

@@ -45,9 +45,23 @@ fn missing(field: &str, what: &str) -> OpError {
     )
 }
 
+/// A registry may be shared by several projects: each pushes under its own
+/// name only (`<project>/...`), so one project cannot overwrite another's
+/// images with the shared credentials.
+fn check_repository(s: &BuildSettings, project: &str) -> OpResult<()> {
+    match &s.repository {
+        Some(r) if !r.starts_with(&format!("{project}/")) => Err(OpError::invalid(
+            "build_settings.repository",
+            format!("must be under the project's own name: {project}/..."),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Resolves and checks the application's build settings.
 pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor: &str) -> OpResult<ResolvedBuild> {
     let s = BuildSettings::parse("build_settings", &app.build_settings)?;
+    check_repository(&s, &app.project)?;
     let stack_name = s.stack.clone().unwrap_or_else(|| "generic".into());
     let stack = referenced("build_settings.stack", stacks::by_name(c, &stack_name).await)?;
     let base_image = s
@@ -109,7 +123,13 @@ pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor:
 /// `project_id` (so a typo fails at the edit, naming the field, not at the
 /// next build). A registry, git credential or executor the project may not
 /// use gets the same answer as an unknown name.
-pub async fn check_references(c: &mut AnyConnection, s: &BuildSettings, project_id: i64) -> OpResult<()> {
+pub async fn check_references(
+    c: &mut AnyConnection,
+    s: &BuildSettings,
+    project_id: i64,
+    project: &str,
+) -> OpResult<()> {
+    check_repository(s, project)?;
     if let Some(x) = &s.stack {
         referenced("build_settings.stack", stacks::by_name(c, x).await)?;
     }

@@ -777,6 +777,26 @@ both_backends!(a_new_credential_belongs_to_no_project_until_an_admin_says, |app|
     assert_eq!(s, StatusCode::OK, "{e}");
     let (_, list) = app.get("/api/v1/git-credentials", &app.admin).await;
     assert_eq!(list[0]["host"], "git.example", "{list}");
+    // A shared registry: each project pushes under its own name only.
+    let (s, e) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/applications/web",
+            Some(&ops),
+            Some(json!({"build_settings": {"repository": "blog/web"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["field"], "build_settings.repository", "{e}");
+    let (s, e) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/applications/web",
+            Some(&ops),
+            Some(json!({"build_settings": {"repository": "shop/web-edge"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
     assert_eq!(list[0]["all_projects"], true, "{list}");
     // Bad input names the field and stores nothing.
     let (s, e) = app
