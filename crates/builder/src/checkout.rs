@@ -430,7 +430,14 @@ fn classify_fetch_error(url: &str, git_ref: &str, stderr: &str) -> CheckoutError
         "unable to access",
         "the remote end hung up unexpectedly",
     ]) {
-        CheckoutError::Unreachable { url, message }
+        // The requester may be anyone who can start a build: refused,
+        // filtered, unresolvable and TLS trouble read the same to them (the
+        // detail goes to the server's log, for admins).
+        tracing::info!(url = %redact_url(&url), detail = %message, "git server unreachable");
+        CheckoutError::Unreachable {
+            url,
+            message: prism_netguard::UNREACHABLE.to_owned(),
+        }
     } else {
         CheckoutError::Git { step: "fetch", message }
     }

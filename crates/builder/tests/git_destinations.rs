@@ -177,6 +177,15 @@ async fn git_servers_in_denied_ranges_are_not_contacted() {
     .is_err());
     assert!(seen.lock().unwrap().is_empty(), "{:?}", seen.lock().unwrap());
 
+    // A closed port reads exactly like a refused address.
+    let closed = prism_test_support::git::free_port();
+    let dest = tempfile::tempdir().unwrap();
+    let err = checkout(&format!("http://127.0.0.1:{closed}/app.git"), "main", dest.path(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CheckoutError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().ends_with(UNREACHABLE), "{err}");
+
     // The built-in policy: link-local metadata addresses.
     let dest = tempfile::tempdir().unwrap();
     let err = checkout("http://169.254.169.254/latest/meta-data.git", "main", dest.path(), None)
