@@ -402,7 +402,7 @@ async fn drill(work: &Path, url: &str, kinds: &[Kind], trials: usize, backend: &
     p.call(
         reqwest::Method::PUT,
         "/api/v1/registries/main",
-        Some(json!({"host": format!("127.0.0.1:{reg_port}"), "insecure_http": true})),
+        Some(json!({"host": format!("127.0.0.1:{reg_port}"), "insecure_http": true, "all_projects": true})),
     )
     .await?;
     p.post("/api/v1/projects", json!({"name": "drill"})).await?;

@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::Path;
 use std::process::Stdio;
 
+use prism_netguard::Guard;
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 
@@ -47,6 +48,9 @@ fn is_full_sha(s: &str) -> bool {
 pub struct Credentials {
     pub username: String,
     pub password: String,
+    /// The only `host[:port]` they are offered to (`None`: any, for callers
+    /// that chose the URL themselves).
+    pub host: Option<String>,
 }
 
 impl Credentials {
@@ -54,8 +58,34 @@ impl Credentials {
         Self {
             username: username.into(),
             password: password.into(),
+            host: None,
         }
     }
+
+    /// Binds the credentials to one `host[:port]`: a checkout of a URL on any
+    /// other host is refused before git runs, git follows no redirect, and
+    /// the askpass helper answers only prompts for that host.
+    pub fn for_host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into().to_ascii_lowercase());
+        self
+    }
+}
+
+/// Whether `url` is an http(s) URL on `registered` (`host[:port]`; the
+/// scheme's default port may be written or left out on either side).
+fn same_host(registered: &str, url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return false,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("").to_ascii_lowercase();
+    let registered = registered.to_ascii_lowercase();
+    let strip = |s: &str| s.strip_suffix(default_port).unwrap_or(s).to_owned();
+    !authority.is_empty() && strip(&authority) == strip(&registered)
 }
 
 impl fmt::Debug for Credentials {
@@ -71,6 +101,8 @@ impl fmt::Debug for Credentials {
 pub enum CheckoutError {
     #[error("repository url {url:?} refused: {reason}")]
     InvalidUrl { url: String, reason: &'static str },
+    #[error("the git credential is not for {url}: it is sent only to the host it was registered for")]
+    CredentialHost { url: String },
     #[error("git ref {git_ref:?} refused: {reason}")]
     InvalidRef { git_ref: String, reason: &'static str },
     #[error("ref {git_ref:?} not found in {url}: {message}")]
@@ -190,8 +222,29 @@ pub async fn checkout(
     dest: &Path,
     credentials: Option<&Credentials>,
 ) -> Result<CommitSha, CheckoutError> {
+    checkout_guarded(url, git_ref, dest, credentials, &Guard::default()).await
+}
+
+/// [`checkout`] under an address policy: the server's name is resolved here
+/// and refused when none of its addresses is allowed; git then connects to
+/// the checked address only (`http.curloptResolve` pins the name, so curl
+/// does not look it up again and a rebinding DNS answer cannot move it), and
+/// follows no redirect (a redirect would name a host the pin does not cover).
+pub async fn checkout_guarded(
+    url: &str,
+    git_ref: &str,
+    dest: &Path,
+    credentials: Option<&Credentials>,
+    guard: &Guard,
+) -> Result<CommitSha, CheckoutError> {
     validate_url(url)?;
     validate_ref(git_ref)?;
+    let config = pin(url, guard).await?;
+    if let Some(host) = credentials.and_then(|c| c.host.as_deref()) {
+        if !same_host(host, url) {
+            return Err(CheckoutError::CredentialHost { url: redact_url(url) });
+        }
+    }
     match std::fs::read_dir(dest) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -227,6 +280,7 @@ pub async fn checkout(
     let git = Git {
         dest,
         home: scratch.path(),
+        config: &config,
     };
     git.run("init", &["init", "--quiet", "."], None).await?;
 
@@ -376,7 +430,14 @@ fn classify_fetch_error(url: &str, git_ref: &str, stderr: &str) -> CheckoutError
         "unable to access",
         "the remote end hung up unexpectedly",
     ]) {
-        CheckoutError::Unreachable { url, message }
+        // The requester may be anyone who can start a build: refused,
+        // filtered, unresolvable and TLS trouble read the same to them (the
+        // detail goes to the server's log, for admins).
+        tracing::info!(url = %redact_url(&url), detail = %message, "git server unreachable");
+        CheckoutError::Unreachable {
+            url,
+            message: prism_netguard::UNREACHABLE.to_owned(),
+        }
     } else {
         CheckoutError::Git { step: "fetch", message }
     }
@@ -388,7 +449,16 @@ fn write_askpass(dir: &Path) -> Result<std::path::PathBuf, CheckoutError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join("askpass.sh");
-    let script = "#!/bin/sh\ncase \"$1\" in\n  [Uu]sername*) printf '%s\\n' \"$PRISM_GIT_USERNAME\" ;;\n  *) printf '%s\\n' \"$PRISM_GIT_PASSWORD\" ;;\nesac\n";
+    // With a bound host, a prompt for any other origin (git prompts
+    // "Password for 'https://user@host:port': ") gets nothing.
+    let script = "#!/bin/sh\n\
+if [ -n \"$PRISM_GIT_HOST\" ]; then\n\
+  case \"$1\" in\n\
+    *\"://$PRISM_GIT_HOST'\"*|*\"@$PRISM_GIT_HOST'\"*) ;;\n\
+    *) exit 1 ;;\n\
+  esac\n\
+fi\n\
+case \"$1\" in\n  [Uu]sername*) printf '%s\\n' \"$PRISM_GIT_USERNAME\" ;;\n  *) printf '%s\\n' \"$PRISM_GIT_PASSWORD\" ;;\nesac\n";
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -408,6 +478,55 @@ fn write_askpass(dir: &Path) -> Result<std::path::PathBuf, CheckoutError> {
 struct Git<'a> {
     dest: &'a Path,
     home: &'a Path,
+    /// `-c` settings for every git run (the address pin).
+    config: &'a [String],
+}
+
+/// The server's host and port in `url` (`http`, `https` or `git`).
+fn host_port(url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default = match scheme {
+        "https" => 443,
+        "http" => 80,
+        "git" => 9418,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None => default,
+        };
+        return Some((host.to_owned(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
+        None => Some((authority.to_owned(), default)),
+    }
+}
+
+/// Resolves and checks the server's address; the git settings that pin
+/// curl to it. A refused or unresolvable host reads like an unreachable one.
+async fn pin(url: &str, guard: &Guard) -> Result<Vec<String>, CheckoutError> {
+    let unreachable = || CheckoutError::Unreachable {
+        url: redact_url(url),
+        message: prism_netguard::UNREACHABLE.to_owned(),
+    };
+    let (host, port) = host_port(url).ok_or_else(unreachable)?;
+    let addrs = guard.resolve(&host, port).await.map_err(|_| unreachable())?;
+    let mut config = vec!["http.followRedirects=false".to_owned()];
+    if !url.starts_with("git://") {
+        let list: Vec<String> = addrs
+            .iter()
+            .map(|a| match a.ip() {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            })
+            .collect();
+        config.push(format!("http.curloptResolve={host}:{port}:{}", list.join(",")));
+    }
+    Ok(config)
 }
 
 enum GitFailure {
@@ -469,11 +588,19 @@ impl Git<'_> {
         }
         // No credential helper may store or supply credentials.
         cmd.arg("-c").arg("credential.helper=");
+        for c in self.config {
+            cmd.arg("-c").arg(c);
+        }
         match auth {
             Some((askpass, c)) => {
                 cmd.env("GIT_ASKPASS", askpass)
                     .env("PRISM_GIT_USERNAME", &c.username)
                     .env("PRISM_GIT_PASSWORD", &c.password);
+                if let Some(host) = &c.host {
+                    // Redirects are not followed (see `pin`); this is the
+                    // second lock: a prompt for another host gets nothing.
+                    cmd.env("PRISM_GIT_HOST", host);
+                }
             }
             None => {
                 // Any prompt fails at once instead of waiting for a terminal.
@@ -582,6 +709,32 @@ mod tests {
         assert!(CommitSha::parse(&"A".repeat(40)).is_some());
         assert!(CommitSha::parse("abc").is_none());
         assert_eq!(CommitSha::parse(&"A".repeat(40)).unwrap().as_str(), "a".repeat(40));
+    }
+
+    #[test]
+    fn host_and_port_of_urls() {
+        assert_eq!(
+            host_port("http://a.example:3000/x.git"),
+            Some(("a.example".into(), 3000))
+        );
+        assert_eq!(host_port("https://a.example/x.git"), Some(("a.example".into(), 443)));
+        assert_eq!(host_port("git://[::1]:9/x.git"), Some(("::1".into(), 9)));
+        assert_eq!(host_port("git://[::1]/x.git"), Some(("::1".into(), 9418)));
+        assert_eq!(host_port("ssh://a/x"), None);
+    }
+
+    #[test]
+    fn credentials_only_for_their_host() {
+        assert!(same_host("gitea.example:3000", "http://gitea.example:3000/a/b.git"));
+        assert!(same_host("Gitea.Example", "https://gitea.example:443/a.git"));
+        assert!(same_host("gitea.example:443", "https://gitea.example/a.git"));
+        assert!(!same_host("gitea.example:3000", "http://attacker.example/x.git"));
+        assert!(!same_host("gitea.example:3000", "http://gitea.example:3001/x.git"));
+        assert!(!same_host(
+            "gitea.example",
+            "http://gitea.example.attacker.example/x.git"
+        ));
+        assert!(!same_host("gitea.example", "git://gitea.example/x.git"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod logsink;
 pub mod mask;
 pub mod workspace;
 
-pub use checkout::{checkout, CheckoutError, CommitSha, Credentials};
+pub use checkout::{checkout, checkout_guarded, CheckoutError, CommitSha, Credentials};
 pub use container::{ContainerConfig, ContainerExecutor, Limits, Network};
 pub use executor::{
     end_leftover_group, BuildStep, ExecError, ExecOutcome, Executor, GroupRecorder, LocalExecutor, OnGroupEnd,

@@ -676,3 +676,62 @@ fn invalid_configuration_is_refused() {
         assert!(!msg.contains("token-value"), "{msg}");
     }
 }
+
+fn denying(ranges: &[&str]) -> prism_netguard::Guard {
+    prism_netguard::Guard::new(
+        prism_domain::AddressPolicy::parse(
+            "p",
+            &prism_domain::AddressRules {
+                allowed: vec![],
+                denied: ranges.iter().map(|s| s.to_string()).collect(),
+            },
+        )
+        .unwrap(),
+    )
+}
+
+// Issue 11 item 9. Before the fix the executor connected to any address.
+#[tokio::test]
+async fn jenkins_in_a_denied_range_is_not_contacted() {
+    let double = JenkinsDouble::start(DoubleConfig::default()).await;
+    let port = double
+        .url()
+        .trim_end_matches('/')
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_owned();
+    // By address: refused at once (the built-in rule and an admin's range).
+    for (url, guard) in [
+        ("http://169.254.169.254/".to_owned(), prism_netguard::Guard::default()),
+        (double.url(), denying(&["127.0.0.1"])),
+    ] {
+        let err =
+            JenkinsExecutor::new(JenkinsConfig::new(url.clone(), "build", USER, TOKEN).with_guard(guard)).unwrap_err();
+        assert!(err.to_string().contains(prism_netguard::UNREACHABLE), "{url}: {err}");
+    }
+    // By a name that resolves into the range: the build step cannot reach it.
+    let url = format!("http://localhost:{port}/");
+    let exec = JenkinsExecutor::new(
+        JenkinsConfig::new(url, "build", USER, TOKEN)
+            .with_poll_interval(Duration::from_millis(50))
+            .with_guard(denying(&["127.0.0.0/8", "::1"])),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Recorder::default());
+    let out = exec
+        .run(
+            step(dir.path(), "true", &[], Duration::from_secs(20)),
+            log.clone(),
+            CancellationToken::new(),
+        )
+        .await;
+    let text = format!("{out:?} {}", log.all_text());
+    assert!(text.contains(prism_netguard::UNREACHABLE), "{text}");
+    assert!(
+        double.requests().is_empty(),
+        "nothing reached Jenkins: {:?}",
+        double.requests()
+    );
+}

@@ -2,6 +2,7 @@
 //! (who may move a release where) as pure functions. Nothing here does I/O, so
 //! every rule is tested exhaustively without a store or a server.
 
+pub mod address_policy;
 pub mod approval;
 pub mod build;
 pub mod build_state;
@@ -27,6 +28,7 @@ pub mod __private {
     pub use utoipa;
 }
 
+pub use address_policy::{AddressPolicy, AddressRules};
 pub use build::{BuildLimits, BuildNetwork, BuildSettings};
 pub use build_state::{BuildEvent, BuildFailure, BuildState};
 pub use deploy_state::{DeployEvent, DeployFailure, DeployKind, DeployState};

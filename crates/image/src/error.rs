@@ -39,14 +39,19 @@ pub enum ImageError {
         expected: String,
         actual: String,
     },
-    /// The HTTP connection to the registry failed.
-    #[error("HTTP {operation} to {url}: {source}")]
+    /// The HTTP connection to the registry failed. A connection that could
+    /// not be made reads the same whatever the cause (refused, filtered, an
+    /// address the policy does not allow): the message reaches non-admins.
+    #[error("HTTP {operation} to {url}: {}", transport_detail(source))]
     Transport {
         operation: String,
         url: String,
         #[source]
         source: reqwest::Error,
     },
+    /// The URL names an address the address policy refuses.
+    #[error("HTTP {operation} to {url}: {}", prism_netguard::UNREACHABLE)]
+    Unreachable { operation: String, url: String },
     /// Local I/O failed (writing the layer, reading files).
     #[error("{context}: {source}")]
     Io {
@@ -54,6 +59,14 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn transport_detail(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        prism_netguard::UNREACHABLE.to_owned()
+    } else {
+        e.to_string()
+    }
 }
 
 impl ImageError {

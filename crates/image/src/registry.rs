@@ -43,6 +43,12 @@ pub enum Scheme {
 pub struct RegistryOptions {
     pub credentials: Option<Credentials>,
     pub scheme: Scheme,
+    /// Hosts (`host[:port]`) besides the registry's own that may receive the
+    /// credentials when a bearer challenge names them as the token realm;
+    /// a realm anywhere else is asked for a token without them.
+    pub token_realm_hosts: Vec<String>,
+    /// Which addresses may be contacted (registry, token realm, redirects).
+    pub guard: prism_netguard::Guard,
 }
 
 /// A manifest as fetched: its bytes, media type and digest.
@@ -68,6 +74,8 @@ pub struct RegistryClient {
     host: String,
     base: Url,
     credentials: Option<Credentials>,
+    guard: prism_netguard::Guard,
+    token_realm_hosts: Vec<String>,
     /// Authorization header values by scope set, learnt from 401 challenges.
     auth: Mutex<HashMap<String, HeaderValue>>,
 }
@@ -175,7 +183,12 @@ impl RegistryClient {
                 reason: e.to_string(),
             }
         })?;
+        let guard = options.guard.clone();
         let http = reqwest::Client::builder()
+            // Names resolve to allowed addresses only, on redirects too;
+            // literal addresses are checked before each request and redirect.
+            .dns_resolver(guard.resolver())
+            .redirect(guard.redirect_policy(10))
             .user_agent(concat!("prism-image/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|source| ImageError::Transport {
@@ -188,6 +201,12 @@ impl RegistryClient {
             host: host.to_string(),
             base,
             credentials: options.credentials,
+            guard,
+            token_realm_hosts: options
+                .token_realm_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
             auth: Mutex::default(),
         })
     }
@@ -218,9 +237,15 @@ impl RegistryClient {
     ) -> Result<Reply> {
         let key = scopes.join(" ");
         let mut challenged = false;
+        self.allowed(operation, &url)?;
+        let ours = self.is_registry(&url);
         loop {
             let mut request = self.http.request(method.clone(), url.clone()).headers(headers.clone());
-            let cached = self.auth.lock().expect("auth cache lock").get(&key).cloned();
+            // Credentials (and tokens bought with them) go to the registry's
+            // own host only, not to an upload Location elsewhere.
+            let cached = ours
+                .then(|| self.auth.lock().expect("auth cache lock").get(&key).cloned())
+                .flatten();
             if let Some(value) = cached {
                 request = request.header(AUTHORIZATION, value);
             }
@@ -243,7 +268,7 @@ impl RegistryClient {
                     source,
                 })?
             };
-            if status == StatusCode::UNAUTHORIZED && !challenged {
+            if status == StatusCode::UNAUTHORIZED && !challenged && ours {
                 challenged = true;
                 let challenge = response_headers
                     .get(WWW_AUTHENTICATE)
@@ -296,9 +321,14 @@ impl RegistryClient {
                         query.append_pair("scope", scope);
                     }
                 }
+                self.allowed(&format!("{operation} (token)"), &url)?;
                 let mut request = self.http.get(url.clone());
-                if let Some(basic) = self.basic_header() {
-                    request = request.header(AUTHORIZATION, basic);
+                // The realm comes from the server's answer: the credentials go
+                // only to the registry's own host or a realm host the admin allowed.
+                if self.may_receive_credentials(&url) {
+                    if let Some(basic) = self.basic_header() {
+                        request = request.header(AUTHORIZATION, basic);
+                    }
                 }
                 let response = request.send().await.map_err(|source| ImageError::Transport {
                     operation: format!("{operation} (token)"),
@@ -330,6 +360,41 @@ impl RegistryClient {
                 "unsupported authentication scheme {other:?} ({challenge})"
             ))),
         }
+    }
+
+    /// Refuses a literal address the policy does not allow (names are
+    /// checked when resolved).
+    fn allowed(&self, operation: &str, url: &Url) -> Result<()> {
+        self.guard.check_url(url).map_err(|_| ImageError::Unreachable {
+            operation: operation.to_string(),
+            url: url.to_string(),
+        })
+    }
+
+    /// Whether `url` is on the registry's own host (scheme's default port or not).
+    fn is_registry(&self, url: &Url) -> bool {
+        url.host_str().is_some()
+            && url.host_str() == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default()
+    }
+
+    /// Whether `url` (a token realm) is on the registry's host or an allowed realm host.
+    fn may_receive_credentials(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let authority = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        }
+        .to_ascii_lowercase();
+        let with_default = url
+            .port_or_known_default()
+            .map(|p| format!("{}:{p}", host.to_ascii_lowercase()));
+        let ours = self.host.to_ascii_lowercase();
+        std::iter::once(&ours)
+            .chain(self.token_realm_hosts.iter())
+            .any(|h| *h == authority || Some(h) == with_default.as_ref())
     }
 
     fn pull_scope(repository: &str) -> Vec<String> {
@@ -638,6 +703,15 @@ impl Registries {
     /// Options for hosts not configured with [`Registries::with`].
     pub fn with_default(mut self, options: RegistryOptions) -> Self {
         self.default = options;
+        self
+    }
+
+    /// The address policy for every client (set after the `with` calls).
+    pub fn with_guard(mut self, guard: prism_netguard::Guard) -> Self {
+        for o in self.options.values_mut() {
+            o.guard = guard.clone();
+        }
+        self.default.guard = guard;
         self
     }
 

@@ -21,6 +21,8 @@ pub struct ClusterConfig {
     pub ca_cert_pem: Option<String>,
     pub token: Option<String>,
     pub insecure_skip_tls_verify: bool,
+    /// Which addresses the API server may be reached at.
+    pub guard: prism_netguard::Guard,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -37,6 +39,36 @@ impl std::fmt::Debug for ClusterConfig {
 pub struct Cluster {
     client: kube::Client,
     discovery: RwLock<Option<std::sync::Arc<Discovery>>>,
+}
+
+/// Resolves the API server's name under the address policy and points the
+/// client at the checked address (the name stays the TLS server name), so
+/// the client's own later lookups cannot land elsewhere (DNS rebinding).
+/// The API server does not redirect; a refused address reads like an
+/// unreachable one.
+async fn pin(config: &mut kube::Config, guard: &prism_netguard::Guard) -> Result<()> {
+    let unreachable = || KubeError::Unreachable(prism_netguard::UNREACHABLE.into());
+    let uri = config.cluster_url.clone();
+    let host = uri.host().ok_or_else(unreachable)?.to_owned();
+    let https = uri.scheme_str() != Some("http");
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let addrs = guard.resolve(&host, port).await.map_err(|_| unreachable())?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let addr = addrs[0];
+    let authority = match addr {
+        std::net::SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+        std::net::SocketAddr::V4(a) => a.to_string(),
+    };
+    let mut parts = uri.into_parts();
+    parts.authority = Some(authority.parse().map_err(|_| unreachable())?);
+    config.cluster_url = http::Uri::from_parts(parts).map_err(|_| unreachable())?;
+    if config.tls_server_name.is_none() {
+        config.tls_server_name = Some(bare.to_owned());
+    }
+    Ok(())
 }
 
 /// An object as the cluster has it (None when absent).
@@ -79,6 +111,7 @@ impl Cluster {
         let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
             .await
             .map_err(|e| KubeError::Config(e.to_string()))?;
+        pin(&mut config, &cfg.guard).await?;
         config.connect_timeout = Some(Duration::from_secs(10));
         config.read_timeout = Some(Duration::from_secs(60));
         let client = kube::Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))?;
@@ -267,5 +300,53 @@ impl Cluster {
         out.sort();
         out.dedup();
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::*;
+    use prism_domain::{AddressPolicy, AddressRules};
+
+    fn config(api_url: &str, denied: &[&str]) -> ClusterConfig {
+        let rules = AddressRules {
+            allowed: vec![],
+            denied: denied.iter().map(|s| s.to_string()).collect(),
+        };
+        ClusterConfig {
+            api_url: api_url.into(),
+            ca_cert_pem: None,
+            token: Some("t".into()),
+            insecure_skip_tls_verify: true,
+            guard: prism_netguard::Guard::new(AddressPolicy::parse("p", &rules).unwrap()),
+        }
+    }
+
+    // Issue 11 item 9: before the fix a cluster URL could name any address.
+    #[tokio::test]
+    async fn clusters_in_denied_ranges_are_refused_before_connecting() {
+        for (url, denied) in [
+            ("https://169.254.169.254:6443", &[][..]),
+            ("https://[fd00:ec2::254]:6443", &[][..]),
+            ("https://127.0.0.2:6443", &["127.0.0.2/32"][..]),
+            // A name resolving into a denied range.
+            ("https://localhost:6443", &["127.0.0.0/8", "::1"][..]),
+        ] {
+            let err = Cluster::connect(config(url, denied)).await.err().expect(url);
+            assert!(
+                matches!(&err, KubeError::Unreachable(m) if m == prism_netguard::UNREACHABLE),
+                "{url}: {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_allowed_name_is_pinned_to_its_checked_address() {
+        let c = Cluster::connect(config("https://localhost:6443", &["::1"])).await;
+        assert!(c.is_ok(), "localhost resolves to 127.0.0.1, which is allowed");
+        let mut kc = kube::Config::new("https://localhost:6443".parse().unwrap());
+        pin(&mut kc, &config("", &["::1"]).guard).await.unwrap();
+        assert_eq!(kc.cluster_url.to_string(), "https://127.0.0.1:6443/");
+        assert_eq!(kc.tls_server_name.as_deref(), Some("localhost"));
     }
 }

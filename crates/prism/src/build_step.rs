@@ -51,7 +51,12 @@ fn plan<T: serde::de::DeserializeOwned>(var: &str) -> Result<T, String> {
 async fn checkout() -> Result<String, String> {
     let p: CheckoutPlan = plan(CHECKOUT_ENV)?;
     let creds = match (std::env::var(GIT_USERNAME_ENV), std::env::var(GIT_PASSWORD_ENV)) {
-        (Ok(u), Ok(pw)) => Some(prism_builder::Credentials::new(u, pw)),
+        (Ok(u), Ok(pw)) => {
+            let Some(host) = &p.git_host else {
+                return Err("a git credential without the host it is bound to".into());
+            };
+            Some(prism_builder::Credentials::new(u, pw).for_host(host))
+        }
         _ => None,
     };
     println!("checkout {} at {}", p.git_url, p.git_ref);

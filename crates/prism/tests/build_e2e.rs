@@ -135,13 +135,23 @@ impl World {
                     "--username",
                     REGISTRY_USER,
                     "--password-stdin",
+                    "--all-projects",
                 ],
                 &format!("{REGISTRY_PASSWORD}\n"),
             )
             .ok();
         server
             .run_with_stdin(
-                &["git-credential", "put", "gitea", "--username", GIT_USER],
+                &[
+                    "git-credential",
+                    "put",
+                    "gitea",
+                    "--username",
+                    GIT_USER,
+                    "--host",
+                    &git.addr.to_string(),
+                    "--all-projects",
+                ],
                 &format!("{GIT_PASSWORD}\n"),
             )
             .ok();
@@ -473,6 +483,8 @@ async fn jenkins_executor_builds_through_the_rest_protocol() {
             "prism-build",
             "--username",
             jenkins_double::USER,
+            "--project",
+            "shop",
         ],
         &format!("{}\n", jenkins_double::TOKEN),
     )

@@ -230,7 +230,7 @@ async fn builds_run_as_jobs_on_a_real_node() {
         Method::PUT,
         "/api/v1/registries/main",
         &app.admin,
-        Some(json!({"host": registry_host, "insecure_http": true})),
+        Some(json!({"host": registry_host, "insecure_http": true, "all_projects": true})),
     )
     .await;
     app.ok(Method::POST, "/api/v1/base-images", &app.admin,
@@ -239,7 +239,8 @@ async fn builds_run_as_jobs_on_a_real_node() {
         Method::PUT,
         "/api/v1/git-credentials/site",
         &app.admin,
-        Some(json!({"username": GIT_USER, "password": GIT_SECRET})),
+        Some(json!({"username": GIT_USER, "password": GIT_SECRET,
+                    "host": git_server.addr.to_string(), "all_projects": true})),
     )
     .await;
     let kubeconfig = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
@@ -250,6 +251,8 @@ async fn builds_run_as_jobs_on_a_real_node() {
         Some(json!({"name": "build", "kubeconfig": kubeconfig})),
     )
     .await;
+
+    app.project_with_app("alpha", "web").await;
 
     // 1. Registration: the cluster must be registered, the namespace a DNS label.
     for (body, field) in [
@@ -280,7 +283,7 @@ async fn builds_run_as_jobs_on_a_real_node() {
             Method::POST,
             "/api/v1/executors",
             &app.admin,
-            Some(json!({"name": "k8s", "kind": "kubernetes", "kubernetes": runner(json!({}))})),
+            Some(json!({"name": "k8s", "kind": "kubernetes", "kubernetes": runner(json!({})), "projects": ["alpha"]})),
         )
         .await;
     assert_eq!(saved["settings"]["namespace"], "builds", "{saved}");
@@ -303,7 +306,7 @@ async fn builds_run_as_jobs_on_a_real_node() {
             "--ttl-seconds",
             "300",
         ])
-        .arg("--host-network")
+        .args(["--host-network", "--all-projects"])
         .env("PRISM_CONFIG_DIR", tmp.path().join("cli"))
         .env("PRISM_SERVER", &app.base)
         .env("PRISM_TOKEN", &app.admin)
@@ -426,7 +429,6 @@ async fn builds_run_as_jobs_on_a_real_node() {
         assert!(b["build_state"] != "failed" && Instant::now() < deadline, "{b}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    app.project_with_app("alpha", "web").await;
     app.ok(
         Method::PATCH,
         "/api/v1/applications/web",

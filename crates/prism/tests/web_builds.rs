@@ -135,13 +135,13 @@ impl World {
             "PUT",
             "/registries/main",
             json!({"host": format!("127.0.0.1:{}", registry.port), "insecure_http": true,
-                   "username": REGISTRY_USER, "password": REGISTRY_PASSWORD}),
+                   "username": REGISTRY_USER, "password": REGISTRY_PASSWORD, "all_projects": true}),
         )
         .await;
         api.call(
             "PUT",
             "/git-credentials/gitea",
-            json!({"username": GIT_USER, "password": GIT_PASSWORD}),
+            json!({"username": GIT_USER, "password": GIT_PASSWORD, "host": git.addr.to_string(), "all_projects": true}),
         )
         .await;
         api.call("POST", "/projects", json!({"name": "shop"})).await;
@@ -610,8 +610,17 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     admin
         .fill("#credential-form input[name=password]", "extra-git-secret")
         .await;
+    admin
+        .fill("#credential-form input[name=host]", "git.example:3000")
+        .await;
+    admin.fill("#credential-form input[name=projects]", "shop").await;
     admin.click("#credential-form button").await;
     assert!(admin.exists("#git-credentials tr[data-credential=extra]").await);
+    assert_eq!(
+        admin.text("#git-credentials tr[data-credential=extra] td.scope").await,
+        "shop",
+        "the credential belongs to the project named in the form"
+    );
     admin.fill("#executor-form input[name=name]", "ci").await;
     admin
         .fill("#executor-form input[name=url]", "https://jenkins.example.com")
@@ -636,6 +645,24 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     admin.click("#executors tr[data-executor=ci] button").await;
     assert!(!admin.exists("#executors tr[data-executor=ci]").await);
 
+    // The address policy: a bad range is named; a good one is kept.
+    admin
+        .fill("#address-policy-form textarea[name=denied]", "10.0.0.0/8\n10.0.0.0/33")
+        .await;
+    admin.click("#address-policy-form button").await;
+    assert!(
+        admin.text("#notice").await.contains("denied[1]"),
+        "the bad entry is named"
+    );
+    admin
+        .fill("#address-policy-form textarea[name=denied]", "10.0.0.0/8")
+        .await;
+    admin.click("#address-policy-form button").await;
+    assert_eq!(
+        admin.text("#address-policy-form textarea[name=denied]").await.trim(),
+        "10.0.0.0/8"
+    );
+
     for b in [dev, tess, admin] {
         b.close().await;
     }
@@ -656,7 +683,7 @@ async fn a_jenkins_build_links_its_console() {
             "POST",
             "/executors",
             json!({"name": "ci", "kind": "jenkins", "url": jenkins.url(), "job": "prism-build",
-                   "username": jenkins_double::USER, "token": jenkins_double::TOKEN}),
+                   "username": jenkins_double::USER, "token": jenkins_double::TOKEN, "projects": ["shop"]}),
         )
         .await;
     let git_root = w.tmp.path().join("git");

@@ -1053,7 +1053,7 @@ async fn pages_run_the_same_number_of_queries_for_2_or_12_applications() {
                 api.call(
                     "PUT",
                     &format!("/git-credentials/cred{n}"),
-                    json!({"username": "u", "password": "p"}),
+                    json!({"username": "u", "password": "p", "host": "git.example"}),
                 )
                 .await;
             }

@@ -25,6 +25,7 @@ use crate::routes::*;
         builds::start, builds::for_release, builds::list, builds::get, builds::log, builds::log_text, builds::stream, builds::cancel,
         retry::deploy, retry::build,
         stacks::list_stacks, stacks::put_stack, stacks::delete_stack,
+        address_policy::get, address_policy::put,
         registries::list_registries, registries::put_registry, registries::delete_registry,
         git_credentials::list_git_credentials, git_credentials::put_git_credential, git_credentials::delete_git_credential,
         executors::list_executors, executors::create_executor, executors::delete_executor,

@@ -8,6 +8,7 @@
 //! write that changes a record also appends its audit event in the same
 //! transaction, so a change and its audit entry land together or not at all.
 
+pub mod address_policy;
 pub mod apps;
 pub mod audit;
 pub mod backup;

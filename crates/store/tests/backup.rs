@@ -77,6 +77,7 @@ async fn fill(store: &Store) {
             insecure_http: false,
             username: Some("ci"),
             password_enc: Some(vec![0, 1, 2, 254, 255, 10, 13]),
+            token_realm_hosts: "auth.example",
         },
     )
     .await

@@ -122,6 +122,13 @@ impl JenkinsClient {
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
             return invalid(format!("base URL {:?} must be an http or https URL", config.base_url));
         }
+        if config.guard.check_url(&base).is_err() {
+            return invalid(format!(
+                "base URL {:?}: {}",
+                config.base_url,
+                prism_netguard::UNREACHABLE
+            ));
+        }
         if !base.username().is_empty() || base.password().is_some() {
             // It would end up in error messages; the token has its own field.
             return invalid("the base URL must not contain credentials: use username and api_token".into());
@@ -161,6 +168,8 @@ impl JenkinsClient {
             // and a redirect elsewhere (http to https) should be reported, not followed
             // with the credentials.
             .redirect(reqwest::redirect::Policy::none())
+            // Names resolve only to addresses the policy allows.
+            .dns_resolver(config.guard.resolver())
             .user_agent(concat!("prism-builder/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| JenkinsError::Config(format!("HTTP client: {e}")))?;
@@ -511,6 +520,14 @@ fn protocol(what: &str, reason: impl Into<String>) -> JenkinsError {
 /// reqwest's own message is only "error sending request for url (...)"; the reason
 /// (connection refused, timed out, certificate) is further down the source chain.
 fn http_error(what: &str, e: &reqwest::Error) -> JenkinsError {
+    // Refused, filtered and not-allowed read the same: the message reaches
+    // the build's requester, who must not learn what listens where.
+    if e.is_connect() {
+        return JenkinsError::Http {
+            what: what.to_owned(),
+            detail: prism_netguard::UNREACHABLE.to_owned(),
+        };
+    }
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

@@ -80,6 +80,8 @@ pub struct JenkinsConfig {
     /// After asking Jenkins to stop a build, how long to wait for it to be over before
     /// returning anyway (so the next step does not overlap an aborting build).
     pub stop_grace: Duration,
+    /// Which addresses Jenkins may be reached at (default: the built-in policy).
+    pub guard: prism_netguard::Guard,
 }
 
 impl JenkinsConfig {
@@ -99,7 +101,13 @@ impl JenkinsConfig {
             poll_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(30),
             stop_grace: Duration::from_secs(30),
+            guard: prism_netguard::Guard::default(),
         }
+    }
+
+    pub fn with_guard(mut self, guard: prism_netguard::Guard) -> Self {
+        self.guard = guard;
+        self
     }
 
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {

@@ -98,6 +98,17 @@ pub async fn stack(ctx: &Ctx, cmd: StackCommand) -> CliResult<()> {
     }
 }
 
+/// The projects part of a credential's body: sent only when given, so a
+/// change of password keeps the stored projects.
+fn scope(body: &mut serde_json::Value, projects: Vec<String>, all_projects: bool) {
+    if all_projects {
+        body["all_projects"] = json!(true);
+    }
+    if !projects.is_empty() {
+        body["projects"] = json!(projects);
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
     List,
@@ -118,6 +129,15 @@ pub enum RegistryCommand {
         /// Remove stored credentials
         #[arg(long, conflicts_with_all = ["username", "password_stdin"])]
         clear_credentials: bool,
+        /// A token realm host[:port] besides the registry that may receive its credentials (repeat)
+        #[arg(long = "token-realm-host")]
+        token_realm_hosts: Vec<String>,
+        /// A project allowed to use it (repeat; replaces the stored list)
+        #[arg(long = "project")]
+        projects: Vec<String>,
+        /// Every project may use it
+        #[arg(long)]
+        all_projects: bool,
     },
     Delete {
         name: String,
@@ -151,9 +171,16 @@ pub async fn registry(ctx: &Ctx, cmd: RegistryCommand) -> CliResult<()> {
             username,
             password_stdin,
             clear_credentials,
+            token_realm_hosts,
+            projects,
+            all_projects,
         } => {
             let mut body =
                 json!({"host": host, "insecure_http": insecure_http, "clear_credentials": clear_credentials});
+            if !token_realm_hosts.is_empty() {
+                body["token_realm_hosts"] = json!(token_realm_hosts);
+            }
+            scope(&mut body, projects, all_projects);
             if let Some(u) = username {
                 body["username"] = json!(u);
             }
@@ -178,6 +205,15 @@ pub enum GitCredentialCommand {
         name: String,
         #[arg(long)]
         username: String,
+        /// The git server's host[:port]: the credential is sent to no other
+        #[arg(long)]
+        host: String,
+        /// A project allowed to use it (repeat; replaces the stored list)
+        #[arg(long = "project")]
+        projects: Vec<String>,
+        /// Every project may use it
+        #[arg(long)]
+        all_projects: bool,
     },
     Delete {
         name: String,
@@ -188,17 +224,19 @@ pub async fn git_credential(ctx: &Ctx, cmd: GitCredentialCommand) -> CliResult<(
     match cmd {
         GitCredentialCommand::List => {
             let answer = ctx.client.get(&["git-credentials"], &[]).await?;
-            table(ctx, &answer, &["name", "username"])
+            table(ctx, &answer, &["name", "username", "host", "all_projects", "projects"])
         }
-        GitCredentialCommand::Put { name, username } => {
+        GitCredentialCommand::Put {
+            name,
+            username,
+            host,
+            projects,
+            all_projects,
+        } => {
             let password = secret_from_stdin("git password or access token")?;
-            let answer = ctx
-                .client
-                .put(
-                    &["git-credentials", &name],
-                    &json!({"username": username, "password": password}),
-                )
-                .await?;
+            let mut body = json!({"username": username, "password": password, "host": host});
+            scope(&mut body, projects, all_projects);
+            let answer = ctx.client.put(&["git-credentials", &name], &body).await?;
             done(ctx, &answer, format!("Git credential {name} saved."))
         }
         GitCredentialCommand::Delete { name } => {
@@ -222,6 +260,12 @@ pub enum ExecutorCommand {
         job: String,
         #[arg(long)]
         username: String,
+        /// A project allowed to use it (repeat; replaces the stored list)
+        #[arg(long = "project")]
+        projects: Vec<String>,
+        /// Every project may use it
+        #[arg(long)]
+        all_projects: bool,
     },
     /// Register a Kubernetes build runner: each build becomes a Job in NAMESPACE
     /// of the registered CLUSTER
@@ -250,6 +294,12 @@ pub enum ExecutorCommand {
         /// Run build pods in the node's network (single-node clusters on loopback)
         #[arg(long)]
         host_network: bool,
+        /// A project allowed to build on it (repeat)
+        #[arg(long = "project")]
+        projects: Vec<String>,
+        /// Every project may build on it
+        #[arg(long)]
+        all_projects: bool,
     },
     Delete {
         name: String,
@@ -260,22 +310,25 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
     match cmd {
         ExecutorCommand::List => {
             let answer = ctx.client.get(&["executors"], &[]).await?;
-            table(ctx, &answer, &["name", "kind", "url", "job", "username"])
+            table(
+                ctx,
+                &answer,
+                &["name", "kind", "url", "job", "username", "all_projects", "projects"],
+            )
         }
         ExecutorCommand::Create {
             name,
             url,
             job,
             username,
+            projects,
+            all_projects,
         } => {
             let token = secret_from_stdin("Jenkins API token")?;
-            let answer = ctx
-                .client
-                .post(
-                    &["executors"],
-                    &json!({"name": name, "kind": "jenkins", "url": url, "job": job, "username": username, "token": token}),
-                )
-                .await?;
+            let mut body =
+                json!({"name": name, "kind": "jenkins", "url": url, "job": job, "username": username, "token": token});
+            scope(&mut body, projects, all_projects);
+            let answer = ctx.client.post(&["executors"], &body).await?;
             done(ctx, &answer, format!("Executor {name} created."))
         }
         ExecutorCommand::CreateKubernetes {
@@ -288,6 +341,8 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
             ttl_seconds,
             queue_timeout_seconds,
             host_network,
+            projects,
+            all_projects,
         } => {
             let selector: serde_json::Map<String, serde_json::Value> = node_selector
                 .iter()
@@ -312,13 +367,9 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
             if host_network {
                 k["host_network"] = json!(true);
             }
-            let answer = ctx
-                .client
-                .post(
-                    &["executors"],
-                    &json!({"name": name, "kind": "kubernetes", "kubernetes": k}),
-                )
-                .await?;
+            let mut body = json!({"name": name, "kind": "kubernetes", "kubernetes": k});
+            scope(&mut body, projects, all_projects);
+            let answer = ctx.client.post(&["executors"], &body).await?;
             done(ctx, &answer, format!("Kubernetes build runner {name} created."))
         }
         ExecutorCommand::Delete { name } => {

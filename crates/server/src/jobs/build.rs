@@ -227,19 +227,20 @@ async fn pipeline(
     let deadline = Instant::now() + Duration::from_secs(r.timeout_seconds);
     let rel = releases::get(&mut *state.store.conn().await?, b.release).await?;
     // A Kubernetes runner runs the whole pipeline as a Job on its cluster.
-    if let Some(runner) = super::build_kube::runner_for(state, r).await? {
+    if let Some(runner) = super::build_kube::runner_for(state, b, r).await? {
         return super::build_kube::pipeline(state, b, r, &rel.git_ref, &runner, log, masker, token).await;
     }
 
     // checkout
     stage(state, b.id, BuildState::Queued, BuildEvent::Start).await?;
-    let creds = git_credentials(state, r, masker).await?;
+    let creds = git_credentials(state, b.project_id, r, masker).await?;
     let ws = root
         .create(ws_name)
         .map_err(|e| Failure::new(Kind::Internal, format!("workspace: {e}")))?;
     let src = ws.path().join("src");
     log.system(&format!("[prism] checkout {} at {}", r.git_url, rel.git_ref));
-    let checkout = prism_builder::checkout(&r.git_url, &rel.git_ref, &src, creds.as_ref());
+    let guard = crate::services::address_policy::guard(&mut *state.store.conn().await?).await?;
+    let checkout = prism_builder::checkout_guarded(&r.git_url, &rel.git_ref, &src, creds.as_ref(), &guard);
     let commit = tokio::select! {
         res = checkout => res.map_err(|e| Failure::from(BuildFailure::Checkout(e)))?,
         _ = token.cancelled() => return Err(Failure::new(Kind::Cancelled, "cancelled during checkout")),
@@ -334,7 +335,8 @@ async fn pipeline(
         Some(id) => Some(credentials::registry(&mut c, id).await?),
         None => None,
     };
-    let target_registry = credentials::registry_by_name(&mut c, &r.registry)
+    // Checked again at build time: the scope may have changed since the request.
+    let target_registry = credentials::registry_for_project(&mut c, &r.registry, b.project_id)
         .await
         .map_err(|e| Failure::new(Kind::Config, e.to_string()))?;
     drop(c);
@@ -408,18 +410,28 @@ fn masked_tail(tail: &TailBuffer, masker: &SecretMasker) -> Vec<prism_builder::L
 
 async fn git_credentials(
     state: &AppState,
+    project_id: i64,
     r: &ResolvedBuild,
     masker: &SecretMasker,
 ) -> Result<Option<prism_builder::Credentials>, Failure> {
     let Some(name) = &r.git_credential else {
         return Ok(None);
     };
-    let cred = credentials::git_credential(&mut *state.store.conn().await?, name)
+    let cred = credentials::git_credential_for_project(&mut *state.store.conn().await?, name, project_id)
         .await
-        .map_err(|e| Failure::new(Kind::Config, e.to_string()))?;
+        .map_err(|e| Failure::new(Kind::Config, format!("build_settings.git_credential: {e}")))?;
+    // Bound to its host: the checkout offers it to that host only.
+    let Some(host) = cred.host.clone() else {
+        return Err(Failure::new(
+            Kind::Config,
+            format!("git credential {name} has no host; an admin must set the host it may be sent to"),
+        ));
+    };
     let password = unseal(state, &cred.password_enc)?;
     masker.register(&password);
-    Ok(Some(prism_builder::Credentials::new(cred.username, password)))
+    Ok(Some(
+        prism_builder::Credentials::new(cred.username, password).for_host(host),
+    ))
 }
 
 pub(super) fn unseal(state: &AppState, sealed: &[u8]) -> Result<String, Failure> {
@@ -456,9 +468,9 @@ async fn executor_for(
             builder: local.builder,
         });
     }
-    let rec = credentials::executor(&mut *state.store.conn().await?, &r.executor)
+    let rec = credentials::executor_for_project(&mut *state.store.conn().await?, &r.executor, b.project_id)
         .await
-        .map_err(|e| Failure::new(Kind::Config, e.to_string()))?;
+        .map_err(|e| Failure::new(Kind::Config, format!("build_settings.executor: {e}")))?;
     let token = unseal(state, &rec.token_enc)?;
     masker.register(&token);
     if rec.kind != "jenkins" {
@@ -470,7 +482,9 @@ async fn executor_for(
             ),
         ));
     }
-    let mut config = prism_builder::JenkinsConfig::new(rec.url.clone(), rec.job.clone(), rec.username.clone(), token);
+    let guard = crate::services::address_policy::guard(&mut *state.store.conn().await?).await?;
+    let mut config = prism_builder::JenkinsConfig::new(rec.url.clone(), rec.job.clone(), rec.username.clone(), token)
+        .with_guard(guard);
     if let Some(ms) = std::env::var("PRISM_JENKINS_POLL_MS").ok().and_then(|v| v.parse().ok()) {
         config = config.with_poll_interval(Duration::from_millis(ms));
     }

@@ -66,6 +66,9 @@ pub struct CheckoutPlan {
     pub git_ref: String,
     /// Sub-directory of the checkout the build runs in (must exist).
     pub workdir: Option<String>,
+    /// The only `host[:port]` the git credential may be offered to.
+    #[serde(default)]
+    pub git_host: Option<String>,
 }
 
 /// What the checkout step reports.
@@ -113,11 +116,12 @@ pub struct PackageReport {
 }
 
 /// The Kubernetes runner build `r` names, if it names one.
-pub(super) async fn runner_for(state: &AppState, r: &ResolvedBuild) -> Result<Option<RunnerSettings>, Failure> {
+pub(super) async fn runner_for(state: &AppState, b: &Build, r: &ResolvedBuild) -> Result<Option<RunnerSettings>, Failure> {
     if r.executor == prism_domain::build::LOCAL_EXECUTOR {
         return Ok(None);
     }
-    let rec = match credentials::executor(&mut *state.store.conn().await?, &r.executor).await {
+    let project_id = b.project_id;
+    let rec = match credentials::executor_for_project(&mut *state.store.conn().await?, &r.executor, project_id).await {
         Ok(rec) => rec,
         // The caller reports a missing executor as before.
         Err(_) => return Ok(None),
@@ -151,7 +155,8 @@ pub(super) async fn pipeline(
         .map_err(|e| config(format!("executor {}: {e}", r.executor)))?;
     let app = apps::by_name(&mut c, &b.application).await?;
     let settings = BuildSettings::parse("build_settings", &app.build_settings).map_err(|e| config(e.to_string()))?;
-    let target_registry = credentials::registry_by_name(&mut c, &r.registry)
+    // Checked again at build time: the scope may have changed since the request.
+    let target_registry = credentials::registry_for_project(&mut c, &r.registry, b.project_id)
         .await
         .map_err(|e| config(e.to_string()))?;
     let image_by_digest = |img: &base_images::BaseImage, host: &str| -> Result<(String, String), Failure> {
@@ -191,10 +196,16 @@ pub(super) async fn pipeline(
     };
     let git_cred = match &r.git_credential {
         Some(name) => {
-            let cred = credentials::git_credential(&mut c, name)
+            let cred = credentials::git_credential_for_project(&mut c, name, b.project_id)
                 .await
-                .map_err(|e| config(e.to_string()))?;
-            Some((cred.username, unseal(state, &cred.password_enc)?))
+                .map_err(|e| config(format!("build_settings.git_credential: {e}")))?;
+            // Bound to its host: the checkout step offers it to that host only.
+            let Some(host) = cred.host.clone() else {
+                return Err(config(format!(
+                    "git credential {name} has no host; an admin must set the host it may be sent to"
+                )));
+            };
+            Some((cred.username, unseal(state, &cred.password_enc)?, host))
         }
         None => None,
     };
@@ -222,7 +233,7 @@ pub(super) async fn pipeline(
 
     // Credentials: masked in every line, handed to Prism's steps only.
     let mut secret: BTreeMap<String, String> = BTreeMap::new();
-    if let Some((user, password)) = &git_cred {
+    if let Some((user, password, _)) = &git_cred {
         masker.register(password);
         secret.insert("git-username".into(), user.clone());
         secret.insert("git-password".into(), password.clone());
@@ -254,6 +265,7 @@ pub(super) async fn pipeline(
         git_url: r.git_url.clone(),
         git_ref: git_ref.to_string(),
         workdir: r.workdir.clone(),
+        git_host: git_cred.as_ref().map(|(_, _, host)| host.clone()),
     };
     let target = ImageReference::parse(&format!("{target_host}/{}:{}", r.repository, b.release))
         .map_err(|e| config(format!("build_settings.repository: {e}")))?;

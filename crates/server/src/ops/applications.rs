@@ -94,7 +94,6 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateApplication) -> OpRes
     let parsed = prism_domain::BuildSettings::parse("build_settings", build)?;
     parsed.check_executor("build_settings", &ctx.settings.build.default_executor)?;
     let mut tx = ctx.store.begin().await?;
-    crate::services::build_config::check_references(&mut tx, &parsed).await?;
     let project = referenced("project", projects::by_name(&mut tx, &req.project).await)?;
     let roles = access::roles_in(&mut tx, caller, project.id).await?;
     if !roles.is_member() {
@@ -104,6 +103,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateApplication) -> OpRes
         ));
     }
     require_editor(roles)?;
+    // After the membership check, and only against what this project may use.
+    crate::services::build_config::check_references(&mut tx, &parsed, project.id, &project.name).await?;
     let app = apps::create(
         &mut tx,
         NewApplication {
@@ -158,7 +159,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, name: &str, req: UpdateApplicati
     let (app, roles) = access::application(&mut tx, caller, name).await?;
     require_editor(roles)?;
     if let Some(p) = &parsed {
-        crate::services::build_config::check_references(&mut tx, p).await?;
+        crate::services::build_config::check_references(&mut tx, p, app.project_id, &app.project).await?;
     }
     let patch = ApplicationPatch {
         git_url: req.git_url.as_deref(),

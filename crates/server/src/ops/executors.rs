@@ -5,10 +5,11 @@
 
 use prism_domain::Name;
 use prism_store::audit;
-use prism_store::credentials::{self, ExecutorRecord, NewExecutor};
+use prism_store::credentials::{self, ExecutorRecord, Kind, NewExecutor};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::credential_scope::ScopeRequest;
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 
@@ -36,11 +37,18 @@ pub struct CreateExecutor {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub kubernetes: Option<serde_json::Value>,
+    /// Every project may build on it.
+    pub all_projects: Option<bool>,
+    /// The projects allowed to build on it (default: none).
+    pub projects: Option<Vec<String>>,
 }
 
-/// Every executor (everyone signed in may read them; no token is returned).
-pub async fn list(ctx: &Ctx) -> OpResult<Vec<ExecutorRecord>> {
-    Ok(credentials::list_executors(&mut *ctx.store.conn().await?).await?)
+/// The executors the caller's projects may use (admins: all; no token is
+/// returned).
+pub async fn list(ctx: &Ctx, caller: &Caller) -> OpResult<Vec<ExecutorRecord>> {
+    let mut c = ctx.store.conn().await?;
+    let all = credentials::list_executors(&mut c).await?;
+    super::credential_scope::visible(&mut c, caller, all, |e| (e.all_projects != 0, &e.projects)).await
 }
 
 pub async fn create_executor(ctx: &Ctx, caller: &Caller, req: CreateExecutor) -> OpResult<ExecutorRecord> {
@@ -71,8 +79,13 @@ pub async fn create_executor(ctx: &Ctx, caller: &Caller, req: CreateExecutor) ->
     }
     super::secret_text("username", &req.username, 256)?;
     super::secret_text("token", &req.token, 4096)?;
+    let scope = ScopeRequest {
+        all_projects: req.all_projects,
+        projects: req.projects.clone(),
+    };
     let mut tx = ctx.store.begin().await?;
-    let saved = credentials::create_executor(
+    let (all, ids) = scope.resolve(&mut tx).await?;
+    credentials::create_executor(
         &mut tx,
         NewExecutor {
             name: name.as_str(),
@@ -85,13 +98,16 @@ pub async fn create_executor(ctx: &Ctx, caller: &Caller, req: CreateExecutor) ->
         },
     )
     .await?;
+    credentials::set_scope(&mut tx, Kind::Executor, name.as_str(), all, &ids).await?;
+    let saved = credentials::executor(&mut tx, name.as_str()).await?;
     audit::record(
         &mut tx,
         &caller.origin(),
         "executor.create",
         "executor",
         name.as_str(),
-        json!({"kind": req.kind, "url": saved.url, "job": req.job, "username": req.username}),
+        json!({"kind": req.kind, "url": saved.url, "job": req.job, "username": req.username,
+               "all_projects": all, "projects": saved.projects}),
     )
     .await?;
     tx.commit().await?;
@@ -122,7 +138,12 @@ async fn create_runner(ctx: &Ctx, caller: &Caller, name: &Name, req: CreateExecu
         )
     })?;
     let settings = prism_kube::build_job::RunnerSettings::parse("kubernetes", &raw)?;
+    let scope = ScopeRequest {
+        all_projects: req.all_projects,
+        projects: req.projects.clone(),
+    };
     let mut tx = ctx.store.begin().await?;
+    let (all, ids) = scope.resolve(&mut tx).await?;
     match prism_store::clusters::by_name(&mut tx, &settings.cluster).await {
         Ok(_) => {}
         Err(prism_store::StoreError::NotFound { .. }) => {
@@ -134,7 +155,7 @@ async fn create_runner(ctx: &Ctx, caller: &Caller, name: &Name, req: CreateExecu
         Err(e) => return Err(e.into()),
     }
     let json = serde_json::to_string(&settings).expect("settings serialize");
-    let saved = credentials::create_executor(
+    credentials::create_executor(
         &mut tx,
         NewExecutor {
             name: name.as_str(),
@@ -147,13 +168,15 @@ async fn create_runner(ctx: &Ctx, caller: &Caller, name: &Name, req: CreateExecu
         },
     )
     .await?;
+    credentials::set_scope(&mut tx, Kind::Executor, name.as_str(), all, &ids).await?;
+    let saved = credentials::executor(&mut tx, name.as_str()).await?;
     audit::record(
         &mut tx,
         &caller.origin(),
         "executor.create",
         "executor",
         name.as_str(),
-        json!({"kind": KUBERNETES, "kubernetes": settings}),
+        json!({"kind": KUBERNETES, "kubernetes": settings, "all_projects": all, "projects": saved.projects}),
     )
     .await?;
     tx.commit().await?;

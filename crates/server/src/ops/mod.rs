@@ -31,11 +31,13 @@
 //! OpenAPI path) and, when the console offers it, a form handler in `web/`.
 
 pub mod access;
+pub mod address_policy;
 pub mod applications;
 pub mod audit;
 pub mod base_images;
 pub mod builds;
 pub mod clusters;
+pub mod credential_scope;
 pub mod deploys;
 pub mod environments;
 mod error;

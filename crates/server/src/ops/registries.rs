@@ -1,13 +1,15 @@
 //! Image registries builds push to and base images are built in: host,
-//! scheme and credentials (the password sealed, never returned). Everyone
-//! signed in reads them; admins change them.
+//! scheme and credentials (the password sealed, never returned), and the
+//! projects allowed to use each. Members read those their projects may use;
+//! admins read all and change them.
 
 use prism_domain::Name;
 use prism_store::audit;
-use prism_store::credentials::{self, Registry, RegistryFields};
+use prism_store::credentials::{self, Kind, Registry, RegistryFields};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::credential_scope::ScopeRequest;
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 
@@ -25,6 +27,14 @@ pub struct PutRegistry {
     /// Remove the stored username and password.
     #[serde(default)]
     pub clear_credentials: bool,
+    /// Hosts besides `host` that may receive the credentials when the
+    /// registry names them as its token realm (omit to keep the stored ones).
+    pub token_realm_hosts: Option<Vec<String>>,
+    /// Every project may push to it and build on it.
+    pub all_projects: Option<bool>,
+    /// The projects allowed to use it (omit to keep the stored list; a new
+    /// registry starts with none).
+    pub projects: Option<Vec<String>>,
 }
 
 pub fn validate_host(field: &str, host: &str) -> OpResult<()> {
@@ -44,9 +54,12 @@ pub fn validate_host(field: &str, host: &str) -> OpResult<()> {
     }
 }
 
-/// Every registry (everyone signed in may read them; no password is returned).
-pub async fn list(ctx: &Ctx) -> OpResult<Vec<Registry>> {
-    Ok(credentials::list_registries(&mut *ctx.store.conn().await?).await?)
+/// The registries the caller's projects may use (admins: all; no password
+/// is returned).
+pub async fn list(ctx: &Ctx, caller: &Caller) -> OpResult<Vec<Registry>> {
+    let mut c = ctx.store.conn().await?;
+    let all = credentials::list_registries(&mut c).await?;
+    super::credential_scope::visible(&mut c, caller, all, |r| (r.all_projects != 0, &r.projects)).await
 }
 
 /// Creates or updates a registry.
@@ -66,8 +79,25 @@ pub async fn put_registry(ctx: &Ctx, caller: &Caller, name: &str, req: PutRegist
             "cannot clear and set credentials at once",
         ));
     }
+    if let Some(hosts) = &req.token_realm_hosts {
+        for (i, h) in hosts.iter().enumerate() {
+            validate_host(&format!("token_realm_hosts[{i}]"), h)?;
+        }
+    }
+    let scope = ScopeRequest {
+        all_projects: req.all_projects,
+        projects: req.projects.clone(),
+    };
     let mut tx = ctx.store.begin().await?;
+    let (all, ids) = scope.resolve(&mut tx).await?;
     let existing = credentials::registry_by_name(&mut tx, name.as_str()).await.ok();
+    let realm_hosts = match &req.token_realm_hosts {
+        Some(h) => h.iter().map(|h| h.to_ascii_lowercase()).collect::<Vec<_>>().join(","),
+        None => existing
+            .as_ref()
+            .map(|r| r.token_realm_hosts.clone())
+            .unwrap_or_default(),
+    };
     let has_password = req.password.is_some() || existing.as_ref().is_some_and(|r| r.password_enc.is_some());
     let username = req.username.clone().or_else(|| {
         existing
@@ -86,11 +116,16 @@ pub async fn put_registry(ctx: &Ctx, caller: &Caller, name: &str, req: PutRegist
         insecure_http: req.insecure_http,
         username: username.as_deref(),
         password_enc: req.password.as_ref().map(|p| ctx.secrets.seal(p.as_bytes())),
+        token_realm_hosts: &realm_hosts,
     };
-    let saved = match existing {
+    match existing {
         Some(_) => credentials::update_registry(&mut tx, name.as_str(), fields, req.clear_credentials).await?,
         None => credentials::create_registry(&mut tx, name.as_str(), fields).await?,
     };
+    if scope.given() {
+        credentials::set_scope(&mut tx, Kind::Registry, name.as_str(), all, &ids).await?;
+    }
+    let saved = credentials::registry_by_name(&mut tx, name.as_str()).await?;
     audit::record(
         &mut tx,
         &caller.origin(),
@@ -99,7 +134,9 @@ pub async fn put_registry(ctx: &Ctx, caller: &Caller, name: &str, req: PutRegist
         name.as_str(),
         // The password is never written to the audit log, only whether it changed.
         json!({"host": saved.host, "insecure_http": req.insecure_http, "username": saved.username,
-               "password_changed": req.password.is_some(), "cleared": req.clear_credentials}),
+               "password_changed": req.password.is_some(), "cleared": req.clear_credentials,
+               "token_realm_hosts": saved.token_realm_hosts(), "all_projects": saved.all_projects != 0,
+               "projects": saved.projects}),
     )
     .await?;
     tx.commit().await?;

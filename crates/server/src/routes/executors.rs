@@ -10,8 +10,8 @@ use crate::ops::executors::{self as op, CreateExecutor};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/executors", tag = "builds", responses((status = 200, body = [ExecutorRecord])))]
-pub async fn list_executors(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<ExecutorRecord>>> {
-    Ok(Json(op::list(&state).await?))
+pub async fn list_executors(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ExecutorRecord>>> {
+    Ok(Json(op::list(&state, &caller).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/executors", tag = "builds", request_body = CreateExecutor, responses((status = 201, body = ExecutorRecord)))]

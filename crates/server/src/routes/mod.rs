@@ -4,6 +4,7 @@
 //! one transaction), and answer with its result as JSON; an `OpError`
 //! becomes a status in `crate::error`. They never call the console (`web`).
 
+pub mod address_policy;
 pub mod applications;
 pub mod audit_log;
 pub mod auth;
@@ -95,6 +96,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/stacks", get(stacks::list_stacks))
         .route("/stacks/{name}", put(stacks::put_stack).delete(stacks::delete_stack))
+        .route("/address-policy", get(address_policy::get).put(address_policy::put))
         .route("/registries", get(registries::list_registries))
         .route(
             "/registries/{name}",

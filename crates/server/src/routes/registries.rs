@@ -10,8 +10,8 @@ use crate::ops::registries::{self as op, PutRegistry};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/registries", tag = "builds", responses((status = 200, body = [Registry])))]
-pub async fn list_registries(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<Registry>>> {
-    Ok(Json(op::list(&state).await?))
+pub async fn list_registries(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Registry>>> {
+    Ok(Json(op::list(&state, &caller).await?))
 }
 
 /// Creates or updates a registry.

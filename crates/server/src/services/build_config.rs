@@ -58,9 +58,23 @@ fn missing(field: &str, what: &str) -> OpError {
     )
 }
 
+/// A registry may be shared by several projects: each pushes under its own
+/// name only (`<project>/...`), so one project cannot overwrite another's
+/// images with the shared credentials.
+fn check_repository(s: &BuildSettings, project: &str) -> OpResult<()> {
+    match &s.repository {
+        Some(r) if !r.starts_with(&format!("{project}/")) => Err(OpError::invalid(
+            "build_settings.repository",
+            format!("must be under the project's own name: {project}/..."),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Resolves and checks the application's build settings.
 pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor: &str) -> OpResult<ResolvedBuild> {
     let s = BuildSettings::parse("build_settings", &app.build_settings)?;
+    check_repository(&s, &app.project)?;
     let stack_name = s.stack.clone().unwrap_or_else(|| "generic".into());
     let stack = referenced("build_settings.stack", stacks::by_name(c, &stack_name).await)?;
     let base_image = s
@@ -69,12 +83,17 @@ pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor:
         .ok_or_else(|| missing("base_image", "base image"))?;
     referenced("build_settings.base_image", base_images::by_name(c, &base_image).await)?;
     let registry = s.registry.clone().ok_or_else(|| missing("registry", "registry"))?;
+    // Registries, git credentials and executors: only those the
+    // application's project may use; another project's reads as unknown.
     referenced(
         "build_settings.registry",
-        credentials::registry_by_name(c, &registry).await,
+        credentials::registry_for_project(c, &registry, app.project_id).await,
     )?;
     if let Some(g) = &s.git_credential {
-        referenced("build_settings.git_credential", credentials::git_credential(c, g).await)?;
+        referenced(
+            "build_settings.git_credential",
+            credentials::git_credential_for_project(c, g, app.project_id).await,
+        )?;
     }
     if let Some(b) = &s.builder_image {
         referenced("build_settings.builder_image", base_images::by_name(c, b).await)?;
@@ -83,7 +102,10 @@ pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor:
     let limits = s.limits("build_settings")?;
     let executor = s.executor.clone().unwrap_or_else(|| default_executor.to_string());
     if executor != LOCAL_EXECUTOR {
-        referenced("build_settings.executor", credentials::executor(c, &executor).await)?;
+        referenced(
+            "build_settings.executor",
+            credentials::executor_for_project(c, &executor, app.project_id).await,
+        )?;
     }
     let artifact_paths = s.artifact_paths.clone().unwrap_or(stack.artifact_paths.clone());
     if artifact_paths.is_empty() {
@@ -120,9 +142,17 @@ pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor:
     })
 }
 
-/// Checks references in settings about to be saved (so a typo fails at the
-/// edit, naming the field, not at the next build).
-pub async fn check_references(c: &mut AnyConnection, s: &BuildSettings) -> OpResult<()> {
+/// Checks references in settings about to be saved for an application of
+/// `project_id` (so a typo fails at the edit, naming the field, not at the
+/// next build). A registry, git credential or executor the project may not
+/// use gets the same answer as an unknown name.
+pub async fn check_references(
+    c: &mut AnyConnection,
+    s: &BuildSettings,
+    project_id: i64,
+    project: &str,
+) -> OpResult<()> {
+    check_repository(s, project)?;
     if let Some(x) = &s.stack {
         referenced("build_settings.stack", stacks::by_name(c, x).await)?;
     }
@@ -130,16 +160,25 @@ pub async fn check_references(c: &mut AnyConnection, s: &BuildSettings) -> OpRes
         referenced("build_settings.base_image", base_images::by_name(c, x).await)?;
     }
     if let Some(x) = &s.registry {
-        referenced("build_settings.registry", credentials::registry_by_name(c, x).await)?;
+        referenced(
+            "build_settings.registry",
+            credentials::registry_for_project(c, x, project_id).await,
+        )?;
     }
     if let Some(x) = &s.git_credential {
-        referenced("build_settings.git_credential", credentials::git_credential(c, x).await)?;
+        referenced(
+            "build_settings.git_credential",
+            credentials::git_credential_for_project(c, x, project_id).await,
+        )?;
     }
     if let Some(x) = &s.builder_image {
         referenced("build_settings.builder_image", base_images::by_name(c, x).await)?;
     }
     if let Some(x) = s.executor.as_ref().filter(|e| *e != LOCAL_EXECUTOR) {
-        referenced("build_settings.executor", credentials::executor(c, x).await)?;
+        referenced(
+            "build_settings.executor",
+            credentials::executor_for_project(c, x, project_id).await,
+        )?;
     }
     Ok(())
 }
@@ -147,7 +186,10 @@ pub async fn check_references(c: &mut AnyConnection, s: &BuildSettings) -> OpRes
 /// Registry clients with every registered registry's scheme and credentials
 /// (unsealed here, in memory only), then the Docker config's for other hosts.
 pub async fn registries(state: &AppState) -> Result<prism_image::Registries, StoreError> {
-    let list = credentials::list_registries(&mut *state.store.conn().await?).await?;
+    let mut c = state.store.conn().await?;
+    let list = credentials::list_registries(&mut c).await?;
+    let guard = super::address_policy::guard(&mut c).await?;
+    drop(c);
     let mut out = prism_image::Registries::new();
     let docker = state
         .settings
@@ -168,6 +210,7 @@ pub async fn registries(state: &AppState) -> Result<prism_image::Registries, Sto
             prism_image::RegistryOptions {
                 credentials: Some(creds.clone()),
                 scheme: prism_image::Scheme::Auto,
+                ..Default::default()
             },
         );
     }
@@ -200,8 +243,10 @@ pub async fn registries(state: &AppState) -> Result<prism_image::Registries, Sto
                 } else {
                     prism_image::Scheme::Https
                 },
+                token_realm_hosts: r.token_realm_hosts(),
+                ..Default::default()
             },
         );
     }
-    Ok(out)
+    Ok(out.with_guard(guard))
 }

@@ -64,6 +64,7 @@ pub async fn cluster_client(
     let id = cluster.id;
     let secrets = state.secrets.clone();
     let version = cluster.updated_at;
+    let guard = super::address_policy::guard(&mut *state.store.conn().await?).await?;
     Ok(state
         .clusters
         .get(id, version, move || {
@@ -79,6 +80,7 @@ pub async fn cluster_client(
                 ca_cert_pem: cluster.ca_cert.clone(),
                 token,
                 insecure_skip_tls_verify: cluster.insecure_skip_tls_verify != 0,
+                guard,
             })
         })
         .await?)

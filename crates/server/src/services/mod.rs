@@ -3,6 +3,7 @@
 //! writer, kubeconfig import. They know nothing of HTTP; where they refuse an
 //! input they say so with an [`OpError`](crate::ops::OpError).
 
+pub mod address_policy;
 pub mod base_recipe;
 pub mod build_config;
 pub mod build_log;

@@ -89,6 +89,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/build-setup", get(admin::build_setup))
         .route("/admin/stacks", post(admin::put_stack))
+        .route("/admin/address-policy", post(admin::put_address_policy))
         .route("/admin/git-credentials", post(admin::put_git_credential))
         .route(
             "/admin/git-credentials/{name}/delete",

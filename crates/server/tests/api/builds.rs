@@ -55,7 +55,7 @@ both_backends!(builds_run_log_and_track_lineage, |app| {
         Method::PUT,
         "/api/v1/registries/main",
         &app.admin,
-        Some(json!({"host": format!("127.0.0.1:{}", registry.port), "insecure_http": true})),
+        Some(json!({"host": format!("127.0.0.1:{}", registry.port), "insecure_http": true, "all_projects": true})),
     )
     .await;
     let recipe = |tz: &str| json!({"rootfs": "rootfs.tar", "config": {"env": {"TZ": tz}}});

@@ -268,6 +268,17 @@ enum Ep {
     ExecutorDelete,
     BaseCreate,
     BaseDelete,
+    /// PATCH web's build settings naming a record (`field`) of project `owner`.
+    AppUpdateUsing {
+        field: &'static str,
+        owner: &'static str,
+    },
+    /// POST an application of alpha whose build settings name a record of `owner`.
+    AppCreateUsing {
+        field: &'static str,
+        owner: &'static str,
+    },
+    PolicyPut,
 }
 
 /// One cell's request, prepared with whatever records it needs.
@@ -577,7 +588,7 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
         Ep::GitCredentialPut => Req::new(
             Method::PUT,
             format!("/api/v1/git-credentials/gp-{s}"),
-            Some(json!({"username": "u", "password": "git-secret"})),
+            Some(json!({"username": "u", "password": "git-secret", "host": "git.example"})),
         )
         .table("git_credentials", 1),
         Ep::GitCredentialDelete => {
@@ -585,7 +596,7 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
                 Method::PUT,
                 &format!("/api/v1/git-credentials/gd-{s}"),
                 admin,
-                Some(json!({"username": "u", "password": "p"})),
+                Some(json!({"username": "u", "password": "p", "host": "git.example"})),
             )
             .await;
             Req::new(Method::DELETE, format!("/api/v1/git-credentials/gd-{s}"), None).table("git_credentials", -1)
@@ -629,6 +640,73 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
             Req::new(Method::DELETE, format!("/api/v1/base-images/bd-{s}"), None).table("base_images", -1)
         }
         Ep::Logout => Req::new(Method::POST, "/api/v1/auth/logout", None),
+        Ep::AppUpdateUsing { field, owner } => {
+            scoped_credentials(app).await;
+            Req::new(
+                Method::PATCH,
+                "/api/v1/applications/web",
+                Some(json!({"build_settings": {field: scoped_name(field, owner)}})),
+            )
+            .probe("/api/v1/applications/web")
+        }
+        Ep::AppCreateUsing { field, owner } => {
+            scoped_credentials(app).await;
+            Req::new(
+                Method::POST,
+                "/api/v1/applications",
+                Some(json!({"project": "alpha", "name": format!("cu-{}-{owner}-{s}", field.replace('_', "-")),
+                            "git_url": "https://git.example/cu.git", "build_settings": {field: scoped_name(field, owner)}})),
+            )
+            .table("applications", 1)
+        }
+        Ep::PolicyPut => Req::new(
+            Method::PUT,
+            "/api/v1/address-policy",
+            Some(json!({"denied": [format!("10.0.0.{}", who.index())]})),
+        )
+        .probe("/api/v1/address-policy"),
+    }
+}
+
+/// The registry, git credential and executor of alpha and of beta (each
+/// allowed to its project only), made once per matrix.
+async fn scoped_credentials(app: &TestApp) {
+    if app.count("credential_projects").await > 0 {
+        return;
+    }
+    for p in ["alpha", "beta"] {
+        app.ok(
+            Method::PUT,
+            &format!("/api/v1/registries/{p}-reg"),
+            &app.admin,
+            Some(json!({"host": format!("{p}.registry.example"), "projects": [p]})),
+        )
+        .await;
+        app.ok(
+            Method::PUT,
+            &format!("/api/v1/git-credentials/{p}-git"),
+            &app.admin,
+            Some(json!({"username": "u", "password": "p", "host": format!("{p}.git.example"), "projects": [p]})),
+        )
+        .await;
+        app.ok(
+            Method::POST,
+            "/api/v1/executors",
+            &app.admin,
+            Some(
+                json!({"name": format!("{p}-ci"), "kind": "jenkins", "url": "https://ci.example.com", "job": "b",
+                        "username": "u", "token": "t", "projects": [p]}),
+            ),
+        )
+        .await;
+    }
+}
+
+fn scoped_name(field: &str, owner: &str) -> String {
+    match field {
+        "registry" => format!("{owner}-reg"),
+        "git_credential" => format!("{owner}-git"),
+        _ => format!("{owner}-ci"),
     }
 }
 
@@ -685,6 +763,36 @@ const ACCOUNT_AND_ADMIN_ROWS: &[Row] = &[
     row("DELETE /executors/{name}",                      Ep::ExecutorDelete,        [204, 403, 403, 403, 403, 403]),
     row("POST /base-images",                             Ep::BaseCreate,            [201, 403, 403, 403, 403, 403]),
     row("DELETE /base-images/{name}",                    Ep::BaseDelete,            [204, 403, 403, 403, 403, 403]),
+    row("PUT /address-policy",                           Ep::PolicyPut,             [200, 403, 403, 403, 403, 403]),
+];
+
+const fn using(field: &'static str, owner: &'static str) -> Ep {
+    Ep::AppUpdateUsing { field, owner }
+}
+
+const fn creating(field: &'static str, owner: &'static str) -> Ep {
+    Ep::AppCreateUsing { field, owner }
+}
+
+/// Every endpoint that names a registry, git credential or executor, with a
+/// record of the application's own project (alpha) and of another (beta):
+/// the other project's is refused to everyone, admins included, with the
+/// answer an unknown name gets (422 on the field).
+#[rustfmt::skip]
+const CREDENTIAL_ROWS: &[Row] = &[
+    //                                                                             admin dev  test ops  cross none
+    row("PATCH /applications/web registry of alpha",     using("registry", "alpha"),        [200, 403, 403, 200, 404, 404]),
+    row("PATCH /applications/web registry of beta",      using("registry", "beta"),         [422, 403, 403, 422, 404, 404]),
+    row("PATCH /applications/web git credential of alpha", using("git_credential", "alpha"), [200, 403, 403, 200, 404, 404]),
+    row("PATCH /applications/web git credential of beta", using("git_credential", "beta"),  [422, 403, 403, 422, 404, 404]),
+    row("PATCH /applications/web executor of alpha",     using("executor", "alpha"),        [200, 403, 403, 200, 404, 404]),
+    row("PATCH /applications/web executor of beta",      using("executor", "beta"),         [422, 403, 403, 422, 404, 404]),
+    row("POST /applications registry of alpha",          creating("registry", "alpha"),     [201, 403, 403, 201, 422, 422]),
+    row("POST /applications registry of beta",           creating("registry", "beta"),      [422, 403, 403, 422, 422, 422]),
+    row("POST /applications git credential of alpha",    creating("git_credential", "alpha"), [201, 403, 403, 201, 422, 422]),
+    row("POST /applications git credential of beta",     creating("git_credential", "beta"), [422, 403, 403, 422, 422, 422]),
+    row("POST /applications executor of alpha",          creating("executor", "alpha"),     [201, 403, 403, 201, 422, 422]),
+    row("POST /applications executor of beta",           creating("executor", "beta"),      [422, 403, 403, 422, 422, 422]),
 ];
 
 #[rustfmt::skip]
@@ -829,6 +937,10 @@ both_backends!(matrix_applications_holds_and_release_creation, |app| {
     run_matrix(app, PROJECT_ROWS).await;
 });
 
+both_backends!(matrix_credential_scoping, |app| {
+    run_matrix(app, CREDENTIAL_ROWS).await;
+});
+
 both_backends!(matrix_release_results_and_endings, |app| {
     run_matrix(app, RELEASE_RESULT_ROWS).await;
 });
@@ -843,6 +955,7 @@ fn matrix_rows_are_distinct() {
     let rows = ACCOUNT_AND_ADMIN_ROWS
         .iter()
         .chain(PROJECT_ROWS)
+        .chain(CREDENTIAL_ROWS)
         .chain(RELEASE_RESULT_ROWS)
         .chain(RELEASE_PROMOTION_ROWS);
     let labels: Vec<&str> = rows.map(|r| r.label).collect();
@@ -1073,6 +1186,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("PUT", "/api/v1/stacks/{name}"),
     ("DELETE", "/api/v1/stacks/{name}"),
     ("GET", "/api/v1/registries"),
+    ("GET", "/api/v1/address-policy"),
+    ("PUT", "/api/v1/address-policy"),
     ("PUT", "/api/v1/registries/{name}"),
     ("DELETE", "/api/v1/registries/{name}"),
     ("GET", "/api/v1/git-credentials"),

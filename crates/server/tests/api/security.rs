@@ -534,3 +534,331 @@ both_backends!(a_password_change_ends_the_other_sessions, |app| {
         .to_owned();
     assert!(!set.contains("Secure"), "{set}");
 });
+
+// ---------------------------------------------------------------------------
+// Item 2: credentials belong to projects.
+
+/// Projects shop (application web) and blog (blog-web), each with an
+/// operator and a developer; registry, git credential and executor of shop's
+/// only, and a registry and base image every project may use.
+async fn two_projects_with_shop_credentials(app: &TestApp) -> [String; 4] {
+    app.project_with_app("shop", "web").await;
+    app.project_with_app("blog", "blog-web").await;
+    let shop_ops = app.user("sam", Some("shop"), &["operator"]).await;
+    let blog_ops = app.user("bob", Some("blog"), &["operator"]).await;
+    let blog_dev = app.user("bev", Some("blog"), &["developer"]).await;
+    let shop_dev = app.user("sid", Some("shop"), &["developer"]).await;
+    let admin = &app.admin;
+    app.ok(Method::PUT, "/api/v1/registries/shop-reg", admin,
+        Some(json!({"host": "registry.shop.example", "username": "shop", "password": "shop-registry-secret", "projects": ["shop"]}))).await;
+    app.ok(Method::PUT, "/api/v1/git-credentials/shop-gitea", admin,
+        Some(json!({"username": "shop", "password": "shop-git-secret", "host": "gitea.example:3000", "projects": ["shop"]}))).await;
+    app.ok(Method::POST, "/api/v1/executors", admin,
+        Some(json!({"name": "shop-ci", "kind": "jenkins", "url": "https://ci.shop.example", "job": "b", "username": "u", "token": "t", "projects": ["shop"]}))).await;
+    app.ok(
+        Method::PUT,
+        "/api/v1/registries/common",
+        admin,
+        Some(json!({"host": "127.0.0.1:9", "insecure_http": true, "all_projects": true})),
+    )
+    .await;
+    app.ok(
+        Method::POST,
+        "/api/v1/base-images",
+        admin,
+        Some(json!({"name": "bb", "tier": 1, "registry": "common", "repository": "base/bb"})),
+    )
+    .await;
+    [shop_ops, blog_ops, blog_dev, shop_dev]
+}
+
+/// The error for naming `name` in `field`, with the name itself blanked out,
+/// so the answer for another project's record can be compared with the one
+/// for a name nothing has.
+fn blanked(body: &Value, name: &str) -> Value {
+    let mut b = body.clone();
+    if let Some(e) = b["error"].as_str() {
+        b["error"] = json!(e.replace(name, "NAME"));
+    }
+    b
+}
+
+// Before the fix blog's operator saved shop's git credential, registry and
+// executor into blog-web's build settings (200), so a build would hand
+// shop's token to a URL of blog's choosing.
+both_backends!(
+    another_projects_credentials_read_as_unknown_at_save_and_at_build,
+    |app| {
+        let [shop_ops, blog_ops, blog_dev, _] = two_projects_with_shop_credentials(app).await;
+        for (field, theirs) in [
+            ("registry", "shop-reg"),
+            ("git_credential", "shop-gitea"),
+            ("executor", "shop-ci"),
+        ] {
+            let patch = |name: &str| json!({"build_settings": {field: name}});
+            // Refused at save, on update and on create, exactly like an unknown name.
+            let (s1, theirs_body) = app
+                .call(
+                    Method::PATCH,
+                    "/api/v1/applications/blog-web",
+                    Some(&blog_ops),
+                    Some(patch(theirs)),
+                )
+                .await;
+            let (s2, unknown_body) = app
+                .call(
+                    Method::PATCH,
+                    "/api/v1/applications/blog-web",
+                    Some(&blog_ops),
+                    Some(patch("no-such")),
+                )
+                .await;
+            assert_eq!(s1, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {theirs_body}");
+            assert_eq!(s2, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {unknown_body}");
+            assert_eq!(theirs_body["field"], format!("build_settings.{field}"));
+            assert_eq!(
+                blanked(&theirs_body, theirs),
+                blanked(&unknown_body, "no-such"),
+                "{field}: the answers differ"
+            );
+            let create = |name: &str| {
+                json!({"project": "blog", "name": format!("blog-{field}-x").replace('_', "-"),
+                                          "git_url": "https://git.example/x.git", "build_settings": {field: name}})
+            };
+            let (s1, c1) = app.post("/api/v1/applications", &blog_ops, create(theirs)).await;
+            let (_, c2) = app.post("/api/v1/applications", &blog_ops, create("no-such")).await;
+            assert_eq!(s1, StatusCode::UNPROCESSABLE_ENTITY, "{c1}");
+            assert_eq!(blanked(&c1, theirs), blanked(&c2, "no-such"));
+            // Even an admin cannot give blog-web shop's record.
+            let (s, e) = app
+                .call(
+                    Method::PATCH,
+                    "/api/v1/applications/blog-web",
+                    Some(&app.admin),
+                    Some(patch(theirs)),
+                )
+                .await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+            // shop's operator may use it for shop's application.
+            let (s, e) = app
+                .call(
+                    Method::PATCH,
+                    "/api/v1/applications/web",
+                    Some(&shop_ops),
+                    Some(patch(theirs)),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{field}: {e}");
+        }
+
+        // Lists show blog's members nothing of shop's.
+        for (path, name) in [("/api/v1/registries", "shop-reg"), ("/api/v1/executors", "shop-ci")] {
+            let (_, blog_list) = app.get(path, &blog_ops).await;
+            assert!(!blog_list.to_string().contains(name), "{path}: {blog_list}");
+            let (_, shop_list) = app.get(path, &shop_ops).await;
+            assert!(shop_list.to_string().contains(name), "{path}: {shop_list}");
+        }
+        let (_, common) = app.get("/api/v1/registries", &blog_ops).await;
+        assert!(common.to_string().contains("\"common\""), "{common}");
+
+        // At build: settings saved while blog was allowed, then the admin takes
+        // the records away from blog; each is refused when the build is asked
+        // for, with the unknown-name message.
+        let admin = &app.admin;
+        let both = json!(["shop", "blog"]);
+        app.ok(
+            Method::PUT,
+            "/api/v1/registries/shop-reg",
+            admin,
+            Some(json!({"host": "registry.shop.example", "projects": both})),
+        )
+        .await;
+        app.ok(Method::PUT, "/api/v1/git-credentials/shop-gitea", admin,
+        Some(json!({"username": "shop", "password": "shop-git-secret", "host": "gitea.example:3000", "projects": both}))).await;
+        app.ok(Method::DELETE, "/api/v1/executors/shop-ci", admin, None).await;
+        app.ok(Method::POST, "/api/v1/executors", admin,
+        Some(json!({"name": "shop-ci", "kind": "jenkins", "url": "https://ci.shop.example", "job": "b", "username": "u", "token": "t", "projects": both}))).await;
+        app.ok(Method::PATCH, "/api/v1/applications/blog-web", &blog_ops, Some(json!({"build_settings": {
+        "base_image": "bb", "registry": "shop-reg", "git_credential": "shop-gitea", "executor": "shop-ci", "build_command": "ls"}}))).await;
+        app.ok(
+            Method::PUT,
+            "/api/v1/registries/shop-reg",
+            admin,
+            Some(json!({"host": "registry.shop.example", "projects": ["shop"]})),
+        )
+        .await;
+        app.ok(Method::PUT, "/api/v1/git-credentials/shop-gitea", admin,
+        Some(json!({"username": "shop", "password": "shop-git-secret", "host": "gitea.example:3000", "projects": ["shop"]}))).await;
+        app.ok(Method::DELETE, "/api/v1/executors/shop-ci", admin, None).await;
+        app.ok(Method::POST, "/api/v1/executors", admin,
+        Some(json!({"name": "shop-ci", "kind": "jenkins", "url": "https://ci.shop.example", "job": "b", "username": "u", "token": "t", "projects": ["shop"]}))).await;
+        let build = || json!({"application": "blog-web", "git_ref": "main", "change_note": "x", "build": true});
+        let expect = [
+            ("registry", "no registry named \"shop-reg\""),
+            ("git_credential", "no git credential named \"shop-gitea\""),
+            ("executor", "no executor named \"shop-ci\""),
+        ];
+        for (i, (field, message)) in expect.iter().enumerate() {
+            let before = app.count("builds").await;
+            let (s, e) = app.post("/api/v1/releases", &blog_dev, build()).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {e}");
+            assert_eq!(e["field"], format!("build_settings.{field}"), "{e}");
+            assert!(e["error"].as_str().unwrap().contains(message), "{e}");
+            assert_eq!(app.count("builds").await, before, "no build recorded");
+            // Give this one back so the next check is reached.
+            let back = match i {
+                0 => (
+                    "PUT",
+                    "/api/v1/registries/shop-reg",
+                    json!({"host": "registry.shop.example", "projects": both}),
+                ),
+                1 => (
+                    "PUT",
+                    "/api/v1/git-credentials/shop-gitea",
+                    json!({"username": "shop", "password": "shop-git-secret", "host": "gitea.example:3000", "projects": both}),
+                ),
+                _ => break,
+            };
+            app.ok(
+                Method::from_bytes(back.0.as_bytes()).unwrap(),
+                back.1,
+                admin,
+                Some(back.2),
+            )
+            .await;
+        }
+    }
+);
+
+// Records made before credentials had projects keep working for the
+// projects of that time, and a new record starts with none.
+both_backends!(a_new_credential_belongs_to_no_project_until_an_admin_says, |app| {
+    app.project_with_app("shop", "web").await;
+    let ops = app.user("sam", Some("shop"), &["operator"]).await;
+    app.ok(
+        Method::PUT,
+        "/api/v1/git-credentials/g",
+        &app.admin,
+        Some(json!({"username": "u", "password": "p", "host": "git.example"})),
+    )
+    .await;
+    let (s, e) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/applications/web",
+            Some(&ops),
+            Some(json!({"build_settings": {"git_credential": "g"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    // A password change alone keeps the projects; all_projects opens it.
+    app.ok(
+        Method::PUT,
+        "/api/v1/git-credentials/g",
+        &app.admin,
+        Some(json!({"username": "u", "password": "p", "host": "git.example", "all_projects": true})),
+    )
+    .await;
+    app.ok(
+        Method::PUT,
+        "/api/v1/git-credentials/g",
+        &app.admin,
+        Some(json!({"username": "u", "password": "p2", "host": "git.example"})),
+    )
+    .await;
+    let (s, e) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/applications/web",
+            Some(&ops),
+            Some(json!({"build_settings": {"git_credential": "g"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    let (_, list) = app.get("/api/v1/git-credentials", &app.admin).await;
+    assert_eq!(list[0]["host"], "git.example", "{list}");
+    // A shared registry: each project pushes under its own name only.
+    let (s, e) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/applications/web",
+            Some(&ops),
+            Some(json!({"build_settings": {"repository": "blog/web"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["field"], "build_settings.repository", "{e}");
+    let (s, e) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/applications/web",
+            Some(&ops),
+            Some(json!({"build_settings": {"repository": "shop/web-edge"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    assert_eq!(list[0]["all_projects"], true, "{list}");
+    // Bad input names the field and stores nothing.
+    let (s, e) = app
+        .call(
+            Method::PUT,
+            "/api/v1/git-credentials/h",
+            Some(&app.admin),
+            Some(json!({"username": "u", "password": "p", "host": "git.example", "projects": ["nope"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["field"], "projects", "{e}");
+    let (s, e) = app
+        .call(
+            Method::PUT,
+            "/api/v1/git-credentials/h",
+            Some(&app.admin),
+            Some(json!({"username": "u", "password": "p", "host": "http://x/"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["field"], "host", "{e}");
+    assert_eq!(app.count("git_credentials").await, 1);
+});
+
+// ---------------------------------------------------------------------------
+// Item 9: the address policy is an admin setting.
+
+both_backends!(the_address_policy_is_an_admin_setting, |app| {
+    let ops = app.user("sam", None, &[]).await;
+    let (s, _) = app.get("/api/v1/address-policy", &ops).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/address-policy",
+            Some(&ops),
+            Some(json!({"denied": ["10.0.0.0/8"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, got) = app.get("/api/v1/address-policy", &app.admin).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(got, json!({"allowed": [], "denied": []}));
+    let (s, e) = app
+        .call(
+            Method::PUT,
+            "/api/v1/address-policy",
+            Some(&app.admin),
+            Some(json!({"denied": ["10.0.0.0/8", "10.0.0.0/40"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["field"], "denied[1]", "{e}");
+    let saved = app
+        .ok(
+            Method::PUT,
+            "/api/v1/address-policy",
+            &app.admin,
+            Some(json!({"allowed": ["169.254.10.0/24"], "denied": [" 127.0.0.2 "]})),
+        )
+        .await;
+    assert_eq!(saved, json!({"allowed": ["169.254.10.0/24"], "denied": ["127.0.0.2"]}));
+    assert_eq!(app.get("/api/v1/address-policy", &app.admin).await.1, saved);
+});

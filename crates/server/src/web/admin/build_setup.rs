@@ -1,6 +1,7 @@
 //! The build setup page, for admins: the stacks (edited as JSON), git
-//! credentials and Jenkins executors on one page (secrets write-only). Their
-//! forms are in `stacks`, `git_credentials` and `executors`.
+//! credentials, Jenkins executors and the address policy on one page
+//! (secrets write-only). Their forms are in `stacks`, `git_credentials`,
+//! `executors` and `address_policy`.
 
 use axum::extract::State;
 use axum::response::Html;
@@ -23,7 +24,8 @@ pub(super) async fn setup_page(
     access::require_admin(caller)?;
     let stack_list = crate::ops::stacks::list(state).await?;
     let creds = crate::ops::git_credentials::list(state, caller).await?;
-    let executors = crate::ops::executors::list(state).await?;
+    let executors = crate::ops::executors::list(state, caller).await?;
+    let policy = crate::ops::address_policy::get(state, caller).await?;
     // Each stack as the JSON its edit form holds.
     let stack_list: Vec<Value> = stack_list
         .iter()
@@ -40,7 +42,8 @@ pub(super) async fn setup_page(
         state,
         caller,
         "build_setup.html",
-        context! { nav => "build_setup", stacks => stack_list, credentials => creds, executors => executors, stack_form => stack_form, notice => notice },
+        context! { nav => "build_setup", stacks => stack_list, credentials => creds, executors => executors, stack_form => stack_form, notice => notice,
+                   policy => context! { allowed => policy.allowed.join("\n"), denied => policy.denied.join("\n") } },
     )
     .await
 }

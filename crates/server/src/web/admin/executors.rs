@@ -24,6 +24,10 @@ pub struct ExecutorForm {
     username: String,
     #[serde(default)]
     token: String,
+    /// Comma-separated project names.
+    #[serde(default)]
+    projects: String,
+    all_projects: Option<String>,
     /// `kubernetes` for the runner form; empty for Jenkins.
     #[serde(default)]
     kind: String,
@@ -87,6 +91,8 @@ pub async fn create_executor(State(state): State<AppState>, p: Posted<ExecutorFo
             username: String::new(),
             token: String::new(),
             kubernetes: Some(runner_settings(&f)),
+            all_projects: Some(super::checked(&f.all_projects)),
+            projects: Some(super::list(&f.projects)),
         }
     } else {
         CreateExecutor {
@@ -97,6 +103,8 @@ pub async fn create_executor(State(state): State<AppState>, p: Posted<ExecutorFo
             username: f.username.trim().to_owned(),
             token: f.token,
             kubernetes: None,
+            all_projects: Some(super::checked(&f.all_projects)),
+            projects: Some(super::list(&f.projects)),
         }
     };
     let r = executors::create_executor(&state, &p.caller, req).await;

@@ -20,6 +20,12 @@ pub struct CredentialForm {
     username: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    host: String,
+    /// Comma-separated project names.
+    #[serde(default)]
+    projects: String,
+    all_projects: Option<String>,
 }
 
 pub async fn put_git_credential(State(state): State<AppState>, p: Posted<CredentialForm>) -> WebResult<Response> {
@@ -27,6 +33,9 @@ pub async fn put_git_credential(State(state): State<AppState>, p: Posted<Credent
     let req = PutGitCredential {
         username: f.username.trim().to_owned(),
         password: f.password,
+        host: f.host.trim().to_owned(),
+        all_projects: Some(super::checked(&f.all_projects)),
+        projects: Some(super::list(&f.projects)),
     };
     let r = git_credentials::put_git_credential(&state, &p.caller, f.name.trim(), req).await;
     after(r, "/admin/build-setup".into(), |n| {

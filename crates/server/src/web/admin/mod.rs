@@ -5,6 +5,7 @@
 //! the API calls for the same change (`crate::ops`), so the admin check and the audit event are
 //! the same. A refused form shows the page again with the error on top (status kept).
 
+mod address_policy;
 mod base_images;
 mod build_setup;
 mod clusters;
@@ -17,6 +18,7 @@ mod stacks;
 mod tokens;
 mod users;
 
+pub use address_policy::put_address_policy;
 pub use base_images::{base_image, base_images, build_base, create_base, rebuild_applications};
 pub use build_setup::setup as build_setup;
 pub use clusters::{cluster_health, clusters, create_cluster};
@@ -67,6 +69,15 @@ where
 
 pub(crate) fn checked(v: &Option<String>) -> bool {
     v.as_deref().is_some_and(|v| v == "on" || v == "true" || v == "1")
+}
+
+/// A comma-separated list field (`shop, blog`), empty entries dropped.
+pub(crate) fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 pub(crate) fn opt(s: &str) -> Option<String> {

@@ -27,14 +27,17 @@ async fn registries_page(
     notice: Option<Notice>,
 ) -> WebResult<Html<String>> {
     access::require_admin(caller)?;
-    let list = registries::list(state).await?;
+    let list = registries::list(state, caller).await?;
     // The form filled in for the registry being edited (never its password).
     let editing = edit.and_then(|n| list.iter().find(|r| r.name == n)).map(|r| {
-        context! { name => r.name, host => r.host, insecure_http => r.insecure_http != 0, username => r.username }
+        context! { name => r.name, host => r.host, insecure_http => r.insecure_http != 0, username => r.username,
+        projects => r.projects.join(", "), all_projects => r.all_projects != 0,
+        token_realm_hosts => r.token_realm_hosts() .join(", ") }
     });
     let list: Vec<Value> = list
         .iter()
-        .map(|r| context! { name => r.name, host => r.host, insecure_http => r.insecure_http != 0, username => r.username, has_password => r.password_enc.is_some(), updated_at => r.updated_at })
+        .map(|r| context! { name => r.name, host => r.host, insecure_http => r.insecure_http != 0, username => r.username, has_password => r.password_enc.is_some(), updated_at => r.updated_at,
+                            projects => r.projects, all_projects => r.all_projects != 0 })
         .collect();
     render(
         state,
@@ -65,6 +68,13 @@ pub struct RegistryForm {
     #[serde(default)]
     password: String,
     clear_credentials: Option<String>,
+    /// Comma-separated host[:port] list.
+    #[serde(default)]
+    token_realm_hosts: String,
+    /// Comma-separated project names.
+    #[serde(default)]
+    projects: String,
+    all_projects: Option<String>,
 }
 
 pub async fn put_registry(State(state): State<AppState>, p: Posted<RegistryForm>) -> WebResult<Response> {
@@ -76,6 +86,9 @@ pub async fn put_registry(State(state): State<AppState>, p: Posted<RegistryForm>
         // Empty: keep the stored password.
         password: Some(f.password).filter(|p| !p.is_empty()),
         clear_credentials: checked(&f.clear_credentials),
+        token_realm_hosts: Some(super::list(&f.token_realm_hosts)),
+        all_projects: Some(checked(&f.all_projects)),
+        projects: Some(super::list(&f.projects)),
     };
     let name = f.name.trim().to_owned();
     let r = registries::put_registry(&state, &p.caller, &name, req).await;
