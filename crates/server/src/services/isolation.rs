@@ -186,14 +186,22 @@ async fn other_projects_namespaces(
     if elsewhere.is_empty() {
         return Ok(());
     }
-    // Every other project's namespace in this environment, by name.
+    // Every other project's own namespace in the environments on this
+    // cluster (patterns and bindings), by name.
     let mut theirs = BTreeMap::new();
+    let same_cluster: Vec<Environment> = environments::list(c)
+        .await?
+        .into_iter()
+        .filter(|e| e.id == env.id || (e.cluster_id.is_some() && e.cluster_id == env.cluster_id))
+        .collect();
     for p in projects::list_visible(c, None).await? {
         if p.id == app.project_id {
             continue;
         }
-        if let Ok((ns, true)) = namespace_for(c, env, p.id, &p.name).await {
-            theirs.insert(ns, p.name.clone());
+        for e in &same_cluster {
+            if let Ok((ns, true)) = namespace_for(c, e, p.id, &p.name).await {
+                theirs.insert(ns, p.name.clone());
+            }
         }
     }
     for ns in elsewhere {
