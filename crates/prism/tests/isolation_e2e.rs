@@ -12,10 +12,11 @@
 //!   `Deployment shop-web` in shop's namespace, and each project deploys into
 //!   its own namespace, created by Prism and labelled with the project;
 //! - with a token that may not create namespaces the error names the
-//!   namespace; an admin's per-project binding then works.
+//!   namespace; an admin's per-project binding then works;
+//! - a host taken while a deploy awaited review is refused when it is applied.
 //!
-//! Every refusal happens while planning: the deploy fails before any dry run
-//! and nothing of it reaches the cluster.
+//! Every refusal but the last happens while planning: the deploy fails
+//! before any dry run and nothing of it reaches the cluster.
 //!
 //! Requires `scripts/k8s/ensure-binaries.sh` and the workspace's binaries.
 
@@ -96,6 +97,12 @@ impl Prism {
 
     /// A built release of `app` promoted into `env`, deployed; waits until it settles.
     fn deploy(&self, app: &str, env: &str) -> Value {
+        let did = self.start_deploy(app, env);
+        self.wait(did, &["succeeded", "failed", "rejected"])
+    }
+
+    /// A built release of `app` promoted into `env` and its deploy started.
+    fn start_deploy(&self, app: &str, env: &str) -> i64 {
         let r = self.ok(
             "POST",
             "/api/v1/releases",
@@ -122,7 +129,10 @@ impl Prism {
             &format!("/api/v1/releases/{id}/deploys"),
             Some(json!({"environment": env})),
         );
-        let did = d["id"].as_i64().unwrap();
+        d["id"].as_i64().unwrap()
+    }
+
+    fn wait(&self, did: i64, states: &[&str]) -> Value {
         let mut last = Value::Null;
         wait_for_every(
             &format!("deploy {did} to settle"),
@@ -130,7 +140,7 @@ impl Prism {
             Duration::from_millis(200),
             || {
                 last = self.ok("GET", &format!("/api/v1/deploys/{did}"), None);
-                matches!(last["state"].as_str(), Some("succeeded" | "failed" | "rejected"))
+                states.iter().any(|s| last["state"] == *s)
             },
         );
         last
@@ -389,6 +399,54 @@ fn isolation(backend: Backend) {
     let d = p.deploy("blog-web", "lim");
     assert_eq!(d["state"], "succeeded", "{d}\n{:?}", p.events(&d));
     assert!(exists(&k, &["deployment", "blog-web", "-n", "blog-own"]));
+
+    // 8. Checked again when a reviewed deploy is applied: shop took the host
+    //    while blog's deploy awaited review, so blog's is refused then.
+    let reviewed = json!({"deploy_roles": ["operator"], "requires_review": true, "requires_previous": false});
+    p.ok(
+        "POST",
+        "/api/v1/environments",
+        Some(json!({"name": "rev", "cluster": "one", "namespace": "{project}-{environment}", "policy": reviewed})),
+    );
+    p.ok(
+        "POST",
+        "/api/v1/users",
+        Some(json!({"username": "otto", "password": "otto-long-password"})),
+    );
+    p.ok(
+        "POST",
+        "/api/v1/projects/blog/members",
+        Some(json!({"username": "otto", "role": "operator"})),
+    );
+    let otto = p.ok(
+        "POST",
+        "/api/v1/auth/token",
+        Some(json!({"username": "otto", "password": "otto-long-password"})),
+    )["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    p.settings("blog-web", json!({"port": 8080, "ingress_host": "race.example.com"}));
+    let blog_rev = p.start_deploy("blog-web", "rev");
+    p.wait(blog_rev, &["awaiting_review", "failed"]);
+    p.settings("shop-web", json!({"port": 8080, "ingress_host": "race.example.com"}));
+    let d = p.deploy("shop-web", "iso");
+    assert_eq!(d["state"], "succeeded", "{d}\n{:?}", p.events(&d));
+    let review = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/deploys/{blog_rev}/review", p.server.url))
+        .bearer_auth(&otto)
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .unwrap();
+    assert_eq!(review.status().as_u16(), 200, "{}", review.text().unwrap_or_default());
+    let d = p.wait(blog_rev, &["succeeded", "failed"]);
+    assert_eq!(d["state"], "failed", "{d}");
+    let error = d["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("Ingress host \"race.example.com\" is already served by application shop-web"),
+        "{error}"
+    );
+    assert!(!exists(&k, &["ingress", "blog-web", "-n", "blog-rev"]));
     p.server.stop();
 }
 

@@ -6,7 +6,8 @@
 //!   Prism creates a per-project namespace labelled with the project when its
 //!   token may, and refuses one labelled for another project;
 //! - an application's objects carry only its own ownership labels, and never
-//!   land in another project's namespace;
+//!   land in another project's namespace (judged by every environment's
+//!   patterns and bindings on the cluster, and the namespace's label);
 //! - its pods name only Secrets, ConfigMaps and ServiceAccounts it owns: ones
 //!   it renders itself, or ones labelled `prism.io/application: <app>` (what
 //!   Prism stamps on what it applied for the app) or annotated
@@ -146,8 +147,10 @@ pub async fn check(
     }
 }
 
-/// Prism judges ownership by its labels, so a template may not stamp
-/// another application's (or environment's, or project's) on its objects.
+/// Prism judges ownership by its labels. Rendering already stamps the
+/// application's and environment's over whatever a template wrote; checked
+/// here too because `prism.io/project` is not stamped and a rollback reuses
+/// stored manifests.
 fn forged_labels(env: &Environment, app: &Application, objects: &[PlannedObject], problems: &mut Vec<String>) {
     for o in objects {
         for (key, own) in [
