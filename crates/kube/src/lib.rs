@@ -10,6 +10,7 @@ mod cache;
 mod cluster;
 mod diff;
 mod error;
+mod namespaces;
 pub mod progressive;
 mod rollout;
 
@@ -17,6 +18,7 @@ pub use cache::ClientCache;
 pub use cluster::{Cluster, ClusterConfig, Live};
 pub use diff::{diff_objects, redact_secrets, Change, ObjectDiff, REDACTED};
 pub use error::{KubeError, Result};
+pub use namespaces::NamespaceState;
 pub use rollout::{daemonset_status, deployment_status, rollout_status, statefulset_status, RolloutStatus};
 
 pub const FIELD_MANAGER: &str = "prism";

@@ -9,6 +9,7 @@
 mod bounded;
 mod error;
 mod objects;
+pub mod ownership;
 mod render;
 mod templates;
 mod validate;

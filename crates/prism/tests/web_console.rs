@@ -921,6 +921,17 @@ async fn an_admin_manages_users_roles_environments_and_tokens() {
     // The audit log has it under the admin's name.
     let audit = api.call("GET", "/audit?record_type=environment", Value::Null).await;
     assert_eq!(audit[0]["actor"], "admin", "{audit}");
+    // A project's own namespace, bound on the same page, and unbound (issue 11 item 5).
+    let bind_form = "#env-uat form[action='/admin/environments/uat/namespaces']";
+    admin
+        .fill(&format!("{bind_form} input[name=namespace]"), "own-uat")
+        .await;
+    admin.click(&format!("{bind_form} button")).await;
+    let bound = api.call("GET", "/environments/uat/namespaces", Value::Null).await;
+    assert_eq!(bound[0]["namespace"], "own-uat", "{bound}");
+    admin.click("#env-uat ul.bindings button").await;
+    let bound = api.call("GET", "/environments/uat/namespaces", Value::Null).await;
+    assert_eq!(bound, json!([]), "{bound}");
 
     // An API token: shown once, works, and stops working when revoked.
     admin.goto("/tokens").await;

@@ -216,3 +216,126 @@ pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// A namespace an admin bound for one project in one environment (it wins
+/// over the environment's namespace pattern).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NamespaceBinding {
+    pub environment: String,
+    pub project: String,
+    pub namespace: String,
+    pub created_at: i64,
+}
+
+const SELECT_BINDING: &str = "SELECT e.name AS environment, p.name AS project, b.namespace, b.created_at \
+     FROM environment_namespaces b JOIN environments e ON e.id = b.env_id JOIN projects p ON p.id = b.project_id";
+
+/// Binds (or rebinds) `project`'s namespace in the environment; a namespace
+/// bound to another project of the environment is refused as a duplicate.
+pub async fn bind_namespace(c: &mut AnyConnection, env_id: i64, project_id: i64, namespace: &str) -> Result<()> {
+    sqlx::query("DELETE FROM environment_namespaces WHERE env_id = $1 AND project_id = $2")
+        .bind(env_id)
+        .bind(project_id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query(
+        "INSERT INTO environment_namespaces (env_id, project_id, namespace, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(env_id)
+    .bind(project_id)
+    .bind(namespace)
+    .bind(now_ms())
+    .execute(&mut *c)
+    .await
+    .map_err(unique("namespace binding", "namespace", namespace))?;
+    Ok(())
+}
+
+/// Removes the binding; false when there was none.
+pub async fn unbind_namespace(c: &mut AnyConnection, env_id: i64, project_id: i64) -> Result<bool> {
+    let n = sqlx::query("DELETE FROM environment_namespaces WHERE env_id = $1 AND project_id = $2")
+        .bind(env_id)
+        .bind(project_id)
+        .execute(c)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
+
+#[derive(sqlx::FromRow)]
+struct BindingRow {
+    environment: String,
+    project: String,
+    namespace: String,
+    created_at: i64,
+}
+
+impl From<BindingRow> for NamespaceBinding {
+    fn from(r: BindingRow) -> Self {
+        NamespaceBinding {
+            environment: r.environment,
+            project: r.project,
+            namespace: r.namespace,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// The environment's bindings, by project name.
+pub async fn namespace_bindings(c: &mut AnyConnection, env_id: i64) -> Result<Vec<NamespaceBinding>> {
+    let rows: Vec<BindingRow> = sqlx::query_as(&format!("{SELECT_BINDING} WHERE b.env_id = $1 ORDER BY p.name"))
+        .bind(env_id)
+        .fetch_all(c)
+        .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The namespace bound for the project in the environment, if any.
+pub async fn bound_namespace(c: &mut AnyConnection, env_id: i64, project_id: i64) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT namespace FROM environment_namespaces WHERE env_id = $1 AND project_id = $2")
+            .bind(env_id)
+            .bind(project_id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// What another application last applied (or is applying) on a cluster:
+/// the newest deploy of each (application, environment) on it that got
+/// past planning, with its planned objects. Used to refuse an Ingress host
+/// another application already serves without needing to list the cluster.
+#[derive(Debug, Clone)]
+pub struct AppliedElsewhere {
+    pub application: String,
+    pub environment: String,
+    pub manifests: serde_json::Value,
+}
+
+pub async fn applied_on_cluster(
+    c: &mut AnyConnection,
+    cluster_id: i64,
+    except_app_id: i64,
+) -> Result<Vec<AppliedElsewhere>> {
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT a.name, e.name, d.manifests FROM deploys d \
+         JOIN applications a ON a.id = d.app_id JOIN environments e ON e.id = d.env_id \
+         WHERE d.id IN (SELECT MAX(x.id) FROM deploys x JOIN environments xe ON xe.id = x.env_id \
+             WHERE xe.cluster_id = $1 AND x.app_id <> $2 AND x.state IN ('applying', 'watching', 'succeeded') \
+             GROUP BY x.app_id, x.env_id)",
+    )
+    .bind(cluster_id)
+    .bind(except_app_id)
+    .fetch_all(c)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(application, environment, m)| {
+            Some(AppliedElsewhere {
+                application,
+                environment,
+                manifests: serde_json::from_str(&m?).ok()?,
+            })
+        })
+        .collect())
+}

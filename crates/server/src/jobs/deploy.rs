@@ -241,6 +241,10 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     let env = environments::get(&mut c, d.env_id).await?;
     let cluster = cluster_for(state, &mut c, &env).await?;
     let previous = deploys::last_succeeded(&mut c, d.app_id, d.env_id, d.id).await?;
+    // Isolation checked again at apply time: another application may have
+    // claimed an Ingress host or a namespace while this deploy awaited review.
+    let app = prism_store::apps::get(&mut c, d.app_id).await?;
+    crate::services::isolation::check(&mut c, &cluster, &env, &app, &objects).await?;
     drop(c);
     // Checked again at apply time: someone may have created a same-named object since the plan.
     deploy_plan::check_ownership(&cluster, &objects).await?;

@@ -1,7 +1,7 @@
 //! Environments: the lifecycle's steps, each with its cluster, namespace,
 //! deploy policy and rules. Everyone signed in reads them; admins change them.
 
-use prism_domain::{DeployRules, EnvPolicy, Name};
+use prism_domain::{DeployRules, EnvPolicy, Name, NamespacePattern};
 use prism_store::environments::{self, Environment, EnvironmentPatch, NewEnvironment};
 use prism_store::{audit, clusters};
 use serde::Deserialize;
@@ -18,7 +18,9 @@ pub struct CreateEnvironment {
     pub position: Option<i64>,
     /// The cluster this environment deploys to.
     pub cluster: Option<String>,
-    /// The namespace on that cluster (a DNS-1123 label).
+    /// The namespace on that cluster: a DNS-1123 label every project shares,
+    /// or a pattern with `{project}` and `{environment}` (e.g.
+    /// `{project}-{environment}`) giving each project its own namespace.
     pub namespace: String,
     /// Default: operators deploy, reviewed, previous environment first.
     pub policy: Option<EnvPolicy>,
@@ -49,7 +51,7 @@ fn position(field: &str, p: Option<i64>) -> OpResult<Option<i64>> {
 pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateEnvironment) -> OpResult<Environment> {
     access::require_admin(caller)?;
     let name = Name::parse("name", &req.name)?;
-    let namespace = Name::parse("namespace", &req.namespace)?;
+    let namespace = NamespacePattern::parse("namespace", &req.namespace)?;
     let policy = req.policy.unwrap_or_else(EnvPolicy::formal);
     policy.validate()?;
     let position = position("position", req.position)?;
@@ -113,7 +115,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, name: &str, req: UpdateEnvironme
     let namespace = req
         .namespace
         .as_deref()
-        .map(|n| Name::parse("namespace", n))
+        .map(|n| NamespacePattern::parse("namespace", n))
         .transpose()?;
     if let Some(p) = &req.policy {
         p.validate()?;
@@ -160,6 +162,78 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<()> {
         "environment",
         name,
         json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A project's own namespace in an environment, bound by an admin (it wins
+/// over the environment's namespace pattern; see README "Namespace isolation").
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindNamespace {
+    /// An existing namespace (a DNS-1123 label) for the project's objects.
+    pub namespace: String,
+}
+
+/// The environment's per-project namespace bindings (everyone signed in may read them).
+pub async fn namespace_bindings(ctx: &Ctx, env: &str) -> OpResult<Vec<environments::NamespaceBinding>> {
+    let mut c = ctx.store.conn().await?;
+    let env = environments::by_name(&mut c, env).await?;
+    Ok(environments::namespace_bindings(&mut c, env.id).await?)
+}
+
+pub async fn bind_namespace(
+    ctx: &Ctx,
+    caller: &Caller,
+    env: &str,
+    project: &str,
+    req: BindNamespace,
+) -> OpResult<Vec<environments::NamespaceBinding>> {
+    access::require_admin(caller)?;
+    let namespace = Name::parse("namespace", req.namespace.trim())?;
+    let mut tx = ctx.store.begin().await?;
+    let e = environments::by_name(&mut tx, env).await?;
+    let p = referenced("project", prism_store::projects::by_name(&mut tx, project).await)?;
+    environments::bind_namespace(&mut tx, e.id, p.id, namespace.as_str())
+        .await
+        .map_err(|err| match err {
+            prism_store::StoreError::Duplicate { .. } => OpError::invalid(
+                "namespace",
+                format!("namespace {namespace} is already bound to another project in environment {env}"),
+            ),
+            other => other.into(),
+        })?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "environment.namespace.bind",
+        "environment",
+        env,
+        json!({"project": project, "namespace": namespace.as_str()}),
+    )
+    .await?;
+    let all = environments::namespace_bindings(&mut tx, e.id).await?;
+    tx.commit().await?;
+    Ok(all)
+}
+
+pub async fn unbind_namespace(ctx: &Ctx, caller: &Caller, env: &str, project: &str) -> OpResult<()> {
+    access::require_admin(caller)?;
+    let mut tx = ctx.store.begin().await?;
+    let e = environments::by_name(&mut tx, env).await?;
+    let p = prism_store::projects::by_name(&mut tx, project).await?;
+    if !environments::unbind_namespace(&mut tx, e.id, p.id).await? {
+        return Err(prism_store::StoreError::not_found("namespace binding", format!("{env}/{project}")).into());
+    }
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "environment.namespace.unbind",
+        "environment",
+        env,
+        json!({"project": project}),
     )
     .await?;
     tx.commit().await?;

@@ -13,6 +13,7 @@ pub mod board;
 pub mod builds;
 pub mod clusters;
 pub mod deploys;
+pub mod environment_namespaces;
 pub mod environments;
 pub mod executors;
 pub mod git_credentials;
@@ -56,6 +57,11 @@ pub fn router() -> Router<AppState> {
             get(environments::get)
                 .patch(environments::update)
                 .delete(environments::delete),
+        )
+        .route("/environments/{name}/namespaces", get(environment_namespaces::list))
+        .route(
+            "/environments/{name}/namespaces/{project}",
+            axum::routing::put(environment_namespaces::bind).delete(environment_namespaces::unbind),
         )
         .route("/projects", get(projects::list).post(projects::create))
         .route(

@@ -135,11 +135,13 @@ pub async fn render_with(
         .into_iter()
         .find(|s| s.environment == env.name)
         .ok_or_else(|| DeployError::Setup("no settings".into()))?;
+    // The project's own namespace when the environment gives each one (issue 11 item 5).
+    let (namespace, _) = super::isolation::namespace_for(c, env, app.project_id, &app.project).await?;
     let vars = RenderVars {
         project: app.project.clone(),
         application: app.name.clone(),
         environment: env.name.clone(),
-        namespace: env.namespace.clone(),
+        namespace: namespace.clone(),
         release: rel.id.to_string(),
         git_ref: rel.git_ref.clone(),
         commit_sha: rel.commit_sha.clone(),
@@ -156,7 +158,7 @@ pub async fn render_with(
     };
     let mut rendered = crate::render_sandbox::render(templates, &vars).await?;
     let policy = ValidationPolicy {
-        namespace: env.namespace.clone(),
+        namespace,
         allow_cluster_scoped: env.rules.allow_cluster_scoped,
         allow_other_namespaces: env.rules.allow_other_namespaces,
     };
@@ -218,6 +220,10 @@ pub async fn plan(
             (Some(v), o)
         }
     };
+    // Isolation between projects, before any dry run (issue 11 item 5).
+    let app = apps::get(&mut c, deploy.app_id).await?;
+    super::isolation::check(&mut c, &cluster, &env, &app, &objects).await?;
+    super::isolation::prepare_namespace(&mut c, &cluster, &env, &app).await?;
     check_scopes(&cluster, &env, &objects).await?;
     check_ownership(&cluster, &objects).await?;
     let previous = deploys::last_succeeded(&mut c, deploy.app_id, deploy.env_id, deploy.id).await?;

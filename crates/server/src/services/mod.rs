@@ -8,4 +8,5 @@ pub mod base_recipe;
 pub mod build_config;
 pub mod build_log;
 pub mod deploy_plan;
+pub mod isolation;
 pub mod kubeconfig;

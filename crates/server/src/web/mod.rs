@@ -78,6 +78,11 @@ pub fn router() -> Router<AppState> {
             get(admin::environments).post(admin::create_environment),
         )
         .route("/admin/environments/{name}", post(admin::update_environment))
+        .route("/admin/environments/{name}/namespaces", post(admin::bind_namespace))
+        .route(
+            "/admin/environments/{name}/namespaces/{project}/delete",
+            post(admin::unbind_namespace),
+        )
         .route("/admin/registries", get(admin::registries).post(admin::put_registry))
         .route("/admin/registries/{name}/delete", post(admin::delete_registry))
         .route("/admin/base-images", get(admin::base_images).post(admin::create_base))

@@ -43,6 +43,7 @@ const CONTENT: &[(&str, &str)] = &[
         "environments",
         "name, position, cluster_id, namespace, deploy_roles, requires_review, requires_previous",
     ),
+    ("environment_namespaces", "env_id, project_id, namespace"),
     (
         "applications",
         "name, git_url, build_settings, template_settings, updated_at",
@@ -417,6 +418,10 @@ fn cases(f: &Fixtures) -> Vec<Case> {
         invalid("namespace ../etc", M::POST, E, new_env("qa", "../etc"), "namespace"),
         invalid("namespace with a space", M::POST, E, new_env("qa", "kube system"), "namespace"),
         invalid("namespace patched to uppercase", M::PATCH, format!("{E}/fat"), json!({"namespace": "FAT"}), "namespace"),
+        invalid("namespace pattern with an unknown placeholder", M::POST, E, new_env("qa", "{team}-{environment}"), "namespace"),
+        invalid("namespace pattern giving no label", M::PATCH, format!("{E}/fat"), json!({"namespace": "{project}_x"}), "namespace"),
+        invalid("namespace binding not a label", M::PUT, format!("{E}/fat/namespaces/shop"), json!({"namespace": "Shop NS"}), "namespace"),
+        invalid("namespace binding for an unknown project", M::PUT, format!("{E}/fat/namespaces/nope"), json!({"namespace": "nope-fat"}), "project"),
         invalid("cluster name of 64 characters", M::POST, C, json!({"name": "c".repeat(64), "api_url": "https://10.0.0.2:6443"}), "name"),
         invalid("cluster name with a space", M::POST, C, json!({"name": "my cluster", "api_url": "https://10.0.0.2:6443"}), "name"),
         // Users, memberships and tokens.

@@ -235,6 +235,8 @@ enum Ep {
     ClusterUpdate,
     ClusterDelete,
     EnvCreate,
+    EnvNamespaceBind,
+    EnvNamespaceUnbind,
     EnvUpdate,
     EnvDelete,
     ProjectCreate,
@@ -430,6 +432,29 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
             Some(json!({"name": format!("ec-{s}"), "namespace": format!("ec-{s}")})),
         )
         .table("environments", 1),
+        Ep::EnvNamespaceBind => {
+            app.ok(Method::POST, "/api/v1/projects", admin, Some(json!({"name": format!("nb-{s}")})))
+                .await;
+            Req::new(
+                Method::PUT,
+                format!("/api/v1/environments/fat/namespaces/nb-{s}"),
+                Some(json!({"namespace": format!("nb-{s}")})),
+            )
+            .table("environment_namespaces", 1)
+        }
+        Ep::EnvNamespaceUnbind => {
+            app.ok(Method::POST, "/api/v1/projects", admin, Some(json!({"name": format!("nu-{s}")})))
+                .await;
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/environments/fat/namespaces/nu-{s}"),
+                admin,
+                Some(json!({"namespace": format!("nu-{s}")})),
+            )
+            .await;
+            Req::new(Method::DELETE, format!("/api/v1/environments/fat/namespaces/nu-{s}"), None)
+                .table("environment_namespaces", -1)
+        }
         Ep::EnvUpdate => {
             app.ok(
                 Method::POST,
@@ -745,6 +770,8 @@ const ACCOUNT_AND_ADMIN_ROWS: &[Row] = &[
     row("DELETE /clusters/{name}",                       Ep::ClusterDelete,         [204, 403, 403, 403, 403, 403]),
     row("POST /environments",                            Ep::EnvCreate,             [201, 403, 403, 403, 403, 403]),
     row("PATCH /environments/{name}",                    Ep::EnvUpdate,             [200, 403, 403, 403, 403, 403]),
+    row("PUT /environments/fat/namespaces/{project}",    Ep::EnvNamespaceBind,      [200, 403, 403, 403, 403, 403]),
+    row("DELETE /environments/fat/namespaces/{project}", Ep::EnvNamespaceUnbind,    [204, 403, 403, 403, 403, 403]),
     row("DELETE /environments/{name}",                   Ep::EnvDelete,             [204, 403, 403, 403, 403, 403]),
     row("POST /projects",                                Ep::ProjectCreate,         [201, 403, 403, 403, 403, 403]),
     row("PATCH /projects/alpha",                         Ep::ProjectUpdate,         [200, 403, 403, 403, 403, 403]),
@@ -1131,6 +1158,9 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/v1/environments/{name}"),
     ("PATCH", "/api/v1/environments/{name}"),
     ("DELETE", "/api/v1/environments/{name}"),
+    ("GET", "/api/v1/environments/{name}/namespaces"),
+    ("PUT", "/api/v1/environments/{name}/namespaces/{project}"),
+    ("DELETE", "/api/v1/environments/{name}/namespaces/{project}"),
     ("GET", "/api/v1/projects"),
     ("POST", "/api/v1/projects"),
     ("GET", "/api/v1/projects/{name}"),
@@ -1221,6 +1251,7 @@ fn concrete(template: &str, release: &str) -> String {
         .replace("{username}", "dana")
         .replace("{role}", "developer")
         .replace("{env}", "fat")
+        .replace("{project}", "alpha")
         .replace("{action}", "promote")
         .replace("{name}", name)
         .replace("{id}", id)

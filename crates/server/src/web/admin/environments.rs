@@ -6,10 +6,10 @@ use minijinja::context;
 use prism_domain::{EnvPolicy, Role};
 use serde::Deserialize;
 
-use super::{after, checked, opt, Notice};
+use super::{after, checked, opt, NoFields, Notice};
 use crate::auth::Caller;
 use crate::ops::access;
-use crate::ops::environments::{self as op, CreateEnvironment, UpdateEnvironment};
+use crate::ops::environments::{self as op, BindNamespace, CreateEnvironment, UpdateEnvironment};
 use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;
@@ -19,6 +19,12 @@ async fn environments_page(state: &AppState, caller: &Caller, notice: Option<Not
     access::require_admin(caller)?;
     let envs = op::list(state).await?;
     let cl = crate::ops::clusters::list(state, caller).await?;
+    // Each environment's per-project namespace bindings, by environment name.
+    let mut bindings = std::collections::BTreeMap::new();
+    for e in &envs {
+        bindings.insert(e.name.clone(), op::namespace_bindings(state, &e.name).await?);
+    }
+    let projects = crate::ops::projects::list(state, caller).await?;
     render(
         state,
         caller,
@@ -26,6 +32,8 @@ async fn environments_page(state: &AppState, caller: &Caller, notice: Option<Not
         context! {
             nav => "environments",
             envs => envs,
+            bindings => bindings,
+            projects => projects.iter().map(|p| &p.name).collect::<Vec<_>>(),
             clusters => cl.iter().map(|c| &c.name).collect::<Vec<_>>(),
             roles => [Role::Developer.as_str(), Role::Tester.as_str(), Role::Operator.as_str()],
             notice => notice,
@@ -101,6 +109,42 @@ pub async fn update_environment(
         rules: None,
     };
     let r = op::update(&state, &p.caller, &name, req).await;
+    after(r, "/admin/environments".into(), |n| {
+        environments_page(&state, &p.caller, Some(n))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct BindForm {
+    #[serde(default)]
+    project: String,
+    #[serde(default)]
+    namespace: String,
+}
+
+/// Binds one project's namespace in the environment (wins over its pattern).
+pub async fn bind_namespace(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<BindForm>,
+) -> WebResult<Response> {
+    let req = BindNamespace {
+        namespace: p.form.namespace.trim().to_owned(),
+    };
+    let r = op::bind_namespace(&state, &p.caller, &name, p.form.project.trim(), req).await;
+    after(r, "/admin/environments".into(), |n| {
+        environments_page(&state, &p.caller, Some(n))
+    })
+    .await
+}
+
+pub async fn unbind_namespace(
+    State(state): State<AppState>,
+    Path((name, project)): Path<(String, String)>,
+    p: Posted<NoFields>,
+) -> WebResult<Response> {
+    let r = op::unbind_namespace(&state, &p.caller, &name, &project).await;
     after(r, "/admin/environments".into(), |n| {
         environments_page(&state, &p.caller, Some(n))
     })

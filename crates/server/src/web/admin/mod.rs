@@ -22,7 +22,7 @@ pub use address_policy::put_address_policy;
 pub use base_images::{base_image, base_images, build_base, create_base, rebuild_applications};
 pub use build_setup::setup as build_setup;
 pub use clusters::{cluster_health, clusters, create_cluster};
-pub use environments::{create_environment, environments, update_environment};
+pub use environments::{bind_namespace, create_environment, environments, unbind_namespace, update_environment};
 pub use executors::{create_executor, delete_executor};
 pub use git_credentials::{delete_git_credential, put_git_credential};
 pub use projects::{create_app, create_project, grant, project, projects};
