@@ -35,7 +35,9 @@ pub async fn prepare(settings: Settings) -> anyhow::Result<AppState> {
         None => SecretBox::load_or_create(&settings.data_dir)?,
     };
     crate::bootstrap::first_admin(&store, &settings).await?;
+    let clock = settings.clock.clone();
     Ok(AppState {
+        clock,
         store,
         secrets,
         settings: Arc::new(settings),

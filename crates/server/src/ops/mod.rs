@@ -31,6 +31,7 @@
 //! OpenAPI path) and, when the console offers it, a form handler in `web/`.
 
 pub mod access;
+pub mod approvals;
 pub mod applications;
 pub mod audit;
 pub mod base_images;
@@ -40,6 +41,7 @@ pub mod deploys;
 pub mod environments;
 mod error;
 pub mod executors;
+pub mod governance_events;
 pub mod git_credentials;
 pub mod holds;
 pub mod jobs;
@@ -54,6 +56,7 @@ pub mod templates;
 pub mod tokens;
 pub mod transitions;
 pub mod users;
+pub mod windows;
 
 pub use error::{referenced, OpError, OpResult};
 

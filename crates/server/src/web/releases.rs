@@ -280,6 +280,9 @@ pub struct ActForm {
     override_reason: Option<String>,
     #[serde(default)]
     note: String,
+    /// Deploy during a freeze or outside the windows: why (break-glass).
+    #[serde(default)]
+    break_glass_reason: Option<String>,
 }
 
 pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Posted<ActForm>) -> WebResult<Response> {
@@ -292,6 +295,7 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Poste
         let req = StartDeploy {
             environment: env,
             note: f.note,
+            break_glass_reason: f.break_glass_reason.filter(|r| !r.trim().is_empty()),
         };
         let rid = ReleaseId::parse("id", &id).map_err(|_| OpError::not_found("release", &id))?;
         let d = deploys::start_deploy(&state, &p.caller, rid, req).await?;
