@@ -251,7 +251,10 @@ mod tests {
             Err(VoteRefused::Requester)
         );
         // Only the implicit single review lets them approve (as before policies).
-        assert_eq!(ApprovalPolicy::single_operator().may_vote("rita", operator(), P, &[]), Ok(()));
+        assert_eq!(
+            ApprovalPolicy::single_operator().may_vote("rita", operator(), P, &[]),
+            Ok(())
+        );
         let set: ApprovalPolicy = serde_json::from_str(r#"{"required":1,"roles":["operator"]}"#).unwrap();
         assert!(set.exclude_requester && set.exclude_creator);
     }

@@ -255,7 +255,10 @@ mod tests {
         ];
         let end = path.iter().try_fold(DeployState::Planning, |s, e| s.next(*e));
         assert_eq!(end, Ok(DeployState::Succeeded));
-        assert_eq!(DeployState::Planning.next(DeployEvent::Wait), Ok(DeployState::WaitingWindow));
+        assert_eq!(
+            DeployState::Planning.next(DeployEvent::Wait),
+            Ok(DeployState::WaitingWindow)
+        );
         // Waiting is not work for the job's resume sweep, and nothing is applied yet.
         assert!(!DeployState::WaitingWindow.is_running());
         assert!(!DeployState::WaitingWindow.has_applied());

@@ -29,6 +29,7 @@ use crate::routes::*;
         git_credentials::list_git_credentials, git_credentials::put_git_credential, git_credentials::delete_git_credential,
         executors::list_executors, executors::create_executor, executors::delete_executor,
         base_images::list, base_images::create, base_images::get, base_images::build, base_images::rebuild_applications, base_images::delete,
+        governance::list_approvals, governance::approve, governance::reject, governance::get_policy, governance::put_policy, governance::get_schedule, governance::put_schedule,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security),

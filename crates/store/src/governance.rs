@@ -109,7 +109,13 @@ impl VoteRecord {
 
 /// Records a vote; false when this person has voted on this deploy already
 /// (the primary key makes two concurrent clicks count once).
-pub async fn cast_vote(c: &mut AnyConnection, deploy_id: i64, user: &str, approve: bool, comment: &str) -> Result<bool> {
+pub async fn cast_vote(
+    c: &mut AnyConnection,
+    deploy_id: i64,
+    user: &str,
+    approve: bool,
+    comment: &str,
+) -> Result<bool> {
     let r = sqlx::query(
         "INSERT INTO deploy_votes (deploy_id, username, approve, comment, at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (deploy_id, username) DO NOTHING",
@@ -158,12 +164,11 @@ pub async fn schedule(c: &mut AnyConnection, env_id: i64) -> Result<Schedule> {
         s.break_glass_roles =
             EnvPolicy::roles_from_csv(&roles).map_err(|e| corrupt("environment_schedules.break_glass_roles", e))?;
     }
-    let windows: Vec<(String, String, i64, String)> = sqlx::query_as(
-        "SELECT kind, rule, duration_minutes, label FROM deploy_windows WHERE env_id = $1 ORDER BY id",
-    )
-    .bind(env_id)
-    .fetch_all(&mut *c)
-    .await?;
+    let windows: Vec<(String, String, i64, String)> =
+        sqlx::query_as("SELECT kind, rule, duration_minutes, label FROM deploy_windows WHERE env_id = $1 ORDER BY id")
+            .bind(env_id)
+            .fetch_all(&mut *c)
+            .await?;
     for (kind, rule, minutes, label) in windows {
         let kind = match kind.as_str() {
             "allow" => WindowKind::Allow,

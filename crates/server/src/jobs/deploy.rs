@@ -293,11 +293,7 @@ async fn step_plan(state: &AppState, d: &Deploy) -> Result<(), StepError> {
             &mut tx,
             d.id,
             "review",
-            &format!(
-                "waiting for {} approval(s) by {}",
-                policy.required,
-                policy.roles_text()
-            ),
+            &format!("waiting for {} approval(s) by {}", policy.required, policy.roles_text()),
             json!({"need": policy.required}),
         )
         .await?;

@@ -68,7 +68,10 @@ pub async fn set_policy(ctx: &Ctx, caller: &Caller, env: &str, req: SetPolicy) -
     if let Some(p) = &req.policy {
         p.validate("policy")?;
         if p.roles.is_empty() {
-            return Err(OpError::invalid("policy.roles", "name at least one role that may approve"));
+            return Err(OpError::invalid(
+                "policy.roles",
+                "name at least one role that may approve",
+            ));
         }
         if !p.exclude_requester {
             return Err(OpError::invalid(
@@ -221,11 +224,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<Approvals> {
     }
     let (verdict, approvals, rejections) = {
         let counted = |approve: bool| -> Vec<VoteRecord> {
-            cx.votes
-                .iter()
-                .filter(|v| v.approves() == approve)
-                .cloned()
-                .collect()
+            cx.votes.iter().filter(|v| v.approves() == approve).cloned().collect()
         };
         let verdict = match cx.judge() {
             ApprovalState::Approved { .. } => "approved",
@@ -290,9 +289,7 @@ pub async fn vote(ctx: &Ctx, caller: &Caller, id: &str, approve: bool, comment: 
     cx.policy
         .may_vote(user, roles, cx.parties(), &cx.domain_votes())
         .map_err(|e| match e {
-            VoteRefused::Role(r) => {
-                OpError::forbidden(format!("approving a deploy to {env_name} needs the role {r}"))
-            }
+            VoteRefused::Role(r) => OpError::forbidden(format!("approving a deploy to {env_name} needs the role {r}")),
             other => refusal(other),
         })?;
     if !governance::cast_vote(&mut tx, cx.deploy.id, user, approve, comment).await? {

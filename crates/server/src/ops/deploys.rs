@@ -70,7 +70,17 @@ pub async fn start_deploy(ctx: &Ctx, caller: &Caller, rid: ReleaseId, req: Start
         ));
     }
     let (_, roles) = access::release(&mut tx, caller, rid).await?;
-    let admission = super::windows::admit(ctx, &mut tx, caller, roles, &env, req.break_glass_reason.as_deref()).await?;
+    let admission =
+        match super::windows::admit(ctx, &mut tx, caller, roles, &env, req.break_glass_reason.as_deref()).await {
+            Ok(a) => a,
+            Err(refused) => {
+                drop(tx);
+                if let Some(detail) = refused.audit {
+                    super::windows::audit_refusal(ctx, caller, detail).await?;
+                }
+                return Err(refused.error);
+            }
+        };
     let rel = transition_in(
         &mut tx,
         &Who::User(caller),

@@ -12,7 +12,11 @@ use serde_json::json;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GovernanceEvent<'a> {
     /// A planned deploy waits for `need` more approvals.
-    DeployWaitingForApproval { deploy: i64, environment: &'a str, need: u8 },
+    DeployWaitingForApproval {
+        deploy: i64,
+        environment: &'a str,
+        need: u8,
+    },
     /// An approved deploy waits for its environment's window.
     DeployWaitingForWindow {
         deploy: i64,

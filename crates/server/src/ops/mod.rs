@@ -31,8 +31,8 @@
 //! OpenAPI path) and, when the console offers it, a form handler in `web/`.
 
 pub mod access;
-pub mod approvals;
 pub mod applications;
+pub mod approvals;
 pub mod audit;
 pub mod base_images;
 pub mod builds;
@@ -41,8 +41,8 @@ pub mod deploys;
 pub mod environments;
 mod error;
 pub mod executors;
-pub mod governance_events;
 pub mod git_credentials;
+pub mod governance_events;
 pub mod holds;
 pub mod jobs;
 pub mod members;

@@ -144,13 +144,34 @@ pub enum Admission {
     /// Closed; it will wait for the next opening after its approvals.
     Queued(Openness),
     /// Closed; the caller broke glass with this reason.
-    BreakGlass { reason: String, closed_by: String },
+    BreakGlass {
+        reason: String,
+        closed_by: String,
+    },
+}
+
+/// A deploy refused admission; a refused break-glass attempt carries what
+/// to audit (written by [`audit_refusal`] after the caller's transaction
+/// is dropped: on SQLite a second transaction would wait for the first).
+pub struct Refused {
+    pub error: OpError,
+    pub audit: Option<serde_json::Value>,
+}
+
+impl From<OpError> for Refused {
+    fn from(error: OpError) -> Self {
+        Refused { error, audit: None }
+    }
+}
+
+impl From<prism_store::StoreError> for Refused {
+    fn from(e: prism_store::StoreError) -> Self {
+        OpError::from(e).into()
+    }
 }
 
 /// Decides whether a deploy into `env` may be requested now by `caller`
-/// (holding `roles`), with an optional break-glass reason. A refused
-/// break-glass attempt is audited in a transaction of its own (the
-/// caller's is rolled back by the error).
+/// (holding `roles`), with an optional break-glass reason.
 pub async fn admit(
     ctx: &Ctx,
     tx: &mut Tx,
@@ -158,7 +179,7 @@ pub async fn admit(
     roles: RoleSet,
     env: &Environment,
     break_glass_reason: Option<&str>,
-) -> OpResult<Admission> {
+) -> Result<Admission, Refused> {
     let (schedule, v) = verdict(tx, &ctx.clock, env.id).await?;
     let Verdict::Closed { by, .. } = &v else {
         return Ok(Admission::Open);
@@ -175,7 +196,8 @@ pub async fn admit(
                     open.describe()
                 ),
             )
-            .field("environment")),
+            .field("environment")
+            .into()),
         };
     };
     let reason = reason.trim();
@@ -183,7 +205,8 @@ pub async fn admit(
         return Err(OpError::invalid(
             "break_glass_reason",
             "say why deploying cannot wait (1 to 1000 characters)",
-        ));
+        )
+        .into());
     }
     let via_token = matches!(caller.credential, Credential::ApiToken { .. });
     if !schedule.may_break_glass(roles, via_token) {
@@ -195,23 +218,33 @@ pub async fn admit(
             let names: Vec<&str> = schedule.break_glass_roles.iter().map(|r| r.as_str()).collect();
             format!("breaking glass in {} needs the role {}", env.name, names.join(" or "))
         };
-        let mut audit_tx = ctx.store.begin().await?;
-        audit::record(
-            &mut audit_tx,
-            &caller.origin(),
-            "deploy.break_glass_refused",
-            "environment",
-            &env.name,
-            json!({"reason": reason, "why": why, "closed_by": closed_text(by), "via_token": via_token}),
-        )
-        .await?;
-        audit_tx.commit().await?;
-        return Err(OpError::forbidden(why));
+        let audit = json!({"environment": env.name, "reason": reason, "why": why, "closed_by": closed_text(by), "via_token": via_token});
+        return Err(Refused {
+            error: OpError::forbidden(why),
+            audit: Some(audit),
+        });
     }
     Ok(Admission::BreakGlass {
         reason: reason.to_owned(),
         closed_by: closed_text(by),
     })
+}
+
+/// Audits a refused break-glass attempt (in a transaction of its own).
+pub async fn audit_refusal(ctx: &Ctx, caller: &Caller, detail: serde_json::Value) -> OpResult<()> {
+    let env = detail["environment"].as_str().unwrap_or_default().to_owned();
+    let mut tx = ctx.store.begin().await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "deploy.break_glass_refused",
+        "environment",
+        &env,
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Marks a new deploy as started by breaking glass, audited and announced.
@@ -228,7 +261,10 @@ pub async fn record_break_glass(
         tx,
         d.id,
         "break_glass",
-        &format!("{by} broke glass: deploying to {} is {closed_by}; reason: {reason}", d.environment),
+        &format!(
+            "{by} broke glass: deploying to {} is {closed_by}; reason: {reason}",
+            d.environment
+        ),
         json!({"reason": reason, "closed_by": closed_by}),
     )
     .await?;
