@@ -78,6 +78,11 @@ pub fn router() -> Router<AppState> {
             get(admin::environments).post(admin::create_environment),
         )
         .route("/admin/environments/{name}", post(admin::update_environment))
+        .route(
+            "/admin/environments/{name}/approval-policy",
+            post(admin::put_env_policy),
+        )
+        .route("/admin/environments/{name}/schedule", post(admin::put_env_schedule))
         .route("/admin/registries", get(admin::registries).post(admin::put_registry))
         .route("/admin/registries/{name}/delete", post(admin::delete_registry))
         .route("/admin/base-images", get(admin::base_images).post(admin::create_base))

@@ -264,11 +264,14 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Pat
     let controls = controls(&mut c, &caller, &rel).await?;
     let build = super::builds::for_release(&mut c, &caller, &rel).await?;
     drop(c);
+    let closed_envs = super::deploys::closed_environments(&state).await?;
+    let closed_env_names: Vec<String> = closed_envs.iter().map(|c| c.environment.clone()).collect();
     render(
         &state,
         &caller,
         "release.html",
-        context! { nav => "releases", release => rel, history => history, deploys => ds, controls => controls, build => build },
+        context! { nav => "releases", release => rel, history => history, deploys => ds, controls => controls, build => build,
+                   closed_envs => closed_envs, closed_env_names => closed_env_names },
     )
     .await
 }

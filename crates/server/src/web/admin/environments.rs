@@ -15,9 +15,17 @@ use crate::web::error::WebResult;
 use crate::web::render::page as render;
 use crate::web::session::{Posted, Web};
 
-async fn environments_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
+pub(crate) async fn environments_page(
+    state: &AppState,
+    caller: &Caller,
+    notice: Option<Notice>,
+) -> WebResult<Html<String>> {
     access::require_admin(caller)?;
     let envs = op::list(state).await?;
+    let mut governance = std::collections::BTreeMap::new();
+    for e in &envs {
+        governance.insert(e.name.clone(), super::governance::of(state, caller, &e.name).await?);
+    }
     let cl = crate::ops::clusters::list(state, caller).await?;
     render(
         state,
@@ -26,6 +34,7 @@ async fn environments_page(state: &AppState, caller: &Caller, notice: Option<Not
         context! {
             nav => "environments",
             envs => envs,
+            governance => governance,
             clusters => cl.iter().map(|c| &c.name).collect::<Vec<_>>(),
             roles => [Role::Developer.as_str(), Role::Tester.as_str(), Role::Operator.as_str()],
             notice => notice,
