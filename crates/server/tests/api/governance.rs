@@ -526,3 +526,61 @@ both_backends!(break_glass_by_an_allowed_person_with_a_reason_never_a_token, |ap
     assert_ne!(end, "waiting_window", "a broken glass does not wait for the freeze");
     let _ = (&t.cora, &t.bob, &t.cy, &t.ann);
 });
+
+both_backends!(a_project_override_wins_over_the_environment_policy, |app| {
+    let t = team(app).await;
+    set_policy(app, "fat", json!({"required": 2, "roles": ["operator"]})).await;
+    // A policy that lets the requester approve is refused, naming the field.
+    let (s, e) = app
+        .call(
+            Method::PUT,
+            "/api/v1/environments/fat/approval-policy",
+            Some(&app.admin),
+            Some(json!({"project": "shop", "policy": {"required": 1, "roles": ["operator"], "exclude_requester": false}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["field"], "policy.exclude_requester", "{e}");
+    app.ok(
+        Method::PUT,
+        "/api/v1/environments/fat/approval-policy",
+        &app.admin,
+        Some(json!({"project": "shop", "policy": {"required": 1, "roles": ["operator"]}})),
+    )
+    .await;
+    let p = app
+        .ok(
+            Method::GET,
+            "/api/v1/environments/fat/approval-policy?project=shop",
+            &t.ann,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (p["source"].as_str(), p["policy"]["required"].as_i64()),
+        (Some("project"), Some(1)),
+        "{p}"
+    );
+    let id = deploy_awaiting_review(app, &t).await;
+    let (s, d) = vote(app, id, "approve", &t.ann, "one is enough for shop").await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_ne!(d["state"], "awaiting_review", "the project's policy applies: {d}");
+    // Removing the override brings the environment's back.
+    app.ok(
+        Method::PUT,
+        "/api/v1/environments/fat/approval-policy",
+        &app.admin,
+        Some(json!({"project": "shop", "policy": null})),
+    )
+    .await;
+    let p = app
+        .ok(
+            Method::GET,
+            "/api/v1/environments/fat/approval-policy?project=shop",
+            &t.ann,
+            None,
+        )
+        .await;
+    assert_eq!(p["source"], "environment", "{p}");
+    assert_eq!(audit_count(app, "environment.approval_policy").await, 3);
+});
