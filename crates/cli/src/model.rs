@@ -183,6 +183,13 @@ pub struct Deploy {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// While it waits for its window: when it deploys, in the window's zone.
+    #[serde(default)]
+    pub opens_local: Option<String>,
+    #[serde(default)]
+    pub break_glass_by: Option<String>,
+    #[serde(default)]
+    pub break_glass_reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

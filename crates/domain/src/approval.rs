@@ -25,6 +25,11 @@ pub struct ApprovalPolicy {
     /// The release's creator may not approve its deploys either.
     #[serde(default = "yes")]
     pub exclude_creator: bool,
+    /// The deploy's requester may not approve it. Always true for a policy
+    /// someone set; false only in the implicit default that keeps the single
+    /// review environments had before policies existed.
+    #[serde(default = "yes")]
+    pub exclude_requester: bool,
 }
 
 fn yes() -> bool {
@@ -74,18 +79,22 @@ pub enum VoteRefused {
 impl ApprovalPolicy {
     /// Today's single review: one operator.
     pub fn single_operator() -> Self {
-        Self {
-            required: 1,
-            roles: vec![Role::Operator],
-            exclude_creator: false,
-        }
+        Self::implicit(true, vec![Role::Operator])
     }
 
     pub fn none() -> Self {
+        Self::implicit(false, vec![Role::Operator])
+    }
+
+    /// The policy of an environment nobody set one for: its `requires_review`
+    /// flag as one approval by a holder of its deploy roles (the requester
+    /// included, as before policies existed).
+    pub fn implicit(requires_review: bool, roles: Vec<Role>) -> Self {
         Self {
-            required: 0,
-            roles: vec![Role::Operator],
+            required: u8::from(requires_review),
+            roles,
             exclude_creator: false,
+            exclude_requester: false,
         }
     }
 
@@ -117,7 +126,7 @@ impl ApprovalPolicy {
         parties: Parties<'_>,
         votes: &[Vote],
     ) -> Result<(), VoteRefused> {
-        if user == parties.requester {
+        if self.exclude_requester && user == parties.requester {
             return Err(VoteRefused::Requester);
         }
         if self.exclude_creator && user == parties.release_creator {
@@ -137,7 +146,8 @@ impl ApprovalPolicy {
     pub fn judge(&self, parties: Parties<'_>, votes: &[Vote], eligible: impl Fn(&str) -> bool) -> ApprovalState {
         let mut by: Vec<String> = Vec::new();
         for v in votes {
-            let excluded = v.user == parties.requester || (self.exclude_creator && v.user == parties.release_creator);
+            let excluded = (self.exclude_requester && v.user == parties.requester)
+                || (self.exclude_creator && v.user == parties.release_creator);
             if excluded || !eligible(&v.user) {
                 continue;
             }
@@ -169,6 +179,7 @@ mod tests {
             required: 2,
             roles: vec![Role::Operator],
             exclude_creator: true,
+            exclude_requester: true,
         }
     }
 
@@ -234,11 +245,18 @@ mod tests {
             ..two_of_three()
         };
         assert_eq!(lenient.may_vote("dev", operator(), P, &[]), Ok(()));
-        // The requester is excluded whatever the policy says.
+        // The requester is excluded by any policy someone set.
         assert_eq!(
             lenient.may_vote("rita", operator(), P, &[]),
             Err(VoteRefused::Requester)
         );
+        // Only the implicit single review lets them approve (as before policies).
+        assert_eq!(
+            ApprovalPolicy::single_operator().may_vote("rita", operator(), P, &[]),
+            Ok(())
+        );
+        let set: ApprovalPolicy = serde_json::from_str(r#"{"required":1,"roles":["operator"]}"#).unwrap();
+        assert!(set.exclude_requester && set.exclude_creator);
     }
 
     #[test]

@@ -6,7 +6,13 @@
 //! awaiting_review --Reject--> rejected
 //! planning | awaiting_review --Cancel--> cancelled
 //! planning | applying | watching --Fail(kind)--> failed
+//! planning | awaiting_review --Wait--> waiting_window --WindowOpened--> applying
+//! waiting_window --Cancel--> cancelled, --Fail(kind)--> failed
 //! ```
+//!
+//! `Wait` is taken instead of `Planned{no review}` or `Approve` when the
+//! environment's schedule (windows, freezes) says deploying is closed: the
+//! deploy is planned and approved, and applies when deploying opens.
 //!
 //! [`DeployState::next`] is the one place a transition is judged. A
 //! rollback is a deploy of kind [`DeployKind::Rollback`]; it never waits
@@ -19,6 +25,9 @@ words! {
     pub enum DeployState {
         Planning => "planning",
         AwaitingReview => "awaiting_review",
+        /// Planned and approved; deploying into its environment is closed
+        /// (outside its windows, a deny window, a freeze) until a known time.
+        WaitingWindow => "waiting_window",
         Applying => "applying",
         Watching => "watching",
         Succeeded => "succeeded",
@@ -66,6 +75,8 @@ words! {
         RolledOut => "rolled_out",
         Fail => "fail",
         Cancel => "cancel",
+        Wait => "wait",
+        WindowOpened => "window_opened",
     }
 }
 
@@ -82,6 +93,10 @@ pub enum DeployEvent {
     RolledOut,
     Fail(DeployFailure),
     Cancel,
+    /// Ready to apply, but deploying is closed: wait for the window.
+    Wait,
+    /// Deploying opened (or glass was broken): apply.
+    WindowOpened,
 }
 
 impl DeployEvent {
@@ -94,6 +109,8 @@ impl DeployEvent {
             Self::RolledOut => DeployStep::RolledOut,
             Self::Fail(_) => DeployStep::Fail,
             Self::Cancel => DeployStep::Cancel,
+            Self::Wait => DeployStep::Wait,
+            Self::WindowOpened => DeployStep::WindowOpened,
         }
     }
 }
@@ -132,8 +149,10 @@ impl DeployState {
             (AwaitingReview, DeployEvent::Reject) => Rejected,
             (Applying, DeployEvent::Applied) => Watching,
             (Watching, DeployEvent::RolledOut) => Succeeded,
-            (Planning | AwaitingReview, DeployEvent::Cancel) => Cancelled,
-            (Planning | AwaitingReview | Applying | Watching, DeployEvent::Fail(_)) => Failed,
+            (Planning | AwaitingReview, DeployEvent::Wait) => WaitingWindow,
+            (WaitingWindow, DeployEvent::WindowOpened) => Applying,
+            (Planning | AwaitingReview | WaitingWindow, DeployEvent::Cancel) => Cancelled,
+            (Planning | AwaitingReview | WaitingWindow | Applying | Watching, DeployEvent::Fail(_)) => Failed,
             (from, event) => {
                 return Err(DeployTransitionError {
                     from,
@@ -166,6 +185,8 @@ mod tests {
             DeployEvent::Applied,
             DeployEvent::RolledOut,
             DeployEvent::Cancel,
+            DeployEvent::Wait,
+            DeployEvent::WindowOpened,
         ];
         v.extend(DeployFailure::ALL.iter().map(|f| DeployEvent::Fail(*f)));
         v
@@ -202,7 +223,9 @@ mod tests {
                     (AwaitingReview, DeployEvent::Reject) => Some(Rejected),
                     (Applying, DeployEvent::Applied) => Some(Watching),
                     (Watching, DeployEvent::RolledOut) => Some(Succeeded),
-                    (Planning | AwaitingReview, DeployEvent::Cancel) => Some(Cancelled),
+                    (Planning | AwaitingReview, DeployEvent::Wait) => Some(WaitingWindow),
+                    (WaitingWindow, DeployEvent::WindowOpened) => Some(Applying),
+                    (Planning | AwaitingReview | WaitingWindow, DeployEvent::Cancel) => Some(Cancelled),
                     (s, DeployEvent::Fail(_)) if !s.is_final() => Some(Failed),
                     _ => None,
                 };
@@ -219,6 +242,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_closed_window_parks_a_ready_deploy_until_it_opens() {
+        let path = [
+            DeployEvent::Planned { review: true },
+            DeployEvent::Wait,
+            DeployEvent::WindowOpened,
+            DeployEvent::Applied,
+            DeployEvent::RolledOut,
+        ];
+        let end = path.iter().try_fold(DeployState::Planning, |s, e| s.next(*e));
+        assert_eq!(end, Ok(DeployState::Succeeded));
+        assert_eq!(
+            DeployState::Planning.next(DeployEvent::Wait),
+            Ok(DeployState::WaitingWindow)
+        );
+        // Waiting is not work for the job's resume sweep, and nothing is applied yet.
+        assert!(!DeployState::WaitingWindow.is_running());
+        assert!(!DeployState::WaitingWindow.has_applied());
+        assert!(DeployState::Applying.next(DeployEvent::Wait).is_err());
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub async fn prepare(settings: Settings) -> anyhow::Result<AppState> {
     let store = Store::open(&settings.store_url(), 16).await?;
     let secrets = crate::keys::load(&settings, &store).await?;
     crate::bootstrap::first_admin(&store, &settings).await?;
+    let clock = settings.clock.clone();
     Ok(AppState {
+        clock,
         store,
         secrets,
         settings: Arc::new(settings),

@@ -68,6 +68,8 @@ pub struct Settings {
     /// Whether the session cookie gets `Secure` (set when served behind TLS).
     pub secure_cookies: bool,
     pub build: BuildConfig,
+    /// "Now" for deploy windows and freezes (the system clock; tests pin it).
+    pub clock: crate::clock::Clock,
 }
 
 /// Where builds run and what they may read.
@@ -177,6 +179,7 @@ impl Settings {
             job_poll_ms: env("PRISM_JOB_POLL_MS").and_then(|v| v.parse().ok()).unwrap_or(500),
             session_ttl_ms: 12 * 3600 * 1000,
             secure_cookies: env("PRISM_SECURE_COOKIES").is_some_and(|v| v == "1" || v == "true"),
+            clock: crate::clock::Clock::system(),
         })
     }
 

@@ -27,4 +27,6 @@ pub struct AppState {
     pub clusters: Arc<prism_kube::ClientCache>,
     /// Wakes this instance's job runner when a request enqueues work.
     pub job_wakeup: Arc<tokio::sync::Notify>,
+    /// "Now" for deploy windows and freezes (`settings.clock`).
+    pub clock: crate::clock::Clock,
 }

@@ -42,6 +42,13 @@ pub struct Deploy {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// Who started it during a freeze or outside its windows (break-glass), and why.
+    pub break_glass_by: Option<String>,
+    pub break_glass_reason: Option<String>,
+    /// While it waits for its window: when deploying opens (ms since the
+    /// epoch), and the same in the window's zone ("2026-12-08 22:00 Asia/Shanghai").
+    pub opens_at: Option<i64>,
+    pub opens_local: Option<String>,
     #[serde(skip)]
     pub app_id: i64,
     #[serde(skip)]
@@ -71,6 +78,10 @@ struct Row {
     created_at: i64,
     updated_at: i64,
     finished_at: Option<i64>,
+    break_glass_by: Option<String>,
+    break_glass_reason: Option<String>,
+    opens_at: Option<i64>,
+    opens_local: Option<String>,
     app_id: i64,
     env_id: i64,
     project_id: i64,
@@ -108,6 +119,10 @@ impl TryFrom<Row> for Deploy {
             created_at: r.created_at,
             updated_at: r.updated_at,
             finished_at: r.finished_at,
+            break_glass_by: r.break_glass_by,
+            break_glass_reason: r.break_glass_reason,
+            opens_at: r.opens_at,
+            opens_local: r.opens_local,
             app_id: r.app_id,
             env_id: r.env_id,
             project_id: r.project_id,
@@ -117,7 +132,7 @@ impl TryFrom<Row> for Deploy {
 
 const SELECT: &str = "SELECT d.id, d.release_id, a.name AS application, e.name AS environment, d.kind, d.state, d.failure_kind, d.template_version, \
     d.manifests, d.diff, d.requested_by, d.reviewer, d.review_comment, d.reviewed_at, d.rollback_of, d.error, d.created_at, \
-    d.updated_at, d.finished_at, d.app_id, d.env_id, a.project_id FROM deploys d JOIN applications a ON a.id = d.app_id \
+    d.updated_at, d.finished_at, d.break_glass_by, d.break_glass_reason, d.opens_at, d.opens_local, d.app_id, d.env_id, a.project_id FROM deploys d JOIN applications a ON a.id = d.app_id \
     JOIN environments e ON e.id = d.env_id";
 
 pub struct NewDeploy<'a> {

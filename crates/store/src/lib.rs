@@ -19,6 +19,7 @@ pub mod credentials;
 pub mod deploys;
 pub mod environments;
 mod error;
+pub mod governance;
 pub mod jobs;
 pub mod projects;
 pub mod releases;

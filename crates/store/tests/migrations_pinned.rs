@@ -34,6 +34,30 @@ const PINNED: &[(&str, &str)] = &[
         "9acc2fab95ac7c84221a76f6282984d319577a990d1f74b83734b37e6dcad27fc4496525f9bca239dbe786251c5666d4",
     ),
     (
+        "sqlite/0018_build_builder_image.sql",
+        "043a7d5c86f3a34c7cda6d8e949c3a16971c052e5ff6dc60913486e0e749df75b9e2db61cb6d7ad52e4d39d722f164b5",
+    ),
+    (
+        "sqlite/0020_kube_runner.sql",
+        "0dc1e5c8b6ec219346e8c56e62bdc742f1a452e71761f4b840f472f6b3881498bbed81172d2ab61785ff9144bd279214",
+    ),
+    (
+        "sqlite/0022_credential_scopes.sql",
+        "6621c5eff51bc9abf2e180bba0f0c3c412065d59eadcd610a5eb5c403e3cfa450d2cd2593c503401c218604905324965",
+    ),
+    (
+        "sqlite/0023_address_policy.sql",
+        "4d51bd512b7a8d5be8a16cc7a7113f0332603ecac57c0d22d0d4a82dba6279d19ed8fc8b2c6c3df7246333ae48e1ce72",
+    ),
+    (
+        "sqlite/0024_governance.sql",
+        "56ffbcc6c67943e68977db40c608a6e83ceff37fa21aed9c44ca2bea05ba9512544009947693dc7e2a734dc682b86573",
+    ),
+    (
+        "sqlite/0027_environment_namespaces.sql",
+        "ddc2f2420a66597dcfe7e0324c8c578da21828caeffaeb7f4f609b6c893ac03c26ed928e564ec8af6c9abedc8a00cfe5",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -56,6 +80,30 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0017_job_crashes.sql",
         "7c43b8878c2c248ea59504312114545cbc0cc52a8ac2211859975f8081878247a5f0926317fea4d0ae3673bf44cdb853",
+    ),
+    (
+        "postgres/0018_build_builder_image.sql",
+        "043a7d5c86f3a34c7cda6d8e949c3a16971c052e5ff6dc60913486e0e749df75b9e2db61cb6d7ad52e4d39d722f164b5",
+    ),
+    (
+        "postgres/0020_kube_runner.sql",
+        "0dc1e5c8b6ec219346e8c56e62bdc742f1a452e71761f4b840f472f6b3881498bbed81172d2ab61785ff9144bd279214",
+    ),
+    (
+        "postgres/0022_credential_scopes.sql",
+        "008feb7dbcd789befdc91c22087abe60e3f2bca018b1fa49cd7eb3d20b91b6d8d2c82e2f140485084b55a169d4975774",
+    ),
+    (
+        "postgres/0023_address_policy.sql",
+        "2436803083547f039347163e94881ada90c70c739a146ecac536b64eca0914b8043b31fa959526188f1c7ca6aa420308",
+    ),
+    (
+        "postgres/0024_governance.sql",
+        "3458c0eec452a5bab962f714e8c3a14f93b4cc29016d7bce3a7513dbced2e13cec97b0e8cdb9d6109f20ff5070ab5f4d",
+    ),
+    (
+        "postgres/0027_environment_namespaces.sql",
+        "4aa3ea0f48d54301668598adcca998eb6c87baff61043c07d6e28f285284c4785ae07072ca34a047c0199788da507f13",
     ),
 ];
 

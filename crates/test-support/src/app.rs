@@ -49,6 +49,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
         job_poll_ms: 50,
         session_ttl_ms: 3_600_000,
         secure_cookies: false,
+        clock: prism_server::clock::Clock::system(),
     }
 }
 
@@ -136,6 +137,8 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     /// The test's own pool on the server's store.
     pub store: Store,
+    /// The server's clock for deploy windows: `clock.set(ms)` pins it.
+    pub clock: prism_server::clock::Clock,
     server: ServerThread,
     // Dropped last: the database and the data directory.
     db: TestDb,
@@ -155,7 +158,9 @@ impl TestApp {
     /// A server on the given database.
     pub async fn on(db: TestDb) -> TestApp {
         let data_dir = db.dir().to_path_buf();
-        let (server, addr) = ServerThread::start(test_settings(data_dir.clone(), db.server_url())).await;
+        let settings = test_settings(data_dir.clone(), db.server_url());
+        let clock = settings.clock.clone();
+        let (server, addr) = ServerThread::start(settings).await;
         let store = Store::open(&db.url(), 4)
             .await
             .expect("the test's own pool on the store");
@@ -167,6 +172,7 @@ impl TestApp {
             admin: String::new(),
             data_dir,
             store,
+            clock,
             server,
             db,
         };

@@ -53,11 +53,19 @@ pub struct StartArgs {
     /// Start the deploy and return, without following it
     #[arg(long)]
     no_follow: bool,
+    /// Deploy although deploying is closed (a freeze, outside the windows), saying why.
+    /// Only the environment's break-glass roles, signed in as a person, may; API tokens never
+    #[arg(long, value_name = "REASON")]
+    break_glass: Option<String>,
 }
 
 impl StartArgs {
     fn given(&self) -> bool {
-        self.release.is_some() || self.environment.is_some() || !self.note.is_empty() || self.no_follow
+        self.release.is_some()
+            || self.environment.is_some()
+            || !self.note.is_empty()
+            || self.no_follow
+            || self.break_glass.is_some()
     }
 }
 
@@ -97,6 +105,22 @@ pub enum DeployCommand {
         #[arg(long, default_value = "", hide_default_value = true)]
         comment: String,
     },
+    /// Approve a deploy awaiting review (one vote; the policy says how many it needs)
+    Approve {
+        id: i64,
+        /// What you checked
+        #[arg(long, default_value = "", hide_default_value = true)]
+        comment: String,
+    },
+    /// Reject a deploy awaiting review: it ends the deploy
+    Reject {
+        id: i64,
+        /// Why (required)
+        #[arg(long)]
+        comment: String,
+    },
+    /// Who approved or rejected a deploy, and who still may approve it
+    Approvals { id: i64 },
     /// Roll an application back to an earlier successful deploy in an environment, and follow it
     #[command(after_help = AFTER_HELP)]
     Rollback {
@@ -208,6 +232,9 @@ pub async fn run(args: DeployArgs) -> CliResult<()> {
             })
         }
         DeployCommand::Watch { id } => follow(ctx, id).await,
+        DeployCommand::Approve { id, comment } => super::governance::vote(ctx, id, true, comment).await,
+        DeployCommand::Reject { id, comment } => super::governance::vote(ctx, id, false, comment).await,
+        DeployCommand::Approvals { id } => super::governance::approvals(ctx, id).await,
         DeployCommand::Retry { id, no_follow } => {
             let answer = ctx
                 .client
@@ -290,7 +317,7 @@ async fn start(ctx: &Ctx, args: StartArgs) -> CliResult<()> {
         .client
         .post(
             &["releases", &release_id(&release), "deploys"],
-            &json!({"environment": environment, "note": args.note}),
+            &json!({"environment": environment, "note": args.note, "break_glass_reason": args.break_glass}),
         )
         .await?;
     started(ctx, &answer, args.no_follow).await
@@ -346,6 +373,13 @@ async fn follow(ctx: &Ctx, id: i64) -> CliResult<()> {
                         return awaiting_review(ctx, &d);
                     }
                 }
+                // A window step: the deploy may wait hours for its window.
+                if step.step == "window" {
+                    let d = get(ctx, id).await?;
+                    if d.state == DeployState::WaitingWindow {
+                        return waiting_window(ctx, &d);
+                    }
+                }
             }
             "end" => {
                 let value = event_data(&event.data)?;
@@ -362,6 +396,9 @@ async fn follow(ctx: &Ctx, id: i64) -> CliResult<()> {
     let d = get(ctx, id).await?;
     if d.state == DeployState::AwaitingReview {
         return awaiting_review(ctx, &d);
+    }
+    if d.state == DeployState::WaitingWindow {
+        return waiting_window(ctx, &d);
     }
     if d.state.is_final() {
         if ctx.json() {
@@ -405,10 +442,30 @@ fn awaiting_review(ctx: &Ctx, d: &Deploy) -> CliResult<()> {
         ));
     }
     eprintln!(
-        "An operator reviews it with `prism deploy show {id}`, then `prism deploy review {id} --approve` \
-         (or `--reject --comment WHY`); `prism deploy watch {id}` follows it after that.",
+        "A reviewer looks at it with `prism deploy show {id}` and `prism deploy approvals {id}`, then \
+         `prism deploy approve {id} --comment WHAT` (or `prism deploy reject {id} --comment WHY`); \
+         `prism deploy watch {id}` follows it after that.",
         id = d.id
     );
+    Ok(())
+}
+
+fn waiting_window(ctx: &Ctx, d: &Deploy) -> CliResult<()> {
+    if ctx.json() {
+        json_line(
+            &json!({"event": "waiting_window", "data": {"deploy": d.id, "state": d.state, "opens_local": d.opens_local}}),
+        );
+    } else {
+        line(format!(
+            "Deploy {} ({} of {} to {}) waits for its window: deploys at {}.",
+            d.id,
+            d.release,
+            d.application,
+            d.environment,
+            d.opens_local.as_deref().unwrap_or("the next opening")
+        ));
+    }
+    eprintln!("`prism deploy watch {}` follows it when it starts.", d.id);
     Ok(())
 }
 
@@ -481,6 +538,20 @@ fn print_deploy(d: Deploy) {
         ),
         ("Requested by", d.requested_by),
         ("Review", review),
+        (
+            "Window",
+            d.opens_local
+                .as_deref()
+                .map(|at| format!("deploys at {at}"))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "Break-glass",
+            match (&d.break_glass_by, &d.break_glass_reason) {
+                (Some(by), reason) => format!("by {by}: {}", opt(reason.as_deref())),
+                _ => "-".into(),
+            },
+        ),
         (
             "Rollback of",
             d.rollback_of

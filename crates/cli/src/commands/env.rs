@@ -54,6 +54,41 @@ pub enum EnvCommand {
     },
     /// Delete an environment
     Delete { name: String },
+    /// Show the approval policy for deploys into an environment (or a project's there)
+    Policy {
+        name: String,
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Set (admins) how many approvals deploys into an environment need, and from whom
+    SetPolicy {
+        name: String,
+        /// Override the environment's policy for this project's deploys
+        #[arg(long)]
+        project: Option<String>,
+        /// Approvals needed (0 to 10)
+        #[arg(long, value_name = "N", required_unless_present = "clear")]
+        required: Option<u8>,
+        /// Roles that may approve, comma-separated (admins always may)
+        #[arg(long, value_delimiter = ',', value_name = "ROLES", default_value = "operator")]
+        roles: Vec<String>,
+        /// Let the release's creator approve its deploys (the requester never may)
+        #[arg(long)]
+        allow_creator: bool,
+        /// Remove the policy (the environment's, or its review flag, applies)
+        #[arg(long, conflicts_with = "required")]
+        clear: bool,
+    },
+    /// Show an environment's deploy windows, freezes and break-glass roles, and whether it is open now
+    Schedule { name: String },
+    /// Replace an environment's schedule (admins) with a JSON file:
+    /// {"windows": [{"kind": "allow"|"deny", "rule": "DTSTART;TZID=Asia/Shanghai:20260105T220000\nRRULE:FREQ=WEEKLY;BYDAY=MO,TU", "duration_minutes": 120, "label": "..."}],
+    /// "freezes": [{"from_ms": .., "until_ms": .., "reason": ".."}], "when_closed": "queue"|"refuse", "break_glass_roles": ["operator"]}
+    SetSchedule {
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +149,17 @@ fn formal() -> EnvPolicy {
 
 pub async fn run(ctx: &Ctx, cmd: EnvCommand) -> CliResult<()> {
     match cmd {
+        EnvCommand::Policy { name, project } => super::governance::show_policy(ctx, &name, project).await,
+        EnvCommand::SetPolicy {
+            name,
+            project,
+            required,
+            roles,
+            allow_creator,
+            clear,
+        } => super::governance::set_policy(ctx, &name, project, required, roles, allow_creator, clear).await,
+        EnvCommand::Schedule { name } => super::governance::show_schedule(ctx, &name).await,
+        EnvCommand::SetSchedule { name, file } => super::governance::set_schedule(ctx, &name, &file).await,
         EnvCommand::List => {
             let answer = ctx.client.get(&["environments"], &[]).await?;
             super::show(ctx, &answer, |envs: Vec<Environment>| {

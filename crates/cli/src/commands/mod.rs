@@ -9,6 +9,7 @@ mod build_setup;
 mod cluster;
 mod deploy;
 mod env;
+mod governance;
 mod project;
 mod release;
 mod template;

@@ -1,9 +1,14 @@
 //! The deploy job: advances one deploy through its persisted states.
 //!
 //! ```text
-//! planning -> awaiting_review (formal environments) -> applying -> watching -> succeeded
+//! planning -> awaiting_review (approval policy) -> applying -> watching -> succeeded
 //!                              \-> rejected                          \-> failed -> rollback deploy
+//! planning | awaiting_review -> waiting_window (deploying closed) -> applying
 //! ```
+//!
+//! A deploy waiting for its window has a job queued for when the window
+//! opens (see `ops::windows::park`); that run finds it open and applies, or
+//! queues itself again.
 //!
 //! Each state is written before its work starts, and each step is safe to
 //! run again (apply is idempotent, watching only reads), so a server killed
@@ -46,6 +51,15 @@ impl Job for DeployJob {
     }
 
     async fn run(&self, ctx: &AppState, cancel: Cancel) -> Result<(), JobError> {
+        // A look at a waiting deploy acts only while it waits: the run that
+        // opened it carries on, any other look (a schedule change queued one
+        // too) finds it moved on and leaves it to that run.
+        if self.state.starts_with(DeployState::WaitingWindow.as_str()) {
+            let d = deploys::get(&mut *ctx.store.conn().await?, self.deploy_id).await?;
+            if d.state != DeployState::WaitingWindow {
+                return Ok(());
+            }
+        }
         run(ctx, self.deploy_id, cancel).await
     }
 
@@ -66,6 +80,56 @@ impl Job for DeployJob {
         .await?;
         fail(ctx, &d, DeployFailure::Crashed, &reason).await
     }
+}
+
+/// Enqueues the job that looks at a deploy waiting for its window at
+/// `run_at` (system time); keyed by that time, so each look is its own job.
+pub async fn enqueue_wait(c: &mut prism_store::AnyConnection, deploy_id: i64, run_at: i64) -> prism_store::Result<()> {
+    let job = DeployJob {
+        deploy_id,
+        state: format!("{}@{run_at}", DeployState::WaitingWindow.as_str()),
+    };
+    prism_jobs::enqueue_at(c, &job, Some(run_at)).await?;
+    Ok(())
+}
+
+/// A deploy waiting for its window: true when it opened (the deploy is
+/// applying now), false when it still waits (the next look is queued).
+async fn step_wait(state: &AppState, d: &Deploy) -> Result<bool, StepError> {
+    use crate::ops::windows::{gate, park, Gate};
+    let mut tx = state.store.begin().await?;
+    let g = gate(&mut tx, &state.clock, d)
+        .await
+        .map_err(|e| StepError::Failed(DeployFailure::Internal, e.to_string()))?;
+    match g {
+        Gate::Apply => {
+            if !deploys::advance(&mut tx, d.id, DeployState::WaitingWindow, DeployEvent::WindowOpened).await? {
+                return Ok(false);
+            }
+            prism_store::governance::set_opens(&mut tx, d.id, None).await?;
+            deploys::event(
+                &mut tx,
+                d.id,
+                "window",
+                &format!("deploying to {} opened; applying", d.environment),
+                json!({}),
+            )
+            .await?;
+        }
+        Gate::Wait(open) => {
+            // Still closed (a pinned clock, a changed schedule): look again later.
+            if d.opens_at != open.opens_at {
+                park(&mut tx, &state.clock, d, &open).await?;
+            } else {
+                let at = open.opens_at.unwrap_or(state.clock.now_ms() + 3_600_000);
+                enqueue_wait(&mut tx, d.id, state.clock.recheck_at(at)).await?;
+            }
+            tx.commit().await?;
+            return Ok(false);
+        }
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Enqueues the job that advances `deploy_id` (deduplicated per state, so
@@ -90,9 +154,18 @@ async fn event(state: &AppState, id: i64, step: &str, message: &str, data: serde
 }
 
 async fn run(state: &AppState, id: i64, mut cancel: Cancel) -> Result<(), JobError> {
+    let mut first = true;
     loop {
         let d = deploys::get(&mut *state.store.conn().await?, id).await?;
+        let was_first = std::mem::replace(&mut first, false);
         let outcome = match d.state {
+            // Parked by this run's plan: the look at its window is queued already.
+            DeployState::WaitingWindow if !was_first => return Ok(()),
+            DeployState::WaitingWindow => match step_wait(state, &d).await {
+                Ok(true) => continue,
+                Ok(false) => return Ok(()),
+                Err(e) => Err(e),
+            },
             DeployState::Planning => step_plan(state, &d).await,
             DeployState::Applying => step_apply(state, &d).await,
             DeployState::Watching => step_watch(state, &d, &mut cancel).await,
@@ -187,8 +260,21 @@ async fn step_plan(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     let manifests = serde_json::to_value(&objects).expect("planned objects serialise");
     // Only the run that still finds the deploy planning writes its plan: a
     // stale instance whose lease lapsed must not replace a reviewed plan.
-    let review = d.kind.needs_review(env.policy.requires_review);
-    let planned = DeployEvent::Planned { review };
+    let (policy, _) = prism_store::governance::effective_policy(&mut tx, env.id, &env.policy, d.project_id).await?;
+    let review = d.kind.needs_review(policy.required > 0);
+    // Without review it is ready now: deploying may be closed (a rollback
+    // restores what ran before and never waits for a window).
+    let gate = if review || d.kind == DeployKind::Rollback {
+        crate::ops::windows::Gate::Apply
+    } else {
+        crate::ops::windows::gate(&mut tx, &state.clock, d)
+            .await
+            .map_err(|e| StepError::Failed(DeployFailure::Internal, e.to_string()))?
+    };
+    let planned = match gate {
+        crate::ops::windows::Gate::Wait(_) => DeployEvent::Wait,
+        crate::ops::windows::Gate::Apply => DeployEvent::Planned { review },
+    };
     if !deploys::advance(&mut tx, d.id, DeployState::Planning, planned).await? {
         return Ok(());
     }
@@ -207,10 +293,23 @@ async fn step_plan(state: &AppState, d: &Deploy) -> Result<(), StepError> {
             &mut tx,
             d.id,
             "review",
-            "waiting for an operator to review and confirm",
-            json!({}),
+            &format!("waiting for {} approval(s) by {}", policy.required, policy.roles_text()),
+            json!({"need": policy.required}),
         )
         .await?;
+        crate::ops::governance_events::emit(
+            &mut tx,
+            &prism_store::audit::Origin::system("deploy"),
+            crate::ops::governance_events::GovernanceEvent::DeployWaitingForApproval {
+                deploy: d.id,
+                environment: &d.environment,
+                need: policy.required,
+            },
+        )
+        .await?;
+    }
+    if let crate::ops::windows::Gate::Wait(open) = &gate {
+        crate::ops::windows::park(&mut tx, &state.clock, d, open).await?;
     }
     tx.commit().await?;
     Ok(())

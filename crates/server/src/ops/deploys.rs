@@ -17,7 +17,7 @@ use super::{access, referenced, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 use crate::jobs::deploy::enqueue;
 use crate::services::deploy_plan::{self, DeployError};
-use prism_domain::{DeployEvent as Step, DeployKind, DeployState};
+use prism_domain::{DeployKind, DeployState};
 
 /// What a deploy-planning failure is for the caller: manifests that do not
 /// render (invalid, naming the template), a cluster that does not answer
@@ -50,6 +50,11 @@ pub struct StartDeploy {
     pub environment: String,
     #[serde(default)]
     pub note: String,
+    /// Deploy although deploying is closed (a freeze, outside the windows):
+    /// why it cannot wait. Only the roles the environment's schedule names,
+    /// signed in as people (never API tokens), may break glass.
+    #[serde(default)]
+    pub break_glass_reason: Option<String>,
 }
 
 /// Starts deploying a release into an environment: checks the caller's role
@@ -64,6 +69,18 @@ pub async fn start_deploy(ctx: &Ctx, caller: &Caller, rid: ReleaseId, req: Start
             format!("environment {} is not bound to a cluster yet", env.name),
         ));
     }
+    let (_, roles) = access::release(&mut tx, caller, rid).await?;
+    let admission =
+        match super::windows::admit(ctx, &mut tx, caller, roles, &env, req.break_glass_reason.as_deref()).await {
+            Ok(a) => a,
+            Err(refused) => {
+                drop(tx);
+                if let Some(detail) = refused.audit {
+                    super::windows::audit_refusal(ctx, caller, detail).await?;
+                }
+                return Err(refused.error);
+            }
+        };
     let rel = transition_in(
         &mut tx,
         &Who::User(caller),
@@ -96,6 +113,26 @@ pub async fn start_deploy(ctx: &Ctx, caller: &Caller, rid: ReleaseId, req: Start
         json!({}),
     )
     .await?;
+    match &admission {
+        super::windows::Admission::Open => {}
+        super::windows::Admission::Queued(open) => {
+            deploys::event(
+                &mut tx,
+                d.id,
+                "window",
+                &format!(
+                    "deploying to {} is {}; it is planned and reviewed now and waits for the window",
+                    env.name,
+                    open.describe()
+                ),
+                json!({"opens_at": open.opens_at, "opens_local": open.opens_local}),
+            )
+            .await?;
+        }
+        super::windows::Admission::BreakGlass { reason, closed_by } => {
+            super::windows::record_break_glass(&mut tx, caller, &d, reason, closed_by).await?;
+        }
+    }
     enqueue(&mut tx, d.id, DeployState::Planning).await?;
     audit::record(
         &mut tx,
@@ -106,6 +143,7 @@ pub async fn start_deploy(ctx: &Ctx, caller: &Caller, rid: ReleaseId, req: Start
         json!({"release": rel.id, "environment": env.name}),
     )
     .await?;
+    let d = deploys::get(&mut tx, d.id).await?;
     tx.commit().await?;
     ctx.job_wakeup.notify_one();
     Ok(d)
@@ -236,90 +274,16 @@ pub struct Review {
     pub comment: String,
 }
 
-/// An operator's confirmation (or rejection) of a planned deploy, after
-/// seeing the release, the rendered manifests and the diff.
+/// A reviewer's approval (or rejection) of a planned deploy, after seeing
+/// the release, the rendered manifests and the diff: one vote under the
+/// environment's approval policy (see [`super::approvals::vote`]).
 pub async fn review(ctx: &Ctx, caller: &Caller, id: &str, req: Review) -> OpResult<Deploy> {
     let approve = match req.decision.as_str() {
         "approve" => true,
         "reject" => false,
         _ => return Err(OpError::invalid("decision", "must be approve or reject")),
     };
-    if req.comment.len() > 5000 {
-        return Err(OpError::invalid("comment", "must be at most 5000 characters"));
-    }
-    if !approve && req.comment.trim().is_empty() {
-        return Err(OpError::invalid("comment", "say why the deploy is rejected"));
-    }
-    let mut tx = ctx.store.begin().await?;
-    let (d, roles) = access::deploy(&mut tx, caller, id).await?;
-    let env = environments::get(&mut tx, d.env_id).await?;
-    if !access::may_deploy(roles, &env) {
-        return Err(OpError::forbidden(format!(
-            "reviewing a deploy to {} needs the role {}",
-            env.name,
-            env.policy.roles_csv()
-        )));
-    }
-    if d.state != DeployState::AwaitingReview {
-        return Err(OpError::conflict_as(
-            "invalid_transition",
-            format!("deploy {} is {}, not awaiting review", d.id, d.state),
-        )
-        .field("state"));
-    }
-    if approve {
-        // Approving applies this release: it must still be the one deploying here.
-        let rel = prism_store::releases::get(&mut tx, d.release).await?;
-        if rel.parsed_state != prism_domain::ReleaseState::Deploying(d.env_id) {
-            return Err(OpError::conflict_as(
-                "invalid_transition",
-                format!("release {} is {} now; reject this deploy instead", rel.id, rel.state),
-            )
-            .field("release"));
-        }
-    }
-    let decision = if approve { Step::Approve } else { Step::Reject };
-    if !deploys::advance(&mut tx, d.id, DeployState::AwaitingReview, decision).await? {
-        return Err(OpError::conflict("the deploy was reviewed meanwhile"));
-    }
-    deploys::set_review(&mut tx, d.id, &caller.user.username, &req.comment).await?;
-    let verb = if approve { "approved" } else { "rejected" };
-    deploys::event(
-        &mut tx,
-        d.id,
-        "review",
-        &format!("{verb} by {}: {}", caller.user.username, req.comment),
-        json!({"decision": req.decision}),
-    )
-    .await?;
-    if approve {
-        enqueue(&mut tx, d.id, DeployState::Applying).await?;
-    } else {
-        transition_in(
-            &mut tx,
-            &Who::Engine("review"),
-            d.release,
-            Move {
-                action: Action::DeployFailed,
-                note: &format!("rejected by {}: {}", caller.user.username, req.comment),
-                build_info: None,
-            },
-        )
-        .await?;
-    }
-    audit::record(
-        &mut tx,
-        &caller.origin(),
-        &format!("deploy.{verb}"),
-        "deploy",
-        &d.id.to_string(),
-        json!({"comment": req.comment}),
-    )
-    .await?;
-    let d = deploys::get(&mut tx, d.id).await?;
-    tx.commit().await?;
-    ctx.job_wakeup.notify_one();
-    Ok(shown(d))
+    super::approvals::vote(ctx, caller, id, approve, &req.comment).await
 }
 
 /// The one way a rollback deploy is made: a deploy of `target`'s release

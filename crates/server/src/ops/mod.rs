@@ -33,6 +33,7 @@
 pub mod access;
 pub mod address_policy;
 pub mod applications;
+pub mod approvals;
 pub mod audit;
 pub mod base_images;
 pub mod builds;
@@ -43,6 +44,7 @@ pub mod environments;
 mod error;
 pub mod executors;
 pub mod git_credentials;
+pub mod governance_events;
 pub mod holds;
 pub mod jobs;
 pub mod members;
@@ -56,6 +58,7 @@ pub mod templates;
 pub mod tokens;
 pub mod transitions;
 pub mod users;
+pub mod windows;
 
 pub use error::{referenced, OpError, OpResult};
 

@@ -43,6 +43,7 @@ pub async fn retry_deploy(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<Depl
     let req = StartDeploy {
         environment: d.environment.clone(),
         note: format!("retry of deploy {id}"),
+        break_glass_reason: None,
     };
     start_deploy(ctx, caller, d.release, req).await
 }

@@ -17,6 +17,7 @@ pub mod environment_namespaces;
 pub mod environments;
 pub mod executors;
 pub mod git_credentials;
+pub mod governance;
 mod health;
 pub mod jobs;
 pub mod projects;
@@ -130,6 +131,17 @@ pub fn router() -> Router<AppState> {
         .route("/deploys/{id}/events", get(deploys::events))
         .route("/deploys/{id}/stream", get(deploys::stream))
         .route("/deploys/{id}/review", post(deploys::review))
+        .route("/deploys/{id}/approvals", get(governance::list_approvals))
+        .route("/deploys/{id}/approve", post(governance::approve))
+        .route("/deploys/{id}/reject", post(governance::reject))
+        .route(
+            "/environments/{name}/approval-policy",
+            get(governance::get_policy).put(governance::put_policy),
+        )
+        .route(
+            "/environments/{name}/schedule",
+            get(governance::get_schedule).put(governance::put_schedule),
+        )
         .route(
             "/applications/{name}/environments/{env}/rollback",
             post(deploys::rollback),

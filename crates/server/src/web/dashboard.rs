@@ -110,12 +110,14 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web) -> WebResult<
         (vec![], vec![])
     };
     drop(c);
+    let closed_envs = super::deploys::closed_environments(&state).await?;
     render(
         &state,
         &caller,
         "dashboard.html",
         context! {
             nav => "dashboard",
+            closed_envs => closed_envs,
             envs => envs.iter().map(|e| &e.name).collect::<Vec<_>>(),
             board => board,
             total_apps => total_apps,

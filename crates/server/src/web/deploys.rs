@@ -122,6 +122,9 @@ async fn deploy_page(
     let successes = op::successes(&mut c, d.app_id, d.env_id).await?;
     drop(c);
     let may_deploy = crate::ops::access::may_deploy(roles, &env);
+    // Who approved, who still may, and whether this caller may vote (the
+    // approval policy decides, in ops::approvals).
+    let approvals = crate::ops::approvals::list(state, caller, &id).await?;
     let diff = diff_items(d.diff.as_ref());
     let manifests = manifests_yaml(d.manifests.as_ref());
     render(
@@ -137,7 +140,8 @@ async fn deploy_page(
             diff => diff,
             manifests => manifests,
             finished => d.state.is_final(),
-            can_review => may_deploy && d.state == prism_domain::DeployState::AwaitingReview,
+            can_review => approvals.you_may_vote,
+            approvals => approvals,
             can_rollback => may_deploy && d.state.is_final() && successes >= 2,
             can_retry => d.state == prism_domain::DeployState::Failed && crate::ops::retry::may_retry_for(caller, &d.requested_by),
             policy => env.policy,
@@ -206,4 +210,25 @@ pub async fn rollback(
     };
     let d = op::rollback(&state, &p.caller, &name, &env, req).await?;
     Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response())
+}
+
+/// An environment where deploying is closed now, for the board and the release page.
+#[derive(Serialize)]
+pub struct ClosedEnv {
+    pub environment: String,
+    pub closed_by: String,
+    pub opens_local: Option<String>,
+}
+
+/// The environments closed now and when each opens (from `ops::windows`).
+pub async fn closed_environments(state: &AppState) -> WebResult<Vec<ClosedEnv>> {
+    Ok(crate::ops::windows::closed_environments(state)
+        .await?
+        .into_iter()
+        .map(|(environment, o)| ClosedEnv {
+            environment,
+            closed_by: o.closed_by.unwrap_or_default(),
+            opens_local: o.opens_local,
+        })
+        .collect())
 }

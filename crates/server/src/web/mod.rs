@@ -83,6 +83,11 @@ pub fn router() -> Router<AppState> {
             "/admin/environments/{name}/namespaces/{project}/delete",
             post(admin::unbind_namespace),
         )
+        .route(
+            "/admin/environments/{name}/approval-policy",
+            post(admin::put_env_policy),
+        )
+        .route("/admin/environments/{name}/schedule", post(admin::put_env_schedule))
         .route("/admin/registries", get(admin::registries).post(admin::put_registry))
         .route("/admin/registries/{name}/delete", post(admin::delete_registry))
         .route("/admin/base-images", get(admin::base_images).post(admin::create_base))

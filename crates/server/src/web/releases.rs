@@ -264,11 +264,14 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Pat
     let controls = controls(&mut c, &caller, &rel).await?;
     let build = super::builds::for_release(&mut c, &caller, &rel).await?;
     drop(c);
+    let closed_envs = super::deploys::closed_environments(&state).await?;
+    let closed_env_names: Vec<String> = closed_envs.iter().map(|c| c.environment.clone()).collect();
     render(
         &state,
         &caller,
         "release.html",
-        context! { nav => "releases", release => rel, history => history, deploys => ds, controls => controls, build => build },
+        context! { nav => "releases", release => rel, history => history, deploys => ds, controls => controls, build => build,
+                   closed_envs => closed_envs, closed_env_names => closed_env_names },
     )
     .await
 }
@@ -280,6 +283,9 @@ pub struct ActForm {
     override_reason: Option<String>,
     #[serde(default)]
     note: String,
+    /// Deploy during a freeze or outside the windows: why (break-glass).
+    #[serde(default)]
+    break_glass_reason: Option<String>,
 }
 
 pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Posted<ActForm>) -> WebResult<Response> {
@@ -292,6 +298,7 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Poste
         let req = StartDeploy {
             environment: env,
             note: f.note,
+            break_glass_reason: f.break_glass_reason.filter(|r| !r.trim().is_empty()),
         };
         let rid = ReleaseId::parse("id", &id).map_err(|_| OpError::not_found("release", &id))?;
         let d = deploys::start_deploy(&state, &p.caller, rid, req).await?;

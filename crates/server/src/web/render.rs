@@ -31,6 +31,7 @@ templates!(
     "templates.html",
     "release_rows.html",
     "deploy_rows.html",
+    "windows_notice.html",
     "releases.html",
     "release.html",
     "build_facts.html",

@@ -8,6 +8,7 @@ use prism_test_support::both_backends;
 mod bad_input;
 mod builds;
 mod flow;
+mod governance;
 mod promotion;
 mod rbac;
 mod security;

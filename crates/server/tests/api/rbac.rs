@@ -1232,6 +1232,13 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/base-images/{name}"),
     ("POST", "/api/v1/base-images/{name}/build"),
     ("POST", "/api/v1/base-images/{name}/rebuild-applications"),
+    ("GET", "/api/v1/deploys/{id}/approvals"),
+    ("POST", "/api/v1/deploys/{id}/approve"),
+    ("POST", "/api/v1/deploys/{id}/reject"),
+    ("GET", "/api/v1/environments/{name}/approval-policy"),
+    ("PUT", "/api/v1/environments/{name}/approval-policy"),
+    ("GET", "/api/v1/environments/{name}/schedule"),
+    ("PUT", "/api/v1/environments/{name}/schedule"),
 ];
 
 /// The endpoints that work without credentials.

@@ -15,9 +15,17 @@ use crate::web::error::WebResult;
 use crate::web::render::page as render;
 use crate::web::session::{Posted, Web};
 
-async fn environments_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
+pub(crate) async fn environments_page(
+    state: &AppState,
+    caller: &Caller,
+    notice: Option<Notice>,
+) -> WebResult<Html<String>> {
     access::require_admin(caller)?;
     let envs = op::list(state).await?;
+    let mut governance = std::collections::BTreeMap::new();
+    for e in &envs {
+        governance.insert(e.name.clone(), super::governance::of(state, caller, &e.name).await?);
+    }
     let cl = crate::ops::clusters::list(state, caller).await?;
     // Each environment's per-project namespace bindings, by environment name.
     let mut bindings = std::collections::BTreeMap::new();
@@ -34,6 +42,7 @@ async fn environments_page(state: &AppState, caller: &Caller, notice: Option<Not
             envs => envs,
             bindings => bindings,
             projects => projects.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            governance => governance,
             clusters => cl.iter().map(|c| &c.name).collect::<Vec<_>>(),
             roles => [Role::Developer.as_str(), Role::Tester.as_str(), Role::Operator.as_str()],
             notice => notice,
