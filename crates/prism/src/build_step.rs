@@ -84,6 +84,8 @@ async fn checkout() -> Result<String, String> {
 async fn package() -> Result<String, String> {
     let p: PackagePlan = plan(PACKAGE_ENV)?;
     let auths: Vec<RegistryAuth> = plan(REGISTRIES_ENV)?;
+    let policy = prism_domain::AddressPolicy::parse("address_policy", &p.address_rules).map_err(|e| e.to_string())?;
+    let guard = prism_netguard::Guard::new(policy);
     let mut registries = prism_image::Registries::new();
     for a in auths {
         let credentials = match (a.username, a.password) {
@@ -99,6 +101,8 @@ async fn package() -> Result<String, String> {
                 } else {
                     prism_image::Scheme::Https
                 },
+                token_realm_hosts: a.token_realm_hosts,
+                guard: guard.clone(),
             },
         );
     }

@@ -93,6 +93,9 @@ pub struct PackagePlan {
     pub entrypoint: Option<Vec<String>>,
     pub release: String,
     pub application: String,
+    /// The server's address policy: the step connects where Prism would.
+    #[serde(default)]
+    pub address_rules: prism_domain::AddressRules,
 }
 
 /// A registry the package step reads from or pushes to (in the Secret).
@@ -102,6 +105,9 @@ pub struct RegistryAuth {
     pub username: Option<String>,
     pub password: Option<String>,
     pub insecure_http: bool,
+    /// Token realm hosts that may receive the credentials (besides `host`).
+    #[serde(default)]
+    pub token_realm_hosts: Vec<String>,
 }
 
 /// What the package step reports.
@@ -116,7 +122,11 @@ pub struct PackageReport {
 }
 
 /// The Kubernetes runner build `r` names, if it names one.
-pub(super) async fn runner_for(state: &AppState, b: &Build, r: &ResolvedBuild) -> Result<Option<RunnerSettings>, Failure> {
+pub(super) async fn runner_for(
+    state: &AppState,
+    b: &Build,
+    r: &ResolvedBuild,
+) -> Result<Option<RunnerSettings>, Failure> {
     if r.executor == prism_domain::build::LOCAL_EXECUTOR {
         return Ok(None);
     }
@@ -223,6 +233,7 @@ pub(super) async fn pipeline(
             username: reg.username.clone(),
             password,
             insecure_http: reg.insecure_http != 0,
+            token_realm_hosts: reg.token_realm_hosts(),
         });
     }
     drop(c);
@@ -283,6 +294,7 @@ pub(super) async fn pipeline(
         entrypoint: (!r.entrypoint.is_empty()).then(|| r.entrypoint.clone()),
         release: b.release.to_string(),
         application: b.application.clone(),
+        address_rules: prism_store::address_policy::get(&mut *state.store.conn().await?).await?,
     };
     let prism_step = |name: &str, sub: &str, env: (&str, String), secret_env: Vec<(String, String)>| PodStep {
         name: name.into(),
