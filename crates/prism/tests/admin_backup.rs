@@ -79,7 +79,18 @@ fn the_sealing_key_travels_only_encrypted_with_a_passphrase() {
     let source = ServerProcess::start("backup-key-source");
     source.login_admin();
     source
-        .run_with_stdin(&["git-credential", "put", "gitea", "--username", "bot"], "git-pass-1\n")
+        .run_with_stdin(
+            &[
+                "git-credential",
+                "put",
+                "gitea",
+                "--username",
+                "bot",
+                "--host",
+                "git.example:3000",
+            ],
+            "git-pass-1\n",
+        )
         .ok();
     let key = std::fs::read_to_string(source.data_dir().join("secret.key")).unwrap();
     let files = TempDir::new("backup-key-files");

@@ -90,7 +90,18 @@ fn rotate_key_reseals_everything_and_a_wrong_or_missing_key_is_refused_at_start(
         )
         .ok();
     server
-        .run_with_stdin(&["git-credential", "put", "gitea", "--username", "bot"], "git-pass-1\n")
+        .run_with_stdin(
+            &[
+                "git-credential",
+                "put",
+                "gitea",
+                "--username",
+                "bot",
+                "--host",
+                "git.example:3000",
+            ],
+            "git-pass-1\n",
+        )
         .ok();
     let dir = server.data_dir().to_path_buf();
     let old_key = key_file(&dir, "secret.key").expect("the server made its key");

@@ -102,6 +102,7 @@ async fn a_build_killed_with_the_server_leaves_nothing_running_and_runs_again_on
             "--host",
             &format!("127.0.0.1:{}", registry.port),
             "--insecure-http",
+            "--all-projects",
         ])
         .ok();
     server
