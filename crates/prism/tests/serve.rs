@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -13,6 +14,17 @@ use prism_test_support::{free_port, TempDir};
 struct Proc {
     child: Child,
     base: String,
+    /// stdout and stderr, read as they are written: a server whose pipe
+    /// fills (64 KiB of debug logs) would otherwise block on its next line.
+    output: Option<(JoinHandle<String>, JoinHandle<String>)>,
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
 }
 
 impl Drop for Proc {
@@ -23,14 +35,16 @@ impl Drop for Proc {
 }
 
 fn spawn(cmd: &mut Command, port: u16) -> Proc {
-    let child = cmd
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start prism serve");
+    let output = Some((drain(child.stdout.take().unwrap()), drain(child.stderr.take().unwrap())));
     let p = Proc {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        output,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while !reqwest::blocking::get(format!("{}/healthz", p.base)).is_ok_and(|r| r.status().is_success()) {
@@ -62,10 +76,8 @@ fn terminate(mut p: Proc) -> (bool, String, String) {
         assert!(Instant::now() < deadline, "no graceful exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut out = String::new();
-    let mut err = String::new();
-    p.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    p.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let (out, err) = p.output.take().unwrap();
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
     (status.success(), out, err)
 }
 

@@ -91,7 +91,7 @@ async fn world(app: &TestApp, apps: &[&str]) -> World {
         Method::PUT,
         "/api/v1/registries/main",
         &app.admin,
-        Some(json!({"host": format!("127.0.0.1:{}", registry.port), "insecure_http": true})),
+        Some(json!({"host": format!("127.0.0.1:{}", registry.port), "insecure_http": true, "all_projects": true})),
     )
     .await;
     app.ok(
