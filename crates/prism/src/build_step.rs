@@ -99,6 +99,7 @@ async fn package() -> Result<String, String> {
                 } else {
                     prism_image::Scheme::Https
                 },
+                ..Default::default()
             },
         );
     }
