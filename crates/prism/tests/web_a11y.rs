@@ -729,7 +729,8 @@ async fn on_call_pages_fit_a_phone_at_390_px() {
             ));
         }
         b.client.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
-        full_page_screenshot(&b, &format!("a11y-phone-{name}")).await;
+        b.screenshot(&format!("a11y-phone-{name}")).await;
+        full_page_screenshot(&b, &format!("a11y-phone-{name}-full")).await;
     }
     // The review page's buttons are there at phone width.
     b.goto(&format!("/deploys/{}", data.review)).await;
