@@ -512,6 +512,11 @@ async fn active(b: &Browser) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_keyboard_reaches_the_content_and_the_approve_button() {
     let (server, _api, data) = world("web-a11y-keys").await;
+    // The icon every browser asks for is there (no 404 in every page's console).
+    let icon = reqwest::get(format!("{}/favicon.ico", server.url)).await.unwrap();
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    assert!(icon.text().await.unwrap().starts_with("<svg"));
     let driver = Driver::start();
     let b = driver.browser(&server.url, "keyboard", true).await;
     let check = |page: String| {
@@ -678,6 +683,64 @@ async fn live_pages_announce_politely_and_a_finished_deploy_says_its_result() {
         "the announcement names the deploy: {said}"
     );
     b.screenshot("a11y-live-deploy-announced").await;
+    b.close().await;
+    tokio::task::spawn_blocking(move || server.stop()).await.unwrap();
+}
+
+/// The statistics charts are named images, and their numbers are also a
+/// table: each table's sum is the total the chart's heading shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_have_a_title_and_their_numbers_as_a_table() {
+    let (server, _api, _data) = world("web-a11y-charts").await;
+    let driver = Driver::start();
+    let b = driver.browser(&server.url, "otto", true).await;
+    b.login("otto", PW).await;
+    b.goto("/stats").await;
+    let charts = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('svg.chart')].map(svg => {
+               const section = svg.closest('section');
+               const label = document.getElementById(svg.getAttribute('aria-labelledby') || '');
+               const table = section.querySelector('details.chart-data table');
+               const columns = table ? [...table.querySelectorAll('thead th')].slice(1).map(th => th.textContent) : [];
+               const sums = columns.map((_, i) => [...table.querySelectorAll('tbody tr')]
+                   .reduce((a, tr) => a + Number(tr.querySelectorAll('td')[i].textContent), 0));
+               return {id: section.id, role: svg.getAttribute('role'), title: label ? label.textContent : null,
+                       first: svg.firstElementChild.tagName, heading: section.querySelector('h2').textContent,
+                       columns, sums, rows: table ? table.querySelectorAll('tbody tr').length : 0};
+             });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let charts = charts.as_array().unwrap();
+    assert_eq!(charts.len(), 3, "{charts:?}");
+    for c in charts {
+        assert_eq!(c["role"], "img", "{c}");
+        assert_eq!(c["first"], "title", "the title is the svg's first child: {c}");
+        let title = c["title"].as_str().unwrap_or("");
+        assert!(
+            !title.is_empty() && c["heading"].as_str().unwrap().starts_with(title),
+            "the chart is named like its heading: {c}"
+        );
+        assert!(c["rows"].as_u64().unwrap() >= 8, "a row per week: {c}");
+    }
+    // The releases chart: 2 releases of web and 1 of cart this week.
+    let releases = &charts[0];
+    assert_eq!(releases["id"], "chart-releases");
+    assert_eq!(releases["sums"], json!([3]), "{releases}");
+    assert!(releases["heading"].as_str().unwrap().ends_with(" 3"), "{releases}");
+    // The deploys chart: what the heading says succeeded and failed.
+    let deploys = &charts[1];
+    let heading = deploys["heading"].as_str().unwrap().to_owned();
+    let numbers: Vec<i64> = heading.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert_eq!(
+        deploys["sums"],
+        json!(numbers),
+        "table sums vs heading {heading:?}: {deploys}"
+    );
+    assert_eq!(deploys["columns"], json!(["Succeeded", "Failed"]), "{deploys}");
     b.close().await;
     tokio::task::spawn_blocking(move || server.stop()).await.unwrap();
 }

@@ -69,14 +69,7 @@ fn chart(id: &str, title: &str, weeks: &[i64], series: &[(&str, &str, Vec<i64>)]
             .replace('"', "&quot;")
     };
     let plain: Vec<(&str, Vec<i64>)> = series.iter().map(|(c, _, v)| (*c, v.clone())).collect();
-    let svg = bars(weeks, &plain).replacen(
-        r#"role="img""#,
-        &format!(
-            r#"role="img" aria-labelledby="chart-{id}-title"><title id="chart-{id}-title">{}</title"#,
-            esc(title)
-        ),
-        1,
-    );
+    let svg = bars(weeks, &plain, Some((&format!("chart-{id}-title"), &esc(title))));
     let mut table = format!(
         r#"<details class="chart-data" id="chart-{id}-data"><summary>{}</summary><div class="scroll-x"><table class="small"><thead><tr><th scope="col">{}</th>"#,
         esc(text::get("stats.as_table")),
@@ -98,7 +91,9 @@ fn chart(id: &str, title: &str, weeks: &[i64], series: &[(&str, &str, Vec<i64>)]
 
 /// A bar chart of one or two series per week, as an SVG document. Only
 /// numbers and dates we format go into it.
-fn bars(weeks: &[i64], series: &[(&str, Vec<i64>)]) -> String {
+/// `title` is the chart's name (element id, escaped text): the image is
+/// labelled by it.
+fn bars(weeks: &[i64], series: &[(&str, Vec<i64>)], title: Option<(&str, &str)>) -> String {
     let (w, h, left, bottom) = (640.0, 180.0, 36.0, 24.0);
     let max = series
         .iter()
@@ -108,7 +103,11 @@ fn bars(weeks: &[i64], series: &[(&str, Vec<i64>)]) -> String {
         .max(1) as f64;
     let slot = (w - left) / weeks.len() as f64;
     let bar = (slot * 0.8) / series.len() as f64;
-    let mut svg = format!(r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" xmlns="http://www.w3.org/2000/svg">"#);
+    let mut svg = format!(r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" xmlns="http://www.w3.org/2000/svg""#);
+    match title {
+        Some((id, text)) => svg += &format!(r#" aria-labelledby="{id}"><title id="{id}">{text}</title>"#),
+        None => svg += ">",
+    }
     svg += &format!(
         r#"<line class="axis" x1="{left}" y1="{y}" x2="{w}" y2="{y}"/><text class="tick" x="{x}" y="12">{max}</text><text class="tick" x="{x}" y="{y}">0</text>"#,
         y = h - bottom,
@@ -327,7 +326,7 @@ mod tests {
 
     #[test]
     fn chart_scales_bars_to_the_largest_value() {
-        let svg = bars(&[0, WEEK_MS], &[("a", vec![2, 4])]);
+        let svg = bars(&[0, WEEK_MS], &[("a", vec![2, 4])], None);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert_eq!(svg.matches("<rect").count(), 2);
         assert!(svg.contains("<title>4</title>"));
@@ -342,7 +341,7 @@ mod tests {
             &[0, WEEK_MS],
             &[("a", "ok", vec![2, 4]), ("b", "failed", vec![0, 7])],
         );
-        assert!(html.contains(r#"role="img" aria-labelledby="chart-x-title"><title id="chart-x-title">Deploys &lt;per&gt; week</title>"#), "{html}");
+        assert!(html.starts_with(r#"<svg class="chart" viewBox="0 0 640 180" role="img" xmlns="http://www.w3.org/2000/svg" aria-labelledby="chart-x-title"><title id="chart-x-title">Deploys &lt;per&gt; week</title><line "#), "{html}");
         assert!(html.contains(r#"<th scope="row">01-01</th><td>2</td><td>0</td></tr><tr><th scope="row">01-08</th><td>4</td><td>7</td></tr>"#), "{html}");
         assert!(html.contains("<th scope=\"col\">failed</th>"), "{html}");
     }
