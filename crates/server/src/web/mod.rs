@@ -10,6 +10,12 @@
 //!   an operation's `OpError` gets the status the API would answer with;
 //! - one file per page group: `login`, `dashboard`, `apps`, `releases`,
 //!   `builds`, `deploys`, `audit`, `stats`, `admin`.
+//!
+//! Accessibility (WCAG 2.1 AA): every GET page goes through `Routes::page`,
+//! so `page_paths` lists them all and the browser suite runs axe-core over
+//! each (crates/prism/tests/web_a11y.rs). `page.js` runs on every page (the
+//! polite announcements after a live reload, keyboard access to boxes that
+//! scroll); `live.js` follows a running build or deploy.
 
 mod admin;
 mod apps;
