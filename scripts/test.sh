@@ -96,6 +96,9 @@ ensure_image_tools
 log "Chromium and chromedriver for the web console tests"
 bash scripts/ensure-chromium.sh
 
+log "axe-core (npm) for the web console's accessibility test"
+bash scripts/ensure-axe.sh >/dev/null
+
 log "Kubernetes control plane and node binaries, etcd, kubectl, registry, containerd"
 bash scripts/k8s/ensure-binaries.sh
 

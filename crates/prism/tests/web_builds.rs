@@ -319,6 +319,22 @@ async fn a_developer_builds_from_the_release_form_and_watches_the_log_live() {
     );
     assert!(!dev.exists("#build-following").await);
     assert!(!dev.exists("#start-build").await, "a built release is not built again");
+    // The reloaded page says the result once, politely (the layout's status
+    // region, for screen readers; the log lines themselves are not read).
+    let want = format!("#{}: succeeded", build["id"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let said = dev
+            .client
+            .execute("return document.getElementById('announce').textContent", vec![])
+            .await
+            .unwrap();
+        if said.as_str().unwrap_or("").contains(&want) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the page announced {said}, not {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     dev.screenshot("62-build-succeeded").await;
 
     // The permanent log page: every line in order, Prism's own lines apart.

@@ -1,3 +1,9 @@
+// Reloads a live page because its build or deploy moved on or ended; the
+// reloaded page announces what it shows now (page.js).
+function prismReload() {
+  try { sessionStorage.setItem("prism-announce", location.pathname); } catch (e) { /* private mode */ }
+  location.reload();
+}
 // Live deploy progress: appends each step from the API's server-sent events
 // and reloads the page when the deploy ends (so the result, review and
 // rollback controls come from the server). Without script the page still
@@ -22,9 +28,9 @@
     li.append(when, step, " " + e.message);
     list.appendChild(li);
     // A new plan or review decision changes what the page shows: reload it.
-    if (e.step === "review" || (e.step === "plan" && e.data && e.data.diff)) { src.close(); location.reload(); }
+    if (e.step === "review" || (e.step === "plan" && e.data && e.data.diff)) { src.close(); prismReload(); }
   });
-  src.addEventListener("end", function () { src.close(); location.reload(); });
+  src.addEventListener("end", function () { src.close(); prismReload(); });
 })();
 
 // Live build log: appends each new line from the API's server-sent events
@@ -36,6 +42,7 @@
   var log = document.getElementById("build-log-lines");
   if (!log || log.dataset.final === "true" || !window.EventSource) return;
   var last = parseInt(log.dataset.last, 10);
+  var shown = (document.getElementById("build-state") || {dataset: {}}).dataset.state;
   var src = new EventSource("/api/v1/builds/" + log.dataset.build + "/stream");
   src.addEventListener("line", function (msg) {
     var l = JSON.parse(msg.data);
@@ -59,8 +66,11 @@
     if (badge) { badge.textContent = s.state; badge.className = "badge state-" + s.state; }
     var commit = document.getElementById("build-commit");
     if (commit && s.commit_sha) commit.textContent = s.commit_sha;
+    // A new stage is announced once; the log lines themselves are not.
+    var region = document.getElementById("announce");
+    if (region && s.state !== shown) { shown = s.state; region.textContent = (log.dataset.label || "") + " " + s.state; }
   });
-  src.addEventListener("end", function () { src.close(); location.reload(); });
+  src.addEventListener("end", function () { src.close(); prismReload(); });
 })();
 
 // The release form: choosing an application ticks "Build it now" when it

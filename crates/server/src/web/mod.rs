@@ -10,6 +10,12 @@
 //!   an operation's `OpError` gets the status the API would answer with;
 //! - one file per page group: `login`, `dashboard`, `apps`, `releases`,
 //!   `builds`, `deploys`, `audit`, `stats`, `admin`.
+//!
+//! Accessibility (WCAG 2.1 AA): every GET page goes through `Routes::page`,
+//! so `page_paths` lists them all and the browser suite runs axe-core over
+//! each (crates/prism/tests/web_a11y.rs). `page.js` runs on every page (the
+//! polite announcements after a live reload, keyboard access to boxes that
+//! scroll); `live.js` follows a running build or deploy.
 
 mod admin;
 mod apps;
@@ -26,91 +32,136 @@ mod stats;
 mod text;
 mod text_zh_cn;
 
+use axum::handler::Handler;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::state::AppState;
 
+/// The console's router: the route table below with the language and the
+/// security headers around it.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(dashboard::page))
-        .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
-        .route("/static/prism.css", get(stylesheet))
-        .route("/static/live.js", get(live_script))
-        .route("/apps", get(apps::list))
-        .route("/apps/{name}", get(apps::page))
-        .route("/apps/{name}/settings/{env}", post(apps::save_settings))
-        .route(
-            "/apps/{name}/templates",
-            get(apps::templates).post(apps::save_templates),
-        )
-        .route("/apps/{name}/preview", post(apps::preview))
-        .route("/apps/{name}/build-settings", post(apps::save_build_settings))
-        .route("/apps/{name}/envs/{env}/hold", post(releases::hold))
-        .route("/apps/{name}/envs/{env}/unhold", post(releases::unhold))
-        .route("/apps/{name}/envs/{env}/rollback", post(deploys::rollback))
-        .route("/releases", get(releases::list).post(releases::create))
-        .route("/releases/{id}", get(releases::page))
-        .route("/releases/{id}/act", post(releases::act))
-        .route("/releases/{id}/build", post(builds::start))
-        .route("/builds/{id}", get(builds::page))
-        .route("/builds/{id}/cancel", post(builds::cancel))
-        .route("/builds/{id}/retry", post(builds::retry))
-        .route("/deploys/{id}", get(deploys::page))
-        .route("/deploys/{id}/review", post(deploys::review))
-        .route("/deploys/{id}/retry", post(deploys::retry))
-        .route("/audit", get(audit::page))
-        .route("/stats", get(stats::page))
-        .route("/tokens", get(admin::tokens).post(admin::create_token))
-        .route("/tokens/{id}/revoke", post(admin::revoke_token))
-        .route("/admin/users", get(admin::users).post(admin::create_user))
-        .route("/admin/users/{name}", post(admin::update_user))
-        .route("/admin/projects", get(admin::projects).post(admin::create_project))
-        .route("/admin/projects/{name}", get(admin::project))
-        .route("/admin/projects/{name}/members", post(admin::grant))
-        .route("/admin/projects/{name}/apps", post(admin::create_app))
-        .route("/admin/clusters", get(admin::clusters).post(admin::create_cluster))
-        .route("/admin/clusters/{name}/health", post(admin::cluster_health))
-        .route(
-            "/admin/environments",
-            get(admin::environments).post(admin::create_environment),
-        )
-        .route("/admin/environments/{name}", post(admin::update_environment))
-        .route("/admin/environments/{name}/namespaces", post(admin::bind_namespace))
-        .route(
-            "/admin/environments/{name}/namespaces/{project}/delete",
-            post(admin::unbind_namespace),
-        )
-        .route(
-            "/admin/environments/{name}/approval-policy",
-            post(admin::put_env_policy),
-        )
-        .route("/admin/environments/{name}/schedule", post(admin::put_env_schedule))
-        .route("/admin/registries", get(admin::registries).post(admin::put_registry))
-        .route("/admin/registries/{name}/delete", post(admin::delete_registry))
-        .route("/admin/base-images", get(admin::base_images).post(admin::create_base))
-        .route("/admin/base-images/{name}", get(admin::base_image))
-        .route("/admin/base-images/{name}/build", post(admin::build_base))
-        .route(
-            "/admin/base-images/{name}/rebuild-applications",
-            post(admin::rebuild_applications),
-        )
-        .route("/admin/build-setup", get(admin::build_setup))
-        .route("/admin/stacks", post(admin::put_stack))
-        .route("/admin/address-policy", post(admin::put_address_policy))
-        .route("/admin/git-credentials", post(admin::put_git_credential))
-        .route(
-            "/admin/git-credentials/{name}/delete",
-            post(admin::delete_git_credential),
-        )
-        .route("/admin/executors", post(admin::create_executor))
-        .route("/admin/executors/{name}/delete", post(admin::delete_executor))
-        .route("/lang/{code}", get(language))
+    routes()
+        .router
         .fallback(not_found)
         .layer(axum::middleware::from_fn(text::with_language))
         .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// Every path the console answers GET with an HTML page for, in the order of
+/// the route table (with `{param}` placeholders). The accessibility test
+/// (crates/prism/tests/web_a11y.rs) checks each of them, so a page added to
+/// the table is checked without anyone listing it again.
+pub fn page_paths() -> Vec<&'static str> {
+    routes().pages
+}
+
+/// The route table being built: a page (GET, HTML), a form's target
+/// (POST), or a resource (GET of a stylesheet, script, icon or redirect).
+/// Keeping GET pages behind `page` is what makes `page_paths` complete.
+struct Routes {
+    router: Router<AppState>,
+    pages: Vec<&'static str>,
+}
+
+impl Routes {
+    fn page<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+        self.pages.push(path);
+        self.router = self.router.route(path, get(handler));
+        self
+    }
+
+    fn form<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+        self.router = self.router.route(path, post(handler));
+        self
+    }
+
+    fn resource<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+        self.router = self.router.route(path, get(handler));
+        self
+    }
+}
+
+fn routes() -> Routes {
+    Routes {
+        router: Router::new(),
+        pages: vec![],
+    }
+    .page("/", dashboard::page)
+    .page("/login", login::form)
+    .form("/login", login::submit)
+    .form("/logout", login::logout)
+    .resource("/static/prism.css", stylesheet)
+    .resource("/static/live.js", live_script)
+    .resource("/static/page.js", page_script)
+    .resource("/favicon.ico", favicon)
+    .resource("/lang/{code}", language)
+    .page("/apps", apps::list)
+    .page("/apps/{name}", apps::page)
+    .form("/apps/{name}/settings/{env}", apps::save_settings)
+    .page("/apps/{name}/templates", apps::templates)
+    .form("/apps/{name}/templates", apps::save_templates)
+    .form("/apps/{name}/preview", apps::preview)
+    .form("/apps/{name}/build-settings", apps::save_build_settings)
+    .form("/apps/{name}/envs/{env}/hold", releases::hold)
+    .form("/apps/{name}/envs/{env}/unhold", releases::unhold)
+    .form("/apps/{name}/envs/{env}/rollback", deploys::rollback)
+    .page("/releases", releases::list)
+    .form("/releases", releases::create)
+    .page("/releases/{id}", releases::page)
+    .form("/releases/{id}/act", releases::act)
+    .form("/releases/{id}/build", builds::start)
+    .page("/builds/{id}", builds::page)
+    .form("/builds/{id}/cancel", builds::cancel)
+    .form("/builds/{id}/retry", builds::retry)
+    .page("/deploys/{id}", deploys::page)
+    .form("/deploys/{id}/review", deploys::review)
+    .form("/deploys/{id}/retry", deploys::retry)
+    .page("/audit", audit::page)
+    .page("/stats", stats::page)
+    .page("/tokens", admin::tokens)
+    .form("/tokens", admin::create_token)
+    .form("/tokens/{id}/revoke", admin::revoke_token)
+    .page("/admin/users", admin::users)
+    .form("/admin/users", admin::create_user)
+    .form("/admin/users/{name}", admin::update_user)
+    .page("/admin/projects", admin::projects)
+    .form("/admin/projects", admin::create_project)
+    .page("/admin/projects/{name}", admin::project)
+    .form("/admin/projects/{name}/members", admin::grant)
+    .form("/admin/projects/{name}/apps", admin::create_app)
+    .page("/admin/clusters", admin::clusters)
+    .form("/admin/clusters", admin::create_cluster)
+    .form("/admin/clusters/{name}/health", admin::cluster_health)
+    .page("/admin/environments", admin::environments)
+    .form("/admin/environments", admin::create_environment)
+    .form("/admin/environments/{name}", admin::update_environment)
+    .form("/admin/environments/{name}/namespaces", admin::bind_namespace)
+    .form(
+        "/admin/environments/{name}/namespaces/{project}/delete",
+        admin::unbind_namespace,
+    )
+    .form("/admin/environments/{name}/approval-policy", admin::put_env_policy)
+    .form("/admin/environments/{name}/schedule", admin::put_env_schedule)
+    .page("/admin/registries", admin::registries)
+    .form("/admin/registries", admin::put_registry)
+    .form("/admin/registries/{name}/delete", admin::delete_registry)
+    .page("/admin/base-images", admin::base_images)
+    .form("/admin/base-images", admin::create_base)
+    .page("/admin/base-images/{name}", admin::base_image)
+    .form("/admin/base-images/{name}/build", admin::build_base)
+    .form(
+        "/admin/base-images/{name}/rebuild-applications",
+        admin::rebuild_applications,
+    )
+    .page("/admin/build-setup", admin::build_setup)
+    .form("/admin/stacks", admin::put_stack)
+    .form("/admin/address-policy", admin::put_address_policy)
+    .form("/admin/git-credentials", admin::put_git_credential)
+    .form("/admin/git-credentials/{name}/delete", admin::delete_git_credential)
+    .form("/admin/executors", admin::create_executor)
+    .form("/admin/executors/{name}/delete", admin::delete_executor)
 }
 
 /// Pages load only our own stylesheet and script, post forms only to us, and
@@ -172,5 +223,27 @@ async fn live_script() -> impl IntoResponse {
             (axum::http::header::CACHE_CONTROL, "max-age=300"),
         ],
         include_str!("live.js"),
+    )
+}
+
+async fn page_script() -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("page.js"),
+    )
+}
+
+/// The console's icon (browsers ask for /favicon.ico on every page; a 404
+/// there is an error in every page's console): a small SVG prism.
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("favicon.svg"),
     )
 }

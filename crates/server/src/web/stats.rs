@@ -17,6 +17,7 @@ use serde::Deserialize;
 use super::error::WebResult;
 use super::render::page as render;
 use super::session::{PageQuery, Web};
+use super::text;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -48,9 +49,51 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
+/// `07-14`: a week's label.
+fn week_label(start: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(start)
+        .map(|d| d.format("%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// A chart for everyone: the SVG bars, named by a `<title>` (screen readers
+/// announce it as one image), and the same numbers as a table under a
+/// disclosure. `series` are (CSS class, name, one value per week); `id`
+/// keeps the title's id unique on the page. Only numbers, dates and our
+/// own texts go into it; the texts are escaped all the same.
+fn chart(id: &str, title: &str, weeks: &[i64], series: &[(&str, &str, Vec<i64>)]) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let plain: Vec<(&str, Vec<i64>)> = series.iter().map(|(c, _, v)| (*c, v.clone())).collect();
+    let svg = bars(weeks, &plain, Some((&format!("chart-{id}-title"), &esc(title))));
+    let mut table = format!(
+        r#"<details class="chart-data" id="chart-{id}-data"><summary>{}</summary><div class="scroll-x"><table class="small"><thead><tr><th scope="col">{}</th>"#,
+        esc(text::get("stats.as_table")),
+        esc(text::get("stats.week_of")),
+    );
+    for (_, name, _) in series {
+        table += &format!(r#"<th scope="col">{}</th>"#, esc(name));
+    }
+    table += "</tr></thead><tbody>";
+    for (i, start) in weeks.iter().enumerate() {
+        table += &format!(r#"<tr><th scope="row">{}</th>"#, week_label(*start));
+        for (_, _, values) in series {
+            table += &format!("<td>{}</td>", values[i]);
+        }
+        table += "</tr>";
+    }
+    svg + &table + "</tbody></table></div></details>"
+}
+
 /// A bar chart of one or two series per week, as an SVG document. Only
 /// numbers and dates we format go into it.
-fn bars(weeks: &[i64], series: &[(&str, Vec<i64>)]) -> String {
+/// `title` is the chart's name (element id, escaped text): the image is
+/// labelled by it.
+fn bars(weeks: &[i64], series: &[(&str, Vec<i64>)], title: Option<(&str, &str)>) -> String {
     let (w, h, left, bottom) = (640.0, 180.0, 36.0, 24.0);
     let max = series
         .iter()
@@ -60,7 +103,11 @@ fn bars(weeks: &[i64], series: &[(&str, Vec<i64>)]) -> String {
         .max(1) as f64;
     let slot = (w - left) / weeks.len() as f64;
     let bar = (slot * 0.8) / series.len() as f64;
-    let mut svg = format!(r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" xmlns="http://www.w3.org/2000/svg">"#);
+    let mut svg = format!(r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" xmlns="http://www.w3.org/2000/svg""#);
+    match title {
+        Some((id, text)) => svg += &format!(r#" aria-labelledby="{id}"><title id="{id}">{text}</title>"#),
+        None => svg += ">",
+    }
     svg += &format!(
         r#"<line class="axis" x1="{left}" y1="{y}" x2="{w}" y2="{y}"/><text class="tick" x="{x}" y="12">{max}</text><text class="tick" x="{x}" y="{y}">0</text>"#,
         y = h - bottom,
@@ -80,9 +127,7 @@ fn bars(weeks: &[i64], series: &[(&str, Vec<i64>)]) -> String {
             );
         }
         if i % 2 == 0 {
-            let label = chrono::DateTime::from_timestamp_millis(*start)
-                .map(|d| d.format("%m-%d").to_string())
-                .unwrap_or_default();
+            let label = week_label(*start);
             svg += &format!(
                 r#"<text class="tick x" x="{x:.1}" y="{y}">{label}</text>"#,
                 x = x0,
@@ -224,8 +269,21 @@ pub async fn page(
             projects => visible,
             project => project.name,
             production => last_env.map(|e| e.name),
-            releases_chart => Value::from_safe_string(bars(&weeks, &[("bar-releases", released.clone())])),
-            deploys_chart => Value::from_safe_string(bars(&weeks, &[("bar-ok", ok.clone()), ("bar-failed", failed.clone())])),
+            releases_chart => Value::from_safe_string(chart(
+                "releases",
+                text::get("stats.releases_per_week"),
+                &weeks,
+                &[("bar-releases", text::get("stats.releases"), released.clone())],
+            )),
+            deploys_chart => Value::from_safe_string(chart(
+                "deploys",
+                text::get("stats.deploys_per_week"),
+                &weeks,
+                &[
+                    ("bar-ok", text::get("stats.succeeded"), ok.clone()),
+                    ("bar-failed", text::get("stats.failed"), failed.clone()),
+                ],
+            )),
             releases_total => released.iter().sum::<i64>(),
             deploys_ok => ok.iter().sum::<i64>(),
             deploys_failed => failed.iter().sum::<i64>(),
@@ -233,7 +291,12 @@ pub async fn page(
             failure_rate => failure_rate.map(|r| format!("{r:.0} %")),
             judged => judged.len(),
             restore => fmt_hours(median(restore)),
-            builds_chart => Value::from_safe_string(bars(&weeks, &[("bar-builds", build_medians)])),
+            builds_chart => Value::from_safe_string(chart(
+                "builds",
+                text::get("stats.build_per_week"),
+                &weeks,
+                &[("bar-builds", text::get("stats.median_seconds"), build_medians)],
+            )),
             build_median => build_median,
             builds_total => timings.len(),
             builds_failed => builds_failed,
@@ -263,10 +326,23 @@ mod tests {
 
     #[test]
     fn chart_scales_bars_to_the_largest_value() {
-        let svg = bars(&[0, WEEK_MS], &[("a", vec![2, 4])]);
+        let svg = bars(&[0, WEEK_MS], &[("a", vec![2, 4])], None);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert_eq!(svg.matches("<rect").count(), 2);
         assert!(svg.contains("<title>4</title>"));
         assert!(svg.contains(">4</text>"), "the axis shows the maximum: {svg}");
+    }
+
+    #[test]
+    fn chart_has_a_title_and_the_same_numbers_as_a_table() {
+        let html = chart(
+            "x",
+            "Deploys <per> week",
+            &[0, WEEK_MS],
+            &[("a", "ok", vec![2, 4]), ("b", "failed", vec![0, 7])],
+        );
+        assert!(html.starts_with(r#"<svg class="chart" viewBox="0 0 640 180" role="img" xmlns="http://www.w3.org/2000/svg" aria-labelledby="chart-x-title"><title id="chart-x-title">Deploys &lt;per&gt; week</title><line "#), "{html}");
+        assert!(html.contains(r#"<th scope="row">01-01</th><td>2</td><td>0</td></tr><tr><th scope="row">01-08</th><td>4</td><td>7</td></tr>"#), "{html}");
+        assert!(html.contains("<th scope=\"col\">failed</th>"), "{html}");
     }
 }

@@ -88,6 +88,16 @@ pub const EN: &[(&str, &str)] = &[
     ("nav.environments", "Environments"),
     ("nav.logout", "Log out"),
     ("layout.role_in", "Role in project"),
+    // accessibility (issue 20)
+    ("layout.skip", "Skip to content"),
+    ("layout.nav", "Main"),
+    ("projects.role", "Role"),
+    ("stats.as_table", "The numbers as a table"),
+    ("stats.week_of", "Week of"),
+    ("stats.releases", "Releases"),
+    ("stats.succeeded", "Succeeded"),
+    ("stats.failed", "Failed"),
+    ("stats.median_seconds", "Median (seconds)"),
     // words used on many pages
     ("common.application", "Application"),
     ("common.project", "Project"),
