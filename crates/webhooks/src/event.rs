@@ -47,9 +47,18 @@ fn s(v: &Value, path: &[&str]) -> Option<String> {
     at.as_str().map(String::from)
 }
 
-/// Reads the event; call after [`crate::verify`].
-pub fn parse(h: &dyn Headers, body: &[u8]) -> Result<PushEvent, EventError> {
-    let forge = forge_of(h).ok_or_else(|| EventError::NotAPush("unknown".into()))?;
+/// What the headers say of any delivery, push or not: the forge, the event
+/// name and the delivery id (when the forge sent one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    pub forge: Forge,
+    pub event: &'a str,
+    pub delivery: Option<&'a str>,
+}
+
+/// Reads the envelope from the headers (None: no forge's headers).
+pub fn envelope(h: &dyn Headers) -> Option<Envelope<'_>> {
+    let forge = forge_of(h)?;
     let (event, delivery) = match forge {
         Forge::Github => (h.get("x-github-event"), h.get("x-github-delivery")),
         Forge::Gitea => (
@@ -61,7 +70,20 @@ pub fn parse(h: &dyn Headers, body: &[u8]) -> Result<PushEvent, EventError> {
             h.get("x-gitlab-event-uuid").or_else(|| h.get("webhook-id")),
         ),
     };
-    let event = event.unwrap_or_default();
+    Some(Envelope {
+        forge,
+        event: event.unwrap_or_default(),
+        delivery: delivery.map(str::trim).filter(|d| !d.is_empty()),
+    })
+}
+
+/// Reads the event; call after [`crate::verify`].
+pub fn parse(h: &dyn Headers, body: &[u8]) -> Result<PushEvent, EventError> {
+    let Envelope {
+        forge,
+        event,
+        delivery,
+    } = envelope(h).ok_or_else(|| EventError::NotAPush("unknown".into()))?;
     let is_push = match forge {
         Forge::Github | Forge::Gitea => event == "push",
         Forge::Gitlab => event == "Push Hook" || event == "Tag Push Hook",

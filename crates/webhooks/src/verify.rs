@@ -14,6 +14,23 @@ pub enum Forge {
     Gitlab,
 }
 
+impl Forge {
+    pub const ALL: [Forge; 3] = [Forge::Github, Forge::Gitea, Forge::Gitlab];
+
+    /// The name as stored and as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forge::Github => "github",
+            Forge::Gitea => "gitea",
+            Forge::Gitlab => "gitlab",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Forge> {
+        Forge::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
 /// The request headers a verification needs (names lowercase).
 pub trait Headers {
     fn get(&self, name: &str) -> Option<&str>;

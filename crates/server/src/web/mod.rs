@@ -9,7 +9,8 @@
 //! - `error`: the one place errors become HTML pages (the API keeps its JSON);
 //!   an operation's `OpError` gets the status the API would answer with;
 //! - one file per page group: `login`, `dashboard`, `apps`, `releases`,
-//!   `builds`, `deploys`, `audit`, `stats`, `admin`.
+//!   `builds`, `deploys`, `audit`, `stats`, `admin`, `webhooks` (an
+//!   application's git webhook panel).
 
 mod admin;
 mod apps;
@@ -25,6 +26,7 @@ mod session;
 mod stats;
 mod text;
 mod text_zh_cn;
+mod webhooks;
 
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -48,6 +50,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/apps/{name}/preview", post(apps::preview))
         .route("/apps/{name}/build-settings", post(apps::save_build_settings))
+        .route("/apps/{name}/webhook", post(webhooks::create))
+        .route("/apps/{name}/webhook/update", post(webhooks::update))
+        .route("/apps/{name}/webhook/rotate", post(webhooks::rotate))
+        .route("/apps/{name}/webhook/delete", post(webhooks::delete))
         .route("/apps/{name}/envs/{env}/hold", post(releases::hold))
         .route("/apps/{name}/envs/{env}/unhold", post(releases::unhold))
         .route("/apps/{name}/envs/{env}/rollback", post(deploys::rollback))
