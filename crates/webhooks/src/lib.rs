@@ -15,4 +15,4 @@ mod verify;
 
 pub use event::{envelope, parse, Envelope, EventError, PushEvent};
 pub use rules::{glob_match, ReleaseRules};
-pub use verify::{verify, Forge, Headers, VerifyError};
+pub use verify::{forge_of, verify, verify_as, Forge, Headers, VerifyError};
