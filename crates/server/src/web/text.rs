@@ -150,6 +150,7 @@ pub const EN: &[(&str, &str)] = &[
     ("webhook.title", "Git webhook"),
     ("webhook.help", "Pushes and tags from GitHub, Gitea/Forgejo or GitLab create a release of the pushed commit (its message is the change note) when a branch or tag pattern below matches; * matches any run of characters (release/*, v*). Paste the URL (content type application/json) and the secret into the repository's webhook settings; for GitLab the secret is its Secret token, or paste GitLab's signing token (whsec_...) as your own secret."),
     ("webhook.secret_once", "The webhook's secret, shown this once: paste it into the forge now."),
+    ("webhook.rules", "Rules"),
     ("webhook.url", "URL"),
     ("webhook.forge", "Forge"),
     ("webhook.content_type", "Content type"),

@@ -70,6 +70,7 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("webhook.title", "Git Webhook"),
     ("webhook.help", "来自 GitHub、Gitea/Forgejo 或 GitLab 的推送和标签，当分支或标签与下面的模式匹配时，为推送的提交创建发布单（提交说明即变更说明）；* 匹配任意字符（release/*、v*）。把 URL（内容类型 application/json）和密钥填入代码仓库的 Webhook 设置；GitLab 的密钥填在 Secret token 中，也可以把 GitLab 的签名令牌（whsec_...）作为自定义密钥填在这里。"),
     ("webhook.secret_once", "Webhook 密钥只显示这一次：请立即填入代码托管平台。"),
+    ("webhook.rules", "规则"),
     ("webhook.url", "URL"),
     ("webhook.forge", "代码托管平台"),
     ("webhook.content_type", "内容类型"),
