@@ -25,7 +25,12 @@ fn openssl_hmac(secret: &str, body: &[u8]) -> String {
         .expect("openssl");
     child.stdin.take().unwrap().write_all(body).unwrap();
     let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split(' ').next().unwrap().to_owned()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +58,8 @@ async fn operators_set_up_the_webhook_on_the_application_page() {
 
     // A pattern too long: refused, the field marked, what was typed kept.
     let long = "x".repeat(201);
-    ola.fill("#webhook-create input[name=branches]", &format!("main, {long}")).await;
+    ola.fill("#webhook-create input[name=branches]", &format!("main, {long}"))
+        .await;
     ola.click("#webhook-create button[type=submit]").await;
     let err = ola.text("[data-error-for=branches]").await;
     assert!(err.contains("release_rules.branches[1]"), "{err}");
@@ -67,7 +73,8 @@ async fn operators_set_up_the_webhook_on_the_application_page() {
     assert_eq!(kept, format!("main, {long}"));
     ola.find("#webhook-create").await; // still none: the create form again
 
-    ola.fill("#webhook-create input[name=branches]", "main, release/*").await;
+    ola.fill("#webhook-create input[name=branches]", "main, release/*")
+        .await;
     ola.fill("#webhook-create input[name=tags]", "v*").await;
     ola.tick("#webhook-create select[name=forge] option[value=gitea]").await;
     ola.tick("#webhook-create input[name=build]").await; // releases only, no builds

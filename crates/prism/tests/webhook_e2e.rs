@@ -95,7 +95,10 @@ async fn a_git_push_creates_a_release_of_the_pushed_commit_and_builds_it() {
     git(&work, &["init", "-q", "-b", "main"]);
     commit(&work, "index.html", "<h1>one</h1>\n", "first");
     git(&git_root, &["clone", "-q", "--bare", "site-work", "site.git"]);
-    git(&work, &["remote", "add", "origin", git_root.join("site.git").to_str().unwrap()]);
+    git(
+        &work,
+        &["remote", "add", "origin", git_root.join("site.git").to_str().unwrap()],
+    );
     let daemon = GitDaemon::start(&git_root).await;
 
     let s = Server::start_with("webhook-e2e", &[("PRISM_BASE_SOURCES", sources.to_str().unwrap())]);
@@ -112,7 +115,16 @@ async fn a_git_push_creates_a_release_of_the_pushed_commit_and_builds_it() {
     .ok();
     let recipe = write_json(tmp.path(), "busybox.json", &json!({"rootfs": "rootfs.tar"}));
     s.run(&[
-        "base", "create", "busybox", "--tier", "1", "--registry", "main", "--repository", "base/busybox", "--recipe",
+        "base",
+        "create",
+        "busybox",
+        "--tier",
+        "1",
+        "--registry",
+        "main",
+        "--repository",
+        "base/busybox",
+        "--recipe",
         &recipe,
     ])
     .ok();
@@ -182,7 +194,10 @@ async fn a_git_push_creates_a_release_of_the_pushed_commit_and_builds_it() {
     let rel = s.json(&["release", "show", &rid]);
     assert_eq!(rel["commit_sha"], sha.as_str());
     assert_eq!(rel["git_ref"], sha.as_str());
-    assert_eq!(rel["change_note"], "Add \"checkout\" page\n\nWith a basket, and a \\ backslash.");
+    assert_eq!(
+        rel["change_note"],
+        "Add \"checkout\" page\n\nWith a basket, and a \\ backslash."
+    );
     assert_eq!(rel["creator"], "webhook:site");
     let built = wait_for("the release's build", 300, || {
         let r = s.json(&["release", "show", &rid]);
@@ -192,10 +207,12 @@ async fn a_git_push_creates_a_release_of_the_pushed_commit_and_builds_it() {
             _ => None,
         }
     });
-    assert_eq!(built["commit_sha"], sha.as_str(), "the build checked out the pushed commit");
-    let image = registry
-        .skopeo_inspect(&format!("shop/site:{rid}"), None)
-        .unwrap();
+    assert_eq!(
+        built["commit_sha"],
+        sha.as_str(),
+        "the build checked out the pushed commit"
+    );
+    let image = registry.skopeo_inspect(&format!("shop/site:{rid}"), None).unwrap();
     assert_eq!(image["Labels"]["io.prism.commit"], sha.as_str());
     let audit = s.json(&["audit", "--actor", "webhook:site"]);
     let actions: Vec<&str> = audit
@@ -204,13 +221,19 @@ async fn a_git_push_creates_a_release_of_the_pushed_commit_and_builds_it() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert!(actions.contains(&"release.create") && actions.contains(&"build.start"), "{audit}");
+    assert!(
+        actions.contains(&"release.create") && actions.contains(&"build.start"),
+        "{audit}"
+    );
 
     // Tags: one no rule matches, one v* (built no more: the rules say so now).
     s.run(&["app", "webhook", "update", "site", "--build", "false"]).ok();
     git(&work, &["tag", "nightly"]);
     let said = push(&work, &["origin", "nightly"]);
-    assert!(said.contains("webhook refs/tags/nightly: 200") && said.contains("no_rule"), "{said}");
+    assert!(
+        said.contains("webhook refs/tags/nightly: 200") && said.contains("no_rule"),
+        "{said}"
+    );
     git(&work, &["tag", "v1.0.0"]);
     let said = push(&work, &["origin", "v1.0.0"]);
     assert!(said.contains("webhook refs/tags/v1.0.0: 202"), "{said}");

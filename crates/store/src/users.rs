@@ -78,8 +78,8 @@ pub async fn list(c: &mut AnyConnection) -> Result<Vec<User>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLS} FROM users WHERE username NOT LIKE 'webhook:%' ORDER BY username"
     ))
-        .fetch_all(c)
-        .await?)
+    .fetch_all(c)
+    .await?)
 }
 
 pub async fn count(c: &mut AnyConnection) -> Result<i64> {

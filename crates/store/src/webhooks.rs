@@ -126,11 +126,13 @@ pub async fn for_app(c: &mut AnyConnection, app_id: i64) -> Result<Option<Webhoo
 
 /// The webhook a forge posts to: application name and public id must both match.
 pub async fn by_address(c: &mut AnyConnection, application: &str, public_id: &str) -> Result<Option<Webhook>> {
-    Ok(sqlx::query_as(&format!("{SELECT} WHERE a.name = $1 AND w.public_id = $2"))
-        .bind(application)
-        .bind(public_id)
-        .fetch_optional(c)
-        .await?)
+    Ok(
+        sqlx::query_as(&format!("{SELECT} WHERE a.name = $1 AND w.public_id = $2"))
+            .bind(application)
+            .bind(public_id)
+            .fetch_optional(c)
+            .await?,
+    )
 }
 
 /// Changes forge, rules and whether it is enabled (the caller validated them).

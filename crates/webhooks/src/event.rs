@@ -79,11 +79,7 @@ pub fn envelope(h: &dyn Headers) -> Option<Envelope<'_>> {
 
 /// Reads the event; call after [`crate::verify`].
 pub fn parse(h: &dyn Headers, body: &[u8]) -> Result<PushEvent, EventError> {
-    let Envelope {
-        forge,
-        event,
-        delivery,
-    } = envelope(h).ok_or_else(|| EventError::NotAPush("unknown".into()))?;
+    let Envelope { forge, event, delivery } = envelope(h).ok_or_else(|| EventError::NotAPush("unknown".into()))?;
     let is_push = match forge {
         Forge::Github | Forge::Gitea => event == "push",
         Forge::Gitlab => event == "Push Hook" || event == "Tag Push Hook",

@@ -174,7 +174,8 @@ async fn webhook(ctx: &Ctx, cmd: WebhookCommand) -> CliResult<()> {
             no_build,
             secret_stdin,
         } => {
-            let mut body = json!({"forge": forge, "release_rules": {"branches": branches, "tags": tags, "build": !no_build}});
+            let mut body =
+                json!({"forge": forge, "release_rules": {"branches": branches, "tags": tags, "build": !no_build}});
             if secret_stdin {
                 body["secret"] = json!(crate::input::secret_from_stdin("secret")?);
             }

@@ -145,7 +145,8 @@ fn check_secret(secret: &str, forge: Forge) -> OpResult<()> {
 }
 
 fn parse_rules(w: &Webhook) -> OpResult<ReleaseRules> {
-    serde_json::from_str(&w.rules).map_err(|e| OpError::internal(format!("webhook of {}: stored rules: {e}", w.application)))
+    serde_json::from_str(&w.rules)
+        .map_err(|e| OpError::internal(format!("webhook of {}: stored rules: {e}", w.application)))
 }
 
 fn path_of(w: &Webhook) -> String {
@@ -338,7 +339,8 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, app: &str) -> OpResult<()> {
 }
 
 fn stored_forge(w: &Webhook) -> OpResult<Forge> {
-    Forge::parse(&w.forge).ok_or_else(|| OpError::internal(format!("webhook of {}: forge {:?}", w.application, w.forge)))
+    Forge::parse(&w.forge)
+        .ok_or_else(|| OpError::internal(format!("webhook of {}: forge {:?}", w.application, w.forge)))
 }
 
 fn open_secret(ctx: &Ctx, w: &Webhook) -> OpResult<String> {
@@ -424,8 +426,13 @@ pub async fn receive(ctx: &Ctx, inc: Incoming<'_>) -> OpResult<Receipt> {
     // Checked as the forge it is set up for, whatever other headers it carries.
     let forge = prism_webhooks::verify_as(configured, inc.headers, inc.body, &secret).map_err(|e| refused(&w, e))?;
     if forge == Forge::Gitlab && secret.starts_with("whsec_") {
-        let ts = inc.headers.get("webhook-timestamp").and_then(|t| t.trim().parse::<i64>().ok());
-        let fresh = ts.is_some_and(|t| (t.saturating_mul(1000) - crate::clock::Clock::system().now_ms()).abs() <= SIGNED_TOLERANCE_MS);
+        let ts = inc
+            .headers
+            .get("webhook-timestamp")
+            .and_then(|t| t.trim().parse::<i64>().ok());
+        let fresh = ts.is_some_and(|t| {
+            (t.saturating_mul(1000) - crate::clock::Clock::system().now_ms()).abs() <= SIGNED_TOLERANCE_MS
+        });
         if !fresh {
             return Err(OpError::Unauthenticated(
                 "webhook-timestamp is missing or more than 5 minutes off".into(),
@@ -471,10 +478,7 @@ pub async fn receive(ctx: &Ctx, inc: Incoming<'_>) -> OpResult<Receipt> {
     else {
         return Ok(Receipt::plain(
             Outcome::Duplicate,
-            format!(
-                "delivery {} was received before; ignored",
-                delivery.unwrap_or_default()
-            ),
+            format!("delivery {} was received before; ignored", delivery.unwrap_or_default()),
         ));
     };
     let receipt = match &parsed {
@@ -642,7 +646,14 @@ async fn record_lost_race(
     )
     .await?;
     if let (Some(row), Some(r)) = (row, existing) {
-        store::set_outcome(&mut tx, row, Outcome::AlreadyReleased.as_str(), "released by a concurrent delivery", Some(r)).await?;
+        store::set_outcome(
+            &mut tx,
+            row,
+            Outcome::AlreadyReleased.as_str(),
+            "released by a concurrent delivery",
+            Some(r),
+        )
+        .await?;
     }
     tx.commit().await?;
     let outcome = if row.is_some() {

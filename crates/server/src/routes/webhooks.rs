@@ -31,7 +31,10 @@ pub async fn create(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<CreateWebhook>,
 ) -> ApiResult<(StatusCode, Json<WebhookSecret>)> {
-    Ok((StatusCode::CREATED, Json(op::create(&state, &caller, &name, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(op::create(&state, &caller, &name, req).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/applications/{name}/webhook", tag = "webhooks",
@@ -65,9 +68,7 @@ pub async fn rotate(
     Path(name): Path<String>,
     OptionalJson(req): OptionalJson<RotateWebhook>,
 ) -> ApiResult<Json<WebhookSecret>> {
-    Ok(Json(
-        op::rotate(&state, &caller, &name, req.unwrap_or_default()).await?,
-    ))
+    Ok(Json(op::rotate(&state, &caller, &name, req.unwrap_or_default()).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/applications/{name}/webhook", tag = "webhooks",

@@ -208,21 +208,51 @@ both_backends!(github_pushes_and_tags_create_releases_once, |app| {
     // The secret is never shown again.
     let (s, shown) = app.get("/api/v1/applications/web/webhook", &otto).await;
     assert_eq!(s, StatusCode::OK, "{shown}");
-    assert!(shown.get("secret").is_none() && !shown.to_string().contains(&secret), "{shown}");
+    assert!(
+        shown.get("secret").is_none() && !shown.to_string().contains(&secret),
+        "{shown}"
+    );
     assert_eq!(shown["forge"], "github");
     assert_eq!(shown["release_rules"]["branches"], json!(["main", "release/*"]));
 
     // GitHub's ping when the hook is added: acknowledged, nothing made.
     let ping = json!({"zen": "Keep it logically awesome.", "hook_id": 292430182, "hook": {"type": "Repository", "events": ["push"]}});
-    let (s, r) = deliver(app, &path, Forge::Github, &secret, "ping", "d-ping", ping.to_string().as_bytes()).await;
-    assert_eq!((s, r["outcome"].as_str()), (StatusCode::OK, Some("ignored_event")), "{r}");
+    let (s, r) = deliver(
+        app,
+        &path,
+        Forge::Github,
+        &secret,
+        "ping",
+        "d-ping",
+        ping.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (StatusCode::OK, Some("ignored_event")),
+        "{r}"
+    );
     assert!(releases_of(app, "web").await.is_empty());
 
     // A bad signature, a missing one, another secret: 401, nothing written.
-    let body = push_body(Forge::Github, "refs/heads/main", SHA1, "Checkout page\n\nWith the new basket.");
+    let body = push_body(
+        Forge::Github,
+        "refs/heads/main",
+        SHA1,
+        "Checkout page\n\nWith the new basket.",
+    );
     let bytes = body.to_string().into_bytes();
     let before = footprint(app).await;
-    let (s, r) = deliver(app, &path, Forge::Github, "not-the-secret-at-all", "push", "d-1", &bytes).await;
+    let (s, r) = deliver(
+        app,
+        &path,
+        Forge::Github,
+        "not-the-secret-at-all",
+        "push",
+        "d-1",
+        &bytes,
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{r}");
     assert_eq!(r["code"], "unauthorized");
     let unsigned = app
@@ -251,7 +281,16 @@ both_backends!(github_pushes_and_tags_create_releases_once, |app| {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     // Signed right but posted to another webhook id: not found.
-    let (s, _) = deliver(app, "/hooks/git/web/0123456789abcdef0123456789abcdef", Forge::Github, &secret, "push", "d-1", &bytes).await;
+    let (s, _) = deliver(
+        app,
+        "/hooks/git/web/0123456789abcdef0123456789abcdef",
+        Forge::Github,
+        &secret,
+        "push",
+        "d-1",
+        &bytes,
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(footprint(app).await, before, "refused deliveries wrote something");
 
@@ -269,7 +308,10 @@ both_backends!(github_pushes_and_tags_create_releases_once, |app| {
     assert_eq!(rel["state"], "created", "build: false");
     // The audit log names the webhook.
     let (_, audit) = app
-        .get(&format!("/api/v1/audit?record_type=release&record_id={rid}"), &app.admin)
+        .get(
+            &format!("/api/v1/audit?record_type=release&record_id={rid}"),
+            &app.admin,
+        )
         .await;
     let created = audit
         .as_array()
@@ -288,28 +330,85 @@ both_backends!(github_pushes_and_tags_create_releases_once, |app| {
     assert_eq!((s, r["outcome"].as_str()), (StatusCode::OK, Some("duplicate")), "{r}");
     // The same push as a new delivery (a redelivery with a new id): no second release.
     let (s, r) = deliver(app, &path, Forge::Github, &secret, "push", "d-2", &bytes).await;
-    assert_eq!((s, r["outcome"].as_str()), (StatusCode::OK, Some("already_released")), "{r}");
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (StatusCode::OK, Some("already_released")),
+        "{r}"
+    );
     assert_eq!(r["release"], rid.as_str());
     assert_eq!(releases_of(app, "web").await.len(), 1);
 
     // Branch rules: release/* yes, feature/* no.
     let b = push_body(Forge::Github, "refs/heads/release/2026.12", SHA2, "Release branch");
-    let (s, r) = deliver(app, &path, Forge::Github, &secret, "push", "d-3", b.to_string().as_bytes()).await;
-    assert_eq!((s, r["outcome"].as_str()), (StatusCode::ACCEPTED, Some("created")), "{r}");
+    let (s, r) = deliver(
+        app,
+        &path,
+        Forge::Github,
+        &secret,
+        "push",
+        "d-3",
+        b.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (StatusCode::ACCEPTED, Some("created")),
+        "{r}"
+    );
     let b = push_body(Forge::Github, "refs/heads/feature/x", SHA3, "Work in progress");
-    let (s, r) = deliver(app, &path, Forge::Github, &secret, "push", "d-4", b.to_string().as_bytes()).await;
+    let (s, r) = deliver(
+        app,
+        &path,
+        Forge::Github,
+        &secret,
+        "push",
+        "d-4",
+        b.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!((s, r["outcome"].as_str()), (StatusCode::OK, Some("no_rule")), "{r}");
     // Tag rules: a tag named like a branch pattern is not a branch; v* is a tag pattern.
     let b = push_body(Forge::Github, "refs/tags/main", SHA3, "odd tag");
-    let (_, r) = deliver(app, &path, Forge::Github, &secret, "push", "d-5", b.to_string().as_bytes()).await;
+    let (_, r) = deliver(
+        app,
+        &path,
+        Forge::Github,
+        &secret,
+        "push",
+        "d-5",
+        b.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!(r["outcome"], "no_rule", "{r}");
     // A tag on the commit main already released: a new ref, so a release of its own.
     let b = push_body(Forge::Github, "refs/tags/v1.0.0", SHA1, "Checkout page");
-    let (s, r) = deliver(app, &path, Forge::Github, &secret, "push", "d-6", b.to_string().as_bytes()).await;
-    assert_eq!((s, r["outcome"].as_str()), (StatusCode::ACCEPTED, Some("created")), "{r}");
+    let (s, r) = deliver(
+        app,
+        &path,
+        Forge::Github,
+        &secret,
+        "push",
+        "d-6",
+        b.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (StatusCode::ACCEPTED, Some("created")),
+        "{r}"
+    );
     // A deleted branch: nothing to release.
     let b = push_body(Forge::Github, "refs/heads/release/old", ZERO, "");
-    let (s, r) = deliver(app, &path, Forge::Github, &secret, "push", "d-7", b.to_string().as_bytes()).await;
+    let (s, r) = deliver(
+        app,
+        &path,
+        Forge::Github,
+        &secret,
+        "push",
+        "d-7",
+        b.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!((s, r["outcome"].as_str()), (StatusCode::OK, Some("deleted_ref")), "{r}");
     assert_eq!(releases_of(app, "web").await.len(), 3);
 
@@ -323,7 +422,16 @@ both_backends!(github_pushes_and_tags_create_releases_once, |app| {
         .collect();
     assert_eq!(
         outcomes,
-        ["deleted_ref", "created", "no_rule", "no_rule", "created", "already_released", "created", "ignored_event"]
+        [
+            "deleted_ref",
+            "created",
+            "no_rule",
+            "no_rule",
+            "created",
+            "already_released",
+            "created",
+            "ignored_event"
+        ]
     );
     assert_eq!(shown["deliveries"][6]["release_id"], rid.as_str());
 
@@ -336,7 +444,16 @@ both_backends!(github_pushes_and_tags_create_releases_once, |app| {
     )
     .await;
     let b = push_body(Forge::Github, "refs/heads/main", SHA3, "later");
-    let (s, r) = deliver(app, &path, Forge::Github, &secret, "push", "d-8", b.to_string().as_bytes()).await;
+    let (s, r) = deliver(
+        app,
+        &path,
+        Forge::Github,
+        &secret,
+        "push",
+        "d-8",
+        b.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!((s, r["outcome"].as_str()), (StatusCode::OK, Some("disabled")), "{r}");
     assert_eq!(releases_of(app, "web").await.len(), 3);
 });
@@ -360,36 +477,149 @@ both_backends!(gitea_and_gitlab_deliveries_in_their_own_formats, |app| {
 
     // Gitea: its own signature header, beside GitHub's and Gogs' that it sends too.
     let rules = json!({"branches": ["main"], "tags": ["v*"], "build": false});
-    let (gpath, gsecret) = create_hook(app, "web", &app.admin, json!({"forge": "gitea", "release_rules": rules})).await;
+    let (gpath, gsecret) = create_hook(
+        app,
+        "web",
+        &app.admin,
+        json!({"forge": "gitea", "release_rules": rules}),
+    )
+    .await;
     let b = push_body(Forge::Gitea, "refs/heads/main", SHA1, "From Gitea");
-    let (s, r) = deliver(app, &gpath, Forge::Gitea, &gsecret, "push", "g-1", b.to_string().as_bytes()).await;
-    assert_eq!((s, r["outcome"].as_str()), (StatusCode::ACCEPTED, Some("created")), "{r}");
-    let (s, _) = deliver(app, &gpath, Forge::Gitea, "wrong-secret-wrong-secret", "push", "g-2", b.to_string().as_bytes()).await;
+    let (s, r) = deliver(
+        app,
+        &gpath,
+        Forge::Gitea,
+        &gsecret,
+        "push",
+        "g-1",
+        b.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (StatusCode::ACCEPTED, Some("created")),
+        "{r}"
+    );
+    let (s, _) = deliver(
+        app,
+        &gpath,
+        Forge::Gitea,
+        "wrong-secret-wrong-secret",
+        "push",
+        "g-2",
+        b.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (_, r) = deliver(app, &gpath, Forge::Gitea, &gsecret, "push", "g-1", b.to_string().as_bytes()).await;
+    let (_, r) = deliver(
+        app,
+        &gpath,
+        Forge::Gitea,
+        &gsecret,
+        "push",
+        "g-1",
+        b.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!(r["outcome"], "duplicate", "{r}");
     // An issue event: acknowledged and ignored.
     let issue = json!({"action": "opened", "number": 1, "issue": {"id": 1, "title": "bug"}});
-    let (s, r) = deliver(app, &gpath, Forge::Gitea, &gsecret, "issues", "g-3", issue.to_string().as_bytes()).await;
-    assert_eq!((s, r["outcome"].as_str()), (StatusCode::OK, Some("ignored_event")), "{r}");
+    let (s, r) = deliver(
+        app,
+        &gpath,
+        Forge::Gitea,
+        &gsecret,
+        "issues",
+        "g-3",
+        issue.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (StatusCode::OK, Some("ignored_event")),
+        "{r}"
+    );
 
     // GitLab with a secret token.
-    let (lpath, lsecret) = create_hook(app, "api", &app.admin, json!({"forge": "gitlab", "release_rules": rules})).await;
+    let (lpath, lsecret) = create_hook(
+        app,
+        "api",
+        &app.admin,
+        json!({"forge": "gitlab", "release_rules": rules}),
+    )
+    .await;
     let b = push_body(Forge::Gitlab, "refs/heads/main", SHA2, "From GitLab");
-    let (s, _) = deliver(app, &lpath, Forge::Gitlab, "not-the-token-1234", "Push Hook", "l-1", b.to_string().as_bytes()).await;
+    let (s, _) = deliver(
+        app,
+        &lpath,
+        Forge::Gitlab,
+        "not-the-token-1234",
+        "Push Hook",
+        "l-1",
+        b.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // Signed as GitHub would be, at a GitLab webhook: refused (the token is what counts).
-    let (s, _) = deliver(app, &lpath, Forge::Github, &lsecret, "push", "l-1", b.to_string().as_bytes()).await;
+    let (s, _) = deliver(
+        app,
+        &lpath,
+        Forge::Github,
+        &lsecret,
+        "push",
+        "l-1",
+        b.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, r) = deliver(app, &lpath, Forge::Gitlab, &lsecret, "Push Hook", "l-1", b.to_string().as_bytes()).await;
-    assert_eq!((s, r["outcome"].as_str()), (StatusCode::ACCEPTED, Some("created")), "{r}");
-    let (_, rel) = app.get(&format!("/api/v1/releases/{}", r["release"].as_str().unwrap()), &app.admin).await;
-    assert_eq!((rel["commit_sha"].as_str(), rel["change_note"].as_str()), (Some(SHA2), Some("From GitLab")));
+    let (s, r) = deliver(
+        app,
+        &lpath,
+        Forge::Gitlab,
+        &lsecret,
+        "Push Hook",
+        "l-1",
+        b.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (StatusCode::ACCEPTED, Some("created")),
+        "{r}"
+    );
+    let (_, rel) = app
+        .get(
+            &format!("/api/v1/releases/{}", r["release"].as_str().unwrap()),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(
+        (rel["commit_sha"].as_str(), rel["change_note"].as_str()),
+        (Some(SHA2), Some("From GitLab"))
+    );
     // A GitLab tag push: the commit is checkout_sha (after is the tag object).
     let b = push_body(Forge::Gitlab, "refs/tags/v2.0", SHA3, "Release 2.0");
-    let (s, r) = deliver(app, &lpath, Forge::Gitlab, &lsecret, "Tag Push Hook", "l-2", b.to_string().as_bytes()).await;
-    assert_eq!((s, r["outcome"].as_str()), (StatusCode::ACCEPTED, Some("created")), "{r}");
-    let (_, rel) = app.get(&format!("/api/v1/releases/{}", r["release"].as_str().unwrap()), &app.admin).await;
+    let (s, r) = deliver(
+        app,
+        &lpath,
+        Forge::Gitlab,
+        &lsecret,
+        "Tag Push Hook",
+        "l-2",
+        b.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (StatusCode::ACCEPTED, Some("created")),
+        "{r}"
+    );
+    let (_, rel) = app
+        .get(
+            &format!("/api/v1/releases/{}", r["release"].as_str().unwrap()),
+            &app.admin,
+        )
+        .await;
     assert_eq!(rel["commit_sha"], SHA3);
     assert_eq!(rel["git_ref"], SHA3);
     assert_eq!(rel["change_note"], "Release 2.0");
@@ -406,8 +636,21 @@ both_backends!(gitea_and_gitlab_deliveries_in_their_own_formats, |app| {
     .await;
     assert_eq!(dsecret, token);
     let b = push_body(Forge::Gitlab, "refs/heads/main", SHA1, "Docs");
-    let (s, r) = deliver(app, &dpath, Forge::Gitlab, &dsecret, "Push Hook", "msg_1", b.to_string().as_bytes()).await;
-    assert_eq!((s, r["outcome"].as_str()), (StatusCode::ACCEPTED, Some("created")), "{r}");
+    let (s, r) = deliver(
+        app,
+        &dpath,
+        Forge::Gitlab,
+        &dsecret,
+        "Push Hook",
+        "msg_1",
+        b.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (StatusCode::ACCEPTED, Some("created")),
+        "{r}"
+    );
     // The same signature an hour old: refused.
     let bytes = b.to_string().into_bytes();
     let old = (chrono::Utc::now().timestamp() - 3600).to_string();
@@ -438,15 +681,33 @@ both_backends!(gitea_and_gitlab_deliveries_in_their_own_formats, |app| {
     let (_, users) = app.get("/api/v1/users", &app.admin).await;
     assert!(!users.to_string().contains("webhook:"), "{users}");
     let (s, _) = app
-        .call(Method::PATCH, "/api/v1/users/webhook:web", Some(&app.admin), Some(json!({"disabled": false, "password": "a-long-enough-password-1"})))
+        .call(
+            Method::PATCH,
+            "/api/v1/users/webhook:web",
+            Some(&app.admin),
+            Some(json!({"disabled": false, "password": "a-long-enough-password-1"})),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, e) = app
-        .post("/api/v1/projects/shop/members", &app.admin, json!({"username": "webhook:web", "role": "operator"}))
+        .post(
+            "/api/v1/projects/shop/members",
+            &app.admin,
+            json!({"username": "webhook:web", "role": "operator"}),
+        )
         .await;
-    assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("username")), "{e}");
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("username")),
+        "{e}"
+    );
     let (s, _) = app
-        .call(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": "webhook:web", "password": "!"})))
+        .call(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"username": "webhook:web", "password": "!"})),
+        )
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 });
@@ -504,7 +765,9 @@ both_backends!(configuring_webhooks_roles_rotation_and_bad_input, |app| {
     let dev = app.user("dana", Some("shop"), &["developer"]).await;
     let tess = app.user("tess", Some("shop"), &["tester"]).await;
     let otto = app.user("otto", Some("shop"), &["operator"]).await;
-    let bea = app.user("bea", Some("other"), &["developer", "tester", "operator"]).await;
+    let bea = app
+        .user("bea", Some("other"), &["developer", "tester", "operator"])
+        .await;
     let hook = "/api/v1/applications/web/webhook";
     let body = json!({"forge": "github", "release_rules": {"branches": ["main"], "build": false}});
 
@@ -523,11 +786,23 @@ both_backends!(configuring_webhooks_roles_rotation_and_bad_input, |app| {
     let audit_before = app.count("audit_events").await;
     for (input, field) in [
         (json!({"forge": "bitbucket"}), "forge"),
-        (json!({"forge": "github", "release_rules": {"branches": ["ma in"]}}), "release_rules.branches[0]"),
-        (json!({"forge": "github", "release_rules": {"tags": [""]}}), "release_rules.tags[0]"),
+        (
+            json!({"forge": "github", "release_rules": {"branches": ["ma in"]}}),
+            "release_rules.branches[0]",
+        ),
+        (
+            json!({"forge": "github", "release_rules": {"tags": [""]}}),
+            "release_rules.tags[0]",
+        ),
         (json!({"forge": "github", "secret": "short"}), "secret"),
-        (json!({"forge": "github", "secret": format!("whsec_{}", B64.encode([7u8; 32]))}), "secret"),
-        (json!({"forge": "gitlab", "secret": "whsec_not*base64*at*all"}), "secret"),
+        (
+            json!({"forge": "github", "secret": format!("whsec_{}", B64.encode([7u8; 32]))}),
+            "secret",
+        ),
+        (
+            json!({"forge": "gitlab", "secret": "whsec_not*base64*at*all"}),
+            "secret",
+        ),
         (json!({"forge": "github", "colour": "blue"}), "colour"),
     ] {
         let (s, e) = app.post(hook, &otto, input.clone()).await;
@@ -542,7 +817,11 @@ both_backends!(configuring_webhooks_roles_rotation_and_bad_input, |app| {
     let (s, e) = app.post(hook, &otto, body.clone()).await;
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
     let (s, _) = app.get(hook, &dev).await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "the path and deliveries are for those who configure it");
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "the path and deliveries are for those who configure it"
+    );
 
     // Rotating: the new secret is shown once; the old one stops working.
     let (s, e) = app.post(&format!("{hook}/rotate"), &dev, json!({})).await;
@@ -568,20 +847,42 @@ both_backends!(configuring_webhooks_roles_rotation_and_bad_input, |app| {
 
     // Changing the forge to GitLab and back; a bad rule names its field.
     let (s, e) = app
-        .call(Method::PATCH, hook, Some(&otto), Some(json!({"release_rules": {"branches": ["a b"]}})))
+        .call(
+            Method::PATCH,
+            hook,
+            Some(&otto),
+            Some(json!({"release_rules": {"branches": ["a b"]}})),
+        )
         .await;
-    assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("release_rules.branches[0]")), "{e}");
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("release_rules.branches[0]")),
+        "{e}"
+    );
     let v = app
-        .ok(Method::PATCH, hook, &otto, Some(json!({"forge": "gitlab", "release_rules": {"tags": ["v*"]}})))
+        .ok(
+            Method::PATCH,
+            hook,
+            &otto,
+            Some(json!({"forge": "gitlab", "release_rules": {"tags": ["v*"]}})),
+        )
         .await;
-    assert_eq!((v["forge"].as_str(), v["release_rules"]["tags"].clone()), (Some("gitlab"), json!(["v*"])));
+    assert_eq!(
+        (v["forge"].as_str(), v["release_rules"]["tags"].clone()),
+        (Some("gitlab"), json!(["v*"]))
+    );
 
     // A malformed push (a ref that is neither branch nor tag) is refused, nothing written.
-    app.ok(Method::PATCH, hook, &otto, Some(json!({"forge": "github"}))).await;
+    app.ok(Method::PATCH, hook, &otto, Some(json!({"forge": "github"})))
+        .await;
     let before = footprint(app).await;
     let b = push_body(Forge::Github, "refs/notes/commits", SHA2, "note").to_string();
     let (s, e) = deliver(app, &path, Forge::Github, &new_secret, "push", "r-2", b.as_bytes()).await;
-    assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("body")), "{e}");
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("body")),
+        "{e}"
+    );
     // Too large: 413 before anything is checked.
     let huge = vec![b' '; 6 * 1024 * 1024];
     let (s, _) = deliver(app, &path, Forge::Github, &new_secret, "push", "r-3", &huge).await;
@@ -589,23 +890,45 @@ both_backends!(configuring_webhooks_roles_rotation_and_bad_input, |app| {
     assert_eq!(footprint(app).await, before);
 
     // Without build settings a release is made but not built, and the reason is given.
-    app.ok(Method::PATCH, hook, &otto, Some(json!({"release_rules": {"branches": ["main"], "build": true}}))).await;
+    app.ok(
+        Method::PATCH,
+        hook,
+        &otto,
+        Some(json!({"release_rules": {"branches": ["main"], "build": true}})),
+    )
+    .await;
     let b = push_body(Forge::Github, "refs/heads/main", SHA3, "wants a build").to_string();
     let (s, r) = deliver(app, &path, Forge::Github, &new_secret, "push", "r-4", b.as_bytes()).await;
-    assert_eq!((s, r["outcome"].as_str()), (StatusCode::ACCEPTED, Some("created")), "{r}");
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (StatusCode::ACCEPTED, Some("created")),
+        "{r}"
+    );
     assert!(r["build"].is_null(), "{r}");
     assert!(r["build_error"].as_str().unwrap().contains("base_image"), "{r}");
-    let (_, rel) = app.get(&format!("/api/v1/releases/{}", r["release"].as_str().unwrap()), &app.admin).await;
+    let (_, rel) = app
+        .get(
+            &format!("/api/v1/releases/{}", r["release"].as_str().unwrap()),
+            &app.admin,
+        )
+        .await;
     assert_eq!(rel["state"], "created");
 
     // Every change is audited with who made it.
-    let (_, audit) = app.get("/api/v1/audit?record_type=application&record_id=web", &app.admin).await;
+    let (_, audit) = app
+        .get("/api/v1/audit?record_type=application&record_id=web", &app.admin)
+        .await;
     let actions: Vec<(String, String)> = audit
         .as_array()
         .unwrap()
         .iter()
         .filter(|e| e["action"].as_str().unwrap().starts_with("webhook."))
-        .map(|e| (e["action"].as_str().unwrap().to_owned(), e["actor"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         actions,
