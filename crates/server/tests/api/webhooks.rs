@@ -203,6 +203,14 @@ both_backends!(github_pushes_and_tags_create_releases_once, |app| {
     )
     .await;
     assert!(path.starts_with("/hooks/git/web/"), "{path}");
+    // Documented as an address without a login (the forge signs instead).
+    let (_, doc) = app.call(Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(
+        doc["paths"]["/hooks/git/{app}/{id}"]["post"]["security"],
+        json!([{}]),
+        "{}",
+        doc["paths"]["/hooks/git/{app}/{id}"]
+    );
     assert_eq!(secret.len(), 64, "a generated secret of 32 random bytes");
 
     // The secret is never shown again.
