@@ -258,5 +258,13 @@ async fn a_git_push_creates_a_release_of_the_pushed_commit_and_builds_it() {
         .map(|d| d["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(outcomes, ["created", "no_rule", "created"], "{shown}");
+
+    // A new secret, then no webhook at all.
+    let rotated = s.json(&["app", "webhook", "rotate", "site"]);
+    let new_secret = rotated["secret"].as_str().unwrap();
+    assert!(new_secret.len() == 64 && new_secret != secret, "{rotated}");
+    let gone = s.run(&["app", "webhook", "delete", "site"]).ok();
+    assert!(gone.stdout.contains("Deleted the webhook of site"), "{gone:#?}");
+    s.run(&["app", "webhook", "show", "site"]).fails_with(1, "not found");
     s.stop();
 }

@@ -891,7 +891,22 @@ both_backends!(configuring_webhooks_roles_rotation_and_bad_input, |app| {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("body")),
         "{e}"
     );
-    // Too large: 413 before anything is checked.
+    // Large pushes pass (a forge lists each commit's files): 2 MiB is accepted...
+    let mut big = push_body(Forge::Github, "refs/heads/feature/big", SHA2, "big");
+    big["padding"] = json!("x".repeat(2 * 1024 * 1024));
+    let (s, r) = deliver(
+        app,
+        &path,
+        Forge::Github,
+        &new_secret,
+        "push",
+        "r-big",
+        big.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!((s, r["outcome"].as_str()), (StatusCode::OK, Some("no_rule")), "{r}");
+    let before = footprint(app).await;
+    // ...but beyond 5 MiB: 413 before anything is checked.
     let huge = vec![b' '; 6 * 1024 * 1024];
     let (s, _) = deliver(app, &path, Forge::Github, &new_secret, "push", "r-3", &huge).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
