@@ -440,7 +440,12 @@ pub async fn receive(ctx: &Ctx, inc: Incoming<'_>) -> OpResult<Receipt> {
         }
     }
     let Some(envelope) = prism_webhooks::envelope(inc.headers) else {
-        return Err(OpError::invalid("X-GitHub-Event", "no forge's event header was sent"));
+        let header = match configured {
+            Forge::Github => "X-GitHub-Event",
+            Forge::Gitea => "X-Gitea-Event",
+            Forge::Gitlab => "X-Gitlab-Event",
+        };
+        return Err(OpError::invalid(header, "the event header is missing"));
     };
     let event = envelope.event.chars().take(100).collect::<String>();
     let delivery = envelope.delivery.map(|d| d.chars().take(200).collect::<String>());

@@ -891,6 +891,7 @@ both_backends!(configuring_webhooks_roles_rotation_and_bad_input, |app| {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("body")),
         "{e}"
     );
+    assert_eq!(footprint(app).await, before);
     // Large pushes pass (a forge lists each commit's files): 2 MiB is accepted...
     let mut big = push_body(Forge::Github, "refs/heads/feature/big", SHA2, "big");
     big["padding"] = json!("x".repeat(2 * 1024 * 1024));
