@@ -83,6 +83,9 @@ ensure_image_tools() {
   # The systemd unit in deploy/systemd is checked by systemd-analyze verify.
   command -v systemd-analyze >/dev/null || need+=(systemd)
   command -v ldapsearch >/dev/null || need+=(ldap-utils)
+  # The git webhook test's post-receive hook signs with openssl and posts with curl.
+  command -v openssl >/dev/null || need+=(openssl)
+  command -v curl >/dev/null || need+=(curl)
   if [ ${#need[@]} -gt 0 ]; then
     log "Installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -90,6 +90,37 @@ pub struct Application {
     pub updated_at: i64,
 }
 
+/// An application's git webhook (`secret` only in the answer that set it).
+#[derive(Debug, Deserialize)]
+pub struct Webhook {
+    pub path: String,
+    pub forge: String,
+    pub enabled: bool,
+    pub release_rules: WebhookRules,
+    pub secret_set_at: i64,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub deliveries: Vec<WebhookDelivery>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WebhookRules {
+    pub branches: Vec<String>,
+    pub tags: Vec<String>,
+    pub build: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WebhookDelivery {
+    pub event: String,
+    pub git_ref: Option<String>,
+    pub commit_sha: Option<String>,
+    pub outcome: String,
+    pub release_id: Option<String>,
+    pub received_at: i64,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct EnvSettings {
     pub environment: String,

@@ -31,6 +31,7 @@ use crate::routes::*;
         executors::list_executors, executors::create_executor, executors::delete_executor,
         base_images::list, base_images::create, base_images::get, base_images::build, base_images::rebuild_applications, base_images::delete,
         environment_namespaces::list, environment_namespaces::bind, environment_namespaces::unbind,
+        webhooks::create, webhooks::show, webhooks::update, webhooks::rotate, webhooks::delete, webhooks::receive,
         governance::list_approvals, governance::approve, governance::reject, governance::get_policy, governance::put_policy, governance::get_schedule, governance::put_schedule,
     ),
     components(schemas(crate::error::ErrorBody)),

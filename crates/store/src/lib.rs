@@ -30,6 +30,7 @@ mod stored;
 pub mod template_sets;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -74,9 +74,12 @@ pub async fn find_by_name(c: &mut AnyConnection, username: &str) -> Result<Optio
 }
 
 pub async fn list(c: &mut AnyConnection) -> Result<Vec<User>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM users ORDER BY username"))
-        .fetch_all(c)
-        .await?)
+    // Webhooks' rows (`webhook:APP`, see `crate::webhooks`) are not people.
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLS} FROM users WHERE username NOT LIKE 'webhook:%' ORDER BY username"
+    ))
+    .fetch_all(c)
+    .await?)
 }
 
 pub async fn count(c: &mut AnyConnection) -> Result<i64> {

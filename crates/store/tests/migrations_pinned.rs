@@ -105,6 +105,14 @@ const PINNED: &[(&str, &str)] = &[
         "postgres/0027_environment_namespaces.sql",
         "4aa3ea0f48d54301668598adcca998eb6c87baff61043c07d6e28f285284c4785ae07072ca34a047c0199788da507f13",
     ),
+    (
+        "sqlite/0030_git_webhooks.sql",
+        "9dc4903414272d61600cea0dd2862ddd68c30a027d44a9fe9712fe6704f9f78f5b640706bac58136db483761e5cda5bc",
+    ),
+    (
+        "postgres/0030_git_webhooks.sql",
+        "e7d766012a30b3bf0cafdba70da9dad0432a0b8e8807e4c1b7cab126fc990b7ac62723ec667ef8197bde204ea3d45910",
+    ),
 ];
 
 #[test]

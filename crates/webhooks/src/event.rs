@@ -47,9 +47,18 @@ fn s(v: &Value, path: &[&str]) -> Option<String> {
     at.as_str().map(String::from)
 }
 
-/// Reads the event; call after [`crate::verify`].
-pub fn parse(h: &dyn Headers, body: &[u8]) -> Result<PushEvent, EventError> {
-    let forge = forge_of(h).ok_or_else(|| EventError::NotAPush("unknown".into()))?;
+/// What the headers say of any delivery, push or not: the forge, the event
+/// name and the delivery id (when the forge sent one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    pub forge: Forge,
+    pub event: &'a str,
+    pub delivery: Option<&'a str>,
+}
+
+/// Reads the envelope from the headers (None: no forge's headers).
+pub fn envelope(h: &dyn Headers) -> Option<Envelope<'_>> {
+    let forge = forge_of(h)?;
     let (event, delivery) = match forge {
         Forge::Github => (h.get("x-github-event"), h.get("x-github-delivery")),
         Forge::Gitea => (
@@ -61,7 +70,16 @@ pub fn parse(h: &dyn Headers, body: &[u8]) -> Result<PushEvent, EventError> {
             h.get("x-gitlab-event-uuid").or_else(|| h.get("webhook-id")),
         ),
     };
-    let event = event.unwrap_or_default();
+    Some(Envelope {
+        forge,
+        event: event.unwrap_or_default(),
+        delivery: delivery.map(str::trim).filter(|d| !d.is_empty()),
+    })
+}
+
+/// Reads the event; call after [`crate::verify`].
+pub fn parse(h: &dyn Headers, body: &[u8]) -> Result<PushEvent, EventError> {
+    let Envelope { forge, event, delivery } = envelope(h).ok_or_else(|| EventError::NotAPush("unknown".into()))?;
     let is_push = match forge {
         Forge::Github | Forge::Gitea => event == "push",
         Forge::Gitlab => event == "Push Hook" || event == "Tag Push Hook",
@@ -88,12 +106,14 @@ pub fn parse(h: &dyn Headers, body: &[u8]) -> Result<PushEvent, EventError> {
         return Err(bad("ref is neither a branch nor a tag"));
     };
     let name = GitRef::parse("ref", short).map_err(|e| bad(&e.message))?;
-    // GitLab's checkout_sha is the commit for tags (after is the tag object's id there).
+    // For an annotated tag `after` is the tag object's id: the commit is
+    // GitLab's checkout_sha, and the head commit's id on GitHub and Gitea.
     let commit = match forge {
         Forge::Gitlab => s(&v, &["checkout_sha"]).unwrap_or(after),
+        _ if is_tag => s(&v, &["head_commit", "id"]).filter(|c| is_sha(c)).unwrap_or(after),
         _ => after,
     };
-    if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_sha(&commit) {
         return Err(bad("no 40-hex commit id"));
     }
     let message = match forge {
@@ -138,6 +158,10 @@ pub fn parse(h: &dyn Headers, body: &[u8]) -> Result<PushEvent, EventError> {
         pusher,
         repository_urls: urls,
     })
+}
+
+fn is_sha(c: &str) -> bool {
+    c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn last_commit_message(v: &Value, commit: &str) -> Option<String> {
@@ -198,6 +222,19 @@ mod tests {
         assert_eq!(e.commit, SHA);
         assert_eq!(e.message, "Release 1.2");
         assert_eq!(e.delivery.as_deref(), Some("u-9"));
+    }
+
+    #[test]
+    fn an_annotated_tag_on_github_is_its_head_commit() {
+        let tag_object = "5555555555555555555555555555555555555555";
+        let body = json!({"ref": "refs/tags/v2", "after": tag_object,
+            "head_commit": {"id": SHA, "message": "Release 2"}, "pusher": {"name": "dev"}});
+        let e = parse(&h(&[("x-github-event", "push")]), body.to_string().as_bytes()).unwrap();
+        assert_eq!((e.is_tag, e.commit.as_str()), (true, SHA));
+        // A branch's commit is always `after`.
+        let body = json!({"ref": "refs/heads/main", "after": tag_object, "head_commit": {"id": SHA, "message": "x"}});
+        let e = parse(&h(&[("x-github-event", "push")]), body.to_string().as_bytes()).unwrap();
+        assert_eq!(e.commit, tag_object);
     }
 
     #[test]

@@ -13,6 +13,6 @@ mod event;
 mod rules;
 mod verify;
 
-pub use event::{parse, EventError, PushEvent};
+pub use event::{envelope, parse, Envelope, EventError, PushEvent};
 pub use rules::{glob_match, ReleaseRules};
-pub use verify::{verify, Forge, Headers, VerifyError};
+pub use verify::{forge_of, verify, verify_as, Forge, Headers, VerifyError};

@@ -4,7 +4,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -12,6 +12,23 @@ pub enum Forge {
     Github,
     Gitea,
     Gitlab,
+}
+
+impl Forge {
+    pub const ALL: [Forge; 3] = [Forge::Github, Forge::Gitea, Forge::Gitlab];
+
+    /// The name as stored and as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forge::Github => "github",
+            Forge::Gitea => "gitea",
+            Forge::Gitlab => "gitlab",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Forge> {
+        Forge::ALL.into_iter().find(|f| f.as_str() == s)
+    }
 }
 
 /// The request headers a verification needs (names lowercase).
@@ -47,14 +64,16 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Which forge sent this request, by its event header.
+/// Which forge sent this request, by its event header. Gitea and Forgejo
+/// also send GitHub's headers (`X-GitHub-Event`, `X-Hub-Signature-256`) for
+/// compatibility, so their own headers are looked for first.
 pub fn forge_of(h: &dyn Headers) -> Option<Forge> {
-    if h.get("x-github-event").is_some() {
-        Some(Forge::Github)
-    } else if h.get("x-gitea-event").is_some() || h.get("x-forgejo-event").is_some() {
+    if h.get("x-gitea-event").is_some() || h.get("x-forgejo-event").is_some() {
         Some(Forge::Gitea)
     } else if h.get("x-gitlab-event").is_some() {
         Some(Forge::Gitlab)
+    } else if h.get("x-github-event").is_some() {
+        Some(Forge::Github)
     } else {
         None
     }
@@ -69,6 +88,12 @@ pub fn forge_of(h: &dyn Headers) -> Option<Forge> {
 ///   `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`.
 pub fn verify(h: &dyn Headers, body: &[u8], secret: &str) -> Result<Forge, VerifyError> {
     let forge = forge_of(h).ok_or(VerifyError::UnknownForge)?;
+    verify_as(forge, h, body, secret)
+}
+
+/// Checks the request the way `forge` signs (whatever headers else it
+/// carries): a webhook set up for one forge is checked only as that forge.
+pub fn verify_as(forge: Forge, h: &dyn Headers, body: &[u8], secret: &str) -> Result<Forge, VerifyError> {
     match forge {
         Forge::Github => {
             let sig = h
@@ -106,7 +131,12 @@ pub fn verify(h: &dyn Headers, body: &[u8], secret: &str) -> Result<Forge, Verif
                 ok(any, forge)
             } else {
                 let token = h.get("x-gitlab-token").ok_or(VerifyError::Missing("X-Gitlab-Token"))?;
-                ok(same(token.as_bytes(), secret.as_bytes()), forge)
+                // Compared as digests of equal length, so the time taken tells
+                // nothing of the secret's length either.
+                ok(
+                    same(&Sha256::digest(token.as_bytes()), &Sha256::digest(secret.as_bytes())),
+                    forge,
+                )
             }
         }
     }
@@ -186,6 +216,29 @@ mod tests {
         ]);
         assert_eq!(verify(&signed, b"{}", &secret), Ok(Forge::Gitlab));
         assert_eq!(verify(&signed, b"{ }", &secret), Err(VerifyError::Mismatch));
+    }
+
+    #[test]
+    fn gitea_sends_github_headers_too_and_is_read_as_gitea() {
+        // Gitea's documented headers: its own, Gogs' and GitHub's, all signed alike.
+        let body = b"{\"ref\":\"refs/heads/main\"}";
+        let hex_sig = hex::encode(hmac(b"s3cret", &[body]));
+        let h = headers(&[
+            ("x-github-event", "push"),
+            ("x-gogs-event", "push"),
+            ("x-gitea-event", "push"),
+            ("x-gitea-signature", &hex_sig),
+            ("x-hub-signature-256", &format!("sha256={hex_sig}")),
+        ]);
+        assert_eq!(forge_of(&h), Some(Forge::Gitea));
+        assert_eq!(verify(&h, body, "s3cret"), Ok(Forge::Gitea));
+        // A webhook set up as GitHub checks X-Hub-Signature-256, which Gitea sends as well.
+        assert_eq!(verify_as(Forge::Github, &h, body, "s3cret"), Ok(Forge::Github));
+        // Set up as GitLab, the same request is refused (no X-Gitlab-Token).
+        assert_eq!(
+            verify_as(Forge::Gitlab, &h, body, "s3cret"),
+            Err(VerifyError::Missing("X-Gitlab-Token"))
+        );
     }
 
     #[test]

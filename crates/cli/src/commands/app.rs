@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
-use crate::model::{Application, BoardCell, EnvSettings};
+use crate::model::{Application, BoardCell, EnvSettings, Webhook};
 use crate::output::{list_table, parse, print_fields, print_table, time, yes_no};
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +94,10 @@ pub enum AppCommand {
         #[arg(long, value_name = "N")]
         expires_in_minutes: Option<i64>,
     },
+    /// An application's git webhook: pushes and tags that create releases
+    /// (operators of its project)
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Release a hold on an environment
     Unhold {
         name: String,
@@ -103,6 +107,172 @@ pub enum AppCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Give the application a webhook; prints its URL and secret (shown once)
+    Create {
+        name: String,
+        /// github, gitea (also Forgejo) or gitlab
+        #[arg(long)]
+        forge: String,
+        /// A branch pattern that makes releases, `*` for any run of characters (repeatable)
+        #[arg(long = "branch", value_name = "PATTERN")]
+        branches: Vec<String>,
+        /// A tag pattern that makes releases, e.g. 'v*' (repeatable)
+        #[arg(long = "tag", value_name = "PATTERN")]
+        tags: Vec<String>,
+        /// Create releases without building them
+        #[arg(long)]
+        no_build: bool,
+        /// Read your own secret from standard input (e.g. GitLab's signing token
+        /// whsec_...) instead of having one generated
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// Show the webhook: URL, forge, rules and its last deliveries
+    Show { name: String },
+    /// Change the webhook's forge or rules, or enable or disable it
+    Update {
+        name: String,
+        #[arg(long)]
+        forge: Option<String>,
+        /// Replaces the branch patterns (repeatable)
+        #[arg(long = "branch", value_name = "PATTERN")]
+        branches: Vec<String>,
+        /// Replaces the tag patterns (repeatable)
+        #[arg(long = "tag", value_name = "PATTERN")]
+        tags: Vec<String>,
+        /// Build releases at once (true or false)
+        #[arg(long, value_name = "BOOL")]
+        build: Option<bool>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Replace the webhook's secret; prints the new one (shown once)
+    Rotate {
+        name: String,
+        /// Read the new secret from standard input instead of having one generated
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// Remove the webhook (the releases it made stay)
+    Delete { name: String },
+}
+
+async fn webhook(ctx: &Ctx, cmd: WebhookCommand) -> CliResult<()> {
+    let server = ctx.client.server();
+    match cmd {
+        WebhookCommand::Create {
+            name,
+            forge,
+            branches,
+            tags,
+            no_build,
+            secret_stdin,
+        } => {
+            let mut body =
+                json!({"forge": forge, "release_rules": {"branches": branches, "tags": tags, "build": !no_build}});
+            if secret_stdin {
+                body["secret"] = json!(crate::input::secret_from_stdin("secret")?);
+            }
+            let answer = ctx.client.post(&["applications", &name, "webhook"], &body).await?;
+            super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
+        }
+        WebhookCommand::Show { name } => {
+            let answer = ctx.client.get(&["applications", &name, "webhook"], &[]).await?;
+            super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
+        }
+        WebhookCommand::Update {
+            name,
+            forge,
+            branches,
+            tags,
+            build,
+            enable,
+            disable,
+        } => {
+            let mut body = json!({});
+            if let Some(f) = forge {
+                body["forge"] = json!(f);
+            }
+            if !branches.is_empty() || !tags.is_empty() || build.is_some() {
+                // The rules are replaced as a whole: start from the current ones.
+                let current: Webhook = parse(&ctx.client.get(&["applications", &name, "webhook"], &[]).await?)?;
+                let mut rules = current.release_rules;
+                if !branches.is_empty() {
+                    rules.branches = branches;
+                }
+                if !tags.is_empty() {
+                    rules.tags = tags;
+                }
+                if let Some(b) = build {
+                    rules.build = b;
+                }
+                body["release_rules"] = json!({"branches": rules.branches, "tags": rules.tags, "build": rules.build});
+            }
+            if enable || disable {
+                body["enabled"] = json!(enable);
+            }
+            if body.as_object().is_some_and(|o| o.is_empty()) {
+                return Err(CliError::usage(
+                    "nothing to update: give --forge, --branch, --tag, --build, --enable or --disable",
+                ));
+            }
+            let answer = ctx.client.patch(&["applications", &name, "webhook"], &body).await?;
+            super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
+        }
+        WebhookCommand::Rotate { name, secret_stdin } => {
+            let mut body = json!({});
+            if secret_stdin {
+                body["secret"] = json!(crate::input::secret_from_stdin("secret")?);
+            }
+            let answer = ctx
+                .client
+                .post(&["applications", &name, "webhook", "rotate"], &body)
+                .await?;
+            super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
+        }
+        WebhookCommand::Delete { name } => {
+            let answer = ctx.client.delete(&["applications", &name, "webhook"], &[]).await?;
+            super::done(ctx, &answer, format!("Deleted the webhook of {name}."));
+            Ok(())
+        }
+    }
+}
+
+fn print_webhook(server: &str, w: Webhook) {
+    let mut fields = vec![
+        ("URL", format!("{server}{}", w.path)),
+        ("Forge", w.forge),
+        ("Content type", "application/json".into()),
+        ("Branches", w.release_rules.branches.join(", ")),
+        ("Tags", w.release_rules.tags.join(", ")),
+        ("Build", yes_no(w.release_rules.build)),
+        ("Enabled", yes_no(w.enabled)),
+        ("Secret set", time(w.secret_set_at)),
+    ];
+    if let Some(s) = &w.secret {
+        fields.push(("Secret", format!("{s}  (shown once: paste it into the forge now)")));
+    }
+    print_fields(&fields);
+    if !w.deliveries.is_empty() {
+        let mut t = list_table(&["RECEIVED", "EVENT", "REF", "COMMIT", "OUTCOME", "RELEASE"]);
+        for d in w.deliveries {
+            t.add_row(vec![
+                time(d.received_at),
+                d.event,
+                d.git_ref.unwrap_or_default(),
+                d.commit_sha.map(|c| c.chars().take(12).collect()).unwrap_or_default(),
+                d.outcome,
+                d.release_id.unwrap_or_default(),
+            ]);
+        }
+        print_table(&t);
+    }
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -228,6 +398,7 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> CliResult<()> {
                 .await?;
             super::show(ctx, &answer, |cells: Vec<BoardCell>| super::board::print_board(cells))
         }
+        AppCommand::Webhook(cmd) => webhook(ctx, cmd).await,
         AppCommand::Unhold {
             name,
             environment,

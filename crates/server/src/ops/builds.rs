@@ -21,11 +21,18 @@ use crate::services::build_config;
 pub async fn start_in(tx: &mut Tx, ctx: &Ctx, caller: &Caller, rid: ReleaseId) -> OpResult<Build> {
     // Membership first: a non-member learns nothing of the settings (the same 404 as no release).
     let (rel, _) = access::release(tx, caller, rid).await?;
-    let app = apps::get(tx, rel.app_id).await?;
+    start_as(tx, ctx, &Who::User(caller), rel.app_id, rid).await
+}
+
+/// Starts the build as `who` (whose right to build the release's state
+/// machine judges); the caller checked that `who` may see the release.
+pub(crate) async fn start_as(tx: &mut Tx, ctx: &Ctx, who: &Who<'_>, app_id: i64, rid: ReleaseId) -> OpResult<Build> {
+    let origin = who.origin();
+    let app = apps::get(tx, app_id).await?;
     let resolved = build_config::resolve(tx, &app, &ctx.settings.build.default_executor).await?;
     transition_in(
         tx,
-        &Who::User(caller),
+        who,
         rid,
         Move {
             action: Action::StartBuild,
@@ -44,14 +51,14 @@ pub async fn start_in(tx: &mut Tx, ctx: &Ctx, caller: &Caller, rid: ReleaseId) -
             executor: &resolved.executor,
             settings: &settings,
             base_image_id: Some(base.id),
-            requested_by: &caller.user.username,
+            requested_by: &origin.actor,
         },
     )
     .await?;
     crate::jobs::build::enqueue(tx, b.id).await?;
     audit::record(
         tx,
-        &caller.origin(),
+        &origin,
         "build.start",
         "build",
         &b.id.to_string(),

@@ -25,6 +25,10 @@ pub struct Grant {
 }
 
 async fn user_id(c: &mut AnyConnection, username: &str) -> OpResult<i64> {
+    if prism_store::webhooks::is_webhook_user(username) {
+        // A webhook's row holds no role.
+        return Err(OpError::invalid("username", format!("no user named {username:?}")));
+    }
     Ok(referenced("username", users::by_name(c, username).await)?.id)
 }
 

@@ -24,7 +24,8 @@
 //! `deploys` (start, review, rollback and auto-rollback), `templates`,
 //! `base_images`, `registries`, `git_credentials`, `executors`, `stacks`,
 //! `clusters`, `environments`, `projects`, `members`, `users`, `tokens`,
-//! `sessions` (sign in and out), `audit`, `jobs`.
+//! `sessions` (sign in and out), `audit`, `jobs`, `webhooks` (git pushes
+//! that create releases).
 //!
 //! To add an operation: write `ops::<concept>::<verb>(ctx, caller, input)`
 //! returning `OpResult<T>`; then a handler in `routes/<concept>.rs` (and its
@@ -58,6 +59,7 @@ pub mod templates;
 pub mod tokens;
 pub mod transitions;
 pub mod users;
+pub mod webhooks;
 pub mod windows;
 
 pub use error::{referenced, OpError, OpResult};

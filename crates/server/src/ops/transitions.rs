@@ -23,17 +23,20 @@ pub struct Move<'a> {
     pub build_info: Option<BuildInfo<'a>>,
 }
 
-/// Who moves a release: a signed-in user, or Prism's own engine.
+/// Who moves a release: a signed-in user, Prism's own engine, or an
+/// application's git webhook (which acts as a developer of its project).
 pub enum Who<'a> {
     User(&'a Caller),
     Engine(&'static str),
+    Webhook(Origin),
 }
 
 impl Who<'_> {
-    fn origin(&self) -> Origin {
+    pub(crate) fn origin(&self) -> Origin {
         match self {
             Who::User(c) => c.origin(),
             Who::Engine(what) => Origin::system(what),
+            Who::Webhook(origin) => origin.clone(),
         }
     }
 }
@@ -68,6 +71,10 @@ pub async fn transition_in(tx: &mut Tx, who: &Who<'_>, id: ReleaseId, m: Move<'_
         Who::Engine(_) => Actor {
             roles: RoleSet::admin(),
             system: true,
+        },
+        Who::Webhook(_) => Actor {
+            roles: RoleSet::of([prism_domain::Role::Developer]),
+            system: false,
         },
     };
     let origin = who.origin();

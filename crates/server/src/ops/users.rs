@@ -118,6 +118,10 @@ pub async fn update(ctx: &Ctx, caller: &Caller, username: &str, req: UpdateUser)
         }
         None => None,
     };
+    if prism_store::webhooks::is_webhook_user(username) {
+        // A webhook's row is no person's: it never gets a password or a role.
+        return Err(OpError::not_found("user", username));
+    }
     let mut tx = ctx.store.begin().await?;
     let target = users::by_name(&mut tx, username).await?;
     let demotes_admin = target.admin() && (req.admin == Some(false) || req.disabled == Some(true));

@@ -29,6 +29,7 @@ pub mod stacks;
 pub mod templates;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -81,6 +82,14 @@ pub fn router() -> Router<AppState> {
                 .patch(applications::update)
                 .delete(applications::delete),
         )
+        .route(
+            "/applications/{name}/webhook",
+            get(webhooks::show)
+                .post(webhooks::create)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/applications/{name}/webhook/rotate", post(webhooks::rotate))
         .route("/applications/{name}/settings", get(applications::settings))
         .route("/applications/{name}/settings/{env}", put(applications::put_settings))
         .route(
@@ -162,6 +171,10 @@ pub fn router() -> Router<AppState> {
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(crate::openapi::serve))
         .route("/healthz", get(health::healthz))
+        .route(
+            "/hooks/git/{app}/{id}",
+            post(webhooks::receive).layer(axum::extract::DefaultBodyLimit::max(webhooks::DELIVERY_LIMIT)),
+        )
         .route(
             "/metrics",
             get(crate::metrics::render).layer(axum::middleware::from_fn(crate::auth::metrics_token::guard)),

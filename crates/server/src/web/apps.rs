@@ -65,12 +65,12 @@ pub struct AppPageQuery {
 
 /// An inline error on one of the page's forms, and what the user had typed.
 #[derive(Serialize, Default)]
-struct FormError {
+pub(super) struct FormError {
     /// Which form (the environment for settings).
-    form: String,
-    field: Option<String>,
-    message: String,
-    values: BTreeMap<String, String>,
+    pub form: String,
+    pub field: Option<String>,
+    pub message: String,
+    pub values: BTreeMap<String, String>,
 }
 
 async fn app_page(
@@ -80,6 +80,21 @@ async fn app_page(
     before: Option<&str>,
     error: Option<FormError>,
 ) -> WebResult<Html<String>> {
+    app_page_with(state, caller, name, before, error, None).await
+}
+
+/// The application's page; `webhook_secret` is a webhook secret just set,
+/// shown on this answer only.
+pub(super) async fn app_page_with(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    before: Option<&str>,
+    error: Option<FormError>,
+    webhook_secret: Option<String>,
+) -> WebResult<Html<String>> {
+    // Only those who may configure it see the webhook (its address, rules, deliveries).
+    let webhook = crate::ops::webhooks::for_page(state, caller, name).await?;
     let mut c = state.store.conn().await?;
     let (app, roles) = access::application(&mut c, caller, name).await?;
     let before = before
@@ -122,6 +137,9 @@ async fn app_page(
             deploys => deploys,
             build_settings => serde_json::to_string_pretty(&app.build_settings).unwrap_or_default(),
             error => error,
+            webhook => webhook,
+            webhook_secret => webhook_secret,
+            forges => ["github", "gitea", "gitlab"],
         },
     )
     .await

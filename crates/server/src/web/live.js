@@ -84,3 +84,10 @@ function prismReload() {
     if (o) now.checked = o.dataset.builds === "true";
   });
 })();
+
+// The application's webhook URL: the path the server knows, prefixed with
+// the address this page was reached at (the page shows the path without script).
+(function () {
+  var url = document.getElementById("webhook-url");
+  if (url && url.dataset.webhookPath) url.textContent = location.origin + url.dataset.webhookPath;
+})();

@@ -9,7 +9,8 @@
 //! - `error`: the one place errors become HTML pages (the API keeps its JSON);
 //!   an operation's `OpError` gets the status the API would answer with;
 //! - one file per page group: `login`, `dashboard`, `apps`, `releases`,
-//!   `builds`, `deploys`, `audit`, `stats`, `admin`.
+//!   `builds`, `deploys`, `audit`, `stats`, `admin`, `webhooks` (an
+//!   application's git webhook panel).
 //!
 //! Accessibility (WCAG 2.1 AA): every GET page goes through `Routes::page`,
 //! so `page_paths` lists them all and the browser suite runs axe-core over
@@ -31,6 +32,7 @@ mod session;
 mod stats;
 mod text;
 mod text_zh_cn;
+mod webhooks;
 
 use axum::handler::Handler;
 use axum::response::IntoResponse;
@@ -104,6 +106,10 @@ fn routes() -> Routes {
     .form("/apps/{name}/templates", apps::save_templates)
     .form("/apps/{name}/preview", apps::preview)
     .form("/apps/{name}/build-settings", apps::save_build_settings)
+    .form("/apps/{name}/webhook", webhooks::create)
+    .form("/apps/{name}/webhook/update", webhooks::update)
+    .form("/apps/{name}/webhook/rotate", webhooks::rotate)
+    .form("/apps/{name}/webhook/delete", webhooks::delete)
     .form("/apps/{name}/envs/{env}/hold", releases::hold)
     .form("/apps/{name}/envs/{env}/unhold", releases::unhold)
     .form("/apps/{name}/envs/{env}/rollback", deploys::rollback)

@@ -28,6 +28,7 @@ templates!(
     "dashboard.html",
     "apps.html",
     "app.html",
+    "app_webhook.html",
     "templates.html",
     "release_rows.html",
     "deploy_rows.html",

@@ -12,3 +12,4 @@ mod governance;
 mod promotion;
 mod rbac;
 mod security;
+mod webhooks;

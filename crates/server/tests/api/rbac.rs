@@ -281,6 +281,10 @@ enum Ep {
         owner: &'static str,
     },
     PolicyPut,
+    WebhookCreate,
+    WebhookUpdate,
+    WebhookRotate,
+    WebhookDelete,
 }
 
 /// One cell's request, prepared with whatever records it needs.
@@ -319,6 +323,22 @@ impl Req {
 }
 
 const HOLD: &str = "/api/v1/applications/web/environments/fat/hold";
+
+const WEBHOOK: &str = "/api/v1/applications/web/webhook";
+
+/// Gives web a webhook (as admin) unless it has one.
+async fn ensure_webhook(app: &TestApp) {
+    let (s, _) = app.get(WEBHOOK, &app.admin).await;
+    if s == StatusCode::NOT_FOUND {
+        app.ok(
+            Method::POST,
+            WEBHOOK,
+            &app.admin,
+            Some(json!({"forge": "gitea", "release_rules": {"tags": ["v*"]}})),
+        )
+        .await;
+    }
+}
 
 /// Ends whatever hold there is on web in fat (as admin, with a reason).
 async fn clear_hold(app: &TestApp) {
@@ -537,6 +557,35 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
             Some(json!({"git_url": format!("https://git.example/web-{s}.git")})),
         )
         .probe("/api/v1/applications/web"),
+        Ep::WebhookCreate => {
+            // Each cell starts without a webhook on web.
+            let _ = app.call(Method::DELETE, WEBHOOK, Some(admin), None).await;
+            Req::new(
+                Method::POST,
+                WEBHOOK,
+                Some(json!({"forge": "github", "release_rules": {"branches": ["main"]}})),
+            )
+            .table("app_webhooks", 1)
+        }
+        Ep::WebhookUpdate => {
+            ensure_webhook(app).await;
+            Req::new(
+                Method::PATCH,
+                WEBHOOK,
+                Some(json!({"release_rules": {"branches": [format!("by-{s}")]}})),
+            )
+            .probe(WEBHOOK)
+        }
+        Ep::WebhookRotate => {
+            ensure_webhook(app).await;
+            // The rotation time is in milliseconds: let the clock move on.
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            Req::new(Method::POST, format!("{WEBHOOK}/rotate"), None).probe(WEBHOOK)
+        }
+        Ep::WebhookDelete => {
+            ensure_webhook(app).await;
+            Req::new(Method::DELETE, WEBHOOK, None).table("app_webhooks", -1)
+        }
         Ep::AppDelete => {
             app.ok(
                 Method::POST,
@@ -833,6 +882,10 @@ const PROJECT_ROWS: &[Row] = &[
     row("DELETE .../hold?reason= (tina's hold)",         Ep::UnholdOthersWithReason,[200, 403, 403, 200, 404, 404]),
     row("DELETE .../hold (tina's hold, no reason)",      Ep::UnholdOthersWithoutReason,[422, 403, 422, 422, 404, 404]),
     row("POST /releases (application svc)",              Ep::ReleaseCreate,         [201, 201, 403, 403, 422, 422]),
+    row("POST /applications/web/webhook",                Ep::WebhookCreate,         [201, 403, 403, 201, 404, 404]),
+    row("PATCH /applications/web/webhook",               Ep::WebhookUpdate,         [200, 403, 403, 200, 404, 404]),
+    row("POST /applications/web/webhook/rotate",         Ep::WebhookRotate,         [200, 403, 403, 200, 404, 404]),
+    row("DELETE /applications/web/webhook",              Ep::WebhookDelete,         [204, 403, 403, 204, 404, 404]),
 ];
 
 /// Actions by the engine (build and deploy results), and the ones that end a release.
@@ -1239,10 +1292,17 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("PUT", "/api/v1/environments/{name}/approval-policy"),
     ("GET", "/api/v1/environments/{name}/schedule"),
     ("PUT", "/api/v1/environments/{name}/schedule"),
+    ("GET", "/api/v1/applications/{name}/webhook"),
+    ("POST", "/api/v1/applications/{name}/webhook"),
+    ("PATCH", "/api/v1/applications/{name}/webhook"),
+    ("DELETE", "/api/v1/applications/{name}/webhook"),
+    ("POST", "/api/v1/applications/{name}/webhook/rotate"),
+    ("POST", "/hooks/git/{app}/{id}"),
 ];
 
 /// The endpoints that work without credentials.
-const OPEN: &[&str] = &["/api/v1/auth/login", "/api/v1/auth/token"];
+/// (A forge's webhook deliveries are signed, not logged in: see `webhooks`.)
+const OPEN: &[&str] = &["/api/v1/auth/login", "/api/v1/auth/token", "/hooks/git/{app}/{id}"];
 
 /// A route template with its parameters filled in with records that exist.
 fn concrete(template: &str, release: &str) -> String {
