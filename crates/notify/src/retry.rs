@@ -131,8 +131,14 @@ mod tests {
             retry: false,
         });
         assert_eq!(after_attempt(&ok, 3, 3, B, 10), (DeliveryStatus::Delivered, None));
-        assert_eq!(after_attempt(&busy, 1, 3, B, 10), (DeliveryStatus::Retrying, Some(1_010)));
-        assert_eq!(after_attempt(&busy, 2, 3, B, 10), (DeliveryStatus::Retrying, Some(2_010)));
+        assert_eq!(
+            after_attempt(&busy, 1, 3, B, 10),
+            (DeliveryStatus::Retrying, Some(1_010))
+        );
+        assert_eq!(
+            after_attempt(&busy, 2, 3, B, 10),
+            (DeliveryStatus::Retrying, Some(2_010))
+        );
         assert_eq!(after_attempt(&busy, 3, 3, B, 10), (DeliveryStatus::Failed, None));
         assert_eq!(after_attempt(&refused, 1, 3, B, 10), (DeliveryStatus::Failed, None));
         let silent = Err(DeliveryError::Unreachable("timed out".into()));
@@ -147,10 +153,17 @@ mod tests {
             "echo: {url} token T0KEN-abcdef signed with SIGNING-SECRET; slack path /services/T000/B000/XXXXXXXXXXXX"
         );
         let out = redact(&text, Some(url), &["SIGNING-SECRET"]);
-        assert!(!out.contains("T0KEN-abcdef") && !out.contains("SIGNING-SECRET"), "{out}");
+        assert!(
+            !out.contains("T0KEN-abcdef") && !out.contains("SIGNING-SECRET"),
+            "{out}"
+        );
         assert!(out.starts_with("echo: *** token *** signed with ***"), "{out}");
         let slack = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXX";
-        let out = redact("refused /services/T000/B000/XXXXXXXXXXXX and XXXXXXXXXXXX", Some(slack), &[]);
+        let out = redact(
+            "refused /services/T000/B000/XXXXXXXXXXXX and XXXXXXXXXXXX",
+            Some(slack),
+            &[],
+        );
         assert!(!out.contains("XXXXXXXXXXXX"), "{out}");
         // Short and empty secrets do not blank out ordinary text.
         assert_eq!(redact("it was a 500", None, &["", "a"]), "it was a 500");

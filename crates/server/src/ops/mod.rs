@@ -24,7 +24,8 @@
 //! `deploys` (start, review, rollback and auto-rollback), `templates`,
 //! `base_images`, `registries`, `git_credentials`, `executors`, `stacks`,
 //! `clusters`, `environments`, `projects`, `members`, `users`, `tokens`,
-//! `sessions` (sign in and out), `audit`, `jobs`.
+//! `sessions` (sign in and out), `audit`, `jobs`, `notifications` (channels,
+//! subscriptions, the delivery log).
 //!
 //! To add an operation: write `ops::<concept>::<verb>(ctx, caller, input)`
 //! returning `OpResult<T>`; then a handler in `routes/<concept>.rs` (and its
@@ -48,6 +49,7 @@ pub mod governance_events;
 pub mod holds;
 pub mod jobs;
 pub mod members;
+pub mod notifications;
 pub mod projects;
 pub mod registries;
 pub mod releases;
