@@ -116,11 +116,7 @@ pub struct PackageReport {
 }
 
 /// The Kubernetes runner build `r` names, if it names one.
-pub(super) async fn runner_for(
-    state: &AppState,
-    b: &Build,
-    r: &ResolvedBuild,
-) -> Result<Option<RunnerSettings>, Failure> {
+pub(super) async fn runner_for(state: &AppState, b: &Build, r: &ResolvedBuild) -> Result<Option<RunnerSettings>, Failure> {
     if r.executor == prism_domain::build::LOCAL_EXECUTOR {
         return Ok(None);
     }

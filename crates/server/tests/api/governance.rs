@@ -258,17 +258,8 @@ both_backends!(concurrent_approvals_are_counted_once, |app| {
     let id = deploy_awaiting_review(app, &t).await;
     // One person, four tabs at once: one vote.
     let statuses = race(app, id, vec![t.ann.clone(); 4]).await;
-    assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses
-            .iter()
-            .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT), "{statuses:?}");
     assert_eq!(state(app, id).await, "awaiting_review");
     let mut c = app.store.conn().await.unwrap();
     assert_eq!(prism_store::governance::votes(&mut c, id).await.unwrap().len(), 1);
