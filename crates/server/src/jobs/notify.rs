@@ -53,7 +53,7 @@ impl Job for NotifyJob {
     }
 
     async fn run(&self, ctx: &AppState, cancel: Cancel) -> Result<(), JobError> {
-        attempt(ctx, self.delivery_id, self.attempt, cancel).await.map(|_| ())
+        attempt(ctx, self.delivery_id, self.attempt, Some(cancel)).await.map(|_| ())
     }
 
     async fn quarantined(&self, ctx: &AppState, q: &Quarantine) -> Result<(), JobError> {
@@ -78,11 +78,13 @@ pub async fn enqueue(
 /// Runs attempt `n` of delivery `id` and records it; returns the delivery's
 /// new status, or None when there was nothing to do (the attempt was
 /// recorded already, the delivery ended, or it went with its channel).
+/// `cancel`: the job's (shutdown interrupts the attempt); None for a test
+/// message sent while its admin waits.
 pub async fn attempt(
     state: &AppState,
     id: i64,
     n: i64,
-    mut cancel: Cancel,
+    cancel: Option<Cancel>,
 ) -> Result<Option<DeliveryStatus>, JobError> {
     let mut c = state.store.conn().await?;
     let Some(d) = notifications::delivery(&mut c, id).await? else {
@@ -110,7 +112,7 @@ pub async fn attempt(
                 let limit = timeout * 3 + Duration::from_secs(1);
                 tokio::select! {
                     r = send(&guard, t, &notice, lang, &d.uid, timeout) => r,
-                    r = cancel.sleep(limit) => {
+                    r = limit_or_cancel(cancel, limit) => {
                         r?;
                         Err(DeliveryError::Unreachable(format!(
                             "no answer within {} ms (timed out)",
@@ -126,6 +128,17 @@ pub async fn attempt(
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let url = target.as_ref().ok().map(|t| t.url.as_str()).filter(|u| !u.is_empty());
     record(state, id, n, took, &result, &secrets, url).await
+}
+
+/// Waits `limit`, or ends early with `Interrupted` when the job is cancelled.
+async fn limit_or_cancel(cancel: Option<Cancel>, limit: Duration) -> Result<(), JobError> {
+    match cancel {
+        Some(mut c) => c.sleep(limit).await,
+        None => {
+            tokio::time::sleep(limit).await;
+            Ok(())
+        }
+    }
 }
 
 /// Records how attempt `n` went and queues the next one when it is due.
@@ -279,7 +292,9 @@ async fn send(
             .resolve(&smtp.host, smtp.port)
             .await
             .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
-        smtp.address = addrs.first().map(|a| a.ip());
+        // IPv4 first: many relays listen on it only (`localhost` often resolves to ::1 first).
+        let pick = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first());
+        smtp.address = pick.map(|a| a.ip());
     } else {
         let url = reqwest::Url::parse(&t.url)
             .map_err(|_| DeliveryError::Config("the channel's URL cannot be read".into()))?;

@@ -463,7 +463,7 @@ pub async fn test_channel(ctx: &Ctx, caller: &Caller, name: &str, req: TestMessa
     )
     .await?;
     tx.commit().await?;
-    crate::jobs::notify::attempt(ctx, id, 1, prism_jobs::Cancel::never())
+    crate::jobs::notify::attempt(ctx, id, 1, None)
         .await
         .map_err(|e| OpError::internal(format!("test message: {e}")))?;
     let mut c = ctx.store.conn().await?;

@@ -281,6 +281,11 @@ enum Ep {
         owner: &'static str,
     },
     PolicyPut,
+    ChannelPut,
+    ChannelDelete,
+    ChannelTest,
+    SubscriptionPut,
+    SubscriptionDelete,
 }
 
 /// One cell's request, prepared with whatever records it needs.
@@ -690,6 +695,68 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
             Some(json!({"denied": [format!("10.0.0.{}", who.index())]})),
         )
         .probe("/api/v1/address-policy"),
+        Ep::ChannelPut => Req::new(
+            Method::PUT,
+            format!("/api/v1/notification-channels/np-{s}"),
+            Some(json!({"kind": "webhook", "url": "https://hooks.example.com/p", "secret": "channel-secret"})),
+        )
+        .table("notification_channels", 1),
+        Ep::ChannelDelete => {
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/notification-channels/nd-{s}"),
+                admin,
+                Some(json!({"kind": "slack", "url": "https://hooks.example.com/d"})),
+            )
+            .await;
+            Req::new(Method::DELETE, format!("/api/v1/notification-channels/nd-{s}"), None)
+                .table("notification_channels", -1)
+        }
+        Ep::ChannelTest => {
+            // A closed port: the test message fails at once, and is logged.
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/notification-channels/nt-{s}"),
+                admin,
+                Some(json!({"kind": "webhook", "url": "http://127.0.0.1:9/t"})),
+            )
+            .await;
+            Req::new(Method::POST, format!("/api/v1/notification-channels/nt-{s}/test"), Some(json!({})))
+                .table("notification_deliveries", 1)
+        }
+        Ep::SubscriptionPut => {
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/notification-channels/ns-{s}"),
+                admin,
+                Some(json!({"kind": "webhook", "url": "https://hooks.example.com/s"})),
+            )
+            .await;
+            Req::new(
+                Method::PUT,
+                format!("/api/v1/projects/alpha/subscriptions/ns-{s}"),
+                Some(json!({"events": ["deploy_failed"], "language": "zh-CN"})),
+            )
+            .table("notification_subscriptions", 1)
+        }
+        Ep::SubscriptionDelete => {
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/notification-channels/nu-{s}"),
+                admin,
+                Some(json!({"kind": "webhook", "url": "https://hooks.example.com/u"})),
+            )
+            .await;
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/projects/alpha/subscriptions/nu-{s}"),
+                admin,
+                Some(json!({"events": ["deploy_failed"]})),
+            )
+            .await;
+            Req::new(Method::DELETE, format!("/api/v1/projects/alpha/subscriptions/nu-{s}"), None)
+                .table("notification_subscriptions", -1)
+        }
     }
 }
 
@@ -791,6 +858,9 @@ const ACCOUNT_AND_ADMIN_ROWS: &[Row] = &[
     row("POST /base-images",                             Ep::BaseCreate,            [201, 403, 403, 403, 403, 403]),
     row("DELETE /base-images/{name}",                    Ep::BaseDelete,            [204, 403, 403, 403, 403, 403]),
     row("PUT /address-policy",                           Ep::PolicyPut,             [200, 403, 403, 403, 403, 403]),
+    row("PUT /notification-channels/{name}",             Ep::ChannelPut,            [200, 403, 403, 403, 403, 403]),
+    row("DELETE /notification-channels/{name}",          Ep::ChannelDelete,         [204, 403, 403, 403, 403, 403]),
+    row("POST /notification-channels/{name}/test",       Ep::ChannelTest,           [200, 403, 403, 403, 403, 403]),
 ];
 
 const fn using(field: &'static str, owner: &'static str) -> Ep {
@@ -833,6 +903,8 @@ const PROJECT_ROWS: &[Row] = &[
     row("DELETE .../hold?reason= (tina's hold)",         Ep::UnholdOthersWithReason,[200, 403, 403, 200, 404, 404]),
     row("DELETE .../hold (tina's hold, no reason)",      Ep::UnholdOthersWithoutReason,[422, 403, 422, 422, 404, 404]),
     row("POST /releases (application svc)",              Ep::ReleaseCreate,         [201, 201, 403, 403, 422, 422]),
+    row("PUT /projects/alpha/subscriptions/{channel}",   Ep::SubscriptionPut,       [200, 403, 403, 200, 404, 404]),
+    row("DELETE /projects/alpha/subscriptions/{channel}", Ep::SubscriptionDelete,   [204, 403, 403, 204, 404, 404]),
 ];
 
 /// Actions by the engine (build and deploy results), and the ones that end a release.
@@ -1239,6 +1311,15 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("PUT", "/api/v1/environments/{name}/approval-policy"),
     ("GET", "/api/v1/environments/{name}/schedule"),
     ("PUT", "/api/v1/environments/{name}/schedule"),
+    ("GET", "/api/v1/notification-channels"),
+    ("GET", "/api/v1/notification-channels/{name}"),
+    ("PUT", "/api/v1/notification-channels/{name}"),
+    ("DELETE", "/api/v1/notification-channels/{name}"),
+    ("POST", "/api/v1/notification-channels/{name}/test"),
+    ("GET", "/api/v1/notification-channels/{name}/deliveries"),
+    ("GET", "/api/v1/projects/{name}/subscriptions"),
+    ("PUT", "/api/v1/projects/{name}/subscriptions/{channel}"),
+    ("DELETE", "/api/v1/projects/{name}/subscriptions/{channel}"),
 ];
 
 /// The endpoints that work without credentials.
@@ -1259,6 +1340,7 @@ fn concrete(template: &str, release: &str) -> String {
         .replace("{role}", "developer")
         .replace("{env}", "fat")
         .replace("{project}", "alpha")
+        .replace("{channel}", "ops")
         .replace("{action}", "promote")
         .replace("{name}", name)
         .replace("{id}", id)
