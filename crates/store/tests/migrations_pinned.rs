@@ -58,6 +58,10 @@ const PINNED: &[(&str, &str)] = &[
         "ddc2f2420a66597dcfe7e0324c8c578da21828caeffaeb7f4f609b6c893ac03c26ed928e564ec8af6c9abedc8a00cfe5",
     ),
     (
+        "sqlite/0031_notifications.sql",
+        "cb644c9a0c0da2c0eea8e7ab5912421b4845cfe2a81d4b563fc9102b3b5fb72d04f51b66924abdf10c72817fcaac1470",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -104,6 +108,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0027_environment_namespaces.sql",
         "4aa3ea0f48d54301668598adcca998eb6c87baff61043c07d6e28f285284c4785ae07072ca34a047c0199788da507f13",
+    ),
+    (
+        "postgres/0031_notifications.sql",
+        "86ef1fbe833f4415f78ecdf606000279753d89b6baa949ee9bdd526a988bd81f4375458f48b89cae3174edcd12a74a57",
     ),
 ];
 
