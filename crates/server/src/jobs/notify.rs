@@ -53,7 +53,9 @@ impl Job for NotifyJob {
     }
 
     async fn run(&self, ctx: &AppState, cancel: Cancel) -> Result<(), JobError> {
-        attempt(ctx, self.delivery_id, self.attempt, Some(cancel)).await.map(|_| ())
+        attempt(ctx, self.delivery_id, self.attempt, Some(cancel))
+            .await
+            .map(|_| ())
     }
 
     async fn quarantined(&self, ctx: &AppState, q: &Quarantine) -> Result<(), JobError> {

@@ -183,10 +183,17 @@ async fn settled(app: &TestApp, channel: &str, n: usize, within: Duration) -> Ve
     let until = Instant::now() + within;
     loop {
         let list = deliveries(app, channel).await;
-        if list.len() == n && list.iter().all(|d| d["status"] == "delivered" || d["status"] == "failed") {
+        if list.len() == n
+            && list
+                .iter()
+                .all(|d| d["status"] == "delivered" || d["status"] == "failed")
+        {
             return list;
         }
-        assert!(Instant::now() < until, "{channel}'s deliveries never settled: {list:#?}");
+        assert!(
+            Instant::now() < until,
+            "{channel}'s deliveries never settled: {list:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -326,8 +333,13 @@ both_backends!(build_failures_and_holds_reach_their_projects_subscribers_only, |
     assert_eq!(seen_by_otto.as_array().unwrap().len(), 1, "{seen_by_otto}");
 
     // A real build that fails: its git server does not answer.
-    app.ok(Method::PUT, "/api/v1/registries/r", &app.admin, Some(json!({"host": "127.0.0.1:9", "all_projects": true})))
-        .await;
+    app.ok(
+        Method::PUT,
+        "/api/v1/registries/r",
+        &app.admin,
+        Some(json!({"host": "127.0.0.1:9", "all_projects": true})),
+    )
+    .await;
     app.ok(
         Method::POST,
         "/api/v1/base-images",
@@ -352,7 +364,12 @@ both_backends!(build_failures_and_holds_reach_their_projects_subscribers_only, |
         .await;
     let rid = r["id"].as_str().unwrap().to_owned();
     let b = app
-        .ok(Method::POST, &format!("/api/v1/releases/{rid}/builds"), &dana, Some(json!({})))
+        .ok(
+            Method::POST,
+            &format!("/api/v1/releases/{rid}/builds"),
+            &dana,
+            Some(json!({})),
+        )
         .await;
     let got = rx.wait("ok", "build_failed").await;
     assert_eq!(got["sig_ok"], true, "{got}");
@@ -394,11 +411,19 @@ both_backends!(build_failures_and_holds_reach_their_projects_subscribers_only, |
     assert_eq!(events, ["hold_overridden", "hold_placed", "build_failed"], "{log:#?}");
     for d in &log {
         assert_eq!(d["status"], "delivered", "{d}");
-        assert_eq!((d["attempts"].as_i64(), d["response_code"].as_i64()), (Some(1), Some(204)), "{d}");
+        assert_eq!(
+            (d["attempts"].as_i64(), d["response_code"].as_i64()),
+            (Some(1), Some(204)),
+            "{d}"
+        );
         assert_eq!(d["project"], "alpha");
         assert_eq!(d["language"], "zh-CN");
         let seen = rx.at("ok").into_iter().find(|v| v["delivery"] == d["delivery"]);
-        assert!(seen.is_some(), "the receiver saw delivery {} under its id", d["delivery"]);
+        assert!(
+            seen.is_some(),
+            "the receiver saw delivery {} under its id",
+            d["delivery"]
+        );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(rx.at("other").is_empty(), "{:#?}", rx.at("other"));
@@ -411,13 +436,16 @@ both_backends!(build_failures_and_holds_reach_their_projects_subscribers_only, |
     assert_no_secrets(&everything_shown(app, &["ops", "beta-only"], "alpha").await);
 
     // The delivery log is the admins'.
-    let (s, _) = app
-        .get("/api/v1/notification-channels/ops/deliveries", &otto)
-        .await;
+    let (s, _) = app.get("/api/v1/notification-channels/ops/deliveries", &otto).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // Ending the subscription stops the notices.
     let (s, _) = app
-        .call(Method::DELETE, "/api/v1/projects/alpha/subscriptions/ops", Some(&otto), None)
+        .call(
+            Method::DELETE,
+            "/api/v1/projects/alpha/subscriptions/ops",
+            Some(&otto),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     app.ok(Method::POST, hold, &tess, Some(json!({"note": "again"}))).await;
@@ -425,78 +453,108 @@ both_backends!(build_failures_and_holds_reach_their_projects_subscribers_only, |
     assert_eq!(deliveries(app, "ops").await.len(), 3);
 });
 
-both_backends!(a_receiver_answering_500_is_retried_and_secrets_stay_out_of_the_log, |app| {
-    let (base, rx) = receiver().await;
-    app.project_with_app("alpha", "web").await;
-    let live = release_with_image(app, "web", 1).await;
-    app.deploy_to(&live, "fat").await;
-    put_channel(
-        app,
-        "flaky",
-        json!({"kind": "webhook", "url": format!("{base}/flaky?token={URL_TOKEN}"), "secret": SECRET}),
-    )
-    .await;
-    let (s, e) = subscribe(app, &app.admin, "alpha", "flaky", json!({"events": ["hold_placed"]})).await;
-    assert_eq!(s, StatusCode::OK, "{e}");
-    app.ok(
-        Method::POST,
-        "/api/v1/applications/web/environments/fat/hold",
-        &app.admin,
-        Some(json!({"note": "checking"})),
-    )
-    .await;
-
-    let log = settled(app, "flaky", 1, Duration::from_secs(30)).await;
-    let d = &log[0];
-    assert_eq!(d["status"], "delivered", "{d:#}");
-    assert_eq!((d["attempts"].as_i64(), d["response_code"].as_i64()), (Some(2), Some(204)), "{d:#}");
-    assert!(d["error"].is_null() && d["next_retry_at"].is_null(), "{d:#}");
-    let tries = d["attempt_log"].as_array().unwrap();
-    assert_eq!(tries.len(), 2, "{d:#}");
-    assert_eq!(tries[0]["delivered"], false);
-    assert_eq!(tries[0]["response_code"], 500);
-    let first_error = tries[0]["error"].as_str().unwrap();
-    assert!(first_error.contains("500") && first_error.contains("overloaded"), "{first_error}");
-    assert!(first_error.contains("***"), "the echoed secrets are masked: {first_error}");
-    assert_eq!((tries[1]["delivered"].as_bool(), tries[1]["response_code"].as_i64()), (Some(true), Some(204)));
-    let waited = tries[1]["at"].as_i64().unwrap() - tries[0]["at"].as_i64().unwrap();
-    assert!(waited >= 300, "the retry waited for its backoff (300 ms): {waited} ms");
-    // The receiver saw the same delivery twice, signed both times.
-    let calls = rx.at("flaky");
-    assert_eq!(calls.len(), 2, "{calls:#?}");
-    assert!(calls.iter().all(|c| c["sig_ok"] == true && c["delivery"] == d["delivery"]), "{calls:#?}");
-
-    // A test message: one attempt, in the log, answered with its outcome.
-    let t = app
-        .ok(
-            Method::POST,
-            "/api/v1/notification-channels/flaky/test",
-            &app.admin,
-            Some(json!({"language": "zh-CN"})),
+both_backends!(
+    a_receiver_answering_500_is_retried_and_secrets_stay_out_of_the_log,
+    |app| {
+        let (base, rx) = receiver().await;
+        app.project_with_app("alpha", "web").await;
+        let live = release_with_image(app, "web", 1).await;
+        app.deploy_to(&live, "fat").await;
+        put_channel(
+            app,
+            "flaky",
+            json!({"kind": "webhook", "url": format!("{base}/flaky?token={URL_TOKEN}"), "secret": SECRET}),
         )
         .await;
-    assert_eq!((t["status"].as_str(), t["event"].as_str()), (Some("delivered"), Some("test")), "{t}");
-    let got = rx.wait("flaky", "test").await;
-    assert_eq!(got["body"]["title"], "Prism 发往 flaky 的测试消息");
-    // To a closed port: failed at once, never retried.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    put_channel(
+        let (s, e) = subscribe(app, &app.admin, "alpha", "flaky", json!({"events": ["hold_placed"]})).await;
+        assert_eq!(s, StatusCode::OK, "{e}");
+        app.ok(
+            Method::POST,
+            "/api/v1/applications/web/environments/fat/hold",
+            &app.admin,
+            Some(json!({"note": "checking"})),
+        )
+        .await;
+
+        let log = settled(app, "flaky", 1, Duration::from_secs(30)).await;
+        let d = &log[0];
+        assert_eq!(d["status"], "delivered", "{d:#}");
+        assert_eq!(
+            (d["attempts"].as_i64(), d["response_code"].as_i64()),
+            (Some(2), Some(204)),
+            "{d:#}"
+        );
+        assert!(d["error"].is_null() && d["next_retry_at"].is_null(), "{d:#}");
+        let tries = d["attempt_log"].as_array().unwrap();
+        assert_eq!(tries.len(), 2, "{d:#}");
+        assert_eq!(tries[0]["delivered"], false);
+        assert_eq!(tries[0]["response_code"], 500);
+        let first_error = tries[0]["error"].as_str().unwrap();
+        assert!(
+            first_error.contains("500") && first_error.contains("overloaded"),
+            "{first_error}"
+        );
+        assert!(
+            first_error.contains("***"),
+            "the echoed secrets are masked: {first_error}"
+        );
+        assert_eq!(
+            (tries[1]["delivered"].as_bool(), tries[1]["response_code"].as_i64()),
+            (Some(true), Some(204))
+        );
+        let waited = tries[1]["at"].as_i64().unwrap() - tries[0]["at"].as_i64().unwrap();
+        assert!(waited >= 300, "the retry waited for its backoff (300 ms): {waited} ms");
+        // The receiver saw the same delivery twice, signed both times.
+        let calls = rx.at("flaky");
+        assert_eq!(calls.len(), 2, "{calls:#?}");
+        assert!(
+            calls
+                .iter()
+                .all(|c| c["sig_ok"] == true && c["delivery"] == d["delivery"]),
+            "{calls:#?}"
+        );
+
+        // A test message: one attempt, in the log, answered with its outcome.
+        let t = app
+            .ok(
+                Method::POST,
+                "/api/v1/notification-channels/flaky/test",
+                &app.admin,
+                Some(json!({"language": "zh-CN"})),
+            )
+            .await;
+        assert_eq!(
+            (t["status"].as_str(), t["event"].as_str()),
+            (Some("delivered"), Some("test")),
+            "{t}"
+        );
+        let got = rx.wait("flaky", "test").await;
+        assert_eq!(got["body"]["title"], "Prism 发往 flaky 的测试消息");
+        // To a closed port: failed at once, never retried.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        put_channel(
         app,
         "nowhere",
         json!({"kind": "dingtalk", "url": format!("http://127.0.0.1:{port}/robot/send?access_token={URL_TOKEN}"), "secret": SECRET}),
     )
     .await;
-    let t = app
-        .ok(Method::POST, "/api/v1/notification-channels/nowhere/test", &app.admin, None)
-        .await;
-    assert_eq!(t["status"], "failed", "{t}");
-    assert_eq!(t["attempts"], 1);
-    assert!(t["next_retry_at"].is_null());
-    assert!(t["error"].as_str().unwrap().contains("could not be reached"), "{t}");
-    assert_no_secrets(&everything_shown(app, &["flaky", "nowhere"], "alpha").await);
-});
+        let t = app
+            .ok(
+                Method::POST,
+                "/api/v1/notification-channels/nowhere/test",
+                &app.admin,
+                None,
+            )
+            .await;
+        assert_eq!(t["status"], "failed", "{t}");
+        assert_eq!(t["attempts"], 1);
+        assert!(t["next_retry_at"].is_null());
+        assert!(t["error"].as_str().unwrap().contains("could not be reached"), "{t}");
+        assert_no_secrets(&everything_shown(app, &["flaky", "nowhere"], "alpha").await);
+    }
+);
 
 /// A minimal SMTP server: enough of RFC 5321 for one message per connection.
 async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -555,34 +613,82 @@ both_backends!(channel_and_subscription_input_is_checked_naming_the_field, |app|
         bad(json!({"kind": "pager", "url": web}), "kind"),
         bad(json!({"kind": "webhook"}), "url"),
         bad(json!({"kind": "webhook", "url": "ftp://hooks.example.com/x"}), "url"),
-        bad(json!({"kind": "webhook", "url": "https://user:pw@hooks.example.com/x"}), "url"),
-        bad(json!({"kind": "webhook", "url": "http://169.254.169.254/latest"}), "url"),
+        bad(
+            json!({"kind": "webhook", "url": "https://user:pw@hooks.example.com/x"}),
+            "url",
+        ),
+        bad(
+            json!({"kind": "webhook", "url": "http://169.254.169.254/latest"}),
+            "url",
+        ),
         bad(json!({"kind": "webhook", "url": web, "secret": ""}), "secret"),
-        bad(json!({"kind": "webhook", "url": web, "secret": "s", "clear_secret": true}), "clear_secret"),
+        bad(
+            json!({"kind": "webhook", "url": web, "secret": "s", "clear_secret": true}),
+            "clear_secret",
+        ),
         bad(json!({"kind": "slack", "url": web, "secret": "s"}), "secret"),
         bad(json!({"kind": "webhook", "url": web, "project": "nope"}), "project"),
-        bad(json!({"kind": "webhook", "url": web, "email": {"host": "smtp", "from": "a@b.c", "to": ["d@e.f"]}}), "email"),
+        bad(
+            json!({"kind": "webhook", "url": web, "email": {"host": "smtp", "from": "a@b.c", "to": ["d@e.f"]}}),
+            "email",
+        ),
         bad(json!({"kind": "email"}), "email"),
-        bad(json!({"kind": "email", "url": web, "email": {"host": "smtp", "from": "a@b.c", "to": ["d@e.f"]}}), "url"),
-        bad(json!({"kind": "email", "email": {"host": "smtp", "from": "nobody", "to": ["d@e.f"]}}), "email.from"),
-        bad(json!({"kind": "email", "email": {"host": "smtp", "from": "a@b.c", "to": []}}), "email.to"),
-        bad(json!({"kind": "email", "email": {"host": "smtp", "from": "a@b.c", "to": ["d@e.f", "x"]}}), "email.to[1]"),
-        bad(json!({"kind": "email", "email": {"host": "smtp", "tls": "ssl", "from": "a@b.c", "to": ["d@e.f"]}}), "email.tls"),
-        bad(json!({"kind": "email", "email": {"host": "smtp", "username": "u", "from": "a@b.c", "to": ["d@e.f"]}}), "secret"),
+        bad(
+            json!({"kind": "email", "url": web, "email": {"host": "smtp", "from": "a@b.c", "to": ["d@e.f"]}}),
+            "url",
+        ),
+        bad(
+            json!({"kind": "email", "email": {"host": "smtp", "from": "nobody", "to": ["d@e.f"]}}),
+            "email.from",
+        ),
+        bad(
+            json!({"kind": "email", "email": {"host": "smtp", "from": "a@b.c", "to": []}}),
+            "email.to",
+        ),
+        bad(
+            json!({"kind": "email", "email": {"host": "smtp", "from": "a@b.c", "to": ["d@e.f", "x"]}}),
+            "email.to[1]",
+        ),
+        bad(
+            json!({"kind": "email", "email": {"host": "smtp", "tls": "ssl", "from": "a@b.c", "to": ["d@e.f"]}}),
+            "email.tls",
+        ),
+        bad(
+            json!({"kind": "email", "email": {"host": "smtp", "username": "u", "from": "a@b.c", "to": ["d@e.f"]}}),
+            "secret",
+        ),
     ];
     for (body, field) in cases {
         let (s, e) = app
-            .call(Method::PUT, "/api/v1/notification-channels/c1", Some(&app.admin), Some(body.clone()))
+            .call(
+                Method::PUT,
+                "/api/v1/notification-channels/c1",
+                Some(&app.admin),
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {e}");
         assert_eq!(e["field"], field, "{body}: {e}");
     }
     let (s, e) = app
-        .call(Method::PUT, "/api/v1/notification-channels/Bad%20Name", Some(&app.admin), Some(json!({"kind": "webhook", "url": web})))
+        .call(
+            Method::PUT,
+            "/api/v1/notification-channels/Bad%20Name",
+            Some(&app.admin),
+            Some(json!({"kind": "webhook", "url": web})),
+        )
         .await;
-    assert_eq!((s, &e["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("name")), "{e}");
+    assert_eq!(
+        (s, &e["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("name")),
+        "{e}"
+    );
     assert_eq!(app.count("notification_channels").await, 0, "nothing half-written");
-    assert_eq!(app.count("audit_events").await, audit_before, "refusals are not changes");
+    assert_eq!(
+        app.count("audit_events").await,
+        audit_before,
+        "refusals are not changes"
+    );
 
     put_channel(app, "hook", json!({"kind": "webhook", "url": web})).await;
     let sub = |body: Value| async move { subscribe(app, &app.admin, "alpha", "hook", body).await };
@@ -593,7 +699,11 @@ both_backends!(channel_and_subscription_input_is_checked_naming_the_field, |app|
         (json!({"events": ["build_failed"], "language": "fr"}), "language"),
     ] {
         let (s, e) = sub(body.clone()).await;
-        assert_eq!((s, &e["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!(field)), "{body}: {e}");
+        assert_eq!(
+            (s, &e["field"]),
+            (StatusCode::UNPROCESSABLE_ENTITY, &json!(field)),
+            "{body}: {e}"
+        );
     }
     let (s, e) = subscribe(app, &app.admin, "alpha", "nope", json!({"events": ["build_failed"]})).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
@@ -602,7 +712,12 @@ both_backends!(channel_and_subscription_input_is_checked_naming_the_field, |app|
     assert_eq!(s, StatusCode::OK);
     // A subscribed channel is not removed, nor limited to another project.
     let (s, e) = app
-        .call(Method::DELETE, "/api/v1/notification-channels/hook", Some(&app.admin), None)
+        .call(
+            Method::DELETE,
+            "/api/v1/notification-channels/hook",
+            Some(&app.admin),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
     assert!(e["error"].as_str().unwrap().contains("alpha"), "{e}");
@@ -616,8 +731,17 @@ both_backends!(channel_and_subscription_input_is_checked_naming_the_field, |app|
         .await;
     assert_eq!((s, &e["field"]), (StatusCode::CONFLICT, &json!("project")), "{e}");
     // The URL is kept when left out; a secret can be added and cleared.
-    let c = put_channel(app, "hook", json!({"kind": "webhook", "project": "alpha", "secret": "abcdef"})).await;
-    assert_eq!((c["has_secret"].as_bool(), c["project"].as_str()), (Some(true), Some("alpha")), "{c}");
+    let c = put_channel(
+        app,
+        "hook",
+        json!({"kind": "webhook", "project": "alpha", "secret": "abcdef"}),
+    )
+    .await;
+    assert_eq!(
+        (c["has_secret"].as_bool(), c["project"].as_str()),
+        (Some(true), Some("alpha")),
+        "{c}"
+    );
     let c = put_channel(app, "hook", json!({"kind": "webhook", "clear_secret": true})).await;
     assert_eq!(c["has_secret"], false, "{c}");
     assert_eq!(c["subscribed_by"], json!(["alpha"]), "{c}");
@@ -633,17 +757,35 @@ both_backends!(channel_and_subscription_input_is_checked_naming_the_field, |app|
     .await;
     assert_eq!(c["target"], format!("localhost:{port}"));
     let t = app
-        .ok(Method::POST, "/api/v1/notification-channels/mail/test", &app.admin, None)
+        .ok(
+            Method::POST,
+            "/api/v1/notification-channels/mail/test",
+            &app.admin,
+            None,
+        )
         .await;
     assert_eq!(t["status"], "delivered", "{t}");
     let mail = mails.lock().unwrap()[0].clone();
     assert!(mail.contains("Subject: Test message from Prism to mail"), "{mail}");
-    assert!(mail.contains(&format!("{PUBLIC_URL}/admin/notifications/mail")), "{mail}");
+    assert!(
+        mail.contains(&format!("{PUBLIC_URL}/admin/notifications/mail")),
+        "{mail}"
+    );
     // Every change was audited, once each.
     let audited = app
-        .ok(Method::GET, "/api/v1/audit?record_type=notification_channel&limit=100", &app.admin, None)
+        .ok(
+            Method::GET,
+            "/api/v1/audit?record_type=notification_channel&limit=100",
+            &app.admin,
+            None,
+        )
         .await;
-    let actions: Vec<&str> = audited.as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = audited
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
     assert_eq!(
         actions.iter().filter(|a| **a == "notification_channel.put").count(),
         4,
@@ -663,7 +805,10 @@ async fn a_hanging_receiver_times_out_and_the_deploy_still_completes() {
         .unwrap();
     kube.kubectl(&["create", "namespace", "shop-fat-sqlite"]);
     kube.kubectl(&["create", "namespace", "shop-fat-postgres"]);
-    for backend in [prism_test_support::Backend::Sqlite, prism_test_support::Backend::Postgres] {
+    for backend in [
+        prism_test_support::Backend::Sqlite,
+        prism_test_support::Backend::Postgres,
+    ] {
         let app = TestApp::spawn(backend).await;
         let ns = match backend {
             prism_test_support::Backend::Sqlite => "shop-fat-sqlite",
@@ -700,8 +845,18 @@ async fn hanging_receiver_body(app: &TestApp, kube: &prism_test_support::kube::K
         Some(json!({"policy": {"required": 1, "roles": ["operator"]}})),
     )
     .await;
-    put_channel(app, "ops", json!({"kind": "webhook", "url": format!("{base}/ok"), "secret": SECRET})).await;
-    put_channel(app, "slow", json!({"kind": "webhook", "url": format!("{base}/hang"), "secret": SECRET})).await;
+    put_channel(
+        app,
+        "ops",
+        json!({"kind": "webhook", "url": format!("{base}/ok"), "secret": SECRET}),
+    )
+    .await;
+    put_channel(
+        app,
+        "slow",
+        json!({"kind": "webhook", "url": format!("{base}/hang"), "secret": SECRET}),
+    )
+    .await;
     let events = json!({"events": ["deploy_awaiting_approval", "deploy_succeeded", "deploy_failed"]});
     for channel in ["slow", "ops"] {
         let (s, e) = subscribe(app, &rita, "shop", channel, events.clone()).await;
@@ -709,9 +864,14 @@ async fn hanging_receiver_body(app: &TestApp, kube: &prism_test_support::kube::K
     }
 
     let rid = release_with_image(app, "web", 1).await;
-    app.act(&rid, "promote", &app.admin, json!({"environment": "fat"})).await;
+    app.act(&rid, "promote", &app.admin, json!({"environment": "fat"}))
+        .await;
     let (s, d) = app
-        .post(&format!("/api/v1/releases/{rid}/deploys"), &rita, json!({"environment": "fat"}))
+        .post(
+            &format!("/api/v1/releases/{rid}/deploys"),
+            &rita,
+            json!({"environment": "fat"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{d}");
     let id = d["id"].as_i64().unwrap();
@@ -724,12 +884,18 @@ async fn hanging_receiver_body(app: &TestApp, kube: &prism_test_support::kube::K
     rx.wait("hang", "deploy_awaiting_approval").await;
 
     let (s, v) = app
-        .post(&format!("/api/v1/deploys/{id}/approve"), &ann, json!({"comment": "ship it"}))
+        .post(
+            &format!("/api/v1/deploys/{id}/approve"),
+            &ann,
+            json!({"comment": "ship it"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let until = Instant::now() + Duration::from_secs(180);
     let done = loop {
-        let d = app.ok(Method::GET, &format!("/api/v1/deploys/{id}"), &app.admin, None).await;
+        let d = app
+            .ok(Method::GET, &format!("/api/v1/deploys/{id}"), &app.admin, None)
+            .await;
         if ["succeeded", "failed"].contains(&d["state"].as_str().unwrap()) {
             break d;
         }
@@ -749,12 +915,18 @@ async fn hanging_receiver_body(app: &TestApp, kube: &prism_test_support::kube::K
             let e = a["error"].as_str().unwrap();
             assert!(e.contains("timed out"), "{e}");
             let took = a["duration_ms"].as_i64().unwrap();
-            assert!((1_900..10_000).contains(&took), "cut off after the 2 s timeout: {took} ms");
+            assert!(
+                (1_900..10_000).contains(&took),
+                "cut off after the 2 s timeout: {took} ms"
+            );
         }
     }
     // The fast channel did not wait for the slow one.
     let ops = settled(app, "ops", 2, Duration::from_secs(10)).await;
-    assert!(ops.iter().all(|d| d["status"] == "delivered" && d["attempts"] == 1), "{ops:#?}");
+    assert!(
+        ops.iter().all(|d| d["status"] == "delivered" && d["attempts"] == 1),
+        "{ops:#?}"
+    );
     let slow_awaiting = slow.iter().find(|d| d["event"] == "deploy_awaiting_approval").unwrap();
     let ops_awaiting = ops.iter().find(|d| d["event"] == "deploy_awaiting_approval").unwrap();
     assert!(
