@@ -9,7 +9,8 @@
 //! - `error`: the one place errors become HTML pages (the API keeps its JSON);
 //!   an operation's `OpError` gets the status the API would answer with;
 //! - one file per page group: `login`, `dashboard`, `apps`, `releases`,
-//!   `builds`, `deploys`, `audit`, `stats`, `admin`.
+//!   `builds`, `deploys`, `audit`, `stats`, `notifications` (a project's
+//!   subscriptions), `admin`.
 
 mod admin;
 mod apps;
@@ -19,6 +20,7 @@ mod dashboard;
 mod deploys;
 mod error;
 mod login;
+mod notifications;
 mod releases;
 mod render;
 mod session;
@@ -107,6 +109,24 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/executors", post(admin::create_executor))
         .route("/admin/executors/{name}/delete", post(admin::delete_executor))
+        .route(
+            "/admin/notifications",
+            get(admin::notification_channels).post(admin::put_notification_channel),
+        )
+        .route("/admin/notifications/{name}", get(admin::notification_log))
+        .route(
+            "/admin/notifications/{name}/delete",
+            post(admin::delete_notification_channel),
+        )
+        .route("/admin/notifications/{name}/test", post(admin::test_notification_channel))
+        .route(
+            "/projects/{name}/notifications",
+            get(notifications::page).post(notifications::subscribe),
+        )
+        .route(
+            "/projects/{name}/notifications/{channel}/delete",
+            post(notifications::unsubscribe),
+        )
         .route("/lang/{code}", get(language))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(text::with_language))
