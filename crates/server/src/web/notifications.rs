@@ -14,11 +14,16 @@ use super::error::WebResult;
 use super::render::page as render;
 use super::session::{Posted, Web};
 use crate::auth::Caller;
-use crate::ops::notifications::{self, PutSubscription};
 use crate::ops::access;
+use crate::ops::notifications::{self, PutSubscription};
 use crate::state::AppState;
 
-async fn project_page(state: &AppState, caller: &Caller, name: &str, notice: Option<Notice>) -> WebResult<Html<String>> {
+async fn project_page(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    notice: Option<Notice>,
+) -> WebResult<Html<String>> {
     let subs = notifications::subscriptions(state, caller, name).await?;
     let mut c = state.store.conn().await?;
     let project = access::project(&mut c, caller, name).await?;
@@ -34,7 +39,7 @@ async fn project_page(state: &AppState, caller: &Caller, name: &str, notice: Opt
         .map(|s| {
             let labels: Vec<&str> = s.events().into_iter().map(event_label).collect();
             context! { channel => s.channel, kind => s.channel_kind, events => labels, language => s.lang,
-                       updated_by => s.updated_by, updated_at => s.updated_at }
+            updated_by => s.updated_by, updated_at => s.updated_at }
         })
         .collect();
     let events: Vec<Value> = NoticeKind::subscribable()
@@ -45,12 +50,16 @@ async fn project_page(state: &AppState, caller: &Caller, name: &str, notice: Opt
         caller,
         "subscriptions.html",
         context! { nav => "apps", project => project.name, subscriptions => rows, channels => channels,
-                   events => events, can_manage => can_manage, notice => notice },
+        events => events, can_manage => can_manage, notice => notice },
     )
     .await
 }
 
-pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(name): Path<String>) -> WebResult<Html<String>> {
+pub async fn page(
+    State(state): State<AppState>,
+    Web(caller): Web,
+    Path(name): Path<String>,
+) -> WebResult<Html<String>> {
     project_page(&state, &caller, &name, None).await
 }
 

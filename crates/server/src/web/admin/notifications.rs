@@ -44,7 +44,7 @@ async fn channels_page(
         .collect();
     let editing = edit.and_then(|n| list.iter().find(|c| c.name == n)).map(|c| {
         context! { name => c.name, kind => c.kind.as_str(), project => c.project, email => c.email,
-                   email_to => c.email.as_ref().map(|e| e.to.join(", ")).unwrap_or_default() }
+        email_to => c.email.as_ref().map(|e| e.to.join(", ")).unwrap_or_default() }
     });
     let kinds: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
     render(
@@ -52,7 +52,7 @@ async fn channels_page(
         caller,
         "notifications.html",
         context! { nav => "notifications", channels => list, editing => editing, notice => notice,
-                   kinds => kinds, projects => projects },
+        kinds => kinds, projects => projects },
     )
     .await
 }
@@ -180,14 +180,18 @@ async fn log_page(state: &AppState, caller: &Caller, name: &str, notice: Option<
             let attempts: Vec<Value> = d
                 .attempt_log
                 .iter()
-                .map(|a| context! { attempt => a.attempt, at => a.at, duration_ms => a.duration_ms,
-                                    delivered => a.delivered != 0, response_code => a.response_code, error => a.error })
+                .map(|a| {
+                    context! { attempt => a.attempt, at => a.at, duration_ms => a.duration_ms,
+                    delivered => a.delivered != 0, response_code => a.response_code, error => a.error }
+                })
                 .collect();
-            let event = NoticeKind::parse(&d.event).map(|k| event_label(k.as_str())).unwrap_or("?");
+            let event = NoticeKind::parse(&d.event)
+                .map(|k| event_label(k.as_str()))
+                .unwrap_or("?");
             context! { id => d.id, delivery => d.uid, event => d.event, event_label => event, project => d.project,
-                       language => d.language, status => d.status, status_label => text::get(&format!("delivery.{}", d.status)),
-                       response_code => d.response_code, attempts => d.attempts, next_retry_at => d.next_retry_at,
-                       error => d.error, created_at => d.created_at, attempt_log => attempts }
+            language => d.language, status => d.status, status_label => text::get(&format!("delivery.{}", d.status)),
+            response_code => d.response_code, attempts => d.attempts, next_retry_at => d.next_retry_at,
+            error => d.error, created_at => d.created_at, attempt_log => attempts }
         })
         .collect();
     render(
