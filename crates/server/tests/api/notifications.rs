@@ -934,3 +934,108 @@ async fn hanging_receiver_body(app: &TestApp, kube: &prism_test_support::kube::K
         "the signed webhook was delivered while the slow one still hung: {ops_awaiting} / {slow_awaiting}"
     );
 }
+
+/// Signs in as a person (API tokens never break glass): the session cookie and CSRF token.
+async fn session(app: &TestApp, user: &str) -> (String, String) {
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({"username": user, "password": crate::harness::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let cookie = resp
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("prism_session="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let body: Value = resp.json().await.unwrap();
+    (cookie, body["csrf_token"].as_str().unwrap().to_owned())
+}
+
+both_backends!(broken_glass_and_the_failed_deploy_after_it_are_announced, |app| {
+    let (base, rx) = receiver().await;
+    app.project_with_app("shop", "web").await;
+    app.user("rita", Some("shop"), &["operator"]).await;
+    // A cluster that answers nothing: the deploy fails when it plans.
+    app.ok(
+        Method::POST,
+        "/api/v1/clusters",
+        &app.admin,
+        Some(json!({"name": "c1", "api_url": "https://127.0.0.1:1", "token": "abc123"})),
+    )
+    .await;
+    app.ok(
+        Method::PATCH,
+        "/api/v1/environments/fat",
+        &app.admin,
+        Some(json!({"cluster": "c1"})),
+    )
+    .await;
+    let now = prism_store::now_ms();
+    app.ok(
+        Method::PUT,
+        "/api/v1/environments/fat/schedule",
+        &app.admin,
+        Some(
+            json!({"freezes": [{"from_ms": now - 3_600_000, "until_ms": now + 3_600_000, "reason": "incident"}],
+                    "when_closed": "refuse", "break_glass_roles": ["operator"]}),
+        ),
+    )
+    .await;
+    put_channel(
+        app,
+        "ops",
+        json!({"kind": "webhook", "url": format!("{base}/ok"), "secret": SECRET}),
+    )
+    .await;
+    let (s, e) = subscribe(
+        app,
+        &app.admin,
+        "shop",
+        "ops",
+        json!({"events": ["freeze_broken", "deploy_failed"], "language": "zh-CN"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    let rel = app.built_release("web").await;
+    app.act(&rel, "promote", &app.admin, json!({"environment": "fat"}))
+        .await;
+    let (cookie, csrf) = session(app, "rita").await;
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/releases/{rel}/deploys", app.base))
+        .header(reqwest::header::COOKIE, format!("prism_session={cookie}"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"environment": "fat", "break_glass_reason": "payments are down"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let d: Value = resp.json().await.unwrap();
+
+    let broken = rx.wait("ok", "freeze_broken").await;
+    assert_eq!(broken["sig_ok"], true);
+    let n = &broken["body"]["notice"];
+    assert_eq!(
+        (n["actor"].as_str(), n["reason"].as_str()),
+        (Some("rita"), Some("payments are down")),
+        "{n}"
+    );
+    assert_eq!(n["link"], format!("{PUBLIC_URL}/deploys/{}", d["id"]));
+    assert_eq!(broken["body"]["title"], format!("封网期间紧急发布: web {rel} 到 fat"));
+    let failed = rx.wait("ok", "deploy_failed").await;
+    assert_eq!(failed["body"]["notice"]["environment"], "fat");
+    assert!(
+        failed["body"]["notice"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{failed}"
+    );
+    assert_eq!(failed["body"]["title"], format!("web {rel} 发布到 fat 失败"));
+});
