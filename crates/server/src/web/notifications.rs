@@ -7,9 +7,8 @@ use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::{context, Value};
 use prism_notify::NoticeKind;
-use serde::Deserialize;
 
-use super::admin::{after, event_label, Notice};
+use super::admin::{after, event_label, NoFields, Notice};
 use super::error::WebResult;
 use super::render::page as render;
 use super::session::{Posted, Web};
@@ -87,9 +86,6 @@ pub async fn subscribe(
     })
     .await
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 pub async fn unsubscribe(
     State(state): State<AppState>,
