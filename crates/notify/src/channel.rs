@@ -41,6 +41,36 @@ pub struct SmtpSettings {
     pub password: Option<String>,
     pub from: String,
     pub to: Vec<String>,
+    /// Connect to this address instead of resolving `host` (the server
+    /// resolves it through its address policy and pins the answer, so a
+    /// second lookup cannot lead elsewhere); TLS still checks `host`.
+    pub address: Option<std::net::IpAddr>,
+}
+
+impl SmtpTls {
+    /// The stored word: `none`, `starttls` or `tls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::None => "none",
+            SmtpTls::StartTls => "starttls",
+            SmtpTls::Implicit => "tls",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "none" => Some(SmtpTls::None),
+            "starttls" => Some(SmtpTls::StartTls),
+            "tls" => Some(SmtpTls::Implicit),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `s` is an e-mail address lettre can send to or from
+/// (`ops@example.com` or `Prism <prism@example.com>`).
+pub fn is_mailbox(s: &str) -> bool {
+    s.parse::<lettre::message::Mailbox>().is_ok()
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -53,6 +83,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("from", &self.from)
             .field("to", &self.to)
+            .field("address", &self.address)
             .finish()
     }
 }
@@ -97,6 +128,7 @@ mod tests {
                 password: Some("smtp-password-2".into()),
                 from: "prism@x".into(),
                 to: vec!["ops@x".into()],
+                address: None,
             }),
         };
         let shown = format!("{c:?}");
@@ -105,5 +137,15 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn tls_words_and_mailboxes() {
+        for t in [SmtpTls::None, SmtpTls::StartTls, SmtpTls::Implicit] {
+            assert_eq!(SmtpTls::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(SmtpTls::parse("ssl"), None);
+        assert!(is_mailbox("ops@example.com") && is_mailbox("Prism <prism@example.com>"));
+        assert!(!is_mailbox("ops") && !is_mailbox("a@b@c") && !is_mailbox(""));
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
@@ -155,12 +156,14 @@ async fn post(
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    let resp = req.send().await.map_err(|e| {
-        // The URL may hold a robot's access token: never repeat it.
-        DeliveryError::Unreachable(e.without_url().to_string())
-    })?;
+    let resp = req.send().await.map_err(|e| unreachable(e, timeout))?;
     let status = resp.status().as_u16();
-    let text: String = resp.text().await.unwrap_or_default().chars().take(300).collect();
+    let text = match resp.text().await {
+        Ok(t) => t.chars().take(300).collect::<String>(),
+        // Headers came, then the body stalled: no answer either.
+        Err(e) if e.is_timeout() => return Err(unreachable(e, timeout)),
+        Err(_) => String::new(),
+    };
     if !(200..300).contains(&status) {
         return Err(DeliveryError::Refused {
             status: Some(status),
@@ -194,6 +197,23 @@ async fn post(
     Ok(Delivery { status: Some(status) })
 }
 
+/// Why a request got no answer, without the URL (it may hold a robot's
+/// access token): a timeout says so, anything else names its causes.
+fn unreachable(e: reqwest::Error, timeout: Duration) -> DeliveryError {
+    if e.is_timeout() {
+        return DeliveryError::Unreachable(format!("no answer within {} ms (timed out)", timeout.as_millis()));
+    }
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    DeliveryError::Unreachable(text)
+}
+
 async fn email(channel: &Channel, m: &crate::message::Message, timeout: Duration) -> Result<Delivery, DeliveryError> {
     let smtp = channel
         .smtp
@@ -213,16 +233,22 @@ async fn email(channel: &Channel, m: &crate::message::Message, timeout: Duration
         .header(ContentType::TEXT_PLAIN)
         .body(m.text.clone())
         .map_err(|e| DeliveryError::Config(e.to_string()))?;
-    let mut transport = match smtp.tls {
-        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
-        SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-            .map_err(|e| DeliveryError::Config(e.to_string()))?,
-        SmtpTls::Implicit => {
-            AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host).map_err(|e| DeliveryError::Config(e.to_string()))?
-        }
-    }
-    .port(smtp.port)
-    .timeout(Some(timeout));
+    // Connect to the pinned address when given; TLS checks the host's name.
+    let server = smtp.address.map(|a| a.to_string()).unwrap_or_else(|| smtp.host.clone());
+    let tls = |wrap: fn(TlsParameters) -> Tls| {
+        TlsParameters::new(smtp.host.clone())
+            .map(wrap)
+            .map_err(|e| DeliveryError::Config(e.to_string()))
+    };
+    let tls = match smtp.tls {
+        SmtpTls::None => Tls::None,
+        SmtpTls::StartTls => tls(Tls::Required)?,
+        SmtpTls::Implicit => tls(Tls::Wrapper)?,
+    };
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
+        .tls(tls)
+        .port(smtp.port)
+        .timeout(Some(timeout));
     if let (Some(u), Some(p)) = (&smtp.username, &smtp.password) {
         transport = transport.credentials(Credentials::new(u.clone(), p.clone()));
     }

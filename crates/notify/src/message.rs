@@ -13,6 +13,24 @@ pub enum Lang {
     ZhCn,
 }
 
+impl Lang {
+    /// The stored word: `en` or `zh-CN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::ZhCn => "zh-CN",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "en" => Some(Lang::En),
+            "zh-CN" => Some(Lang::ZhCn),
+            _ => None,
+        }
+    }
+}
+
 /// A rendered message: a one-line title and a few lines of text (plain, with
 /// the link on its own line, so every receiver shows it sensibly).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +52,7 @@ fn headline(n: &Notice, lang: Lang) -> String {
         (Lang::En, NoticeKind::HoldPlaced) => format!("{env} is held for {app}"),
         (Lang::En, NoticeKind::HoldOverridden) => format!("The hold on {env} for {app} was overridden"),
         (Lang::En, NoticeKind::FreezeBroken) => format!("Freeze broken: {app} {rel} deployed to {env}"),
+        (Lang::En, NoticeKind::Test) => format!("Test message from Prism to {app}"),
         (Lang::ZhCn, NoticeKind::BuildFailed) => format!("{app} {rel} 构建失败"),
         (Lang::ZhCn, NoticeKind::BuildSucceeded) => format!("{app} {rel} 构建成功"),
         (Lang::ZhCn, NoticeKind::DeployAwaitingApproval) => format!("{app} {rel} 发布到 {env} 等待审批"),
@@ -43,6 +62,7 @@ fn headline(n: &Notice, lang: Lang) -> String {
         (Lang::ZhCn, NoticeKind::HoldPlaced) => format!("{env} 已为 {app} 锁定"),
         (Lang::ZhCn, NoticeKind::HoldOverridden) => format!("{env} 上 {app} 的锁定被强制解除"),
         (Lang::ZhCn, NoticeKind::FreezeBroken) => format!("封网期间紧急发布: {app} {rel} 到 {env}"),
+        (Lang::ZhCn, NoticeKind::Test) => format!("Prism 发往 {app} 的测试消息"),
     }
 }
 

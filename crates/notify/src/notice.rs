@@ -1,7 +1,7 @@
 //! What a notification is about.
 
 use prism_domain::words;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 words! {
     /// The events a project can subscribe a channel to.
@@ -15,11 +15,13 @@ words! {
         HoldPlaced => "hold_placed",
         HoldOverridden => "hold_overridden",
         FreezeBroken => "freeze_broken",
+        /// An admin's test of a channel (never subscribed to).
+        Test => "test",
     }
 }
 
 /// One event, with what a reader needs to act on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     pub kind: NoticeKind,
     pub project: String,
@@ -33,4 +35,11 @@ pub struct Notice {
     pub reason: Option<String>,
     /// The page of the release, build or deploy in Prism's console.
     pub link: String,
+}
+
+impl NoticeKind {
+    /// The events a project may subscribe to (all but the test message).
+    pub fn subscribable() -> impl Iterator<Item = NoticeKind> {
+        Self::ALL.iter().copied().filter(|k| *k != NoticeKind::Test)
+    }
 }

@@ -375,6 +375,7 @@ async fn e_mail_goes_through_smtp() {
             password: None,
             from: "Prism <prism@example.com>".into(),
             to: vec!["ops@example.com".into()],
+            address: None,
         }),
     };
     send(&c, Lang::En).await.unwrap();
@@ -382,6 +383,14 @@ async fn e_mail_goes_through_smtp() {
     assert!(mail.contains("Subject: Deploy of web r42 to prd failed"), "{mail}");
     assert!(mail.contains("To: ops@example.com"), "{mail}");
     assert!(mail.contains("https://prism.example/deploys/7"), "{mail}");
+    // A pinned address is what is dialled: the host name need not resolve.
+    let mut pinned = c.clone();
+    if let Some(s) = pinned.smtp.as_mut() {
+        s.host = "smtp.example.invalid".into();
+        s.address = Some("127.0.0.1".parse().unwrap());
+    }
+    send(&pinned, Lang::ZhCn).await.unwrap();
+    assert_eq!(got.lock().unwrap().len(), 2);
     // No SMTP settings: a configuration error, not retried.
     let e = send(&channel(ChannelKind::Email, String::new(), None), Lang::En)
         .await

@@ -57,6 +57,8 @@ fn fill(route: &str, data: &Data) -> Vec<String> {
         ],
         "/admin/projects/{name}" => vec![route.replace("{name}", "shop")],
         "/admin/base-images/{name}" => vec![route.replace("{name}", "busybox")],
+        "/admin/notifications/{name}" => vec![route.replace("{name}", "ops-chat")],
+        "/projects/{name}/notifications" => vec![route.replace("{name}", "shop")],
         r if r.contains('{') => panic!("web_a11y.rs does not know how to fill {r}: add data for it in fill()"),
         r => vec![r.to_owned()],
     }
@@ -221,6 +223,20 @@ async fn world(name: &'static str) -> (Server, Api, Data) {
         "POST",
         "/base-images",
         json!({"name": "busybox", "tier": 1, "registry": "main", "repository": "library/busybox", "tag": "1"}),
+    )
+    .await;
+    // A notification channel shop subscribes to (its delivery log and the
+    // project's notifications page are pages too).
+    api.call(
+        "PUT",
+        "/notification-channels/ops-chat",
+        json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "a11y-channel-secret"}),
+    )
+    .await;
+    api.call(
+        "PUT",
+        "/projects/shop/subscriptions/ops-chat",
+        json!({"events": ["build_failed", "deploy_failed"], "language": "en"}),
     )
     .await;
     for (user, role) in [

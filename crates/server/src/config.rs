@@ -35,6 +35,7 @@ struct FileSettings {
     log_json: Option<bool>,
     instance_id: Option<String>,
     job_lease_seconds: Option<u64>,
+    public_url: Option<String>,
 }
 
 /// A string that must never be printed.
@@ -70,6 +71,50 @@ pub struct Settings {
     pub build: BuildConfig,
     /// "Now" for deploy windows and freezes (the system clock; tests pin it).
     pub clock: crate::clock::Clock,
+    /// Where people reach this server (`https://prism.example.com`), for the
+    /// links in notifications (PRISM_PUBLIC_URL); without it links are
+    /// relative (`/deploys/7`).
+    pub public_url: Option<String>,
+    pub notify: NotifyConfig,
+}
+
+/// How notifications are delivered.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// How long a receiver may take to answer (PRISM_NOTIFY_TIMEOUT_SECONDS, default 10).
+    pub timeout: std::time::Duration,
+    /// Attempts per delivery before it is given up (PRISM_NOTIFY_ATTEMPTS, default 6).
+    pub max_attempts: i64,
+    /// The wait after the first failed attempt, doubled after each further
+    /// one (PRISM_NOTIFY_RETRY_SECONDS, default 30), at most an hour.
+    pub retry_base_ms: i64,
+}
+
+impl NotifyConfig {
+    pub fn from_env() -> Self {
+        let env = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|n| *n > 0)
+        };
+        NotifyConfig {
+            timeout: std::time::Duration::from_secs(env("PRISM_NOTIFY_TIMEOUT_SECONDS").unwrap_or(10).min(300)),
+            max_attempts: env("PRISM_NOTIFY_ATTEMPTS").unwrap_or(6).min(20) as i64,
+            retry_base_ms: env("PRISM_NOTIFY_RETRY_SECONDS").unwrap_or(30).min(3600) as i64 * 1000,
+        }
+    }
+}
+
+/// The public URL without a trailing slash, when it is an http(s) URL.
+fn public_url(v: Option<String>) -> Option<String> {
+    let v = v?.trim().trim_end_matches('/').to_owned();
+    if v.starts_with("https://") || v.starts_with("http://") {
+        Some(v)
+    } else {
+        tracing::warn!(value = %v, "ignoring PRISM_PUBLIC_URL: it must start with https:// or http://");
+        None
+    }
 }
 
 /// Where builds run and what they may read.
@@ -180,6 +225,8 @@ impl Settings {
             session_ttl_ms: 12 * 3600 * 1000,
             secure_cookies: env("PRISM_SECURE_COOKIES").is_some_and(|v| v == "1" || v == "true"),
             clock: crate::clock::Clock::system(),
+            public_url: public_url(env("PRISM_PUBLIC_URL").or(file.public_url)),
+            notify: NotifyConfig::from_env(),
         })
     }
 

@@ -9,7 +9,7 @@ use crate::routes::*;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Prism", description = "Continuous delivery for Kubernetes: release orders, builds, environments, promotion, deploys, roles and audit."),
+    info(title = "Prism", description = "Continuous delivery for Kubernetes: release orders, builds, environments, promotion, deploys, roles, notifications and audit."),
     paths(
         auth::login, auth::logout, auth::token, auth::me,
         users::list, users::create, users::get, users::update,
@@ -33,6 +33,9 @@ use crate::routes::*;
         environment_namespaces::list, environment_namespaces::bind, environment_namespaces::unbind,
         webhooks::create, webhooks::show, webhooks::update, webhooks::rotate, webhooks::delete, webhooks::receive,
         governance::list_approvals, governance::approve, governance::reject, governance::get_policy, governance::put_policy, governance::get_schedule, governance::put_schedule,
+        notifications::list_channels, notifications::get_channel, notifications::put_channel, notifications::delete_channel,
+        notifications::test_channel, notifications::deliveries,
+        notifications::subscriptions, notifications::put_subscription, notifications::delete_subscription,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security),

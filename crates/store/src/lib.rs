@@ -21,6 +21,7 @@ pub mod environments;
 mod error;
 pub mod governance;
 pub mod jobs;
+pub mod notifications;
 pub mod projects;
 pub mod releases;
 pub mod sealed;

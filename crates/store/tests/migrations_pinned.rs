@@ -58,6 +58,10 @@ const PINNED: &[(&str, &str)] = &[
         "ddc2f2420a66597dcfe7e0324c8c578da21828caeffaeb7f4f609b6c893ac03c26ed928e564ec8af6c9abedc8a00cfe5",
     ),
     (
+        "sqlite/0031_notifications.sql",
+        "cb644c9a0c0da2c0eea8e7ab5912421b4845cfe2a81d4b563fc9102b3b5fb72d04f51b66924abdf10c72817fcaac1470",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -112,6 +116,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0030_git_webhooks.sql",
         "e7d766012a30b3bf0cafdba70da9dad0432a0b8e8807e4c1b7cab126fc990b7ac62723ec667ef8197bde204ea3d45910",
+    ),
+    (
+        "postgres/0031_notifications.sql",
+        "86ef1fbe833f4415f78ecdf606000279753d89b6baa949ee9bdd526a988bd81f4375458f48b89cae3174edcd12a74a57",
     ),
 ];
 

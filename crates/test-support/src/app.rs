@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use prism_server::app::{launch, prepare};
-use prism_server::config::{BuildConfig, Secret, Settings};
+use prism_server::config::{BuildConfig, NotifyConfig, Secret, Settings};
 use prism_store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -26,8 +26,12 @@ pub const PASSWORD: &str = "user-password-for-tests";
 /// How long a stopping server may take to hand its jobs back.
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The public URL the in-process server's notifications link to.
+pub const PUBLIC_URL: &str = "https://prism.example.test";
+
 /// The settings the in-process server runs with: fast job polling, the
-/// known admin password, everything under `data_dir`.
+/// known admin password, everything under `data_dir`; notifications time
+/// out after 2 s and are tried 3 times, 300 ms apart and then 600 ms.
 pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Settings {
     Settings {
         build: BuildConfig {
@@ -50,6 +54,12 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
         session_ttl_ms: 3_600_000,
         secure_cookies: false,
         clock: prism_server::clock::Clock::system(),
+        public_url: Some(PUBLIC_URL.into()),
+        notify: NotifyConfig {
+            timeout: Duration::from_secs(2),
+            max_attempts: 3,
+            retry_base_ms: 300,
+        },
     }
 }
 

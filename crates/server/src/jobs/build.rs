@@ -35,7 +35,9 @@ use super::{Cancel, JobError};
 use crate::ops::transitions::{transition_in, Move, Who};
 use crate::services::build_config::{self, ResolvedBuild};
 use crate::services::build_log::BuildLog;
+use crate::services::notices::{announce, Event};
 use crate::state::AppState;
+use prism_notify::NoticeKind;
 
 pub const BUILD: &str = BuildJob::KIND;
 
@@ -599,13 +601,15 @@ async fn succeed(state: &AppState, b: &Build, o: Outcome) -> Result<(), JobError
         json!({"release": b.release, "image": o.image_ref, "digest": o.image_digest, "base_digest": o.base_digest}),
     )
     .await?;
+    announce(&mut tx, Event::build(NoticeKind::BuildSucceeded, b, None)).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Ends a build as failed (or cancelled) and moves its release to build_failed.
 pub async fn fail(state: &AppState, id: i64, f: &Failure) -> Result<(), JobError> {
-    let release = builds::get(&mut *state.store.conn().await?, id).await?.release;
+    let b = builds::get(&mut *state.store.conn().await?, id).await?;
+    let release = b.release;
     let end = BuildState::Queued
         .next(BuildEvent::Fail(f.kind))
         .expect("an active build can fail");
@@ -639,6 +643,10 @@ pub async fn fail(state: &AppState, id: i64, f: &Failure) -> Result<(), JobError
         json!({"release": release, "kind": f.kind, "error": f.message}),
     )
     .await?;
+    // A cancelled build is what someone asked for, not news.
+    if f.kind != Kind::Cancelled {
+        announce(&mut tx, Event::build(NoticeKind::BuildFailed, &b, Some(&f.message))).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -27,8 +27,10 @@ use serde_json::json;
 use super::{Cancel, JobError};
 use crate::ops::transitions::{transition_in, Move, Who};
 use crate::services::deploy_plan::{self, cluster_for, DeployError, PlannedObject};
+use crate::services::notices::{announce, Event};
 use crate::state::AppState;
 use prism_domain::{DeployEvent, DeployFailure, DeployKind, DeployState};
+use prism_notify::NoticeKind;
 
 pub const DEPLOY: &str = DeployJob::KIND;
 
@@ -512,6 +514,12 @@ async fn succeed(state: &AppState, d: &Deploy) -> Result<(), StepError> {
         json!({"release": d.release, "environment": d.environment}),
     )
     .await?;
+    let why = d.rollback_of.map(|of| format!("rollback after deploy {of}"));
+    announce(
+        &mut tx,
+        Event::deploy(NoticeKind::DeploySucceeded, d, &d.requested_by, why.as_deref()),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -561,6 +569,11 @@ pub(crate) async fn fail(state: &AppState, d: &Deploy, kind: DeployFailure, reas
         "deploy",
         &d.id.to_string(),
         json!({"release": d.release, "environment": d.environment, "reason": reason}),
+    )
+    .await?;
+    announce(
+        &mut tx,
+        Event::deploy(NoticeKind::DeployFailed, d, &d.requested_by, Some(reason)),
     )
     .await?;
     let env = environments::get(&mut tx, d.env_id).await?;

@@ -1,5 +1,6 @@
 //! The server's jobs on the job engine (`prism-jobs`): the registry of job
-//! types this server runs and the runner's settings. Each `prism serve`
+//! types this server runs (maintenance, selftest, deploy, build, base image,
+//! notify) and the runner's settings. Each `prism serve`
 //! runs one runner; on PostgreSQL several share the queue. Before the runner
 //! claims anything, what the previous run of this instance left running
 //! (build process groups) is ended (`leftovers`).
@@ -11,6 +12,7 @@ mod contained;
 pub mod deploy;
 mod leftovers;
 pub mod maintenance;
+pub mod notify;
 mod selftest;
 
 use std::time::Duration;
@@ -65,6 +67,7 @@ fn registry() -> Registry<AppState> {
         .register::<deploy::DeployJob>()
         .register::<build::BuildJob>()
         .register::<base_image::BaseImageJob>()
+        .register::<notify::NotifyJob>()
 }
 
 pub fn spawn_runner(state: AppState, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {

@@ -337,6 +337,17 @@ pub async fn auto_rollback(tx: &mut Tx, failed: &Deploy, reason: &str) -> prism_
         json!({}),
     )
     .await?;
+    let why = format!("deploy {} of {} failed: {reason}", failed.id, failed.release);
+    crate::services::notices::announce(
+        tx,
+        crate::services::notices::Event::deploy(
+            prism_notify::NoticeKind::AutoRollback,
+            &rb,
+            "system:auto-rollback",
+            Some(&why),
+        ),
+    )
+    .await?;
     Ok(Some(rb))
 }
 

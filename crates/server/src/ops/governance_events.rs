@@ -1,12 +1,16 @@
-//! Events of release governance that people will be told about (issue 12
-//! item 3, notifications, is built on this): each is recorded in the audit
-//! log, in the same transaction as the change it reports, as the action
-//! `event.<name>` on the deploy. A notifier reads them from there (or hooks
-//! into [`emit`]); nothing here delivers anything.
+//! Events of release governance that people are told about: each is
+//! recorded in the audit log, in the same transaction as the change it
+//! reports, as the action `event.<name>` on the deploy; those a project may
+//! subscribe to (a deploy waiting for approval, broken glass) are announced
+//! to its subscribers there too (`services::notices`, which queues the
+//! deliveries; nothing here sends anything).
 
 use prism_store::audit::{self, Origin};
 use prism_store::AnyConnection;
 use serde_json::json;
+
+use crate::services::notices::{announce, Event};
+use prism_notify::NoticeKind;
 
 /// Something subscribers may want to hear of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +76,20 @@ impl GovernanceEvent<'_> {
             Self::DeployRejected { by, comment, .. } => json!({"by": by, "comment": comment}),
         }
     }
+
+    /// What the project's subscribers hear of it: deploys waiting for
+    /// approval and broken glass (with who broke it and why).
+    fn notice(&self) -> Option<(NoticeKind, Option<&str>, Option<&str>)> {
+        match self {
+            Self::DeployWaitingForApproval { .. } => Some((NoticeKind::DeployAwaitingApproval, None, None)),
+            Self::FreezeBroken { by, reason, .. } => Some((NoticeKind::FreezeBroken, Some(*by), Some(*reason))),
+            Self::DeployWaitingForWindow { .. } | Self::DeployRejected { .. } => None,
+        }
+    }
 }
 
-/// Records `event` (the hook point for notifications).
+/// Records `event`, and announces it to the project's subscribers
+/// (`services::notices`) in the same transaction.
 pub async fn emit(c: &mut AnyConnection, origin: &Origin, event: GovernanceEvent<'_>) -> prism_store::Result<()> {
     audit::record(
         c,
@@ -84,5 +99,12 @@ pub async fn emit(c: &mut AnyConnection, origin: &Origin, event: GovernanceEvent
         &event.deploy().to_string(),
         event.detail(),
     )
-    .await
+    .await?;
+    if let Some((kind, by, reason)) = event.notice() {
+        let d = prism_store::deploys::get(c, event.deploy()).await?;
+        // Waiting for approval: the requester's deploy; broken glass: who broke it.
+        let actor = by.unwrap_or(&d.requested_by).to_owned();
+        announce(c, Event::deploy(kind, &d, &actor, reason)).await?;
+    }
+    Ok(())
 }

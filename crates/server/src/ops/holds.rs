@@ -12,6 +12,8 @@ use serde_json::json;
 
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
+use crate::services::notices::{announce, Event};
+use prism_notify::NoticeKind;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +78,20 @@ pub async fn hold(ctx: &Ctx, caller: &Caller, name: &str, env: &str, req: HoldRe
         json!({"environment": env, "release": rid, "note": req.note, "expires_at": expires_at}),
     )
     .await?;
+    announce(
+        &mut tx,
+        Event {
+            kind: NoticeKind::HoldPlaced,
+            project_id: app.project_id,
+            application: &app.name,
+            release: rid,
+            environment: Some(&environment.name),
+            actor: &caller.user.username,
+            reason: Some(&req.note),
+            link: format!("/apps/{}", app.name),
+        },
+    )
+    .await?;
     let board = slots::board(&mut tx, None, Some(app.id)).await?;
     tx.commit().await?;
     Ok(board)
@@ -114,6 +130,22 @@ pub async fn unhold(
         detail,
     )
     .await?;
+    if overrode {
+        announce(
+            &mut tx,
+            Event {
+                kind: NoticeKind::HoldOverridden,
+                project_id: app.project_id,
+                application: &app.name,
+                release: hold.release,
+                environment: Some(&environment.name),
+                actor: &caller.user.username,
+                reason: reason.as_deref(),
+                link: format!("/apps/{}", app.name),
+            },
+        )
+        .await?;
+    }
     let board = slots::board(&mut tx, None, Some(app.id)).await?;
     tx.commit().await?;
     Ok(board)

@@ -25,7 +25,8 @@
 //! `base_images`, `registries`, `git_credentials`, `executors`, `stacks`,
 //! `clusters`, `environments`, `projects`, `members`, `users`, `tokens`,
 //! `sessions` (sign in and out), `audit`, `jobs`, `webhooks` (git pushes
-//! that create releases).
+//! that create releases), `notifications` (channels, subscriptions, the
+//! delivery log).
 //!
 //! To add an operation: write `ops::<concept>::<verb>(ctx, caller, input)`
 //! returning `OpResult<T>`; then a handler in `routes/<concept>.rs` (and its
@@ -49,6 +50,7 @@ pub mod governance_events;
 pub mod holds;
 pub mod jobs;
 pub mod members;
+pub mod notifications;
 pub mod projects;
 pub mod registries;
 pub mod releases;

@@ -123,5 +123,27 @@ pub async fn transition_in(tx: &mut Tx, who: &Who<'_>, id: ReleaseId, m: Move<'_
         detail,
     )
     .await?;
+    if decision.overrode_hold.is_some() {
+        // A promotion over a tester's hold: the tester and the team hear of it.
+        let (to, reason) = match &m.action {
+            Action::Promote { to, override_reason } => (Some(*to), override_reason.as_deref()),
+            _ => (None, None),
+        };
+        let env = env_name(to);
+        crate::services::notices::announce(
+            tx,
+            crate::services::notices::Event {
+                kind: prism_notify::NoticeKind::HoldOverridden,
+                project_id: rel.project_id,
+                application: &rel.application,
+                release: id,
+                environment: env.as_deref(),
+                actor: &origin.actor,
+                reason,
+                link: format!("/releases/{id}"),
+            },
+        )
+        .await?;
+    }
     Ok(releases::get(tx, id).await?)
 }

@@ -20,6 +20,7 @@ pub mod git_credentials;
 pub mod governance;
 mod health;
 pub mod jobs;
+pub mod notifications;
 pub mod projects;
 mod query;
 pub mod registries;
@@ -166,6 +167,23 @@ pub fn router() -> Router<AppState> {
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/selftest", post(jobs::selftest))
+        .route("/notification-channels", get(notifications::list_channels))
+        .route(
+            "/notification-channels/{name}",
+            get(notifications::get_channel)
+                .put(notifications::put_channel)
+                .delete(notifications::delete_channel),
+        )
+        .route("/notification-channels/{name}/test", post(notifications::test_channel))
+        .route(
+            "/notification-channels/{name}/deliveries",
+            get(notifications::deliveries),
+        )
+        .route("/projects/{name}/subscriptions", get(notifications::subscriptions))
+        .route(
+            "/projects/{name}/subscriptions/{channel}",
+            put(notifications::put_subscription).delete(notifications::delete_subscription),
+        )
         .fallback(health::api_not_found);
     Router::new()
         .nest("/api/v1", api)

@@ -1,6 +1,6 @@
 //! Helpers the use cases (`ops`) and the jobs share: what a build runs with,
 //! deploy planning against a cluster, base image recipes, the build log
-//! writer, kubeconfig import. They know nothing of HTTP; where they refuse an
+//! writer, kubeconfig import, the notices announced to subscribers. They know nothing of HTTP; where they refuse an
 //! input they say so with an [`OpError`](crate::ops::OpError).
 
 pub mod address_policy;
@@ -10,3 +10,4 @@ pub mod build_log;
 pub mod deploy_plan;
 pub mod isolation;
 pub mod kubeconfig;
+pub mod notices;

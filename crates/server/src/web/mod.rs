@@ -10,7 +10,8 @@
 //!   an operation's `OpError` gets the status the API would answer with;
 //! - one file per page group: `login`, `dashboard`, `apps`, `releases`,
 //!   `builds`, `deploys`, `audit`, `stats`, `admin`, `webhooks` (an
-//!   application's git webhook panel).
+//!   application's git webhook panel), `notifications` (a project's
+//!   subscriptions).
 //!
 //! Accessibility (WCAG 2.1 AA): every GET page goes through `Routes::page`,
 //! so `page_paths` lists them all and the browser suite runs axe-core over
@@ -26,6 +27,7 @@ mod dashboard;
 mod deploys;
 mod error;
 mod login;
+mod notifications;
 mod releases;
 mod render;
 mod session;
@@ -168,6 +170,17 @@ fn routes() -> Routes {
     .form("/admin/git-credentials/{name}/delete", admin::delete_git_credential)
     .form("/admin/executors", admin::create_executor)
     .form("/admin/executors/{name}/delete", admin::delete_executor)
+    .page("/admin/notifications", admin::notification_channels)
+    .form("/admin/notifications", admin::put_notification_channel)
+    .page("/admin/notifications/{name}", admin::notification_log)
+    .form("/admin/notifications/{name}/delete", admin::delete_notification_channel)
+    .form("/admin/notifications/{name}/test", admin::test_notification_channel)
+    .page("/projects/{name}/notifications", notifications::page)
+    .form("/projects/{name}/notifications", notifications::subscribe)
+    .form(
+        "/projects/{name}/notifications/{channel}/delete",
+        notifications::unsubscribe,
+    )
 }
 
 /// Pages load only our own stylesheet and script, post forms only to us, and

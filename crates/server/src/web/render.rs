@@ -51,6 +51,9 @@ templates!(
     "base_images.html",
     "base_image.html",
     "build_setup.html",
+    "notifications.html",
+    "notification_log.html",
+    "subscriptions.html",
 );
 
 fn env() -> &'static Environment<'static> {

@@ -9,6 +9,7 @@ mod bad_input;
 mod builds;
 mod flow;
 mod governance;
+mod notifications;
 mod promotion;
 mod rbac;
 mod security;

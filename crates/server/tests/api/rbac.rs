@@ -285,6 +285,11 @@ enum Ep {
     WebhookUpdate,
     WebhookRotate,
     WebhookDelete,
+    ChannelPut,
+    ChannelDelete,
+    ChannelTest,
+    SubscriptionPut,
+    SubscriptionDelete,
 }
 
 /// One cell's request, prepared with whatever records it needs.
@@ -739,6 +744,68 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
             Some(json!({"denied": [format!("10.0.0.{}", who.index())]})),
         )
         .probe("/api/v1/address-policy"),
+        Ep::ChannelPut => Req::new(
+            Method::PUT,
+            format!("/api/v1/notification-channels/np-{s}"),
+            Some(json!({"kind": "webhook", "url": "https://hooks.example.com/p", "secret": "channel-secret"})),
+        )
+        .table("notification_channels", 1),
+        Ep::ChannelDelete => {
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/notification-channels/nd-{s}"),
+                admin,
+                Some(json!({"kind": "slack", "url": "https://hooks.example.com/d"})),
+            )
+            .await;
+            Req::new(Method::DELETE, format!("/api/v1/notification-channels/nd-{s}"), None)
+                .table("notification_channels", -1)
+        }
+        Ep::ChannelTest => {
+            // A closed port: the test message fails at once, and is logged.
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/notification-channels/nt-{s}"),
+                admin,
+                Some(json!({"kind": "webhook", "url": "http://127.0.0.1:9/t"})),
+            )
+            .await;
+            Req::new(Method::POST, format!("/api/v1/notification-channels/nt-{s}/test"), Some(json!({})))
+                .table("notification_deliveries", 1)
+        }
+        Ep::SubscriptionPut => {
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/notification-channels/ns-{s}"),
+                admin,
+                Some(json!({"kind": "webhook", "url": "https://hooks.example.com/s"})),
+            )
+            .await;
+            Req::new(
+                Method::PUT,
+                format!("/api/v1/projects/alpha/subscriptions/ns-{s}"),
+                Some(json!({"events": ["deploy_failed"], "language": "zh-CN"})),
+            )
+            .table("notification_subscriptions", 1)
+        }
+        Ep::SubscriptionDelete => {
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/notification-channels/nu-{s}"),
+                admin,
+                Some(json!({"kind": "webhook", "url": "https://hooks.example.com/u"})),
+            )
+            .await;
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/projects/alpha/subscriptions/nu-{s}"),
+                admin,
+                Some(json!({"events": ["deploy_failed"]})),
+            )
+            .await;
+            Req::new(Method::DELETE, format!("/api/v1/projects/alpha/subscriptions/nu-{s}"), None)
+                .table("notification_subscriptions", -1)
+        }
     }
 }
 
@@ -840,6 +907,9 @@ const ACCOUNT_AND_ADMIN_ROWS: &[Row] = &[
     row("POST /base-images",                             Ep::BaseCreate,            [201, 403, 403, 403, 403, 403]),
     row("DELETE /base-images/{name}",                    Ep::BaseDelete,            [204, 403, 403, 403, 403, 403]),
     row("PUT /address-policy",                           Ep::PolicyPut,             [200, 403, 403, 403, 403, 403]),
+    row("PUT /notification-channels/{name}",             Ep::ChannelPut,            [200, 403, 403, 403, 403, 403]),
+    row("DELETE /notification-channels/{name}",          Ep::ChannelDelete,         [204, 403, 403, 403, 403, 403]),
+    row("POST /notification-channels/{name}/test",       Ep::ChannelTest,           [200, 403, 403, 403, 403, 403]),
 ];
 
 const fn using(field: &'static str, owner: &'static str) -> Ep {
@@ -886,6 +956,8 @@ const PROJECT_ROWS: &[Row] = &[
     row("PATCH /applications/web/webhook",               Ep::WebhookUpdate,         [200, 403, 403, 200, 404, 404]),
     row("POST /applications/web/webhook/rotate",         Ep::WebhookRotate,         [200, 403, 403, 200, 404, 404]),
     row("DELETE /applications/web/webhook",              Ep::WebhookDelete,         [204, 403, 403, 204, 404, 404]),
+    row("PUT /projects/alpha/subscriptions/{channel}",   Ep::SubscriptionPut,       [200, 403, 403, 200, 404, 404]),
+    row("DELETE /projects/alpha/subscriptions/{channel}", Ep::SubscriptionDelete,   [204, 403, 403, 204, 404, 404]),
 ];
 
 /// Actions by the engine (build and deploy results), and the ones that end a release.
@@ -1298,6 +1370,15 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/applications/{name}/webhook"),
     ("POST", "/api/v1/applications/{name}/webhook/rotate"),
     ("POST", "/hooks/git/{app}/{id}"),
+    ("GET", "/api/v1/notification-channels"),
+    ("GET", "/api/v1/notification-channels/{name}"),
+    ("PUT", "/api/v1/notification-channels/{name}"),
+    ("DELETE", "/api/v1/notification-channels/{name}"),
+    ("POST", "/api/v1/notification-channels/{name}/test"),
+    ("GET", "/api/v1/notification-channels/{name}/deliveries"),
+    ("GET", "/api/v1/projects/{name}/subscriptions"),
+    ("PUT", "/api/v1/projects/{name}/subscriptions/{channel}"),
+    ("DELETE", "/api/v1/projects/{name}/subscriptions/{channel}"),
 ];
 
 /// The endpoints that work without credentials.
@@ -1319,6 +1400,7 @@ fn concrete(template: &str, release: &str) -> String {
         .replace("{role}", "developer")
         .replace("{env}", "fat")
         .replace("{project}", "alpha")
+        .replace("{channel}", "ops")
         .replace("{action}", "promote")
         .replace("{name}", name)
         .replace("{id}", id)

@@ -1,7 +1,8 @@
 //! Administration pages (users and roles, projects with their members and
 //! applications, clusters with a health check, environments and their
 //! policies), what builds need (registries, base images and their lineage,
-//! stacks, git credentials, executors) and every user's API tokens. Each form calls the operation
+//! stacks, git credentials, executors), notification channels and their
+//! delivery logs, and every user's API tokens. Each form calls the operation
 //! the API calls for the same change (`crate::ops`), so the admin check and the audit event are
 //! the same. A refused form shows the page again with the error on top (status kept).
 
@@ -13,6 +14,7 @@ mod environments;
 mod executors;
 mod git_credentials;
 mod governance;
+mod notifications;
 mod projects;
 mod registries;
 mod stacks;
@@ -27,6 +29,11 @@ pub use environments::{bind_namespace, create_environment, environments, unbind_
 pub use executors::{create_executor, delete_executor};
 pub use git_credentials::{delete_git_credential, put_git_credential};
 pub use governance::{put_policy as put_env_policy, put_schedule as put_env_schedule};
+pub(crate) use notifications::event_label;
+pub use notifications::{
+    channel_log as notification_log, channels as notification_channels, delete_channel as delete_notification_channel,
+    put_channel as put_notification_channel, test_channel as test_notification_channel,
+};
 pub use projects::{create_app, create_project, grant, project, projects};
 pub use registries::{delete_registry, put_registry, registries};
 pub use stacks::put_stack;
