@@ -678,13 +678,9 @@ async fn an_operator_reviews_the_diff_and_watches_the_rollout_live() {
     // No node until the page is open: the rollout cannot finish before it.
     kube.stop_sim();
     otto.click("#do-deploy-fat").await;
-    let first = otto
-        .find("#deploy-state")
-        .await
-        .attr("data-state")
-        .await
-        .unwrap()
-        .unwrap();
+    // The page may reload itself as the deploy moves on (live.js): read it
+    // again if the element went stale under the lookup.
+    let first = otto.attr("#deploy-state", "data-state").await.unwrap();
     assert!(
         !["succeeded", "failed"].contains(&first.as_str()),
         "the page opens while the deploy runs ({first}), so what follows comes live"

@@ -181,6 +181,23 @@ impl Browser {
     }
 
     /// Replaces what a field holds by typing (works without JavaScript).
+    /// An attribute of the element `css` finds, found again when a live
+    /// reload replaced it between the lookup and the read.
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        for _ in 0..20 {
+            match self.find(css).await.attr(name).await {
+                Ok(v) => return v,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("{}: attribute {name} of {css}: {e}", self.who),
+            }
+        }
+        panic!("{}: {css} kept going stale", self.who)
+    }
+
     pub async fn fill(&self, css: &str, value: &str) {
         let e = self.find(css).await;
         e.clear().await.expect("clear");
