@@ -502,7 +502,9 @@ async fn builds_run_as_jobs_on_a_real_node() {
         &app,
         settings(
             "k8s",
-            "exec dd if=/dev/zero of=/dev/null bs=64M count=1",
+            // dd is not PID 1: the shell outlives the kill by two seconds, so containerd has
+            // its OOM event before the exit (with dd as PID 1 it sometimes had it after).
+            "dd if=/dev/zero of=/dev/null bs=64M count=1; status=$?; sleep 2; exit $status",
             json!({"memory_limit": "16Mi"}),
         ),
     )

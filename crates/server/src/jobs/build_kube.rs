@@ -497,7 +497,14 @@ fn judged_failure(s: PodState, timeout: u64) -> Failure {
             let tail = message
                 .map(|m| format!(": {}", m.trim().lines().last().unwrap_or_default()))
                 .unwrap_or_default();
-            Failure::new(kind, format!("step {step} exited with {exit_code}{tail}"))
+            // 137 is SIGKILL. containerd sometimes handles the exit before its OOM event,
+            // and the kubelet then says "Error" for what was an out-of-memory kill.
+            let killed = if exit_code == 137 {
+                " (killed by SIGKILL: most often the memory limit, else a kill from outside)"
+            } else {
+                ""
+            };
+            Failure::new(kind, format!("step {step} exited with {exit_code}{killed}{tail}"))
         }
         PodState::Failed { message } => Failure::new(Kind::Build, format!("the build Job failed: {message}")),
         other => Failure::new(Kind::Internal, format!("the build Job ended as {other:?}")),
@@ -639,4 +646,33 @@ pub async fn reap(state: &AppState) -> Vec<String> {
         }
     }
     reaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(step: &str, exit_code: i32) -> Failure {
+        judged_failure(
+            PodState::StepFailed {
+                step: step.into(),
+                exit_code,
+                message: Some("last words\n".into()),
+            },
+            60,
+        )
+    }
+
+    #[test]
+    fn a_sigkill_without_an_oom_reason_still_points_at_the_memory_limit() {
+        let f = failed("build", 137);
+        assert_eq!(f.kind, Kind::Build);
+        assert_eq!(
+            f.message,
+            "step build exited with 137 (killed by SIGKILL: most often the memory limit, else a kill from outside): last words"
+        );
+        let f = failed("checkout", 3);
+        assert_eq!(f.kind, Kind::Checkout);
+        assert_eq!(f.message, "step checkout exited with 3: last words");
+    }
 }
