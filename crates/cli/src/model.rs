@@ -281,3 +281,18 @@ pub struct Health {
     pub version: Option<String>,
     pub error: Option<String>,
 }
+
+/// A secret's record (Prism never returns its value).
+#[derive(Debug, Deserialize)]
+pub struct AppSecret {
+    pub project: String,
+    pub application: Option<String>,
+    pub environment: Option<String>,
+    pub name: String,
+    pub delivery: String,
+    pub ref_secret: Option<String>,
+    pub ref_key: Option<String>,
+    pub version: i64,
+    pub updated_by: String,
+    pub updated_at: i64,
+}

@@ -3,6 +3,7 @@
 //! every rule is tested exhaustively without a store or a server.
 
 pub mod address_policy;
+pub mod app_secret;
 pub mod approval;
 pub mod build;
 pub mod build_state;
@@ -30,6 +31,7 @@ pub mod __private {
 }
 
 pub use address_policy::{AddressPolicy, AddressRules};
+pub use app_secret::{SecretDelivery, SecretName, SecretScope, SecretSource};
 pub use build::{BuildLimits, BuildNetwork, BuildSettings};
 pub use build_state::{BuildEvent, BuildFailure, BuildState};
 pub use deploy_state::{DeployEvent, DeployFailure, DeployKind, DeployState};

@@ -21,4 +21,4 @@ pub use objects::{ObjectRef, Rendered, RenderedObject};
 pub use render::{render, set_progress_hook, FUEL, MAX_OUTPUT_BYTES, MAX_TOTAL_OUTPUT_BYTES};
 pub use templates::{TemplateSet, BUILTIN_NAMES};
 pub use validate::{validate, Scope, ValidationPolicy};
-pub use vars::{ApiVersions, RenderVars};
+pub use vars::{ApiVersions, RenderVars, SecretRef, DEFAULT_SECRET_FILES_PATH};

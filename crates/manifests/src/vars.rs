@@ -39,7 +39,29 @@ pub struct RenderVars {
     /// The application's template settings (port, health_path, ingress_host, config, autoscale ...).
     pub settings: serde_json::Value,
     pub api: ApiVersions,
+    /// Where each secret's value is (a Secret and key), never the value.
+    #[serde(default)]
+    pub secrets: Vec<SecretRef>,
 }
+
+/// A secret as templates see it: the Kubernetes Secret and key holding its
+/// value, and how the container receives it. Prism renders the Secret itself
+/// (or it exists already); templates only ever reference it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRef {
+    /// The variable or file name the container sees.
+    pub name: String,
+    /// The Secret's name in the namespace.
+    pub secret: String,
+    /// Its key.
+    pub key: String,
+    /// `env` or `file`.
+    pub delivery: String,
+}
+
+/// Where file secrets are mounted unless the application's settings say
+/// otherwise (`secret_files_path`).
+pub const DEFAULT_SECRET_FILES_PATH: &str = "/etc/prism/secrets";
 
 impl RenderVars {
     /// Labels Prism puts on every object it applies; pruning only ever touches
@@ -78,6 +100,10 @@ impl RenderVars {
             "selector_labels": self.selector_labels(),
             "settings": self.settings,
             "api": self.api,
+            "secrets": self.secrets,
+            "secret_env": self.secrets.iter().filter(|s| s.delivery == "env").collect::<Vec<_>>(),
+            "secret_files": self.secrets.iter().filter(|s| s.delivery == "file").collect::<Vec<_>>(),
+            "secret_files_path": self.settings.get("secret_files_path").and_then(|p| p.as_str()).unwrap_or(DEFAULT_SECRET_FILES_PATH),
         })
     }
 }

@@ -26,6 +26,7 @@ fn vars() -> RenderVars {
         env_vars: BTreeMap::new(),
         settings: serde_json::json!({}),
         api: ApiVersions::default(),
+        secrets: vec![],
     }
 }
 

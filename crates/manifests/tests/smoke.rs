@@ -21,6 +21,7 @@ fn vars() -> RenderVars {
         env_vars: BTreeMap::from([("JAVA_OPTS".into(), "-Xmx256m".into())]),
         settings: serde_json::json!({"health_path": "/healthz", "ingress_host": "web.fat.example"}),
         api: ApiVersions::default(),
+        secrets: vec![],
     }
 }
 

@@ -32,6 +32,7 @@ fn vars() -> RenderVars {
         env_vars: BTreeMap::from([("JAVA_OPTS".into(), "-Xmx256m".into())]),
         settings: json!({"health_path": "/healthz", "ingress_host": "web.fat.example"}),
         api: ApiVersions::default(),
+        secrets: vec![],
     }
 }
 
@@ -1159,4 +1160,58 @@ fn resource_problems_name_the_field_from_the_object_root() {
         err.problems()[0].field.as_deref(),
         Some("spec.template.spec.containers[0].resources.limits.cpu")
     );
+}
+
+#[test]
+fn builtin_deployment_references_secrets_and_never_holds_a_value() {
+    let mut v = vars();
+    let s = |name: &str, secret: &str, key: &str, delivery: &str| prism_manifests::SecretRef {
+        name: name.into(),
+        secret: secret.into(),
+        key: key.into(),
+        delivery: delivery.into(),
+    };
+    v.secrets = vec![
+        s("DB_PASSWORD", "web-secrets-0123456789", "DB_PASSWORD", "env"),
+        s("API_KEY", "vault-api", "key", "env"),
+        s("TLS_KEY", "web-secrets-0123456789", "TLS_KEY", "file"),
+    ];
+    let (rendered, _) = ok_pipeline(&[], &v, &policy());
+    let d = &rendered
+        .objects
+        .iter()
+        .find(|o| o.object["kind"] == "Deployment")
+        .unwrap()
+        .object;
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        c["env"],
+        json!([
+            {"name": "JAVA_OPTS", "value": "-Xmx256m"},
+            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "web-secrets-0123456789", "key": "DB_PASSWORD"}}},
+            {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "vault-api", "key": "key"}}},
+        ])
+    );
+    assert_eq!(
+        c["volumeMounts"],
+        json!([{"name": "prism-secrets", "mountPath": prism_manifests::DEFAULT_SECRET_FILES_PATH, "readOnly": true}])
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["volumes"],
+        json!([{"name": "prism-secrets", "projected": {"sources": [
+            {"secret": {"name": "web-secrets-0123456789", "items": [{"key": "TLS_KEY", "path": "TLS_KEY"}]}}
+        ]}}])
+    );
+    // Without secrets or variables: an empty list, no volumes.
+    let mut v = vars();
+    v.env_vars.clear();
+    let (rendered, _) = ok_pipeline(&[], &v, &policy());
+    let d = &rendered
+        .objects
+        .iter()
+        .find(|o| o.object["kind"] == "Deployment")
+        .unwrap()
+        .object;
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["env"], json!([]));
+    assert!(d["spec"]["template"]["spec"].get("volumes").is_none());
 }

@@ -48,7 +48,7 @@ struct Data {
 /// does not know fails the test: give the new page its data here.
 fn fill(route: &str, data: &Data) -> Vec<String> {
     match route {
-        "/apps/{name}" | "/apps/{name}/templates" => vec![route.replace("{name}", "web")],
+        "/apps/{name}" | "/apps/{name}/templates" | "/apps/{name}/secrets" => vec![route.replace("{name}", "web")],
         "/releases/{id}" => vec![route.replace("{id}", &data.release)],
         "/builds/{id}" => vec![route.replace("{id}", &data.build.to_string())],
         "/deploys/{id}" => vec![
@@ -237,6 +237,25 @@ async fn world(name: &'static str) -> (Server, Api, Data) {
         "PUT",
         "/projects/shop/subscriptions/ops-chat",
         json!({"events": ["build_failed", "deploy_failed"], "language": "en"}),
+    )
+    .await;
+    // Secrets of every kind the secrets page lists: a value, a reference, a project's.
+    api.call(
+        "PUT",
+        "/applications/web/secrets/DB_PASSWORD",
+        json!({"value": "a11y-value"}),
+    )
+    .await;
+    api.call(
+        "PUT",
+        "/applications/web/secrets/VAULT_DB",
+        json!({"existing": {"secret": "vault-db", "key": "password"}, "environment": "uat"}),
+    )
+    .await;
+    api.call(
+        "PUT",
+        "/projects/shop/secrets/API_TOKEN",
+        json!({"value": "a11y-token", "delivery": "file"}),
     )
     .await;
     for (user, role) in [

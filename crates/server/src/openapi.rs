@@ -36,6 +36,8 @@ use crate::routes::*;
         notifications::list_channels, notifications::get_channel, notifications::put_channel, notifications::delete_channel,
         notifications::test_channel, notifications::deliveries,
         notifications::subscriptions, notifications::put_subscription, notifications::delete_subscription,
+        app_secrets::list_for_application, app_secrets::put_for_application, app_secrets::delete_for_application,
+        app_secrets::list_for_project, app_secrets::put_for_project, app_secrets::delete_for_project,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security),

@@ -9,6 +9,7 @@
 //! transaction, so a change and its audit entry land together or not at all.
 
 pub mod address_policy;
+pub mod app_secrets;
 pub mod apps;
 pub mod audit;
 pub mod backup;

@@ -62,6 +62,10 @@ const PINNED: &[(&str, &str)] = &[
         "cb644c9a0c0da2c0eea8e7ab5912421b4845cfe2a81d4b563fc9102b3b5fb72d04f51b66924abdf10c72817fcaac1470",
     ),
     (
+        "sqlite/0032_app_secrets.sql",
+        "351981a173488c55d5caa2565deec55bc2fb0e9022f59c237962d2c26a2c3f805b0302c43f816f71ce8a6d1a78fba955",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -120,6 +124,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0031_notifications.sql",
         "86ef1fbe833f4415f78ecdf606000279753d89b6baa949ee9bdd526a988bd81f4375458f48b89cae3174edcd12a74a57",
+    ),
+    (
+        "postgres/0032_app_secrets.sql",
+        "b560737069d0bfaa987565967dc2117ef7e93d15fbe615d9d1c188bdc4fc2376ac908fcb12589c23368375808b1855a3",
     ),
 ];
 

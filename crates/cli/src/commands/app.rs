@@ -98,6 +98,10 @@ pub enum AppCommand {
     /// (operators of its project)
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// An application's secrets (or a project's, with --project): values
+    /// sealed in Prism, delivered as a Kubernetes Secret, never shown
+    #[command(subcommand)]
+    Secret(super::secret::SecretCommand),
     /// Release a hold on an environment
     Unhold {
         name: String,
@@ -399,6 +403,7 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> CliResult<()> {
             super::show(ctx, &answer, |cells: Vec<BoardCell>| super::board::print_board(cells))
         }
         AppCommand::Webhook(cmd) => webhook(ctx, cmd).await,
+        AppCommand::Secret(cmd) => super::secret::run(ctx, cmd).await,
         AppCommand::Unhold {
             name,
             environment,

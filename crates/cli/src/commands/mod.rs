@@ -12,6 +12,7 @@ mod env;
 mod governance;
 mod project;
 mod release;
+mod secret;
 mod template;
 mod token;
 mod user;

@@ -346,10 +346,12 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     // claimed an Ingress host or a namespace while this deploy awaited review.
     let app = prism_store::apps::get(&mut c, d.app_id).await?;
     crate::services::isolation::check(&mut c, &cluster, &env, &app, &objects).await?;
+    // The application secrets' data, from the sealed versions the plan named.
+    let sendable = crate::services::app_secrets::materialize(&mut c, &state.secrets, &objects).await?;
     drop(c);
     // Checked again at apply time: someone may have created a same-named object since the plan.
     deploy_plan::check_ownership(&cluster, &objects).await?;
-    for o in &objects {
+    for o in &sendable {
         cluster
             .apply(&o.reference, &o.object, false)
             .await
@@ -363,7 +365,19 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
         )
         .await?;
     }
+    let deferred: Vec<PlannedObject> = previous
+        .as_ref()
+        .and_then(|p| p.manifests.clone())
+        .and_then(|m| serde_json::from_value::<Vec<PlannedObject>>(m).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(crate::services::app_secrets::is_managed_secret)
+        .collect();
     for (r, uid) in deploy_plan::prune_candidates(&cluster, &objects, previous.as_ref()).await? {
+        if deferred.iter().any(|o| o.reference == r) {
+            // The old ReplicaSet's pods still read it: deleted once the rollout is complete.
+            continue;
+        }
         cluster.delete(&r, uid).await.map_err(DeployError::from)?;
         event(state, d.id, "prune", &format!("pruned {r}"), json!({"object": r})).await?;
     }
@@ -465,7 +479,40 @@ async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result
             }
         }
     }
+    prune_old_secrets(state, d, &cluster, &objects).await?;
     succeed(state, d).await
+}
+
+/// After a complete rollout, the Secrets Prism made for the application's
+/// secrets in earlier deploys go (a rollback re-creates the one it needs
+/// from the sealed versions).
+async fn prune_old_secrets(
+    state: &AppState,
+    d: &Deploy,
+    cluster: &prism_kube::Cluster,
+    objects: &[PlannedObject],
+) -> Result<(), StepError> {
+    let Some(namespace) = objects
+        .iter()
+        .find(|o| o.reference.kind == "Deployment")
+        .and_then(|o| o.reference.namespace.clone())
+    else {
+        return Ok(());
+    };
+    let stale =
+        crate::services::app_secrets::stale(cluster, &namespace, &d.application, &d.environment, objects).await?;
+    for r in stale {
+        cluster.delete(&r, None).await.map_err(DeployError::from)?;
+        event(
+            state,
+            d.id,
+            "prune",
+            &format!("pruned {r} (secrets of an earlier deploy)"),
+            json!({"object": r}),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn succeed(state: &AppState, d: &Deploy) -> Result<(), StepError> {

@@ -466,9 +466,13 @@ pub async fn drift(ctx: &Ctx, caller: &Caller, name: &str, env: &str) -> OpResul
     let cluster = deploy_plan::cluster_for(ctx, &mut c, &environment)
         .await
         .map_err(deploy_error)?;
-    drop(c);
     let objects: Vec<deploy_plan::PlannedObject> =
         serde_json::from_value(last.manifests.clone().unwrap_or_default()).unwrap_or_default();
+    // Application secrets are stored without their data: compare what was sent.
+    let objects = crate::services::app_secrets::materialize(&mut c, &ctx.secrets, &objects)
+        .await
+        .map_err(deploy_error)?;
+    drop(c);
     let diff = deploy_plan::diff_against_cluster(&cluster, &objects, None)
         .await
         .map_err(deploy_error)?;

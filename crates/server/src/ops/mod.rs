@@ -34,6 +34,7 @@
 
 pub mod access;
 pub mod address_policy;
+pub mod app_secrets;
 pub mod applications;
 pub mod approvals;
 pub mod audit;

@@ -5,6 +5,7 @@
 //! becomes a status in `crate::error`. They never call the console (`web`).
 
 pub mod address_policy;
+pub mod app_secrets;
 pub mod applications;
 pub mod audit_log;
 pub mod auth;
@@ -91,6 +92,16 @@ pub fn router() -> Router<AppState> {
                 .delete(webhooks::delete),
         )
         .route("/applications/{name}/webhook/rotate", post(webhooks::rotate))
+        .route("/applications/{name}/secrets", get(app_secrets::list_for_application))
+        .route(
+            "/applications/{name}/secrets/{secret}",
+            put(app_secrets::put_for_application).delete(app_secrets::delete_for_application),
+        )
+        .route("/projects/{name}/secrets", get(app_secrets::list_for_project))
+        .route(
+            "/projects/{name}/secrets/{secret}",
+            put(app_secrets::put_for_project).delete(app_secrets::delete_for_project),
+        )
         .route("/applications/{name}/settings", get(applications::settings))
         .route("/applications/{name}/settings/{env}", put(applications::put_settings))
         .route(

@@ -137,7 +137,7 @@ pub async fn render_with(
         .ok_or_else(|| DeployError::Setup("no settings".into()))?;
     // The project's own namespace when the environment gives each one (issue 11 item 5).
     let (namespace, _) = super::isolation::namespace_for(c, env, app.project_id, &app.project).await?;
-    let vars = RenderVars {
+    let mut vars = RenderVars {
         project: app.project.clone(),
         application: app.name.clone(),
         environment: env.name.clone(),
@@ -155,7 +155,17 @@ pub async fn render_with(
         env_vars: settings.env_vars,
         settings: app.template_settings.clone(),
         api,
+        secrets: vec![],
     };
+    // Secrets: references for the templates, and the Secret Prism renders itself (issue 19).
+    let secrets = super::app_secrets::in_scope(c, &app, env, &namespace, &vars.ownership_labels()).await?;
+    if let Some(clash) = secrets.refs.iter().find(|s| vars.env_vars.contains_key(&s.name)) {
+        return Err(DeployError::Setup(format!(
+            "{} is both a variable in the settings of {} and a secret: remove one of them",
+            clash.name, env.name
+        )));
+    }
+    vars.secrets = secrets.refs;
     let mut rendered = crate::render_sandbox::render(templates, &vars).await?;
     let policy = ValidationPolicy {
         namespace,
@@ -172,6 +182,15 @@ pub async fn render_with(
             object: o.object,
         })
         .collect();
+    if let Some(secret) = secrets.object {
+        if objects.iter().any(|o| o.reference == secret.reference) {
+            return Err(DeployError::Setup(format!(
+                "{} is rendered by a template, but the name belongs to the Secret Prism makes for the application's secrets",
+                secret.reference
+            )));
+        }
+        objects.push(secret);
+    }
     // Config before the workloads that read it; Deployments before autoscalers.
     objects.sort_by_key(|o| apply_rank(&o.reference.kind));
     Ok(objects)
@@ -226,9 +245,23 @@ pub async fn plan(
     super::isolation::prepare_namespace(&mut c, &cluster, &env, &app).await?;
     check_scopes(&cluster, &env, &objects).await?;
     check_ownership(&cluster, &objects).await?;
+    if deploy.kind != prism_domain::DeployKind::Rollback {
+        let (namespace, _) = super::isolation::namespace_for(&mut c, &env, app.project_id, &app.project).await?;
+        let labels = std::collections::BTreeMap::new();
+        let in_scope = super::app_secrets::in_scope(&mut c, &app, &env, &namespace, &labels).await?;
+        super::app_secrets::check_existing(&cluster, &namespace, &app, &in_scope.existing).await?;
+    }
     let previous = deploys::last_succeeded(&mut c, deploy.app_id, deploy.env_id, deploy.id).await?;
+    // The Secret's data only for the dry run; what is stored keeps none.
+    let sendable = super::app_secrets::materialize(&mut c, &state.secrets, &objects).await?;
     drop(c);
-    let diff = diff_against_cluster(&cluster, &objects, previous.as_ref()).await?;
+    let mut diff = diff_against_cluster(&cluster, &sendable, previous.as_ref()).await?;
+    let before: Vec<PlannedObject> = previous
+        .as_ref()
+        .and_then(|p| p.manifests.clone())
+        .and_then(|m| serde_json::from_value(m).ok())
+        .unwrap_or_default();
+    super::app_secrets::annotate_diff(&mut diff, &objects, &before);
     Ok((template_version, objects, diff))
 }
 

@@ -4,6 +4,7 @@
 //! input they say so with an [`OpError`](crate::ops::OpError).
 
 pub mod address_policy;
+pub mod app_secrets;
 pub mod base_recipe;
 pub mod build_config;
 pub mod build_log;

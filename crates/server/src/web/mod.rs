@@ -30,6 +30,7 @@ mod login;
 mod notifications;
 mod releases;
 mod render;
+mod secrets;
 mod session;
 mod stats;
 mod text;
@@ -108,6 +109,9 @@ fn routes() -> Routes {
     .form("/apps/{name}/templates", apps::save_templates)
     .form("/apps/{name}/preview", apps::preview)
     .form("/apps/{name}/build-settings", apps::save_build_settings)
+    .page("/apps/{name}/secrets", secrets::page)
+    .form("/apps/{name}/secrets", secrets::set)
+    .form("/apps/{name}/secrets/{secret}/delete", secrets::delete)
     .form("/apps/{name}/webhook", webhooks::create)
     .form("/apps/{name}/webhook/update", webhooks::update)
     .form("/apps/{name}/webhook/rotate", webhooks::rotate)

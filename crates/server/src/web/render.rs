@@ -54,6 +54,7 @@ templates!(
     "notifications.html",
     "notification_log.html",
     "subscriptions.html",
+    "secrets.html",
 );
 
 fn env() -> &'static Environment<'static> {
