@@ -239,18 +239,20 @@ pub async fn plan(
             (Some(v), o)
         }
     };
-    // Isolation between projects, before any dry run (issue 11 item 5).
     let app = apps::get(&mut c, deploy.app_id).await?;
-    super::isolation::check(&mut c, &cluster, &env, &app, &objects).await?;
-    super::isolation::prepare_namespace(&mut c, &cluster, &env, &app).await?;
-    check_scopes(&cluster, &env, &objects).await?;
-    check_ownership(&cluster, &objects).await?;
+    // References to existing Secrets, named plainly (issue 19): before the
+    // isolation check, which would only say the pod names a foreign Secret.
     if deploy.kind != prism_domain::DeployKind::Rollback {
         let (namespace, _) = super::isolation::namespace_for(&mut c, &env, app.project_id, &app.project).await?;
         let labels = std::collections::BTreeMap::new();
         let in_scope = super::app_secrets::in_scope(&mut c, &app, &env, &namespace, &labels).await?;
         super::app_secrets::check_existing(&cluster, &namespace, &app, &in_scope.existing).await?;
     }
+    // Isolation between projects, before any dry run (issue 11 item 5).
+    super::isolation::check(&mut c, &cluster, &env, &app, &objects).await?;
+    super::isolation::prepare_namespace(&mut c, &cluster, &env, &app).await?;
+    check_scopes(&cluster, &env, &objects).await?;
+    check_ownership(&cluster, &objects).await?;
     let previous = deploys::last_succeeded(&mut c, deploy.app_id, deploy.env_id, deploy.id).await?;
     // The Secret's data only for the dry run; what is stored keeps none.
     let sendable = super::app_secrets::materialize(&mut c, &state.secrets, &objects).await?;
