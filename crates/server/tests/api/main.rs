@@ -12,5 +12,6 @@ mod governance;
 mod notifications;
 mod promotion;
 mod rbac;
+mod secrets;
 mod security;
 mod webhooks;

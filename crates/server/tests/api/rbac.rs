@@ -1379,6 +1379,12 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/v1/projects/{name}/subscriptions"),
     ("PUT", "/api/v1/projects/{name}/subscriptions/{channel}"),
     ("DELETE", "/api/v1/projects/{name}/subscriptions/{channel}"),
+    ("GET", "/api/v1/applications/{name}/secrets"),
+    ("PUT", "/api/v1/applications/{name}/secrets/{secret}"),
+    ("DELETE", "/api/v1/applications/{name}/secrets/{secret}"),
+    ("GET", "/api/v1/projects/{name}/secrets"),
+    ("PUT", "/api/v1/projects/{name}/secrets/{secret}"),
+    ("DELETE", "/api/v1/projects/{name}/secrets/{secret}"),
 ];
 
 /// The endpoints that work without credentials.
@@ -1401,6 +1407,7 @@ fn concrete(template: &str, release: &str) -> String {
         .replace("{env}", "fat")
         .replace("{project}", "alpha")
         .replace("{channel}", "ops")
+        .replace("{secret}", "DB_PASSWORD")
         .replace("{action}", "promote")
         .replace("{name}", name)
         .replace("{id}", id)
