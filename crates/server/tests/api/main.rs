@@ -10,6 +10,7 @@ mod builds;
 mod flow;
 mod governance;
 mod notifications;
+mod preview_world;
 mod promotion;
 mod rbac;
 mod secrets;
