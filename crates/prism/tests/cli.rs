@@ -344,3 +344,82 @@ fn a_token_from_the_environment_works_without_stored_credentials() {
     );
     server.run(&["token", "revoke", &new["token"]["id"].to_string()]).ok();
 }
+
+#[test]
+fn app_secrets_are_read_from_stdin_listed_without_values_and_deleted() {
+    let server = Server::with_app("secrets");
+    let value = "cli-secret-value-7c1d";
+    let set = server
+        .run_with_stdin(
+            &["app", "secret", "set", "web", "DB_PASSWORD", "--env", "fat"],
+            &format!("{value}\n"),
+        )
+        .ok();
+    assert!(set.stdout.contains("Set DB_PASSWORD (version 1)"), "{set:#?}");
+    server
+        .run_with_stdin(
+            &["app", "secret", "set", "web", "DB_PASSWORD", "--env", "fat"],
+            "second\n",
+        )
+        .ok();
+    server
+        .run(&[
+            "app",
+            "secret",
+            "set",
+            "web",
+            "VAULT",
+            "--existing",
+            "vault-db:password",
+            "--as-file",
+        ])
+        .ok();
+    server
+        .run_with_stdin(&["app", "secret", "set", "shop", "API_TOKEN", "--project"], "token\n")
+        .ok();
+    // Nothing on stdin, a bad reference, a bad name: refused, naming what is wrong.
+    server
+        .run_with_stdin(&["app", "secret", "set", "web", "EMPTY"], "")
+        .fails_with(2, "no value on standard input");
+    server
+        .run(&["app", "secret", "set", "web", "VAULT", "--existing", "vault-db"])
+        .fails_with(2, "SECRET:KEY");
+    server
+        .run_with_stdin(&["app", "secret", "set", "web", "1BAD"], "x\n")
+        .fails_with(1, "name");
+
+    let table = server.run(&["app", "secret", "list", "web"]).ok().stdout;
+    assert!(!table.contains(value) && !table.contains("second"), "{table}");
+    for needle in [
+        "DB_PASSWORD",
+        "fat",
+        "VAULT",
+        "existing vault-db:password",
+        "API_TOKEN",
+        "project shop",
+        "(all)",
+    ] {
+        assert!(table.contains(needle), "{needle} in {table}");
+    }
+    let list = server.json(&["app", "secret", "list", "web"]);
+    let db = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "DB_PASSWORD")
+        .unwrap();
+    assert_eq!(db["version"], 2);
+    assert_eq!(db["updated_by"], "admin");
+    assert!(!list.to_string().contains(value));
+    let project = server.json(&["app", "secret", "list", "shop", "--project"]);
+    assert_eq!(project.as_array().unwrap().len(), 1, "{project}");
+
+    server
+        .run(&["app", "secret", "delete", "web", "DB_PASSWORD", "--env", "fat"])
+        .ok();
+    server
+        .run(&["app", "secret", "delete", "web", "DB_PASSWORD", "--env", "fat"])
+        .fails_with(1, "not found");
+    let list = server.json(&["app", "secret", "list", "web"]);
+    assert!(!list.to_string().contains("DB_PASSWORD"), "{list}");
+}
