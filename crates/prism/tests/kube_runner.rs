@@ -572,6 +572,75 @@ async fn builds_run_as_jobs_on_a_real_node() {
         "the unschedulable Job is deleted"
     );
 
+    // 4b. A runner limited to one build at a time (registered with the CLI's
+    //     flag): the second build waits in Prism's queue, queued, with no Job and
+    //     its place in the log, until the first is done.
+    let out = Command::new(env!("CARGO_BIN_EXE_prism"))
+        .args([
+            "executor",
+            "create-kubernetes",
+            "single",
+            "--cluster",
+            "build",
+            "--namespace",
+            "builds",
+        ])
+        .args([
+            "--ttl-seconds",
+            "300",
+            "--max-concurrent-builds",
+            "1",
+            "--host-network",
+            "--all-projects",
+        ])
+        .env("PRISM_CONFIG_DIR", tmp.path().join("cli"))
+        .env("PRISM_SERVER", &app.base)
+        .env("PRISM_TOKEN", &app.admin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first = release(&app, settings("single", "echo first; sleep 4", json!({}))).await;
+    wait_build(&app, first, &["building"], Duration::from_secs(60)).await;
+    let second = release(&app, settings("single", "echo second", json!({}))).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !log_text(&app, second).await.contains("waiting, place 1 in its queue") {
+        assert!(Instant::now() < deadline, "{}", log_text(&app, second).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, b) = app.get(&format!("/api/v1/builds/{second}"), &app.admin).await;
+    assert_eq!(b["state"], "queued", "{b}");
+    assert_eq!(
+        build_objects(&cluster, "jobs", second).trim(),
+        "",
+        "no Job while it waits"
+    );
+    let b1 = wait_build(
+        &app,
+        first,
+        &["succeeded", "failed", "cancelled"],
+        Duration::from_secs(60),
+    )
+    .await;
+    let b2 = wait_build(
+        &app,
+        second,
+        &["succeeded", "failed", "cancelled"],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        (b1["state"].as_str(), b2["state"].as_str()),
+        (Some("succeeded"), Some("succeeded")),
+        "{b1}\n{b2}"
+    );
+    assert!(log_text(&app, second)
+        .await
+        .contains("runner single has a free slot: starting"));
+    assert!(
+        b2["started_at"].as_i64().expect("started") >= b1["finished_at"].as_i64().expect("finished"),
+        "the second build started before the first ended: {b1}\n{b2}"
+    );
+
     // 5. Cancel deletes the Job (and its pod).
     let id = release(&app, settings("k8s", "echo sleeping; sleep 300", json!({}))).await;
     wait_build(&app, id, &["building"], Duration::from_secs(60)).await;

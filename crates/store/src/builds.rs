@@ -489,3 +489,63 @@ pub async fn recent_timings(c: &mut AnyConnection, project_id: i64, limit: i64) 
         })
         .collect()
 }
+
+/// A Kubernetes runner's concurrency slot, asked for by a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerSlot {
+    /// The build holds a slot (now, or since an earlier attempt).
+    Taken,
+    /// The runner is at its limit, or older builds wait for it first:
+    /// `in_use` slots are held and the build is `place` in the runner's queue.
+    Wait { in_use: i64, place: i64 },
+}
+
+/// Takes one of `runner`'s slots for build `id` when fewer than `limit`
+/// active builds hold one and no older build waits for it (first come,
+/// first served); else records that the build waits for it. Run inside a
+/// transaction: the executor's row is locked first, so Prism instances
+/// sharing a PostgreSQL store take slots one at a time (SQLite has a single
+/// writer anyway). A slot is held until the build reaches a final state.
+pub async fn take_runner_slot(c: &mut AnyConnection, id: i64, runner: &str, limit: Option<i64>) -> Result<RunnerSlot> {
+    sqlx::query("UPDATE executors SET settings = settings WHERE name = $1")
+        .bind(runner)
+        .execute(&mut *c)
+        .await?;
+    let (held,): (i64,) = sqlx::query_as("SELECT runner_slot FROM builds WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?;
+    if held != 0 {
+        return Ok(RunnerSlot::Taken);
+    }
+    let active = active_sql();
+    let (in_use,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM builds WHERE runner = $1 AND runner_slot = 1 AND state IN ({active})"
+    ))
+    .bind(runner)
+    .fetch_one(&mut *c)
+    .await?;
+    let (older,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM builds WHERE runner = $1 AND runner_slot = 0 AND state IN ({active}) AND id < $2"
+    ))
+    .bind(runner)
+    .bind(id)
+    .fetch_one(&mut *c)
+    .await?;
+    let free = limit.is_none_or(|l| in_use < l);
+    let taken = free && older == 0;
+    sqlx::query("UPDATE builds SET runner = $2, runner_slot = $3 WHERE id = $1")
+        .bind(id)
+        .bind(runner)
+        .bind(taken as i64)
+        .execute(c)
+        .await?;
+    Ok(if taken {
+        RunnerSlot::Taken
+    } else {
+        RunnerSlot::Wait {
+            in_use,
+            place: older + 1,
+        }
+    })
+}

@@ -66,6 +66,10 @@ const PINNED: &[(&str, &str)] = &[
         "351981a173488c55d5caa2565deec55bc2fb0e9022f59c237962d2c26a2c3f805b0302c43f816f71ce8a6d1a78fba955",
     ),
     (
+        "sqlite/0033_runner_slots.sql",
+        "4cd5710d7a33f7516f9dd758afc0d46157a8ca18a9298162fb65f2885b1967c6b86cf16438eafe638babc44a7800dbe8",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -128,6 +132,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0032_app_secrets.sql",
         "b560737069d0bfaa987565967dc2117ef7e93d15fbe615d9d1c188bdc4fc2376ac908fcb12589c23368375808b1855a3",
+    ),
+    (
+        "postgres/0033_runner_slots.sql",
+        "1e54c5c0b26f131b3765d83aa071f38dc4ab19f39d00b0916ba822686a40e84ffdba85cc8ff4beaf9f4e4fb44c1234a6",
     ),
 ];
 

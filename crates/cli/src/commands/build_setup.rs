@@ -294,6 +294,9 @@ pub enum ExecutorCommand {
         /// Run build pods in the node's network (single-node clusters on loopback)
         #[arg(long)]
         host_network: bool,
+        /// At most this many builds on the runner at once (across Prism instances); more wait in the queue
+        #[arg(long, value_name = "N")]
+        max_concurrent_builds: Option<u32>,
         /// A project allowed to build on it (repeat)
         #[arg(long = "project")]
         projects: Vec<String>,
@@ -341,6 +344,7 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
             ttl_seconds,
             queue_timeout_seconds,
             host_network,
+            max_concurrent_builds,
             projects,
             all_projects,
         } => {
@@ -366,6 +370,9 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
             }
             if host_network {
                 k["host_network"] = json!(true);
+            }
+            if let Some(n) = max_concurrent_builds {
+                k["max_concurrent_builds"] = json!(n);
             }
             let mut body = json!({"name": name, "kind": "kubernetes", "kubernetes": k});
             scope(&mut body, projects, all_projects);

@@ -70,7 +70,15 @@ pub struct RunnerSettings {
     /// node's network too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_network: bool,
+    /// How many builds may run on this runner at once, across every Prism
+    /// instance sharing the store; more wait in Prism's queue (not as
+    /// Pending pods). Unset: no limit but the cluster's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_builds: Option<u32>,
 }
+
+/// The most a runner's concurrency limit may be set to.
+pub const MAX_CONCURRENT_BUILDS: u32 = 1000;
 
 /// A DNS-1123 label (namespaces, Secret names of one segment).
 fn dns_label(field: &str, v: &str) -> Result<(), ValidationError> {
@@ -147,6 +155,14 @@ impl RunnerSettings {
         let f = |name: &str| format!("{field}.{name}");
         Name::parse(&f("cluster"), &self.cluster)?;
         dns_label(&f("namespace"), &self.namespace)?;
+        if let Some(n) = self.max_concurrent_builds {
+            if !(1..=MAX_CONCURRENT_BUILDS).contains(&n) {
+                return Err(ValidationError::new(
+                    f("max_concurrent_builds"),
+                    format!("must be between 1 and {MAX_CONCURRENT_BUILDS}"),
+                ));
+            }
+        }
         for (k, v) in &self.node_selector {
             label_key(&f("node_selector"), k)?;
             label_value(&f(&format!("node_selector.{k}")), v)?;
@@ -300,5 +316,15 @@ mod tests {
             "kubernetes.image_pull_secrets[0]"
         );
         assert_eq!(err(json!({"cluster": "build"})), "kubernetes");
+        assert_eq!(
+            err(base(json!({"max_concurrent_builds": 0}))),
+            "kubernetes.max_concurrent_builds"
+        );
+        assert_eq!(
+            err(base(json!({"max_concurrent_builds": 1001}))),
+            "kubernetes.max_concurrent_builds"
+        );
+        let ok = RunnerSettings::parse("kubernetes", &base(json!({"max_concurrent_builds": 3}))).unwrap();
+        assert_eq!(ok.max_concurrent_builds, Some(3));
     }
 }

@@ -37,7 +37,7 @@ use prism_image::ImageReference;
 use prism_kube::build_job::{
     self, BuildJobRunner, BuildJobSpec, JobOutcome, PodState, PodStep, RunnerOptions, RunnerSettings, StepResources,
 };
-use prism_store::builds::Build;
+use prism_store::builds::{Build, RunnerSlot};
 use prism_store::{apps, base_images, builds, clusters, credentials};
 use serde::{Deserialize, Serialize};
 
@@ -159,6 +159,7 @@ pub(super) async fn pipeline(
     token: CancellationToken,
 ) -> Result<Outcome, Failure> {
     let config = |m: String| Failure::new(Kind::Config, m);
+    wait_for_slot(state, b, &r.executor, runner, log, &token).await?;
     let mut c = state.store.conn().await?;
     let cluster_rec = clusters::by_name(&mut c, &runner.cluster)
         .await
@@ -461,6 +462,51 @@ pub(super) async fn pipeline(
         bytes_uploaded: package.bytes_uploaded,
     })
 }
+
+/// Waits in Prism's queue (not as a Pending pod) until the runner has a
+/// free slot for this build; its place in the runner's queue goes to the log.
+async fn wait_for_slot(
+    state: &AppState,
+    b: &Build,
+    executor: &str,
+    runner: &RunnerSettings,
+    log: &Arc<BuildLog>,
+    token: &CancellationToken,
+) -> Result<(), Failure> {
+    let limit = runner.max_concurrent_builds.map(i64::from);
+    let mut said = None;
+    loop {
+        let mut tx = state.store.begin().await?;
+        let slot = builds::take_runner_slot(&mut tx, b.id, executor, limit).await?;
+        tx.commit().await?;
+        match slot {
+            RunnerSlot::Taken => {
+                if said.is_some() {
+                    log.system(&format!("[prism] runner {executor} has a free slot: starting"));
+                }
+                return Ok(());
+            }
+            RunnerSlot::Wait { in_use, place } => {
+                if said != Some((in_use, place)) {
+                    log.system(&format!(
+                        "[prism] runner {executor} runs {in_use} of at most {} builds: waiting, place {place} in its queue",
+                        limit.unwrap_or(in_use)
+                    ));
+                    said = Some((in_use, place));
+                }
+            }
+        }
+        tokio::select! {
+            _ = token.cancelled() => {
+                return Err(Failure::new(Kind::Cancelled, "cancelled while waiting for a runner slot"));
+            }
+            _ = tokio::time::sleep(SLOT_POLL) => {}
+        }
+    }
+}
+
+/// How often a build waiting for a runner slot asks again.
+const SLOT_POLL: Duration = Duration::from_millis(500);
 
 fn report<T: serde::de::DeserializeOwned>(messages: &BTreeMap<String, String>, step: &str) -> Result<T, Failure> {
     let m = messages

@@ -490,6 +490,7 @@ pub const EN: &[(&str, &str)] = &[
     ("setup.workspace_size", "Workspace size limit"),
     ("setup.memory_limit", "Build memory limit"),
     ("setup.ttl_seconds", "Keep finished Jobs (seconds)"),
+    ("setup.max_concurrent_builds", "At most this many builds at once (empty: no limit)"),
     ("setup.host_network", "Use the node's network (single-node clusters only)"),
     ("nav.stats", "Statistics"),
     ("stats.lead_time", "Lead time to"),

@@ -403,6 +403,7 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("setup.workspace_size", "工作区大小上限"),
     ("setup.memory_limit", "构建内存上限"),
     ("setup.ttl_seconds", "保留已结束的 Job（秒）"),
+    ("setup.max_concurrent_builds", "同时最多运行的构建数（留空：不限）"),
     ("setup.host_network", "使用节点的网络（仅限单节点集群）"),
     ("nav.stats", "统计"),
     ("stats.lead_time", "交付周期：到"),

@@ -46,6 +46,8 @@ pub struct ExecutorForm {
     ttl_seconds: String,
     #[serde(default)]
     host_network: Option<String>,
+    #[serde(default)]
+    max_concurrent_builds: String,
 }
 
 /// The runner form as the API's `kubernetes` object (checked by the operation).
@@ -76,6 +78,10 @@ fn runner_settings(f: &ExecutorForm) -> serde_json::Value {
     }
     if f.host_network.is_some() {
         v["host_network"] = true.into();
+    }
+    let max = f.max_concurrent_builds.trim();
+    if !max.is_empty() {
+        v["max_concurrent_builds"] = max.parse::<i64>().map(Into::into).unwrap_or_else(|_| max.into());
     }
     v
 }
