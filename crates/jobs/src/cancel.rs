@@ -3,9 +3,10 @@
 //! which job and attempt it is (for records such as the process groups a
 //! build starts).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use crate::JobError;
 
@@ -18,6 +19,8 @@ pub struct Cancel {
     job_id: i64,
     attempt: i64,
     instance: String,
+    /// The instance's CPU-bound slot this attempt holds, if any.
+    cpu_slot: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
 }
 
 impl Cancel {
@@ -34,7 +37,26 @@ impl Cancel {
             job_id,
             attempt,
             instance,
+            cpu_slot: Arc::default(),
         }
+    }
+
+    /// Hands the attempt the CPU-bound slot the runner took for it.
+    pub(crate) fn with_cpu_slot(self, permit: Option<OwnedSemaphorePermit>) -> Self {
+        *self.cpu_slot.lock().expect("cpu slot lock") = permit;
+        self
+    }
+
+    /// Gives back this instance's CPU-bound slot early: for an attempt of a
+    /// CPU-bound kind that turns out to run elsewhere (a build on a
+    /// Kubernetes runner), so it neither waits for nor blocks local work.
+    pub fn release_cpu_slot(&self) {
+        self.cpu_slot.lock().expect("cpu slot lock").take();
+    }
+
+    /// Whether the attempt still holds a CPU-bound slot.
+    pub fn holds_cpu_slot(&self) -> bool {
+        self.cpu_slot.lock().expect("cpu slot lock").is_some()
     }
 
     /// A handle that never fires, for running a job's body outside the runner.

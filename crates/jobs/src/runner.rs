@@ -117,8 +117,8 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
                         .flatten();
                     let (me, stop) = (me.clone(), shutdown.clone());
                     in_flight.spawn(async move {
-                        me.execute(job, stop).await;
-                        drop(cpu_permit);
+                        // The CPU slot goes with the attempt (it may give it back early).
+                        me.execute(job, stop, cpu_permit).await;
                         drop(permit);
                     });
                     continue;
@@ -182,7 +182,12 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
     /// Runs one claimed job with a lease-renewing heartbeat beside it. The
     /// heartbeat is held by a guard: it ends with this function, however
     /// the job ended (a panic is caught and recorded as the attempt's failure).
-    async fn execute(&self, job: StoredJob, shutdown: watch::Receiver<bool>) {
+    async fn execute(
+        &self,
+        job: StoredJob,
+        shutdown: watch::Receiver<bool>,
+        cpu_permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
         let instance = self.config.instance.clone();
         let (lost_tx, lost_rx) = watch::channel(false);
         let heartbeat = TaskGuard::spawn(heartbeat(
@@ -192,7 +197,7 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
             self.config.lease_ms,
             lost_tx,
         ));
-        let cancel = Cancel::new(shutdown, lost_rx, job.id, job.attempts, instance.clone());
+        let cancel = Cancel::new(shutdown, lost_rx, job.id, job.attempts, instance.clone()).with_cpu_slot(cpu_permit);
         tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job started");
         let result = match self.registry.get(&job.kind) {
             Some(entry) => {

@@ -93,6 +93,49 @@ impl Drop for TestDb {
 struct Ctx {
     ran_on: Arc<Mutex<Vec<String>>>,
     quarantined: Arc<AtomicUsize>,
+    /// `RunsElsewhere` started and gave its slot back.
+    elsewhere_started: Arc<std::sync::atomic::AtomicBool>,
+    /// Lets `RunsElsewhere` finish.
+    elsewhere_may_finish: Arc<std::sync::atomic::AtomicBool>,
+    finished: Arc<Mutex<Vec<&'static str>>>,
+}
+
+/// A CPU-bound kind whose attempt runs elsewhere (as a build on a Kubernetes
+/// runner does): it gives its CPU slot back and waits until allowed to end.
+#[derive(Serialize, Deserialize)]
+struct RunsElsewhere;
+
+impl Job for RunsElsewhere {
+    const KIND: &'static str = "runs_elsewhere";
+    const CPU_BOUND: bool = true;
+    type Context = Ctx;
+
+    async fn run(&self, ctx: &Ctx, mut cancel: Cancel) -> Result<(), JobError> {
+        assert!(cancel.holds_cpu_slot(), "a CPU-bound attempt starts with a slot");
+        cancel.release_cpu_slot();
+        assert!(!cancel.holds_cpu_slot());
+        ctx.elsewhere_started.store(true, Ordering::SeqCst);
+        while !ctx.elsewhere_may_finish.load(Ordering::SeqCst) {
+            cancel.sleep(Duration::from_millis(20)).await?;
+        }
+        ctx.finished.lock().unwrap().push(Self::KIND);
+        Ok(())
+    }
+}
+
+/// A CPU-bound kind that runs here and ends at once.
+#[derive(Serialize, Deserialize)]
+struct RunsHere;
+
+impl Job for RunsHere {
+    const KIND: &'static str = "runs_here";
+    const CPU_BOUND: bool = true;
+    type Context = Ctx;
+
+    async fn run(&self, ctx: &Ctx, _cancel: Cancel) -> Result<(), JobError> {
+        ctx.finished.lock().unwrap().push(Self::KIND);
+        Ok(())
+    }
 }
 
 /// Panics on instance `a`, succeeds elsewhere.
@@ -137,7 +180,11 @@ impl Job for HangsOnA {
 }
 
 fn registry() -> Registry<Ctx> {
-    Registry::new().register::<PanicsOnA>().register::<HangsOnA>()
+    Registry::new()
+        .register::<PanicsOnA>()
+        .register::<HangsOnA>()
+        .register::<RunsElsewhere>()
+        .register::<RunsHere>()
 }
 
 /// A runner in a task of its own: `stop` shuts it down gracefully,
@@ -325,4 +372,35 @@ async fn a_job_abandoned_twice_in_a_row_is_quarantined_not_run_a_third_time() {
         .unwrap();
         assert_eq!(audited, 1, "{backend:?}");
     }
+}
+
+// With one CPU-bound slot, an attempt that gives its slot back (its work runs
+// on a cluster) lets the next CPU-bound job run here meanwhile. Before, a
+// build on a Kubernetes runner held a slot of the server's cores for its
+// whole run, so the cores, not the runner, bounded the cluster's builds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_that_runs_elsewhere_gives_its_cpu_slot_back() {
+    let db = TestDb::sqlite().await;
+    let store = &db.store;
+    let ctx = Ctx::default();
+    let runner = RunningRunner::start(store, &ctx, "a", true);
+    enqueue(store, &RunsElsewhere).await;
+    wait_for("the remote attempt to start", Duration::from_secs(10), || async {
+        ctx.elsewhere_started.load(Ordering::SeqCst)
+    })
+    .await;
+    enqueue(store, &RunsHere).await;
+    wait_for(
+        "the local CPU-bound job to run beside it",
+        Duration::from_secs(10),
+        || async { ctx.finished.lock().unwrap().contains(&"runs_here") },
+    )
+    .await;
+    assert!(!ctx.finished.lock().unwrap().contains(&"runs_elsewhere"));
+    ctx.elsewhere_may_finish.store(true, Ordering::SeqCst);
+    wait_for("the remote attempt to end", Duration::from_secs(10), || async {
+        ctx.finished.lock().unwrap().contains(&"runs_elsewhere")
+    })
+    .await;
+    runner.stop().await;
 }

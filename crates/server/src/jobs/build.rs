@@ -123,6 +123,12 @@ async fn run(state: &AppState, id: i64, cancel: Cancel) -> Result<(), JobError> 
     }
     let resolved: ResolvedBuild =
         serde_json::from_value(b.settings.clone()).map_err(|e| JobError::Payload(format!("build settings: {e}")))?;
+    // A build on a Kubernetes runner uses no CPU here: this instance's
+    // CPU-bound slot goes back at once, so builds on the cluster are bounded
+    // by the runner's limit, not by this machine's cores.
+    if matches!(super::build_kube::runner_for(state, &b, &resolved).await, Ok(Some(_))) {
+        cancel.release_cpu_slot();
+    }
     let masker = Arc::new(SecretMasker::new());
     let (log, writer) = BuildLog::start(state.store.clone(), id, masker.clone()).await?;
     if b.state != BuildState::Queued {
