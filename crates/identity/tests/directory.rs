@@ -1,135 +1,11 @@
-//! LDAP login against a real OpenLDAP server (Debian's `slapd`) holding
-//! users in groups.
+//! LDAP login against a real OpenLDAP server (Debian's `slapd`, test-support's
+//! `ldap::Slapd`) holding users in groups.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prism_domain::Role;
 use prism_identity::{authenticate, grants, GroupRule, LdapConfig, LdapError, LdapSecurity};
-
-struct Slapd {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Slapd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const DATA: &str = "\
-dn: dc=example,dc=com
-objectClass: dcObject
-objectClass: organization
-o: Example
-dc: example
-
-dn: ou=people,dc=example,dc=com
-objectClass: organizationalUnit
-ou: people
-
-dn: ou=groups,dc=example,dc=com
-objectClass: organizationalUnit
-ou: groups
-
-dn: uid=alice,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-uid: alice
-cn: Alice Ops
-sn: Ops
-displayName: Alice Ops
-mail: alice@example.com
-userPassword: alice-pw
-
-dn: uid=bob,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-uid: bob
-cn: Bob Dev
-sn: Dev
-mail: bob@example.com
-userPassword: bob-pw
-
-dn: uid=nopass,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-uid: nopass
-cn: No Password
-sn: Pass
-
-dn: cn=shop-ops,ou=groups,dc=example,dc=com
-objectClass: groupOfNames
-cn: shop-ops
-member: uid=alice,ou=people,dc=example,dc=com
-
-dn: cn=shop-dev,ou=groups,dc=example,dc=com
-objectClass: groupOfNames
-cn: shop-dev
-member: uid=alice,ou=people,dc=example,dc=com
-member: uid=bob,ou=people,dc=example,dc=com
-";
-
-fn start() -> Slapd {
-    assert!(
-        Path::new("/usr/sbin/slapd").exists(),
-        "slapd (Debian's slapd) is installed by scripts/test.sh"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::create_dir_all(d.join("db")).unwrap();
-    let conf = d.join("slapd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "include /etc/ldap/schema/core.schema\n\
-             include /etc/ldap/schema/cosine.schema\n\
-             include /etc/ldap/schema/inetorgperson.schema\n\
-             pidfile {0}/slapd.pid\n\
-             modulepath /usr/lib/ldap\n\
-             moduleload back_mdb\n\
-             database mdb\n\
-             maxsize 10485760\n\
-             suffix \"dc=example,dc=com\"\n\
-             rootdn \"cn=admin,dc=example,dc=com\"\n\
-             rootpw admin-pw\n\
-             directory {0}/db\n\
-             access to attrs=userPassword by anonymous auth by * none\n\
-             access to * by * read\n",
-            d.display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(d.join("data.ldif"), DATA).unwrap();
-    let st = Command::new("/usr/sbin/slapadd")
-        .arg("-f")
-        .arg(&conf)
-        .arg("-l")
-        .arg(d.join("data.ldif"))
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "slapadd");
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("/usr/sbin/slapd")
-        .arg("-f")
-        .arg(&conf)
-        .arg("-h")
-        .arg(format!("ldap://127.0.0.1:{port}/"))
-        .args(["-d", "0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "slapd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Slapd { child, port, _dir: dir }
-}
+use prism_test_support::ldap::Slapd;
 
 fn config(port: u16) -> LdapConfig {
     LdapConfig {
@@ -148,7 +24,7 @@ fn config(port: u16) -> LdapConfig {
 
 #[tokio::test]
 async fn the_directory_checks_passwords_and_names_groups() {
-    let s = start();
+    let s = Slapd::start();
     let cfg = config(s.port);
     let alice = authenticate(&cfg, "alice", "alice-pw").await.unwrap();
     assert_eq!(alice.username, "alice");
@@ -197,7 +73,7 @@ async fn the_directory_checks_passwords_and_names_groups() {
 
 #[tokio::test]
 async fn filter_metacharacters_in_a_username_are_only_characters() {
-    let s = start();
+    let s = Slapd::start();
     let cfg = config(s.port);
     for hostile in ["*)(uid=*", "*", "alice)(|(uid=*", "a*", "alice\\2a"] {
         assert_eq!(
@@ -210,10 +86,10 @@ async fn filter_metacharacters_in_a_username_are_only_characters() {
 
 #[tokio::test]
 async fn an_unreachable_directory_or_refused_service_account_is_unavailable() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = prism_test_support::free_port();
     let err = authenticate(&config(port), "alice", "alice-pw").await.unwrap_err();
     assert!(matches!(err, LdapError::Unavailable(_)), "{err:?}");
-    let s = start();
+    let s = Slapd::start();
     let mut cfg = config(s.port);
     cfg.bind_password = Some("not-the-admin-pw".into());
     let err = authenticate(&cfg, "alice", "alice-pw").await.unwrap_err();

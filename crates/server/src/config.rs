@@ -76,6 +76,70 @@ pub struct Settings {
     /// relative (`/deploys/7`).
     pub public_url: Option<String>,
     pub notify: NotifyConfig,
+    /// The company's LDAP / Active Directory server (PRISM_LDAP_*): when set,
+    /// users Prism has no local password for log in with their directory
+    /// password, and their groups set their roles at every login.
+    pub directory: Option<prism_identity::LdapConfig>,
+}
+
+/// The directory settings from the environment: PRISM_LDAP_URL (`ldaps://`
+/// or `ldap://`) turns directory login on; PRISM_LDAP_USER_BASE and
+/// PRISM_LDAP_GROUP_BASE are then required; PRISM_LDAP_SECURITY (`tls`,
+/// `starttls`, or `plain` for a directory on the same host; default from
+/// the URL's scheme), PRISM_LDAP_BIND_DN and PRISM_LDAP_BIND_PASSWORD (the
+/// service account that finds users; anonymous without), PRISM_LDAP_USER_FILTER
+/// (default `(uid={username})`; `(sAMAccountName={username})` for Active
+/// Directory), PRISM_LDAP_GROUP_FILTER (default `(member={dn})`),
+/// PRISM_LDAP_GROUP_NAME_ATTRIBUTE (default `cn`).
+pub fn directory_from_env(
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<prism_identity::LdapConfig>, ConfigError> {
+    use prism_identity::{LdapConfig, LdapSecurity};
+    let Some(url) = env("PRISM_LDAP_URL") else {
+        return Ok(None);
+    };
+    let bad = |name: &str, why: &str| ConfigError::Setting {
+        name: name.to_owned(),
+        message: why.to_owned(),
+    };
+    let security = match env("PRISM_LDAP_SECURITY").as_deref() {
+        Some("tls") => LdapSecurity::Tls,
+        Some("starttls") => LdapSecurity::StartTls,
+        Some("plain") => LdapSecurity::Plain,
+        Some(_) => return Err(bad("PRISM_LDAP_SECURITY", "must be tls, starttls or plain")),
+        None if url.starts_with("ldaps://") => LdapSecurity::Tls,
+        None => LdapSecurity::StartTls,
+    };
+    match (url.starts_with("ldaps://"), url.starts_with("ldap://"), security) {
+        (true, _, LdapSecurity::Tls) | (_, true, LdapSecurity::StartTls | LdapSecurity::Plain) => {}
+        _ => {
+            return Err(bad(
+                "PRISM_LDAP_URL",
+                "must be ldaps:// (with tls) or ldap:// (with starttls or plain)",
+            ))
+        }
+    }
+    let required = |name: &str| env(name).ok_or_else(|| bad(name, "is required when PRISM_LDAP_URL is set"));
+    let user_filter = env("PRISM_LDAP_USER_FILTER").unwrap_or_else(|| "(uid={username})".into());
+    if !user_filter.contains("{username}") {
+        return Err(bad("PRISM_LDAP_USER_FILTER", "must contain {username}"));
+    }
+    let group_filter = env("PRISM_LDAP_GROUP_FILTER").unwrap_or_else(|| "(member={dn})".into());
+    if !group_filter.contains("{dn}") {
+        return Err(bad("PRISM_LDAP_GROUP_FILTER", "must contain {dn}"));
+    }
+    Ok(Some(LdapConfig {
+        url,
+        security,
+        bind_dn: env("PRISM_LDAP_BIND_DN"),
+        bind_password: env("PRISM_LDAP_BIND_PASSWORD"),
+        user_base: required("PRISM_LDAP_USER_BASE")?,
+        user_filter,
+        group_base: required("PRISM_LDAP_GROUP_BASE")?,
+        group_filter,
+        group_name_attribute: env("PRISM_LDAP_GROUP_NAME_ATTRIBUTE").unwrap_or_else(|| "cn".into()),
+        timeout: std::time::Duration::from_secs(10),
+    }))
 }
 
 /// How notifications are delivered.
@@ -184,6 +248,8 @@ pub enum ConfigError {
     Read { path: String, source: std::io::Error },
     #[error("config file {path}: {source}")]
     Parse { path: String, source: toml::de::Error },
+    #[error("{name} {message}")]
+    Setting { name: String, message: String },
 }
 
 impl Settings {
@@ -227,6 +293,7 @@ impl Settings {
             clock: crate::clock::Clock::system(),
             public_url: public_url(env("PRISM_PUBLIC_URL").or(file.public_url)),
             notify: NotifyConfig::from_env(),
+            directory: directory_from_env(env)?,
         })
     }
 

@@ -38,6 +38,7 @@ use crate::routes::*;
         notifications::subscriptions, notifications::put_subscription, notifications::delete_subscription,
         app_secrets::list_for_application, app_secrets::put_for_application, app_secrets::delete_for_application,
         app_secrets::list_for_project, app_secrets::put_for_project, app_secrets::delete_for_project,
+        directory::get_rules, directory::put_rules,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security),

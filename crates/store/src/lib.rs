@@ -18,6 +18,7 @@ pub mod builds;
 pub mod clusters;
 pub mod credentials;
 pub mod deploys;
+pub mod directory;
 pub mod environments;
 mod error;
 pub mod governance;

@@ -42,11 +42,18 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Project> {
 }
 
 pub async fn by_name(c: &mut AnyConnection, name: &str) -> Result<Project> {
-    sqlx::query_as("SELECT id, name, description, created_at FROM projects WHERE name = $1")
-        .bind(name)
-        .fetch_optional(c)
+    find_by_name(c, name)
         .await?
         .ok_or_else(|| StoreError::not_found("project", name))
+}
+
+pub async fn find_by_name(c: &mut AnyConnection, name: &str) -> Result<Option<Project>> {
+    Ok(
+        sqlx::query_as("SELECT id, name, description, created_at FROM projects WHERE name = $1")
+            .bind(name)
+            .fetch_optional(c)
+            .await?,
+    )
 }
 
 /// Projects the user may see: all for an admin (`user_id` None), else those
@@ -111,6 +118,30 @@ pub async fn revoke(c: &mut AnyConnection, project_id: i64, user_id: i64, role: 
         .await?
         .rows_affected();
     Ok(n > 0)
+}
+
+/// Replaces all of a user's roles with `roles` (project id, role): what a
+/// directory user's groups grant at their login. Returns whether anything changed.
+pub async fn replace_memberships(c: &mut AnyConnection, user_id: i64, roles: &[(i64, Role)]) -> Result<bool> {
+    let mut before: Vec<(i64, String)> = sqlx::query_as("SELECT project_id, role FROM memberships WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_all(&mut *c)
+        .await?;
+    let mut after: Vec<(i64, String)> = roles.iter().map(|(p, r)| (*p, r.as_str().to_owned())).collect();
+    before.sort();
+    after.sort();
+    after.dedup();
+    if before == after {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM memberships WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *c)
+        .await?;
+    for (project_id, role) in roles {
+        grant(c, *project_id, user_id, *role).await?;
+    }
+    Ok(true)
 }
 
 pub async fn members(c: &mut AnyConnection, project_id: i64) -> Result<Vec<Membership>> {

@@ -18,6 +18,9 @@ pub struct User {
     #[schema(value_type = bool)]
     pub disabled: i64,
     pub created_at: i64,
+    /// `local` (a password Prism keeps) or `ldap` (the directory checks it
+    /// and the user's groups set the roles at every login).
+    pub source: String,
 }
 
 impl User {
@@ -29,7 +32,7 @@ impl User {
     }
 }
 
-const COLS: &str = "id, username, display_name, password_hash, is_admin, disabled, created_at";
+const COLS: &str = "id, username, display_name, password_hash, is_admin, disabled, created_at, source";
 
 pub async fn create(
     c: &mut AnyConnection,
@@ -139,4 +142,25 @@ pub async fn lock_and_count_admins(c: &mut AnyConnection, backend: crate::Backen
             .fetch_all(c)
             .await?;
     Ok(ids.len() as i64)
+}
+
+/// The source of users the company's directory checks.
+pub const DIRECTORY_SOURCE: &str = "ldap";
+
+/// A user the directory vouched for, created at their first login: no
+/// password Prism could check (`!` matches no hash), so only the directory
+/// lets them in.
+pub async fn create_from_directory(c: &mut AnyConnection, username: &str, display_name: &str) -> Result<User> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (username, display_name, password_hash, is_admin, created_at, source) \
+         VALUES ($1, $2, '!', 0, $3, $4) RETURNING id",
+    )
+    .bind(username)
+    .bind(display_name)
+    .bind(now_ms())
+    .bind(DIRECTORY_SOURCE)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(unique("user", "username", username))?;
+    get(c, id).await
 }

@@ -70,6 +70,10 @@ const PINNED: &[(&str, &str)] = &[
         "4cd5710d7a33f7516f9dd758afc0d46157a8ca18a9298162fb65f2885b1967c6b86cf16438eafe638babc44a7800dbe8",
     ),
     (
+        "sqlite/0034_directory_login.sql",
+        "2641693093aec39520ea3dde7dd801e6580d16855911788f570135926cdf658d95fcd2d3ce2c2fba4bf53a6600bd9708",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -136,6 +140,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0033_runner_slots.sql",
         "1e54c5c0b26f131b3765d83aa071f38dc4ab19f39d00b0916ba822686a40e84ffdba85cc8ff4beaf9f4e4fb44c1234a6",
+    ),
+    (
+        "postgres/0034_directory_login.sql",
+        "c9b8019980af5249ca095f50d0e9f693920a2690659833b2c3016b883ca4316185a29f335ef582d2e5c45dc9bd737040",
     ),
 ];
 

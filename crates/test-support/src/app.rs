@@ -60,6 +60,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
             max_attempts: 3,
             retry_base_ms: 300,
         },
+        directory: None,
     }
 }
 

@@ -11,12 +11,14 @@
 //!   the CLI run against it; stopped with SIGTERM on `Drop`, same job check.
 //! - Real peers, each behind a feature: `git` (git daemon, git http-backend),
 //!   `jenkins` (a Jenkins double), `registry` (docker-registry, skopeo,
-//!   busybox), `browser` (headless Chromium), and [`kube`] (a real control plane).
+//!   busybox), `browser` (headless Chromium), [`kube`] (a real control plane)
+//!   and [`ldap`] (a real OpenLDAP server).
 //! - [`TempDir`], [`free_port`], [`wait_for`]: the small parts.
 
 pub mod db;
 pub mod dirs;
 pub mod kube;
+pub mod ldap;
 pub mod process;
 
 #[cfg(feature = "browser")]

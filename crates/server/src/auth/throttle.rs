@@ -52,6 +52,23 @@ impl Attempt<'_> {
     pub fn succeeded(self) {
         let mut map = self.throttle.entries.lock().expect("throttle lock");
         map.remove(&self.pair);
+        self.take_back_address(&mut map);
+    }
+
+    /// Neither right nor wrong: the password could not be checked (the
+    /// directory was unreachable). The attempt is taken back from both counts.
+    pub fn not_counted(self) {
+        let mut map = self.throttle.entries.lock().expect("throttle lock");
+        if let Some(e) = map.get_mut(&self.pair) {
+            e.0 = e.0.saturating_sub(1);
+            if e.0 == 0 {
+                map.remove(&self.pair);
+            }
+        }
+        self.take_back_address(&mut map);
+    }
+
+    fn take_back_address(&self, map: &mut std::sync::MutexGuard<'_, HashMap<String, (u32, Instant)>>) {
         if let Some(e) = map.get_mut(&self.addr) {
             // Taken back: count and time as if this attempt had not happened
             // (other attempts since then keep theirs).
@@ -159,5 +176,17 @@ mod tests {
         let d = |n| wait_for(Some(&(n, now)), FREE_FAILURES, now).unwrap();
         assert!(d(FREE_FAILURES + 1) > d(FREE_FAILURES));
         assert_eq!(d(FREE_FAILURES + 40), MAX_DELAY);
+    }
+
+    /// A password that could not be checked (the directory was down) counts
+    /// neither for the account nor for the address.
+    #[test]
+    fn an_unchecked_attempt_is_not_counted() {
+        let t = LoginThrottle::default();
+        for _ in 0..FREE_FAILURES * 3 {
+            t.begin("dora", "6.6.6.6").unwrap().not_counted();
+        }
+        assert!(t.check("dora", "6.6.6.6").is_none());
+        assert!(t.begin("erin", "6.6.6.6").is_ok());
     }
 }

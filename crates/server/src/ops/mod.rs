@@ -43,6 +43,7 @@ pub mod builds;
 pub mod clusters;
 pub mod credential_scope;
 pub mod deploys;
+pub mod directory;
 pub mod environments;
 mod error;
 pub mod executors;

@@ -28,6 +28,27 @@ pub async fn authenticate(ctx: &Ctx, address: &str, username: &str, pw: &str) ->
     let mut c = ctx.store.conn().await?;
     let user = users::find_by_name(&mut c, username).await?;
     drop(c);
+    // The company's directory decides for its users and for names Prism
+    // keeps no password for; local users (the break-glass admin) stay local.
+    if let Some(dir) = &ctx.settings.directory {
+        if super::directory::decides_for(user.as_ref()) {
+            return match super::directory::login(ctx, dir, address, username, pw).await {
+                Ok(u) => {
+                    attempt.succeeded();
+                    Ok(u)
+                }
+                // Not the user's failure: not counted, nothing audited as a failed login.
+                Err(e @ OpError::Upstream(_)) => {
+                    attempt.not_counted();
+                    Err(e)
+                }
+                Err(_) => {
+                    attempt.failed();
+                    login_failed(ctx, address, username).await
+                }
+            };
+        }
+    }
     // Verify against a fixed hash when the user is unknown, so timing does not tell.
     let stored = match &user {
         Some(u) => u.password_hash.clone(),
@@ -45,17 +66,22 @@ pub async fn authenticate(ctx: &Ctx, address: &str, username: &str, pw: &str) ->
         }
         _ => {
             attempt.failed();
-            let mut tx = ctx.store.begin().await?;
-            let origin = Origin {
-                actor_id: None,
-                actor: username.to_owned(),
-                address: address.to_owned(),
-            };
-            audit::record(&mut tx, &origin, "auth.login_failed", "user", username, json!({})).await?;
-            tx.commit().await?;
-            Err(OpError::Unauthenticated("wrong username or password".into()))
+            login_failed(ctx, address, username).await
         }
     }
+}
+
+/// Audits a failed login and answers with the one message for every cause.
+async fn login_failed(ctx: &Ctx, address: &str, username: &str) -> OpResult<User> {
+    let mut tx = ctx.store.begin().await?;
+    let origin = Origin {
+        actor_id: None,
+        actor: username.to_owned(),
+        address: address.to_owned(),
+    };
+    audit::record(&mut tx, &origin, "auth.login_failed", "user", username, json!({})).await?;
+    tx.commit().await?;
+    Err(OpError::Unauthenticated("wrong username or password".into()))
 }
 
 static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();

@@ -14,6 +14,7 @@ pub mod board;
 pub mod builds;
 pub mod clusters;
 pub mod deploys;
+pub mod directory;
 pub mod environment_namespaces;
 pub mod environments;
 pub mod executors;
@@ -47,6 +48,10 @@ pub fn router() -> Router<AppState> {
         .route("/auth/token", post(auth::token))
         .route("/me", get(auth::me))
         .route("/users", get(users::list).post(users::create))
+        .route(
+            "/directory/group-rules",
+            get(directory::get_rules).put(directory::put_rules),
+        )
         .route("/users/{username}", get(users::get).patch(users::update))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))

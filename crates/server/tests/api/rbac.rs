@@ -1385,6 +1385,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/v1/projects/{name}/secrets"),
     ("PUT", "/api/v1/projects/{name}/secrets/{secret}"),
     ("DELETE", "/api/v1/projects/{name}/secrets/{secret}"),
+    ("GET", "/api/v1/directory/group-rules"),
+    ("PUT", "/api/v1/directory/group-rules"),
 ];
 
 /// The endpoints that work without credentials.
