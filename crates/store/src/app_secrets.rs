@@ -193,13 +193,20 @@ pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// The sealed value of one version of a secret, if it is still kept.
-pub async fn sealed_value(c: &mut AnyConnection, secret_id: i64, version: i64) -> Result<Option<Vec<u8>>> {
-    Ok(
-        sqlx::query_scalar("SELECT value_enc FROM app_secret_values WHERE secret_id = $1 AND version = $2")
-            .bind(secret_id)
-            .bind(version)
-            .fetch_optional(c)
-            .await?,
+/// The sealed value of one version of one of `project_id`'s secrets, if it
+/// is still kept (another project's secret is never found here).
+pub async fn sealed_value(
+    c: &mut AnyConnection,
+    project_id: i64,
+    secret_id: i64,
+    version: i64,
+) -> Result<Option<Vec<u8>>> {
+    Ok(sqlx::query_scalar(
+        "SELECT value_enc FROM app_secret_values WHERE secret_id = $1 AND version = $2 AND project_id = $3",
     )
+    .bind(secret_id)
+    .bind(version)
+    .bind(project_id)
+    .fetch_optional(c)
+    .await?)
 }

@@ -347,7 +347,7 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     let app = prism_store::apps::get(&mut c, d.app_id).await?;
     crate::services::isolation::check(&mut c, &cluster, &env, &app, &objects).await?;
     // The application secrets' data, from the sealed versions the plan named.
-    let sendable = crate::services::app_secrets::materialize(&mut c, &state.secrets, &objects).await?;
+    let sendable = crate::services::app_secrets::materialize(&mut c, &state.secrets, d.project_id, &objects).await?;
     drop(c);
     // Checked again at apply time: someone may have created a same-named object since the plan.
     deploy_plan::check_ownership(&cluster, &objects).await?;

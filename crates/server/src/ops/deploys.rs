@@ -469,7 +469,7 @@ pub async fn drift(ctx: &Ctx, caller: &Caller, name: &str, env: &str) -> OpResul
     let objects: Vec<deploy_plan::PlannedObject> =
         serde_json::from_value(last.manifests.clone().unwrap_or_default()).unwrap_or_default();
     // Application secrets are stored without their data: compare what was sent.
-    let objects = crate::services::app_secrets::materialize(&mut c, &ctx.secrets, &objects)
+    let objects = crate::services::app_secrets::materialize(&mut c, &ctx.secrets, app.project_id, &objects)
         .await
         .map_err(deploy_error)?;
     drop(c);

@@ -183,22 +183,33 @@ pub fn versions(objects: &[PlannedObject]) -> BTreeMap<String, (i64, i64)> {
         .unwrap_or_default()
 }
 
+/// Whether a rendered object sets Prism's own secret label or annotation:
+/// a template that could would make Prism fill in values it names.
+pub fn claims_prism_secret(o: &Value) -> bool {
+    let has = |path: &str, key: &str| o.pointer(&format!("{path}/{}", key.replace('/', "~1"))).is_some();
+    has("/metadata/labels", SECRET_LABEL) || has("/metadata/annotations", SEALED_ANNOTATION)
+}
+
 /// The objects with the Secret's data filled in from the sealed versions
-/// its annotation names: only for sending to the cluster, never stored.
+/// its annotation names, of `project_id`'s secrets only: only for sending
+/// to the cluster, never stored.
 pub async fn materialize(
     c: &mut AnyConnection,
     secrets: &SecretBox,
+    project_id: i64,
     objects: &[PlannedObject],
 ) -> Result<Vec<PlannedObject>, DeployError> {
     let mut out = objects.to_vec();
     for o in out.iter_mut().filter(|o| is_managed(&o.object)) {
         let mut data = serde_json::Map::new();
         for (name, (id, version)) in versions(std::slice::from_ref(o)) {
-            let sealed = app_secrets::sealed_value(c, id, version).await?.ok_or_else(|| {
-                DeployError::Setup(format!(
-                    "secret {name}: version {version} is no longer kept; set the secret again and deploy"
-                ))
-            })?;
+            let sealed = app_secrets::sealed_value(c, project_id, id, version)
+                .await?
+                .ok_or_else(|| {
+                    DeployError::Setup(format!(
+                        "secret {name}: version {version} is no longer kept; set the secret again and deploy"
+                    ))
+                })?;
             let value = secrets.open(&sealed).map_err(|_| {
                 DeployError::Setup(format!(
                     "secret {name}: version {version} cannot be opened with the configured key"
@@ -350,6 +361,19 @@ mod tests {
         assert_ne!(content_hash("web", "uat", &a), content_hash("web", "uat", &b));
         assert_ne!(content_hash("web", "uat", &a), content_hash("web", "prd", &a));
         assert_eq!(content_hash("web", "uat", &a).len(), 10);
+    }
+
+    #[test]
+    fn a_template_may_not_claim_prisms_secret_label_or_annotation() {
+        assert!(claims_prism_secret(
+            &json!({"metadata": {"labels": {SECRET_LABEL: "application"}}})
+        ));
+        assert!(claims_prism_secret(
+            &json!({"metadata": {"annotations": {SEALED_ANNOTATION: "{}"}}})
+        ));
+        assert!(!claims_prism_secret(
+            &json!({"metadata": {"labels": {"prism.io/application": "web"}}})
+        ));
     }
 
     #[test]

@@ -182,6 +182,20 @@ pub async fn render_with(
             object: o.object,
         })
         .collect();
+    // Prism fills in the data of the Secret that carries its label: a
+    // template setting it could name (and so deliver) any sealed value.
+    if let Some(o) = objects
+        .iter()
+        .find(|o| super::app_secrets::claims_prism_secret(&o.object))
+    {
+        return Err(DeployError::Setup(format!(
+            "{}: {}: the label {} and the annotation {} are Prism's own; a template may not set them",
+            o.template,
+            o.reference,
+            super::app_secrets::SECRET_LABEL,
+            super::app_secrets::SEALED_ANNOTATION
+        )));
+    }
     if let Some(secret) = secrets.object {
         if objects.iter().any(|o| o.reference == secret.reference) {
             return Err(DeployError::Setup(format!(
@@ -255,7 +269,7 @@ pub async fn plan(
     check_ownership(&cluster, &objects).await?;
     let previous = deploys::last_succeeded(&mut c, deploy.app_id, deploy.env_id, deploy.id).await?;
     // The Secret's data only for the dry run; what is stored keeps none.
-    let sendable = super::app_secrets::materialize(&mut c, &state.secrets, &objects).await?;
+    let sendable = super::app_secrets::materialize(&mut c, &state.secrets, deploy.project_id, &objects).await?;
     drop(c);
     let mut diff = diff_against_cluster(&cluster, &sendable, previous.as_ref()).await?;
     let before: Vec<PlannedObject> = previous

@@ -235,3 +235,26 @@ both_backends!(secrets_are_write_only_and_changed_only_where_one_may_deploy, |ap
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(app.count("app_secret_values").await, 4);
 });
+
+// A template that sets Prism's own secret label and annotation would have
+// Prism fill in the sealed values it names (another application's, another
+// project's): refused when rendered, naming the template. Before, such an
+// object was taken for the Secret Prism makes and filled in at apply time.
+both_backends!(a_template_may_not_claim_the_secret_prism_fills_in, |app| {
+    let (dev, rel) = crate::preview_world::shop_with_release(app).await;
+    let hostile = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: stolen\n  namespace: {{ env.namespace | tojson }}\n  \
+                   labels: {\"prism.io/secret\": application}\n  annotations: {\"prism.io/sealed-data\": '{\"X\": [1, 1]}'}\n";
+    for (name, body) in [
+        ("steal.yaml", hostile.to_owned()),
+        (
+            "steal-annotation.yaml",
+            hostile.replace("  labels: {\"prism.io/secret\": application}\n", ""),
+        ),
+    ] {
+        let files = json!({ name: body });
+        let (s, v) = crate::preview_world::preview(app, &dev, &rel, files).await;
+        assert!(s.is_client_error(), "{name}: {s} {v}");
+        let error = v["error"].as_str().unwrap_or_default();
+        assert!(error.contains(name) && error.contains("are Prism's own"), "{name}: {v}");
+    }
+});
