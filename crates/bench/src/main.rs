@@ -10,6 +10,7 @@ mod crash;
 mod deploy;
 mod image;
 mod load;
+mod peers;
 mod seed;
 mod server;
 mod web;
@@ -110,14 +111,31 @@ enum What {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.what {
-        What::Deploy { apps } => deploy::run(&apps).await?,
-        What::Build { builds } => build::run(builds.max(1)).await?,
+        What::Deploy { apps } => {
+            peers::require("deploy", &[peers::KUBECTL])?;
+            deploy::run(&apps).await?
+        }
+        What::Build { builds } => {
+            peers::require(
+                "build",
+                &[
+                    peers::RUNC,
+                    peers::UMOCI,
+                    peers::SKOPEO,
+                    peers::REGISTRY,
+                    peers::SLIRP4NETNS,
+                    peers::GIT,
+                ],
+            )?;
+            build::run(builds.max(1)).await?
+        }
         What::Crash {
             trials,
             kinds,
             backend,
             pg,
         } => {
+            peers::require("crash", &[peers::REGISTRY, peers::KUBECTL, peers::GIT])?;
             let kinds = crash::parse_kinds(&kinds)?;
             println!("prism-bench crash: {trials} kill -9 trials per job kind and store, at random moments; recovery = from starting the killed server again to its interrupted job running again");
             crash::header();
@@ -129,7 +147,10 @@ async fn main() -> anyhow::Result<()> {
                 crash::run(b, &pg, &kinds, trials).await?;
             }
         }
-        What::Image { megabytes } => image::run_bench(megabytes).await?,
+        What::Image { megabytes } => {
+            peers::require("image", &[peers::BUILDAH, peers::REGISTRY, peers::TAR])?;
+            image::run_bench(megabytes).await?
+        }
         What::Web {
             releases,
             applications,
