@@ -150,6 +150,49 @@ fn directory_login(backend: Backend) {
         "{entry}"
     );
 
+    // The console: the users page shows who came from the directory and the
+    // rules; an admin adds a rule and removes it with its forms.
+    let admin_cookie = session_cookie(&p, "admin", ADMIN_PASSWORD);
+    let page = console_get(&p, &admin_cookie, "/admin/users");
+    assert!(page.contains("data-group=\"shop-dev\""), "{page}");
+    assert!(page.contains("alice <span class=\"badge\">directory</span>"), "{page}");
+    let csrf = csrf_in(&page);
+    let no_redirects = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirects
+        .post(format!("{}/admin/directory/rules", p.server.url))
+        .header("cookie", &admin_cookie)
+        .form(&[("csrf", csrf.as_str()), ("group", "platform"), ("admin", "on")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, rules) = p.call(a, "GET", "/api/v1/directory/group-rules", None);
+    assert_eq!(
+        rules["rules"][2],
+        json!({"group": "platform", "project": null, "role": null, "admin": true}),
+        "{rules}"
+    );
+    let r = no_redirects
+        .post(format!("{}/admin/directory/rules/2/delete", p.server.url))
+        .header("cookie", &admin_cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, rules) = p.call(a, "GET", "/api/v1/directory/group-rules", None);
+    assert_eq!(rules["rules"].as_array().unwrap().len(), 2, "{rules}");
+    // A rule naming no project is refused on the page, naming the field.
+    let r = no_redirects
+        .post(format!("{}/admin/directory/rules", p.server.url))
+        .header("cookie", &admin_cookie)
+        .form(&[("csrf", csrf.as_str()), ("group", "x"), ("role", "operator")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().unwrap().contains("rules[2]"));
+
     // Refused: a wrong password, an unknown name, filter metacharacters.
     assert_eq!(p.token("bob", "wrong").0, 401);
     assert_eq!(p.token("nobody", "x").0, 401);
@@ -227,6 +270,36 @@ fn directory_login(backend: Backend) {
     // alice's token from before still works until it expires or an admin ends it.
     assert_eq!(p.call(Some(&alice), "GET", "/api/v1/me", None).0, 200);
     p.server.stop();
+}
+
+fn session_cookie(p: &Prism, user: &str, password: &str) -> String {
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/auth/login", p.server.url))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("prism_session="))
+        .expect("session cookie")
+}
+
+fn console_get(p: &Prism, cookie: &str, path: &str) -> String {
+    let r = reqwest::blocking::Client::new()
+        .get(format!("{}{path}", p.server.url))
+        .header("cookie", cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "GET {path}");
+    r.text().unwrap()
+}
+
+fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
 }
 
 #[test]

@@ -138,6 +138,8 @@ fn routes() -> Routes {
     .page("/admin/users", admin::users)
     .form("/admin/users", admin::create_user)
     .form("/admin/users/{name}", admin::update_user)
+    .form("/admin/directory/rules", admin::add_directory_rule)
+    .form("/admin/directory/rules/{index}/delete", admin::delete_directory_rule)
     .page("/admin/projects", admin::projects)
     .form("/admin/projects", admin::create_project)
     .page("/admin/projects/{name}", admin::project)

@@ -14,13 +14,21 @@ use crate::web::error::WebResult;
 use crate::web::render::page as render;
 use crate::web::session::{Posted, Web};
 
-async fn users_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
+pub(super) async fn users_page(state: &AppState, caller: &Caller, notice: Option<Notice>) -> WebResult<Html<String>> {
     let list = op::list(state, caller).await?;
+    let rules = crate::ops::directory::rules(state, caller).await?;
+    let projects: Vec<String> = crate::ops::projects::list(state, caller)
+        .await?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let directory = state.settings.directory.as_ref().map(|d| d.url.clone());
     render(
         state,
         caller,
         "users.html",
-        context! { nav => "users", users => list, notice => notice },
+        context! { nav => "users", users => list, notice => notice, rules => rules, projects => projects,
+        directory => directory },
     )
     .await
 }
