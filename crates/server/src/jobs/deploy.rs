@@ -365,11 +365,7 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
         )
         .await?;
     }
-    let deferred: Vec<PlannedObject> = previous
-        .as_ref()
-        .and_then(|p| p.manifests.clone())
-        .and_then(|m| serde_json::from_value::<Vec<PlannedObject>>(m).ok())
-        .unwrap_or_default()
+    let deferred: Vec<PlannedObject> = deploy_plan::stored_objects(previous.as_ref())
         .into_iter()
         .filter(crate::services::app_secrets::is_managed_secret)
         .collect();

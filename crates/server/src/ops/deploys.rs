@@ -466,8 +466,7 @@ pub async fn drift(ctx: &Ctx, caller: &Caller, name: &str, env: &str) -> OpResul
     let cluster = deploy_plan::cluster_for(ctx, &mut c, &environment)
         .await
         .map_err(deploy_error)?;
-    let objects: Vec<deploy_plan::PlannedObject> =
-        serde_json::from_value(last.manifests.clone().unwrap_or_default()).unwrap_or_default();
+    let objects = deploy_plan::stored_objects(Some(&last));
     // Application secrets are stored without their data: compare what was sent.
     let objects = crate::services::app_secrets::materialize(&mut c, &ctx.secrets, app.project_id, &objects)
         .await

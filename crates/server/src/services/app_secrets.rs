@@ -57,18 +57,14 @@ pub struct InScope {
     pub refs: Vec<SecretRef>,
     /// The Secret Prism renders (without data), when any value is in scope.
     pub object: Option<PlannedObject>,
-    /// References to existing Secrets, to be checked.
-    pub existing: Vec<Existing>,
 }
 
-/// The secrets in scope for `app` in `env`, as [`InScope`].
-pub async fn in_scope(
+/// The secrets `app` gets in `env`: per name, the one of the most specific scope.
+pub async fn effective_for(
     c: &mut AnyConnection,
     app: &Application,
     env: &Environment,
-    namespace: &str,
-    labels: &BTreeMap<String, String>,
-) -> Result<InScope, DeployError> {
+) -> Result<BTreeMap<String, AppSecret>, DeployError> {
     let all = app_secrets::for_application(c, app.project_id, app.id).await?;
     let candidates: Vec<(SecretScope, String, AppSecret)> = all
         .into_iter()
@@ -81,7 +77,33 @@ pub async fn in_scope(
             )
         })
         .collect();
-    let chosen = effective(&candidates);
+    Ok(effective(&candidates))
+}
+
+/// The references to existing Secrets among `chosen`, to be checked.
+pub fn existing(chosen: &BTreeMap<String, AppSecret>) -> Vec<Existing> {
+    chosen
+        .values()
+        .filter_map(|s| match (s.source.as_str(), &s.ref_secret, &s.ref_key) {
+            ("reference", Some(secret), Some(key)) => Some(Existing {
+                name: s.name.clone(),
+                secret: secret.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The secrets in scope for `app` in `env`, as [`InScope`].
+pub async fn in_scope(
+    c: &mut AnyConnection,
+    app: &Application,
+    env: &Environment,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<InScope, DeployError> {
+    let chosen = effective_for(c, app, env).await?;
     let sealed: BTreeMap<&str, (i64, i64)> = chosen
         .values()
         .filter(|s| s.source == "value")
@@ -97,11 +119,6 @@ pub async fn in_scope(
                     secret: secret.clone(),
                     key: key.clone(),
                     delivery: s.delivery.clone(),
-                });
-                out.existing.push(Existing {
-                    name: s.name.clone(),
-                    secret: secret.clone(),
-                    key: key.clone(),
                 });
             }
             _ => out.refs.push(SecretRef {

@@ -258,9 +258,8 @@ pub async fn plan(
     // isolation check, which would only say the pod names a foreign Secret.
     if deploy.kind != prism_domain::DeployKind::Rollback {
         let (namespace, _) = super::isolation::namespace_for(&mut c, &env, app.project_id, &app.project).await?;
-        let labels = std::collections::BTreeMap::new();
-        let in_scope = super::app_secrets::in_scope(&mut c, &app, &env, &namespace, &labels).await?;
-        super::app_secrets::check_existing(&cluster, &namespace, &app, &in_scope.existing).await?;
+        let chosen = super::app_secrets::effective_for(&mut c, &app, &env).await?;
+        super::app_secrets::check_existing(&cluster, &namespace, &app, &super::app_secrets::existing(&chosen)).await?;
     }
     // Isolation between projects, before any dry run (issue 11 item 5).
     super::isolation::check(&mut c, &cluster, &env, &app, &objects).await?;
@@ -272,12 +271,7 @@ pub async fn plan(
     let sendable = super::app_secrets::materialize(&mut c, &state.secrets, deploy.project_id, &objects).await?;
     drop(c);
     let mut diff = diff_against_cluster(&cluster, &sendable, previous.as_ref()).await?;
-    let before: Vec<PlannedObject> = previous
-        .as_ref()
-        .and_then(|p| p.manifests.clone())
-        .and_then(|m| serde_json::from_value(m).ok())
-        .unwrap_or_default();
-    super::app_secrets::annotate_diff(&mut diff, &objects, &before);
+    super::app_secrets::annotate_diff(&mut diff, &objects, &stored_objects(previous.as_ref()));
     Ok((template_version, objects, diff))
 }
 
@@ -354,6 +348,14 @@ pub async fn diff_against_cluster(
     Ok(serde_json::Value::Array(entries))
 }
 
+/// The objects a deploy stored with its plan (none when it has no plan, or
+/// an unreadable one).
+pub fn stored_objects(d: Option<&Deploy>) -> Vec<PlannedObject> {
+    d.and_then(|d| d.manifests.clone())
+        .and_then(|m| serde_json::from_value(m).ok())
+        .unwrap_or_default()
+}
+
 /// Objects the previous successful deploy applied that this one does not,
 /// and that still carry Prism's ownership labels for this application and
 /// environment in the cluster: nothing else is ever pruned.
@@ -362,10 +364,7 @@ pub async fn prune_candidates(
     objects: &[PlannedObject],
     previous: Option<&Deploy>,
 ) -> Result<Vec<(ObjectRef, Option<String>)>, DeployError> {
-    let Some(prev) = previous.and_then(|p| p.manifests.clone()) else {
-        return Ok(vec![]);
-    };
-    let prev: Vec<PlannedObject> = serde_json::from_value(prev).unwrap_or_default();
+    let prev = stored_objects(previous);
     let keep: BTreeSet<(String, String, Option<String>)> = objects
         .iter()
         .map(|o| {
