@@ -32,6 +32,8 @@ use crate::routes::*;
         base_images::list, base_images::create, base_images::get, base_images::build, base_images::rebuild_applications, base_images::delete,
         environment_namespaces::list, environment_namespaces::bind, environment_namespaces::unbind,
         webhooks::create, webhooks::show, webhooks::update, webhooks::rotate, webhooks::delete, webhooks::receive,
+        project_webhooks::create, project_webhooks::show, project_webhooks::update, project_webhooks::rotate,
+        project_webhooks::delete, project_webhooks::receive,
         governance::list_approvals, governance::approve, governance::reject, governance::get_policy, governance::put_policy, governance::get_schedule, governance::put_schedule,
         notifications::list_channels, notifications::get_channel, notifications::put_channel, notifications::delete_channel,
         notifications::test_channel, notifications::deliveries,

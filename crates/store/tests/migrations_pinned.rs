@@ -74,6 +74,10 @@ const PINNED: &[(&str, &str)] = &[
         "2641693093aec39520ea3dde7dd801e6580d16855911788f570135926cdf658d95fcd2d3ce2c2fba4bf53a6600bd9708",
     ),
     (
+        "sqlite/0035_project_webhooks.sql",
+        "a9d8a11cb524ae8f7d3a4b142414c4557d1152027d090e335dc7307b7abc4b83d4ea24a0155125638a2b2fdccd7b417e",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -144,6 +148,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0034_directory_login.sql",
         "c9b8019980af5249ca095f50d0e9f693920a2690659833b2c3016b883ca4316185a29f335ef582d2e5c45dc9bd737040",
+    ),
+    (
+        "postgres/0035_project_webhooks.sql",
+        "345e45b5bd5ea313c8f138774133a5868f2437a615ee71e7ae6bf3ca3db80399daf3c8df94dc6a40c6a619e89c884c71",
     ),
 ];
 

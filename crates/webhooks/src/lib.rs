@@ -5,14 +5,17 @@
 //!   before the body is read as JSON.
 //! - [`parse`]: the event as one [`PushEvent`], whatever the forge.
 //! - [`ReleaseRules`]: which branches and tags make releases.
+//! - [`is_repository`]: which applications of a project a push is for.
 //!
 //! Nothing here does I/O; the server stores delivery ids (a repeated
 //! delivery is ignored) and creates the release.
 
 mod event;
+mod repository;
 mod rules;
 mod verify;
 
 pub use event::{envelope, parse, Envelope, EventError, PushEvent};
+pub use repository::{is_repository, repository_key};
 pub use rules::{glob_match, ReleaseRules};
 pub use verify::{forge_of, verify, verify_as, Forge, Headers, VerifyError};

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use prism_domain::{GitRef, ReleaseId};
 use prism_store::audit::Origin;
 use prism_store::releases::{self, BuildInfo};
-use prism_store::webhooks::{self as store, Delivery, NewDelivery, NewWebhook, Webhook};
+use prism_store::webhooks::{self as store, Delivery, Hooks, NewDelivery, NewWebhook, Webhook};
 use prism_store::{apps, audit, Tx};
 use prism_webhooks::{EventError, Forge, PushEvent, ReleaseRules, VerifyError};
 use rand::RngCore;
@@ -40,9 +40,9 @@ use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 
 /// Deliveries kept per webhook for the replay check and the panel.
-const KEEP_DELIVERIES_MS: i64 = 90 * 24 * 3600 * 1000;
+pub(super) const KEEP_DELIVERIES_MS: i64 = 90 * 24 * 3600 * 1000;
 /// How many recent deliveries `show` lists.
-const RECENT: i64 = 20;
+pub(super) const RECENT: i64 = 20;
 /// GitLab's signed deliveries older or newer than this are refused.
 const SIGNED_TOLERANCE_MS: i64 = 5 * 60 * 1000;
 
@@ -102,13 +102,13 @@ pub struct WebhookSecret {
     pub secret: String,
 }
 
-fn generate_secret() -> String {
+pub(super) fn generate_secret() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
     hex::encode(b)
 }
 
-fn generate_public_id() -> String {
+pub(super) fn generate_public_id() -> String {
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);
     hex::encode(b)
@@ -116,7 +116,7 @@ fn generate_public_id() -> String {
 
 /// A secret given by the caller: long enough, printable, and for a GitLab
 /// signing token (`whsec_<base64 key>`) a key that decodes.
-fn check_secret(secret: &str, forge: Forge) -> OpResult<()> {
+pub(super) fn check_secret(secret: &str, forge: Forge) -> OpResult<()> {
     if secret.len() < 16 || secret.len() > 512 || secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(OpError::invalid(
             "secret",
@@ -154,7 +154,7 @@ fn path_of(w: &Webhook) -> String {
 }
 
 async fn view(c: &mut prism_store::AnyConnection, w: Webhook) -> OpResult<WebhookView> {
-    let deliveries = store::recent_deliveries(c, w.id, RECENT).await?;
+    let deliveries = store::recent_deliveries(c, Hooks::Application, w.id, RECENT).await?;
     Ok(WebhookView {
         release_rules: parse_rules(&w)?,
         path: path_of(&w),
@@ -175,7 +175,7 @@ async fn configurable(c: &mut prism_store::AnyConnection, caller: &Caller, app: 
     Ok(app)
 }
 
-fn rules_detail(r: &ReleaseRules) -> serde_json::Value {
+pub(super) fn rules_detail(r: &ReleaseRules) -> serde_json::Value {
     json!({"branches": r.branches, "tags": r.tags, "build": r.build})
 }
 
@@ -272,7 +272,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, app: &str, req: UpdateWebhook) -
     };
     let enabled = req.enabled.unwrap_or(w.enabled != 0);
     let rules_json = serde_json::to_string(&rules).expect("rules serialise");
-    store::update(&mut tx, w.id, forge.as_str(), &rules_json, enabled).await?;
+    store::update(&mut tx, Hooks::Application, w.id, forge.as_str(), &rules_json, enabled).await?;
     audit::record(
         &mut tx,
         &caller.origin(),
@@ -300,7 +300,7 @@ pub async fn rotate(ctx: &Ctx, caller: &Caller, app: &str, req: RotateWebhook) -
         check_secret(s, stored_forge(&w)?)?;
     }
     let secret = req.secret.clone().unwrap_or_else(generate_secret);
-    store::set_secret(&mut tx, w.id, &ctx.secrets.seal(secret.as_bytes())).await?;
+    store::set_secret(&mut tx, Hooks::Application, w.id, &ctx.secrets.seal(secret.as_bytes())).await?;
     audit::record(
         &mut tx,
         &caller.origin(),
@@ -324,7 +324,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, app: &str) -> OpResult<()> {
     let w = store::for_app(&mut tx, app.id)
         .await?
         .ok_or_else(|| OpError::not_found("webhook", &app.name))?;
-    store::delete(&mut tx, w.id).await?;
+    store::delete(&mut tx, Hooks::Application, w.id).await?;
     audit::record(
         &mut tx,
         &caller.origin(),
@@ -339,16 +339,23 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, app: &str) -> OpResult<()> {
 }
 
 fn stored_forge(w: &Webhook) -> OpResult<Forge> {
-    Forge::parse(&w.forge)
-        .ok_or_else(|| OpError::internal(format!("webhook of {}: forge {:?}", w.application, w.forge)))
+    forge_of_row(&w.application, &w.forge)
+}
+
+pub(super) fn forge_of_row(owner: &str, forge: &str) -> OpResult<Forge> {
+    Forge::parse(forge).ok_or_else(|| OpError::internal(format!("webhook of {owner}: forge {forge:?}")))
 }
 
 fn open_secret(ctx: &Ctx, w: &Webhook) -> OpResult<String> {
+    open_sealed(ctx, &w.application, &w.secret_enc)
+}
+
+pub(super) fn open_sealed(ctx: &Ctx, owner: &str, sealed: &[u8]) -> OpResult<String> {
     let bytes = ctx
         .secrets
-        .open(&w.secret_enc)
-        .map_err(|e| OpError::internal(format!("webhook of {}: {e}", w.application)))?;
-    String::from_utf8(bytes).map_err(|_| OpError::internal(format!("webhook of {}: secret is not text", w.application)))
+        .open(sealed)
+        .map_err(|e| OpError::internal(format!("webhook of {owner}: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| OpError::internal(format!("webhook of {owner}: secret is not text")))
 }
 
 /// A delivery as it arrived: the address it was posted to, its headers
@@ -373,6 +380,8 @@ pub enum Outcome {
     IgnoredEvent,
     DeletedRef,
     Disabled,
+    /// A project's webhook: no application of the project has this repository.
+    NoApplication,
 }
 
 impl Outcome {
@@ -385,6 +394,7 @@ impl Outcome {
             Outcome::IgnoredEvent => "ignored_event",
             Outcome::DeletedRef => "deleted_ref",
             Outcome::Disabled => "disabled",
+            Outcome::NoApplication => "no_application",
         }
     }
 }
@@ -404,7 +414,7 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    fn plain(outcome: Outcome, message: impl Into<String>) -> Self {
+    pub(super) fn plain(outcome: Outcome, message: impl Into<String>) -> Self {
         Receipt {
             outcome,
             message: message.into(),
@@ -422,54 +432,30 @@ pub async fn receive(ctx: &Ctx, inc: Incoming<'_>) -> OpResult<Receipt> {
         .ok_or_else(|| OpError::not_found("webhook", inc.application))?;
     let configured = stored_forge(&w)?;
     let secret = open_secret(ctx, &w)?;
-    // The signature, before anything of the body is read.
-    // Checked as the forge it is set up for, whatever other headers it carries.
-    let forge = prism_webhooks::verify_as(configured, inc.headers, inc.body, &secret).map_err(|e| refused(&w, e))?;
-    if forge == Forge::Gitlab && secret.starts_with("whsec_") {
-        let ts = inc
-            .headers
-            .get("webhook-timestamp")
-            .and_then(|t| t.trim().parse::<i64>().ok());
-        let fresh = ts.is_some_and(|t| {
-            (t.saturating_mul(1000) - crate::clock::Clock::system().now_ms()).abs() <= SIGNED_TOLERANCE_MS
-        });
-        if !fresh {
-            return Err(OpError::Unauthenticated(
-                "webhook-timestamp is missing or more than 5 minutes off".into(),
-            ));
-        }
-    }
-    let Some(envelope) = prism_webhooks::envelope(inc.headers) else {
-        let header = match configured {
-            Forge::Github => "X-GitHub-Event",
-            Forge::Gitea => "X-Gitea-Event",
-            Forge::Gitlab => "X-Gitlab-Event",
-        };
-        return Err(OpError::invalid(header, "the event header is missing"));
-    };
-    let event = envelope.event.chars().take(100).collect::<String>();
-    let delivery = envelope.delivery.map(|d| d.chars().take(200).collect::<String>());
-
-    let parsed = match prism_webhooks::parse(inc.headers, inc.body) {
-        Ok(p) => Parsed::Push(p),
-        Err(EventError::Deleted(r)) => Parsed::Deleted(r),
-        Err(EventError::NotAPush(_)) => Parsed::Other,
-        Err(EventError::Malformed { reason, .. }) => {
-            return Err(OpError::invalid(
-                "body",
-                format!("not a {} push event: {reason}", forge.as_str()),
-            ));
-        }
-    };
+    let Verified {
+        event,
+        delivery,
+        parsed,
+    } = verified(configured, &secret, inc.headers, inc.body).map_err(|e| match e {
+        Refusal::Signature(e) => refused(&w.application, e),
+        Refusal::Other(e) => e,
+    })?;
     let push = match &parsed {
         Parsed::Push(p) => Some(p),
         _ => None,
     };
     let mut tx = ctx.store.begin().await?;
-    store::prune_deliveries(&mut tx, w.id, prism_store::now_ms() - KEEP_DELIVERIES_MS).await?;
+    store::prune_deliveries(
+        &mut tx,
+        Hooks::Application,
+        w.id,
+        prism_store::now_ms() - KEEP_DELIVERIES_MS,
+    )
+    .await?;
     let Some(delivery_row) = store::record_delivery(
         &mut tx,
         NewDelivery {
+            hooks: Hooks::Application,
             webhook_id: w.id,
             delivery_id: delivery.as_deref(),
             event: &event,
@@ -487,7 +473,7 @@ pub async fn receive(ctx: &Ctx, inc: Incoming<'_>) -> OpResult<Receipt> {
         ));
     };
     let receipt = match &parsed {
-        Parsed::Push(p) => match decide(&mut tx, ctx, &w, p, &inc, delivery.as_deref()).await? {
+        Parsed::Push(p) => match decide(&mut tx, ctx, &w, p, inc.address, delivery.as_deref()).await? {
             Decided::Receipt(r) => r,
             Decided::LostRace => {
                 // A concurrent delivery of the same push made the release
@@ -504,6 +490,7 @@ pub async fn receive(ctx: &Ctx, inc: Incoming<'_>) -> OpResult<Receipt> {
     };
     store::set_outcome(
         &mut tx,
+        Hooks::Application,
         delivery_row,
         receipt.outcome.as_str(),
         receipt.build_error.as_deref().unwrap_or(&receipt.message),
@@ -518,46 +505,156 @@ pub async fn receive(ctx: &Ctx, inc: Incoming<'_>) -> OpResult<Receipt> {
 }
 
 /// A delivery's body as far as it matters.
-enum Parsed {
+pub(super) enum Parsed {
     Push(PushEvent),
     Deleted(String),
     Other,
 }
 
-enum Decided {
+pub(super) enum Decided {
     Receipt(Receipt),
     LostRace,
 }
 
-fn refused(w: &Webhook, e: VerifyError) -> OpError {
-    tracing::warn!(application = %w.application, error = %e, "webhook delivery refused");
+/// A delivery whose signature holds, read.
+pub(super) struct Verified {
+    /// The event's name (at most 100 characters).
+    pub event: String,
+    /// The forge's delivery id (at most 200 characters).
+    pub delivery: Option<String>,
+    pub parsed: Parsed,
+}
+
+pub(super) enum Refusal {
+    /// The signature is missing or wrong (nothing is written).
+    Signature(VerifyError),
+    Other(OpError),
+}
+
+impl From<OpError> for Refusal {
+    fn from(e: OpError) -> Self {
+        Refusal::Other(e)
+    }
+}
+
+/// Checks a delivery's signature as the forge the webhook is set up for
+/// (whatever other headers it carries) before anything of the body is
+/// read, then reads it.
+pub(super) fn verified(
+    configured: Forge,
+    secret: &str,
+    headers: &HashMap<String, String>,
+    body: &[u8],
+) -> Result<Verified, Refusal> {
+    let forge = prism_webhooks::verify_as(configured, headers, body, secret).map_err(Refusal::Signature)?;
+    if forge == Forge::Gitlab && secret.starts_with("whsec_") {
+        let ts = headers
+            .get("webhook-timestamp")
+            .and_then(|t| t.trim().parse::<i64>().ok());
+        let fresh = ts.is_some_and(|t| {
+            (t.saturating_mul(1000) - crate::clock::Clock::system().now_ms()).abs() <= SIGNED_TOLERANCE_MS
+        });
+        if !fresh {
+            return Err(
+                OpError::Unauthenticated("webhook-timestamp is missing or more than 5 minutes off".into()).into(),
+            );
+        }
+    }
+    let Some(envelope) = prism_webhooks::envelope(headers) else {
+        let header = match configured {
+            Forge::Github => "X-GitHub-Event",
+            Forge::Gitea => "X-Gitea-Event",
+            Forge::Gitlab => "X-Gitlab-Event",
+        };
+        return Err(OpError::invalid(header, "the event header is missing").into());
+    };
+    let event = envelope.event.chars().take(100).collect::<String>();
+    let delivery = envelope.delivery.map(|d| d.chars().take(200).collect::<String>());
+    let parsed = match prism_webhooks::parse(headers, body) {
+        Ok(p) => Parsed::Push(p),
+        Err(EventError::Deleted(r)) => Parsed::Deleted(r),
+        Err(EventError::NotAPush(_)) => Parsed::Other,
+        Err(EventError::Malformed { reason, .. }) => {
+            return Err(OpError::invalid("body", format!("not a {} push event: {reason}", forge.as_str())).into());
+        }
+    };
+    Ok(Verified {
+        event,
+        delivery,
+        parsed,
+    })
+}
+
+pub(super) fn refused(owner: &str, e: VerifyError) -> OpError {
+    tracing::warn!(webhook = %owner, error = %e, "webhook delivery refused");
     OpError::Unauthenticated(e.to_string())
 }
 
-/// A push: the rules, the existing releases, then the release and its build.
+/// A push to an application's own webhook: enabled, then the rules, then
+/// [`release_push`].
 async fn decide(
     tx: &mut Tx,
     ctx: &Ctx,
     w: &Webhook,
     p: &PushEvent,
-    inc: &Incoming<'_>,
+    address: &str,
     delivery: Option<&str>,
 ) -> OpResult<Decided> {
-    let kind = if p.is_tag { "tag" } else { "branch" };
     if w.enabled == 0 {
         return Ok(Decided::Receipt(Receipt::plain(
             Outcome::Disabled,
             "the webhook is disabled; nothing released",
         )));
     }
-    let rules = parse_rules(w)?;
-    if !rules.matches(p) {
+    let origin = Origin {
+        actor_id: None,
+        actor: store::actor_name(&w.application),
+        address: address.to_owned(),
+    };
+    let target = Target {
+        app_id: w.app_id,
+        application: &w.application,
+        rules: &parse_rules(w)?,
+        origin: &origin,
+        creator: Creator::Application,
+    };
+    release_push(tx, ctx, &target, p, delivery).await
+}
+
+/// Whose user row a release made by a push names as its creator.
+pub(super) enum Creator<'a> {
+    /// The application's own webhook (`webhook:APP`).
+    Application,
+    /// The project's webhook (`webhook:project:NAME`).
+    Project(&'a str),
+}
+
+/// The application a push may release, under whose rules and name.
+pub(super) struct Target<'a> {
+    pub app_id: i64,
+    pub application: &'a str,
+    pub rules: &'a ReleaseRules,
+    pub origin: &'a Origin,
+    pub creator: Creator<'a>,
+}
+
+/// A push for one application: the rules, the existing releases, then the
+/// release and its build.
+pub(super) async fn release_push(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    t: &Target<'_>,
+    p: &PushEvent,
+    delivery: Option<&str>,
+) -> OpResult<Decided> {
+    let kind = if p.is_tag { "tag" } else { "branch" };
+    if !t.rules.matches(p) {
         return Ok(Decided::Receipt(Receipt::plain(
             Outcome::NoRule,
-            format!("no rule of {} releases {kind} {}", w.application, p.name),
+            format!("no rule of {} releases {kind} {}", t.application, p.name),
         )));
     }
-    if let Some(existing) = store::release_for_push(tx, w.app_id, &p.full_ref, p.name.as_str(), &p.commit).await? {
+    if let Some(existing) = store::release_for_push(tx, t.app_id, &p.full_ref, p.name.as_str(), &p.commit).await? {
         let r = ReleaseId::from_seq(existing);
         return Ok(Decided::Receipt(Receipt {
             release: Some(r),
@@ -567,12 +664,10 @@ async fn decide(
             )
         }));
     }
-    let origin = Origin {
-        actor_id: None,
-        actor: store::actor_name(&w.application),
-        address: inc.address.to_owned(),
+    let creator = match t.creator {
+        Creator::Application => store::webhook_user(tx, t.application).await?,
+        Creator::Project(project) => store::project_webhook_user(tx, project).await?,
     };
-    let creator = store::webhook_user(tx, &w.application).await?;
     let git_ref = GitRef::parse("git_ref", &p.commit)?;
     let note = if p.message.trim().is_empty() {
         format!("{kind} {} at {}", p.name, p.commit)
@@ -580,7 +675,7 @@ async fn decide(
         // PostgreSQL cannot store NUL characters.
         p.message.chars().filter(|c| *c != '\0').take(10_000).collect()
     };
-    let rel = releases::create(tx, w.app_id, git_ref.as_str(), &note, creator).await?;
+    let rel = releases::create(tx, t.app_id, git_ref.as_str(), &note, creator).await?;
     releases::set_build_info(
         tx,
         rel.id,
@@ -591,17 +686,17 @@ async fn decide(
         },
     )
     .await?;
-    if !store::claim_push(tx, w.app_id, &p.full_ref, &p.commit, rel.id.seq()).await? {
+    if !store::claim_push(tx, t.app_id, &p.full_ref, &p.commit, rel.id.seq()).await? {
         // Another delivery of this push won meanwhile (its transaction committed first).
         return Ok(Decided::LostRace);
     }
     audit::record(
         tx,
-        &origin,
+        t.origin,
         "release.create",
         "release",
         &rel.id.to_string(),
-        json!({"application": w.application, "git_ref": git_ref, "change_note": note, "ref": p.full_ref,
+        json!({"application": t.application, "git_ref": git_ref, "change_note": note, "ref": p.full_ref,
                "commit": p.commit, "forge": p.forge, "delivery": delivery, "pusher": p.pusher}),
     )
     .await?;
@@ -612,13 +707,13 @@ async fn decide(
             format!("release {} of {kind} {} at {}", rel.id, p.name, p.commit),
         )
     };
-    if rules.build {
+    if t.rules.build {
         // Settings that cannot build leave the release created, not built:
         // the push is recorded, and the reason shown in the delivery log.
-        let app = apps::get(tx, w.app_id).await?;
+        let app = apps::get(tx, t.app_id).await?;
         match crate::services::build_config::resolve(tx, &app, &ctx.settings.build.default_executor).await {
             Ok(_) => {
-                let b = super::builds::start_as(tx, ctx, &Who::Webhook(origin), w.app_id, rel.id).await?;
+                let b = super::builds::start_as(tx, ctx, &Who::Webhook(t.origin.clone()), t.app_id, rel.id).await?;
                 receipt.build = Some(b.id);
             }
             Err(e) => receipt.build_error = Some(format!("not built: {e}")),
@@ -640,6 +735,7 @@ async fn record_lost_race(
     let row = store::record_delivery(
         &mut tx,
         NewDelivery {
+            hooks: Hooks::Application,
             webhook_id: w.id,
             delivery_id: delivery,
             event,
@@ -653,6 +749,7 @@ async fn record_lost_race(
     if let (Some(row), Some(r)) = (row, existing) {
         store::set_outcome(
             &mut tx,
+            Hooks::Application,
             row,
             Outcome::AlreadyReleased.as_str(),
             "released by a concurrent delivery",

@@ -23,6 +23,7 @@ pub mod governance;
 mod health;
 pub mod jobs;
 pub mod notifications;
+pub mod project_webhooks;
 pub mod projects;
 mod query;
 pub mod registries;
@@ -97,6 +98,14 @@ pub fn router() -> Router<AppState> {
                 .delete(webhooks::delete),
         )
         .route("/applications/{name}/webhook/rotate", post(webhooks::rotate))
+        .route(
+            "/projects/{name}/webhook",
+            get(project_webhooks::show)
+                .post(project_webhooks::create)
+                .patch(project_webhooks::update)
+                .delete(project_webhooks::delete),
+        )
+        .route("/projects/{name}/webhook/rotate", post(project_webhooks::rotate))
         .route("/applications/{name}/secrets", get(app_secrets::list_for_application))
         .route(
             "/applications/{name}/secrets/{secret}",
@@ -208,6 +217,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/hooks/git/{app}/{id}",
             post(webhooks::receive).layer(axum::extract::DefaultBodyLimit::max(webhooks::DELIVERY_LIMIT)),
+        )
+        .route(
+            "/hooks/git-project/{project}/{id}",
+            post(project_webhooks::receive).layer(axum::extract::DefaultBodyLimit::max(webhooks::DELIVERY_LIMIT)),
         )
         .route(
             "/metrics",

@@ -11,6 +11,7 @@ mod flow;
 mod governance;
 mod notifications;
 mod preview_world;
+mod project_webhooks;
 mod promotion;
 mod rbac;
 mod secrets;

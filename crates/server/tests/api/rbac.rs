@@ -285,6 +285,10 @@ enum Ep {
     WebhookUpdate,
     WebhookRotate,
     WebhookDelete,
+    ProjectWebhookCreate,
+    ProjectWebhookUpdate,
+    ProjectWebhookRotate,
+    ProjectWebhookDelete,
     ChannelPut,
     ChannelDelete,
     ChannelTest,
@@ -330,6 +334,21 @@ impl Req {
 const HOLD: &str = "/api/v1/applications/web/environments/fat/hold";
 
 const WEBHOOK: &str = "/api/v1/applications/web/webhook";
+const PROJECT_WEBHOOK: &str = "/api/v1/projects/alpha/webhook";
+
+/// Gives project alpha a webhook (as admin) unless it has one.
+async fn ensure_project_webhook(app: &TestApp) {
+    let (s, _) = app.get(PROJECT_WEBHOOK, &app.admin).await;
+    if s == StatusCode::NOT_FOUND {
+        app.ok(
+            Method::POST,
+            PROJECT_WEBHOOK,
+            &app.admin,
+            Some(json!({"forge": "gitlab", "release_rules": {"tags": ["v*"]}})),
+        )
+        .await;
+    }
+}
 
 /// Gives web a webhook (as admin) unless it has one.
 async fn ensure_webhook(app: &TestApp) {
@@ -590,6 +609,34 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
         Ep::WebhookDelete => {
             ensure_webhook(app).await;
             Req::new(Method::DELETE, WEBHOOK, None).table("app_webhooks", -1)
+        }
+        Ep::ProjectWebhookCreate => {
+            // Each cell starts without a webhook on alpha.
+            let _ = app.call(Method::DELETE, PROJECT_WEBHOOK, Some(admin), None).await;
+            Req::new(
+                Method::POST,
+                PROJECT_WEBHOOK,
+                Some(json!({"forge": "github", "release_rules": {"branches": ["main"]}})),
+            )
+            .table("project_webhooks", 1)
+        }
+        Ep::ProjectWebhookUpdate => {
+            ensure_project_webhook(app).await;
+            Req::new(
+                Method::PATCH,
+                PROJECT_WEBHOOK,
+                Some(json!({"release_rules": {"branches": [format!("by-{s}")]}})),
+            )
+            .probe(PROJECT_WEBHOOK)
+        }
+        Ep::ProjectWebhookRotate => {
+            ensure_project_webhook(app).await;
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            Req::new(Method::POST, format!("{PROJECT_WEBHOOK}/rotate"), None).probe(PROJECT_WEBHOOK)
+        }
+        Ep::ProjectWebhookDelete => {
+            ensure_project_webhook(app).await;
+            Req::new(Method::DELETE, PROJECT_WEBHOOK, None).table("project_webhooks", -1)
         }
         Ep::AppDelete => {
             app.ok(
@@ -956,6 +1003,10 @@ const PROJECT_ROWS: &[Row] = &[
     row("PATCH /applications/web/webhook",               Ep::WebhookUpdate,         [200, 403, 403, 200, 404, 404]),
     row("POST /applications/web/webhook/rotate",         Ep::WebhookRotate,         [200, 403, 403, 200, 404, 404]),
     row("DELETE /applications/web/webhook",              Ep::WebhookDelete,         [204, 403, 403, 204, 404, 404]),
+    row("POST /projects/alpha/webhook",                  Ep::ProjectWebhookCreate,  [201, 403, 403, 201, 404, 404]),
+    row("PATCH /projects/alpha/webhook",                 Ep::ProjectWebhookUpdate,  [200, 403, 403, 200, 404, 404]),
+    row("POST /projects/alpha/webhook/rotate",           Ep::ProjectWebhookRotate,  [200, 403, 403, 200, 404, 404]),
+    row("DELETE /projects/alpha/webhook",                Ep::ProjectWebhookDelete,  [204, 403, 403, 204, 404, 404]),
     row("PUT /projects/alpha/subscriptions/{channel}",   Ep::SubscriptionPut,       [200, 403, 403, 200, 404, 404]),
     row("DELETE /projects/alpha/subscriptions/{channel}", Ep::SubscriptionDelete,   [204, 403, 403, 204, 404, 404]),
 ];
@@ -1370,6 +1421,12 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/applications/{name}/webhook"),
     ("POST", "/api/v1/applications/{name}/webhook/rotate"),
     ("POST", "/hooks/git/{app}/{id}"),
+    ("GET", "/api/v1/projects/{name}/webhook"),
+    ("POST", "/api/v1/projects/{name}/webhook"),
+    ("PATCH", "/api/v1/projects/{name}/webhook"),
+    ("DELETE", "/api/v1/projects/{name}/webhook"),
+    ("POST", "/api/v1/projects/{name}/webhook/rotate"),
+    ("POST", "/hooks/git-project/{project}/{id}"),
     ("GET", "/api/v1/notification-channels"),
     ("GET", "/api/v1/notification-channels/{name}"),
     ("PUT", "/api/v1/notification-channels/{name}"),
@@ -1391,7 +1448,12 @@ const ENDPOINTS: &[(&str, &str)] = &[
 
 /// The endpoints that work without credentials.
 /// (A forge's webhook deliveries are signed, not logged in: see `webhooks`.)
-const OPEN: &[&str] = &["/api/v1/auth/login", "/api/v1/auth/token", "/hooks/git/{app}/{id}"];
+const OPEN: &[&str] = &[
+    "/api/v1/auth/login",
+    "/api/v1/auth/token",
+    "/hooks/git/{app}/{id}",
+    "/hooks/git-project/{project}/{id}",
+];
 
 /// A route template with its parameters filled in with records that exist.
 fn concrete(template: &str, release: &str) -> String {

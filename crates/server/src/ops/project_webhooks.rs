@@ -1,0 +1,452 @@
+//! A project's git webhook: one URL and secret for every repository of the
+//! project (an organisation-level webhook on the forge), so that adding an
+//! application needs no new webhook. A push releases each application of
+//! the project whose git URL is the pushed repository
+//! ([`prism_webhooks::is_repository`]) under the project webhook's rules.
+//!
+//! Configured like an application's webhook (operators of the project and
+//! admins; the secret shown once), received like one (signature first,
+//! delivery ids remembered, one release per ref and commit: a push that an
+//! application's own webhook released already makes none here).
+
+use std::collections::HashMap;
+
+use prism_store::audit::Origin;
+use prism_store::projects::Project;
+use prism_store::webhooks::{self as store, Delivery, Hooks, NewDelivery, NewProjectWebhook, ProjectWebhook};
+use prism_store::{apps, audit, Tx};
+use prism_webhooks::{Forge, PushEvent, ReleaseRules};
+use serde::Serialize;
+use serde_json::json;
+
+use super::webhooks::{
+    check_secret, forge_of_row, generate_public_id, generate_secret, open_sealed, refused, release_push, rules_detail,
+    verified, CreateWebhook, Creator, Decided, Outcome, Parsed, Receipt, Refusal, RotateWebhook, Target, UpdateWebhook,
+    Verified, KEEP_DELIVERIES_MS, RECENT,
+};
+use super::{access, Ctx, OpError, OpResult};
+use crate::auth::Caller;
+
+/// A project's webhook as shown to those who configure it (never its secret).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProjectWebhookView {
+    #[serde(flatten)]
+    pub webhook: ProjectWebhook,
+    pub release_rules: ReleaseRules,
+    /// Where the forge posts, e.g. `https://prism.example.com/hooks/git-project/shop/3f9a...`.
+    pub path: String,
+    /// The project's applications and the repository each is released from:
+    /// a push releases those whose repository it is.
+    pub applications: Vec<ProjectApplication>,
+    /// The newest deliveries first.
+    pub deliveries: Vec<Delivery>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProjectApplication {
+    pub name: String,
+    pub git_url: String,
+}
+
+/// A project webhook with the secret just set: the only time it is shown.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProjectWebhookSecret {
+    #[serde(flatten)]
+    pub view: ProjectWebhookView,
+    /// Paste it into the forge's webhook form now: it is not shown again.
+    pub secret: String,
+}
+
+/// What a delivery to a project's webhook did, per application it matched.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProjectReceipt {
+    /// `created` when it released any application.
+    pub outcome: Outcome,
+    pub message: String,
+    pub applications: Vec<ApplicationReceipt>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApplicationReceipt {
+    pub application: String,
+    #[serde(flatten)]
+    pub receipt: Receipt,
+}
+
+fn parse_rules(w: &ProjectWebhook) -> OpResult<ReleaseRules> {
+    serde_json::from_str(&w.rules)
+        .map_err(|e| OpError::internal(format!("webhook of project {}: stored rules: {e}", w.project)))
+}
+
+fn path_of(w: &ProjectWebhook) -> String {
+    format!("/hooks/git-project/{}/{}", w.project, w.public_id)
+}
+
+async fn view(c: &mut prism_store::AnyConnection, w: ProjectWebhook) -> OpResult<ProjectWebhookView> {
+    let deliveries = store::recent_deliveries(c, Hooks::Project, w.id, RECENT).await?;
+    let applications = apps::list_visible(c, None, Some(w.project_id))
+        .await?
+        .into_iter()
+        .map(|a| ProjectApplication {
+            name: a.name,
+            git_url: a.git_url,
+        })
+        .collect();
+    Ok(ProjectWebhookView {
+        release_rules: parse_rules(&w)?,
+        path: path_of(&w),
+        applications,
+        deliveries,
+        webhook: w,
+    })
+}
+
+/// The project, when the caller may configure its webhook: its operators
+/// and admins (other members get 403, everyone else 404).
+async fn configurable(c: &mut prism_store::AnyConnection, caller: &Caller, project: &str) -> OpResult<Project> {
+    let p = access::project(c, caller, project).await?;
+    if !access::may_edit_application(access::roles_in(c, caller, p.id).await?) {
+        return Err(OpError::forbidden(
+            "a project's webhook is configured by the operators of the project",
+        ));
+    }
+    Ok(p)
+}
+
+async fn existing(c: &mut prism_store::AnyConnection, p: &Project) -> OpResult<ProjectWebhook> {
+    store::for_project(c, p.id)
+        .await?
+        .ok_or_else(|| OpError::not_found("webhook", &p.name))
+}
+
+pub async fn create(ctx: &Ctx, caller: &Caller, project: &str, req: CreateWebhook) -> OpResult<ProjectWebhookSecret> {
+    req.release_rules.validate("release_rules")?;
+    if let Some(s) = &req.secret {
+        check_secret(s, req.forge)?;
+    }
+    let secret = req.secret.clone().unwrap_or_else(generate_secret);
+    let mut tx = ctx.store.begin().await?;
+    let p = configurable(&mut tx, caller, project).await?;
+    if store::for_project(&mut tx, p.id).await?.is_some() {
+        return Err(OpError::conflict(format!(
+            "project {} has a webhook already; rotate its secret or delete it",
+            p.name
+        )));
+    }
+    let rules = serde_json::to_string(&req.release_rules).expect("rules serialise");
+    let public_id = generate_public_id();
+    let w = store::create_for_project(
+        &mut tx,
+        NewProjectWebhook {
+            project_id: p.id,
+            project: &p.name,
+            public_id: &public_id,
+            forge: req.forge.as_str(),
+            secret_enc: &ctx.secrets.seal(secret.as_bytes()),
+            rules: &rules,
+            enabled: req.enabled,
+            created_by: &caller.user.username,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "webhook.create",
+        "project",
+        &p.name,
+        json!({"forge": req.forge, "release_rules": rules_detail(&req.release_rules), "enabled": req.enabled,
+               "secret_given": req.secret.is_some()}),
+    )
+    .await?;
+    let view = view(&mut tx, w).await?;
+    tx.commit().await?;
+    Ok(ProjectWebhookSecret { view, secret })
+}
+
+pub async fn show(ctx: &Ctx, caller: &Caller, project: &str) -> OpResult<ProjectWebhookView> {
+    let mut c = ctx.store.conn().await?;
+    let p = configurable(&mut c, caller, project).await?;
+    let w = existing(&mut c, &p).await?;
+    view(&mut c, w).await
+}
+
+/// The project's webhook for its page: None when it has none or the caller
+/// may not configure it.
+pub async fn for_page(ctx: &Ctx, caller: &Caller, project: &str) -> OpResult<Option<ProjectWebhookView>> {
+    match show(ctx, caller, project).await {
+        Ok(v) => Ok(Some(v)),
+        Err(OpError::NotFound { .. } | OpError::Forbidden(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn update(ctx: &Ctx, caller: &Caller, project: &str, req: UpdateWebhook) -> OpResult<ProjectWebhookView> {
+    if let Some(r) = &req.release_rules {
+        r.validate("release_rules")?;
+    }
+    let mut tx = ctx.store.begin().await?;
+    let p = configurable(&mut tx, caller, project).await?;
+    let w = existing(&mut tx, &p).await?;
+    let forge = match req.forge {
+        Some(f) => f,
+        None => forge_of_row(&w.project, &w.forge)?,
+    };
+    if forge != Forge::Gitlab && open_sealed(ctx, &w.project, &w.secret_enc)?.starts_with("whsec_") {
+        // A GitLab signing token cannot check another forge's signature.
+        return Err(OpError::invalid(
+            "forge",
+            "the secret is a GitLab signing token: rotate it when changing the forge",
+        ));
+    }
+    let rules = match &req.release_rules {
+        Some(r) => r.clone(),
+        None => parse_rules(&w)?,
+    };
+    let enabled = req.enabled.unwrap_or(w.enabled != 0);
+    let rules_json = serde_json::to_string(&rules).expect("rules serialise");
+    store::update(&mut tx, Hooks::Project, w.id, forge.as_str(), &rules_json, enabled).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "webhook.update",
+        "project",
+        &p.name,
+        json!({"forge": forge, "release_rules": rules_detail(&rules), "enabled": enabled}),
+    )
+    .await?;
+    let w = existing(&mut tx, &p).await?;
+    let v = view(&mut tx, w).await?;
+    tx.commit().await?;
+    Ok(v)
+}
+
+pub async fn rotate(ctx: &Ctx, caller: &Caller, project: &str, req: RotateWebhook) -> OpResult<ProjectWebhookSecret> {
+    let mut tx = ctx.store.begin().await?;
+    let p = configurable(&mut tx, caller, project).await?;
+    let w = existing(&mut tx, &p).await?;
+    if let Some(s) = &req.secret {
+        check_secret(s, forge_of_row(&w.project, &w.forge)?)?;
+    }
+    let secret = req.secret.clone().unwrap_or_else(generate_secret);
+    store::set_secret(&mut tx, Hooks::Project, w.id, &ctx.secrets.seal(secret.as_bytes())).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "webhook.rotate",
+        "project",
+        &p.name,
+        json!({"secret_given": req.secret.is_some()}),
+    )
+    .await?;
+    let w = existing(&mut tx, &p).await?;
+    let view = view(&mut tx, w).await?;
+    tx.commit().await?;
+    Ok(ProjectWebhookSecret { view, secret })
+}
+
+pub async fn delete(ctx: &Ctx, caller: &Caller, project: &str) -> OpResult<()> {
+    let mut tx = ctx.store.begin().await?;
+    let p = configurable(&mut tx, caller, project).await?;
+    let w = existing(&mut tx, &p).await?;
+    store::delete(&mut tx, Hooks::Project, w.id).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "webhook.delete",
+        "project",
+        &p.name,
+        json!({"forge": w.forge}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A delivery to a project's webhook as it arrived.
+pub struct ProjectIncoming<'a> {
+    pub project: &'a str,
+    pub public_id: &'a str,
+    pub headers: &'a HashMap<String, String>,
+    pub body: &'a [u8],
+    pub address: &'a str,
+}
+
+/// How often a delivery is tried again after a concurrent delivery of the
+/// same push released one of its applications first.
+const RACE_RETRIES: usize = 3;
+
+/// Receives one delivery: the signature, the delivery id, then a release
+/// for each application of the project whose repository was pushed.
+pub async fn receive(ctx: &Ctx, inc: ProjectIncoming<'_>) -> OpResult<ProjectReceipt> {
+    let w = store::by_project_address(&mut *ctx.store.conn().await?, inc.project, inc.public_id)
+        .await?
+        .ok_or_else(|| OpError::not_found("webhook", inc.project))?;
+    let configured = forge_of_row(&w.project, &w.forge)?;
+    let secret = open_sealed(ctx, &w.project, &w.secret_enc)?;
+    let label = format!("project {}", w.project);
+    let Verified {
+        event,
+        delivery,
+        parsed,
+    } = verified(configured, &secret, inc.headers, inc.body).map_err(|e| match e {
+        Refusal::Signature(e) => refused(&label, e),
+        Refusal::Other(e) => e,
+    })?;
+    let push = match &parsed {
+        Parsed::Push(p) => Some(p),
+        _ => None,
+    };
+    for _ in 0..RACE_RETRIES {
+        let mut tx = ctx.store.begin().await?;
+        store::prune_deliveries(
+            &mut tx,
+            Hooks::Project,
+            w.id,
+            prism_store::now_ms() - KEEP_DELIVERIES_MS,
+        )
+        .await?;
+        let Some(row) = store::record_delivery(
+            &mut tx,
+            NewDelivery {
+                hooks: Hooks::Project,
+                webhook_id: w.id,
+                delivery_id: delivery.as_deref(),
+                event: &event,
+                git_ref: push.map(|p| p.full_ref.as_str()),
+                commit_sha: push.map(|p| p.commit.as_str()),
+                outcome: "received",
+                detail: "",
+            },
+        )
+        .await?
+        else {
+            return Ok(ProjectReceipt {
+                outcome: Outcome::Duplicate,
+                message: format!("delivery {} was received before; ignored", delivery.unwrap_or_default()),
+                applications: vec![],
+            });
+        };
+        let receipt = match &parsed {
+            Parsed::Push(p) => match fan_out(&mut tx, ctx, &w, p, inc.address, delivery.as_deref()).await? {
+                Some(r) => r,
+                // A concurrent delivery of this push released an application
+                // first: roll back and decide again (it reads as released).
+                None => continue,
+            },
+            Parsed::Deleted(r) => plain(Outcome::DeletedRef, format!("{r} was deleted; nothing to release")),
+            Parsed::Other => plain(
+                Outcome::IgnoredEvent,
+                format!("event {event:?} is not a push; acknowledged and ignored"),
+            ),
+        };
+        let first_release = receipt
+            .applications
+            .iter()
+            .find(|a| a.receipt.outcome == Outcome::Created)
+            .and_then(|a| a.receipt.release);
+        store::set_outcome(
+            &mut tx,
+            Hooks::Project,
+            row,
+            receipt.outcome.as_str(),
+            &receipt.message,
+            first_release.map(|r| r.seq()),
+        )
+        .await?;
+        tx.commit().await?;
+        if receipt.applications.iter().any(|a| a.receipt.build.is_some()) {
+            ctx.job_wakeup.notify_one();
+        }
+        return Ok(receipt);
+    }
+    Err(OpError::conflict(
+        "deliveries of this push kept arriving at the same time; the forge's retry will settle it",
+    ))
+}
+
+fn plain(outcome: Outcome, message: String) -> ProjectReceipt {
+    ProjectReceipt {
+        outcome,
+        message,
+        applications: vec![],
+    }
+}
+
+/// Releases the push for every application whose repository it is. None
+/// when a concurrent delivery won a race (the caller rolls back).
+async fn fan_out(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    w: &ProjectWebhook,
+    p: &PushEvent,
+    address: &str,
+    delivery: Option<&str>,
+) -> OpResult<Option<ProjectReceipt>> {
+    if w.enabled == 0 {
+        return Ok(Some(plain(
+            Outcome::Disabled,
+            "the webhook is disabled; nothing released".into(),
+        )));
+    }
+    let matched: Vec<apps::Application> = apps::list_visible(tx, None, Some(w.project_id))
+        .await?
+        .into_iter()
+        .filter(|a| prism_webhooks::is_repository(&p.repository_urls, &a.git_url))
+        .collect();
+    if matched.is_empty() {
+        let repo = p.repository_urls.first().map(String::as_str).unwrap_or("(none given)");
+        return Ok(Some(plain(
+            Outcome::NoApplication,
+            format!("no application of project {} is released from {repo}", w.project),
+        )));
+    }
+    let rules = parse_rules(w)?;
+    let origin = Origin {
+        actor_id: None,
+        actor: store::project_actor_name(&w.project),
+        address: address.to_owned(),
+    };
+    let mut applications = Vec::with_capacity(matched.len());
+    for a in &matched {
+        let target = Target {
+            app_id: a.id,
+            application: &a.name,
+            rules: &rules,
+            origin: &origin,
+            creator: Creator::Project(&w.project),
+        };
+        match release_push(tx, ctx, &target, p, delivery).await? {
+            Decided::Receipt(receipt) => applications.push(ApplicationReceipt {
+                application: a.name.clone(),
+                receipt,
+            }),
+            Decided::LostRace => return Ok(None),
+        }
+    }
+    let outcome = summary(&applications);
+    let message = applications
+        .iter()
+        .map(|a| format!("{}: {}", a.application, a.receipt.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(Some(ProjectReceipt {
+        outcome,
+        message,
+        applications,
+    }))
+}
+
+/// One word for a delivery that touched several applications: created if
+/// it released any, already released if every one had its release, else
+/// no rule.
+fn summary(applications: &[ApplicationReceipt]) -> Outcome {
+    let outcomes = || applications.iter().map(|a| a.receipt.outcome);
+    if outcomes().any(|o| o == Outcome::Created) {
+        Outcome::Created
+    } else if outcomes().all(|o| o == Outcome::AlreadyReleased) {
+        Outcome::AlreadyReleased
+    } else {
+        Outcome::NoRule
+    }
+}
