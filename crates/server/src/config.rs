@@ -152,21 +152,39 @@ pub struct NotifyConfig {
     /// The wait after the first failed attempt, doubled after each further
     /// one (PRISM_NOTIFY_RETRY_SECONDS, default 30), at most an hour.
     pub retry_base_ms: i64,
+    /// How long finished deliveries (delivered, or failed for good) stay in
+    /// the delivery log before the maintenance sweep deletes them
+    /// (PRISM_NOTIFY_LOG_DAYS, default 30).
+    pub log_retention_ms: i64,
 }
 
+/// The longest delivery log retention PRISM_NOTIFY_LOG_DAYS accepts (ten years).
+const MAX_LOG_DAYS: i64 = 3650;
+
 impl NotifyConfig {
-    pub fn from_env() -> Self {
-        let env = |k: &str| {
-            std::env::var(k)
+    /// The settings from the environment (`env` returns a variable's value,
+    /// None when unset or empty). A PRISM_NOTIFY_LOG_DAYS that is not a whole
+    /// number of days from 1 to 3650 is refused, naming the variable.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let positive = |k: &str| env(k).and_then(|v| v.parse::<u64>().ok()).filter(|n| *n > 0);
+        let log_days = match env("PRISM_NOTIFY_LOG_DAYS") {
+            None => 30,
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
                 .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .filter(|n| *n > 0)
+                .filter(|d| (1..=MAX_LOG_DAYS).contains(d))
+                .ok_or_else(|| ConfigError::Setting {
+                    name: "PRISM_NOTIFY_LOG_DAYS".into(),
+                    message: format!("must be a whole number of days from 1 to {MAX_LOG_DAYS}, not {v:?}"),
+                })?,
         };
-        NotifyConfig {
-            timeout: std::time::Duration::from_secs(env("PRISM_NOTIFY_TIMEOUT_SECONDS").unwrap_or(10).min(300)),
-            max_attempts: env("PRISM_NOTIFY_ATTEMPTS").unwrap_or(6).min(20) as i64,
-            retry_base_ms: env("PRISM_NOTIFY_RETRY_SECONDS").unwrap_or(30).min(3600) as i64 * 1000,
-        }
+        Ok(NotifyConfig {
+            timeout: std::time::Duration::from_secs(positive("PRISM_NOTIFY_TIMEOUT_SECONDS").unwrap_or(10).min(300)),
+            max_attempts: positive("PRISM_NOTIFY_ATTEMPTS").unwrap_or(6).min(20) as i64,
+            retry_base_ms: positive("PRISM_NOTIFY_RETRY_SECONDS").unwrap_or(30).min(3600) as i64 * 1000,
+            log_retention_ms: log_days * 86_400_000,
+        })
     }
 }
 
@@ -292,7 +310,7 @@ impl Settings {
             secure_cookies: env("PRISM_SECURE_COOKIES").is_some_and(|v| v == "1" || v == "true"),
             clock: crate::clock::Clock::system(),
             public_url: public_url(env("PRISM_PUBLIC_URL").or(file.public_url)),
-            notify: NotifyConfig::from_env(),
+            notify: NotifyConfig::from_env(env)?,
             directory: directory_from_env(env)?,
         })
     }
@@ -352,5 +370,20 @@ mod tests {
         s.secret_key = Some(Secret("c2VjcmV0".into()));
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2") && !shown.contains("c2VjcmV0"), "{shown}");
+    }
+
+    fn notify_with(vars: &[(&str, &str)]) -> Result<NotifyConfig, ConfigError> {
+        NotifyConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn the_delivery_log_is_kept_30_days_unless_configured() {
+        assert_eq!(notify_with(&[]).unwrap().log_retention_ms, 30 * 86_400_000);
+        let n = notify_with(&[("PRISM_NOTIFY_LOG_DAYS", "7")]).unwrap();
+        assert_eq!(n.log_retention_ms, 7 * 86_400_000);
+        for bad in ["0", "-3", "seven", "1.5", "3651"] {
+            let e = notify_with(&[("PRISM_NOTIFY_LOG_DAYS", bad)]).unwrap_err().to_string();
+            assert!(e.starts_with("PRISM_NOTIFY_LOG_DAYS must be"), "{bad}: {e}");
+        }
     }
 }

@@ -463,3 +463,27 @@ pub async fn record_attempt(c: &mut AnyConnection, id: i64, r: &AttemptRecord<'_
     .await?;
     Ok(true)
 }
+
+/// Deletes the finished deliveries (delivered, or failed for good) last
+/// changed before `before_ms`, with their attempts; the ones still queued
+/// or waiting for a retry stay whatever their age. Returns how many
+/// deliveries went. Finished deliveries never change again, so the two
+/// statements see the same rows.
+pub async fn prune_deliveries(c: &mut AnyConnection, before_ms: i64) -> Result<u64> {
+    const FINISHED_BEFORE: &str = "status IN ('delivered', 'failed') AND updated_at < $1";
+    // The attempts go first and by name: the schema cascades too, but this
+    // does not depend on SQLite's foreign_keys pragma.
+    sqlx::query(&format!(
+        "DELETE FROM notification_attempts WHERE delivery_id IN \
+         (SELECT id FROM notification_deliveries WHERE {FINISHED_BEFORE})"
+    ))
+    .bind(before_ms)
+    .execute(&mut *c)
+    .await?;
+    let n = sqlx::query(&format!("DELETE FROM notification_deliveries WHERE {FINISHED_BEFORE}"))
+        .bind(before_ms)
+        .execute(c)
+        .await?
+        .rows_affected();
+    Ok(n)
+}

@@ -59,6 +59,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
             timeout: Duration::from_secs(2),
             max_attempts: 3,
             retry_base_ms: 300,
+            log_retention_ms: 30 * 86_400_000,
         },
         directory: None,
     }

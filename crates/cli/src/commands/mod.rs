@@ -10,6 +10,7 @@ mod cluster;
 mod deploy;
 mod env;
 mod governance;
+mod notify;
 mod project;
 mod release;
 mod secret;
@@ -67,6 +68,8 @@ pub enum Command {
     Board(board::BoardArgs),
     /// Search the audit log (admins)
     Audit(audit::AuditArgs),
+    /// Notification channels, their delivery logs and projects' subscriptions
+    Notify(notify::NotifyArgs),
 }
 
 pub async fn dispatch(cmd: Command) -> CliResult<()> {
@@ -91,6 +94,7 @@ pub async fn dispatch(cmd: Command) -> CliResult<()> {
         Command::Template(args) => template::run(&args.global.connect()?, args.command).await,
         Command::Board(args) => board::run(&args.global.connect()?, args).await,
         Command::Audit(args) => audit::run(&args.global.connect()?, args).await,
+        Command::Notify(args) => notify::run(&args.global.connect()?, args.command).await,
     }
 }
 

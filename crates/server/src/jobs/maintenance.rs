@@ -1,13 +1,14 @@
 //! The periodic sweep: ends holds whose time ran out (each audited), marks
-//! lapsed API tokens revoked, deletes expired browser sessions, and fails
-//! builds and deploys whose job ran out of attempts (so nothing stays
-//! "in progress" forever). Every step is idempotent, so a sweep that runs
-//! twice does no harm.
+//! lapsed API tokens revoked, deletes expired browser sessions, deletes
+//! finished notification deliveries older than the log's retention
+//! (`settings.notify.log_retention_ms`), and fails builds and deploys whose
+//! job ran out of attempts (so nothing stays "in progress" forever). Every
+//! step is idempotent, so a sweep that runs twice does no harm.
 
 use prism_domain::ReleaseId;
 use prism_jobs::{Cancel, Job};
 use prism_store::audit::{self, Origin};
-use prism_store::{base_images, builds, deploys, slots, tokens};
+use prism_store::{base_images, builds, deploys, notifications, slots, tokens};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -71,6 +72,16 @@ async fn run(state: &AppState) -> Result<(), JobError> {
     }
     let sessions = tokens::delete_expired_sessions(&mut tx).await?;
     tx.commit().await?;
+    // The delivery log: finished deliveries past the retention go, with
+    // their attempts; those still queued or retrying stay.
+    let mut tx = state.store.begin().await?;
+    let deliveries =
+        notifications::prune_deliveries(&mut tx, prism_store::now_ms() - state.settings.notify.log_retention_ms)
+            .await?;
+    tx.commit().await?;
+    if deliveries > 0 {
+        tracing::info!(deliveries, "pruned the notification delivery log");
+    }
     fail_orphans(state).await?;
     // Build Jobs and Secrets on Kubernetes runners whose build is gone or over.
     // Bounded: an unreachable build cluster must not hold up the sweep.
@@ -82,6 +93,7 @@ async fn run(state: &AppState) -> Result<(), JobError> {
         holds = expired.len(),
         tokens = tokens_expired,
         sessions,
+        deliveries,
         "maintenance sweep"
     );
     Ok(())

@@ -1,8 +1,8 @@
 //! Promotion through the environments, over the real HTTP API on both
 //! backends: every transition of the release state machine (and every refusal
 //! leaving the release untouched), busy and held environments, hold and token
-//! expiry by the real job runner, and concurrent requests racing for one
-//! environment.
+//! expiry and the notification delivery log's retention by the real job
+//! runner, and concurrent requests racing for one environment.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -1558,6 +1558,96 @@ both_backends!(a_lapsed_token_is_revoked_by_the_maintenance_job, |app| {
     let expired = audit(app, "token.expire").await;
     assert!(!expired.is_empty(), "the sweep is audited");
     assert_eq!(expired[0]["actor"], "system:maintenance");
+    wait_for(app, job, "the job to finish", || async move {
+        job_state(app, job).await.0 == "succeeded"
+    })
+    .await;
+});
+
+// 7. The notification delivery log's retention, by the maintenance job.
+
+both_backends!(old_finished_deliveries_are_pruned_by_the_maintenance_job, |app| {
+    use prism_store::notifications::{self, AttemptRecord, ChannelFields, NewDelivery};
+    let mut tx = app.store.begin().await.unwrap();
+    let ch = notifications::create_channel(
+        &mut tx,
+        "ops-hook",
+        ChannelFields {
+            kind: "webhook",
+            project_id: None,
+            target: "https://hooks.example.com",
+            settings: "{}",
+            url_enc: None,
+            secret_enc: None,
+            clear_secret: false,
+            by: "admin",
+        },
+    )
+    .await
+    .unwrap();
+    // Three deliveries: delivered and queued ones older than the 30 days
+    // the test server keeps, and a delivered one from today.
+    for (uid, delivered) in [("old-delivered", true), ("old-queued", false), ("new-delivered", true)] {
+        let id = notifications::create_delivery(
+            &mut tx,
+            NewDelivery {
+                uid,
+                channel_id: ch.id,
+                project: None,
+                event: "test",
+                lang: "en",
+                notice: "{}",
+            },
+        )
+        .await
+        .unwrap();
+        if delivered {
+            let r = AttemptRecord {
+                attempt: 1,
+                at: prism_store::now_ms(),
+                duration_ms: 5,
+                delivered: true,
+                response_code: Some(204),
+                error: None,
+                status: "delivered",
+                next_retry_at: None,
+            };
+            assert!(notifications::record_attempt(&mut tx, id, &r).await.unwrap());
+        }
+    }
+    tx.commit().await.unwrap();
+    let old = prism_store::now_ms() - 31 * 86_400_000;
+    exec(
+        app,
+        &format!("UPDATE notification_deliveries SET updated_at = {old} WHERE uid LIKE 'old-%'"),
+    )
+    .await;
+    let job = enqueue_maintenance(app).await;
+    let log = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["delivery"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let log_ref = &log;
+    wait_for(app, job, "the old delivery to go", || async move {
+        let (s, list) = app
+            .get("/api/v1/notification-channels/ops-hook/deliveries", &app.admin)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{list}");
+        log_ref(&list).len() == 2
+    })
+    .await;
+    let (_, list) = app
+        .get("/api/v1/notification-channels/ops-hook/deliveries", &app.admin)
+        .await;
+    assert_eq!(log(&list), ["new-delivered", "old-queued"], "{list}");
+    assert_eq!(
+        scalar(app, "SELECT COUNT(*) FROM notification_attempts").await,
+        1,
+        "the pruned delivery's attempt went with it"
+    );
     wait_for(app, job, "the job to finish", || async move {
         job_state(app, job).await.0 == "succeeded"
     })
