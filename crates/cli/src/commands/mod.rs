@@ -8,6 +8,7 @@ mod build;
 mod build_setup;
 mod cluster;
 mod deploy;
+mod directory;
 mod env;
 mod governance;
 mod notify;
@@ -70,6 +71,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Notification channels, their delivery logs and projects' subscriptions
     Notify(notify::NotifyArgs),
+    /// Directory (LDAP / Active Directory) login: the rules mapping groups to roles (admins)
+    Directory(directory::DirectoryArgs),
 }
 
 pub async fn dispatch(cmd: Command) -> CliResult<()> {
@@ -95,6 +98,7 @@ pub async fn dispatch(cmd: Command) -> CliResult<()> {
         Command::Board(args) => board::run(&args.global.connect()?, args).await,
         Command::Audit(args) => audit::run(&args.global.connect()?, args).await,
         Command::Notify(args) => notify::run(&args.global.connect()?, args.command).await,
+        Command::Directory(args) => directory::run(&args.global.connect()?, args.command).await,
     }
 }
 
