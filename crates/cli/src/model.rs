@@ -102,6 +102,15 @@ pub struct Webhook {
     pub secret: Option<String>,
     #[serde(default)]
     pub deliveries: Vec<WebhookDelivery>,
+    /// A project's webhook: the applications a push can release.
+    #[serde(default)]
+    pub applications: Vec<WebhookApplication>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WebhookApplication {
+    pub name: String,
+    pub git_url: String,
 }
 
 #[derive(Debug, Deserialize)]

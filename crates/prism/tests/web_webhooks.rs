@@ -3,7 +3,8 @@
 //! its field), sees the URL and the secret once, a Gitea push signed with
 //! that secret (by `openssl`, as Gitea signs) shows up among the last
 //! deliveries with the release it made, rotating shows a new secret, and a
-//! developer of the project sees no panel.
+//! developer of the project sees no panel. The project's webhook page does
+//! the same for every repository of the project.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -136,6 +137,58 @@ async fn operators_set_up_the_webhook_on_the_application_page() {
     ola.goto("/apps/web").await;
     ola.click("#webhook-delete button").await;
     ola.find("#webhook-create").await;
+
+    // The project's webhook, from the application page's link: one URL for
+    // every repository of shop; a push of web's repository releases web.
+    ola.goto("/apps/web").await;
+    ola.click("#project-webhook").await;
+    ola.find("#webhook-create").await;
+    let apps = ola.text("#webhook-applications").await;
+    assert!(apps.contains("web"), "{apps}");
+    ola.tick("#webhook-create select[name=forge] option[value=gitea]").await;
+    ola.tick("#webhook-create input[name=build]").await;
+    ola.click("#webhook-create button[type=submit]").await;
+    let secret = ola.text("#webhook-secret").await;
+    let url = ola.text("#webhook-url").await;
+    assert!(url.contains("/hooks/git-project/shop/"), "{url}");
+    let git_url = api.call("GET", "/applications/web", json!(null)).await["git_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sha = "5b825dc642cb6eb9a060e54bf8d69288fbee4905";
+    let body = json!({
+        "ref": "refs/heads/main", "before": "0000000000000000000000000000000000000001", "after": sha,
+        "commits": [{"id": sha, "message": "Through the project's webhook\n"}],
+        "head_commit": {"id": sha, "message": "Through the project's webhook\n"},
+        "repository": {"clone_url": git_url},
+        "pusher": {"login": "dev"},
+    })
+    .to_string();
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-gitea-event", "push")
+        .header("x-gitea-delivery", "console-project-1")
+        .header("x-gitea-signature", openssl_hmac(&secret, body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+    ola.goto("/projects/shop/webhook").await;
+    assert!(!ola.exists("#webhook-secret").await);
+    let deliveries = ola.text("#webhook-deliveries").await;
+    assert!(
+        deliveries.contains("created") && deliveries.contains("r2"),
+        "{deliveries}"
+    );
+    ola.screenshot_of("main", "webhook-03-project").await;
+    // A developer has no link to it and is refused the page.
+    dev.goto("/apps/web").await;
+    dev.find("#releases").await;
+    assert!(!dev.exists("#project-webhook").await);
+    dev.goto("/projects/shop/webhook").await;
+    assert!(!dev.exists("#webhook").await);
 
     for b in [ola, dev] {
         b.close().await;

@@ -4,7 +4,8 @@
 //! signs it with `openssl dgst -sha256 -hmac` as GitHub documents, and posts
 //! it with `curl`), a real git server (`git daemon`) the build checks out
 //! from, a real registry and a base image Prism builds. The push creates a
-//! release of the pushed commit that builds into an image labelled with it.
+//! release of the pushed commit that builds into an image labelled with it;
+//! then the project's webhook releases the same repository's application.
 
 use std::path::Path;
 use std::process::Command;
@@ -266,5 +267,44 @@ async fn a_git_push_creates_a_release_of_the_pushed_commit_and_builds_it() {
     let gone = s.run(&["app", "webhook", "delete", "site"]).ok();
     assert!(gone.stdout.contains("Deleted the webhook of site"), "{gone:#?}");
     s.run(&["app", "webhook", "show", "site"]).fails_with(1, "not found");
+
+    // The project's webhook instead (one URL for every repository of shop):
+    // the push releases site, the application whose repository it is.
+    let hook = s.json(&[
+        "project",
+        "webhook",
+        "create",
+        "shop",
+        "--forge",
+        "github",
+        "--branch",
+        "main",
+        "--no-build",
+    ]);
+    let secret = hook["secret"].as_str().expect("the secret, once").to_owned();
+    let url = format!("{}{}", s.url, hook["path"].as_str().unwrap());
+    assert!(url.contains("/hooks/git-project/shop/"), "{url}");
+    let shown = s.run(&["project", "webhook", "show", "shop"]).ok();
+    assert!(
+        shown.stdout.contains(&url) && shown.stdout.contains("site"),
+        "{shown:#?}"
+    );
+    assert!(!shown.stdout.contains(&secret), "{shown:#?}");
+    std::fs::write(
+        hooks.join("webhook.env"),
+        format!(
+            "WEBHOOK_URL='{url}'\nWEBHOOK_SECRET='{secret}'\nREPO_URL='{}'\n",
+            daemon.url("site.git")
+        ),
+    )
+    .unwrap();
+    let sha = commit(&work, "index.html", "<h1>four</h1>\n", "fourth");
+    let said = push(&work, &["origin", "main"]);
+    assert!(said.contains("webhook refs/heads/main: 202"), "{said}\n{}", s.log());
+    let all = releases(&s);
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all[0]["commit_sha"], sha.as_str());
+    assert_eq!(all[0]["creator"], "webhook:project:shop");
+    s.run(&["project", "webhook", "delete", "shop"]).ok();
     s.stop();
 }

@@ -167,7 +167,8 @@ pub enum WebhookCommand {
     Delete { name: String },
 }
 
-async fn webhook(ctx: &Ctx, cmd: WebhookCommand) -> CliResult<()> {
+/// An application's webhook (`collection` "applications") or a project's ("projects").
+pub(super) async fn webhook(ctx: &Ctx, collection: &str, cmd: WebhookCommand) -> CliResult<()> {
     let server = ctx.client.server();
     match cmd {
         WebhookCommand::Create {
@@ -183,11 +184,11 @@ async fn webhook(ctx: &Ctx, cmd: WebhookCommand) -> CliResult<()> {
             if secret_stdin {
                 body["secret"] = json!(crate::input::secret_from_stdin("secret")?);
             }
-            let answer = ctx.client.post(&["applications", &name, "webhook"], &body).await?;
+            let answer = ctx.client.post(&[collection, &name, "webhook"], &body).await?;
             super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
         }
         WebhookCommand::Show { name } => {
-            let answer = ctx.client.get(&["applications", &name, "webhook"], &[]).await?;
+            let answer = ctx.client.get(&[collection, &name, "webhook"], &[]).await?;
             super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
         }
         WebhookCommand::Update {
@@ -205,7 +206,7 @@ async fn webhook(ctx: &Ctx, cmd: WebhookCommand) -> CliResult<()> {
             }
             if !branches.is_empty() || !tags.is_empty() || build.is_some() {
                 // The rules are replaced as a whole: start from the current ones.
-                let current: Webhook = parse(&ctx.client.get(&["applications", &name, "webhook"], &[]).await?)?;
+                let current: Webhook = parse(&ctx.client.get(&[collection, &name, "webhook"], &[]).await?)?;
                 let mut rules = current.release_rules;
                 if !branches.is_empty() {
                     rules.branches = branches;
@@ -226,7 +227,7 @@ async fn webhook(ctx: &Ctx, cmd: WebhookCommand) -> CliResult<()> {
                     "nothing to update: give --forge, --branch, --tag, --build, --enable or --disable",
                 ));
             }
-            let answer = ctx.client.patch(&["applications", &name, "webhook"], &body).await?;
+            let answer = ctx.client.patch(&[collection, &name, "webhook"], &body).await?;
             super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
         }
         WebhookCommand::Rotate { name, secret_stdin } => {
@@ -236,12 +237,12 @@ async fn webhook(ctx: &Ctx, cmd: WebhookCommand) -> CliResult<()> {
             }
             let answer = ctx
                 .client
-                .post(&["applications", &name, "webhook", "rotate"], &body)
+                .post(&[collection, &name, "webhook", "rotate"], &body)
                 .await?;
             super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
         }
         WebhookCommand::Delete { name } => {
-            let answer = ctx.client.delete(&["applications", &name, "webhook"], &[]).await?;
+            let answer = ctx.client.delete(&[collection, &name, "webhook"], &[]).await?;
             super::done(ctx, &answer, format!("Deleted the webhook of {name}."));
             Ok(())
         }
@@ -274,6 +275,14 @@ fn print_webhook(server: &str, w: Webhook) {
                 d.outcome,
                 d.release_id.unwrap_or_default(),
             ]);
+        }
+        print_table(&t);
+    }
+    if !w.applications.is_empty() {
+        println!("Applications a push can release (by repository):");
+        let mut t = list_table(&["APPLICATION", "GIT URL"]);
+        for a in w.applications {
+            t.add_row(vec![a.name, a.git_url]);
         }
         print_table(&t);
     }
@@ -402,7 +411,7 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> CliResult<()> {
                 .await?;
             super::show(ctx, &answer, |cells: Vec<BoardCell>| super::board::print_board(cells))
         }
-        AppCommand::Webhook(cmd) => webhook(ctx, cmd).await,
+        AppCommand::Webhook(cmd) => webhook(ctx, "applications", cmd).await,
         AppCommand::Secret(cmd) => super::secret::run(ctx, cmd).await,
         AppCommand::Unhold {
             name,

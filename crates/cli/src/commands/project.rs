@@ -50,10 +50,16 @@ pub enum ProjectCommand {
         username: String,
         role: String,
     },
+    /// A project's git webhook: one URL for every repository of the project
+    /// (a forge's organisation or group webhook); a push releases the
+    /// applications whose git URL is the pushed repository (operators)
+    #[command(subcommand)]
+    Webhook(super::app::WebhookCommand),
 }
 
 pub async fn run(ctx: &Ctx, cmd: ProjectCommand) -> CliResult<()> {
     match cmd {
+        ProjectCommand::Webhook(cmd) => super::app::webhook(ctx, "projects", cmd).await,
         ProjectCommand::List => {
             let answer = ctx.client.get(&["projects"], &[]).await?;
             super::show(ctx, &answer, |projects: Vec<Project>| {

@@ -84,14 +84,7 @@ fn path_of(w: &ProjectWebhook) -> String {
 
 async fn view(c: &mut prism_store::AnyConnection, w: ProjectWebhook) -> OpResult<ProjectWebhookView> {
     let deliveries = store::recent_deliveries(c, Hooks::Project, w.id, RECENT).await?;
-    let applications = apps::list_visible(c, None, Some(w.project_id))
-        .await?
-        .into_iter()
-        .map(|a| ProjectApplication {
-            name: a.name,
-            git_url: a.git_url,
-        })
-        .collect();
+    let applications = applications(c, w.project_id).await?;
     Ok(ProjectWebhookView {
         release_rules: parse_rules(&w)?,
         path: path_of(&w),
@@ -171,14 +164,34 @@ pub async fn show(ctx: &Ctx, caller: &Caller, project: &str) -> OpResult<Project
     view(&mut c, w).await
 }
 
-/// The project's webhook for its page: None when it has none or the caller
-/// may not configure it.
-pub async fn for_page(ctx: &Ctx, caller: &Caller, project: &str) -> OpResult<Option<ProjectWebhookView>> {
-    match show(ctx, caller, project).await {
-        Ok(v) => Ok(Some(v)),
-        Err(OpError::NotFound { .. } | OpError::Forbidden(_)) => Ok(None),
-        Err(e) => Err(e),
+/// The project's webhook page: the webhook (None when it has none yet) and
+/// the applications a push can release; only for those who may configure it.
+pub async fn for_page(
+    ctx: &Ctx,
+    caller: &Caller,
+    project: &str,
+) -> OpResult<(Option<ProjectWebhookView>, Vec<ProjectApplication>)> {
+    let mut c = ctx.store.conn().await?;
+    let p = configurable(&mut c, caller, project).await?;
+    match store::for_project(&mut c, p.id).await? {
+        Some(w) => {
+            let v = view(&mut c, w).await?;
+            let apps = applications(&mut c, p.id).await?;
+            Ok((Some(v), apps))
+        }
+        None => Ok((None, applications(&mut c, p.id).await?)),
     }
+}
+
+async fn applications(c: &mut prism_store::AnyConnection, project_id: i64) -> OpResult<Vec<ProjectApplication>> {
+    Ok(apps::list_visible(c, None, Some(project_id))
+        .await?
+        .into_iter()
+        .map(|a| ProjectApplication {
+            name: a.name,
+            git_url: a.git_url,
+        })
+        .collect())
 }
 
 pub async fn update(ctx: &Ctx, caller: &Caller, project: &str, req: UpdateWebhook) -> OpResult<ProjectWebhookView> {

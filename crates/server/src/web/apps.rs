@@ -139,6 +139,7 @@ pub(super) async fn app_page_with(
             error => error,
             webhook => webhook,
             webhook_secret => webhook_secret,
+            webhook_base => format!("/apps/{}/webhook", app.name),
             forges => ["github", "gitea", "gitlab"],
         },
     )

@@ -29,6 +29,7 @@ templates!(
     "apps.html",
     "app.html",
     "app_webhook.html",
+    "project_webhook.html",
     "templates.html",
     "release_rows.html",
     "deploy_rows.html",

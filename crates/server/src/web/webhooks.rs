@@ -1,4 +1,4 @@
-//! The webhook panel of an application's page: create (forge, branch and
+//! The webhook panel of an application's page (and a project's webhook page): create (forge, branch and
 //! tag rules, build or not), change the rules, rotate the secret, delete.
 //! A secret just set is shown on the page that answers the post, once.
 
@@ -6,13 +6,16 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::context;
 use prism_webhooks::{Forge, ReleaseRules};
 use serde::Deserialize;
 
 use super::apps::{app_page_with, FormError};
 use super::error::WebResult;
-use super::session::Posted;
+use super::render::page as render;
+use super::session::{Posted, Web};
+use crate::ops::project_webhooks as project_op;
 use crate::ops::webhooks::{self as op, CreateWebhook, RotateWebhook, UpdateWebhook};
 use crate::ops::OpError;
 use crate::state::AppState;
@@ -145,4 +148,126 @@ pub async fn delete(
 ) -> WebResult<Response> {
     op::delete(&state, &p.caller, &name).await?;
     Ok(Redirect::to(&format!("/apps/{name}#webhook")).into_response())
+}
+
+// A project's webhook: its own page, `/projects/{name}/webhook`, with the
+// same panel; the same operations as the API's (`ops::project_webhooks`).
+
+/// The project's webhook page; `secret` is one just set, shown on this answer only.
+async fn project_page(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    name: &str,
+    error: Option<FormError>,
+    secret: Option<String>,
+) -> WebResult<Html<String>> {
+    let (webhook, applications) = project_op::for_page(state, caller, name).await?;
+    render(
+        state,
+        caller,
+        "project_webhook.html",
+        context! {
+            nav => "apps",
+            project => name,
+            webhook => webhook,
+            applications => applications,
+            webhook_secret => secret,
+            webhook_base => format!("/projects/{name}/webhook"),
+            forges => ["github", "gitea", "gitlab"],
+            error => error,
+        },
+    )
+    .await
+}
+
+pub async fn project(
+    State(state): State<AppState>,
+    Web(caller): Web,
+    Path(name): Path<String>,
+) -> WebResult<Html<String>> {
+    project_page(&state, &caller, &name, None, None).await
+}
+
+async fn project_answer(
+    state: &AppState,
+    p: &Posted<WebhookForm>,
+    name: &str,
+    r: Result<Option<String>, OpError>,
+) -> WebResult<Response> {
+    match r {
+        Ok(Some(secret)) => {
+            let html = project_page(state, &p.caller, name, None, Some(secret)).await?;
+            Ok(([(header::CACHE_CONTROL, "no-store")], html).into_response())
+        }
+        Ok(None) => Ok(Redirect::to(&format!("/projects/{name}/webhook")).into_response()),
+        Err(OpError::Invalid { field, message, .. }) => {
+            let error = FormError {
+                form: "webhook".into(),
+                field,
+                message,
+                values: p.form.values(),
+            };
+            let html = project_page(state, &p.caller, name, Some(error), None).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn project_create(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<WebhookForm>,
+) -> WebResult<Response> {
+    let attempt = async {
+        let req = CreateWebhook {
+            forge: forge(&p.form.forge)?,
+            release_rules: p.form.rules(),
+            secret: Some(p.form.secret.trim().to_owned()).filter(|s| !s.is_empty()),
+            enabled: true,
+        };
+        Ok(Some(project_op::create(&state, &p.caller, &name, req).await?.secret))
+    };
+    let r = attempt.await;
+    project_answer(&state, &p, &name, r).await
+}
+
+pub async fn project_update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<WebhookForm>,
+) -> WebResult<Response> {
+    let attempt = async {
+        let req = UpdateWebhook {
+            forge: Some(forge(&p.form.forge)?),
+            release_rules: Some(p.form.rules()),
+            enabled: Some(p.form.enabled.is_some()),
+        };
+        project_op::update(&state, &p.caller, &name, req).await.map(|_| None)
+    };
+    let r = attempt.await;
+    project_answer(&state, &p, &name, r).await
+}
+
+pub async fn project_rotate(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<WebhookForm>,
+) -> WebResult<Response> {
+    let req = RotateWebhook {
+        secret: Some(p.form.secret.trim().to_owned()).filter(|s| !s.is_empty()),
+    };
+    let r = project_op::rotate(&state, &p.caller, &name, req)
+        .await
+        .map(|d| Some(d.secret));
+    project_answer(&state, &p, &name, r).await
+}
+
+pub async fn project_delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    p: Posted<WebhookForm>,
+) -> WebResult<Response> {
+    let r = project_op::delete(&state, &p.caller, &name).await.map(|_| None);
+    project_answer(&state, &p, &name, r).await
 }
