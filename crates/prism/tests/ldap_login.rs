@@ -311,3 +311,54 @@ fn sqlite_directory_users_log_in_with_their_groups_roles() {
 fn postgres_directory_users_log_in_with_their_groups_roles() {
     directory_login(Backend::Postgres);
 }
+
+/// PRISM_LOCAL_LOGIN=admins: with the directory on, only admins keep a
+/// Prism password (the break-glass account); other local people are sent
+/// to their directory account, told so only once their password is right.
+#[test]
+fn local_passwords_can_be_limited_to_admins() {
+    let slapd = Slapd::start();
+    let url = slapd.url();
+    let server = ServerProcess::start_on(
+        TestDb::start_blocking(Backend::Sqlite),
+        "ldap-local-off",
+        &[
+            ("PRISM_LDAP_URL", url.as_str()),
+            ("PRISM_LDAP_SECURITY", "plain"),
+            ("PRISM_LDAP_BIND_DN", ldap::ADMIN_DN),
+            ("PRISM_LDAP_BIND_PASSWORD", ldap::ADMIN_PASSWORD),
+            ("PRISM_LDAP_USER_BASE", ldap::PEOPLE),
+            (
+                "PRISM_LDAP_USER_FILTER",
+                "(&(objectClass=inetOrgPerson)(uid={username}))",
+            ),
+            ("PRISM_LDAP_GROUP_BASE", ldap::GROUPS),
+            ("PRISM_LOCAL_LOGIN", "admins"),
+        ],
+    );
+    let p = Prism { server };
+    let (s, admin) = p.token("admin", ADMIN_PASSWORD);
+    assert_eq!(s, 201, "the local admin still logs in");
+    let admin = admin.unwrap();
+    let (s, v) = p.call(
+        Some(&admin),
+        "POST",
+        "/api/v1/users",
+        Some(json!({"username": "carol", "password": "carol-local-pw-1"})),
+    );
+    assert_eq!(s, 201, "{v}");
+    // A wrong password reads as any failed login; the right one is refused with the reason.
+    assert_eq!(p.token("carol", "not-carols-password").0, 401);
+    let (s, v) = p.call(
+        None,
+        "POST",
+        "/api/v1/auth/token",
+        Some(json!({"username": "carol", "password": "carol-local-pw-1"})),
+    );
+    assert_eq!(s, 403, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("directory account"), "{v}");
+    // Directory users log in as before.
+    let (s, _) = p.token("alice", "alice-pw");
+    assert_eq!(s, 201);
+    p.server.stop();
+}

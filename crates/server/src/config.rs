@@ -80,6 +80,37 @@ pub struct Settings {
     /// users Prism has no local password for log in with their directory
     /// password, and their groups set their roles at every login.
     pub directory: Option<prism_identity::LdapConfig>,
+    /// Who may still log in with a password Prism keeps once the directory
+    /// is on (PRISM_LOCAL_LOGIN).
+    pub local_login: LocalLogin,
+}
+
+/// Local (Prism-kept) passwords when the company's directory is on:
+/// everyone's (`all`, the default) or only admins' (`admins`: the
+/// break-glass account stays, every other person signs in through the
+/// directory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LocalLogin {
+    #[default]
+    All,
+    AdminsOnly,
+}
+
+/// PRISM_LOCAL_LOGIN: `all` or `admins`; `admins` needs the directory
+/// (without it only admins could ever log in).
+pub fn local_login_from_env(env: impl Fn(&str) -> Option<String>, directory: bool) -> Result<LocalLogin, ConfigError> {
+    let bad = |why: &str| ConfigError::Setting {
+        name: "PRISM_LOCAL_LOGIN".to_owned(),
+        message: why.to_owned(),
+    };
+    match env("PRISM_LOCAL_LOGIN").as_deref().map(str::trim) {
+        None | Some("") | Some("all") => Ok(LocalLogin::All),
+        Some("admins") if directory => Ok(LocalLogin::AdminsOnly),
+        Some("admins") => Err(bad(
+            "admins needs directory login (PRISM_LDAP_URL): without it nobody but admins could log in",
+        )),
+        Some(_) => Err(bad("must be all or admins")),
+    }
 }
 
 /// The directory settings from the environment: PRISM_LDAP_URL (`ldaps://`
@@ -312,6 +343,7 @@ impl Settings {
             public_url: public_url(env("PRISM_PUBLIC_URL").or(file.public_url)),
             notify: NotifyConfig::from_env(env)?,
             directory: directory_from_env(env)?,
+            local_login: local_login_from_env(env, env("PRISM_LDAP_URL").is_some())?,
         })
     }
 
@@ -374,6 +406,23 @@ mod tests {
 
     fn notify_with(vars: &[(&str, &str)]) -> Result<NotifyConfig, ConfigError> {
         NotifyConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn local_logins_are_limited_to_admins_only_with_a_directory() {
+        let with = |v: Option<&str>, dir: bool| {
+            local_login_from_env(
+                |k| (k == "PRISM_LOCAL_LOGIN").then(|| v.map(String::from)).flatten(),
+                dir,
+            )
+        };
+        assert_eq!(with(None, false).unwrap(), LocalLogin::All);
+        assert_eq!(with(Some("all"), true).unwrap(), LocalLogin::All);
+        assert_eq!(with(Some("admins"), true).unwrap(), LocalLogin::AdminsOnly);
+        let e = with(Some("admins"), false).unwrap_err().to_string();
+        assert!(e.contains("PRISM_LOCAL_LOGIN") && e.contains("PRISM_LDAP_URL"), "{e}");
+        let e = with(Some("none"), true).unwrap_err().to_string();
+        assert!(e.contains("PRISM_LOCAL_LOGIN") && e.contains("all or admins"), "{e}");
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
             log_retention_ms: 30 * 86_400_000,
         },
         directory: None,
+        local_login: Default::default(),
     }
 }
 

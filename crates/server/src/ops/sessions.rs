@@ -60,6 +60,20 @@ pub async fn authenticate(ctx: &Ctx, address: &str, username: &str, pw: &str) ->
     };
     let ok = password::verify(pw.to_owned(), stored).await;
     match user {
+        // Local passwords off for all but admins: said only to whoever
+        // knows the password (a wrong one reads as any failed login).
+        Some(u)
+            if ok
+                && !u.is_disabled()
+                && !u.admin()
+                && ctx.settings.local_login == crate::config::LocalLogin::AdminsOnly =>
+        {
+            attempt.not_counted();
+            Err(OpError::forbidden(
+                "local accounts other than admins are turned off here (PRISM_LOCAL_LOGIN=admins): \
+                 sign in with your directory account",
+            ))
+        }
         Some(u) if ok && !u.is_disabled() => {
             attempt.succeeded();
             Ok(u)

@@ -1043,35 +1043,48 @@ both_backends!(broken_glass_and_the_failed_deploy_after_it_are_announced, |app| 
 // Issue 11 item 9 for notifications: the address policy is applied to the
 // address a channel's host name resolves to when a delivery is made, not
 // only to a literal address when the channel is saved.
-both_backends!(a_channel_whose_host_resolves_to_a_denied_range_is_never_contacted, |app| {
-    let (base, rx) = receiver().await;
-    let port = base.rsplit(':').next().unwrap().to_owned();
-    // By name: saving checks no resolution.
-    put_channel(
-        app,
-        "local",
-        json!({"kind": "webhook", "url": format!("http://localhost:{port}/ok"), "secret": SECRET}),
-    )
-    .await;
-    let t = app
-        .ok(Method::POST, "/api/v1/notification-channels/local/test", &app.admin, None)
+both_backends!(
+    a_channel_whose_host_resolves_to_a_denied_range_is_never_contacted,
+    |app| {
+        let (base, rx) = receiver().await;
+        let port = base.rsplit(':').next().unwrap().to_owned();
+        // By name: saving checks no resolution.
+        put_channel(
+            app,
+            "local",
+            json!({"kind": "webhook", "url": format!("http://localhost:{port}/ok"), "secret": SECRET}),
+        )
         .await;
-    assert_eq!(t["status"], "delivered", "allowed by default: {t}");
-    assert_eq!(rx.seen.lock().unwrap().len(), 1);
-    app.ok(
-        Method::PUT,
-        "/api/v1/address-policy",
-        &app.admin,
-        Some(json!({"allowed": [], "denied": ["127.0.0.0/8", "::1/128"]})),
-    )
-    .await;
-    let t = app
-        .ok(Method::POST, "/api/v1/notification-channels/local/test", &app.admin, None)
+        let t = app
+            .ok(
+                Method::POST,
+                "/api/v1/notification-channels/local/test",
+                &app.admin,
+                None,
+            )
+            .await;
+        assert_eq!(t["status"], "delivered", "allowed by default: {t}");
+        assert_eq!(rx.seen.lock().unwrap().len(), 1);
+        app.ok(
+            Method::PUT,
+            "/api/v1/address-policy",
+            &app.admin,
+            Some(json!({"allowed": [], "denied": ["127.0.0.0/8", "::1/128"]})),
+        )
         .await;
-    assert_eq!(t["status"], "failed", "{t}");
-    assert!(
-        t["error"].as_str().unwrap().contains("could not be reached"),
-        "the same words as a closed port: {t}"
-    );
-    assert_eq!(rx.seen.lock().unwrap().len(), 1, "the receiver was never contacted");
-});
+        let t = app
+            .ok(
+                Method::POST,
+                "/api/v1/notification-channels/local/test",
+                &app.admin,
+                None,
+            )
+            .await;
+        assert_eq!(t["status"], "failed", "{t}");
+        assert!(
+            t["error"].as_str().unwrap().contains("could not be reached"),
+            "the same words as a closed port: {t}"
+        );
+        assert_eq!(rx.seen.lock().unwrap().len(), 1, "the receiver was never contacted");
+    }
+);
