@@ -189,6 +189,8 @@ async fn operators_set_up_the_webhook_on_the_application_page() {
     assert!(!dev.exists("#project-webhook").await);
     dev.goto("/projects/shop/webhook").await;
     assert!(!dev.exists("#webhook").await);
+    let refused = dev.text("h1").await;
+    assert!(refused.contains("403"), "{refused}");
 
     for b in [ola, dev] {
         b.close().await;

@@ -270,3 +270,14 @@ pub async fn creatable(c: &mut AnyConnection, user_id: i64, is_admin: bool) -> R
     .await?;
     Ok(rows.into_iter().map(|(name, builds)| (name, builds != 0)).collect())
 }
+
+/// A project's applications as (id, name, git URL), by name: what a
+/// project's webhook matches pushes against (no settings read).
+pub async fn repositories(c: &mut AnyConnection, project_id: i64) -> Result<Vec<(i64, String, String)>> {
+    Ok(
+        sqlx::query_as("SELECT id, name, git_url FROM applications WHERE project_id = $1 ORDER BY name")
+            .bind(project_id)
+            .fetch_all(c)
+            .await?,
+    )
+}

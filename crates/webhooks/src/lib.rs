@@ -16,6 +16,6 @@ mod rules;
 mod verify;
 
 pub use event::{envelope, parse, Envelope, EventError, PushEvent};
-pub use repository::{is_repository, repository_key};
+pub use repository::is_repository;
 pub use rules::{glob_match, ReleaseRules};
 pub use verify::{forge_of, verify, verify_as, Forge, Headers, VerifyError};

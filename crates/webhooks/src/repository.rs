@@ -10,7 +10,11 @@
 /// is no repository address.
 pub fn repository_key(url: &str) -> Option<String> {
     let u = url.trim();
-    let (authority, path) = if let Some((_, rest)) = u.split_once("://") {
+    let (authority, path) = if let Some((scheme, rest)) = u.split_once("://") {
+        // The schemes forges serve repositories over; `file://` names no host.
+        if !["http", "https", "ssh", "git", "git+ssh", "ssh+git"].contains(&scheme.to_ascii_lowercase().as_str()) {
+            return None;
+        }
         match rest.split_once('/') {
             Some((a, p)) => (a, p),
             None => return None,
@@ -82,7 +86,16 @@ mod tests {
         assert!(!is_repository(&pushed, "http://127.0.0.1:3000/blog/web.git"));
         assert!(!is_repository(&pushed, "http://127.0.0.2:3000/shop/web.git"));
         assert!(!is_repository(&[], "http://127.0.0.1:3000/shop/web.git"));
-        for junk in ["", "web", "https://host", "https://host/", "/srv/git/web.git", ":x"] {
+        for junk in [
+            "",
+            "web",
+            "https://host",
+            "https://host/",
+            "/srv/git/web.git",
+            ":x",
+            "file://github.com/shop/web.git",
+            "ftp://github.com/shop/web.git",
+        ] {
             assert_eq!(repository_key(junk), None, "{junk:?}");
             assert!(!is_repository(&pushed, junk), "{junk:?}");
         }

@@ -42,7 +42,7 @@ pub struct ProjectWebhookView {
     pub deliveries: Vec<Delivery>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ProjectApplication {
     pub name: String,
     pub git_url: String,
@@ -176,7 +176,7 @@ pub async fn for_page(
     match store::for_project(&mut c, p.id).await? {
         Some(w) => {
             let v = view(&mut c, w).await?;
-            let apps = applications(&mut c, p.id).await?;
+            let apps = v.applications.clone();
             Ok((Some(v), apps))
         }
         None => Ok((None, applications(&mut c, p.id).await?)),
@@ -184,13 +184,10 @@ pub async fn for_page(
 }
 
 async fn applications(c: &mut prism_store::AnyConnection, project_id: i64) -> OpResult<Vec<ProjectApplication>> {
-    Ok(apps::list_visible(c, None, Some(project_id))
+    Ok(apps::repositories(c, project_id)
         .await?
         .into_iter()
-        .map(|a| ProjectApplication {
-            name: a.name,
-            git_url: a.git_url,
-        })
+        .map(|(_, name, git_url)| ProjectApplication { name, git_url })
         .collect())
 }
 
@@ -306,10 +303,42 @@ pub async fn receive(ctx: &Ctx, inc: ProjectIncoming<'_>) -> OpResult<ProjectRec
         Refusal::Signature(e) => refused(&label, e),
         Refusal::Other(e) => e,
     })?;
-    let push = match &parsed {
-        Parsed::Push(p) => Some(p),
-        _ => None,
+    // An organisation's or group's webhook hears every repository's events:
+    // only pushes of this project's applications' repositories are worth a
+    // write; the rest is answered and forgotten.
+    let p = match &parsed {
+        Parsed::Push(p) => p,
+        Parsed::Deleted(r) => {
+            return Ok(plain(
+                Outcome::DeletedRef,
+                format!("{r} was deleted; nothing to release"),
+            ))
+        }
+        Parsed::Other => {
+            return Ok(plain(
+                Outcome::IgnoredEvent,
+                format!("event {event:?} is not a push; acknowledged and ignored"),
+            ))
+        }
     };
+    if w.enabled == 0 {
+        return Ok(plain(
+            Outcome::Disabled,
+            "the webhook is disabled; nothing released".into(),
+        ));
+    }
+    let matched: Vec<(i64, String, String)> = apps::repositories(&mut *ctx.store.conn().await?, w.project_id)
+        .await?
+        .into_iter()
+        .filter(|(_, _, git_url)| prism_webhooks::is_repository(&p.repository_urls, git_url))
+        .collect();
+    if matched.is_empty() {
+        let repo = p.repository_urls.first().map(String::as_str).unwrap_or("(none given)");
+        return Ok(plain(
+            Outcome::NoApplication,
+            format!("no application of project {} is released from {repo}", w.project),
+        ));
+    }
     for _ in 0..RACE_RETRIES {
         let mut tx = ctx.store.begin().await?;
         store::prune_deliveries(
@@ -326,8 +355,8 @@ pub async fn receive(ctx: &Ctx, inc: ProjectIncoming<'_>) -> OpResult<ProjectRec
                 webhook_id: w.id,
                 delivery_id: delivery.as_deref(),
                 event: &event,
-                git_ref: push.map(|p| p.full_ref.as_str()),
-                commit_sha: push.map(|p| p.commit.as_str()),
+                git_ref: Some(&p.full_ref),
+                commit_sha: Some(&p.commit),
                 outcome: "received",
                 detail: "",
             },
@@ -340,24 +369,12 @@ pub async fn receive(ctx: &Ctx, inc: ProjectIncoming<'_>) -> OpResult<ProjectRec
                 applications: vec![],
             });
         };
-        let receipt = match &parsed {
-            Parsed::Push(p) => match fan_out(&mut tx, ctx, &w, p, inc.address, delivery.as_deref()).await? {
-                Some(r) => r,
-                // A concurrent delivery of this push released an application
-                // first: roll back and decide again (it reads as released).
-                None => continue,
-            },
-            Parsed::Deleted(r) => plain(Outcome::DeletedRef, format!("{r} was deleted; nothing to release")),
-            Parsed::Other => plain(
-                Outcome::IgnoredEvent,
-                format!("event {event:?} is not a push; acknowledged and ignored"),
-            ),
+        let Some(receipt) = fan_out(&mut tx, ctx, &w, &matched, p, inc.address, delivery.as_deref()).await? else {
+            // A concurrent delivery of this push released an application
+            // first: roll back and decide again (it reads as released).
+            continue;
         };
-        let first_release = receipt
-            .applications
-            .iter()
-            .find(|a| a.receipt.outcome == Outcome::Created)
-            .and_then(|a| a.receipt.release);
+        let first_release = receipt.applications.iter().find_map(|a| a.receipt.release);
         store::set_outcome(
             &mut tx,
             Hooks::Project,
@@ -392,28 +409,11 @@ async fn fan_out(
     tx: &mut Tx,
     ctx: &Ctx,
     w: &ProjectWebhook,
+    matched: &[(i64, String, String)],
     p: &PushEvent,
     address: &str,
     delivery: Option<&str>,
 ) -> OpResult<Option<ProjectReceipt>> {
-    if w.enabled == 0 {
-        return Ok(Some(plain(
-            Outcome::Disabled,
-            "the webhook is disabled; nothing released".into(),
-        )));
-    }
-    let matched: Vec<apps::Application> = apps::list_visible(tx, None, Some(w.project_id))
-        .await?
-        .into_iter()
-        .filter(|a| prism_webhooks::is_repository(&p.repository_urls, &a.git_url))
-        .collect();
-    if matched.is_empty() {
-        let repo = p.repository_urls.first().map(String::as_str).unwrap_or("(none given)");
-        return Ok(Some(plain(
-            Outcome::NoApplication,
-            format!("no application of project {} is released from {repo}", w.project),
-        )));
-    }
     let rules = parse_rules(w)?;
     let origin = Origin {
         actor_id: None,
@@ -421,17 +421,17 @@ async fn fan_out(
         address: address.to_owned(),
     };
     let mut applications = Vec::with_capacity(matched.len());
-    for a in &matched {
+    for (app_id, name, _) in matched {
         let target = Target {
-            app_id: a.id,
-            application: &a.name,
+            app_id: *app_id,
+            application: name,
             rules: &rules,
             origin: &origin,
             creator: Creator::Project(&w.project),
         };
         match release_push(tx, ctx, &target, p, delivery).await? {
             Decided::Receipt(receipt) => applications.push(ApplicationReceipt {
-                application: a.name.clone(),
+                application: name.clone(),
                 receipt,
             }),
             Decided::LostRace => return Ok(None),
@@ -440,7 +440,11 @@ async fn fan_out(
     let outcome = summary(&applications);
     let message = applications
         .iter()
-        .map(|a| format!("{}: {}", a.application, a.receipt.message))
+        .map(|a| {
+            // A release that could not be built says why (its message says it was made).
+            let said = a.receipt.build_error.as_deref().unwrap_or(&a.receipt.message);
+            format!("{}: {said}", a.application)
+        })
         .collect::<Vec<_>>()
         .join("; ");
     Ok(Some(ProjectReceipt {

@@ -414,7 +414,7 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    pub(super) fn plain(outcome: Outcome, message: impl Into<String>) -> Self {
+    fn plain(outcome: Outcome, message: impl Into<String>) -> Self {
         Receipt {
             outcome,
             message: message.into(),

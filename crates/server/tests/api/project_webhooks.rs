@@ -283,16 +283,9 @@ both_backends!(
             .iter()
             .map(|d| d["outcome"].as_str().unwrap())
             .collect();
-        assert_eq!(
-            log,
-            [
-                "already_released",
-                "no_application",
-                "no_rule",
-                "already_released",
-                "created"
-            ]
-        );
+        // (A repository of no application is answered, not logged: an
+        // organisation's webhook hears every repository.)
+        assert_eq!(log, ["already_released", "no_rule", "already_released", "created"]);
 
         // Disabled: acknowledged, nothing released.
         let (s, v) = app
@@ -349,5 +342,66 @@ both_backends!(
         assert_eq!(app.count("project_webhook_deliveries").await, 0);
         let (s, _) = deliver(app, &path, Forge::Github, new_secret, "push", "p-8", &tag).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+);
+
+// Eight deliveries of one push (a forge's retries, or an application's and
+// the project's webhook at once) race: each application gets one release;
+// a delivery that lost the race is decided again and reads as released.
+both_backends!(
+    a_push_racing_through_project_and_application_webhooks_makes_one_release_each,
+    |app| {
+        project(app, "shop").await;
+        application(app, "shop", "web", "https://github.com/shop/web.git").await;
+        application(app, "shop", "web-worker", "git@github.com:shop/web.git").await;
+        let (_, hook) = app
+            .post(
+                "/api/v1/projects/shop/webhook",
+                &app.admin,
+                json!({"forge": "github", "release_rules": {"branches": ["main"], "build": false}}),
+            )
+            .await;
+        let (_, own) = app
+            .post(
+                "/api/v1/applications/web/webhook",
+                &app.admin,
+                json!({"forge": "github", "release_rules": {"branches": ["main"], "build": false}}),
+            )
+            .await;
+        let body = github_push("shop/web", "refs/heads/main", SHA1);
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let target = if i % 3 == 0 { &own } else { &hook };
+            let (path, secret) = (
+                target["path"].as_str().unwrap().to_owned(),
+                target["secret"].as_str().unwrap().to_owned(),
+            );
+            let (http, base, body) = (app.http.clone(), app.base.clone(), body.clone());
+            tasks.push(tokio::spawn(async move {
+                let sig = hex::encode(crate::webhooks::hmac(secret.as_bytes(), &[&body]));
+                let resp = http
+                    .post(format!("{base}{path}"))
+                    .header("x-github-event", "push")
+                    .header("x-github-delivery", format!("race-{i}"))
+                    .header("x-hub-signature-256", format!("sha256={sig}"))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status();
+                (status, resp.json::<Value>().await.unwrap())
+            }));
+        }
+        for t in tasks {
+            let (s, r) = t.await.unwrap();
+            assert!(s.is_success(), "{s} {r}");
+            assert!(
+                ["created", "already_released"].contains(&r["outcome"].as_str().unwrap()),
+                "{r}"
+            );
+        }
+        assert_eq!(release_count(app, "web").await, 1);
+        assert_eq!(release_count(app, "web-worker").await, 1);
+        assert_eq!(app.count("webhook_releases").await, 2);
     }
 );

@@ -24,7 +24,7 @@ const SHA2: &str = "2222222222222222222222222222222222222222";
 const SHA3: &str = "3333333333333333333333333333333333333333";
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
-fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
     for p in parts {
         m.update(p);
@@ -105,8 +105,15 @@ pub(crate) async fn deliver(
     delivery: &str,
     body: &[u8],
 ) -> (StatusCode, Value) {
-    let mut req = app
-        .http
+    // An oversized body goes on a connection of its own: the server answers
+    // 413 and closes it before the body is all sent, which must not break
+    // the shared client's pooled connections for the requests after it.
+    let client = if body.len() > 5 * 1024 * 1024 {
+        reqwest::Client::new()
+    } else {
+        app.http.clone()
+    };
+    let mut req = client
         .post(format!("{}{path}", app.base))
         .header("content-type", "application/json");
     let hex_sig = hex::encode(hmac(secret.as_bytes(), &[body]));
@@ -158,7 +165,11 @@ pub(crate) async fn deliver(
     let status = resp.status();
     // A server refusing an oversized body (413) may close the connection
     // before the client has sent it all; the status is the answer then.
-    let text = resp.text().await.unwrap_or_else(|e| format!("(body unread: {e})"));
+    let text = match resp.text().await {
+        Ok(t) => t,
+        Err(e) if status == StatusCode::PAYLOAD_TOO_LARGE => format!("(body unread: {e})"),
+        Err(e) => panic!("{path}: {status} with an unreadable body: {e}"),
+    };
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
