@@ -102,6 +102,9 @@ bash scripts/ensure-chromium.sh
 log "axe-core (npm) for the web console's accessibility test"
 bash scripts/ensure-axe.sh >/dev/null
 
+log "oidc-provider (npm), the OpenID Connect provider of the single sign-on tests"
+bash scripts/ensure-oidc-provider.sh >/dev/null
+
 log "Kubernetes control plane and node binaries, etcd, kubectl, registry, containerd"
 bash scripts/k8s/ensure-binaries.sh
 

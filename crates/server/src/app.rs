@@ -32,8 +32,10 @@ pub async fn prepare(settings: Settings) -> anyhow::Result<AppState> {
     let secrets = crate::keys::load(&settings, &store).await?;
     crate::bootstrap::first_admin(&store, &settings).await?;
     let clock = settings.clock.clone();
+    let oidc = settings.oidc.clone().map(prism_identity::oidc::Oidc::new).transpose()?;
     Ok(AppState {
         clock,
+        oidc,
         store,
         secrets,
         settings: Arc::new(settings),

@@ -83,6 +83,66 @@ pub struct Settings {
     /// Who may still log in with a password Prism keeps once the directory
     /// is on (PRISM_LOCAL_LOGIN).
     pub local_login: LocalLogin,
+    /// The company's OpenID Connect provider (PRISM_OIDC_*): a "Log in
+    /// with ..." button on the login page.
+    pub oidc: Option<prism_identity::oidc::OidcConfig>,
+}
+
+/// OpenID Connect from the environment: PRISM_OIDC_ISSUER turns it on;
+/// PRISM_OIDC_CLIENT_ID and PRISM_OIDC_CLIENT_SECRET are then required, and
+/// PRISM_PUBLIC_URL (the callback is `{PRISM_PUBLIC_URL}/auth/oidc/callback`,
+/// never made from a request's Host header). PRISM_OIDC_GROUPS_CLAIM
+/// (default `groups`), PRISM_OIDC_USERNAME_CLAIM (default
+/// `preferred_username`), PRISM_OIDC_SCOPES (default `profile email`),
+/// PRISM_OIDC_LABEL (the button's name, default `SSO`).
+pub fn oidc_from_env(
+    env: impl Fn(&str) -> Option<String>,
+    public_url: Option<&str>,
+) -> Result<Option<prism_identity::oidc::OidcConfig>, ConfigError> {
+    let Some(issuer) = env("PRISM_OIDC_ISSUER").filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let bad = |name: &str, why: &str| ConfigError::Setting {
+        name: name.to_owned(),
+        message: why.to_owned(),
+    };
+    let issuer = issuer.trim().to_owned();
+    let local = issuer.starts_with("http://127.0.0.1") || issuer.starts_with("http://localhost");
+    if !issuer.starts_with("https://") && !local {
+        return Err(bad(
+            "PRISM_OIDC_ISSUER",
+            "must be an https:// URL (http:// only on this machine)",
+        ));
+    }
+    if public_url.is_none() {
+        return Err(bad(
+            "PRISM_PUBLIC_URL",
+            "is required with PRISM_OIDC_ISSUER: the provider sends people back to {PRISM_PUBLIC_URL}/auth/oidc/callback",
+        ));
+    }
+    let required = |name: &str| {
+        env(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| bad(name, "is required when PRISM_OIDC_ISSUER is set"))
+    };
+    let claim = |name: &str, default: &str| {
+        env(name)
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.into())
+    };
+    Ok(Some(prism_identity::oidc::OidcConfig {
+        issuer,
+        client_id: required("PRISM_OIDC_CLIENT_ID")?,
+        client_secret: required("PRISM_OIDC_CLIENT_SECRET")?,
+        groups_claim: claim("PRISM_OIDC_GROUPS_CLAIM", "groups"),
+        username_claim: claim("PRISM_OIDC_USERNAME_CLAIM", "preferred_username"),
+        label: claim("PRISM_OIDC_LABEL", "SSO"),
+        scopes: claim("PRISM_OIDC_SCOPES", "profile email")
+            .split_whitespace()
+            .filter(|s| *s != "openid")
+            .map(String::from)
+            .collect(),
+    }))
 }
 
 /// Local (Prism-kept) passwords when the company's directory is on:
@@ -107,7 +167,7 @@ pub fn local_login_from_env(env: impl Fn(&str) -> Option<String>, directory: boo
         None | Some("") | Some("all") => Ok(LocalLogin::All),
         Some("admins") if directory => Ok(LocalLogin::AdminsOnly),
         Some("admins") => Err(bad(
-            "admins needs directory login (PRISM_LDAP_URL): without it nobody but admins could log in",
+            "admins needs directory or single sign-on login (PRISM_LDAP_URL or PRISM_OIDC_ISSUER): without it nobody but admins could log in",
         )),
         Some(_) => Err(bad("must be all or admins")),
     }
@@ -340,10 +400,17 @@ impl Settings {
             session_ttl_ms: 12 * 3600 * 1000,
             secure_cookies: env("PRISM_SECURE_COOKIES").is_some_and(|v| v == "1" || v == "true"),
             clock: crate::clock::Clock::system(),
-            public_url: public_url(env("PRISM_PUBLIC_URL").or(file.public_url)),
+            public_url: public_url(env("PRISM_PUBLIC_URL").or(file.public_url.clone())),
             notify: NotifyConfig::from_env(env)?,
             directory: directory_from_env(env)?,
-            local_login: local_login_from_env(env, env("PRISM_LDAP_URL").is_some())?,
+            local_login: local_login_from_env(
+                env,
+                env("PRISM_LDAP_URL").is_some() || env("PRISM_OIDC_ISSUER").is_some(),
+            )?,
+            oidc: oidc_from_env(
+                env,
+                public_url(env("PRISM_PUBLIC_URL").or(file.public_url.clone())).as_deref(),
+            )?,
         })
     }
 

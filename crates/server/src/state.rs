@@ -29,4 +29,7 @@ pub struct AppState {
     pub job_wakeup: Arc<tokio::sync::Notify>,
     /// "Now" for deploy windows and freezes (`settings.clock`).
     pub clock: crate::clock::Clock,
+    /// The OpenID Connect relying party (`settings.oidc`), with what it
+    /// learnt from the provider (discovery, keys).
+    pub oidc: Option<prism_identity::oidc::Oidc>,
 }

@@ -150,7 +150,16 @@ pub const DIRECTORY_SOURCE: &str = "ldap";
 /// A user the directory vouched for, created at their first login: no
 /// password Prism could check (`!` matches no hash), so only the directory
 /// lets them in.
+/// Users the company's OpenID provider vouches for (no Prism password).
+pub const OIDC_SOURCE: &str = "oidc";
+
 pub async fn create_from_directory(c: &mut AnyConnection, username: &str, display_name: &str) -> Result<User> {
+    create_external(c, username, display_name, DIRECTORY_SOURCE).await
+}
+
+/// A user whose identity another system keeps (`source`: the directory or
+/// the OpenID provider): no usable Prism password.
+pub async fn create_external(c: &mut AnyConnection, username: &str, display_name: &str, source: &str) -> Result<User> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (username, display_name, password_hash, is_admin, created_at, source) \
          VALUES ($1, $2, '!', 0, $3, $4) RETURNING id",
@@ -158,7 +167,7 @@ pub async fn create_from_directory(c: &mut AnyConnection, username: &str, displa
     .bind(username)
     .bind(display_name)
     .bind(now_ms())
-    .bind(DIRECTORY_SOURCE)
+    .bind(source)
     .fetch_one(&mut *c)
     .await
     .map_err(unique("user", "username", username))?;

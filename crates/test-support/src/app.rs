@@ -63,6 +63,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
         },
         directory: None,
         local_login: Default::default(),
+        oidc: None,
     }
 }
 

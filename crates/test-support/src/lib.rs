@@ -19,6 +19,7 @@ pub mod db;
 pub mod dirs;
 pub mod kube;
 pub mod ldap;
+pub mod oidc;
 pub mod process;
 
 #[cfg(feature = "browser")]

@@ -107,30 +107,59 @@ pub async fn login(ctx: &Ctx, config: &LdapConfig, address: &str, username: &str
             ));
         }
     };
+    sync(
+        ctx,
+        External {
+            source: users::DIRECTORY_SOURCE,
+            username,
+            display_name: found.display_name.as_deref(),
+            groups: &found.groups,
+            refusal: "wrong username or password",
+        },
+        address,
+    )
+    .await
+}
+
+/// Someone the directory or the OpenID provider vouched for, with their groups.
+pub(super) struct External<'a> {
+    /// `users.source`: whose word this is (`ldap`, `oidc`).
+    pub source: &'static str,
+    pub username: &'a str,
+    pub display_name: Option<&'a str>,
+    pub groups: &'a [String],
+    /// The one message for every refusal (a disabled user, a local user of the same name).
+    pub refusal: &'static str,
+}
+
+/// The user `who` names, created at the first login, with exactly the
+/// roles the group rules grant for their groups now (audited when they change).
+pub(super) async fn sync(ctx: &Ctx, who: External<'_>, address: &str) -> OpResult<User> {
+    let refused = || OpError::Unauthenticated(who.refusal.into());
     let mut tx = ctx.store.begin().await?;
-    let user = match users::find_by_name(&mut tx, username).await? {
-        Some(u) if u.source != users::DIRECTORY_SOURCE => {
-            // A local user of the same name appeared meanwhile: not the directory's to decide.
-            return Err(OpError::Unauthenticated("wrong username or password".into()));
+    let user = match users::find_by_name(&mut tx, who.username).await? {
+        Some(u) if u.source != who.source => {
+            // A local user (or another system's) of the same name: not this source's to decide.
+            return Err(refused());
         }
         Some(u) => u,
         None => {
-            let display = found.display_name.clone().unwrap_or_else(|| username.to_owned());
-            users::create_from_directory(&mut tx, username, &display).await?
+            let display = who.display_name.unwrap_or(who.username);
+            users::create_external(&mut tx, who.username, display, who.source).await?
         }
     };
     if user.is_disabled() {
-        return Err(OpError::Unauthenticated("wrong username or password".into()));
+        return Err(refused());
     }
     let rules: Vec<GroupRule> = directory::group_rules(&mut tx)
         .await?
         .into_iter()
         .map(to_rule)
         .collect();
-    let granted = grants(&found.groups, &rules);
+    let granted = grants(who.groups, &rules);
     let roles = project_roles(&mut tx, &granted).await?;
     let admin_changed = granted.admin != user.admin();
-    let display = found.display_name.clone().unwrap_or_else(|| user.display_name.clone());
+    let display = who.display_name.unwrap_or(&user.display_name).to_owned();
     let user = users::update(&mut tx, user.id, Some(&display), Some(granted.admin), None, None).await?;
     let roles_changed = projects::replace_memberships(&mut tx, user.id, &roles).await?;
     let origin = Origin {
@@ -145,7 +174,7 @@ pub async fn login(ctx: &Ctx, config: &LdapConfig, address: &str, username: &str
             "directory.roles_synced",
             "user",
             &user.username,
-            json!({"groups": found.groups, "admin": granted.admin,
+            json!({"source": who.source, "groups": who.groups, "admin": granted.admin,
                    "roles": granted.projects.iter().map(|(p, r)| (p.clone(), r.iter().map(|x| x.as_str()).collect::<Vec<_>>())).collect::<std::collections::BTreeMap<_, _>>()}),
         )
         .await?;

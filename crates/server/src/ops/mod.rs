@@ -59,6 +59,7 @@ pub mod registries;
 pub mod releases;
 pub mod retry;
 pub mod sessions;
+pub mod sso;
 pub mod stacks;
 pub mod templates;
 pub mod tokens;

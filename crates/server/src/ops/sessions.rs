@@ -118,6 +118,18 @@ pub struct Session {
 /// Signs in from `address` and opens a session.
 pub async fn login(ctx: &Ctx, address: &str, req: &LoginRequest) -> OpResult<Session> {
     let user = authenticate(ctx, address, &req.username, &req.password).await?;
+    open_session(ctx, user, address, "auth.login", json!({})).await
+}
+
+/// A browser session for a user who has proved who they are (`action` and
+/// `detail` say how, in the audit log).
+pub(super) async fn open_session(
+    ctx: &Ctx,
+    user: User,
+    address: &str,
+    action: &str,
+    detail: serde_json::Value,
+) -> OpResult<Session> {
     let secret = secret_token::generate("");
     let csrf = secret_token::generate("");
     let mut tx = ctx.store.begin().await?;
@@ -134,7 +146,7 @@ pub async fn login(ctx: &Ctx, address: &str, req: &LoginRequest) -> OpResult<Ses
         actor: user.username.clone(),
         address: address.to_owned(),
     };
-    audit::record(&mut tx, &origin, "auth.login", "user", &user.username, json!({})).await?;
+    audit::record(&mut tx, &origin, action, "user", &user.username, detail).await?;
     tx.commit().await?;
     Ok(Session { user, secret, csrf })
 }

@@ -35,7 +35,8 @@ fn login_page(state: &AppState, jar: CookieJar, username: &str, error: Option<St
     };
     let html = super::render::standalone(
         "login.html",
-        context! { login_csrf => token, username => username, error => error },
+        context! { login_csrf => token, username => username, error => error,
+        sso => crate::ops::sso::label(state) },
     )?;
     Ok((status, jar.add(cookie), axum::response::Html(html)).into_response())
 }
@@ -95,4 +96,49 @@ pub struct NoFields {}
 pub async fn logout(State(state): State<AppState>, jar: CookieJar, p: Posted<NoFields>) -> WebResult<Response> {
     sessions::logout(&state, &p.caller).await?;
     Ok((jar.remove(session_removal()), Redirect::to("/login")).into_response())
+}
+
+/// The cookie that remembers a single sign-on until the provider sends the
+/// browser back (sealed; SameSite=Lax so that the provider's redirect,
+/// a top-level GET from another site, carries it).
+const SSO_COOKIE: &str = "prism_oidc";
+
+/// `/auth/oidc/login`: off to the provider.
+pub async fn sso_start(
+    State(state): State<AppState>,
+    Address(_, https): Address,
+    jar: CookieJar,
+) -> WebResult<Response> {
+    let (url, sealed) = crate::ops::sso::begin(&state).await?;
+    let cookie = Cookie::build((SSO_COOKIE, sealed))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.secure_cookies || https)
+        .path("/auth/oidc")
+        .max_age(cookie::time::Duration::minutes(10))
+        .build();
+    Ok((jar.add(cookie), Redirect::to(&url)).into_response())
+}
+
+/// `/auth/oidc/callback`: the provider's answer; a session, or the login
+/// page saying why not.
+pub async fn sso_callback(
+    State(state): State<AppState>,
+    Address(address, https): Address,
+    jar: CookieJar,
+    axum::extract::Query(cb): axum::extract::Query<crate::ops::sso::Callback>,
+) -> WebResult<Response> {
+    let sealed = jar.get(SSO_COOKIE).map(|c| c.value().to_owned());
+    let jar = jar.remove(Cookie::build(SSO_COOKIE).path("/auth/oidc").build());
+    match crate::ops::sso::finish(&state, &address, &cb, sealed.as_deref()).await {
+        Ok(session) => Ok((
+            jar.add(session_cookie(&state, session.secret, https)),
+            Redirect::to("/"),
+        )
+            .into_response()),
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            login_page(&state, jar, "", Some(e.message))
+        }
+    }
 }

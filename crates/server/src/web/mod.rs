@@ -102,6 +102,8 @@ fn routes() -> Routes {
     .resource("/static/page.js", page_script)
     .resource("/favicon.ico", favicon)
     .resource("/lang/{code}", language)
+    .resource("/auth/oidc/login", login::sso_start)
+    .resource("/auth/oidc/callback", login::sso_callback)
     .page("/apps", apps::list)
     .page("/apps/{name}", apps::page)
     .form("/apps/{name}/settings/{env}", apps::save_settings)

@@ -117,6 +117,8 @@ pub const EN: &[(&str, &str)] = &[
     ("common.more", "More →"),
     ("common.none_yet", "Nothing yet."),
     // login
+    ("login.or", "or"),
+    ("login.sso", "Log in with"),
     ("login.title", "Log in to Prism"),
     ("login.username", "Username"),
     ("login.password", "Password"),

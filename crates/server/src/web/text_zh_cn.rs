@@ -40,6 +40,8 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("common.older", "更早 →"),
     ("common.more", "更多 →"),
     ("common.none_yet", "暂无。"),
+    ("login.or", "或者"),
+    ("login.sso", "登录："),
     ("login.title", "登录 Prism"),
     ("login.username", "用户名"),
     ("login.password", "密码"),

@@ -1,0 +1,207 @@
+//! OpenID Connect login (issue 13 item 1) end to end with real parts: a
+//! real `prism serve` and a real OpenID provider (the certified npm package
+//! `oidc-provider`, test-support's `OidcProvider`, with a static client and
+//! users whose groups the test changes). Checked: the login page offers the
+//! provider; the authorization request carries state, nonce and an S256
+//! challenge; a login creates the user with exactly the roles the group
+//! rules grant; leaving a group takes the role away at the next login; a
+//! callback whose state is not the login's, one without the login's cookie,
+//! and one with the provider's error are refused and audited; a local user
+//! of the same name is never taken over. Forged ID tokens (other key,
+//! `alg: none`, HS256, audience, issuer, expiry, nonce) are refused in
+//! `crates/identity/tests/oidc_tokens.rs`.
+
+use std::time::Duration;
+
+use prism_test_support::oidc::{login_with_http, OidcProvider};
+use prism_test_support::process::ADMIN_PASSWORD;
+use prism_test_support::{Backend, ServerProcess, TestDb};
+use serde_json::{json, Value};
+
+const CLIENT: &str = "prism";
+const CLIENT_SECRET: &str = "prism-client-secret-4f1c";
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn api(url: &str, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = client()
+        .request(method.parse().unwrap(), format!("{url}{path}"))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().unwrap_or(Value::Null))
+}
+
+fn location(r: &reqwest::blocking::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// One browser's single sign-on: Prism's redirect, the provider's login
+/// form, the callback; returns the client (holding Prism's session cookie)
+/// and the callback's answer.
+fn sso(url: &str, user: &str, password: &str) -> (reqwest::blocking::Client, reqwest::blocking::Response) {
+    let browser = client();
+    let start = browser.get(format!("{url}/auth/oidc/login")).send().unwrap();
+    assert_eq!(start.status().as_u16(), 303, "{:?}", start.text());
+    let authorize = location(&start);
+    let q: std::collections::HashMap<String, String> = reqwest::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["client_id"], CLIENT);
+    assert_eq!(q["redirect_uri"], format!("{url}/auth/oidc/callback"));
+    assert!(q["state"].len() >= 32 && q["nonce"].len() >= 32 && q["code_challenge"].len() >= 43);
+    let back = login_with_http(&authorize, user, password);
+    assert!(back.starts_with(&format!("{url}/auth/oidc/callback?")), "{back}");
+    let answer = browser.get(&back).send().unwrap();
+    (browser, answer)
+}
+
+fn roles(url: &str, admin: &str, user: &str) -> Vec<String> {
+    let (_, members) = api(url, admin, "GET", "/api/v1/projects/shop/members", None);
+    let mut r: Vec<String> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["username"] == user)
+        .map(|m| m["role"].as_str().unwrap().to_owned())
+        .collect();
+    r.sort();
+    r
+}
+
+#[test]
+fn people_sign_in_with_the_company_provider_and_their_groups_set_their_roles() {
+    let mut server = ServerProcess::start_on(TestDb::start_blocking(Backend::Sqlite), "sso", &[]);
+    let url = server.url.clone();
+    let alice = |groups: Value| {
+        json!({"alice": {"password": "alice-idp-pw", "email": "alice@example.com", "name": "Alice Ops", "groups": groups},
+               "admin": {"password": "idp-admin-pw", "groups": ["platform"]}})
+    };
+    let idp = OidcProvider::start(
+        CLIENT,
+        CLIENT_SECRET,
+        &format!("{url}/auth/oidc/callback"),
+        alice(json!(["shop-ops", "shop-dev"])),
+    );
+    server.pause();
+    server
+        .resume(&[
+            ("PRISM_PUBLIC_URL", url.as_str()),
+            ("PRISM_OIDC_ISSUER", idp.issuer.as_str()),
+            ("PRISM_OIDC_CLIENT_ID", CLIENT),
+            ("PRISM_OIDC_CLIENT_SECRET", CLIENT_SECRET),
+            ("PRISM_OIDC_SCOPES", "profile email groups"),
+            ("PRISM_OIDC_LABEL", "Example ID"),
+        ])
+        .unwrap();
+    let (s, v) = {
+        let r = client()
+            .post(format!("{url}/api/v1/auth/token"))
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    assert_eq!(s, 201, "{v}");
+    let admin = v["secret"].as_str().unwrap().to_owned();
+    api(&url, &admin, "POST", "/api/v1/projects", Some(json!({"name": "shop"})));
+    let (s, v) = api(
+        &url,
+        &admin,
+        "PUT",
+        "/api/v1/directory/group-rules",
+        Some(
+            json!({"rules": [{"group": "shop-ops", "project": "shop", "role": "operator"},
+                              {"group": "shop-dev", "project": "shop", "role": "developer"}]}),
+        ),
+    );
+    assert_eq!(s, 200, "{v}");
+
+    // The login page offers the provider.
+    let page = client().get(format!("{url}/login")).send().unwrap().text().unwrap();
+    assert!(
+        page.contains("id=\"login-sso\"") && page.contains("Example ID"),
+        "{page}"
+    );
+
+    // alice signs in: created with what her groups grant, a session that works.
+    let (browser, answer) = sso(&url, "alice", "alice-idp-pw");
+    assert_eq!(answer.status().as_u16(), 303, "{:?}", answer.text());
+    assert_eq!(location(&answer), "/");
+    let me: Value = browser.get(format!("{url}/api/v1/me")).send().unwrap().json().unwrap();
+    assert_eq!(me["user"]["username"], "alice", "{me}");
+    assert_eq!(me["user"]["source"], "oidc", "{me}");
+    assert_eq!(roles(&url, &admin, "alice"), ["developer", "operator"]);
+    let dashboard = browser.get(format!("{url}/")).send().unwrap();
+    assert_eq!(dashboard.status().as_u16(), 200);
+    // Leaving shop-ops at the provider: the operator role is gone at the next login.
+    idp.set_accounts(alice(json!(["shop-dev"])));
+    let (_, answer) = sso(&url, "alice", "alice-idp-pw");
+    assert_eq!(answer.status().as_u16(), 303);
+    assert_eq!(roles(&url, &admin, "alice"), ["developer"]);
+    let (_, audit) = api(&url, &admin, "GET", "/api/v1/audit?actor=alice", None);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.iter().filter(|a| **a == "auth.login_sso").count() == 2 && actions.contains(&"directory.roles_synced"),
+        "{actions:?}"
+    );
+
+    // A callback that is not this browser's login: refused, audited.
+    let thief = client();
+    thief.get(format!("{url}/auth/oidc/login")).send().unwrap();
+    let r = thief
+        .get(format!("{url}/auth/oidc/callback?code=stolen&state=not-the-state"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.text().unwrap().contains("state does not match"));
+    let r = client()
+        .get(format!("{url}/auth/oidc/callback?code=stolen&state=whatever"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.text().unwrap().contains("not started in this browser"));
+    let r = client()
+        .get(format!(
+            "{url}/auth/oidc/callback?error=access_denied&error_description=no+thanks"
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.text().unwrap().contains("access_denied"));
+    let (_, failed) = api(&url, &admin, "GET", "/api/v1/audit?action=auth.sso_failed", None);
+    assert!(failed.as_array().unwrap().len() >= 3, "{failed}");
+
+    // The provider's "admin" is not Prism's local admin: never taken over.
+    let (answer_browser, answer) = sso(&url, "admin", "idp-admin-pw");
+    assert_eq!(answer.status().as_u16(), 401);
+    assert!(answer.text().unwrap().contains("may not sign in with single sign-on"));
+    assert_eq!(
+        answer_browser
+            .get(format!("{url}/api/v1/me"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    server.stop();
+}
