@@ -86,6 +86,8 @@ ensure_image_tools() {
   # The git webhook test's post-receive hook signs with openssl and posts with curl.
   command -v openssl >/dev/null || need+=(openssl)
   command -v curl >/dev/null || need+=(curl)
+  # The ops-tools front is tested through a real nginx (auth_request).
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
   if [ ${#need[@]} -gt 0 ]; then
     log "Installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -34,6 +34,7 @@ use crate::routes::*;
         webhooks::create, webhooks::show, webhooks::update, webhooks::rotate, webhooks::delete, webhooks::receive,
         project_webhooks::create, project_webhooks::show, project_webhooks::update, project_webhooks::rotate,
         project_webhooks::delete, project_webhooks::receive,
+        ops_tools::list, ops_tools::put, ops_tools::delete, ops_tools::nginx_config, ops_tools::check,
         governance::list_approvals, governance::approve, governance::reject, governance::get_policy, governance::put_policy, governance::get_schedule, governance::put_schedule,
         notifications::list_channels, notifications::get_channel, notifications::put_channel, notifications::delete_channel,
         notifications::test_channel, notifications::deliveries,

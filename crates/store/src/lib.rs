@@ -24,6 +24,7 @@ mod error;
 pub mod governance;
 pub mod jobs;
 pub mod notifications;
+pub mod ops_tools;
 pub mod projects;
 pub mod releases;
 pub mod sealed;

@@ -78,6 +78,10 @@ const PINNED: &[(&str, &str)] = &[
         "a9d8a11cb524ae8f7d3a4b142414c4557d1152027d090e335dc7307b7abc4b83d4ea24a0155125638a2b2fdccd7b417e",
     ),
     (
+        "sqlite/0036_ops_tools.sql",
+        "8d02e54124ff02417438af4e6a3e2fc3fa1283278b72651ef7bb78d4ea87a7ce9aa493d86cc18a9c8fb84e11933c1bc1",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -152,6 +156,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0035_project_webhooks.sql",
         "345e45b5bd5ea313c8f138774133a5868f2437a615ee71e7ae6bf3ca3db80399daf3c8df94dc6a40c6a619e89c884c71",
+    ),
+    (
+        "postgres/0036_ops_tools.sql",
+        "3d1d04eb6839ddfdaafbf77e5d3ea25a4e46782062f7dffd8564d9b47504a85d9723526e92019f91cb72e1618b0a2dec",
     ),
 ];
 

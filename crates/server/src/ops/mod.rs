@@ -53,6 +53,7 @@ pub mod holds;
 pub mod jobs;
 pub mod members;
 pub mod notifications;
+pub mod ops_tools;
 pub mod project_webhooks;
 pub mod projects;
 pub mod registries;

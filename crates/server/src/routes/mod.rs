@@ -23,6 +23,7 @@ pub mod governance;
 mod health;
 pub mod jobs;
 pub mod notifications;
+pub mod ops_tools;
 pub mod project_webhooks;
 pub mod projects;
 mod query;
@@ -209,11 +210,18 @@ pub fn router() -> Router<AppState> {
             "/projects/{name}/subscriptions/{channel}",
             put(notifications::put_subscription).delete(notifications::delete_subscription),
         )
+        .route("/ops-tools", get(ops_tools::list))
+        .route("/ops-tools/nginx-config", get(ops_tools::nginx_config))
+        .route(
+            "/ops-tools/{cluster}/{name}",
+            put(ops_tools::put).delete(ops_tools::delete),
+        )
         .fallback(health::api_not_found);
     Router::new()
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(crate::openapi::serve))
         .route("/healthz", get(health::healthz))
+        .route("/auth/ops/check", get(ops_tools::check))
         .route(
             "/hooks/git/{app}/{id}",
             post(webhooks::receive).layer(axum::extract::DefaultBodyLimit::max(webhooks::DELIVERY_LIMIT)),

@@ -20,7 +20,62 @@ use crate::state::AppState;
 
 const LOGIN_CSRF_COOKIE: &str = "prism_login_csrf";
 
+/// Where to go after logging in: a path on this server only (an open
+/// redirect would let a link to Prism's login send people anywhere).
+fn safe_next(raw: &str) -> Option<String> {
+    let next = if raw.len() > 3 && raw[..3].eq_ignore_ascii_case("%2F") {
+        percent_decode(raw)?
+    } else {
+        raw.to_owned()
+    };
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 2000
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    ok.then_some(next)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `next` from a raw query string: everything after `next=`, since nginx's
+/// `/login?next=$request_uri` does not encode the tool's own query.
+fn next_of(query: Option<&str>) -> Option<String> {
+    let q = query?;
+    let at = if q.starts_with("next=") {
+        0
+    } else {
+        q.find("&next=")? + 1
+    };
+    safe_next(&q[at + 5..])
+}
+
 fn login_page(state: &AppState, jar: CookieJar, username: &str, error: Option<String>) -> WebResult<Response> {
+    login_page_to(state, jar, username, error, None)
+}
+
+fn login_page_to(
+    state: &AppState,
+    jar: CookieJar,
+    username: &str,
+    error: Option<String>,
+    next: Option<String>,
+) -> WebResult<Response> {
     let token = secret_token::generate("");
     let cookie = Cookie::build((LOGIN_CSRF_COOKIE, token.clone()))
         .http_only(true)
@@ -36,16 +91,22 @@ fn login_page(state: &AppState, jar: CookieJar, username: &str, error: Option<St
     let html = super::render::standalone(
         "login.html",
         context! { login_csrf => token, username => username, error => error,
-        sso => crate::ops::sso::label(state) },
+        sso => crate::ops::sso::label(state), next_path => next },
     )?;
     Ok((status, jar.add(cookie), axum::response::Html(html)).into_response())
 }
 
-pub async fn form(State(state): State<AppState>, jar: CookieJar, web: Result<Web, WebError>) -> WebResult<Response> {
+pub async fn form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    web: Result<Web, WebError>,
+    uri: axum::http::Uri,
+) -> WebResult<Response> {
+    let next = next_of(uri.query());
     if web.is_ok() {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(Redirect::to(next.as_deref().unwrap_or("/")).into_response());
     }
-    login_page(&state, jar, "", None)
+    login_page_to(&state, jar, "", None, next)
 }
 
 #[derive(Deserialize)]
@@ -56,6 +117,9 @@ pub struct LoginForm {
     username: String,
     #[serde(default)]
     password: String,
+    /// Where to go afterwards (checked: a path on this server).
+    #[serde(default)]
+    next: String,
 }
 
 pub async fn submit(
@@ -68,9 +132,10 @@ pub async fn submit(
         .get(LOGIN_CSRF_COOKIE)
         .map(|c| c.value().to_owned())
         .unwrap_or_default();
+    let next = safe_next(&f.next);
     if expected.is_empty() || !secret_token::constant_time_eq(&f.csrf, &expected) {
         let message = super::text::get("login.expired").to_owned();
-        return login_page(&state, jar, &f.username, Some(message));
+        return login_page_to(&state, jar, &f.username, Some(message), next);
     }
     let req = LoginRequest {
         username: f.username.clone(),
@@ -80,12 +145,12 @@ pub async fn submit(
         // The session's cookie; then the dashboard.
         Ok(session) => Ok((
             jar.add(session_cookie(&state, session.secret, https)),
-            Redirect::to("/"),
+            Redirect::to(next.as_deref().unwrap_or("/")),
         )
             .into_response()),
         Err(e) => {
             let e = crate::error::ApiError::from(e);
-            login_page(&state, jar, &f.username, Some(e.message))
+            login_page_to(&state, jar, &f.username, Some(e.message), next)
         }
     }
 }
@@ -139,6 +204,39 @@ pub async fn sso_callback(
         Err(e) => {
             let e = crate::error::ApiError::from(e);
             login_page(&state, jar, "", Some(e.message))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_on_this_server_are_followed_after_login() {
+        assert_eq!(
+            next_of(Some("next=/tools/edge/prometheus/graph?g0.expr=up&g0.tab=1")).as_deref(),
+            Some("/tools/edge/prometheus/graph?g0.expr=up&g0.tab=1")
+        );
+        assert_eq!(
+            next_of(Some("lang=en&next=%2Fapps%2Fweb")).as_deref(),
+            Some("/apps/web")
+        );
+        for evil in [
+            "next=//evil.example/x",
+            "next=https://evil.example",
+            "next=/\\evil.example",
+            "next=%2F%2Fevil.example",
+            "next=evil",
+            "next=/a%0d%0aSet-Cookie:x",
+            "x=1",
+        ] {
+            let got = next_of(Some(evil));
+            assert!(
+                got.as_deref().is_none_or(|n| !n.starts_with("//") && !n.contains('\r')),
+                "{evil}: {got:?}"
+            );
+            assert!(got.is_none() || evil.contains("%0d"), "{evil}: {got:?}");
         }
     }
 }

@@ -262,6 +262,8 @@ enum Ep {
     Logout,
     StackPut,
     StackDelete,
+    OpsToolPut,
+    OpsToolDelete,
     RegistryPut,
     RegistryDelete,
     GitCredentialPut,
@@ -359,6 +361,20 @@ async fn ensure_webhook(app: &TestApp) {
             WEBHOOK,
             &app.admin,
             Some(json!({"forge": "gitea", "release_rules": {"tags": ["v*"]}})),
+        )
+        .await;
+    }
+}
+
+/// A cluster for ops tools (made once, as admin).
+async fn ensure_tools_cluster(app: &TestApp) {
+    let (s, _) = app.get("/api/v1/clusters/tools-c", &app.admin).await;
+    if s == StatusCode::NOT_FOUND {
+        app.ok(
+            Method::POST,
+            "/api/v1/clusters",
+            &app.admin,
+            Some(json!({"name": "tools-c", "api_url": "https://10.0.0.9:6443"})),
         )
         .await;
     }
@@ -696,6 +712,26 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
             Some(json!({"build_command": "make", "artifact_paths": ["out"]})),
         )
         .table("stacks", 1),
+        Ep::OpsToolPut => {
+            ensure_tools_cluster(app).await;
+            Req::new(
+            Method::PUT,
+            format!("/api/v1/ops-tools/tools-c/tp-{s}"),
+            Some(json!({"kind": "prometheus", "upstream": "http://127.0.0.1:9090", "roles": ["operator"]})),
+        )
+        .table("ops_tools", 1)
+        }
+        Ep::OpsToolDelete => {
+            ensure_tools_cluster(app).await;
+            app.ok(
+                Method::PUT,
+                &format!("/api/v1/ops-tools/tools-c/td-{s}"),
+                admin,
+                Some(json!({"kind": "grafana", "upstream": "http://127.0.0.1:3000"})),
+            )
+            .await;
+            Req::new(Method::DELETE, format!("/api/v1/ops-tools/tools-c/td-{s}"), None).table("ops_tools", -1)
+        }
         Ep::StackDelete => {
             app.ok(Method::PUT, &format!("/api/v1/stacks/sd-{s}"), admin, Some(json!({}))).await;
             Req::new(Method::DELETE, format!("/api/v1/stacks/sd-{s}"), None).table("stacks", -1)
@@ -945,6 +981,8 @@ const ACCOUNT_AND_ADMIN_ROWS: &[Row] = &[
     row("POST /auth/logout (bearer)",                    Ep::Logout,                [204, 204, 204, 204, 204, 204]),
     row("PUT /stacks/{name}",                            Ep::StackPut,              [200, 403, 403, 403, 403, 403]),
     row("DELETE /stacks/{name}",                         Ep::StackDelete,           [204, 403, 403, 403, 403, 403]),
+    row("PUT /ops-tools/tools-c/{name}",                 Ep::OpsToolPut,            [200, 403, 403, 403, 403, 403]),
+    row("DELETE /ops-tools/tools-c/{name}",              Ep::OpsToolDelete,         [204, 403, 403, 403, 403, 403]),
     row("PUT /registries/{name}",                        Ep::RegistryPut,           [200, 403, 403, 403, 403, 403]),
     row("DELETE /registries/{name}",                     Ep::RegistryDelete,        [204, 403, 403, 403, 403, 403]),
     row("PUT /git-credentials/{name}",                   Ep::GitCredentialPut,      [200, 403, 403, 403, 403, 403]),
@@ -1427,6 +1465,11 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/projects/{name}/webhook"),
     ("POST", "/api/v1/projects/{name}/webhook/rotate"),
     ("POST", "/hooks/git-project/{project}/{id}"),
+    ("GET", "/api/v1/ops-tools"),
+    ("GET", "/api/v1/ops-tools/nginx-config"),
+    ("PUT", "/api/v1/ops-tools/{cluster}/{name}"),
+    ("DELETE", "/api/v1/ops-tools/{cluster}/{name}"),
+    ("GET", "/auth/ops/check"),
     ("GET", "/api/v1/notification-channels"),
     ("GET", "/api/v1/notification-channels/{name}"),
     ("PUT", "/api/v1/notification-channels/{name}"),
@@ -1453,6 +1496,8 @@ const OPEN: &[&str] = &[
     "/api/v1/auth/token",
     "/hooks/git/{app}/{id}",
     "/hooks/git-project/{project}/{id}",
+    // nginx's auth_request: answers 401 to nobody logged in, by design.
+    "/auth/ops/check",
 ];
 
 /// A route template with its parameters filled in with records that exist.
@@ -1470,6 +1515,7 @@ fn concrete(template: &str, release: &str) -> String {
         .replace("{role}", "developer")
         .replace("{env}", "fat")
         .replace("{project}", "alpha")
+        .replace("{cluster}", "edge")
         .replace("{channel}", "ops")
         .replace("{secret}", "DB_PASSWORD")
         .replace("{action}", "promote")
