@@ -87,7 +87,7 @@ ensure_image_tools() {
   command -v openssl >/dev/null || need+=(openssl)
   command -v curl >/dev/null || need+=(curl)
   # The ops-tools front is tested through a real nginx (auth_request).
-  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
   if [ ${#need[@]} -gt 0 ]; then
     log "Installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -147,6 +147,18 @@ fn people_sign_in_with_the_company_provider_and_their_groups_set_their_roles() {
     assert_eq!(roles(&url, &admin, "alice"), ["developer", "operator"]);
     let dashboard = browser.get(format!("{url}/")).send().unwrap();
     assert_eq!(dashboard.status().as_u16(), 200);
+    // An admin ends alice's sessions at once (a developer may not).
+    let (s, v) = api(&url, &admin, "DELETE", "/api/v1/users/alice/sessions", None);
+    assert_eq!((s, v["ended"].as_u64()), (200, Some(1)), "{v}");
+    assert_eq!(
+        browser
+            .get(format!("{url}/api/v1/me"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
     // Leaving shop-ops at the provider: the operator role is gone at the next login.
     idp.set_accounts(alice(json!(["shop-dev"])));
     let (_, answer) = sso(&url, "alice", "alice-idp-pw");

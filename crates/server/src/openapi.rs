@@ -12,7 +12,7 @@ use crate::routes::*;
     info(title = "Prism", description = "Continuous delivery for Kubernetes: release orders, builds, environments, promotion, deploys, roles, notifications and audit."),
     paths(
         auth::login, auth::logout, auth::token, auth::me,
-        users::list, users::create, users::get, users::update,
+        users::list, users::create, users::get, users::update, users::end_sessions,
         tokens::list, tokens::create, tokens::revoke,
         clusters::list, clusters::create, clusters::get, clusters::update, clusters::delete,
         environments::list, environments::create, environments::get, environments::update, environments::delete,

@@ -150,3 +150,24 @@ pub async fn update(ctx: &Ctx, caller: &Caller, username: &str, req: UpdateUser)
     tx.commit().await?;
     Ok(user)
 }
+
+/// Ends every browser session of `username` at once (admins): someone who
+/// left, or whose laptop was lost, is out now rather than when the session
+/// would lapse. API tokens are revoked separately.
+pub async fn end_sessions(ctx: &Ctx, caller: &Caller, username: &str) -> OpResult<u64> {
+    super::access::require_admin(caller)?;
+    let mut tx = ctx.store.begin().await?;
+    let target = users::by_name(&mut tx, username).await?;
+    let ended = prism_store::tokens::end_sessions(&mut tx, target.id, None).await?;
+    audit::record(
+        &mut tx,
+        &caller.origin(),
+        "user.sessions_ended",
+        "user",
+        &target.username,
+        json!({"sessions": ended}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ended)
+}

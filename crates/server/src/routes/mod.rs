@@ -55,6 +55,7 @@ pub fn router() -> Router<AppState> {
             get(directory::get_rules).put(directory::put_rules),
         )
         .route("/users/{username}", get(users::get).patch(users::update))
+        .route("/users/{username}/sessions", axum::routing::delete(users::end_sessions))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/clusters", get(clusters::list).post(clusters::create))

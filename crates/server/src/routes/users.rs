@@ -38,3 +38,22 @@ pub async fn update(
 ) -> ApiResult<Json<User>> {
     Ok(Json(op::update(&state, &caller, &username, req).await?))
 }
+
+/// Ends all of a user's browser sessions now (admins).
+#[utoipa::path(delete, path = "/api/v1/users/{username}/sessions", tag = "users", params(("username" = String, Path)),
+    responses((status = 200, body = EndedSessions), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn end_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> ApiResult<Json<EndedSessions>> {
+    Ok(Json(EndedSessions {
+        ended: op::end_sessions(&state, &caller, &username).await?,
+    }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct EndedSessions {
+    /// How many browser sessions were ended.
+    pub ended: u64,
+}

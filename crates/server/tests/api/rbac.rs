@@ -263,6 +263,7 @@ enum Ep {
     StackPut,
     StackDelete,
     OpsToolPut,
+    EndSessions,
     OpsToolDelete,
     RegistryPut,
     RegistryDelete,
@@ -721,6 +722,21 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
         )
         .table("ops_tools", 1)
         }
+        Ep::EndSessions => {
+            // A browser session of a user made for this cell, to be ended.
+            let name = format!("es-{s}");
+            app.user(&name, None, &[]).await;
+            let (st, _) = app
+                .call(
+                    Method::POST,
+                    "/api/v1/auth/login",
+                    None,
+                    Some(json!({"username": name, "password": prism_test_support::app::PASSWORD})),
+                )
+                .await;
+            assert!(st.is_success(), "login {name}: {st}");
+            Req::new(Method::DELETE, format!("/api/v1/users/{name}/sessions"), None).table("sessions", -1)
+        }
         Ep::OpsToolDelete => {
             ensure_tools_cluster(app).await;
             app.ok(
@@ -981,6 +997,7 @@ const ACCOUNT_AND_ADMIN_ROWS: &[Row] = &[
     row("POST /auth/logout (bearer)",                    Ep::Logout,                [204, 204, 204, 204, 204, 204]),
     row("PUT /stacks/{name}",                            Ep::StackPut,              [200, 403, 403, 403, 403, 403]),
     row("DELETE /stacks/{name}",                         Ep::StackDelete,           [204, 403, 403, 403, 403, 403]),
+    row("DELETE /users/{username}/sessions",             Ep::EndSessions,           [200, 403, 403, 403, 403, 403]),
     row("PUT /ops-tools/tools-c/{name}",                 Ep::OpsToolPut,            [200, 403, 403, 403, 403, 403]),
     row("DELETE /ops-tools/tools-c/{name}",              Ep::OpsToolDelete,         [204, 403, 403, 403, 403, 403]),
     row("PUT /registries/{name}",                        Ep::RegistryPut,           [200, 403, 403, 403, 403, 403]),
@@ -1465,6 +1482,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/projects/{name}/webhook"),
     ("POST", "/api/v1/projects/{name}/webhook/rotate"),
     ("POST", "/hooks/git-project/{project}/{id}"),
+    ("DELETE", "/api/v1/users/{username}/sessions"),
     ("GET", "/api/v1/ops-tools"),
     ("GET", "/api/v1/ops-tools/nginx-config"),
     ("PUT", "/api/v1/ops-tools/{cluster}/{name}"),
