@@ -269,3 +269,33 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     }
     current.to_string()
 }
+
+impl Client {
+    /// `GET /api/v1/<path>` for an answer that is text, not JSON (nginx's
+    /// configuration): the body as it came. Errors are the server's JSON
+    /// error bodies, as for [`Client::get`].
+    pub async fn get_text(&self, path: &[&str], query: Query<'_>) -> CliResult<String> {
+        let url = self.url(path, query)?;
+        let mut req = self.http.get(url);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        if !status.is_success() {
+            return Err(self.api_error(status, &bytes, location));
+        }
+        String::from_utf8(bytes.to_vec()).map_err(|_| {
+            CliError::unexpected(format!(
+                "the server at {} answered with text that is not UTF-8",
+                self.server()
+            ))
+        })
+    }
+}

@@ -327,7 +327,13 @@ fn ops_tools_open_through_nginx_for_the_roles_prism_allows() {
         .json()
         .unwrap();
     assert_eq!(got["headers"]["x-auth-user"], "dana");
-    // What each may open, as the console lists it.
+    // The console's list, through the front: only what dana may open.
+    let page = dana.get(format!("{front}/ops-tools")).send().unwrap().text().unwrap();
+    assert!(
+        page.contains("data-tool=\"edge/grafana\"") && !page.contains("edge/prometheus"),
+        "{page}"
+    );
+    // What each may open, as the API lists it.
     let dana_token = {
         let r = client()
             .post(format!("{url}/api/v1/auth/token"))

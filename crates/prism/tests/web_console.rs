@@ -110,13 +110,19 @@ async fn each_role_works_through_the_console() {
     // Not signed in: every page sends the browser to the login page.
     let admin = driver.browser(&server.url, "admin", true).await;
     admin.goto("/apps/web").await;
-    assert_eq!(admin.path().await, "/login");
+    assert_eq!(admin.path().await, "/login?next=%2Fapps%2Fweb");
     admin.fill("input[name=username]", "admin").await;
     admin.fill("input[name=password]", "not-the-password").await;
     admin.click("#login-submit").await;
     assert!(admin.text("#login-error").await.contains("wrong username or password"));
     admin.screenshot("01-login-refused").await;
-    admin.login("admin", ADMIN_PASSWORD).await;
+    // The right password on the same form: back to the page asked for.
+    admin.fill("input[name=username]", "admin").await;
+    admin.fill("input[name=password]", ADMIN_PASSWORD).await;
+    admin.click("#login-submit").await;
+    admin.find("#whoami").await;
+    assert_eq!(admin.path().await, "/apps/web");
+    admin.goto("/").await;
     assert!(admin.exists("#who [data-role=admin]").await, "the admin badge is shown");
     admin.screenshot("02-admin-dashboard").await;
 

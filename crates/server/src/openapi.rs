@@ -11,7 +11,7 @@ use crate::routes::*;
 #[openapi(
     info(title = "Prism", description = "Continuous delivery for Kubernetes: release orders, builds, environments, promotion, deploys, roles, notifications and audit."),
     paths(
-        auth::login, auth::logout, auth::token, auth::me,
+        auth::login, auth::logout, auth::token, auth::cli_login, auth::cli_login_poll, auth::me,
         users::list, users::create, users::get, users::update, users::end_sessions,
         tokens::list, tokens::create, tokens::revoke,
         clusters::list, clusters::create, clusters::get, clusters::update, clusters::delete,

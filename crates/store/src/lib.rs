@@ -15,6 +15,7 @@ pub mod audit;
 pub mod backup;
 pub mod base_images;
 pub mod builds;
+pub mod cli_logins;
 pub mod clusters;
 pub mod credentials;
 pub mod deploys;

@@ -82,6 +82,10 @@ const PINNED: &[(&str, &str)] = &[
         "8d02e54124ff02417438af4e6a3e2fc3fa1283278b72651ef7bb78d4ea87a7ce9aa493d86cc18a9c8fb84e11933c1bc1",
     ),
     (
+        "sqlite/0037_cli_logins.sql",
+        "9537d070e2d21f6ce3339245291ddbbe34af9b675283d8f5f94cce6af71e76eb3c4233641fc084ced63eb08b1cbe38f3",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -160,6 +164,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0036_ops_tools.sql",
         "3d1d04eb6839ddfdaafbf77e5d3ea25a4e46782062f7dffd8564d9b47504a85d9723526e92019f91cb72e1618b0a2dec",
+    ),
+    (
+        "postgres/0037_cli_logins.sql",
+        "9549a90b49b3ce2f96974f6f630976c5f41842fc84a2644e6dc8382866f8a93f506a78a81427c1632f62e2b8ad554806",
     ),
 ];
 

@@ -12,6 +12,7 @@ mod directory;
 mod env;
 mod governance;
 mod notify;
+mod ops_front;
 mod project;
 mod release;
 mod secret;
@@ -73,6 +74,8 @@ pub enum Command {
     Notify(notify::NotifyArgs),
     /// Directory (LDAP / Active Directory) login: the rules mapping groups to roles (admins)
     Directory(directory::DirectoryArgs),
+    /// Prism as the one login in front of each cluster's ops tools: the tools and nginx's configuration
+    OpsFront(ops_front::OpsFrontArgs),
 }
 
 pub async fn dispatch(cmd: Command) -> CliResult<()> {
@@ -99,6 +102,7 @@ pub async fn dispatch(cmd: Command) -> CliResult<()> {
         Command::Audit(args) => audit::run(&args.global.connect()?, args).await,
         Command::Notify(args) => notify::run(&args.global.connect()?, args.command).await,
         Command::Directory(args) => directory::run(&args.global.connect()?, args.command).await,
+        Command::OpsFront(args) => ops_front::run(&args.global.connect()?, args.command).await,
     }
 }
 

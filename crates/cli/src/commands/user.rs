@@ -55,6 +55,8 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// End every browser session of a user now (admins); their API tokens stay
+    EndSessions { username: String },
 }
 
 pub async fn run(ctx: &Ctx, cmd: UserCommand) -> CliResult<()> {
@@ -163,6 +165,15 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> CliResult<()> {
             super::show(ctx, &answer, |u: User| {
                 line(format!("Changed the password of {}.", u.username));
             })
+        }
+        UserCommand::EndSessions { username } => {
+            let answer = ctx.client.delete(&["users", &username, "sessions"], &[]).await?;
+            let ended = answer
+                .get("ended")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| CliError::unexpected("unexpected answer from the server: no \"ended\" count"))?;
+            super::done(ctx, &answer, format!("Ended {ended} browser session(s) of {username}."));
+            Ok(())
         }
     }
 }

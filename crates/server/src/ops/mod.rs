@@ -40,6 +40,7 @@ pub mod approvals;
 pub mod audit;
 pub mod base_images;
 pub mod builds;
+pub mod cli_logins;
 pub mod clusters;
 pub mod credential_scope;
 pub mod deploys;

@@ -59,3 +59,39 @@ pub async fn token(
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Me>> {
     Ok(Json(op::me(&state, caller).await?))
 }
+
+/// POST /auth/cli-login: the command line asks for a login a person will
+/// approve in a browser (`prism login --sso`).
+#[utoipa::path(post, path = "/api/v1/auth/cli-login", tag = "auth", request_body = crate::ops::cli_logins::StartCliLogin,
+    security(()),
+    responses((status = 201, body = crate::ops::cli_logins::CliLoginStarted), (status = 429, body = crate::error::ErrorBody)))]
+pub async fn cli_login(
+    State(state): State<AppState>,
+    Address(address, _): Address,
+    crate::json::OptionalJson(req): crate::json::OptionalJson<crate::ops::cli_logins::StartCliLogin>,
+) -> ApiResult<(StatusCode, Json<crate::ops::cli_logins::CliLoginStarted>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(crate::ops::cli_logins::start(&state, &address, req.unwrap_or_default()).await?),
+    ))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CliLoginPollRequest {
+    pub poll_secret: String,
+}
+
+/// POST /auth/cli-login/poll: pending, or (once) the approved login's token.
+#[utoipa::path(post, path = "/api/v1/auth/cli-login/poll", tag = "auth", request_body = CliLoginPollRequest,
+    security(()),
+    responses((status = 200, body = crate::ops::cli_logins::CliLoginPoll), (status = 404, body = crate::error::ErrorBody, description = "expired, unknown or picked up")))]
+pub async fn cli_login_poll(
+    State(state): State<AppState>,
+    Address(address, _): Address,
+    ApiJson(req): ApiJson<CliLoginPollRequest>,
+) -> ApiResult<Json<crate::ops::cli_logins::CliLoginPoll>> {
+    Ok(Json(
+        crate::ops::cli_logins::poll(&state, &address, &req.poll_secret).await?,
+    ))
+}

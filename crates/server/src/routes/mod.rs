@@ -48,6 +48,8 @@ pub fn router() -> Router<AppState> {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/token", post(auth::token))
+        .route("/auth/cli-login", post(auth::cli_login))
+        .route("/auth/cli-login/poll", post(auth::cli_login_poll))
         .route("/me", get(auth::me))
         .route("/users", get(users::list).post(users::create))
         .route(

@@ -11,8 +11,8 @@ use crate::ops::OpError;
 
 #[derive(Debug)]
 pub enum WebError {
-    /// No session, or it expired: log in first.
-    LoginFirst,
+    /// No session, or it expired: log in first (then back to this page, for a GET).
+    LoginFirst(Option<String>),
     /// What the API would have answered.
     Api(ApiError),
 }
@@ -49,7 +49,13 @@ impl From<minijinja::Error> for WebError {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let e = match self {
-            WebError::LoginFirst => return Redirect::to("/login").into_response(),
+            WebError::LoginFirst(back) => {
+                let to = match back {
+                    Some(path) if path != "/" => format!("/login?next={}", encode_path(&path)),
+                    _ => "/login".to_owned(),
+                };
+                return Redirect::to(&to).into_response();
+            }
             WebError::Api(e) => e,
         };
         let title_id = match e.status {
@@ -79,4 +85,14 @@ impl IntoResponse for WebError {
                 .into_response(),
         }
     }
+}
+
+/// A path and query as one query parameter's value.
+fn encode_path(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -23,11 +23,13 @@ mod admin;
 mod apps;
 mod audit;
 mod builds;
+mod cli_login;
 mod dashboard;
 mod deploys;
 mod error;
 mod login;
 mod notifications;
+mod ops_tools;
 mod releases;
 mod render;
 mod secrets;
@@ -118,6 +120,9 @@ fn routes() -> Routes {
     .form("/apps/{name}/webhook/update", webhooks::update)
     .form("/apps/{name}/webhook/rotate", webhooks::rotate)
     .form("/apps/{name}/webhook/delete", webhooks::delete)
+    .page("/ops-tools", ops_tools::page)
+    .page("/cli-login", cli_login::page)
+    .form("/cli-login", cli_login::approve)
     .page("/projects/{name}/webhook", webhooks::project)
     .form("/projects/{name}/webhook", webhooks::project_create)
     .form("/projects/{name}/webhook/update", webhooks::project_update)

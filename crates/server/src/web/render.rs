@@ -56,6 +56,8 @@ templates!(
     "notification_log.html",
     "subscriptions.html",
     "secrets.html",
+    "ops_tools.html",
+    "cli_login.html",
 );
 
 fn env() -> &'static Environment<'static> {

@@ -30,14 +30,18 @@ impl FromRequestParts<AppState> for Web {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
         let jar = CookieJar::from_headers(&parts.headers);
+        // A page asked for without a session: back to it after logging in.
+        let back = (parts.method == axum::http::Method::GET)
+            .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
+            .flatten();
         let Some(cookie) = jar.get(SESSION_COOKIE) else {
-            return Err(WebError::LoginFirst);
+            return Err(WebError::LoginFirst(back));
         };
         let mut c = state.store.conn().await.map_err(ApiError::from)?;
         let (session, user) = tokens::session_by_hash(&mut c, &secret_token::hash(cookie.value()))
             .await
             .map_err(ApiError::from)?
-            .ok_or(WebError::LoginFirst)?;
+            .ok_or(WebError::LoginFirst(back))?;
         Ok(Web(Caller {
             user,
             credential: Credential::Session {

@@ -1483,6 +1483,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/api/v1/projects/{name}/webhook/rotate"),
     ("POST", "/hooks/git-project/{project}/{id}"),
     ("DELETE", "/api/v1/users/{username}/sessions"),
+    ("POST", "/api/v1/auth/cli-login"),
+    ("POST", "/api/v1/auth/cli-login/poll"),
     ("GET", "/api/v1/ops-tools"),
     ("GET", "/api/v1/ops-tools/nginx-config"),
     ("PUT", "/api/v1/ops-tools/{cluster}/{name}"),
@@ -1514,6 +1516,9 @@ const OPEN: &[&str] = &[
     "/api/v1/auth/token",
     "/hooks/git/{app}/{id}",
     "/hooks/git-project/{project}/{id}",
+    // The command line's login request and its poll (a secret, not a login).
+    "/api/v1/auth/cli-login",
+    "/api/v1/auth/cli-login/poll",
     // nginx's auth_request: answers 401 to nobody logged in, by design.
     "/auth/ops/check",
 ];
