@@ -13,8 +13,11 @@
 
 use std::time::Duration;
 
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
 use prism_test_support::oidc::{login_with_http, OidcProvider};
-use prism_test_support::process::ADMIN_PASSWORD;
+use prism_test_support::process::{clean_command, prism, ADMIN_PASSWORD};
 use prism_test_support::{Backend, ServerProcess, TestDb};
 use serde_json::{json, Value};
 
@@ -147,6 +150,61 @@ fn people_sign_in_with_the_company_provider_and_their_groups_set_their_roles() {
     assert_eq!(roles(&url, &admin, "alice"), ["developer", "operator"]);
     let dashboard = browser.get(format!("{url}/")).send().unwrap();
     assert_eq!(dashboard.status().as_u16(), 200);
+    // `prism login --sso`: the terminal shows a page and a code; alice, signed
+    // in in her browser, approves; the command line gets a token of hers.
+    let config = tempfile::tempdir().unwrap();
+    let mut cli = clean_command()
+        .env("PRISM_CONFIG_DIR", config.path())
+        .env("NO_COLOR", "1")
+        .args(["login", url.as_str(), "--sso", "--name", "laptop"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(cli.stderr.take().unwrap());
+    let (mut page_url, mut code) = (String::new(), String::new());
+    while page_url.is_empty() || code.is_empty() {
+        let mut l = String::new();
+        assert!(said.read_line(&mut l).unwrap() > 0, "prism login --sso ended early");
+        if let Some(u) = l.trim().strip_prefix(&format!("{url}/cli-login?code=")) {
+            page_url = l.trim().to_owned();
+            code = u.to_owned();
+        } else if let Some(rest) = l.split("shows the code ").nth(1) {
+            assert_eq!(rest.split('.').next().unwrap(), code, "{l}");
+        }
+    }
+    // Nobody logged in: the page leads to the login (and the SSO button keeps where to go).
+    let r = client().get(&page_url).send().unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let to = location(&r);
+    assert!(to.starts_with("/login?next=%2Fcli-login%3Fcode%3D"), "{to}");
+    let login_page = client().get(format!("{url}{to}")).send().unwrap().text().unwrap();
+    assert!(login_page.contains("/auth/oidc/login?next="), "{login_page}");
+    // alice's browser shows the code and the request, and approves it.
+    let page = browser.get(&page_url).send().unwrap().text().unwrap();
+    assert!(page.contains(&code) && page.contains("laptop"), "{page}");
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    let csrf = page[at..].split('"').next().unwrap().to_owned();
+    let done = browser
+        .post(format!("{url}/cli-login"))
+        .form(&[("csrf", csrf.as_str()), ("code", code.as_str())])
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(done.contains("cli-login-approved"), "{done}");
+    let out = cli.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("as alice"), "{stdout}");
+    let who = prism(config.path(), &["whoami", "--output", "json"], None);
+    assert_eq!(who.code, 0, "{who:?}");
+    assert!(who.stdout.contains("\"alice\""), "{who:?}");
+    // The same code again: nothing waits under it any more.
+    let again = browser.get(&page_url).send().unwrap().text().unwrap();
+    assert!(again.contains("cli-login-unknown"), "{again}");
+
     // An admin ends alice's sessions at once (a developer may not).
     let (s, v) = api(&url, &admin, "DELETE", "/api/v1/users/alice/sessions", None);
     assert_eq!((s, v["ended"].as_u64()), (200, Some(1)), "{v}");

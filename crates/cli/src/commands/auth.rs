@@ -20,6 +20,10 @@ pub struct LoginArgs {
     /// Read the password from standard input instead of asking for it
     #[arg(long)]
     pub password_stdin: bool,
+    /// Log in through a browser instead (single sign-on, or any login the
+    /// console accepts): prints a page and a code to approve there
+    #[arg(long, conflicts_with_all = ["username", "password_stdin", "expires_in_days"])]
+    pub sso: bool,
     /// A name for the token, e.g. the machine it is for (default: cli)
     #[arg(long)]
     pub name: Option<String>,
@@ -35,6 +39,9 @@ pub async fn login(args: LoginArgs) -> CliResult<()> {
     let url = config::normalise_url(&args.url);
     if parsed.scheme() == "http" && !is_loopback(&parsed) {
         eprintln!("warning: {url} is not https://; the password and token travel unencrypted");
+    }
+    if args.sso {
+        return login_in_browser(args, url).await;
     }
     let username = match args.username {
         Some(u) => u,
@@ -68,6 +75,71 @@ pub async fn login(args: LoginArgs) -> CliResult<()> {
             new.token.id,
             new.token.name,
             opt_time(new.token.expires_at),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct CliLoginStarted {
+    user_code: String,
+    verify_path: String,
+    verify_url: Option<String>,
+    poll_secret: String,
+    interval_seconds: u64,
+    expires_at: i64,
+}
+
+/// `prism login --sso`: the server gives a code and a page; the person
+/// approves the login there (in a browser where they are, or get, logged
+/// in); meanwhile this polls with a secret only it holds, and stores the
+/// token it then receives.
+async fn login_in_browser(args: LoginArgs, url: String) -> CliResult<()> {
+    let client = Client::new(&url, None)?;
+    let answer = client.post(&["auth", "cli-login"], &json!({"name": args.name})).await?;
+    let started: CliLoginStarted = output::parse(&answer)?;
+    let page = started
+        .verify_url
+        .clone()
+        .unwrap_or_else(|| format!("{url}{}", started.verify_path));
+    eprintln!("Open this page in a browser and log in there if asked:\n\n  {page}\n");
+    eprintln!(
+        "Approve the login only if the page shows the code {}. Waiting...",
+        started.user_code
+    );
+    let poll = json!({"poll_secret": started.poll_secret});
+    let approved = loop {
+        tokio::time::sleep(std::time::Duration::from_secs(started.interval_seconds.max(1))).await;
+        let a = client.post(&["auth", "cli-login", "poll"], &poll).await?;
+        match a["status"].as_str() {
+            Some("approved") => break a,
+            Some("pending") if chrono::Utc::now().timestamp_millis() < started.expires_at => continue,
+            Some("pending") => {
+                return Err(CliError::usage(
+                    "nobody approved the login within 10 minutes; run prism login --sso again",
+                ))
+            }
+            _ => return Err(CliError::usage(format!("unexpected answer from the server: {a}"))),
+        }
+    };
+    let username = approved["username"].as_str().unwrap_or_default().to_owned();
+    let previous = config::load().ok().flatten();
+    let path = config::save(&Credentials {
+        url: url.clone(),
+        token: approved["secret"].as_str().unwrap_or_default().to_owned(),
+        token_id: approved["token_id"].as_i64(),
+        username: Some(username.clone()),
+    })?;
+    revoke_replaced(previous, &url).await;
+    if args.global.output == output::Format::Json {
+        print_json(&json!({"url": url, "username": username, "token_id": approved["token_id"], "credentials": path}));
+    } else {
+        line(format!("Logged in to {url} as {username}."));
+        line(format!(
+            "Token {} expires {}; stored in {}.",
+            approved["token_id"],
+            opt_time(approved["expires_at"].as_i64()),
             path.display()
         ));
     }

@@ -32,6 +32,9 @@ pub const CALLBACK_PATH: &str = "/auth/oidc/callback";
 struct Sealed {
     pending: Pending,
     at: i64,
+    /// The page to go back to afterwards (a path on this server, checked by the caller).
+    #[serde(default)]
+    next: Option<String>,
 }
 
 /// What the provider put in the callback's query.
@@ -70,12 +73,13 @@ fn provider_error(e: OidcError) -> OpError {
 
 /// The provider's authorization URL, and the cookie value that remembers
 /// this login until it comes back.
-pub async fn begin(ctx: &Ctx) -> OpResult<(String, String)> {
+pub async fn begin(ctx: &Ctx, next: Option<String>) -> OpResult<(String, String)> {
     let oidc = oidc(ctx)?;
     let (url, pending) = oidc.begin(&redirect_uri(ctx)?).await.map_err(provider_error)?;
     let sealed = Sealed {
         pending,
         at: prism_store::now_ms(),
+        next,
     };
     let bytes = ctx
         .secrets
@@ -89,7 +93,13 @@ pub fn label(ctx: &Ctx) -> Option<String> {
 }
 
 /// Completes a login the provider sent back; `cookie` is what `begin` made.
-pub async fn finish(ctx: &Ctx, address: &str, cb: &Callback, cookie: Option<&str>) -> OpResult<Session> {
+/// Returns the session and the page the login started from.
+pub async fn finish(
+    ctx: &Ctx,
+    address: &str,
+    cb: &Callback,
+    cookie: Option<&str>,
+) -> OpResult<(Session, Option<String>)> {
     match finish_checked(ctx, address, cb, cookie).await {
         Ok(s) => Ok(s),
         Err(e) => {
@@ -114,7 +124,12 @@ pub async fn finish(ctx: &Ctx, address: &str, cb: &Callback, cookie: Option<&str
     }
 }
 
-async fn finish_checked(ctx: &Ctx, address: &str, cb: &Callback, cookie: Option<&str>) -> OpResult<Session> {
+async fn finish_checked(
+    ctx: &Ctx,
+    address: &str,
+    cb: &Callback,
+    cookie: Option<&str>,
+) -> OpResult<(Session, Option<String>)> {
     let oidc = oidc(ctx)?;
     if let Some(e) = &cb.error {
         let said = cb.error_description.as_deref().unwrap_or("");
@@ -162,12 +177,13 @@ async fn finish_checked(ctx: &Ctx, address: &str, cb: &Callback, cookie: Option<
         address,
     )
     .await?;
-    open_session(
+    let session = open_session(
         ctx,
         user,
         address,
         "auth.login_sso",
         json!({"subject": who.subject, "groups": who.groups}),
     )
-    .await
+    .await?;
+    Ok((session, sealed.next))
 }

@@ -173,8 +173,9 @@ pub async fn sso_start(
     State(state): State<AppState>,
     Address(_, https): Address,
     jar: CookieJar,
+    uri: axum::http::Uri,
 ) -> WebResult<Response> {
-    let (url, sealed) = crate::ops::sso::begin(&state).await?;
+    let (url, sealed) = crate::ops::sso::begin(&state, next_of(uri.query())).await?;
     let cookie = Cookie::build((SSO_COOKIE, sealed))
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -196,11 +197,15 @@ pub async fn sso_callback(
     let sealed = jar.get(SSO_COOKIE).map(|c| c.value().to_owned());
     let jar = jar.remove(Cookie::build(SSO_COOKIE).path("/auth/oidc").build());
     match crate::ops::sso::finish(&state, &address, &cb, sealed.as_deref()).await {
-        Ok(session) => Ok((
-            jar.add(session_cookie(&state, session.secret, https)),
-            Redirect::to("/"),
-        )
-            .into_response()),
+        Ok((session, next)) => {
+            // Checked again: the cookie is ours, but the rule is the same everywhere.
+            let to = next.and_then(|n| safe_next(&n)).unwrap_or_else(|| "/".into());
+            Ok((
+                jar.add(session_cookie(&state, session.secret, https)),
+                Redirect::to(&to),
+            )
+                .into_response())
+        }
         Err(e) => {
             let e = crate::error::ApiError::from(e);
             login_page(&state, jar, "", Some(e.message))
