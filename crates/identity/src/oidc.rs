@@ -28,7 +28,7 @@ use tokio::sync::Mutex;
 /// How far clocks may disagree when checking `exp` and `iat`.
 const LEEWAY_S: i64 = 60;
 /// The JWKS is fetched again at most this often for an unknown key id.
-const JWKS_REFETCH: Duration = Duration::from_secs(10);
+const JWKS_REFETCH: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct OidcConfig {
