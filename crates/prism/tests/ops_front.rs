@@ -314,6 +314,33 @@ fn ops_tools_open_through_nginx_for_the_roles_prism_allows() {
     assert_eq!(got["headers"]["x-webauth-user"], "otto", "{got}");
     assert_eq!(got["headers"]["x-auth-roles"], "shop:operator", "{got}");
 
+    // Prism's session cookie stays with Prism; the tool's own cookies pass.
+    let plain = client();
+    let r = plain
+        .post(format!("{front}/api/v1/auth/login"))
+        .json(&json!({"username": "otto", "password": "front-pw-1234"}))
+        .send()
+        .unwrap();
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("prism_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("a session cookie");
+    let got: Value = reqwest::blocking::Client::new()
+        .get(format!("{front}/tools/edge/grafana/"))
+        .header("Cookie", format!("grafana_session=g1; prism_session={session}; theme=dark"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(got["headers"]["x-auth-user"], "otto", "{got}");
+    let cookie = got["headers"]["cookie"].as_str().unwrap_or_default();
+    assert!(!cookie.contains(&session) && !cookie.contains("prism_session"), "{got}");
+    assert!(cookie.contains("grafana_session=g1") && cookie.contains("theme=dark"), "{got}");
+
     // dana (developer) may open the echo tool, not Prometheus.
     let (dana, _) = log_in(&front, "/tools/edge/grafana/", "dana", "front-pw-1234");
     assert_eq!(

@@ -286,6 +286,10 @@ pub async fn nginx_config(ctx: &Ctx, caller: &Caller, prism: &str, listen: &str)
          \n\
          map $http_upgrade $prism_connection_upgrade {{\n    default upgrade;\n    ''      close;\n}}\n\
          \n\
+         # Prism's session cookie never reaches a tool (with it a tool could act as\n\
+         # the person against Prism); the tools' own cookies pass.\n\
+         map $http_cookie $prism_tool_cookie {{\n    default $http_cookie;\n    \"~^(?<prism_c1>.*?)(?:^|;\\s*)prism_session=[^;]*(?<prism_c2>.*)$\" \"$prism_c1$prism_c2\";\n}}\n\
+         \n\
          upstream prism {{\n    server {prism};\n}}\n\
          \n\
          server {{\n    listen {listen};\n\
@@ -304,7 +308,7 @@ pub async fn nginx_config(ctx: &Ctx, caller: &Caller, prism: &str, listen: &str)
         };
         let _ = writeln!(
             out,
-            "\n    # {kind} of cluster {cluster} ({who}).\n    location {path} {{\n        auth_request /_prism_auth;\n        auth_request_set $prism_user $upstream_http_x_auth_user;\n        auth_request_set $prism_name $upstream_http_x_auth_name;\n        auth_request_set $prism_roles $upstream_http_x_auth_roles;\n        error_page 401 = @prism_login;\n        # Set here, so whatever a client sent under these names is replaced.\n        proxy_set_header X-Auth-User $prism_user;\n        proxy_set_header X-Auth-Name $prism_name;\n        proxy_set_header X-Auth-Roles $prism_roles;\n        proxy_set_header X-WEBAUTH-USER $prism_user;\n        proxy_set_header Host $proxy_host;\n        proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection $prism_connection_upgrade;\n        proxy_pass {pass};\n    }}",
+            "\n    # {kind} of cluster {cluster} ({who}).\n    location {path} {{\n        auth_request /_prism_auth;\n        auth_request_set $prism_user $upstream_http_x_auth_user;\n        auth_request_set $prism_name $upstream_http_x_auth_name;\n        auth_request_set $prism_roles $upstream_http_x_auth_roles;\n        error_page 401 = @prism_login;\n        # Set here, so whatever a client sent under these names is replaced.\n        proxy_set_header X-Auth-User $prism_user;\n        proxy_set_header X-Auth-Name $prism_name;\n        proxy_set_header X-Auth-Roles $prism_roles;\n        proxy_set_header X-WEBAUTH-USER $prism_user;\n        proxy_set_header Cookie $prism_tool_cookie;\n        proxy_set_header Host $proxy_host;\n        proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection $prism_connection_upgrade;\n        proxy_pass {pass};\n    }}",
             kind = t.kind,
             cluster = t.cluster,
             who = if roles.is_empty() { "admins".to_owned() } else { format!("admins and {roles}") },
