@@ -331,7 +331,10 @@ fn ops_tools_open_through_nginx_for_the_roles_prism_allows() {
         .expect("a session cookie");
     let got: Value = reqwest::blocking::Client::new()
         .get(format!("{front}/tools/edge/grafana/"))
-        .header("Cookie", format!("grafana_session=g1; prism_session={session}; theme=dark"))
+        .header(
+            "Cookie",
+            format!("grafana_session=g1; prism_session={session}; theme=dark"),
+        )
         .send()
         .unwrap()
         .json()
@@ -339,7 +342,10 @@ fn ops_tools_open_through_nginx_for_the_roles_prism_allows() {
     assert_eq!(got["headers"]["x-auth-user"], "otto", "{got}");
     let cookie = got["headers"]["cookie"].as_str().unwrap_or_default();
     assert!(!cookie.contains(&session) && !cookie.contains("prism_session"), "{got}");
-    assert!(cookie.contains("grafana_session=g1") && cookie.contains("theme=dark"), "{got}");
+    assert!(
+        cookie.contains("grafana_session=g1") && cookie.contains("theme=dark"),
+        "{got}"
+    );
 
     // dana (developer) may open the echo tool, not Prometheus.
     let (dana, _) = log_in(&front, "/tools/edge/grafana/", "dana", "front-pw-1234");

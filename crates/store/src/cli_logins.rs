@@ -31,6 +31,17 @@ pub async fn pending(c: &mut AnyConnection) -> Result<i64> {
         .await?)
 }
 
+/// How many unexpired requests came from `address`.
+pub async fn pending_from(c: &mut AnyConnection, address: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM cli_logins WHERE address = $1 AND expires_at >= $2")
+            .bind(address)
+            .bind(now_ms())
+            .fetch_one(c)
+            .await?,
+    )
+}
+
 pub async fn create(
     c: &mut AnyConnection,
     user_code: &str,

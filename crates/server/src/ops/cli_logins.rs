@@ -20,8 +20,11 @@ use crate::auth::{secret_token, Caller};
 
 /// How long a request waits for its approval.
 const TTL_MS: i64 = 10 * 60 * 1000;
-/// At most this many requests wait at once (anyone may make one).
+/// At most this many requests wait at once (anyone may make one)...
 const MAX_PENDING: i64 = 1000;
+/// ...and this many from one address, so that one client cannot lock
+/// everyone else out.
+const MAX_PENDING_PER_ADDRESS: i64 = 10;
 /// No vowels (no words), no look-alikes.
 const ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 
@@ -83,7 +86,9 @@ fn normalise(code: &str) -> String {
 pub async fn start(ctx: &Ctx, address: &str, req: StartCliLogin) -> OpResult<CliLoginStarted> {
     let name = token_name("name", req.name)?;
     let mut tx = ctx.store.begin().await?;
-    if store::pending(&mut tx).await? >= MAX_PENDING {
+    if store::pending(&mut tx).await? >= MAX_PENDING
+        || store::pending_from(&mut tx, address).await? >= MAX_PENDING_PER_ADDRESS
+    {
         return Err(OpError::Throttled(
             "too many command-line logins are waiting; try again in a few minutes".into(),
         ));

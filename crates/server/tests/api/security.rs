@@ -718,3 +718,52 @@ both_backends!(the_address_policy_is_an_admin_setting, |app| {
     assert_eq!(saved, json!({"allowed": ["169.254.10.0/24"], "denied": ["127.0.0.2"]}));
     assert_eq!(app.get("/api/v1/address-policy", &app.admin).await.1, saved);
 });
+
+// Command-line logins (`prism login --sso`): anyone may ask for one, so one
+// client may not fill the queue for everyone; a poll needs the secret.
+both_backends!(command_line_login_requests_are_bounded_per_address, |app| {
+    let mut secrets = vec![];
+    for i in 0..10 {
+        let (s, v) = app
+            .call(
+                Method::POST,
+                "/api/v1/auth/cli-login",
+                None,
+                Some(json!({"name": format!("m{i}")})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let code = v["user_code"].as_str().unwrap();
+        assert!(code.len() == 9 && code.as_bytes()[4] == b'-', "{code}");
+        secrets.push(v["poll_secret"].as_str().unwrap().to_owned());
+    }
+    let (s, v) = app.call(Method::POST, "/api/v1/auth/cli-login", None, None).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    let (s, v) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/cli-login/poll",
+            None,
+            Some(json!({"poll_secret": "guess"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/cli-login/poll",
+            None,
+            Some(json!({"poll_secret": secrets[0]})),
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("pending")), "{v}");
+    // The name is checked like a token's.
+    let (s, v) = app
+        .call(Method::POST, "/api/v1/auth/cli-login", None, Some(json!({"name": ""})))
+        .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("name")),
+        "{v}"
+    );
+});
