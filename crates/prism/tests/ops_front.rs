@@ -133,6 +133,22 @@ fn log_in(front: &str, next: &str, user: &str, password: &str) -> (reqwest::bloc
     (b, to)
 }
 
+/// A browser session of `user` (logged in through the front), its cookie's value.
+fn session_of(front: &str, user: &str) -> String {
+    let r = client()
+        .post(format!("{front}/api/v1/auth/login"))
+        .json(&json!({"username": user, "password": "front-pw-1234"}))
+        .send()
+        .unwrap();
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("prism_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("a session cookie")
+}
+
 #[test]
 fn ops_tools_open_through_nginx_for_the_roles_prism_allows() {
     for tool in ["nginx", "prometheus"] {
@@ -315,20 +331,7 @@ fn ops_tools_open_through_nginx_for_the_roles_prism_allows() {
     assert_eq!(got["headers"]["x-auth-roles"], "shop:operator", "{got}");
 
     // Prism's session cookie stays with Prism; the tool's own cookies pass.
-    let plain = client();
-    let r = plain
-        .post(format!("{front}/api/v1/auth/login"))
-        .json(&json!({"username": "otto", "password": "front-pw-1234"}))
-        .send()
-        .unwrap();
-    let session = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("prism_session="))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .expect("a session cookie");
+    let session = session_of(&front, "otto");
     let got: Value = reqwest::blocking::Client::new()
         .get(format!("{front}/tools/edge/grafana/"))
         .header(
@@ -366,6 +369,41 @@ fn ops_tools_open_through_nginx_for_the_roles_prism_allows() {
         page.contains("data-tool=\"edge/grafana\"") && !page.contains("edge/prometheus"),
         "{page}"
     );
+    // A path that climbs out of the tool dana may open into one she may not:
+    // nginx serves Prometheus's location, and Prism is asked about that, not
+    // about the path as sent (the raw request, as `curl --path-as-is` sends it).
+    let dana_session = session_of(&front, "dana");
+    let raw = |path: &str, cookie: &str| -> String {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", front_port)).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{front_port}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.lines().next().unwrap_or_default().to_owned()
+    };
+    let cookie = format!("prism_session={dana_session}");
+    assert!(
+        raw("/tools/edge/grafana/", &cookie).contains(" 200 "),
+        "dana opens grafana"
+    );
+    for climb in [
+        "/tools/edge/grafana/../prometheus/api/v1/query?query=vector(42)",
+        "/tools/edge/grafana/%2e%2e/prometheus/api/v1/query?query=vector(42)",
+    ] {
+        let status = raw(climb, &cookie);
+        assert!(
+            status.contains(" 403 ") || status.contains(" 400 "),
+            "{climb}: {status}"
+        );
+    }
+    // Two Prism session cookies (one planted under a tool's path): refused.
+    let status = raw("/tools/edge/grafana/", &format!("prism_session=planted; {cookie}"));
+    assert!(status.contains(" 400 "), "{status}");
+
     // What each may open, as the API lists it.
     let dana_token = {
         let r = client()

@@ -213,12 +213,19 @@ pub enum Verdict {
 }
 
 /// The tool a front path names (`/tools/CLUSTER/NAME/...`).
+/// A path with dot segments or percent-encoding is never a tool's: nginx
+/// picks the location from the normalised path, so only a path that is its
+/// own normal form can name the tool nginx is serving. (The generated
+/// configuration sends the location's own path, not the client's.)
 fn tool_of(uri: &str) -> Option<(&str, &str)> {
-    let rest = uri.strip_prefix(PREFIX)?;
+    let path = uri.split(['?', '#']).next().unwrap_or(uri);
+    if path.contains('%') || path.split('/').any(|seg| seg == "." || seg == "..") {
+        return None;
+    }
+    let rest = path.strip_prefix(PREFIX)?;
     let mut parts = rest.splitn(3, '/');
     let cluster = parts.next().filter(|s| !s.is_empty())?;
     let name = parts.next().filter(|s| !s.is_empty())?;
-    let name = name.split(['?', '#']).next().unwrap_or(name);
     Some((cluster, name))
 }
 
@@ -288,13 +295,16 @@ pub async fn nginx_config(ctx: &Ctx, caller: &Caller, prism: &str, listen: &str)
          \n\
          # Prism's session cookie never reaches a tool (with it a tool could act as\n\
          # the person against Prism); the tools' own cookies pass.\n\
+         # Two Prism session cookies (one planted by a tool under its own path): refused.\n\
+         map $http_cookie $prism_cookie_twice {{\n    default 0;\n    \"~prism_session=.*prism_session=\" 1;\n}}\n\
+         \n\
          map $http_cookie $prism_tool_cookie {{\n    default $http_cookie;\n    \"~^(?<prism_c1>.*?)(?:^|;\\s*)prism_session=[^;]*(?<prism_c2>.*)$\" \"$prism_c1$prism_c2\";\n}}\n\
          \n\
          upstream prism {{\n    server {prism};\n}}\n\
          \n\
          server {{\n    listen {listen};\n\
          \n    location / {{\n        proxy_pass http://prism;\n        proxy_http_version 1.1;\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_set_header X-Forwarded-Proto $scheme;\n        # Live pages stream (server-sent events).\n        proxy_buffering off;\n        proxy_read_timeout 1h;\n    }}\n\
-         \n    # Asked before every request to a tool: 2xx allow, 401 log in, 403 not allowed.\n    location = /_prism_auth {{\n        internal;\n        proxy_pass http://prism/auth/ops/check;\n        proxy_pass_request_body off;\n        proxy_set_header Content-Length \"\";\n        proxy_set_header X-Original-URI $request_uri;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }}\n\
+         \n    # Asked before every request to a tool: 2xx allow, 401 log in, 403 not allowed.\n    location = /_prism_auth {{\n        internal;\n        proxy_pass http://prism/auth/ops/check;\n        proxy_pass_request_body off;\n        proxy_set_header Content-Length \"\";\n        # The tool's own location path (set there), not the client's raw URI:\n        # nginx chose the location from the normalised path.\n        proxy_set_header X-Original-URI $prism_tool;\n        # Only Prism's session decides; a tool's own Authorization header is not Prism's.\n        proxy_set_header Authorization \"\";\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }}\n\
          \n    # Not logged in: Prism's login, then back to the tool.\n    location @prism_login {{\n        return 302 /login?next=$request_uri;\n    }}"
     );
     for t in &tools {
@@ -308,7 +318,7 @@ pub async fn nginx_config(ctx: &Ctx, caller: &Caller, prism: &str, listen: &str)
         };
         let _ = writeln!(
             out,
-            "\n    # {kind} of cluster {cluster} ({who}).\n    location {path} {{\n        auth_request /_prism_auth;\n        auth_request_set $prism_user $upstream_http_x_auth_user;\n        auth_request_set $prism_name $upstream_http_x_auth_name;\n        auth_request_set $prism_roles $upstream_http_x_auth_roles;\n        error_page 401 = @prism_login;\n        # Set here, so whatever a client sent under these names is replaced.\n        proxy_set_header X-Auth-User $prism_user;\n        proxy_set_header X-Auth-Name $prism_name;\n        proxy_set_header X-Auth-Roles $prism_roles;\n        proxy_set_header X-WEBAUTH-USER $prism_user;\n        proxy_set_header Cookie $prism_tool_cookie;\n        proxy_set_header Host $proxy_host;\n        proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection $prism_connection_upgrade;\n        proxy_pass {pass};\n    }}",
+            "\n    # {kind} of cluster {cluster} ({who}).\n    location {path} {{\n        set $prism_tool {path};\n        if ($prism_cookie_twice) {{\n            return 400;\n        }}\n        auth_request /_prism_auth;\n        auth_request_set $prism_user $upstream_http_x_auth_user;\n        auth_request_set $prism_name $upstream_http_x_auth_name;\n        auth_request_set $prism_roles $upstream_http_x_auth_roles;\n        error_page 401 = @prism_login;\n        # Set here, so whatever a client sent under these names is replaced.\n        proxy_set_header X-Auth-User $prism_user;\n        proxy_set_header X-Auth-Name $prism_name;\n        proxy_set_header X-Auth-Roles $prism_roles;\n        proxy_set_header X-WEBAUTH-USER $prism_user;\n        proxy_set_header Cookie $prism_tool_cookie;\n        proxy_set_header Host $proxy_host;\n        proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection $prism_connection_upgrade;\n        proxy_pass {pass};\n    }}",
             kind = t.kind,
             cluster = t.cluster,
             who = if roles.is_empty() { "admins".to_owned() } else { format!("admins and {roles}") },
@@ -333,8 +343,11 @@ mod tests {
         assert_eq!(tool_of("/tools/edge/"), None);
         assert_eq!(tool_of("/tools//x/"), None);
         assert_eq!(tool_of("/api/v1/me"), None);
-        // Not a registered name, so never a tool (the lookup is exact).
-        assert_eq!(tool_of("/tools/edge/../../api/"), Some(("edge", "..")));
+        // Dot segments and encodings name no tool: nginx would have served another location.
+        assert_eq!(tool_of("/tools/edge/grafana/../prometheus/api"), None);
+        assert_eq!(tool_of("/tools/edge/../../api/"), None);
+        assert_eq!(tool_of("/tools/edge/grafana/%2e%2e/prometheus/"), None);
+        assert_eq!(tool_of("/tools/edge/./grafana/"), None);
     }
 
     #[test]
