@@ -180,7 +180,22 @@ fn people_sign_in_with_the_company_provider_and_their_groups_set_their_roles() {
     let to = location(&r);
     assert!(to.starts_with("/login?next=%2Fcli-login%3Fcode%3D"), "{to}");
     let login_page = client().get(format!("{url}{to}")).send().unwrap().text().unwrap();
-    assert!(login_page.contains("/auth/oidc/login?next="), "{login_page}");
+    let at = login_page
+        .find("href=\"/auth/oidc/login?next=")
+        .expect("the SSO link keeps next")
+        + "href=\"".len();
+    let sso_link = login_page[at..].split('"').next().unwrap().to_owned();
+    // Signing in through that link ends on the page the login started from.
+    let other = client();
+    let start = other.get(format!("{url}{sso_link}")).send().unwrap();
+    let back = login_with_http(&location(&start), "alice", "alice-idp-pw");
+    let done = other.get(&back).send().unwrap();
+    assert_eq!(done.status().as_u16(), 303);
+    assert_eq!(
+        format!("{url}{}", location(&done)),
+        page_url,
+        "back to the approval page"
+    );
     // alice's browser shows the code and the request, and approves it.
     let page = browser.get(&page_url).send().unwrap().text().unwrap();
     assert!(page.contains(&code) && page.contains("laptop"), "{page}");
@@ -207,7 +222,8 @@ fn people_sign_in_with_the_company_provider_and_their_groups_set_their_roles() {
 
     // An admin ends alice's sessions at once (a developer may not).
     let (s, v) = api(&url, &admin, "DELETE", "/api/v1/users/alice/sessions", None);
-    assert_eq!((s, v["ended"].as_u64()), (200, Some(1)), "{v}");
+    // (Two: her browser, and the one that came back to the approval page.)
+    assert_eq!((s, v["ended"].as_u64()), (200, Some(2)), "{v}");
     assert_eq!(
         browser
             .get(format!("{url}/api/v1/me"))
@@ -230,7 +246,7 @@ fn people_sign_in_with_the_company_provider_and_their_groups_set_their_roles() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert!(
-        actions.iter().filter(|a| **a == "auth.login_sso").count() == 2 && actions.contains(&"directory.roles_synced"),
+        actions.iter().filter(|a| **a == "auth.login_sso").count() == 3 && actions.contains(&"directory.roles_synced"),
         "{actions:?}"
     );
 

@@ -87,8 +87,9 @@ impl IntoResponse for WebError {
     }
 }
 
-/// A path and query as one query parameter's value.
-fn encode_path(path: &str) -> String {
+/// A path and query as one query parameter's value (every byte but
+/// unreserved ones encoded, `/` included, so the login page decodes it whole).
+pub fn encode_path(path: &str) -> String {
     path.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

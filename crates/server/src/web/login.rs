@@ -23,7 +23,7 @@ const LOGIN_CSRF_COOKIE: &str = "prism_login_csrf";
 /// Where to go after logging in: a path on this server only (an open
 /// redirect would let a link to Prism's login send people anywhere).
 fn safe_next(raw: &str) -> Option<String> {
-    let next = if raw.len() > 3 && raw[..3].eq_ignore_ascii_case("%2F") {
+    let next = if raw.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("%2F")) {
         percent_decode(raw)?
     } else {
         raw.to_owned()

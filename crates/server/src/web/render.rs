@@ -71,6 +71,8 @@ fn env() -> &'static Environment<'static> {
         }
         env.add_function("t", |id: &str| text::get(id));
         env.add_filter("ts", timestamp);
+        // `next` for a link: encoded whole (minijinja's urlencode keeps `/`).
+        env.add_filter("pathencode", |s: &str| super::error::encode_path(s));
         env
     })
 }
