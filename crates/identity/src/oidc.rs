@@ -319,26 +319,42 @@ pub fn verify_id_token(
         )));
     }
     let kid = header["kid"].as_str();
-    let key = jwks
+    // The key the token names; without a kid, any of the provider's RSA signing keys.
+    let candidates: Vec<&Jwk> = jwks
         .keys
         .iter()
         .filter(|k| k.kty == "RSA" && k.use_.as_deref().unwrap_or("sig") == "sig")
-        .find(|k| kid.is_none() || k.kid.as_deref() == kid)
-        .ok_or_else(|| refused(format!("the ID token names an unknown key {kid:?}")))?;
-    let (Some(n), Some(e)) = (&key.n, &key.e) else {
-        return Err(refused("the provider's key has no modulus or exponent"));
-    };
-    let public = ring::signature::RsaPublicKeyComponents {
-        n: decode(n, "key modulus")?,
-        e: decode(e, "key exponent")?,
-    };
-    public
-        .verify(
-            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-            format!("{h}.{p}").as_bytes(),
-            &decode(s, "signature")?,
-        )
-        .map_err(|_| refused("the ID token's signature does not verify"))?;
+        .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
+        .collect();
+    if candidates.is_empty() {
+        return Err(refused(format!("the ID token names an unknown key {kid:?}")));
+    }
+    let signature = decode(s, "signature")?;
+    let signed = format!("{h}.{p}");
+    let mut verified = false;
+    for key in candidates {
+        let (Some(n), Some(e)) = (&key.n, &key.e) else {
+            continue;
+        };
+        let public = ring::signature::RsaPublicKeyComponents {
+            n: decode(n, "key modulus")?,
+            e: decode(e, "key exponent")?,
+        };
+        if public
+            .verify(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                signed.as_bytes(),
+                &signature,
+            )
+            .is_ok()
+        {
+            verified = true;
+            break;
+        }
+    }
+    if !verified {
+        return Err(refused("the ID token's signature does not verify"));
+    }
     let claims: Value =
         serde_json::from_slice(&decode(p, "payload")?).map_err(|_| refused("the ID token's payload is not JSON"))?;
     if claims["iss"] != issuer {

@@ -110,6 +110,18 @@ fn only_a_token_signed_by_the_providers_key_for_this_login_is_accepted() {
     c["azp"] = json!(CLIENT);
     verify_id_token(&sign(&good, &header, &c), &jwks, ISSUER, CLIENT, NONCE, NOW).unwrap();
 
+    // No key id: any of the provider's keys may have signed it.
+    let both = Jwks {
+        keys: vec![other.jwk.clone(), good.jwk.clone()],
+    };
+    let no_kid = sign(&good, &json!({"alg": "RS256"}), &claims());
+    verify_id_token(&no_kid, &both, ISSUER, CLIENT, NONCE, NOW).unwrap();
+    refused(
+        &sign(&other, &json!({"alg": "RS256"}), &claims()),
+        &jwks,
+        "signature does not verify",
+    );
+
     // Signed by another key under the same key id.
     refused(&sign(&other, &header, &claims()), &jwks, "signature does not verify");
     // The payload changed after signing.

@@ -107,8 +107,23 @@ pub fn oidc_from_env(
         message: why.to_owned(),
     };
     let issuer = issuer.trim().to_owned();
-    let local = issuer.starts_with("http://127.0.0.1") || issuer.starts_with("http://localhost");
-    if !issuer.starts_with("https://") && !local {
+    // http:// only for a provider on this machine (the host parsed, not a prefix:
+    // `http://localhost.evil.example` is not local).
+    let parsed = reqwest::Url::parse(&issuer).ok();
+    let local = parsed.as_ref().is_some_and(|u| {
+        u.scheme() == "http"
+            && u.host_str().is_some_and(|h| {
+                h == "localhost"
+                    || h.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            })
+    });
+    if !(parsed
+        .as_ref()
+        .is_some_and(|u| u.scheme() == "https" && u.host().is_some())
+        || local)
+    {
         return Err(bad(
             "PRISM_OIDC_ISSUER",
             "must be an https:// URL (http:// only on this machine)",
@@ -473,6 +488,36 @@ mod tests {
 
     fn notify_with(vars: &[(&str, &str)]) -> Result<NotifyConfig, ConfigError> {
         NotifyConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn an_issuer_is_https_or_on_this_machine() {
+        let with = |issuer: &str| {
+            oidc_from_env(
+                |k| match k {
+                    "PRISM_OIDC_ISSUER" => Some(issuer.to_owned()),
+                    "PRISM_OIDC_CLIENT_ID" | "PRISM_OIDC_CLIENT_SECRET" => Some("x".into()),
+                    _ => None,
+                },
+                Some("https://prism.example.com"),
+            )
+        };
+        for ok in [
+            "https://id.example.com/realms/x",
+            "http://127.0.0.1:5556",
+            "http://localhost:8080/dex",
+        ] {
+            assert!(with(ok).unwrap().is_some(), "{ok}");
+        }
+        for bad in [
+            "http://localhost.evil.example",
+            "http://127.0.0.1.evil.example",
+            "http://id.example.com",
+            "ftp://x",
+        ] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("PRISM_OIDC_ISSUER"), "{bad}: {e}");
+        }
     }
 
     #[test]

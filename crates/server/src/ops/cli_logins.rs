@@ -158,6 +158,9 @@ pub async fn approve(ctx: &Ctx, caller: &Caller, code: &str) -> OpResult<()> {
     );
     let mut tx = ctx.store.begin().await?;
     if !store::approve(&mut tx, r.id, caller.user.id, &sealed).await? {
+        // Approved twice at once: the token minted for this attempt goes.
+        drop(tx);
+        prism_store::tokens::revoke_token(&mut *ctx.store.conn().await?, token.token.id).await?;
         return Err(OpError::conflict("this login was approved already"));
     }
     audit::record(

@@ -100,9 +100,16 @@ pub async fn finish(
     cb: &Callback,
     cookie: Option<&str>,
 ) -> OpResult<(Session, Option<String>)> {
-    match finish_checked(ctx, address, cb, cookie).await {
+    let sealed: Option<Sealed> = cookie
+        .and_then(|c| B64URL.decode(c).ok())
+        .and_then(|b| ctx.secrets.open(&b).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let started_here = sealed.is_some();
+    match finish_checked(ctx, address, cb, sealed).await {
         Ok(s) => Ok(s),
-        Err(e) => {
+        // Only a login this server started is audited: anyone can call the
+        // callback, and must not be able to fill the audit log.
+        Err(e) if started_here => {
             let mut tx = ctx.store.begin().await?;
             let origin = Origin {
                 actor_id: None,
@@ -121,6 +128,7 @@ pub async fn finish(
             tx.commit().await?;
             Err(e)
         }
+        Err(e) => Err(e),
     }
 }
 
@@ -128,27 +136,31 @@ async fn finish_checked(
     ctx: &Ctx,
     address: &str,
     cb: &Callback,
-    cookie: Option<&str>,
+    sealed: Option<Sealed>,
 ) -> OpResult<(Session, Option<String>)> {
     let oidc = oidc(ctx)?;
-    if let Some(e) = &cb.error {
-        let said = cb.error_description.as_deref().unwrap_or("");
-        return Err(OpError::Unauthenticated(format!(
-            "the identity provider refused: {e} {said}"
-        )));
-    }
     let again = |why: &str| OpError::Unauthenticated(format!("{why}; start the login again"));
-    let sealed: Sealed = cookie
-        .and_then(|c| B64URL.decode(c).ok())
-        .and_then(|b| ctx.secrets.open(&b).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| again("this login was not started in this browser"))?;
+    // This browser's login and its state first: nothing else in the query is
+    // looked at for a callback this server did not start.
+    let sealed = sealed.ok_or_else(|| again("this login was not started in this browser"))?;
     if prism_store::now_ms() - sealed.at > PENDING_MAX_AGE_MS {
         return Err(again("the login took longer than 10 minutes"));
     }
     let state = cb.state.as_deref().unwrap_or("");
     if !secret_token::constant_time_eq(state, &sealed.pending.state) {
         return Err(again("the login's state does not match"));
+    }
+    if let Some(e) = &cb.error {
+        // The error code only when it is one (OAuth's are short words); the
+        // description is the provider's text, not shown.
+        let word = if !e.is_empty() && e.len() <= 40 && e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            e.as_str()
+        } else {
+            "an error"
+        };
+        return Err(OpError::Unauthenticated(format!(
+            "the identity provider refused the login ({word})"
+        )));
     }
     let code = cb
         .code
