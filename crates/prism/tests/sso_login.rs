@@ -91,7 +91,9 @@ fn people_sign_in_with_the_company_provider_and_their_groups_set_their_roles() {
     let url = server.url.clone();
     let alice = |groups: Value| {
         json!({"alice": {"password": "alice-idp-pw", "email": "alice@example.com", "name": "Alice Ops", "groups": groups},
-               "admin": {"password": "idp-admin-pw", "groups": ["platform"]}})
+               "admin": {"password": "idp-admin-pw", "groups": ["platform"]},
+               // Another subject at the provider under alice's name (renamed or reused).
+               "mallory": {"password": "mallory-idp-pw", "preferred_username": "alice", "groups": ["shop-ops"]}})
     };
     let idp = OidcProvider::start(
         CLIENT,
@@ -288,6 +290,11 @@ fn people_sign_in_with_the_company_provider_and_their_groups_set_their_roles() {
     // Audited: the two that came with this server's login cookie, not the anonymous one.
     let (_, failed) = api(&url, &admin, "GET", "/api/v1/audit?action=auth.sso_failed", None);
     assert_eq!(failed.as_array().unwrap().len(), 2, "{failed}");
+
+    // Another subject under alice's name: not alice.
+    let (_, answer) = sso(&url, "mallory", "mallory-idp-pw");
+    assert_eq!(answer.status().as_u16(), 401);
+    assert!(answer.text().unwrap().contains("may not sign in with single sign-on"));
 
     // The provider's "admin" is not Prism's local admin: never taken over.
     let (answer_browser, answer) = sso(&url, "admin", "idp-admin-pw");

@@ -173,3 +173,30 @@ pub async fn create_external(c: &mut AnyConnection, username: &str, display_name
     .map_err(unique("user", "username", username))?;
     get(c, id).await
 }
+
+/// The user an identity provider knows as `external_id` (`issuer#subject`).
+pub async fn by_external_id(c: &mut AnyConnection, external_id: &str) -> Result<Option<User>> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLS} FROM users WHERE external_id = $1"))
+            .bind(external_id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// The provider's identity recorded for a user, if any.
+pub async fn external_id_of(c: &mut AnyConnection, user_id: i64) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT external_id FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(c)
+        .await?)
+}
+
+pub async fn set_external_id(c: &mut AnyConnection, user_id: i64, external_id: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET external_id = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(external_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}

@@ -86,6 +86,10 @@ const PINNED: &[(&str, &str)] = &[
         "9537d070e2d21f6ce3339245291ddbbe34af9b675283d8f5f94cce6af71e76eb3c4233641fc084ced63eb08b1cbe38f3",
     ),
     (
+        "sqlite/0038_external_ids.sql",
+        "8d6f15483c63032e73fb3e2e61bd8e39e0913f050c6518611d62aafde7a5d18a6ed4cc2a7856485761e9f05f82e8b7b2",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -168,6 +172,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0037_cli_logins.sql",
         "9549a90b49b3ce2f96974f6f630976c5f41842fc84a2644e6dc8382866f8a93f506a78a81427c1632f62e2b8ad554806",
+    ),
+    (
+        "postgres/0038_external_ids.sql",
+        "8d6f15483c63032e73fb3e2e61bd8e39e0913f050c6518611d62aafde7a5d18a6ed4cc2a7856485761e9f05f82e8b7b2",
     ),
 ];
 

@@ -87,7 +87,8 @@ const provider = new Provider(issuer, {
         const now = account(id) || a;
         return {
           sub: id,
-          preferred_username: id,
+          // A name the account file may set apart from the subject (a renamed or reused name).
+          preferred_username: now.preferred_username || id,
           email: now.email,
           name: now.name,
           groups: now.groups || [],

@@ -115,6 +115,7 @@ pub async fn login(ctx: &Ctx, config: &LdapConfig, address: &str, username: &str
             display_name: found.display_name.as_deref(),
             groups: &found.groups,
             refusal: "wrong username or password",
+            external_id: None,
         },
         address,
     )
@@ -130,6 +131,10 @@ pub(super) struct External<'a> {
     pub groups: &'a [String],
     /// The one message for every refusal (a disabled user, a local user of the same name).
     pub refusal: &'static str,
+    /// Who the provider says this is for good (`issuer#subject`), when it
+    /// says so: the user is found by it, and a name once tied to another
+    /// subject is refused (a renamed or reused name at the provider).
+    pub external_id: Option<&'a str>,
 }
 
 /// The user `who` names, created at the first login, with exactly the
@@ -137,16 +142,37 @@ pub(super) struct External<'a> {
 pub(super) async fn sync(ctx: &Ctx, who: External<'_>, address: &str) -> OpResult<User> {
     let refused = || OpError::Unauthenticated(who.refusal.into());
     let mut tx = ctx.store.begin().await?;
-    let user = match users::find_by_name(&mut tx, who.username).await? {
-        Some(u) if u.source != who.source => {
-            // A local user (or another system's) of the same name: not this source's to decide.
-            return Err(refused());
-        }
+    let known = match who.external_id {
+        Some(x) => users::by_external_id(&mut tx, x).await?,
+        None => None,
+    };
+    let user = match known {
         Some(u) => u,
-        None => {
-            let display = who.display_name.unwrap_or(who.username);
-            users::create_external(&mut tx, who.username, display, who.source).await?
-        }
+        None => match users::find_by_name(&mut tx, who.username).await? {
+            Some(u) if u.source != who.source => {
+                // A local user (or another system's) of the same name: not this source's to decide.
+                return Err(refused());
+            }
+            Some(u) => {
+                if let Some(x) = who.external_id {
+                    match users::external_id_of(&mut tx, u.id).await? {
+                        // The name belongs to another subject at the provider.
+                        Some(other) if other != x => return Err(refused()),
+                        Some(_) => {}
+                        None => users::set_external_id(&mut tx, u.id, x).await?,
+                    }
+                }
+                u
+            }
+            None => {
+                let display = who.display_name.unwrap_or(who.username);
+                let u = users::create_external(&mut tx, who.username, display, who.source).await?;
+                if let Some(x) = who.external_id {
+                    users::set_external_id(&mut tx, u.id, x).await?;
+                }
+                u
+            }
+        },
     };
     if user.is_disabled() {
         return Err(refused());

@@ -185,6 +185,7 @@ async fn finish_checked(
             display_name: who.display_name.as_deref(),
             groups: &who.groups,
             refusal: "this account may not sign in with single sign-on",
+            external_id: Some(&format!("{}#{}", oidc.config.issuer, who.subject)),
         },
         address,
     )
