@@ -165,22 +165,27 @@ fn people_sign_in_with_the_company_provider_and_their_groups_set_their_roles() {
         .spawn()
         .unwrap();
     let mut said = BufReader::new(cli.stderr.take().unwrap());
-    let (mut page_url, mut code) = (String::new(), String::new());
-    while page_url.is_empty() || code.is_empty() {
+    let page_url = format!("{url}/cli-login");
+    let (mut saw_page, mut code) = (false, String::new());
+    while code.is_empty() {
         let mut l = String::new();
         assert!(said.read_line(&mut l).unwrap() > 0, "prism login --sso ended early");
-        if let Some(u) = l.trim().strip_prefix(&format!("{url}/cli-login?code=")) {
-            page_url = l.trim().to_owned();
-            code = u.to_owned();
-        } else if let Some(rest) = l.split("shows the code ").nth(1) {
-            assert_eq!(rest.split('.').next().unwrap(), code, "{l}");
+        let l = l.trim();
+        if l == page_url {
+            saw_page = true;
+        } else if saw_page && l.len() == 9 && l.as_bytes()[4] == b'-' {
+            code = l.to_owned();
         }
     }
+    let csrf_of = |page: &str| {
+        let at = page.find("name=\"csrf\" value=\"").expect("a form") + "name=\"csrf\" value=\"".len();
+        page[at..].split('"').next().unwrap().to_owned()
+    };
     // Nobody logged in: the page leads to the login (and the SSO button keeps where to go).
     let r = client().get(&page_url).send().unwrap();
     assert_eq!(r.status().as_u16(), 303);
     let to = location(&r);
-    assert!(to.starts_with("/login?next=%2Fcli-login%3Fcode%3D"), "{to}");
+    assert_eq!(to, "/login?next=%2Fcli-login");
     let login_page = client().get(format!("{url}{to}")).send().unwrap().text().unwrap();
     let at = login_page
         .find("href=\"/auth/oidc/login?next=")
@@ -198,14 +203,29 @@ fn people_sign_in_with_the_company_provider_and_their_groups_set_their_roles() {
         page_url,
         "back to the approval page"
     );
-    // alice's browser shows the code and the request, and approves it.
-    let page = browser.get(&page_url).send().unwrap().text().unwrap();
+    // A code in the address is not taken: the page asks for it.
+    let page = browser
+        .get(format!("{page_url}?code={code}"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("cli-login-code-form") && !page.contains(&code), "{page}");
+    // alice types the code: the request is shown, and she approves it.
+    let page = browser
+        .post(format!("{url}/cli-login/check"))
+        .form(&[
+            ("csrf", csrf_of(&page).as_str()),
+            ("code", code.to_lowercase().as_str()),
+        ])
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(page.contains(&code) && page.contains("laptop"), "{page}");
-    let at = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-    let csrf = page[at..].split('"').next().unwrap().to_owned();
     let done = browser
         .post(format!("{url}/cli-login"))
-        .form(&[("csrf", csrf.as_str()), ("code", code.as_str())])
+        .form(&[("csrf", csrf_of(&page).as_str()), ("code", code.as_str())])
         .send()
         .unwrap()
         .text()
@@ -219,7 +239,14 @@ fn people_sign_in_with_the_company_provider_and_their_groups_set_their_roles() {
     assert_eq!(who.code, 0, "{who:?}");
     assert!(who.stdout.contains("\"alice\""), "{who:?}");
     // The same code again: nothing waits under it any more.
-    let again = browser.get(&page_url).send().unwrap().text().unwrap();
+    let form = browser.get(&page_url).send().unwrap().text().unwrap();
+    let again = browser
+        .post(format!("{url}/cli-login/check"))
+        .form(&[("csrf", csrf_of(&form).as_str()), ("code", code.as_str())])
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(again.contains("cli-login-unknown"), "{again}");
 
     // An admin ends alice's sessions at once (a developer may not).

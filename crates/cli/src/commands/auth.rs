@@ -105,7 +105,7 @@ async fn login_in_browser(args: LoginArgs, url: String) -> CliResult<()> {
         .unwrap_or_else(|| format!("{url}{}", started.verify_path));
     eprintln!("Open this page in a browser and log in there if asked:\n\n  {page}\n");
     eprintln!(
-        "Approve the login only if the page shows the code {}. Waiting...",
+        "Then type this code there and approve:\n\n  {}\n\nWaiting...",
         started.user_code
     );
     let poll = json!({"poll_secret": started.poll_secret});

@@ -40,7 +40,7 @@ pub struct StartCliLogin {
 pub struct CliLoginStarted {
     /// Shown in the terminal and on the page, to be compared.
     pub user_code: String,
-    /// The page to open, on this server (`/cli-login?code=...`).
+    /// The page to open, on this server (`/cli-login`), where the code is typed.
     pub verify_path: String,
     /// The same with PRISM_PUBLIC_URL in front, when it is set.
     pub verify_url: Option<String>,
@@ -56,6 +56,8 @@ pub struct CliLoginView {
     pub name: String,
     pub address: String,
     pub created_at: i64,
+    /// Asked for from another address than the person looking at it.
+    pub elsewhere: bool,
 }
 
 /// What the command line gets when it polls.
@@ -106,7 +108,9 @@ pub async fn start(ctx: &Ctx, address: &str, req: StartCliLogin) -> OpResult<Cli
     )
     .await?;
     tx.commit().await?;
-    let verify_path = format!("/cli-login?code={code}");
+    // The page, without the code: the person types what their terminal shows,
+    // so a link someone else sends them cannot carry a login of theirs.
+    let verify_path = "/cli-login".to_owned();
     Ok(CliLoginStarted {
         verify_url: ctx.settings.public_url.as_ref().map(|u| format!("{u}{verify_path}")),
         verify_path,
@@ -126,9 +130,10 @@ async fn waiting(ctx: &Ctx, code: &str) -> OpResult<store::CliLogin> {
 }
 
 /// The request the page shows (any logged-in person may look at a code).
-pub async fn show(ctx: &Ctx, _caller: &Caller, code: &str) -> OpResult<CliLoginView> {
+pub async fn show(ctx: &Ctx, caller: &Caller, code: &str) -> OpResult<CliLoginView> {
     let r = waiting(ctx, code).await?;
     Ok(CliLoginView {
+        elsewhere: r.address != caller.address,
         user_code: r.user_code,
         name: r.name,
         address: r.address,

@@ -3,7 +3,7 @@
 //! request came from, and one button; the same operations as the API's
 //! (`ops::cli_logins`).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::context;
 use serde::Deserialize;
@@ -41,12 +41,15 @@ async fn page_for(state: &AppState, caller: &Caller, code: &str, approved: bool)
     .await
 }
 
-pub async fn page(
-    State(state): State<AppState>,
-    Web(caller): Web,
-    Query(q): Query<CodeQuery>,
-) -> WebResult<Html<String>> {
-    page_for(&state, &caller, &q.code, false).await
+/// The code form. A code in the address is not taken: the person types the
+/// one their terminal shows (a link cannot bring someone else's login).
+pub async fn page(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
+    page_for(&state, &caller, "", false).await
+}
+
+/// The typed code: the request it names, with the approve button.
+pub async fn check(State(state): State<AppState>, p: Posted<CodeQuery>) -> WebResult<Html<String>> {
+    page_for(&state, &p.caller, &p.form.code, false).await
 }
 
 pub async fn approve(State(state): State<AppState>, p: Posted<CodeQuery>) -> WebResult<Response> {

@@ -122,6 +122,7 @@ fn routes() -> Routes {
     .form("/apps/{name}/webhook/delete", webhooks::delete)
     .page("/ops-tools", ops_tools::page)
     .page("/cli-login", cli_login::page)
+    .form("/cli-login/check", cli_login::check)
     .form("/cli-login", cli_login::approve)
     .page("/projects/{name}/webhook", webhooks::project)
     .form("/projects/{name}/webhook", webhooks::project_create)

@@ -138,6 +138,8 @@ pub const EN: &[(&str, &str)] = &[
     ("cli_login.approved", "Approved: go back to your terminal."),
     ("cli_login.unknown", "No login with this code is waiting (it may have expired after 10 minutes, or been approved already)."),
     ("cli_login.continue", "Continue"),
+    ("cli_login.type", "Type the code your terminal shows after prism login --sso."),
+    ("cli_login.elsewhere", "This login was asked for from another address than the one you are using now. Approve it only if that is your own machine."),
     ("login.title", "Log in to Prism"),
     ("login.username", "Username"),
     ("login.password", "Password"),

@@ -61,6 +61,8 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("cli_login.approved", "已批准：请回到终端。"),
     ("cli_login.unknown", "没有使用此代码的待批准登录（可能已在 10 分钟后过期，或已被批准）。"),
     ("cli_login.continue", "继续"),
+    ("cli_login.type", "输入 prism login --sso 后终端显示的代码。"),
+    ("cli_login.elsewhere", "此次登录请求来自与你当前不同的地址。只有确认是你自己的机器时才批准。"),
     ("login.title", "登录 Prism"),
     ("login.username", "用户名"),
     ("login.password", "密码"),
