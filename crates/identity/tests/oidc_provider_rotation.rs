@@ -6,14 +6,14 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use prism_identity::oidc::{Oidc, OidcConfig};
-use ring::rand::SystemRandom;
-use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+
+mod common;
+use ring::signature::RsaKeyPair;
 use serde_json::{json, Value};
 
 struct Key {
@@ -22,54 +22,15 @@ struct Key {
 }
 
 fn key(kid: &str) -> Key {
-    let dir = tempfile::tempdir().unwrap();
-    let pem = dir.path().join("k.pem");
-    assert!(Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out"
-        ])
-        .arg(&pem)
-        .status()
-        .unwrap()
-        .success());
-    let der = Command::new("openssl")
-        .args(["pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in"])
-        .arg(&pem)
-        .output()
-        .unwrap()
-        .stdout;
-    let m = String::from_utf8(
-        Command::new("openssl")
-            .args(["rsa", "-noout", "-modulus", "-in"])
-            .arg(&pem)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let n = hex::decode(m.trim().trim_start_matches("Modulus=")).unwrap();
+    let (pair, n) = common::rsa_key();
     Key {
-        pair: RsaKeyPair::from_pkcs8(&der).unwrap(),
+        pair,
         jwk: json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": B64URL.encode(n), "e": "AQAB"}),
     }
 }
 
 fn sign(k: &Key, kid: &str, claims: &Value) -> String {
-    let msg = format!(
-        "{}.{}",
-        B64URL.encode(json!({"alg": "RS256", "kid": kid}).to_string()),
-        B64URL.encode(claims.to_string())
-    );
-    let mut sig = vec![0u8; k.pair.public().modulus_len()];
-    k.pair
-        .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg.as_bytes(), &mut sig)
-        .unwrap();
-    format!("{msg}.{}", B64URL.encode(sig))
+    common::sign(&k.pair, &json!({"alg": "RS256", "kid": kid}), claims)
 }
 
 /// What the provider answers, changeable while it runs; every request line is logged.

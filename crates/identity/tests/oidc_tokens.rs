@@ -4,13 +4,12 @@
 //! public modulus, the audience, the issuer, the expiry, the nonce, an
 //! unknown key id) and is refused naming what is wrong.
 
-use std::process::Command;
+mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use prism_identity::oidc::{verify_id_token, Jwk, Jwks};
-use ring::rand::SystemRandom;
-use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use ring::signature::RsaKeyPair;
 use serde_json::{json, Value};
 
 const ISSUER: &str = "https://id.example.com";
@@ -24,41 +23,9 @@ struct Key {
 }
 
 fn key(kid: &str) -> Key {
-    let dir = tempfile::tempdir().unwrap();
-    let pem = dir.path().join("key.pem");
-    let ok = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&pem)
-        .output()
-        .expect("openssl")
-        .status
-        .success();
-    assert!(ok, "openssl genpkey");
-    let der = Command::new("openssl")
-        .args(["pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in"])
-        .arg(&pem)
-        .output()
-        .unwrap()
-        .stdout;
-    let modulus = String::from_utf8(
-        Command::new("openssl")
-            .args(["rsa", "-noout", "-modulus", "-in"])
-            .arg(&pem)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let n = hex::decode(modulus.trim().trim_start_matches("Modulus=")).unwrap();
+    let (pair, n) = common::rsa_key();
     Key {
-        pair: RsaKeyPair::from_pkcs8(&der).expect("PKCS#8 key"),
+        pair,
         jwk: Jwk {
             kty: "RSA".into(),
             kid: Some(kid.into()),
@@ -70,16 +37,7 @@ fn key(kid: &str) -> Key {
 }
 
 fn sign(k: &Key, header: &Value, claims: &Value) -> String {
-    let msg = format!(
-        "{}.{}",
-        B64URL.encode(header.to_string()),
-        B64URL.encode(claims.to_string())
-    );
-    let mut sig = vec![0u8; k.pair.public().modulus_len()];
-    k.pair
-        .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg.as_bytes(), &mut sig)
-        .unwrap();
-    format!("{msg}.{}", B64URL.encode(sig))
+    common::sign(&k.pair, header, claims)
 }
 
 fn claims() -> Value {

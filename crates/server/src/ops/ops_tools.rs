@@ -238,15 +238,18 @@ pub async fn check(ctx: &Ctx, caller: Option<&Caller>, original_uri: Option<&str
         return Ok(Verdict::Forbidden);
     };
     // `..` or encoded tricks never name a registered tool: the lookup is exact.
-    let Some(tool) = store::find(&mut *ctx.store.conn().await?, cluster, name).await? else {
+    // Asked before every request to a tool: one connection, one read of the memberships.
+    let mut c = ctx.store.conn().await?;
+    let Some(tool) = store::find(&mut c, cluster, name).await? else {
         return Ok(Verdict::Forbidden);
     };
-    let held = roles_of(ctx, caller).await?;
+    let memberships = projects::memberships_of(&mut c, caller.user.id).await?;
+    drop(c);
+    let held: Vec<String> = memberships.iter().map(|m| m.role.clone()).collect();
     if !may_open(caller, &held, &tool.role_words()?) {
         return Ok(Verdict::Forbidden);
     }
-    let mut memberships: Vec<String> = projects::memberships_of(&mut *ctx.store.conn().await?, caller.user.id)
-        .await?
+    let mut memberships: Vec<String> = memberships
         .into_iter()
         .map(|m| format!("{}:{}", m.project, m.role))
         .collect();

@@ -2,17 +2,13 @@
 //! by the project's operators; forges post to `/hooks/git-project/{project}/{id}`
 //! (no login; the forge signs each delivery).
 
-use std::collections::HashMap;
-
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
-use super::webhooks::DELIVERY_LIMIT;
 use crate::auth::caller::Address;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::json::{ApiJson, OptionalJson};
 use crate::ops::project_webhooks::{
     self as op, ProjectIncoming, ProjectReceipt, ProjectWebhookSecret, ProjectWebhookView,
@@ -96,21 +92,7 @@ pub async fn receive(
     headers: HeaderMap,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<ProjectReceipt>)> {
-    let body = Bytes::from_request(req, &state).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("delivery larger than {DELIVERY_LIMIT} bytes"),
-            )
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text())
-        }
-    })?;
-    let headers: HashMap<String, String> = headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
+    let (headers, body) = super::webhooks::delivery(&state, headers, req).await?;
     let receipt = op::receive(
         &state,
         ProjectIncoming {

@@ -98,21 +98,7 @@ pub async fn receive(
     headers: HeaderMap,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<Receipt>)> {
-    let body = Bytes::from_request(req, &state).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("delivery larger than {DELIVERY_LIMIT} bytes"),
-            )
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text())
-        }
-    })?;
-    let headers: HashMap<String, String> = headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
+    let (headers, body) = delivery(&state, headers, req).await?;
     let receipt = op::receive(
         &state,
         Incoming {
@@ -130,4 +116,30 @@ pub async fn receive(
         StatusCode::OK
     };
     Ok((status, Json(receipt)))
+}
+
+/// A delivery's headers (names lowercase, values that are text) and its
+/// body, read up to [`DELIVERY_LIMIT`] (413 past it): what both receiving
+/// endpoints hand to their operation.
+pub(super) async fn delivery(
+    state: &AppState,
+    headers: HeaderMap,
+    req: Request,
+) -> ApiResult<(HashMap<String, String>, Bytes)> {
+    let body = Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("delivery larger than {DELIVERY_LIMIT} bytes"),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text())
+        }
+    })?;
+    let headers = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    Ok((headers, body))
 }
