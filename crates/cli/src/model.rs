@@ -230,6 +230,9 @@ pub struct Deploy {
     pub break_glass_by: Option<String>,
     #[serde(default)]
     pub break_glass_reason: Option<String>,
+    /// A canary or blue-green rollout's progress.
+    #[serde(default)]
+    pub rollout: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -62,6 +62,10 @@ words! {
         Crashed => "crashed",
         /// Prism itself failed (store).
         Internal => "internal",
+        /// A canary's or blue-green check's metric gate failed (or stayed inconclusive).
+        Gate => "gate",
+        /// A person aborted a canary or blue-green rollout.
+        Aborted => "aborted",
     }
 }
 

@@ -42,6 +42,8 @@ use crate::routes::*;
         app_secrets::list_for_application, app_secrets::put_for_application, app_secrets::delete_for_application,
         app_secrets::list_for_project, app_secrets::put_for_project, app_secrets::delete_for_project,
         directory::get_rules, directory::put_rules,
+        rollouts::get_strategy, rollouts::put_strategy, rollouts::command,
+        rollouts::get_prometheus, rollouts::put_prometheus, rollouts::delete_prometheus,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security),

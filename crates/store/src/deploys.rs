@@ -49,6 +49,12 @@ pub struct Deploy {
     /// epoch), and the same in the window's zone ("2026-12-08 22:00 Asia/Shanghai").
     pub opens_at: Option<i64>,
     pub opens_local: Option<String>,
+    /// A canary or blue-green rollout's progress (strategy, step, split,
+    /// gate values), once planned with one.
+    #[schema(value_type = Option<Object>)]
+    pub rollout: Option<serde_json::Value>,
+    /// What a person asked the running rollout to do, until the job takes it.
+    pub rollout_command: Option<String>,
     #[serde(skip)]
     pub app_id: i64,
     #[serde(skip)]
@@ -82,6 +88,8 @@ struct Row {
     break_glass_reason: Option<String>,
     opens_at: Option<i64>,
     opens_local: Option<String>,
+    rollout: Option<String>,
+    rollout_command: Option<String>,
     app_id: i64,
     env_id: i64,
     project_id: i64,
@@ -123,6 +131,8 @@ impl TryFrom<Row> for Deploy {
             break_glass_reason: r.break_glass_reason,
             opens_at: r.opens_at,
             opens_local: r.opens_local,
+            rollout: json(r.rollout)?,
+            rollout_command: r.rollout_command,
             app_id: r.app_id,
             env_id: r.env_id,
             project_id: r.project_id,
@@ -132,7 +142,7 @@ impl TryFrom<Row> for Deploy {
 
 const SELECT: &str = "SELECT d.id, d.release_id, a.name AS application, e.name AS environment, d.kind, d.state, d.failure_kind, d.template_version, \
     d.manifests, d.diff, d.requested_by, d.reviewer, d.review_comment, d.reviewed_at, d.rollback_of, d.error, d.created_at, \
-    d.updated_at, d.finished_at, d.break_glass_by, d.break_glass_reason, d.opens_at, d.opens_local, d.app_id, d.env_id, a.project_id FROM deploys d JOIN applications a ON a.id = d.app_id \
+    d.updated_at, d.finished_at, d.break_glass_by, d.break_glass_reason, d.opens_at, d.opens_local, d.rollout, d.rollout_command, d.app_id, d.env_id, a.project_id FROM deploys d JOIN applications a ON a.id = d.app_id \
     JOIN environments e ON e.id = d.env_id";
 
 pub struct NewDeploy<'a> {
@@ -362,4 +372,38 @@ pub async fn orphaned(c: &mut AnyConnection, quiet_for_ms: i64) -> Result<Vec<i6
     .bind(now_ms() - quiet_for_ms)
     .fetch_all(c)
     .await?)
+}
+
+/// Writes a rollout's progress (the deploy job's alone).
+pub async fn set_rollout(c: &mut AnyConnection, id: i64, progress: &serde_json::Value) -> Result<()> {
+    sqlx::query("UPDATE deploys SET rollout = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(progress.to_string())
+        .bind(now_ms())
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Leaves a person's command for the running rollout (replacing one not yet taken).
+pub async fn set_rollout_command(c: &mut AnyConnection, id: i64, command: &str) -> Result<()> {
+    sqlx::query("UPDATE deploys SET rollout_command = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(command)
+        .bind(now_ms())
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Takes the command `seen` (false if another replaced it meanwhile: it is
+/// read again on the next look).
+pub async fn take_rollout_command(c: &mut AnyConnection, id: i64, seen: &str) -> Result<bool> {
+    let n = sqlx::query("UPDATE deploys SET rollout_command = NULL WHERE id = $1 AND rollout_command = $2")
+        .bind(id)
+        .bind(seen)
+        .execute(c)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
 }

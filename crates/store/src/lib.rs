@@ -28,6 +28,7 @@ pub mod notifications;
 pub mod ops_tools;
 pub mod projects;
 pub mod releases;
+pub mod rollouts;
 pub mod sealed;
 pub mod slots;
 pub mod stacks;

@@ -90,6 +90,10 @@ const PINNED: &[(&str, &str)] = &[
         "8d6f15483c63032e73fb3e2e61bd8e39e0913f050c6518611d62aafde7a5d18a6ed4cc2a7856485761e9f05f82e8b7b2",
     ),
     (
+        "sqlite/0039_progressive.sql",
+        "47516f654fde1d85097ae8c65100f0c181bb936834d712c412c44e278282ba82d77a1a6794b9952d914eb1896000d68e",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -176,6 +180,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0038_external_ids.sql",
         "8d6f15483c63032e73fb3e2e61bd8e39e0913f050c6518611d62aafde7a5d18a6ed4cc2a7856485761e9f05f82e8b7b2",
+    ),
+    (
+        "postgres/0039_progressive.sql",
+        "37d00e5e0985d3a28160da603ff46a13956f48bdf6a0898f7ccfd67718226b08819fe987b1a5ac29262a243e90d5df9d",
     ),
 ];
 

@@ -70,6 +70,26 @@ pub enum ClusterCommand {
     Delete { name: String },
     /// Check that Prism can reach a cluster with its stored credentials (exit 1 when not)
     Health { name: String },
+    /// The cluster's Prometheus, which canary and blue-green metric gates ask
+    /// (without options: show it)
+    Prometheus {
+        name: String,
+        /// The Prometheus server's base URL, e.g. http://prometheus.monitoring:9090
+        #[arg(long, value_name = "URL", conflicts_with = "remove")]
+        url: Option<String>,
+        /// Basic auth user (the password is read from --password-file)
+        #[arg(long, requires = "password_file", requires = "url")]
+        username: Option<String>,
+        /// A file with the basic auth password (- for stdin)
+        #[arg(long, value_name = "PATH", requires = "username")]
+        password_file: Option<String>,
+        /// A file with a bearer token (- for stdin)
+        #[arg(long, value_name = "PATH", conflicts_with = "username", requires = "url")]
+        token_file: Option<String>,
+        /// Remove the cluster's Prometheus
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 pub async fn run(ctx: &Ctx, cmd: ClusterCommand) -> CliResult<()> {
@@ -150,6 +170,17 @@ pub async fn run(ctx: &Ctx, cmd: ClusterCommand) -> CliResult<()> {
             let answer = ctx.client.patch(&["clusters", &name], &Value::Object(body)).await?;
             super::show(ctx, &answer, print_cluster)
         }
+        ClusterCommand::Prometheus {
+            name,
+            url,
+            username,
+            password_file,
+            token_file,
+            remove,
+        } => {
+            at_most_one_stdin(&[password_file.as_deref(), token_file.as_deref()])?;
+            prometheus(ctx, name, url, username, password_file, token_file, remove).await
+        }
         ClusterCommand::Delete { name } => {
             let answer = ctx.client.delete(&["clusters", &name], &[]).await?;
             super::done(ctx, &answer, format!("Deleted cluster {name}."));
@@ -178,6 +209,52 @@ pub async fn run(ctx: &Ctx, cmd: ClusterCommand) -> CliResult<()> {
             }
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+struct PrometheusSetting {
+    cluster: String,
+    url: Option<String>,
+    auth: String,
+}
+
+async fn prometheus(
+    ctx: &Ctx,
+    name: String,
+    url: Option<String>,
+    username: Option<String>,
+    password_file: Option<String>,
+    token_file: Option<String>,
+    remove: bool,
+) -> CliResult<()> {
+    let path = ["clusters", name.as_str(), "prometheus"];
+    if remove {
+        let answer = ctx.client.delete(&path, &[]).await?;
+        super::done(ctx, &answer, format!("Cluster {name} has no Prometheus now."));
+        return Ok(());
+    }
+    let answer = match url {
+        None => ctx.client.get(&path, &[]).await?,
+        Some(url) => {
+            let mut body = Map::new();
+            body.insert("url".into(), Value::String(url));
+            put(&mut body, "username", username);
+            put(
+                &mut body,
+                "password",
+                password_file.map(|p| read_token(&p)).transpose()?,
+            );
+            put(&mut body, "token", token_file.map(|p| read_token(&p)).transpose()?);
+            ctx.client.put(&path, &Value::Object(body)).await?
+        }
+    };
+    super::show(ctx, &answer, |p: PrometheusSetting| {
+        print_fields(&[
+            ("Cluster", p.cluster),
+            ("Prometheus", opt(p.url.as_deref())),
+            ("Auth", p.auth),
+        ])
+    })
 }
 
 fn put(body: &mut Map<String, Value>, key: &str, value: Option<String>) {

@@ -553,6 +553,13 @@ fn print_deploy(d: Deploy) {
             },
         ),
         (
+            "Rollout",
+            d.rollout
+                .as_ref()
+                .map(super::rollout::progress_text)
+                .unwrap_or_else(|| "rolling update".into()),
+        ),
+        (
             "Rollback of",
             d.rollback_of
                 .map(|v| format!("deploy {v}"))

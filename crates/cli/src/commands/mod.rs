@@ -15,6 +15,7 @@ mod notify;
 mod ops_front;
 mod project;
 mod release;
+mod rollout;
 mod secret;
 mod template;
 mod token;
@@ -64,6 +65,8 @@ pub enum Command {
     /// Deploy a release into an environment and follow it (`prism deploy RELEASE --env ENV`);
     /// show, review, roll back deploys and check for drift
     Deploy(deploy::DeployArgs),
+    /// How releases roll out (rolling, canary, blue-green); promote, pause, resume, abort a running rollout
+    Rollout(rollout::RolloutArgs),
     /// Show, edit and preview a project's manifest templates
     Template(template::TemplateArgs),
     /// Show what runs in each environment, what is on its way and what is held
@@ -97,6 +100,7 @@ pub async fn dispatch(cmd: Command) -> CliResult<()> {
         Command::GitCredential(args) => build_setup::git_credential(&args.global.connect()?, args.command).await,
         Command::Executor(args) => build_setup::executor(&args.global.connect()?, args.command).await,
         Command::Base(args) => build_setup::base(&args.global.connect()?, args.command).await,
+        Command::Rollout(args) => rollout::run(&args.global.connect()?, args.command).await,
         Command::Template(args) => template::run(&args.global.connect()?, args.command).await,
         Command::Board(args) => board::run(&args.global.connect()?, args).await,
         Command::Audit(args) => audit::run(&args.global.connect()?, args).await,

@@ -30,6 +30,8 @@ use crate::services::deploy_plan::{self, cluster_for, DeployError, PlannedObject
 use crate::services::notices::{announce, Event};
 use crate::state::AppState;
 use prism_domain::{DeployEvent, DeployFailure, DeployKind, DeployState};
+use prism_kube::progressive::progress::Progress;
+use prism_kube::progressive::strategy::Strategy;
 use prism_notify::NoticeKind;
 
 pub const DEPLOY: &str = DeployJob::KIND;
@@ -149,7 +151,13 @@ pub async fn enqueue(
     Ok(())
 }
 
-async fn event(state: &AppState, id: i64, step: &str, message: &str, data: serde_json::Value) -> Result<(), JobError> {
+pub(super) async fn event(
+    state: &AppState,
+    id: i64,
+    step: &str,
+    message: &str,
+    data: serde_json::Value,
+) -> Result<(), JobError> {
     let mut c = state.store.conn().await?;
     deploys::event(&mut c, id, step, message, data).await?;
     Ok(())
@@ -195,7 +203,7 @@ async fn run(state: &AppState, id: i64, mut cancel: Cancel) -> Result<(), JobErr
     }
 }
 
-enum StepError {
+pub(super) enum StepError {
     Interrupted,
     /// Worth another attempt (the cluster did not answer); the job retries.
     Retry(String),
@@ -256,7 +264,26 @@ async fn step_plan(state: &AppState, d: &Deploy) -> Result<(), StepError> {
         json!({}),
     )
     .await?;
-    let (template_version, objects, diff) = deploy_plan::plan(state, d).await?;
+    // A rollback restores what ran before at once; a deploy rolls out the
+    // way its application's environment says (canary, blue-green, rolling).
+    let strategy = if d.kind == DeployKind::Deploy {
+        let mut c = state.store.conn().await?;
+        crate::ops::rollouts::strategy_for(&mut c, d.app_id, d.env_id)
+            .await
+            .map_err(|e| StepError::Failed(DeployFailure::Internal, e.to_string()))?
+    } else {
+        Strategy::Rolling
+    };
+    let (template_version, objects, diff) = deploy_plan::plan(state, d, &strategy).await?;
+    let progress = strategy.is_progressive().then(|| {
+        let replicas = objects
+            .iter()
+            .find(|o| o.reference.kind == "Deployment")
+            .and_then(|o| o.object.pointer("/spec/replicas"))
+            .and_then(|v| v.as_i64())
+            .unwrap_or(1);
+        Progress::new(strategy.clone(), i32::try_from(replicas).unwrap_or(1))
+    });
     let mut tx = state.store.begin().await?;
     let env = environments::get(&mut tx, d.env_id).await?;
     let manifests = serde_json::to_value(&objects).expect("planned objects serialise");
@@ -281,6 +308,17 @@ async fn step_plan(state: &AppState, d: &Deploy) -> Result<(), StepError> {
         return Ok(());
     }
     deploys::set_plan(&mut tx, d.id, template_version, &manifests, &diff).await?;
+    if let Some(p) = &progress {
+        deploys::set_rollout(&mut tx, d.id, &serde_json::to_value(p).expect("progress serialises")).await?;
+        deploys::event(
+            &mut tx,
+            d.id,
+            "plan",
+            &format!("rolls out as {}", describe(&p.strategy)),
+            json!({"strategy": p.strategy}),
+        )
+        .await?;
+    }
     let summary = diff_summary(&diff);
     deploys::event(
         &mut tx,
@@ -331,6 +369,33 @@ fn diff_summary(diff: &serde_json::Value) -> String {
         .join(", ")
 }
 
+/// `canary 10% -> 50% -> 100%`, `blue-green (old version kept 300 s)`.
+fn describe(s: &Strategy) -> String {
+    match s {
+        Strategy::Rolling => "a rolling update".into(),
+        Strategy::Canary { steps } => format!(
+            "a canary by replica share: {}",
+            steps
+                .iter()
+                .map(|s| format!("{}%", s.weight))
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        ),
+        Strategy::BlueGreen {
+            scale_down_delay_seconds,
+            ..
+        } => format!("blue-green by Service switch (the old version kept {scale_down_delay_seconds} s after it)"),
+    }
+}
+
+/// The strategy a planned deploy rolls out with (rolling without one).
+fn progress_of(d: &Deploy) -> Option<Progress> {
+    d.rollout
+        .clone()
+        .and_then(|v| serde_json::from_value::<Progress>(v).ok())
+        .filter(|p| p.strategy.is_progressive())
+}
+
 fn planned(d: &Deploy) -> Result<Vec<PlannedObject>, StepError> {
     serde_json::from_value(d.manifests.clone().unwrap_or_default())
         .map_err(|e| StepError::Failed(DeployFailure::Internal, format!("stored manifests unreadable: {e}")))
@@ -351,7 +416,21 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     drop(c);
     // Checked again at apply time: someone may have created a same-named object since the plan.
     deploy_plan::check_ownership(&cluster, &objects).await?;
-    for o in &sendable {
+    // A canary's Deployment and blue-green's live Service are the rollout's
+    // to apply, step by step; pruning waits until it is done.
+    let progress = progress_of(d);
+    let held_back = match &progress {
+        Some(p) => {
+            let m = crate::services::rollout_shape::main_objects(&p.strategy, &objects)?;
+            let i = match p.strategy {
+                Strategy::BlueGreen { .. } => m.service,
+                _ => Some(m.deployment),
+            };
+            i.map(|i| objects[i].reference.clone())
+        }
+        None => None,
+    };
+    for o in sendable.iter().filter(|o| Some(&o.reference) != held_back.as_ref()) {
         cluster
             .apply(&o.reference, &o.object, false)
             .await
@@ -365,20 +444,35 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
         )
         .await?;
     }
-    let deferred: Vec<PlannedObject> = deploy_plan::stored_objects(previous.as_ref())
+    if progress.is_none() {
+        prune(state, d, &cluster, &objects, previous.as_ref()).await?;
+    }
+    let mut c = state.store.conn().await?;
+    deploys::advance(&mut c, d.id, DeployState::Applying, DeployEvent::Applied).await?;
+    Ok(())
+}
+
+/// Deletes what the previous successful deploy applied and this one does
+/// not (the application's secrets of earlier deploys wait until the rollout
+/// is complete: the old pods still read them).
+async fn prune(
+    state: &AppState,
+    d: &Deploy,
+    cluster: &prism_kube::Cluster,
+    objects: &[PlannedObject],
+    previous: Option<&Deploy>,
+) -> Result<(), StepError> {
+    let deferred: Vec<PlannedObject> = deploy_plan::stored_objects(previous)
         .into_iter()
         .filter(crate::services::app_secrets::is_managed_secret)
         .collect();
-    for (r, uid) in deploy_plan::prune_candidates(&cluster, &objects, previous.as_ref()).await? {
+    for (r, uid) in deploy_plan::prune_candidates(cluster, objects, previous).await? {
         if deferred.iter().any(|o| o.reference == r) {
-            // The old ReplicaSet's pods still read it: deleted once the rollout is complete.
             continue;
         }
         cluster.delete(&r, uid).await.map_err(DeployError::from)?;
         event(state, d.id, "prune", &format!("pruned {r}"), json!({"object": r})).await?;
     }
-    let mut c = state.store.conn().await?;
-    deploys::advance(&mut c, d.id, DeployState::Applying, DeployEvent::Applied).await?;
     Ok(())
 }
 
@@ -387,7 +481,14 @@ async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result
     let mut c = state.store.conn().await?;
     let env = environments::get(&mut c, d.env_id).await?;
     let cluster = cluster_for(state, &mut c, &env).await?;
+    let previous = deploys::last_succeeded(&mut c, d.app_id, d.env_id, d.id).await?;
     drop(c);
+    if progress_of(d).is_some() {
+        match super::rollout::drive(state, d, &cluster, &objects, cancel).await? {
+            super::rollout::Ending::Aborted(kind, why) => return Err(StepError::Failed(kind, why)),
+            super::rollout::Ending::Done => prune(state, d, &cluster, &objects, previous.as_ref()).await?,
+        }
+    }
     // Every object that rolls out pods: Deployments, StatefulSets, DaemonSets.
     for o in objects
         .iter()

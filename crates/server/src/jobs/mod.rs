@@ -13,6 +13,7 @@ pub mod deploy;
 mod leftovers;
 pub mod maintenance;
 pub mod notify;
+mod rollout;
 mod selftest;
 
 use std::time::Duration;

@@ -60,6 +60,7 @@ pub mod projects;
 pub mod registries;
 pub mod releases;
 pub mod retry;
+pub mod rollouts;
 pub mod sessions;
 pub mod sso;
 pub mod stacks;

@@ -30,6 +30,7 @@ mod query;
 pub mod registries;
 pub mod releases;
 pub mod retry;
+pub mod rollouts;
 pub mod stacks;
 pub mod templates;
 pub mod tokens;
@@ -170,6 +171,7 @@ pub fn router() -> Router<AppState> {
         .route("/deploys/{id}/events", get(deploys::events))
         .route("/deploys/{id}/stream", get(deploys::stream))
         .route("/deploys/{id}/review", post(deploys::review))
+        .route("/deploys/{id}/rollout/{action}", post(rollouts::command))
         .route("/deploys/{id}/approvals", get(governance::list_approvals))
         .route("/deploys/{id}/approve", post(governance::approve))
         .route("/deploys/{id}/reject", post(governance::reject))
@@ -191,6 +193,16 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{name}/templates/versions", get(templates::versions))
         .route("/projects/{name}/templates/versions/{version}", get(templates::version))
         .route("/clusters/{name}/health", get(clusters::health))
+        .route(
+            "/clusters/{name}/prometheus",
+            get(rollouts::get_prometheus)
+                .put(rollouts::put_prometheus)
+                .delete(rollouts::delete_prometheus),
+        )
+        .route(
+            "/applications/{name}/environments/{env}/rollout",
+            get(rollouts::get_strategy).put(rollouts::put_strategy),
+        )
         .route("/board", get(board::board))
         .route("/audit", get(audit_log::list))
         .route("/jobs", get(jobs::list))

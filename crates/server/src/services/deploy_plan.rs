@@ -237,6 +237,7 @@ pub async fn api_versions(cluster: &Cluster) -> Result<ApiVersions, DeployError>
 pub async fn plan(
     state: &AppState,
     deploy: &Deploy,
+    strategy: &prism_kube::progressive::strategy::Strategy,
 ) -> Result<(Option<i64>, Vec<PlannedObject>, serde_json::Value), DeployError> {
     let mut c = state.store.conn().await?;
     let env = environments::get(&mut c, deploy.env_id).await?;
@@ -253,6 +254,8 @@ pub async fn plan(
             (Some(v), o)
         }
     };
+    // A canary or blue-green deploy plans what runs once it is done (blue-green's colour).
+    let objects = super::rollout_shape::shape(strategy, objects, &rel.id.to_string())?;
     let app = apps::get(&mut c, deploy.app_id).await?;
     // References to existing Secrets, named plainly (issue 19): before the
     // isolation check, which would only say the pod names a foreign Secret.

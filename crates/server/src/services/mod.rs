@@ -12,3 +12,4 @@ pub mod deploy_plan;
 pub mod isolation;
 pub mod kubeconfig;
 pub mod notices;
+pub mod rollout_shape;

@@ -117,6 +117,7 @@ pub(super) async fn app_page_with(
         .then(|| rels.last().map(|r| r.id.to_string()))
         .flatten();
     let deploys = deploys::list(&mut c, Some(app.id), None, None, PAGE).await?;
+    let rollouts = crate::ops::rollouts::for_application(&mut c, app.id).await?;
     drop(c);
     render(
         state,
@@ -136,6 +137,7 @@ pub(super) async fn app_page_with(
             next => next,
             deploys => deploys,
             build_settings => serde_json::to_string_pretty(&app.build_settings).unwrap_or_default(),
+            rollouts => rollouts,
             error => error,
             webhook => webhook,
             webhook_secret => webhook_secret,
@@ -234,6 +236,41 @@ pub async fn save_settings(
                 field,
                 message,
                 values,
+            };
+            let html = app_page(&state, &p.caller, &name, None, Some(error)).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RolloutForm {
+    #[serde(default)]
+    strategy: String,
+}
+
+/// Saves how the application rolls out in one environment, edited as JSON;
+/// a refused field (`steps[1].weight`) is named next to the box.
+pub async fn save_rollout(
+    State(state): State<AppState>,
+    Path((name, env)): Path<(String, String)>,
+    p: Posted<RolloutForm>,
+) -> WebResult<Response> {
+    let text = p.form.strategy;
+    let attempt = async {
+        let strategy: prism_kube::progressive::strategy::Strategy =
+            serde_json::from_str(&text).map_err(|e| OpError::invalid("strategy", format!("not a strategy: {e}")))?;
+        crate::ops::rollouts::set_strategy(&state, &p.caller, &name, &env, strategy).await
+    };
+    match attempt.await {
+        Ok(_) => Ok(Redirect::to(&format!("/apps/{name}#rollout-{env}")).into_response()),
+        Err(OpError::Invalid { field, message, .. }) => {
+            let error = FormError {
+                form: format!("rollout-{env}"),
+                field: field.or(Some("strategy".into())),
+                message,
+                values: BTreeMap::from([("strategy".to_owned(), text)]),
             };
             let html = app_page(&state, &p.caller, &name, None, Some(error)).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())

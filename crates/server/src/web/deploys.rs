@@ -93,6 +93,86 @@ fn manifests_yaml(m: Option<&Json>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A canary or blue-green rollout as the live page shows it.
+#[derive(Serialize)]
+struct RolloutView {
+    strategy: String,
+    phase: String,
+    /// Canary: the step running (1-based) and how many there are.
+    step: usize,
+    steps: usize,
+    weights: Vec<u8>,
+    stable: i32,
+    new: i32,
+    paused: bool,
+    waits_for_person: bool,
+    /// Seconds left of a timed pause.
+    pause_left: Option<i64>,
+    gates: Vec<GateView>,
+    previous_release: Option<String>,
+    outcome: Option<String>,
+    over: bool,
+}
+
+#[derive(Serialize)]
+struct GateView {
+    name: String,
+    condition: String,
+    taken: u32,
+    count: u32,
+    last: String,
+}
+
+fn rollout_view(d: &prism_store::deploys::Deploy) -> Option<RolloutView> {
+    use prism_kube::progressive::gate::Measurement;
+    use prism_kube::progressive::progress::{Phase, Progress};
+    use prism_kube::progressive::strategy::Strategy;
+    let p: Progress = serde_json::from_value(d.rollout.clone()?).ok()?;
+    let weights = match &p.strategy {
+        Strategy::Canary { steps } => steps.iter().map(|s| s.weight).collect(),
+        _ => vec![],
+    };
+    let gates = p
+        .gates()
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let t = p.tallies.get(i).cloned().unwrap_or_default();
+            GateView {
+                name: g.name.clone(),
+                condition: g.condition.clone(),
+                taken: t.taken,
+                count: g.count,
+                last: match t.last {
+                    Some(Measurement::Value(v)) => v.to_string(),
+                    Some(Measurement::Inconclusive(why)) => format!("? ({why})"),
+                    None => "—".into(),
+                },
+            }
+        })
+        .collect();
+    let now = prism_store::now_ms();
+    Some(RolloutView {
+        strategy: p.strategy.name().into(),
+        phase: serde_json::to_value(p.phase)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        step: p.step + 1,
+        steps: weights.len(),
+        weights,
+        stable: p.stable_replicas,
+        new: p.new_replicas,
+        paused: p.paused,
+        waits_for_person: p.phase == Phase::Checking && p.waits_for_person() && !p.resumed,
+        pause_left: p.pause_until.filter(|u| *u > now).map(|u| (u - now + 999) / 1000),
+        gates,
+        previous_release: p.previous_release.clone(),
+        outcome: p.outcome.clone(),
+        over: matches!(p.phase, Phase::Done | Phase::Aborted) || d.state.is_final(),
+    })
+}
+
 pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Path<String>) -> WebResult<Html<String>> {
     deploy_page(&state, &caller, id, None).await
 }
@@ -126,6 +206,7 @@ async fn deploy_page(
     // approval policy decides, in ops::approvals).
     let approvals = crate::ops::approvals::list(state, caller, &id).await?;
     let diff = diff_items(d.diff.as_ref());
+    let rollout = rollout_view(d);
     let manifests = manifests_yaml(d.manifests.as_ref());
     render(
         state,
@@ -145,6 +226,8 @@ async fn deploy_page(
             can_rollback => may_deploy && d.state.is_final() && successes >= 2,
             can_retry => d.state == prism_domain::DeployState::Failed && crate::ops::retry::may_retry_for(caller, &d.requested_by),
             policy => env.policy,
+            rollout => rollout,
+            can_steer => may_deploy,
         },
     )
     .await
@@ -180,6 +263,23 @@ pub async fn review(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Deserialize)]
+pub struct SteerForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Promote, pause, resume or abort the deploy's running rollout.
+pub async fn steer(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    p: Posted<SteerForm>,
+) -> WebResult<Response> {
+    let req = crate::ops::rollouts::RolloutCommandRequest { reason: p.form.reason };
+    let d = crate::ops::rollouts::command(&state, &p.caller, &id, &action, req).await?;
+    Ok(Redirect::to(&format!("/deploys/{}#rollout", d.id)).into_response())
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,18 @@ function prismReload() {
   var seen = {};
   list.querySelectorAll("li[data-id]").forEach(function (li) { seen[li.dataset.id] = true; });
   var src = new EventSource("/api/v1/deploys/" + list.dataset.deploy + "/stream");
+  var pending = false;
+  function refreshRollout() {
+    var panel = document.getElementById("rollout");
+    if (!panel || pending) return;
+    // Never under a person's pointer mid-click: a focused button stays put.
+    if (panel.contains(document.activeElement) && document.activeElement.tagName !== "BODY") return;
+    pending = true;
+    fetch(location.pathname, {credentials: "same-origin"}).then(function (r) { return r.text(); }).then(function (html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("rollout");
+      if (fresh) panel.replaceWith(fresh);
+    }).catch(function () { /* the next step tries again */ }).then(function () { pending = false; });
+  }
   src.addEventListener("step", function (msg) {
     var e = JSON.parse(msg.data);
     if (seen[e.id]) return;
@@ -27,6 +39,8 @@ function prismReload() {
     step.textContent = e.step;
     li.append(when, step, " " + e.message);
     list.appendChild(li);
+    // A rollout moved on: the rollout panel is drawn again from the server.
+    if (e.step === "rollout") refreshRollout();
     // A new plan or review decision changes what the page shows: reload it.
     if (e.step === "review" || (e.step === "plan" && e.data && e.data.diff)) { src.close(); prismReload(); }
   });

@@ -297,6 +297,11 @@ enum Ep {
     ChannelTest,
     SubscriptionPut,
     SubscriptionDelete,
+    PrometheusPut,
+    PrometheusDelete,
+    RolloutPut,
+    /// Pause a running canary of web in prd (a deploy made in the store).
+    RolloutSteer,
 }
 
 /// One cell's request, prepared with whatever records it needs.
@@ -365,6 +370,65 @@ async fn ensure_webhook(app: &TestApp) {
         )
         .await;
     }
+}
+
+/// A canary of web running in prd (made once, in the store: the matrix has
+/// no cluster to run one on); returns its id.
+async fn ensure_running_canary(app: &TestApp) -> i64 {
+    use prism_domain::{DeployKind, DeployState, ReleaseId};
+    let mut c = app.store.conn().await.unwrap();
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM deploys WHERE rollout IS NOT NULL")
+        .fetch_optional(&mut *c)
+        .await
+        .unwrap();
+    if let Some(id) = found {
+        return id;
+    }
+    drop(c);
+    let rel = app
+        .ok(
+            Method::POST,
+            "/api/v1/releases",
+            &app.admin,
+            Some(json!({"application": "web", "git_ref": "main", "change_note": "canary"})),
+        )
+        .await;
+    let rid = ReleaseId::parse("id", rel["id"].as_str().unwrap()).unwrap();
+    let mut c = app.store.conn().await.unwrap();
+    let app_id: i64 = sqlx::query_scalar("SELECT id FROM applications WHERE name = 'web'")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    let env_id: i64 = sqlx::query_scalar("SELECT id FROM environments WHERE name = 'prd'")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    let d = prism_store::deploys::create(
+        &mut c,
+        prism_store::deploys::NewDeploy {
+            release: rid,
+            app_id,
+            env_id,
+            kind: DeployKind::Deploy,
+            requested_by: "admin",
+            rollback_of: None,
+            manifests: None,
+        },
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE deploys SET state = $2 WHERE id = $1")
+        .bind(d.id)
+        .bind(DeployState::Watching.as_str())
+        .execute(&mut *c)
+        .await
+        .unwrap();
+    let progress = json!({"strategy": {"type": "canary", "steps": [{"weight": 50, "manual": true}]},
+                          "replicas": 2, "phase": "checking"});
+    prism_store::deploys::set_rollout(&mut c, d.id, &progress)
+        .await
+        .unwrap();
+    d.id
 }
 
 /// A cluster for ops tools (made once, as admin).
@@ -722,6 +786,43 @@ async fn prepare(app: &TestApp, w: &World, ep: Ep, who: Who) -> Req {
         )
         .table("ops_tools", 1)
         }
+        Ep::PrometheusPut => {
+            ensure_tools_cluster(app).await;
+            Req::new(
+                Method::PUT,
+                "/api/v1/clusters/tools-c/prometheus",
+                Some(json!({"url": format!("http://127.0.0.1:9/{s}"), "token": "sekrit"})),
+            )
+            .probe("/api/v1/clusters/tools-c/prometheus")
+        }
+        Ep::PrometheusDelete => {
+            ensure_tools_cluster(app).await;
+            app.ok(
+                Method::PUT,
+                "/api/v1/clusters/tools-c/prometheus",
+                &app.admin,
+                Some(json!({"url": "http://127.0.0.1:9"})),
+            )
+            .await;
+            Req::new(Method::DELETE, "/api/v1/clusters/tools-c/prometheus", None)
+                .probe("/api/v1/clusters/tools-c/prometheus")
+        }
+        Ep::RolloutPut => {
+            let weight = 1 + (s.len() % 90);
+            Req::new(
+                Method::PUT,
+                "/api/v1/applications/web/environments/fat/rollout",
+                Some(json!({"type": "canary", "steps": [{"weight": weight}, {"weight": 100}]})),
+            )
+            .probe("/api/v1/applications/web/environments/fat/rollout")
+        }
+        Ep::RolloutSteer => {
+            let id = ensure_running_canary(app).await;
+            // Each cell asks for something else, so that a refused one would show.
+            let action = ["pause", "resume", "promote"][s.len() % 3];
+            Req::new(Method::POST, format!("/api/v1/deploys/{id}/rollout/{action}"), Some(json!({"reason": s})))
+                .probe(format!("/api/v1/deploys/{id}"))
+        }
         Ep::EndSessions => {
             // A browser session of a user made for this cell, to be ended.
             let name = format!("es-{s}");
@@ -999,6 +1100,8 @@ const ACCOUNT_AND_ADMIN_ROWS: &[Row] = &[
     row("DELETE /stacks/{name}",                         Ep::StackDelete,           [204, 403, 403, 403, 403, 403]),
     row("DELETE /users/{username}/sessions",             Ep::EndSessions,           [200, 403, 403, 403, 403, 403]),
     row("PUT /ops-tools/tools-c/{name}",                 Ep::OpsToolPut,            [200, 403, 403, 403, 403, 403]),
+    row("PUT /clusters/tools-c/prometheus",              Ep::PrometheusPut,         [200, 403, 403, 403, 403, 403]),
+    row("DELETE /clusters/tools-c/prometheus",           Ep::PrometheusDelete,      [204, 403, 403, 403, 403, 403]),
     row("DELETE /ops-tools/tools-c/{name}",              Ep::OpsToolDelete,         [204, 403, 403, 403, 403, 403]),
     row("PUT /registries/{name}",                        Ep::RegistryPut,           [200, 403, 403, 403, 403, 403]),
     row("DELETE /registries/{name}",                     Ep::RegistryDelete,        [204, 403, 403, 403, 403, 403]),
@@ -1050,6 +1153,8 @@ const PROJECT_ROWS: &[Row] = &[
     row("PATCH /applications/web",                       Ep::AppUpdate,             [200, 403, 403, 200, 404, 404]),
     row("DELETE /applications/{name}",                   Ep::AppDelete,             [204, 403, 403, 403, 403, 403]),
     row("PUT /applications/web/settings/fat",            Ep::SettingsPut,           [200, 403, 403, 200, 404, 404]),
+    row("PUT .../web/environments/fat/rollout",          Ep::RolloutPut,            [200, 403, 403, 200, 404, 404]),
+    row("POST /deploys/{canary in prd}/rollout/{action}", Ep::RolloutSteer,         [202, 403, 403, 202, 404, 404]),
     row("POST .../web/environments/fat/hold",            Ep::Hold,                  [201, 403, 201, 201, 404, 404]),
     row("DELETE .../hold?reason= (tina's hold)",         Ep::UnholdOthersWithReason,[200, 403, 403, 200, 404, 404]),
     row("DELETE .../hold (tina's hold, no reason)",      Ep::UnholdOthersWithoutReason,[422, 403, 422, 422, 404, 404]),
@@ -1426,6 +1531,12 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/v1/deploys/{id}/events"),
     ("GET", "/api/v1/deploys/{id}/stream"),
     ("POST", "/api/v1/deploys/{id}/review"),
+    ("POST", "/api/v1/deploys/{id}/rollout/{action}"),
+    ("GET", "/api/v1/applications/{name}/environments/{env}/rollout"),
+    ("PUT", "/api/v1/applications/{name}/environments/{env}/rollout"),
+    ("GET", "/api/v1/clusters/{name}/prometheus"),
+    ("PUT", "/api/v1/clusters/{name}/prometheus"),
+    ("DELETE", "/api/v1/clusters/{name}/prometheus"),
     ("POST", "/api/v1/applications/{name}/environments/{env}/rollback"),
     ("GET", "/api/v1/applications/{name}/environments/{env}/drift"),
     ("POST", "/api/v1/applications/{name}/preview"),
