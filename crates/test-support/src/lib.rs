@@ -15,10 +15,12 @@
 //!   and [`ldap`] (a real OpenLDAP server).
 //! - [`TempDir`], [`free_port`], [`wait_for`]: the small parts.
 
+pub mod api;
 pub mod db;
 pub mod dirs;
 pub mod kube;
 pub mod ldap;
+pub mod metrics;
 pub mod oidc;
 pub mod process;
 

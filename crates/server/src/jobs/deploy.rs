@@ -416,21 +416,20 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     drop(c);
     // Checked again at apply time: someone may have created a same-named object since the plan.
     deploy_plan::check_ownership(&cluster, &objects).await?;
-    // A canary's Deployment and blue-green's live Service are the rollout's
-    // to apply, step by step; pruning waits until it is done.
+    // The Deployment (and blue-green's live Service) are the rollout's to
+    // apply, step by step; pruning waits until it is done.
     let progress = progress_of(d);
-    let held_back = match &progress {
+    let held_back: Vec<prism_manifests::ObjectRef> = match &progress {
         Some(p) => {
             let m = crate::services::rollout_shape::main_objects(&p.strategy, &objects)?;
-            let i = match p.strategy {
-                Strategy::BlueGreen { .. } => m.service,
-                _ => Some(m.deployment),
-            };
-            i.map(|i| objects[i].reference.clone())
+            std::iter::once(m.deployment)
+                .chain(m.service.filter(|_| matches!(p.strategy, Strategy::BlueGreen { .. })))
+                .map(|i| objects[i].reference.clone())
+                .collect()
         }
-        None => None,
+        None => vec![],
     };
-    for o in sendable.iter().filter(|o| Some(&o.reference) != held_back.as_ref()) {
+    for o in sendable.iter().filter(|o| !held_back.contains(&o.reference)) {
         cluster
             .apply(&o.reference, &o.object, false)
             .await

@@ -253,14 +253,34 @@ impl Rollout<'_> {
         let svc = self.service.as_ref().expect("blue-green has its service");
         if !p.applied {
             let live = self.cluster.get(&svc.reference).await.map_err(kube)?;
+            let pinned = live.as_ref().and_then(shape::served_release);
             p.previous_release = match &live {
-                Some(l) => shape::served_release(l).or_else(|| self.stable_release()),
+                Some(_) => pinned.clone().or_else(|| self.stable_release()),
                 None => None,
             };
             p.direct = live.is_none() || p.previous_release.is_none();
+            // A Service that selects by application alone would reach the new
+            // pods as soon as they are ready: pin it to the version it serves
+            // first, so that no request reaches the new one before the switch.
+            if let (Some(prev), None, false) = (&p.previous_release, &pinned, p.direct) {
+                self.cluster
+                    .apply(&svc.reference, &shape::service_for(&svc.object, prev), false)
+                    .await
+                    .map_err(kube)?;
+                self.say(
+                    &format!("Service {} pinned to {prev}, the version it serves", svc.reference.name),
+                    p,
+                )
+                .await?;
+            }
+            self.cluster
+                .apply(&self.main.reference, &self.main.object, false)
+                .await
+                .map_err(kube)?;
             p.applied = true;
-            p.new_replicas = p.replicas;
+            (p.stable_replicas, p.new_replicas) = (p.replicas, p.replicas);
             self.save(p).await?;
+            return Ok(None);
         }
         match self.ready(&self.main.reference).await? {
             Err(why) => self.abort(p, DeployFailure::Rollout, why).await.map(Some),

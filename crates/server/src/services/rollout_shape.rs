@@ -44,15 +44,23 @@ pub fn main_objects(strategy: &Strategy, objects: &[PlannedObject]) -> Result<Ma
         .pointer("/spec/template/metadata/labels")
         .cloned()
         .unwrap_or_default();
-    let services: Vec<usize> = (0..objects.len())
+    let mut services: Vec<usize> = (0..objects.len())
         .filter(|i| objects[*i].reference.kind == "Service" && selects(&objects[*i].object, &pods))
         .collect();
+    // A planned blue-green deploy also has the preview Service made from the live one.
+    let names: Vec<String> = services.iter().map(|i| objects[*i].reference.name.clone()).collect();
+    services.retain(|i| {
+        let n = &objects[*i].reference.name;
+        !names.iter().any(|other| *n == format!("{other}-preview"))
+    });
     let service = match (strategy, &services[..]) {
         (Strategy::BlueGreen { .. }, [one]) => Some(*one),
-        (Strategy::BlueGreen { .. }, found) => return Err(DeployError::Setup(format!(
+        (Strategy::BlueGreen { .. }, found) => {
+            return Err(DeployError::Setup(format!(
             "rollout: a blue-green rollout switches the one Service selecting the Deployment's pods; {} select them",
             found.len()
-        ))),
+        )))
+        }
         (_, found) => found.first().copied(),
     };
     Ok(Main { deployment, service })
@@ -88,4 +96,85 @@ pub fn shape(
         });
     }
     Ok(objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prism_manifests::ObjectRef;
+    use serde_json::json;
+
+    fn obj(kind: &str, name: &str, object: serde_json::Value) -> PlannedObject {
+        PlannedObject {
+            reference: ObjectRef {
+                api_version: if kind == "Deployment" { "apps/v1" } else { "v1" }.into(),
+                kind: kind.into(),
+                namespace: Some("shop".into()),
+                name: name.into(),
+            },
+            template: format!("{name}.yaml"),
+            object,
+        }
+    }
+
+    fn web() -> Vec<PlannedObject> {
+        let labels = json!({"prism.io/application": "web", "prism.io/environment": "prd", "prism.io/release": "r9"});
+        vec![
+            obj(
+                "Deployment",
+                "web",
+                json!({"metadata": {"name": "web"}, "spec": {"replicas": 3, "selector": {"matchLabels": {"prism.io/application": "web"}}, "template": {"metadata": {"labels": labels}}}}),
+            ),
+            obj(
+                "Service",
+                "web",
+                json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.0.0.1", "selector": {"prism.io/application": "web", "prism.io/environment": "prd"}}}),
+            ),
+            obj(
+                "Service",
+                "metrics",
+                json!({"metadata": {"name": "metrics"}, "spec": {"selector": {"app": "other"}}}),
+            ),
+        ]
+    }
+
+    fn blue_green(preview: bool) -> Strategy {
+        Strategy::BlueGreen {
+            preview,
+            gates: vec![],
+            manual: false,
+            scale_down_delay_seconds: 60,
+        }
+    }
+
+    #[test]
+    fn blue_green_plans_the_colour_and_the_pinned_service_and_finds_them_again() {
+        let shaped = shape(&blue_green(true), web(), "r9").unwrap();
+        let names: Vec<&str> = shaped.iter().map(|o| o.reference.name.as_str()).collect();
+        assert_eq!(names, ["web-r9", "web", "metrics", "web-preview"]);
+        assert_eq!(shaped[1].object["spec"]["selector"]["prism.io/release"], "r9");
+        // The stored plan is read again at apply time and by the rollout.
+        let m = main_objects(&blue_green(true), &shaped).unwrap();
+        assert_eq!((m.deployment, m.service), (0, Some(1)));
+        // A canary plans the rendered objects unchanged.
+        let canary = Strategy::Canary { steps: vec![] };
+        let same = shape(&canary, web(), "r9").unwrap();
+        assert_eq!(same[0].reference.name, "web");
+    }
+
+    #[test]
+    fn templates_a_strategy_cannot_work_with_fail_the_plan_with_the_reason() {
+        let mut two = web();
+        two.push(two[0].clone());
+        let e = shape(&Strategy::Canary { steps: vec![] }, two, "r9").err().unwrap();
+        assert!(e.to_string().contains("exactly one Deployment"), "{e}");
+        let no_service: Vec<PlannedObject> = web()
+            .into_iter()
+            .filter(|o| o.reference.name != "web" || o.reference.kind == "Deployment")
+            .collect();
+        let e = shape(&blue_green(false), no_service, "r9").err().unwrap();
+        assert!(e.to_string().contains("0 select them"), "{e}");
+        // Rolling plans anything.
+        assert_eq!(shape(&Strategy::Rolling, vec![], "r9").unwrap().len(), 0);
+    }
 }
