@@ -100,6 +100,35 @@ struct Ctx {
     /// Lets `RunsElsewhere` finish.
     elsewhere_may_finish: Arc<std::sync::atomic::AtomicBool>,
     finished: Arc<Mutex<Vec<&'static str>>>,
+    /// The store, for jobs that mark themselves waiting.
+    store: Arc<Mutex<Option<Store>>>,
+}
+
+/// On instance `a`, says it waits (as a rollout waiting for a person does)
+/// and then hangs; succeeds elsewhere.
+#[derive(Serialize, Deserialize)]
+struct WaitsOnA;
+
+impl Job for WaitsOnA {
+    const KIND: &'static str = "waits_on_a";
+    type Context = Ctx;
+
+    async fn run(&self, ctx: &Ctx, cancel: Cancel) -> Result<(), JobError> {
+        ctx.ran_on.lock().unwrap().push(cancel.instance().to_owned());
+        if cancel.instance() == "a" {
+            let store = ctx.store.lock().unwrap().clone().expect("store set");
+            jobs::set_idle(&mut store.conn().await.unwrap(), cancel.job_id(), true)
+                .await
+                .unwrap();
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+
+    async fn quarantined(&self, ctx: &Ctx, _: &Quarantine) -> Result<(), JobError> {
+        ctx.quarantined.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
 }
 
 /// A CPU-bound kind whose attempt runs elsewhere (as a build on a Kubernetes
@@ -187,6 +216,7 @@ fn registry() -> Registry<Ctx> {
         .register::<HangsOnA>()
         .register::<RunsElsewhere>()
         .register::<RunsHere>()
+        .register::<WaitsOnA>()
 }
 
 /// A runner in a task of its own: `stop` shuts it down gracefully,
@@ -373,6 +403,52 @@ async fn a_job_abandoned_twice_in_a_row_is_quarantined_not_run_a_third_time() {
         .await
         .unwrap();
         assert_eq!(audited, 1, "{backend:?}");
+    }
+}
+
+// A rollout waits hours for a person; the server being restarted twice
+// meanwhile (an upgrade) is not the job crashing it. Before, the deploy
+// was quarantined as "crashed" after the second restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_was_waiting_when_its_instance_died_is_not_counted_towards_quarantine() {
+    for db in TestDb::both().await {
+        let store = &db.store;
+        let backend = store.backend();
+        let ctx = Ctx::default();
+        *ctx.store.lock().unwrap() = Some(store.clone());
+        let id = enqueue(store, &WaitsOnA).await;
+        for round in 1..=3 {
+            let a = RunningRunner::start(store, &ctx, "a", false);
+            wait_for("a to run it and wait", Duration::from_secs(30), || async {
+                let idle: i64 = sqlx::query_scalar("SELECT idle FROM jobs WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *store.conn().await.unwrap())
+                    .await
+                    .unwrap();
+                job(store, id).await.attempts == round && idle == 1
+            })
+            .await;
+            a.crash().await;
+        }
+        let b = RunningRunner::start(store, &ctx, "b", false);
+        wait_for("b to finish it", Duration::from_secs(30), || async {
+            job(store, id).await.state == "succeeded"
+        })
+        .await;
+        b.stop().await;
+        assert_eq!(ctx.quarantined.load(Ordering::SeqCst), 0, "{backend:?}");
+        let attempts = jobs::attempts(&mut store.conn().await.unwrap(), id).await.unwrap();
+        let outcomes: Vec<Option<&str>> = attempts.iter().map(|a| a.outcome.as_deref()).collect();
+        assert_eq!(
+            outcomes,
+            [
+                Some("abandoned"),
+                Some("abandoned"),
+                Some("abandoned"),
+                Some("succeeded")
+            ],
+            "{backend:?}: the attempts still say what happened"
+        );
     }
 }
 

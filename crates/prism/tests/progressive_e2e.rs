@@ -196,6 +196,33 @@ fn canary_steps_through_replica_shares_with_gates_pauses_aborts_and_survives_a_k
             "the Service must select the canary pod"
         );
     }
+    // The drift check knows both tracks: the stable Deployment's fewer
+    // replicas are the rollout's doing, not a hand edit.
+    let drift = api.ok("GET", "/api/v1/applications/web/environments/fat/drift", None);
+    assert_eq!(
+        (drift["drifted"].as_bool(), drift["rollout_deploy"].as_i64()),
+        (Some(false), Some(d2)),
+        "{drift}"
+    );
+    // A hand edit still is.
+    k.kubectl(&[
+        "set",
+        "image",
+        "deployment/web",
+        "web=registry.example/web:hand",
+        "-n",
+        "shop-fat",
+    ]);
+    let drift = api.ok("GET", "/api/v1/applications/web/environments/fat/drift", None);
+    assert_eq!(drift["drifted"], true, "{drift}");
+    k.kubectl(&[
+        "set",
+        "image",
+        "deployment/web",
+        "web=registry.example/web:r1",
+        "-n",
+        "shop-fat",
+    ]);
     let review = deploy(&api, d2);
     assert_eq!(review["rollout"]["strategy"]["type"], "canary");
     assert!(api
@@ -252,6 +279,9 @@ fn canary_steps_through_replica_shares_with_gates_pauses_aborts_and_survives_a_k
         deployment(&k, "web-canary") == Some((2, "registry.example/web:r2".into()))
             && deployment(&k, "web").is_some_and(|(n, _)| n == 2)
     });
+    // kill -9 again, mid-step: it carries on from this step, not from the first.
+    prism.crash_and_restart();
+    let api = Api::login(&prism.url, "admin", ADMIN_PASSWORD);
     let done = settled(&api, d2);
     let events = api.events(d2);
     assert_eq!(done["state"], "succeeded", "{events:?}");

@@ -221,7 +221,13 @@ pub async fn claim_next(store: &Store, req: &ClaimRequest<'_>) -> Result<Claim> 
         .bind(before.updated_at)
         .execute(&mut *tx)
         .await?;
-        let in_a_row = before.abandoned_in_a_row + 1;
+        // An attempt that was waiting (on a person, a timer) when its
+        // instance stopped did not bring it down: not counted.
+        let idle: i64 = sqlx::query_scalar("SELECT idle FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let in_a_row = before.abandoned_in_a_row + i64::from(idle == 0);
         if in_a_row >= req.abandon_limit {
             let abandoned: Vec<JobAttempt> = attempts(&mut tx, id)
                 .await?
@@ -268,7 +274,7 @@ pub async fn claim_next(store: &Store, req: &ClaimRequest<'_>) -> Result<Claim> 
             .await?;
     }
     sqlx::query(
-        "UPDATE jobs SET state = 'running', lease_owner = $2, lease_expires_at = $3, attempts = attempts + 1, updated_at = $4 WHERE id = $1",
+        "UPDATE jobs SET state = 'running', lease_owner = $2, lease_expires_at = $3, attempts = attempts + 1, updated_at = $4, idle = 0 WHERE id = $1",
     )
     .bind(id)
     .bind(req.instance)
@@ -506,4 +512,16 @@ pub async fn open_processes(c: &mut AnyConnection, instance: &str, all: bool) ->
     .bind(i64::from(all))
     .fetch_all(c)
     .await?)
+}
+
+/// Marks a running job as waiting on something outside itself (a person, a
+/// timer) or as working again. Its instance stopping while it waits is not
+/// counted towards quarantine.
+pub async fn set_idle(c: &mut AnyConnection, id: i64, idle: bool) -> Result<()> {
+    sqlx::query("UPDATE jobs SET idle = $2 WHERE id = $1 AND state = 'running'")
+        .bind(id)
+        .bind(i64::from(idle))
+        .execute(c)
+        .await?;
+    Ok(())
 }

@@ -91,7 +91,7 @@ const PINNED: &[(&str, &str)] = &[
     ),
     (
         "sqlite/0039_progressive.sql",
-        "47516f654fde1d85097ae8c65100f0c181bb936834d712c412c44e278282ba82d77a1a6794b9952d914eb1896000d68e",
+        "fc7c3d7b6df13aa06c19a4da78d1355f925994cc0157d3a0f681e92ef7be9168aad86c5142e8c079f990a3412df6227a",
     ),
     (
         "postgres/0001_core.sql",
@@ -183,7 +183,7 @@ const PINNED: &[(&str, &str)] = &[
     ),
     (
         "postgres/0039_progressive.sql",
-        "37d00e5e0985d3a28160da603ff46a13956f48bdf6a0898f7ccfd67718226b08819fe987b1a5ac29262a243e90d5df9d",
+        "8764a0b7d744f418f89d83a990dc8bcd0e005b1ad4cc278fe204bca704c7da4f9bfa4f4a1407e3b1b4766c0e122d7f9e",
     ),
 ];
 

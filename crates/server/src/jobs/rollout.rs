@@ -13,6 +13,7 @@
 //! piece is idempotent (applies of the same split, deletes of what may be
 //! gone), so a server killed at any point resumes at the same step.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use prism_domain::DeployFailure;
@@ -51,6 +52,11 @@ struct Rollout<'a> {
     stable: Option<PlannedObject>,
     prometheus: Option<PrometheusEndpoint>,
     http: reqwest::Client,
+    /// The job attempt driving the rollout, and whether it is marked as
+    /// waiting (see [`Rollout::working`]).
+    job_id: i64,
+    idle: std::sync::atomic::AtomicBool,
+    worked: std::sync::atomic::AtomicBool,
 }
 
 fn kube(e: prism_kube::KubeError) -> StepError {
@@ -109,6 +115,9 @@ pub(super) async fn drive(
         stable,
         prometheus,
         http,
+        job_id: cancel.job_id(),
+        idle: std::sync::atomic::AtomicBool::new(false),
+        worked: std::sync::atomic::AtomicBool::new(false),
     };
     loop {
         if let Some(ending) = r.look(&mut p).await? {
@@ -142,8 +151,37 @@ impl Rollout<'_> {
         Ok(())
     }
 
+    /// Called before any work (an apply, a delete, a measurement, a new
+    /// phase): the job is no longer waiting, so a crash now counts against it.
+    async fn working(&self) -> Result<(), StepError> {
+        self.worked.store(true, Relaxed);
+        if self.idle.swap(false, Relaxed) {
+            prism_store::jobs::set_idle(&mut *self.state.store.conn().await?, self.job_id, false).await?;
+        }
+        Ok(())
+    }
+
+    /// After a look that only read: the rollout waits on pods, a timer or a
+    /// person, and the server stopping meanwhile is not the job's doing
+    /// (it is not counted towards quarantine, however long the wait).
+    async fn waiting(&self) -> Result<(), StepError> {
+        if !self.idle.swap(true, Relaxed) {
+            prism_store::jobs::set_idle(&mut *self.state.store.conn().await?, self.job_id, true).await?;
+        }
+        Ok(())
+    }
+
     /// One look: a person's command, then at most one phase's work.
     async fn look(&self, p: &mut Progress) -> Result<Option<Ending>, StepError> {
+        self.worked.store(false, Relaxed);
+        let ending = self.look_once(p).await?;
+        if ending.is_none() && !self.worked.load(Relaxed) {
+            self.waiting().await?;
+        }
+        Ok(ending)
+    }
+
+    async fn look_once(&self, p: &mut Progress) -> Result<Option<Ending>, StepError> {
         let now = prism_store::now_ms();
         let cmd = deploys::get(&mut *self.state.store.conn().await?, self.d.id)
             .await?
@@ -151,6 +189,7 @@ impl Rollout<'_> {
         if let Some(text) = cmd {
             let taken = deploys::take_rollout_command(&mut *self.state.store.conn().await?, self.d.id, &text).await?;
             if let (true, Some(cmd)) = (taken, Command::parse(&text)) {
+                self.working().await?;
                 if p.apply(cmd) == Some(Command::Abort) {
                     return self
                         .abort(p, DeployFailure::Aborted, "aborted by a person".into())
@@ -192,6 +231,7 @@ impl Rollout<'_> {
 
     async fn canary_start(&self, p: &mut Progress) -> Result<Option<Ending>, StepError> {
         let Some(step) = p.canary_step().cloned() else {
+            self.working().await?;
             p.phase = Phase::Finishing;
             self.save(p).await?;
             return Ok(None);
@@ -199,6 +239,7 @@ impl Rollout<'_> {
         let stable_live = self.cluster.get(&self.main.reference).await.map_err(kube)?;
         let (Some(stable), Some(_)) = (&self.stable, stable_live) else {
             // Nothing runs yet to compare with: the release rolls out directly.
+            self.working().await?;
             p.direct = true;
             p.phase = Phase::Finishing;
             self.save(p).await?;
@@ -207,6 +248,7 @@ impl Rollout<'_> {
         };
         let (s, c) = shape::split(p.replicas, step.weight);
         if (p.stable_replicas, p.new_replicas) != (s, c) || !p.applied {
+            self.working().await?;
             self.cluster
                 .apply(
                     &canary_ref(&self.main.reference),
@@ -237,6 +279,7 @@ impl Rollout<'_> {
             Err(why) => self.abort(p, DeployFailure::Rollout, why).await.map(Some),
             Ok(false) => Ok(None),
             Ok(true) => {
+                self.working().await?;
                 let now = prism_store::now_ms();
                 p.phase = Phase::Checking;
                 p.pause_until = (step.pause_seconds > 0).then(|| now + i64::from(step.pause_seconds) * 1000);
@@ -252,6 +295,7 @@ impl Rollout<'_> {
     async fn blue_green_start(&self, p: &mut Progress) -> Result<Option<Ending>, StepError> {
         let svc = self.service.as_ref().expect("blue-green has its service");
         if !p.applied {
+            self.working().await?;
             let live = self.cluster.get(&svc.reference).await.map_err(kube)?;
             let pinned = live.as_ref().and_then(shape::served_release);
             p.previous_release = match &live {
@@ -291,6 +335,7 @@ impl Rollout<'_> {
                 Ok(None)
             }
             Ok(true) => {
+                self.working().await?;
                 let now = prism_store::now_ms();
                 p.phase = Phase::Checking;
                 p.tallies = vec![GateTally::default(); p.gates().len()];
@@ -329,6 +374,7 @@ impl Rollout<'_> {
             .filter(|i| p.tallies.get(*i).is_none_or(|t| t.taken < gates[*i].count))
             .collect();
         if !open.is_empty() && p.next_measure_at.is_none_or(|at| now >= at) {
+            self.working().await?;
             let endpoint = self.prometheus.as_ref().ok_or_else(|| {
                 StepError::Failed(
                     DeployFailure::Gate,
@@ -387,6 +433,7 @@ impl Rollout<'_> {
         if !(gates_done && pause_done && person_done) {
             return Ok(None);
         }
+        self.working().await?;
         match p.strategy {
             Strategy::Canary { .. } => {
                 p.next_step();
@@ -402,6 +449,7 @@ impl Rollout<'_> {
 
     /// Blue-green: the live Service to the new release, in one apply.
     async fn switch(&self, p: &mut Progress) -> Result<(), StepError> {
+        self.working().await?;
         let svc = self.service.as_ref().expect("blue-green has its service");
         self.cluster
             .apply(&svc.reference, &svc.object, false)
@@ -438,6 +486,7 @@ impl Rollout<'_> {
         if now < p.switched_at.unwrap_or(now).saturating_add(delay) {
             return Ok(None);
         }
+        self.working().await?;
         p.phase = Phase::Done;
         self.save(p).await?;
         self.say("the delay is over: the old version is removed", p).await?;
@@ -447,6 +496,7 @@ impl Rollout<'_> {
     /// Canary: the stable Deployment takes the new version; the canary goes.
     async fn canary_finish(&self, p: &mut Progress) -> Result<Option<Ending>, StepError> {
         if !p.finishing_applied {
+            self.working().await?;
             self.cluster
                 .apply(&self.main.reference, &self.main.object, false)
                 .await
@@ -467,6 +517,7 @@ impl Rollout<'_> {
             Err(why) => self.abort(p, DeployFailure::Rollout, why).await.map(Some),
             Ok(false) => Ok(None),
             Ok(true) => {
+                self.working().await?;
                 self.cluster
                     .delete(&canary_ref(&self.main.reference), None)
                     .await
@@ -483,6 +534,7 @@ impl Rollout<'_> {
 
     /// Traffic back to what ran before, in one step; the deploy then fails.
     async fn abort(&self, p: &mut Progress, kind: DeployFailure, why: String) -> Result<Ending, StepError> {
+        self.working().await?;
         match &p.strategy {
             Strategy::Canary { .. } => {
                 self.cluster

@@ -448,6 +448,68 @@ pub struct Drift {
     pub drifted: bool,
     #[schema(value_type = Object)]
     pub diff: serde_json::Value,
+    /// A canary or blue-green deploy running now: the differences its
+    /// rollout makes on purpose (the stable Deployment's replicas, the live
+    /// Service pinned to a release) are not drift.
+    pub rollout_deploy: Option<i64>,
+}
+
+/// What should run while `running` rolls out: its own plan (what it applied
+/// first), except the objects the rollout drives step by step: a canary's
+/// stable Deployment is the last success's (its replicas aside), blue-green's
+/// live Service is left out (pinned and switched by the rollout) and its new
+/// colour counts once the rollout started it.
+fn rollout_baseline(running: &Deploy, last: Vec<deploy_plan::PlannedObject>) -> Vec<deploy_plan::PlannedObject> {
+    use prism_kube::progressive::progress::Progress;
+    use prism_kube::progressive::strategy::Strategy;
+    let Some(p) = running
+        .rollout
+        .clone()
+        .and_then(|v| serde_json::from_value::<Progress>(v).ok())
+    else {
+        return last;
+    };
+    let planned = deploy_plan::stored_objects(Some(running));
+    let Ok(m) = crate::services::rollout_shape::main_objects(&p.strategy, &planned) else {
+        return last;
+    };
+    let main = planned[m.deployment].reference.clone();
+    let service = m.service.map(|i| planned[i].reference.clone());
+    let mut out: Vec<deploy_plan::PlannedObject> = planned
+        .into_iter()
+        .filter(|o| match &p.strategy {
+            Strategy::BlueGreen { .. } => Some(&o.reference) != service.as_ref() && (o.reference != main || p.applied),
+            _ => o.reference != main,
+        })
+        .collect();
+    if matches!(p.strategy, Strategy::Canary { .. }) {
+        out.extend(last.into_iter().filter(|o| o.reference == main));
+    }
+    out
+}
+
+/// Marks the changes a running rollout makes on purpose as expected.
+fn expected_by_rollout(diff: &mut serde_json::Value, rollout: &serde_json::Value) {
+    let Some(kind) = rollout["strategy"]["type"].as_str() else {
+        return;
+    };
+    let expected = |object: &str, path: &str| match kind {
+        "canary" => object == "Deployment" && path == "spec.replicas",
+        "blue-green" => object == "Service" && path.ends_with("prism.io/release"),
+        _ => false,
+    };
+    for e in diff.as_array_mut().into_iter().flatten() {
+        let object = e["object"]["kind"].as_str().unwrap_or_default().to_owned();
+        let Some(changes) = e["diff"]["changes"].as_array_mut() else {
+            continue;
+        };
+        let before = changes.len();
+        changes.retain(|c| !expected(&object, c["path"].as_str().unwrap_or_default()));
+        if changes.is_empty() && before > 0 {
+            e["diff"]["action"] = json!("unchanged");
+            e["note"] = json!("expected while the rollout runs");
+        }
+    }
 }
 
 /// Whether the live objects still match the last successful deploy (a dry
@@ -456,25 +518,36 @@ pub async fn drift(ctx: &Ctx, caller: &Caller, name: &str, env: &str) -> OpResul
     let mut c = ctx.store.conn().await?;
     let (app, _) = access::application(&mut c, caller, name).await?;
     let environment = environments::by_name(&mut c, env).await?;
+    let running = deploys::list(&mut c, Some(app.id), Some(environment.id), None, 5)
+        .await?
+        .into_iter()
+        .find(|d| !d.state.is_final() && d.rollout.is_some());
     let Some(last) = deploys::last_succeeded(&mut c, app.id, environment.id, i64::MAX).await? else {
         return Ok(Drift {
             deploy: None,
             drifted: false,
             diff: json!([]),
+            rollout_deploy: None,
         });
     };
     let cluster = deploy_plan::cluster_for(ctx, &mut c, &environment)
         .await
         .map_err(deploy_error)?;
-    let objects = deploy_plan::stored_objects(Some(&last));
+    let mut objects = deploy_plan::stored_objects(Some(&last));
+    if let Some(r) = &running {
+        objects = rollout_baseline(r, objects);
+    }
     // Application secrets are stored without their data: compare what was sent.
     let objects = crate::services::app_secrets::materialize(&mut c, &ctx.secrets, app.project_id, &objects)
         .await
         .map_err(deploy_error)?;
     drop(c);
-    let diff = deploy_plan::diff_against_cluster(&cluster, &objects, None)
+    let mut diff = deploy_plan::diff_against_cluster(&cluster, &objects, None)
         .await
         .map_err(deploy_error)?;
+    if let Some(r) = running.as_ref().and_then(|d| d.rollout.as_ref()) {
+        expected_by_rollout(&mut diff, r);
+    }
     let drifted = diff
         .as_array()
         .into_iter()
@@ -484,5 +557,6 @@ pub async fn drift(ctx: &Ctx, caller: &Caller, name: &str, env: &str) -> OpResul
         deploy: Some(last.id),
         drifted,
         diff,
+        rollout_deploy: running.map(|d| d.id),
     })
 }

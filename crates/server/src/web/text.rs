@@ -559,6 +559,7 @@ pub const EN: &[(&str, &str)] = &[
     ("rollout.phase.finishing", "the stable Deployment takes the new version"),
     ("rollout.phase.done", "done"),
     ("rollout.phase.aborted", "aborted: traffic back on the version that ran before"),
+    ("rollout.not_started", "not started: the deploy is planned; this is how it will roll out"),
     ("rollout.paused", "paused"),
     ("rollout.waits", "waiting for a person to resume or promote"),
     ("rollout.step", "Step"),

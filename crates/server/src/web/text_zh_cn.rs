@@ -472,6 +472,7 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("rollout.phase.finishing", "稳定 Deployment 换成新版本"),
     ("rollout.phase.done", "完成"),
     ("rollout.phase.aborted", "已中止：流量回到之前的版本"),
+    ("rollout.not_started", "尚未开始：部署已计划，将按此方式发布"),
     ("rollout.paused", "已暂停"),
     ("rollout.waits", "等待人工继续或提升"),
     ("rollout.step", "步骤"),

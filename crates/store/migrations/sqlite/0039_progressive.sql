@@ -14,3 +14,6 @@ ALTER TABLE deploys ADD COLUMN rollout TEXT;
 ALTER TABLE deploys ADD COLUMN rollout_command TEXT;
 ALTER TABLE clusters ADD COLUMN prometheus_url TEXT;
 ALTER TABLE clusters ADD COLUMN prometheus_auth_enc BLOB;
+-- A job waiting on something outside itself (a person, a timer) says so:
+-- the server stopping then is not counted against the job (quarantine).
+ALTER TABLE jobs ADD COLUMN idle BIGINT NOT NULL DEFAULT 0;
