@@ -181,13 +181,17 @@ async fn deploy_awaiting_review(url: &str, release: &str, env: &str, requester: 
         .await
         .unwrap();
     sqlx::query_scalar(
-        "INSERT INTO deploys (release_id, app_id, env_id, kind, state, requested_by, manifests, diff, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'deploy', 'awaiting_review', $4, '[]', '[]', 1, 1) RETURNING id",
+        "INSERT INTO deploys (release_id, app_id, env_id, kind, state, requested_by, manifests, diff, rollout, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'deploy', 'awaiting_review', $4, '[]', '[]', $5, 1, 1) RETURNING id",
     )
     .bind(seq)
     .bind(app)
     .bind(env)
     .bind(requester)
+    // Planned as a canary with a metric gate: the page shows the rollout panel.
+    .bind(json!({"strategy": {"type": "canary", "steps": [{"weight": 10, "manual": true},
+        {"weight": 100, "gates": [{"name": "errors", "query": "sum(errors)", "condition": "result < 0.01"}]}]},
+        "replicas": 4, "phase": "starting"}).to_string())
     .fetch_one(&mut c)
     .await
     .unwrap()

@@ -546,7 +546,7 @@ pub const EN: &[(&str, &str)] = &[
     ("stats.seconds", "seconds"),
     ("stats.restore_note", "median, from a failed deploy to the next success"),
     ("rollout.title", "Rollout"),
-    ("rollout.help", r#"How a release reaches each environment: rolling (one rolling update), canary (a second Deployment stepped through replica shares, with pauses, metric gates on Prometheus and a person's word) or blue-green (the new version beside the old, then the live Service switched in one apply; the old version is kept for a delay so switching back is immediate). Without a traffic router, a canary's share of requests follows its share of ready pods only approximately. Examples: {"type":"canary","steps":[{"weight":10,"manual":true},{"weight":50,"pause_seconds":300},{"weight":100}]} or {"type":"blue-green","preview":true,"scale_down_delay_seconds":600}."#),
+    ("rollout.help", r#"How a release reaches each environment: rolling (one rolling update), canary (a second Deployment stepped through replica shares, with pauses, metric gates on Prometheus and a person's word) or blue-green (the new version beside the old, then the live Service switched in one apply; the old version is kept for a delay so switching back is immediate). Without a traffic router, a canary's share of requests follows its share of ready pods only approximately. Examples: {"type": "canary", "steps": [{"weight": 10, "manual": true}, {"weight": 50, "pause_seconds": 300}, {"weight": 100}]} or {"type": "blue-green", "preview": true, "scale_down_delay_seconds": 600}."#),
     ("rollout.type.rolling", "rolling update"),
     ("rollout.type.canary", "canary by replica share"),
     ("rollout.type.blue-green", "blue-green by Service switch"),

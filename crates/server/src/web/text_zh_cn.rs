@@ -459,7 +459,7 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("stats.seconds", "秒"),
     ("stats.restore_note", "中位数，从部署失败到下一次成功"),
     ("rollout.title", "发布策略"),
-    ("rollout.help", r#"发布单如何进入各环境：滚动（一次滚动更新）、金丝雀（第二个 Deployment 按副本比例逐步推进，可暂停、基于 Prometheus 的指标门禁和人工确认）或蓝绿（新版本与旧版本并存，然后一次性切换线上 Service；旧版本保留一段时间，以便立即切回）。没有流量路由器时，金丝雀的请求比例只近似等于其就绪 Pod 的比例。示例：{"type":"canary","steps":[{"weight":10,"manual":true},{"weight":50,"pause_seconds":300},{"weight":100}]} 或 {"type":"blue-green","preview":true,"scale_down_delay_seconds":600}。"#),
+    ("rollout.help", r#"发布单如何进入各环境：滚动（一次滚动更新）、金丝雀（第二个 Deployment 按副本比例逐步推进，可暂停、基于 Prometheus 的指标门禁和人工确认）或蓝绿（新版本与旧版本并存，然后一次性切换线上 Service；旧版本保留一段时间，以便立即切回）。没有流量路由器时，金丝雀的请求比例只近似等于其就绪 Pod 的比例。示例：{"type": "canary", "steps": [{"weight": 10, "manual": true}, {"weight": 50, "pause_seconds": 300}, {"weight": 100}]} 或 {"type": "blue-green", "preview": true, "scale_down_delay_seconds": 600}。"#),
     ("rollout.type.rolling", "滚动更新"),
     ("rollout.type.canary", "按副本比例的金丝雀"),
     ("rollout.type.blue-green", "切换 Service 的蓝绿"),
