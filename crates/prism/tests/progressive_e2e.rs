@@ -440,8 +440,21 @@ fn blue_green_switches_the_service_keeps_the_old_version_and_switches_back() {
         Some((2, "registry.example/web:r2".into()))
     );
 
-    // The next release switches automatically; aborting within the delay
-    // switches straight back and removes the new colour.
+    // The next release is checked by a metric gate on the preview track and
+    // switches by itself; aborting within the delay switches straight back
+    // and removes the new colour.
+    let metrics = MetricsStack::start();
+    metrics.push("shop", "web", "canary_error_rate{app=\"web\",track=\"preview\"} 0\n");
+    metrics.wait_value("sum(canary_error_rate{app=\"web\",track=\"preview\"})", 0.0);
+    api.ok(
+        "PUT",
+        "/api/v1/clusters/one/prometheus",
+        Some(json!({"url": metrics.prometheus_url})),
+    );
+    let strategy = json!({"type": "blue-green", "scale_down_delay_seconds": 600, "gates": [{"name": "errors",
+        "query": GATE_QUERY, "condition": "result < 0.01", "interval_seconds": 1, "count": 2}]});
+    let file = prism.scratch.join("bg.json");
+    std::fs::write(&file, strategy.to_string()).unwrap();
     prism
         .run(&[
             "rollout",
@@ -449,15 +462,23 @@ fn blue_green_switches_the_service_keeps_the_old_version_and_switches_back() {
             "web",
             "--env",
             "fat",
-            "--blue-green",
-            "--keep-seconds",
-            "600",
+            "--file",
+            file.to_str().unwrap(),
         ])
         .ok();
     let r3 = api.built_release("web", "registry.example/web:r3");
     let d3 = start_deploy(&api, &r3);
     rollout_at(&api, d3, "keeping", None);
     assert_eq!(service_selector(&k, "web")["prism.io/release"], r3.as_str());
+    let events = api.events(d3);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.contains("gates measured: errors: 0"))
+            .count(),
+        2,
+        "{events:?}"
+    );
     assert_eq!(
         deployment(&k, &format!("web-{r2}")),
         Some((2, "registry.example/web:r2".into()))

@@ -14,6 +14,7 @@ mod preview_world;
 mod project_webhooks;
 mod promotion;
 mod rbac;
+mod rollouts;
 mod secrets;
 mod security;
 mod webhooks;
