@@ -14,6 +14,18 @@
 use crate::words;
 
 words! {
+    /// Where a base image's build is (a base registered as it is starts
+    /// `succeeded`; one with a recipe `never` until its first build).
+    pub enum BaseBuildState {
+        Never => "never",
+        Queued => "queued",
+        Building => "building",
+        Succeeded => "succeeded",
+        Failed => "failed",
+    }
+}
+
+words! {
     /// Where a build is.
     pub enum BuildState {
         Queued => "queued",

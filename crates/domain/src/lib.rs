@@ -33,7 +33,7 @@ pub mod __private {
 pub use address_policy::{AddressPolicy, AddressRules};
 pub use app_secret::{SecretDelivery, SecretName, SecretScope, SecretSource};
 pub use build::{BuildLimits, BuildNetwork, BuildSettings};
-pub use build_state::{BuildEvent, BuildFailure, BuildState};
+pub use build_state::{BaseBuildState, BuildEvent, BuildFailure, BuildState};
 pub use deploy_state::{DeployEvent, DeployFailure, DeployKind, DeployState};
 pub use error::ValidationError;
 pub use git_ref::GitRef;

@@ -3,6 +3,7 @@
 //! built as, which parent digest it was built on, and which application
 //! images were built on which base digest.
 
+use prism_domain::BaseBuildState;
 use serde::Serialize;
 use sqlx::AnyConnection;
 
@@ -31,8 +32,8 @@ pub struct BaseImage {
     /// The parent's digest this build was made on.
     pub parent_digest: Option<String>,
     pub built_at: Option<i64>,
-    /// never, queued, building, succeeded, failed
-    pub build_state: String,
+    #[schema(value_type = String, example = "succeeded")]
+    pub build_state: BaseBuildState,
     pub build_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -76,7 +77,7 @@ impl TryFrom<Row> for BaseImage {
             digest: r.digest,
             parent_digest: r.parent_digest,
             built_at: r.built_at,
-            build_state: r.build_state,
+            build_state: crate::stored::read("base_images.build_state", &r.build_state)?,
             build_error: r.build_error,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -102,7 +103,12 @@ pub struct NewBase<'a> {
 
 pub async fn create(c: &mut AnyConnection, n: NewBase<'_>) -> Result<BaseImage> {
     let now = now_ms();
-    let state = if n.digest.is_some() { "succeeded" } else { "never" };
+    let state = if n.digest.is_some() {
+        BaseBuildState::Succeeded
+    } else {
+        BaseBuildState::Never
+    }
+    .as_str();
     sqlx::query(
         "INSERT INTO base_images (name, tier, parent_id, registry_id, repository, tag, recipe, digest, built_at, build_state, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
@@ -164,21 +170,23 @@ pub async fn update_recipe(c: &mut AnyConnection, id: i64, recipe: &serde_json::
 /// Marks a build of the base queued; false if one is queued or running already.
 pub async fn mark_queued(c: &mut AnyConnection, id: i64) -> Result<bool> {
     let n = sqlx::query(
-        "UPDATE base_images SET build_state = 'queued', build_error = NULL, updated_at = $2 \
-         WHERE id = $1 AND build_state NOT IN ('queued', 'building')",
+        "UPDATE base_images SET build_state = $3, build_error = NULL, updated_at = $2 \
+         WHERE id = $1 AND build_state NOT IN ($3, $4)",
     )
     .bind(id)
     .bind(now_ms())
+    .bind(BaseBuildState::Queued.as_str())
+    .bind(BaseBuildState::Building.as_str())
     .execute(c)
     .await?
     .rows_affected();
     Ok(n == 1)
 }
 
-pub async fn set_state(c: &mut AnyConnection, id: i64, state: &str, error: Option<&str>) -> Result<()> {
+pub async fn set_state(c: &mut AnyConnection, id: i64, state: BaseBuildState, error: Option<&str>) -> Result<()> {
     sqlx::query("UPDATE base_images SET build_state = $2, build_error = $3, updated_at = $4 WHERE id = $1")
         .bind(id)
-        .bind(state)
+        .bind(state.as_str())
         .bind(error)
         .bind(now_ms())
         .execute(c)
@@ -190,13 +198,14 @@ pub async fn set_state(c: &mut AnyConnection, id: i64, state: &str, error: Optio
 pub async fn record_build(c: &mut AnyConnection, id: i64, digest: &str, parent_digest: Option<&str>) -> Result<()> {
     let now = now_ms();
     sqlx::query(
-        "UPDATE base_images SET digest = $2, parent_digest = $3, built_at = $4, build_state = 'succeeded', \
+        "UPDATE base_images SET digest = $2, parent_digest = $3, built_at = $4, build_state = $5, \
          build_error = NULL, updated_at = $4 WHERE id = $1",
     )
     .bind(id)
     .bind(digest)
     .bind(parent_digest)
     .bind(now)
+    .bind(BaseBuildState::Succeeded.as_str())
     .execute(&mut *c)
     .await?;
     record_version(c, id, digest, parent_digest).await
@@ -311,11 +320,13 @@ pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
 /// (the job's last attempt died with its server).
 pub async fn stale_builds(c: &mut AnyConnection, quiet_for_ms: i64) -> Result<Vec<i64>> {
     Ok(sqlx::query_scalar(
-        "SELECT b.id FROM base_images b WHERE b.build_state IN ('queued', 'building') AND b.updated_at < $1 \
+        "SELECT b.id FROM base_images b WHERE b.build_state IN ($2, $3) AND b.updated_at < $1 \
          AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'base_image' AND j.state IN ('queued', 'running') \
          AND j.dedup_key LIKE 'base_image:' || CAST(b.id AS TEXT) || ':%') ORDER BY b.id",
     )
     .bind(now_ms() - quiet_for_ms)
+    .bind(BaseBuildState::Queued.as_str())
+    .bind(BaseBuildState::Building.as_str())
     .fetch_all(c)
     .await?)
 }

@@ -3,6 +3,7 @@
 //! Pushing the same recipe again gives the same digest, so a retried job is
 //! harmless.
 
+use prism_domain::BaseBuildState;
 use prism_image::{BaseRecipe, ImageReference};
 use prism_jobs::{Cancel, Job, Quarantine};
 use prism_store::{audit, base_images, credentials};
@@ -44,7 +45,7 @@ impl Job for BaseImageJob {
             q.describe().replacen("during it", "during this build", 1)
         );
         let mut tx = ctx.store.begin().await?;
-        base_images::set_state(&mut tx, self.base_id, "failed", Some(&message)).await?;
+        base_images::set_state(&mut tx, self.base_id, BaseBuildState::Failed, Some(&message)).await?;
         audit::record(
             &mut tx,
             &prism_store::audit::Origin::system("base_image"),
@@ -69,7 +70,7 @@ pub async fn enqueue(c: &mut prism_store::AnyConnection, base_id: i64) -> prism_
 }
 
 async fn run(state: &AppState, id: i64) -> Result<(), JobError> {
-    base_images::set_state(&mut *state.store.conn().await?, id, "building", None).await?;
+    base_images::set_state(&mut *state.store.conn().await?, id, BaseBuildState::Building, None).await?;
     let result = build(state, id).await;
     let mut tx = state.store.begin().await?;
     let origin = prism_store::audit::Origin::system("base_image");
@@ -87,7 +88,7 @@ async fn run(state: &AppState, id: i64) -> Result<(), JobError> {
             .await?;
         }
         Err(message) => {
-            base_images::set_state(&mut tx, id, "failed", Some(&message)).await?;
+            base_images::set_state(&mut tx, id, BaseBuildState::Failed, Some(&message)).await?;
             audit::record(
                 &mut tx,
                 &origin,

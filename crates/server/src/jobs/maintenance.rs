@@ -117,7 +117,7 @@ async fn fail_orphans(state: &AppState) -> Result<(), JobError> {
         base_images::set_state(
             &mut tx,
             id,
-            "failed",
+            prism_domain::BaseBuildState::Failed,
             Some("the build's last attempt stopped and no attempt is left"),
         )
         .await?;

@@ -93,6 +93,34 @@ fn manifests_yaml(m: Option<&Json>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What the page says about the deploy's state, decided here from the
+/// typed state rather than by comparing its words in the template.
+#[derive(Serialize)]
+struct StateFacts {
+    rollback: bool,
+    waiting_window: bool,
+    awaiting_review: bool,
+    succeeded: bool,
+    /// Its objects are being applied or rolled out now.
+    running: bool,
+    /// Anything was applied (not only planned or waiting).
+    applied: bool,
+}
+
+impl StateFacts {
+    fn of(d: &prism_store::deploys::Deploy) -> Self {
+        use prism_domain::{DeployKind, DeployState as S};
+        StateFacts {
+            rollback: d.kind == DeployKind::Rollback,
+            waiting_window: d.state == S::WaitingWindow,
+            awaiting_review: d.state == S::AwaitingReview,
+            succeeded: d.state == S::Succeeded,
+            running: matches!(d.state, S::Applying | S::Watching),
+            applied: d.state.has_applied() || matches!(d.state, S::Succeeded | S::Failed),
+        }
+    }
+}
+
 /// A canary or blue-green rollout as the live page shows it.
 #[derive(Serialize)]
 struct RolloutView {
@@ -228,6 +256,7 @@ async fn deploy_page(
             policy => env.policy,
             rollout => rollout,
             can_steer => may_deploy,
+            is => StateFacts::of(d),
         },
     )
     .await
