@@ -117,9 +117,14 @@ impl Job for WaitsOnA {
         ctx.ran_on.lock().unwrap().push(cancel.instance().to_owned());
         if cancel.instance() == "a" {
             let store = ctx.store.lock().unwrap().clone().expect("store set");
-            jobs::set_idle(&mut store.conn().await.unwrap(), cancel.job_id(), true)
-                .await
-                .unwrap();
+            jobs::set_idle(
+                &mut store.conn().await.unwrap(),
+                cancel.job_id(),
+                cancel.instance(),
+                true,
+            )
+            .await
+            .unwrap();
             std::future::pending::<()>().await;
         }
         Ok(())
@@ -429,6 +434,9 @@ async fn a_job_that_was_waiting_when_its_instance_died_is_not_counted_towards_qu
             })
             .await;
             a.crash().await;
+            // The dropped runner's tasks end at their next poll: let a last
+            // heartbeat land before the next runner takes the lease back.
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let b = RunningRunner::start(store, &ctx, "b", false);
         wait_for("b to finish it", Duration::from_secs(30), || async {
@@ -448,6 +456,44 @@ async fn a_job_that_was_waiting_when_its_instance_died_is_not_counted_towards_qu
                 Some("succeeded")
             ],
             "{backend:?}: the attempts still say what happened"
+        );
+        // Waiting is no shield for ever: a job whose instance keeps dying
+        // while it waits is quarantined, at five times the limit.
+        let id = enqueue(store, &WaitsOnA).await;
+        let mut rounds = 0;
+        while job(store, id).await.state != "failed" {
+            rounds += 1;
+            assert!(
+                rounds <= 4 * jobs::IDLE_ABANDON_FACTOR,
+                "{backend:?}: never quarantined"
+            );
+            let before = job(store, id).await.attempts;
+            let a = RunningRunner::start(store, &ctx, "a", false);
+            wait_for(
+                "a to run it and wait, or quarantine it",
+                Duration::from_secs(30),
+                || async {
+                    let idle: i64 = sqlx::query_scalar("SELECT idle FROM jobs WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *store.conn().await.unwrap())
+                        .await
+                        .unwrap();
+                    let j = job(store, id).await;
+                    (j.attempts > before && idle == 1) || j.state == "failed"
+                },
+            )
+            .await;
+            a.crash().await;
+            // The dropped runner's tasks end at their next poll: let a last
+            // heartbeat land before the next runner takes the lease back.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let j = job(store, id).await;
+        assert_eq!(j.failure_kind.as_deref(), Some("crashed"), "{backend:?}");
+        assert!(
+            j.attempts >= 2 * jobs::IDLE_ABANDON_FACTOR,
+            "{backend:?}: quarantined after {} attempts, not after the 2 of a job that was not waiting",
+            j.attempts
         );
     }
 }

@@ -365,11 +365,39 @@ fn canary_steps_through_replica_shares_with_gates_pauses_aborts_and_survives_a_k
     assert_eq!(failed["failure_kind"], "gate", "{failed}");
     assert!(failed["error"].as_str().unwrap().contains("inconclusive"), "{failed}");
     assert_eq!(deployment(&k, "web"), Some((4, "registry.example/web:r2".into())));
+
+    // 10. A `web-canary` that is not Prism's (made by hand) is never taken
+    //     over or deleted: the deploy fails naming it, traffic stays on r2.
+    api.ok(
+        "PUT",
+        path,
+        Some(json!({"type": "canary", "steps": [{"weight": 50}, {"weight": 100}]})),
+    );
+    k.kubectl(&[
+        "create",
+        "deployment",
+        "web-canary",
+        "--image=registry.example/other:1",
+        "-n",
+        "shop-fat",
+    ]);
+    let r6 = api.built_release("web", "registry.example/web:r6");
+    let d6 = start_deploy(&api, &r6);
+    let failed = settled(&api, d6);
+    assert!(
+        failed["error"].as_str().unwrap().contains("is not this application's"),
+        "{failed}"
+    );
+    assert_eq!(
+        deployment(&k, "web-canary"),
+        Some((1, "registry.example/other:1".into()))
+    );
+    assert_eq!(deployment(&k, "web"), Some((4, "registry.example/web:r2".into())));
 }
 
 #[test]
 fn blue_green_switches_the_service_keeps_the_old_version_and_switches_back() {
-    let k = KubeCluster::up();
+    let mut k = KubeCluster::up();
     let mut prism = server();
     let api = Api::login(&prism.url, "admin", ADMIN_PASSWORD);
     world(&api, &k, 2);
@@ -401,11 +429,15 @@ fn blue_green_switches_the_service_keeps_the_old_version_and_switches_back() {
         shown.stdout
     );
 
-    // The new version comes up beside the old; the live Service still
-    // serves only the old one (pinned to its release), the preview only the new.
+    // The new version comes up beside the old (no node for now: its pods
+    // stay unready); the live Service still serves only the old one (pinned
+    // to its release), the preview only the new.
+    k.stop_sim();
     let r2 = api.built_release("web", "registry.example/web:r2");
     let d2 = start_deploy(&api, &r2);
-    rollout_at(&api, d2, "checking", None);
+    wait("the new colour applied", 60, || {
+        deploy(&api, d2)["rollout"]["applied"] == true
+    });
     assert_eq!(
         deployment(&k, &format!("web-{r2}")),
         Some((2, "registry.example/web:r2".into()))
@@ -414,15 +446,21 @@ fn blue_green_switches_the_service_keeps_the_old_version_and_switches_back() {
     assert_eq!(service_selector(&k, "web")["prism.io/release"], r1.as_str());
     assert_eq!(service_selector(&k, "web-preview")["prism.io/release"], r2.as_str());
 
-    // kill -9 while it waits for the switch: nothing moves.
+    // A promote before the new pods are ready waits for them, also across a
+    // kill -9: the Service never points at pods that are not ready.
+    api.ok("POST", &format!("/api/v1/deploys/{d2}/rollout/promote"), None);
+    wait("the promote taken", 30, || {
+        deploy(&api, d2)["rollout"]["promoted"] == true
+    });
     prism.crash_and_restart();
     let api = Api::login(&prism.url, "admin", ADMIN_PASSWORD);
     std::thread::sleep(Duration::from_secs(4));
-    rollout_at(&api, d2, "checking", None);
+    assert_eq!(deploy(&api, d2)["rollout"]["phase"], "starting");
     assert_eq!(service_selector(&k, "web")["prism.io/release"], r1.as_str());
+    k.start_sim(&[]);
 
-    // Promote: the Service switches in one apply; the old version stays for the delay.
-    api.ok("POST", &format!("/api/v1/deploys/{d2}/rollout/promote"), None);
+    // Ready: the Service switches in one apply (skipping the wait for a
+    // person, as promoted); the old version stays for the delay.
     wait("the switch", 30, || {
         service_selector(&k, "web")["prism.io/release"] == r2.as_str()
     });

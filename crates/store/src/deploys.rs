@@ -385,15 +385,21 @@ pub async fn set_rollout(c: &mut AnyConnection, id: i64, progress: &serde_json::
     Ok(())
 }
 
-/// Leaves a person's command for the running rollout (replacing one not yet taken).
-pub async fn set_rollout_command(c: &mut AnyConnection, id: i64, command: &str) -> Result<()> {
-    sqlx::query("UPDATE deploys SET rollout_command = $2, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(command)
-        .bind(now_ms())
-        .execute(c)
-        .await?;
-    Ok(())
+/// Leaves a person's command for the running rollout (`pause@<ms>`: the
+/// time makes each command its own), replacing one not yet taken unless
+/// that one is an abort. False when an abort is pending.
+pub async fn set_rollout_command(c: &mut AnyConnection, id: i64, command: &str) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE deploys SET rollout_command = $2, updated_at = $3 WHERE id = $1 \
+         AND (rollout_command IS NULL OR rollout_command NOT LIKE 'abort@%')",
+    )
+    .bind(id)
+    .bind(format!("{command}@{}", now_ms()))
+    .bind(now_ms())
+    .execute(c)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
 }
 
 /// Takes the command `seen` (false if another replaced it meanwhile: it is

@@ -188,6 +188,10 @@ pub async fn claim(store: &Store, instance: &str, kinds: &[&str], lease_ms: i64)
 /// Abandoned attempts in a row after which a job is quarantined by default.
 pub const DEFAULT_ABANDON_LIMIT: i64 = 2;
 
+/// How many more abandoned attempts a job may have while it said it was
+/// waiting (see [`set_idle`]).
+pub const IDLE_ABANDON_FACTOR: i64 = 5;
+
 /// Claims one job: see [`Claim`]. A running job whose lease lapsed had its
 /// attempt abandoned: the attempt is closed as `abandoned` at the job's last
 /// heartbeat (when its instance was last seen alive), which does not spend
@@ -222,13 +226,19 @@ pub async fn claim_next(store: &Store, req: &ClaimRequest<'_>) -> Result<Claim> 
         .execute(&mut *tx)
         .await?;
         // An attempt that was waiting (on a person, a timer) when its
-        // instance stopped did not bring it down: not counted.
-        let idle: i64 = sqlx::query_scalar("SELECT idle FROM jobs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+        // instance stopped most likely did not bring it down: it counts
+        // against a limit of its own, ten times higher, so that a job that
+        // waits for hours survives restarts but one that crashes the server
+        // while it polls is still stopped in the end.
+        let (idle, idle_in_a_row): (i64, i64) =
+            sqlx::query_as("SELECT idle, idle_abandoned_in_a_row FROM jobs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let idle_in_a_row = idle_in_a_row + i64::from(idle != 0);
         let in_a_row = before.abandoned_in_a_row + i64::from(idle == 0);
-        if in_a_row >= req.abandon_limit {
+        if in_a_row >= req.abandon_limit || idle_in_a_row >= req.abandon_limit * IDLE_ABANDON_FACTOR {
+            let in_a_row = in_a_row.max(idle_in_a_row);
             let abandoned: Vec<JobAttempt> = attempts(&mut tx, id)
                 .await?
                 .into_iter()
@@ -267,9 +277,10 @@ pub async fn claim_next(store: &Store, req: &ClaimRequest<'_>) -> Result<Claim> 
             tx.commit().await?;
             return Ok(Claim::Quarantined { job, abandoned });
         }
-        sqlx::query("UPDATE jobs SET abandoned_in_a_row = $2 WHERE id = $1")
+        sqlx::query("UPDATE jobs SET abandoned_in_a_row = $2, idle_abandoned_in_a_row = $3 WHERE id = $1")
             .bind(id)
             .bind(in_a_row)
+            .bind(idle_in_a_row)
             .execute(&mut *tx)
             .await?;
     }
@@ -346,7 +357,7 @@ pub async fn finish(store: &Store, id: i64, instance: &str, attempt: i64, outcom
     let n = match &outcome {
         Outcome::Succeeded => sqlx::query(
             "UPDATE jobs SET state = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, finished_at = $3, updated_at = $3, \
-             last_error = NULL, abandoned_in_a_row = 0 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+             last_error = NULL, abandoned_in_a_row = 0, idle_abandoned_in_a_row = 0 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
         )
         .bind(id)
         .bind(instance)
@@ -517,10 +528,11 @@ pub async fn open_processes(c: &mut AnyConnection, instance: &str, all: bool) ->
 /// Marks a running job as waiting on something outside itself (a person, a
 /// timer) or as working again. Its instance stopping while it waits is not
 /// counted towards quarantine.
-pub async fn set_idle(c: &mut AnyConnection, id: i64, idle: bool) -> Result<()> {
-    sqlx::query("UPDATE jobs SET idle = $2 WHERE id = $1 AND state = 'running'")
+pub async fn set_idle(c: &mut AnyConnection, id: i64, instance: &str, idle: bool) -> Result<()> {
+    sqlx::query("UPDATE jobs SET idle = $2 WHERE id = $1 AND state = 'running' AND lease_owner = $3")
         .bind(id)
         .bind(i64::from(idle))
+        .bind(instance)
         .execute(c)
         .await?;
     Ok(())

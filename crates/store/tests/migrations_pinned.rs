@@ -91,7 +91,7 @@ const PINNED: &[(&str, &str)] = &[
     ),
     (
         "sqlite/0039_progressive.sql",
-        "fc7c3d7b6df13aa06c19a4da78d1355f925994cc0157d3a0f681e92ef7be9168aad86c5142e8c079f990a3412df6227a",
+        "0aeb156a180fbae2c380bfc24bee81ffe8215d27ca150cb05cb9374020c9c1362db3ffba38aafa8a21dc64346537290c",
     ),
     (
         "postgres/0001_core.sql",
@@ -183,7 +183,7 @@ const PINNED: &[(&str, &str)] = &[
     ),
     (
         "postgres/0039_progressive.sql",
-        "8764a0b7d744f418f89d83a990dc8bcd0e005b1ad4cc278fe204bca704c7da4f9bfa4f4a1407e3b1b4766c0e122d7f9e",
+        "9e140db658c19224d739269ad90ce4307bc702e5f8de208042049133a9f587279c05020303b1d3b291149d0fcce2cc2f",
     ),
 ];
 

@@ -22,6 +22,9 @@ pub enum Phase {
     /// Canary: the stable Deployment takes the new version; the canary goes.
     Finishing,
     Done,
+    /// Sending traffic back to the version that ran before (written before
+    /// any of that work, so a restart finishes it).
+    Aborting,
     /// Traffic went back to the version that ran before.
     Aborted,
 }
@@ -84,9 +87,19 @@ pub struct Progress {
     /// A person paused the rollout: nothing advances until resumed.
     #[serde(default)]
     pub paused: bool,
-    /// A person resumed (or promoted) a step that waits for one.
+    /// A person resumed a step that waits for one (cleared as each step starts checking).
     #[serde(default)]
     pub resumed: bool,
+    /// Blue-green: a person promoted; it switches as soon as the new version is ready.
+    #[serde(default)]
+    pub promoted: bool,
+    /// The last command folded in (`abort@1796...`), so that one taken
+    /// again after a restart is not applied twice.
+    #[serde(default)]
+    pub last_command: Option<String>,
+    /// Why it is aborting: the failure kind's word and the reason.
+    #[serde(default)]
+    pub abort: Option<(String, String)>,
     /// Blue-green: the release the live Service served before the switch.
     #[serde(default)]
     pub previous_release: Option<String>,
@@ -120,6 +133,9 @@ impl Progress {
             tallies: vec![],
             paused: false,
             resumed: false,
+            promoted: false,
+            last_command: None,
+            abort: None,
             previous_release: None,
             switched_at: None,
             applied: false,
@@ -174,43 +190,56 @@ impl Progress {
         };
     }
 
-    /// Folds a person's command in. Returns what the job must do at once.
-    pub fn apply(&mut self, cmd: Command) -> Option<Command> {
+    /// Folds a person's command in (pure: the job then saves it before it
+    /// acts on it, and takes the command off the deploy only after).
+    pub fn apply(&mut self, cmd: Command) {
         match cmd {
-            Command::Pause => {
-                self.paused = true;
-                None
-            }
+            Command::Pause => self.paused = true,
             Command::Resume => {
                 self.paused = false;
-                self.resumed = true;
-                None
+                if self.phase == Phase::Checking {
+                    self.resumed = true;
+                }
             }
             Command::Promote => {
                 self.paused = false;
-                match self.phase {
-                    Phase::Starting | Phase::Checking if matches!(self.strategy, Strategy::Canary { .. }) => {
+                match (self.phase, &self.strategy) {
+                    // A canary skips its remaining steps: the stable Deployment
+                    // takes the new version in a rolling update.
+                    (Phase::Starting | Phase::Checking, Strategy::Canary { .. }) => {
                         self.phase = Phase::Finishing;
                         self.tallies.clear();
                     }
-                    Phase::Starting | Phase::Checking => {
-                        // Blue-green: switch as soon as the new version is ready.
-                        self.resumed = true;
-                        self.tallies.clear();
-                        self.phase = Phase::Checking;
-                        self.next_measure_at = None;
-                        self.pause_until = None;
-                        return Some(Command::Promote);
-                    }
-                    Phase::Keeping => {
-                        self.switched_at = Some(i64::MIN / 2);
-                    }
+                    // Blue-green switches once the new version is ready, never before.
+                    (Phase::Starting | Phase::Checking, _) => self.promoted = true,
+                    // Switched: the old version goes now.
+                    (Phase::Keeping, _) => self.switched_at = Some(i64::MIN / 2),
                     _ => {}
                 }
-                None
             }
-            Command::Abort => Some(Command::Abort),
+            Command::Abort => {
+                if !matches!(self.phase, Phase::Done | Phase::Aborted | Phase::Aborting) {
+                    self.begin_abort("aborted", "aborted by a person");
+                }
+            }
         }
+    }
+
+    /// Marks the rollout aborting (before any of the work of sending
+    /// traffic back), with the failure kind's word and the reason.
+    pub fn begin_abort(&mut self, kind: &str, why: &str) {
+        self.phase = Phase::Aborting;
+        self.paused = false;
+        self.abort = Some((kind.to_owned(), why.to_owned()));
+    }
+
+    /// Enters a step's checking: its pause, gates and a person's word start now.
+    pub fn start_checking(&mut self, now: i64, pause_seconds: u32, gates: usize) {
+        self.phase = Phase::Checking;
+        self.pause_until = (pause_seconds > 0).then(|| now + i64::from(pause_seconds) * 1000);
+        self.tallies = vec![GateTally::default(); gates];
+        self.next_measure_at = Some(now);
+        self.resumed = false;
     }
 }
 
@@ -250,15 +279,32 @@ mod tests {
     #[test]
     fn commands_fold_in() {
         let mut p = canary();
-        p.phase = Phase::Checking;
-        assert_eq!(p.apply(Command::Pause), None);
+        // A resume while the step's pods come up does not pre-approve its wait.
+        p.apply(Command::Resume);
+        assert!(!p.resumed);
+        p.start_checking(0, 0, 0);
+        p.apply(Command::Pause);
         assert!(p.paused);
         p.apply(Command::Resume);
         assert!(!p.paused && p.resumed);
         p.apply(Command::Promote);
         assert_eq!(p.phase, Phase::Finishing);
-        assert_eq!(p.apply(Command::Abort), Some(Command::Abort));
+        p.apply(Command::Abort);
+        assert_eq!(p.phase, Phase::Aborting);
+        assert_eq!(p.abort.as_ref().map(|a| a.0.as_str()), Some("aborted"));
         assert_eq!(Command::parse("promote"), Some(Command::Promote));
+        // Blue-green: a promote before the new version is ready waits for it.
+        let mut bg = Progress::new(
+            Strategy::BlueGreen {
+                preview: false,
+                gates: vec![],
+                manual: true,
+                scale_down_delay_seconds: 60,
+            },
+            2,
+        );
+        bg.apply(Command::Promote);
+        assert_eq!((bg.phase, bg.promoted), (Phase::Starting, true));
         assert_eq!(Command::parse("rm -rf"), None);
     }
 }

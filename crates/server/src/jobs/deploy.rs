@@ -271,6 +271,15 @@ async fn step_plan(state: &AppState, d: &Deploy) -> Result<(), StepError> {
         crate::ops::rollouts::strategy_for(&mut c, d.app_id, d.env_id)
             .await
             .map_err(|e| StepError::Failed(DeployFailure::Internal, e.to_string()))?
+    } else if returns_to_blue_green(d) {
+        // Back to a blue-green colour: the same switch, at once (no gates,
+        // no wait), so the Service never points at pods not yet ready.
+        Strategy::BlueGreen {
+            preview: false,
+            gates: vec![],
+            manual: false,
+            scale_down_delay_seconds: 0,
+        }
     } else {
         Strategy::Rolling
     };
@@ -369,6 +378,21 @@ fn diff_summary(diff: &serde_json::Value) -> String {
         .join(", ")
 }
 
+/// Whether a rollback returns to what a blue-green deploy applied (a
+/// Service pinned to a release).
+fn returns_to_blue_green(d: &Deploy) -> bool {
+    planned(d).is_ok_and(|objects| {
+        objects.iter().any(|o| {
+            o.reference.kind == "Service"
+                && !o.reference.name.ends_with("-preview")
+                && o.object
+                    .pointer("/spec/selector")
+                    .and_then(|s| s.get(prism_kube::progressive::shape::RELEASE_LABEL))
+                    .is_some()
+        })
+    })
+}
+
 /// `canary 10% -> 50% -> 100%`, `blue-green (old version kept 300 s)`.
 fn describe(s: &Strategy) -> String {
     match s {
@@ -445,9 +469,45 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     }
     if progress.is_none() {
         prune(state, d, &cluster, &objects, previous.as_ref()).await?;
+        remove_leftover_canaries(state, d, &cluster, &objects).await?;
     }
     let mut c = state.store.conn().await?;
     deploys::advance(&mut c, d.id, DeployState::Applying, DeployEvent::Applied).await?;
+    Ok(())
+}
+
+/// A canary Deployment (`<name>-canary`, this application's, on the canary
+/// track) left by a canary deploy that failed: a rolling deploy (the
+/// automatic rollback among them) takes its pods out of the Service.
+async fn remove_leftover_canaries(
+    state: &AppState,
+    d: &Deploy,
+    cluster: &prism_kube::Cluster,
+    objects: &[PlannedObject],
+) -> Result<(), StepError> {
+    use prism_kube::progressive::shape::{CANARY_SUFFIX, TRACK_LABEL};
+    for o in objects.iter().filter(|o| o.reference.kind == "Deployment") {
+        let r = prism_manifests::ObjectRef {
+            name: format!("{}{CANARY_SUFFIX}", o.reference.name),
+            ..o.reference.clone()
+        };
+        let Some(live) = cluster.get(&r).await.map_err(DeployError::from)? else {
+            continue;
+        };
+        let canary = live["metadata"]["labels"][TRACK_LABEL] == "canary";
+        if canary && deploy_plan::owned_like(&live, &o.object) {
+            let uid = live["metadata"]["uid"].as_str().map(String::from);
+            cluster.delete(&r, uid).await.map_err(DeployError::from)?;
+            event(
+                state,
+                d.id,
+                "prune",
+                &format!("removed {r}, left by a canary"),
+                json!({"object": r}),
+            )
+            .await?;
+        }
+    }
     Ok(())
 }
 
@@ -671,6 +731,20 @@ async fn succeed(state: &AppState, d: &Deploy) -> Result<(), StepError> {
 /// environment, and, when the environment asks for it, starts a rollback to
 /// the last successful deploy there.
 pub(crate) async fn fail(state: &AppState, d: &Deploy, kind: DeployFailure, reason: &str) -> Result<(), JobError> {
+    // A canary or blue-green rollout that stops this way sends traffic back first.
+    let current = deploys::get(&mut *state.store.conn().await?, d.id).await?;
+    if !current.state.is_final() {
+        if let Err(e) = super::rollout::restore_after_failure(state, &current, reason).await {
+            event(
+                state,
+                d.id,
+                "rollout",
+                &format!("could not send traffic back to the version that ran before: {e}"),
+                json!({}),
+            )
+            .await?;
+        }
+    }
     let mut tx = state.store.begin().await?;
     let current = deploys::get(&mut tx, d.id).await?;
     if current.state.is_final() || !deploys::advance(&mut tx, d.id, current.state, DeployEvent::Fail(kind)).await? {

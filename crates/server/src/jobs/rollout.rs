@@ -4,20 +4,22 @@
 //! ```text
 //! canary:     starting(step) -> checking(step) -> starting(step+1) ... -> finishing -> done
 //! blue-green: starting -> checking -> keeping (switched; old kept) -> done
-//! any:        -> aborted (traffic back to what ran before; the deploy fails)
+//! any:        -> aborting -> aborted (traffic back to what ran before; the deploy fails)
 //! ```
 //!
 //! The job looks every few hundred milliseconds, folds in what a person
-//! asked (promote, pause, resume, abort), and does at most one phase's work
-//! per look; the progress is written after each piece of work, and every
-//! piece is idempotent (applies of the same split, deletes of what may be
-//! gone), so a server killed at any point resumes at the same step.
+//! asked (promote, pause, resume, abort), and does at most one piece of work
+//! per look. Each piece is written to the progress before (aborting) or
+//! right after (everything else) it is done, and every piece is idempotent
+//! (applies of the same split, deletes of what may be gone, an abort run
+//! again), so a server killed at any point resumes at the same step. A
+//! canary's new pods come up before the stable Deployment gives any up.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use prism_domain::DeployFailure;
-use prism_kube::progressive::gate::{render_query, GateTally, GateVerdict, QueryVars};
+use prism_kube::progressive::gate::{render_query, GateTally, GateVerdict, Measurement, QueryVars};
 use prism_kube::progressive::progress::{Command, Phase, Progress};
 use prism_kube::progressive::prometheus::PrometheusEndpoint;
 use prism_kube::progressive::shape;
@@ -29,7 +31,7 @@ use serde_json::json;
 
 use super::deploy::{event, StepError};
 use super::Cancel;
-use crate::services::deploy_plan::{self, DeployError, PlannedObject};
+use crate::services::deploy_plan::{self, owned_like, DeployError, PlannedObject};
 use crate::services::rollout_shape::main_objects;
 use crate::state::AppState;
 
@@ -51,12 +53,13 @@ struct Rollout<'a> {
     previous: Vec<PlannedObject>,
     stable: Option<PlannedObject>,
     prometheus: Option<PrometheusEndpoint>,
+    guard: prism_netguard::Guard,
     http: reqwest::Client,
-    /// The job attempt driving the rollout, and whether it is marked as
-    /// waiting (see [`Rollout::working`]).
-    job_id: i64,
-    idle: std::sync::atomic::AtomicBool,
-    worked: std::sync::atomic::AtomicBool,
+    /// The job attempt driving the rollout (None when restoring after a
+    /// failure, outside the rollout's job), and whether it is marked waiting.
+    job: Option<(i64, String)>,
+    idle: AtomicBool,
+    worked: AtomicBool,
 }
 
 fn kube(e: prism_kube::KubeError) -> StepError {
@@ -70,6 +73,63 @@ fn canary_ref(main: &ObjectRef) -> ObjectRef {
     }
 }
 
+fn progress_of(d: &Deploy) -> Result<Progress, StepError> {
+    serde_json::from_value(d.rollout.clone().unwrap_or_default()).map_err(|e| {
+        StepError::Failed(
+            DeployFailure::Internal,
+            format!("stored rollout progress unreadable: {e}"),
+        )
+    })
+}
+
+impl<'a> Rollout<'a> {
+    async fn load(
+        state: &'a AppState,
+        d: &'a Deploy,
+        cluster: &'a Cluster,
+        objects: &[PlannedObject],
+        strategy: &Strategy,
+        job: Option<(i64, String)>,
+    ) -> Result<Rollout<'a>, StepError> {
+        let m = main_objects(strategy, objects).map_err(StepError::from)?;
+        let mut c = state.store.conn().await?;
+        let previous = deploys::last_succeeded(&mut c, d.app_id, d.env_id, d.id).await?;
+        let env = prism_store::environments::get(&mut c, d.env_id).await?;
+        let prometheus = match (strategy.has_gates(), env.cluster_id) {
+            (true, Some(id)) => crate::ops::rollouts::endpoint(&mut c, &state.secrets, id)
+                .await
+                .map_err(|e| StepError::Failed(DeployFailure::Gate, e))?,
+            _ => None,
+        };
+        let guard = crate::services::address_policy::guard(&mut c).await?;
+        drop(c);
+        let http = reqwest::Client::builder()
+            .dns_resolver(guard.resolver())
+            .redirect(guard.redirect_policy(0))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| StepError::Failed(DeployFailure::Internal, format!("HTTP client: {e}")))?;
+        let main = objects[m.deployment].clone();
+        let previous = deploy_plan::stored_objects(previous.as_ref());
+        let stable = previous.iter().find(|o| o.reference == main.reference).cloned();
+        Ok(Rollout {
+            state,
+            d,
+            cluster,
+            previous,
+            service: m.service.map(|i| objects[i].clone()),
+            main,
+            stable,
+            prometheus,
+            guard,
+            http,
+            job,
+            idle: AtomicBool::new(false),
+            worked: AtomicBool::new(false),
+        })
+    }
+}
+
 /// Drives the rollout until it is done or aborted.
 pub(super) async fn drive(
     state: &AppState,
@@ -78,53 +138,40 @@ pub(super) async fn drive(
     objects: &[PlannedObject],
     cancel: &mut Cancel,
 ) -> Result<Ending, StepError> {
-    let mut p: Progress = serde_json::from_value(d.rollout.clone().unwrap_or_default()).map_err(|e| {
-        StepError::Failed(
-            DeployFailure::Internal,
-            format!("stored rollout progress unreadable: {e}"),
-        )
-    })?;
-    let m = main_objects(&p.strategy, objects).map_err(StepError::from)?;
-    let mut c = state.store.conn().await?;
-    let previous = deploys::last_succeeded(&mut c, d.app_id, d.env_id, d.id).await?;
-    let env = prism_store::environments::get(&mut c, d.env_id).await?;
-    let prometheus = match (p.strategy.has_gates(), env.cluster_id) {
-        (true, Some(id)) => crate::ops::rollouts::endpoint(&mut c, &state.secrets, id)
-            .await
-            .map_err(|e| StepError::Failed(DeployFailure::Gate, e))?,
-        _ => None,
-    };
-    let guard = crate::services::address_policy::guard(&mut c).await?;
-    drop(c);
-    let http = reqwest::Client::builder()
-        .dns_resolver(guard.resolver())
-        .redirect(guard.redirect_policy(0))
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| StepError::Failed(DeployFailure::Internal, format!("HTTP client: {e}")))?;
-    let main = objects[m.deployment].clone();
-    let previous = deploy_plan::stored_objects(previous.as_ref());
-    let stable = previous.iter().find(|o| o.reference == main.reference).cloned();
-    let r = Rollout {
-        state,
-        d,
-        cluster,
-        previous,
-        service: m.service.map(|i| objects[i].clone()),
-        main,
-        stable,
-        prometheus,
-        http,
-        job_id: cancel.job_id(),
-        idle: std::sync::atomic::AtomicBool::new(false),
-        worked: std::sync::atomic::AtomicBool::new(false),
-    };
+    let mut p = progress_of(d)?;
+    let job = Some((cancel.job_id(), cancel.instance().to_owned()));
+    let r = Rollout::load(state, d, cluster, objects, &p.strategy, job).await?;
     loop {
         if let Some(ending) = r.look(&mut p).await? {
             return Ok(ending);
         }
         cancel.sleep(Duration::from_millis(300)).await?;
     }
+}
+
+/// A deploy that fails by any other way than its rollout's own abort (an
+/// error, a crash, no attempt left) sends traffic back the same way, so no
+/// canary keeps its share and no Service stays on a half-checked version.
+pub(super) async fn restore_after_failure(state: &AppState, d: &Deploy, why: &str) -> Result<(), StepError> {
+    let Ok(mut p) = progress_of(d) else {
+        return Ok(());
+    };
+    if !p.strategy.is_progressive() || matches!(p.phase, Phase::Done | Phase::Aborted) {
+        return Ok(());
+    }
+    let objects: Vec<PlannedObject> =
+        serde_json::from_value(d.manifests.clone().unwrap_or_default()).unwrap_or_default();
+    let mut c = state.store.conn().await?;
+    let env = prism_store::environments::get(&mut c, d.env_id).await?;
+    let cluster = deploy_plan::cluster_for(state, &mut c, &env).await?;
+    drop(c);
+    let r = Rollout::load(state, d, &cluster, &objects, &p.strategy.clone(), None).await?;
+    if p.phase != Phase::Aborting {
+        p.begin_abort(DeployFailure::Interrupted.as_str(), why);
+        r.save(&p).await?;
+    }
+    r.finish_abort(&mut p).await?;
+    Ok(())
 }
 
 impl Rollout<'_> {
@@ -155,23 +202,22 @@ impl Rollout<'_> {
     /// phase): the job is no longer waiting, so a crash now counts against it.
     async fn working(&self) -> Result<(), StepError> {
         self.worked.store(true, Relaxed);
-        if self.idle.swap(false, Relaxed) {
-            prism_store::jobs::set_idle(&mut *self.state.store.conn().await?, self.job_id, false).await?;
+        if let (true, Some((id, instance))) = (self.idle.swap(false, Relaxed), &self.job) {
+            prism_store::jobs::set_idle(&mut *self.state.store.conn().await?, *id, instance, false).await?;
         }
         Ok(())
     }
 
     /// After a look that only read: the rollout waits on pods, a timer or a
-    /// person, and the server stopping meanwhile is not the job's doing
-    /// (it is not counted towards quarantine, however long the wait).
+    /// person (see `prism_store::jobs::set_idle` for what that changes).
     async fn waiting(&self) -> Result<(), StepError> {
-        if !self.idle.swap(true, Relaxed) {
-            prism_store::jobs::set_idle(&mut *self.state.store.conn().await?, self.job_id, true).await?;
+        if let (false, Some((id, instance))) = (self.idle.swap(true, Relaxed), &self.job) {
+            prism_store::jobs::set_idle(&mut *self.state.store.conn().await?, *id, instance, true).await?;
         }
         Ok(())
     }
 
-    /// One look: a person's command, then at most one phase's work.
+    /// One look: a person's command, then at most one piece of work.
     async fn look(&self, p: &mut Progress) -> Result<Option<Ending>, StepError> {
         self.worked.store(false, Relaxed);
         let ending = self.look_once(p).await?;
@@ -182,39 +228,48 @@ impl Rollout<'_> {
     }
 
     async fn look_once(&self, p: &mut Progress) -> Result<Option<Ending>, StepError> {
-        let now = prism_store::now_ms();
-        let cmd = deploys::get(&mut *self.state.store.conn().await?, self.d.id)
-            .await?
-            .rollout_command;
-        if let Some(text) = cmd {
-            let taken = deploys::take_rollout_command(&mut *self.state.store.conn().await?, self.d.id, &text).await?;
-            if let (true, Some(cmd)) = (taken, Command::parse(&text)) {
-                self.working().await?;
-                if p.apply(cmd) == Some(Command::Abort) {
-                    return self
-                        .abort(p, DeployFailure::Aborted, "aborted by a person".into())
-                        .await
-                        .map(Some);
-                }
-                self.save(p).await?;
-                self.say(&format!("{} taken", cmd.as_str()), p).await?;
-            }
+        self.take_command(p).await?;
+        if p.phase == Phase::Aborting {
+            return self.finish_abort(p).await.map(Some);
         }
         if p.paused {
             return Ok(None);
         }
+        let now = prism_store::now_ms();
         match (p.phase, &p.strategy) {
             (Phase::Done, _) => Ok(Some(Ending::Done)),
-            (Phase::Aborted, _) => Ok(Some(Ending::Aborted(
-                DeployFailure::Aborted,
-                p.outcome.clone().unwrap_or_else(|| "aborted".into()),
-            ))),
+            (Phase::Aborted, _) => Ok(Some(aborted(p))),
+            (Phase::Aborting, _) => unreachable!("handled above"),
             (Phase::Starting, Strategy::Canary { .. }) => self.canary_start(p).await,
             (Phase::Starting, _) => self.blue_green_start(p).await,
             (Phase::Checking, _) => self.check(p, now).await,
             (Phase::Finishing, _) => self.canary_finish(p).await,
             (Phase::Keeping, _) => self.keep(p, now).await,
         }
+    }
+
+    /// Folds in a person's command exactly once: it is saved with the
+    /// progress (as the last command taken) before it is taken off the
+    /// deploy, so a restart between the two neither loses nor repeats it.
+    async fn take_command(&self, p: &mut Progress) -> Result<(), StepError> {
+        let Some(text) = deploys::get(&mut *self.state.store.conn().await?, self.d.id)
+            .await?
+            .rollout_command
+        else {
+            return Ok(());
+        };
+        if p.last_command.as_deref() != Some(text.as_str()) {
+            let word = text.split('@').next().unwrap_or_default();
+            if let Some(cmd) = Command::parse(word) {
+                self.working().await?;
+                p.apply(cmd);
+                p.last_command = Some(text.clone());
+                self.save(p).await?;
+                self.say(&format!("{} taken", cmd.as_str()), p).await?;
+            }
+        }
+        deploys::take_rollout_command(&mut *self.state.store.conn().await?, self.d.id, &text).await?;
+        Ok(())
     }
 
     /// Whether `r`'s rollout finished; a failed one aborts.
@@ -227,6 +282,19 @@ impl Rollout<'_> {
             Some(RolloutStatus::Failed { message }) => Err(format!("{r}: {message}")),
             _ => Ok(false),
         })
+    }
+
+    /// Deletes `r` only if it is this application's in this environment
+    /// (and only that very object, by its uid): a same-named object of
+    /// another application or made by hand is never touched.
+    async fn delete_owned(&self, r: &ObjectRef) -> Result<(), StepError> {
+        if let Some(live) = self.cluster.get(r).await.map_err(kube)? {
+            if owned_like(&live, &self.main.object) {
+                let uid = live["metadata"]["uid"].as_str().map(String::from);
+                self.cluster.delete(r, uid).await.map_err(kube)?;
+            }
+        }
+        Ok(())
     }
 
     async fn canary_start(&self, p: &mut Progress) -> Result<Option<Ending>, StepError> {
@@ -246,47 +314,55 @@ impl Rollout<'_> {
             self.say("no version runs here yet: rolling out directly", p).await?;
             return Ok(None);
         };
+        let canary = canary_ref(&self.main.reference);
         let (s, c) = shape::split(p.replicas, step.weight);
-        if (p.stable_replicas, p.new_replicas) != (s, c) || !p.applied {
+        // 1. The step's canary pods, beside all the stable ones.
+        if !p.applied || p.new_replicas != c {
             self.working().await?;
+            if let Some(live) = self.cluster.get(&canary).await.map_err(kube)? {
+                if !owned_like(&live, &self.main.object) {
+                    return Err(StepError::Failed(
+                        DeployFailure::Apply,
+                        format!("{canary} exists and is not this application's; Prism will not take it over"),
+                    ));
+                }
+            }
             self.cluster
-                .apply(
-                    &canary_ref(&self.main.reference),
-                    &shape::canary_deployment(&self.main.object, c),
-                    false,
-                )
+                .apply(&canary, &shape::canary_deployment(&self.main.object, c), false)
                 .await
                 .map_err(kube)?;
-            self.cluster
-                .apply(&stable.reference, &shape::scaled(&stable.object, s), false)
-                .await
-                .map_err(kube)?;
-            (p.stable_replicas, p.new_replicas, p.applied) = (s, c, true);
+            (p.new_replicas, p.applied) = (c, true);
             self.save(p).await?;
             self.say(
-                &format!(
-                    "step {} of {}: {}% new: {c} canary pod(s), {s} stable pod(s) (requests follow the share of ready pods only approximately)",
-                    p.step + 1,
-                    steps_of(p),
-                    step.weight
-                ),
+                &format!("step {} of {}: {c} canary pod(s) coming up", p.step + 1, steps_of(p)),
                 p,
             )
             .await?;
             return Ok(None);
         }
-        match self.ready(&canary_ref(&self.main.reference)).await? {
+        match self.ready(&canary).await? {
             Err(why) => self.abort(p, DeployFailure::Rollout, why).await.map(Some),
             Ok(false) => Ok(None),
             Ok(true) => {
+                // 2. Only then the stable gives up its share.
                 self.working().await?;
-                let now = prism_store::now_ms();
-                p.phase = Phase::Checking;
-                p.pause_until = (step.pause_seconds > 0).then(|| now + i64::from(step.pause_seconds) * 1000);
-                p.tallies = vec![GateTally::default(); step.gates.len()];
-                p.next_measure_at = Some(now);
+                self.cluster
+                    .apply(&stable.reference, &shape::scaled(&stable.object, s), false)
+                    .await
+                    .map_err(kube)?;
+                p.stable_replicas = s;
+                p.start_checking(prism_store::now_ms(), step.pause_seconds, step.gates.len());
                 self.save(p).await?;
-                self.say(&format!("step {}: canary pods ready", p.step + 1), p).await?;
+                self.say(
+                    &format!(
+                        "step {} of {}: {}% new: {c} canary pod(s), {s} stable pod(s) (requests follow the share of ready pods only approximately)",
+                        p.step + 1,
+                        steps_of(p),
+                        step.weight
+                    ),
+                    p,
+                )
+                .await?;
                 Ok(None)
             }
         }
@@ -336,10 +412,7 @@ impl Rollout<'_> {
             }
             Ok(true) => {
                 self.working().await?;
-                let now = prism_store::now_ms();
-                p.phase = Phase::Checking;
-                p.tallies = vec![GateTally::default(); p.gates().len()];
-                p.next_measure_at = Some(now);
+                p.start_checking(prism_store::now_ms(), 0, p.gates().len());
                 self.save(p).await?;
                 self.say(
                     &format!(
@@ -369,18 +442,20 @@ impl Rollout<'_> {
 
     /// Pause, gates and a person's word; when all are through, the next step.
     async fn check(&self, p: &mut Progress, now: i64) -> Result<Option<Ending>, StepError> {
+        if p.promoted && !matches!(p.strategy, Strategy::Canary { .. }) {
+            self.switch(p).await?;
+            return Ok(None);
+        }
         let gates = p.gates().to_vec();
         let open: Vec<usize> = (0..gates.len())
             .filter(|i| p.tallies.get(*i).is_none_or(|t| t.taken < gates[*i].count))
             .collect();
         if !open.is_empty() && p.next_measure_at.is_none_or(|at| now >= at) {
             self.working().await?;
-            let endpoint = self.prometheus.as_ref().ok_or_else(|| {
-                StepError::Failed(
-                    DeployFailure::Gate,
-                    "metric gates need the cluster's Prometheus, which is no longer registered".into(),
-                )
-            })?;
+            let Some(endpoint) = self.prometheus.as_ref() else {
+                let why = "metric gates need the cluster's Prometheus, which is no longer registered".to_owned();
+                return self.abort(p, DeployFailure::Gate, why).await.map(Some);
+            };
             p.tallies.resize(gates.len(), GateTally::default());
             let track = if matches!(p.strategy, Strategy::Canary { .. }) {
                 "canary"
@@ -403,7 +478,7 @@ impl Rollout<'_> {
                     .validate("gate")
                     .map_err(|e| StepError::Failed(DeployFailure::Gate, e.to_string()))?;
                 let query = render_query(&g.query, &vars);
-                let m = endpoint.measure(&self.http, &query, Duration::from_secs(10)).await;
+                let m = self.measure(endpoint, &query).await;
                 let verdict = p.tallies[*i].record(g, &cond, m.clone());
                 said.push(format!("{}: {}", g.name, measurement_text(&m)));
                 match verdict {
@@ -444,6 +519,17 @@ impl Rollout<'_> {
                 self.switch(p).await?;
                 Ok(None)
             }
+        }
+    }
+
+    /// One measurement, through the address policy like every request
+    /// Prism makes on someone's behalf.
+    async fn measure(&self, endpoint: &PrometheusEndpoint, query: &str) -> Measurement {
+        match reqwest::Url::parse(&endpoint.url) {
+            Ok(url) if self.guard.check_url(&url).is_ok() => {
+                endpoint.measure(&self.http, query, Duration::from_secs(10)).await
+            }
+            _ => Measurement::Inconclusive("the address policy refuses the Prometheus URL".into()),
         }
     }
 
@@ -518,10 +604,7 @@ impl Rollout<'_> {
             Ok(false) => Ok(None),
             Ok(true) => {
                 self.working().await?;
-                self.cluster
-                    .delete(&canary_ref(&self.main.reference), None)
-                    .await
-                    .map_err(kube)?;
+                self.delete_owned(&canary_ref(&self.main.reference)).await?;
                 p.phase = Phase::Done;
                 (p.stable_replicas, p.new_replicas) = (p.replicas, 0);
                 self.save(p).await?;
@@ -532,47 +615,73 @@ impl Rollout<'_> {
         }
     }
 
-    /// Traffic back to what ran before, in one step; the deploy then fails.
+    /// Starts an abort: written first, then done (see [`Self::finish_abort`]).
     async fn abort(&self, p: &mut Progress, kind: DeployFailure, why: String) -> Result<Ending, StepError> {
         self.working().await?;
+        p.begin_abort(kind.as_str(), &why);
+        self.save(p).await?;
+        self.finish_abort(p).await
+    }
+
+    /// Traffic back to what ran before, in one step; safe to run again.
+    async fn finish_abort(&self, p: &mut Progress) -> Result<Ending, StepError> {
+        self.working().await?;
+        let mut back = true;
         match &p.strategy {
             Strategy::Canary { .. } => {
-                self.cluster
-                    .delete(&canary_ref(&self.main.reference), None)
-                    .await
-                    .map_err(kube)?;
-                if let (Some(stable), false) = (&self.stable, p.direct || p.finishing_applied) {
-                    self.cluster
-                        .apply(&stable.reference, &shape::scaled(&stable.object, p.replicas), false)
-                        .await
-                        .map_err(kube)?;
+                self.delete_owned(&canary_ref(&self.main.reference)).await?;
+                // The version that ran before, as it ran (its own replicas),
+                // also when the stable Deployment had started taking the new one.
+                match (&self.stable, p.direct) {
+                    (Some(stable), false) => {
+                        self.cluster
+                            .apply(&stable.reference, &stable.object, false)
+                            .await
+                            .map_err(kube)?;
+                    }
+                    _ => back = false,
                 }
-                (p.stable_replicas, p.new_replicas) = (p.replicas, 0);
             }
             _ => {
                 let svc = self.service.as_ref().expect("blue-green has its service");
-                if let (Some(_), Some(prev)) = (p.switched_at, &p.previous_release) {
-                    self.cluster
-                        .apply(&svc.reference, &shape::service_for(&svc.object, prev), false)
-                        .await
-                        .map_err(kube)?;
+                match (&p.previous_release, p.direct) {
+                    (Some(prev), false) => {
+                        self.cluster
+                            .apply(&svc.reference, &shape::service_for(&svc.object, prev), false)
+                            .await
+                            .map_err(kube)?;
+                        self.delete_owned(&self.main.reference).await?;
+                    }
+                    _ => back = false,
                 }
-                if !p.direct {
-                    self.cluster.delete(&self.main.reference, None).await.map_err(kube)?;
-                }
-                (p.stable_replicas, p.new_replicas) = (p.replicas, 0);
             }
         }
+        let (kind, why) = p.abort.clone().unwrap_or_else(|| ("aborted".into(), "aborted".into()));
         p.phase = Phase::Aborted;
+        if back {
+            (p.stable_replicas, p.new_replicas) = (p.replicas, 0);
+        }
         p.outcome = Some(why.clone());
         self.save(p).await?;
-        self.say(
-            &format!("aborted: traffic is back on the version that ran before; {why}"),
-            p,
-        )
-        .await?;
-        Ok(Ending::Aborted(kind, why))
+        let how = if back {
+            "traffic is back on the version that ran before"
+        } else {
+            "no version ran before it: the new one is left running"
+        };
+        self.say(&format!("aborted: {how}; {why}"), p).await?;
+        Ok(Ending::Aborted(
+            DeployFailure::parse(&kind).unwrap_or(DeployFailure::Aborted),
+            why,
+        ))
     }
+}
+
+fn aborted(p: &Progress) -> Ending {
+    let (kind, why) = p.abort.clone().unwrap_or_else(|| ("aborted".into(), "aborted".into()));
+    Ending::Aborted(
+        DeployFailure::parse(&kind).unwrap_or(DeployFailure::Aborted),
+        p.outcome.clone().unwrap_or(why),
+    )
 }
 
 fn steps_of(p: &Progress) -> usize {
@@ -582,9 +691,9 @@ fn steps_of(p: &Progress) -> usize {
     }
 }
 
-fn measurement_text(m: &prism_kube::progressive::gate::Measurement) -> String {
+fn measurement_text(m: &Measurement) -> String {
     match m {
-        prism_kube::progressive::gate::Measurement::Value(v) => v.to_string(),
-        prism_kube::progressive::gate::Measurement::Inconclusive(r) => format!("inconclusive ({r})"),
+        Measurement::Value(v) => v.to_string(),
+        Measurement::Inconclusive(r) => format!("inconclusive ({r})"),
     }
 }

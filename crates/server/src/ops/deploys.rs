@@ -489,22 +489,25 @@ fn rollout_baseline(running: &Deploy, last: Vec<deploy_plan::PlannedObject>) -> 
 }
 
 /// Marks the changes a running rollout makes on purpose as expected.
-fn expected_by_rollout(diff: &mut serde_json::Value, rollout: &serde_json::Value) {
+fn expected_by_rollout(diff: &mut serde_json::Value, rollout: &serde_json::Value, main: Option<&str>) {
     let Some(kind) = rollout["strategy"]["type"].as_str() else {
         return;
     };
-    let expected = |object: &str, path: &str| match kind {
-        "canary" => object == "Deployment" && path == "spec.replicas",
+    // The stable Deployment: the one Deployment the rollout's deploy planned.
+    let stable = |name: &str| main == Some(name);
+    let expected = |object: &str, name: &str, path: &str| match kind {
+        "canary" => object == "Deployment" && stable(name) && path == "spec.replicas",
         "blue-green" => object == "Service" && path.ends_with("prism.io/release"),
         _ => false,
     };
     for e in diff.as_array_mut().into_iter().flatten() {
         let object = e["object"]["kind"].as_str().unwrap_or_default().to_owned();
+        let name = e["object"]["name"].as_str().unwrap_or_default().to_owned();
         let Some(changes) = e["diff"]["changes"].as_array_mut() else {
             continue;
         };
         let before = changes.len();
-        changes.retain(|c| !expected(&object, c["path"].as_str().unwrap_or_default()));
+        changes.retain(|c| !expected(&object, &name, c["path"].as_str().unwrap_or_default()));
         if changes.is_empty() && before > 0 {
             e["diff"]["action"] = json!("unchanged");
             e["note"] = json!("expected while the rollout runs");
@@ -521,7 +524,7 @@ pub async fn drift(ctx: &Ctx, caller: &Caller, name: &str, env: &str) -> OpResul
     let running = deploys::list(&mut c, Some(app.id), Some(environment.id), None, 5)
         .await?
         .into_iter()
-        .find(|d| !d.state.is_final() && d.rollout.is_some());
+        .find(|d| d.state.has_applied() && d.rollout.is_some());
     let Some(last) = deploys::last_succeeded(&mut c, app.id, environment.id, i64::MAX).await? else {
         return Ok(Drift {
             deploy: None,
@@ -545,8 +548,14 @@ pub async fn drift(ctx: &Ctx, caller: &Caller, name: &str, env: &str) -> OpResul
     let mut diff = deploy_plan::diff_against_cluster(&cluster, &objects, None)
         .await
         .map_err(deploy_error)?;
-    if let Some(r) = running.as_ref().and_then(|d| d.rollout.as_ref()) {
-        expected_by_rollout(&mut diff, r);
+    if let Some(r) = &running {
+        let main = deploy_plan::stored_objects(Some(r))
+            .into_iter()
+            .find(|o| o.reference.kind == "Deployment")
+            .map(|o| o.reference.name);
+        if let Some(progress) = &r.rollout {
+            expected_by_rollout(&mut diff, progress, main.as_deref());
+        }
     }
     let drifted = diff
         .as_array()

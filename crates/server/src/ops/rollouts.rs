@@ -67,6 +67,13 @@ pub async fn set_strategy(
         ));
     }
     let e = environments::by_name(&mut tx, env).await?;
+    // A gate's query runs with Prism's Prometheus credentials, which see the
+    // whole cluster's metrics (other projects' too): only admins write them.
+    if strategy.has_gates() && !caller.is_admin() {
+        return Err(OpError::forbidden(
+            "metric gates run queries with Prism's Prometheus credentials over the whole cluster: an admin sets a strategy with gates",
+        ));
+    }
     if strategy.has_gates() {
         let has = match e.cluster_id {
             Some(id) => rollouts::prometheus(&mut tx, id).await?.is_some(),
@@ -143,14 +150,21 @@ pub async fn command(
     };
     if matches!(
         progress.phase,
-        prism_kube::progressive::progress::Phase::Done | prism_kube::progressive::progress::Phase::Aborted
+        prism_kube::progressive::progress::Phase::Done
+            | prism_kube::progressive::progress::Phase::Aborted
+            | prism_kube::progressive::progress::Phase::Aborting
     ) {
         return Err(OpError::conflict_as(
             "rollout_over",
             format!("deploy {}'s rollout is over", d.id),
         ));
     }
-    deploys::set_rollout_command(&mut tx, d.id, cmd.as_str()).await?;
+    if !deploys::set_rollout_command(&mut tx, d.id, cmd.as_str()).await? {
+        return Err(OpError::conflict_as(
+            "abort_pending",
+            format!("deploy {} is being aborted", d.id),
+        ));
+    }
     let note = if req.reason.is_empty() {
         String::new()
     } else {
@@ -215,6 +229,14 @@ pub async fn set_prometheus(
 ) -> OpResult<PrometheusSetting> {
     access::require_admin(caller)?;
     super::clusters::validate_url("url", &req.url)?;
+    // Credentials go in username/password or token, where they are sealed.
+    let parsed = reqwest::Url::parse(&req.url).map_err(|_| OpError::invalid("url", "is not a URL"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(OpError::invalid(
+            "url",
+            "must not hold credentials: give username and password, or token",
+        ));
+    }
     let auth = match (&req.username, &req.password, &req.token) {
         (None, None, None) => None,
         (Some(u), Some(p), None) if !u.is_empty() && u.len() <= 256 && !p.is_empty() && p.len() <= 4096 => {

@@ -255,7 +255,16 @@ pub async fn plan(
         }
     };
     // A canary or blue-green deploy plans what runs once it is done (blue-green's colour).
-    let objects = super::rollout_shape::shape(strategy, objects, &rel.id.to_string())?;
+    // (A rollback's stored objects are shaped already.)
+    let objects = match deploy.kind {
+        prism_domain::DeployKind::Deploy => super::rollout_shape::shape(strategy, objects, &rel.id.to_string())?,
+        prism_domain::DeployKind::Rollback => {
+            if strategy.is_progressive() {
+                super::rollout_shape::main_objects(strategy, &objects)?;
+            }
+            objects
+        }
+    };
     let app = apps::get(&mut c, deploy.app_id).await?;
     // References to existing Secrets, named plainly (issue 19): before the
     // isolation check, which would only say the pod names a foreign Secret.

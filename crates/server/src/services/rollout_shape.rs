@@ -39,6 +39,30 @@ pub fn main_objects(strategy: &Strategy, objects: &[PlannedObject]) -> Result<Ma
             deployments.len()
         )));
     };
+    let name = &objects[deployment].reference.name;
+    // An autoscaler would fight a canary's split, and would go on scaling
+    // the old name after a blue-green switch.
+    let hpa = objects.iter().any(|o| {
+        o.reference.kind == "HorizontalPodAutoscaler"
+            && o.object.pointer("/spec/scaleTargetRef/name").and_then(|n| n.as_str()) == Some(name.as_str())
+    });
+    if hpa {
+        return Err(DeployError::Setup(format!(
+            "rollout: a {} rollout cannot work with a HorizontalPodAutoscaler on Deployment {name}; roll out with `rolling`, or render no autoscaler",
+            strategy.name()
+        )));
+    }
+    if matches!(strategy, Strategy::Canary { .. })
+        && objects[deployment]
+            .object
+            .pointer("/spec/replicas")
+            .and_then(|r| r.as_i64())
+            .is_none()
+    {
+        return Err(DeployError::Setup(format!(
+            "rollout: a canary splits Deployment {name}'s spec.replicas, which the template leaves out"
+        )));
+    }
     let pods = objects[deployment]
         .object
         .pointer("/spec/template/metadata/labels")
@@ -174,6 +198,23 @@ mod tests {
             .collect();
         let e = shape(&blue_green(false), no_service, "r9").err().unwrap();
         assert!(e.to_string().contains("0 select them"), "{e}");
+        let mut scaled = web();
+        scaled.push(obj(
+            "HorizontalPodAutoscaler",
+            "web",
+            json!({"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}}}),
+        ));
+        let e = shape(&blue_green(false), scaled, "r9").err().unwrap();
+        assert!(e.to_string().contains("HorizontalPodAutoscaler"), "{e}");
+        let mut unsized_web = web();
+        unsized_web[0].object["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("replicas");
+        let e = shape(&Strategy::Canary { steps: vec![] }, unsized_web, "r9")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("spec.replicas"), "{e}");
         // Rolling plans anything.
         assert_eq!(shape(&Strategy::Rolling, vec![], "r9").unwrap().len(), 0);
     }

@@ -57,6 +57,7 @@ both_backends!(prometheus_credentials_are_sealed_and_never_shown, |app| {
         (json!({"url": "ftp://prometheus"}), "url"),
         (json!({"url": "http://p:9090", "username": "prism"}), "password"),
         (json!({"url": "http://p:9090", "token": "has spaces"}), "token"),
+        (json!({"url": "http://prism:secret@p:9090"}), "url"),
         (
             json!({"url": "http://p:9090", "token": "t", "username": "u", "password": "p"}),
             "token",
@@ -117,6 +118,12 @@ both_backends!(
                 "{body}: {e}"
             );
         }
+        // Gates run queries with Prism's Prometheus credentials over the whole
+        // cluster: a project's operator may choose a canary, not write gates.
+        let otto = app.user("otto", Some("shop"), &["operator"]).await;
+        let gated = json!({"type": "canary", "steps": [{"weight": 20, "gates": [gate]}]});
+        let (s, e) = app.call(Method::PUT, path, Some(&otto), Some(gated)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
         // Not a strategy at all: refused before anything is looked up.
         let (s, _) = app
             .call(Method::PUT, path, Some(&admin), Some(json!({"type": "linear"})))
@@ -206,6 +213,37 @@ both_backends!(
             (s, e["code"].as_str()),
             (StatusCode::CONFLICT, Some("not_progressive")),
             "{e}"
+        );
+
+        // A running canary (made in the store: no cluster here): an abort not
+        // yet taken is never replaced by a later promote or resume.
+        let mut c = app.store.conn().await.unwrap();
+        sqlx::query("UPDATE deploys SET state = 'watching' WHERE id = $1")
+            .bind(d.id)
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        let progress = json!({"strategy": {"type": "canary", "steps": [{"weight": 50, "manual": true}]},
+                              "replicas": 2, "phase": "checking"});
+        prism_store::deploys::set_rollout(&mut c, d.id, &progress)
+            .await
+            .unwrap();
+        drop(c);
+        for (action, want, code) in [
+            ("pause", StatusCode::ACCEPTED, None),
+            ("abort", StatusCode::ACCEPTED, None),
+            ("promote", StatusCode::CONFLICT, Some("abort_pending")),
+        ] {
+            let path = format!("/api/v1/deploys/{}/rollout/{action}", d.id);
+            let (s, e) = app.call(Method::POST, &path, Some(&admin), None).await;
+            assert_eq!((s, e["code"].as_str()), (want, code), "{action}: {e}");
+        }
+        let pending = app
+            .ok(Method::GET, &format!("/api/v1/deploys/{}", d.id), &admin, None)
+            .await;
+        assert!(
+            pending["rollout_command"].as_str().unwrap().starts_with("abort@"),
+            "{pending}"
         );
     }
 );

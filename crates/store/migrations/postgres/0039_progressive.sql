@@ -15,5 +15,7 @@ ALTER TABLE deploys ADD COLUMN rollout_command TEXT;
 ALTER TABLE clusters ADD COLUMN prometheus_url TEXT;
 ALTER TABLE clusters ADD COLUMN prometheus_auth_enc BYTEA;
 -- A job waiting on something outside itself (a person, a timer) says so:
--- the server stopping then is not counted against the job (quarantine).
+-- the server stopping then counts against a much higher limit of its own
+-- (idle_abandoned_in_a_row), not as the job crashing the server.
 ALTER TABLE jobs ADD COLUMN idle BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN idle_abandoned_in_a_row BIGINT NOT NULL DEFAULT 0;
