@@ -536,4 +536,22 @@ fn blue_green_switches_the_service_keeps_the_old_version_and_switches_back() {
     let rollback = api.ok("GET", "/api/v1/deploys?application=web&limit=1", None)[0].clone();
     assert_eq!(settled(&api, rollback["id"].as_i64().unwrap())["state"], "succeeded");
     assert_eq!(service_selector(&k, "web")["prism.io/release"], r2.as_str());
+
+    // The release that serves, deployed again and aborted: its colour is the
+    // one serving, and it is never deleted.
+    let again = api.ok(
+        "POST",
+        &format!("/api/v1/releases/{r2}/deploys"),
+        Some(json!({"environment": "fat"})),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    rollout_at(&api, again, "keeping", None);
+    api.ok("POST", &format!("/api/v1/deploys/{again}/rollout/abort"), None);
+    assert_eq!(settled(&api, again)["failure_kind"], "aborted");
+    assert_eq!(service_selector(&k, "web")["prism.io/release"], r2.as_str());
+    assert_eq!(
+        deployment(&k, &format!("web-{r2}")),
+        Some((2, "registry.example/web:r2".into()))
+    );
 }

@@ -227,7 +227,7 @@ pub async fn claim_next(store: &Store, req: &ClaimRequest<'_>) -> Result<Claim> 
         .await?;
         // An attempt that was waiting (on a person, a timer) when its
         // instance stopped most likely did not bring it down: it counts
-        // against a limit of its own, ten times higher, so that a job that
+        // against a limit of its own, five times higher, so that a job that
         // waits for hours survives restarts but one that crashes the server
         // while it polls is still stopped in the end.
         let (idle, idle_in_a_row): (i64, i64) =
@@ -375,7 +375,7 @@ pub async fn finish(store: &Store, id: i64, instance: &str, attempt: i64, outcom
                  state = CASE WHEN failures + 1 >= max_attempts OR $6 = 1 THEN 'failed' ELSE 'queued' END, \
                  failure_kind = CASE WHEN failures + 1 >= max_attempts OR $6 = 1 THEN 'error' ELSE NULL END, \
                  finished_at = CASE WHEN failures + 1 >= max_attempts OR $6 = 1 THEN $3 ELSE NULL END, run_at = $4, lease_owner = NULL, \
-                 lease_expires_at = NULL, last_error = $5, updated_at = $3, abandoned_in_a_row = 0 \
+                 lease_expires_at = NULL, last_error = $5, updated_at = $3, abandoned_in_a_row = 0, idle_abandoned_in_a_row = 0 \
                  WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
             )
             .bind(id)
@@ -432,7 +432,7 @@ pub async fn release(store: &Store, id: i64, instance: &str) -> Result<bool> {
     let now = now_ms();
     let mut tx = store.begin().await?;
     let n = sqlx::query(
-        "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, attempts = attempts - 1, abandoned_in_a_row = 0, \
+        "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, attempts = attempts - 1, abandoned_in_a_row = 0, idle_abandoned_in_a_row = 0, \
          updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
     )
     .bind(id)

@@ -111,6 +111,10 @@ pub struct Progress {
     /// Canary: the stable Deployment was given the new version.
     #[serde(default)]
     pub finishing_applied: bool,
+    /// Canary: the stable Deployment was changed (scaled or given the new
+    /// version), so an abort puts it back as it ran.
+    #[serde(default)]
+    pub stable_touched: bool,
     /// No version ran before: the release rolled out directly.
     #[serde(default)]
     pub direct: bool,
@@ -140,6 +144,7 @@ impl Progress {
             switched_at: None,
             applied: false,
             finishing_applied: false,
+            stable_touched: false,
             direct: false,
             outcome: None,
         }

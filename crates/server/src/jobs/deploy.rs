@@ -197,6 +197,11 @@ async fn run(state: &AppState, id: i64, mut cancel: Cancel) -> Result<(), JobErr
                 StepError::Retry(_) => {}
                 StepError::Failed(..) => {}
             }
+            // A rollout that stops sends traffic back first; a cluster that
+            // does not answer for that is tried again (the job's retries).
+            if let Err(StepError::Retry(m)) = super::rollout::restore_after_failure(state, &d, &e.to_string()).await {
+                return Err(JobError::Transient(m));
+            }
             fail(state, &d, e.kind(), &e.to_string()).await?;
             return Ok(());
         }
@@ -430,7 +435,6 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     let mut c = state.store.conn().await?;
     let env = environments::get(&mut c, d.env_id).await?;
     let cluster = cluster_for(state, &mut c, &env).await?;
-    let previous = deploys::last_succeeded(&mut c, d.app_id, d.env_id, d.id).await?;
     // Isolation checked again at apply time: another application may have
     // claimed an Ingress host or a namespace while this deploy awaited review.
     let app = prism_store::apps::get(&mut c, d.app_id).await?;
@@ -441,9 +445,8 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
     // Checked again at apply time: someone may have created a same-named object since the plan.
     deploy_plan::check_ownership(&cluster, &objects).await?;
     // The Deployment (and blue-green's live Service) are the rollout's to
-    // apply, step by step; pruning waits until it is done.
-    let progress = progress_of(d);
-    let held_back: Vec<prism_manifests::ObjectRef> = match &progress {
+    // apply, step by step. Pruning waits until the new pods are ready (step_watch).
+    let held_back: Vec<prism_manifests::ObjectRef> = match &progress_of(d) {
         Some(p) => {
             let m = crate::services::rollout_shape::main_objects(&p.strategy, &objects)?;
             std::iter::once(m.deployment)
@@ -467,10 +470,6 @@ async fn step_apply(state: &AppState, d: &Deploy) -> Result<(), StepError> {
         )
         .await?;
     }
-    if progress.is_none() {
-        prune(state, d, &cluster, &objects, previous.as_ref()).await?;
-        remove_leftover_canaries(state, d, &cluster, &objects).await?;
-    }
     let mut c = state.store.conn().await?;
     deploys::advance(&mut c, d.id, DeployState::Applying, DeployEvent::Applied).await?;
     Ok(())
@@ -491,6 +490,9 @@ async fn remove_leftover_canaries(
             name: format!("{}{CANARY_SUFFIX}", o.reference.name),
             ..o.reference.clone()
         };
+        if objects.iter().any(|p| p.reference == r) {
+            continue;
+        }
         let Some(live) = cluster.get(&r).await.map_err(DeployError::from)? else {
             continue;
         };
@@ -634,6 +636,13 @@ async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result
                 RolloutStatus::Progressing { .. } => cancel.sleep(Duration::from_millis(100)).await?,
             }
         }
+    }
+    // What the previous deploy ran and this one does not goes only now that
+    // the new pods are ready (a blue-green colour or a canary left behind
+    // may be all the Service reaches until then).
+    if progress_of(d).is_none() {
+        prune(state, d, &cluster, &objects, previous.as_ref()).await?;
+        remove_leftover_canaries(state, d, &cluster, &objects).await?;
     }
     prune_old_secrets(state, d, &cluster, &objects).await?;
     succeed(state, d).await

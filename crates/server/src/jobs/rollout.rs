@@ -95,7 +95,8 @@ impl<'a> Rollout<'a> {
         let mut c = state.store.conn().await?;
         let previous = deploys::last_succeeded(&mut c, d.app_id, d.env_id, d.id).await?;
         let env = prism_store::environments::get(&mut c, d.env_id).await?;
-        let prometheus = match (strategy.has_gates(), env.cluster_id) {
+        // Restoring after a failure measures nothing.
+        let prometheus = match (strategy.has_gates() && job.is_some(), env.cluster_id) {
             (true, Some(id)) => crate::ops::rollouts::endpoint(&mut c, &state.secrets, id)
                 .await
                 .map_err(|e| StepError::Failed(DeployFailure::Gate, e))?,
@@ -350,7 +351,7 @@ impl Rollout<'_> {
                     .apply(&stable.reference, &shape::scaled(&stable.object, s), false)
                     .await
                     .map_err(kube)?;
-                p.stable_replicas = s;
+                (p.stable_replicas, p.stable_touched) = (s, true);
                 p.start_checking(prism_store::now_ms(), step.pause_seconds, step.gates.len());
                 self.save(p).await?;
                 self.say(
@@ -587,7 +588,7 @@ impl Rollout<'_> {
                 .apply(&self.main.reference, &self.main.object, false)
                 .await
                 .map_err(kube)?;
-            p.finishing_applied = true;
+            (p.finishing_applied, p.stable_touched) = (true, true);
             self.save(p).await?;
             self.say(
                 &format!(
@@ -633,6 +634,7 @@ impl Rollout<'_> {
                 // The version that ran before, as it ran (its own replicas),
                 // also when the stable Deployment had started taking the new one.
                 match (&self.stable, p.direct) {
+                    (Some(_), false) if !p.stable_touched => {}
                     (Some(stable), false) => {
                         self.cluster
                             .apply(&stable.reference, &stable.object, false)
@@ -650,7 +652,11 @@ impl Rollout<'_> {
                             .apply(&svc.reference, &shape::service_for(&svc.object, prev), false)
                             .await
                             .map_err(kube)?;
-                        self.delete_owned(&self.main.reference).await?;
+                        // The same release deployed again: its colour is the
+                        // one serving, never deleted.
+                        if *prev != self.d.release.to_string() {
+                            self.delete_owned(&self.main.reference).await?;
+                        }
                     }
                     _ => back = false,
                 }
