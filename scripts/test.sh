@@ -71,6 +71,8 @@ ensure_image_tools() {
   command -v skopeo >/dev/null || need+=(skopeo)
   command -v umoci >/dev/null || need+=(umoci)
   command -v runc >/dev/null || need+=(runc)
+  # The Dockerfile is checked by building it with buildah.
+  command -v buildah >/dev/null || need+=(buildah)
   command -v busybox >/dev/null || need+=(busybox-static)
   command -v htpasswd >/dev/null || need+=(apache2-utils)
   # The contained build runner's user-mode networking.

@@ -24,7 +24,90 @@ fn the_server_image_runs_as_non_root_on_a_read_only_root_and_answers_healthz() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    runs_as_a_pod_would(&reference);
+}
 
+/// The `Dockerfile` at the top of the repository, built with buildah (as
+/// someone with Docker or buildah would) and run the same way: the same
+/// user, entrypoint, read-only root and /healthz. This machine cannot pull
+/// Debian's image, so the build's RUNTIME is Prism's own image (which holds
+/// git and the CA certificates the default `runtime` stage installs).
+#[test]
+fn the_dockerfile_builds_with_buildah_into_an_image_that_runs_the_same_way() {
+    ensure_tool("skopeo", "skopeo");
+    ensure_tool("umoci", "umoci");
+    ensure_tool("runc", "runc");
+    ensure_tool("buildah", "buildah");
+    let registry = TestRegistry::start(None);
+    let base = format!("127.0.0.1:{}/prism/server:base", registry.port);
+    let out = clean_command()
+        .args(["admin", "image", "--to", &base])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = TempDir::new("dockerfile");
+    let context = tmp.path().join("context");
+    std::fs::create_dir_all(context.join("deploy/docker")).unwrap();
+    std::fs::copy(repo.join("Dockerfile"), context.join("Dockerfile")).unwrap();
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(repo.join("deploy/docker/data"))
+        .arg(context.join("deploy/docker/"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::copy(env!("CARGO_BIN_EXE_prism"), context.join("prism")).unwrap();
+    // A debug build is hundreds of megabytes of debug sections.
+    let _ = Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(context.join("prism"))
+        .status();
+    let storage = tmp.path().join("buildah");
+    let buildah = |args: &[&str]| {
+        let out = Command::new("buildah")
+            .arg("--storage-driver")
+            .arg("vfs")
+            .arg("--root")
+            .arg(storage.join("root"))
+            .arg("--runroot")
+            .arg(storage.join("run"))
+            .args(args)
+            .env("BUILDAH_ISOLATION", "chroot")
+            .current_dir(&context)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "buildah {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let runtime = format!("RUNTIME={base}");
+    buildah(&[
+        "bud",
+        "--tls-verify=false",
+        "--build-arg",
+        &runtime,
+        "-t",
+        "localhost/prism:dockerfile",
+        ".",
+    ]);
+    let reference = format!("127.0.0.1:{}/prism/server:dockerfile", registry.port);
+    buildah(&[
+        "push",
+        "--tls-verify=false",
+        "localhost/prism:dockerfile",
+        &format!("docker://{reference}"),
+    ]);
+    runs_as_a_pod_would(&reference);
+}
+
+/// Unpacks `reference` and runs it with runc as a pod would (uid 10001, a
+/// read-only root, the data dir and /tmp on tmpfs, the host's network):
+/// it must answer /healthz, as that user.
+fn runs_as_a_pod_would(reference: &str) {
     let tmp = TempDir::new("server-image");
     let layout = tmp.path().join("layout");
     let out = Command::new("skopeo")
@@ -73,7 +156,8 @@ fn the_server_image_runs_as_non_root_on_a_read_only_root_and_answers_healthz() {
     namespaces.retain(|n| n["type"] != "network");
     std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
 
-    let id = format!("prism-image-test-{}", std::process::id());
+    let tag = reference.rsplit(':').next().unwrap_or("run");
+    let id = format!("prism-image-test-{}-{tag}", std::process::id());
     let log = std::fs::File::create(tmp.path().join("server.log")).unwrap();
     let mut child = Command::new("runc")
         .arg("run")
