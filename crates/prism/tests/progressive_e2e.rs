@@ -122,7 +122,7 @@ fn service_selector(k: &KubeCluster, name: &str) -> Value {
 
 #[test]
 fn canary_steps_through_replica_shares_with_gates_pauses_aborts_and_survives_a_kill() {
-    let k = KubeCluster::up();
+    let mut k = KubeCluster::up();
     let metrics = MetricsStack::start();
     let mut prism = server();
     let api = Api::login(&prism.url, "admin", ADMIN_PASSWORD);
@@ -139,7 +139,7 @@ fn canary_steps_through_replica_shares_with_gates_pauses_aborts_and_survives_a_k
         {"weight": 25, "manual": true},
         {"weight": 50, "pause_seconds": 4, "gates": [{"name": "errors", "query": GATE_QUERY,
             "condition": "result < 0.01", "interval_seconds": 1, "count": 2}]},
-        {"weight": 100}]});
+        {"weight": 100, "manual": true}]});
     let path = "/api/v1/applications/web/environments/fat/rollout";
     let (s, e) = api.call("PUT", path, Some(strategy.clone()));
     assert_eq!((s, e["field"].as_str()), (422, Some("gates")), "{e}");
@@ -282,6 +282,31 @@ fn canary_steps_through_replica_shares_with_gates_pauses_aborts_and_survives_a_k
     // kill -9 again, mid-step: it carries on from this step, not from the first.
     prism.crash_and_restart();
     let api = Api::login(&prism.url, "admin", ADMIN_PASSWORD);
+    // Step 3 (all new) waits for a person. Then, with no node, the stable
+    // Deployment's update to the new version cannot finish: kill -9 while
+    // it finishes, and the canary keeps serving until the stable is ready.
+    rollout_at(&api, d2, "checking", Some(2));
+    assert_eq!(
+        deployment(&k, "web-canary"),
+        Some((4, "registry.example/web:r2".into()))
+    );
+    k.stop_sim();
+    api.ok("POST", &format!("/api/v1/deploys/{d2}/rollout/resume"), None);
+    wait("the stable given the new version", 60, || {
+        deploy(&api, d2)["rollout"]["finishing_applied"] == true
+    });
+    // (A second crash within work of its own would quarantine the deploy,
+    // which then sends traffic back: killed while it waits for the pods.)
+    std::thread::sleep(Duration::from_secs(2));
+    prism.crash_and_restart();
+    let api = Api::login(&prism.url, "admin", ADMIN_PASSWORD);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(deploy(&api, d2)["rollout"]["phase"], "finishing");
+    assert_eq!(
+        deployment(&k, "web-canary"),
+        Some((4, "registry.example/web:r2".into()))
+    );
+    k.start_sim(&[]);
     let done = settled(&api, d2);
     let events = api.events(d2);
     assert_eq!(done["state"], "succeeded", "{events:?}");
