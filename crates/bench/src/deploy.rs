@@ -139,12 +139,21 @@ pub async fn run(counts: &[usize]) -> anyhow::Result<()> {
     )
     .await?;
     println!("prism-bench deploy: one v1.20.2 control plane with a simulated node; each round deploys fresh objects");
-    println!("{:>6} {:>12} {:>14} {:>9}", "apps", "prism s", "kubectl s", "ratio");
+    println!("(kubectl: one apply of everything, then `rollout status` one after another; kubectl -P8: each");
+    println!(" application's apply + rollout status, 8 at a time, as `xargs -P 8` would; floor: one apply, then");
+    println!(" watching until every Deployment is available: the control plane's own time)");
+    println!(
+        "{:>6} {:>10} {:>10} {:>12} {:>9} {:>11} {:>13}",
+        "apps", "prism s", "kubectl s", "kubectl -P8", "floor s", "vs kubectl", "vs -P8"
+    );
     for &n in counts {
         let ns_prism = format!("prism-{n}");
         let ns_kubectl = format!("kubectl-{n}");
-        cluster.kubectl(&["create", "namespace", &ns_prism])?;
-        cluster.kubectl(&["create", "namespace", &ns_kubectl])?;
+        let ns_parallel = format!("kpar-{n}");
+        let ns_floor = format!("floor-{n}");
+        for ns in [&ns_prism, &ns_kubectl, &ns_parallel, &ns_floor] {
+            cluster.kubectl(&["create", "namespace", ns])?;
+        }
         api.call(
             reqwest::Method::PATCH,
             "/api/v1/environments/fat",
@@ -249,9 +258,123 @@ pub async fn run(counts: &[usize]) -> anyhow::Result<()> {
             ])?;
         }
         let kubectl_s = started.elapsed().as_secs_f64();
-        println!("{n:>6} {prism_s:>12.2} {kubectl_s:>14.2} {:>8.2}x", prism_s / kubectl_s);
+        let parallel_s = kubectl_parallel(&cluster, &dir, &manifests, &ns_parallel, 8)?;
+        let floor_s = floor(&cluster, &dir, &manifests, &ns_floor, names.len())?;
+        println!(
+            "{n:>6} {prism_s:>10.2} {kubectl_s:>10.2} {parallel_s:>12.2} {floor_s:>9.2} {:>10.2}x {:>12.2}x",
+            prism_s / kubectl_s,
+            prism_s / parallel_s
+        );
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Each application's objects into `namespace`, as a YAML stream; and the
+/// name of its Deployment.
+fn per_app(manifests: &[Value], namespace: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = vec![];
+    for m in manifests {
+        let (mut yaml, mut name) = (String::new(), String::new());
+        for o in m.as_array().into_iter().flatten() {
+            let mut obj = o["object"].clone();
+            obj["metadata"]["namespace"] = json!(namespace);
+            if obj["kind"] == "Deployment" {
+                name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            }
+            yaml.push_str("---\n");
+            yaml.push_str(&serde_json::to_string(&obj)?);
+            yaml.push('\n');
+        }
+        out.push((yaml, name));
+    }
+    Ok(out)
+}
+
+/// What a script that wanted speed would run: for each application,
+/// `kubectl apply --server-side` of its objects then `kubectl rollout
+/// status` of its Deployment, `width` applications at a time.
+fn kubectl_parallel(
+    cluster: &Cluster,
+    dir: &std::path::Path,
+    manifests: &[Value],
+    namespace: &str,
+    width: usize,
+) -> anyhow::Result<f64> {
+    let mut files = vec![];
+    for (i, (yaml, name)) in per_app(manifests, namespace)?.into_iter().enumerate() {
+        let file = dir.join(format!("{namespace}-{i}.yaml"));
+        std::fs::write(&file, yaml)?;
+        files.push((file, name));
+    }
+    let queue = std::sync::Mutex::new(files.into_iter());
+    let started = Instant::now();
+    let failures = std::sync::Mutex::new(Vec::<String>::new());
+    std::thread::scope(|s| {
+        for _ in 0..width {
+            s.spawn(|| loop {
+                let Some((file, name)) = queue.lock().expect("queue").next() else {
+                    return;
+                };
+                let done = cluster
+                    .kubectl(&["apply", "--server-side", "-f", file.to_str().unwrap_or_default()])
+                    .and_then(|_| {
+                        cluster.kubectl(&[
+                            "rollout",
+                            "status",
+                            &format!("deployment/{name}"),
+                            "-n",
+                            namespace,
+                            "--timeout=300s",
+                        ])
+                    });
+                if let Err(e) = done {
+                    failures.lock().expect("failures").push(e.to_string());
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().expect("failures");
+    anyhow::ensure!(failures.is_empty(), "kubectl -P{width}: {}", failures.join("; "));
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The control plane's own time: one apply of everything, then watching
+/// (one list every 50 ms) until every Deployment reports all its replicas
+/// updated and available for its current generation.
+fn floor(
+    cluster: &Cluster,
+    dir: &std::path::Path,
+    manifests: &[Value],
+    namespace: &str,
+    deployments: usize,
+) -> anyhow::Result<f64> {
+    let file = dir.join(format!("{namespace}.yaml"));
+    let yaml: String = per_app(manifests, namespace)?.into_iter().map(|(y, _)| y).collect();
+    std::fs::write(&file, yaml)?;
+    let started = Instant::now();
+    cluster.kubectl(&["apply", "--server-side", "-f", file.to_str().unwrap_or_default()])?;
+    loop {
+        let list: Value =
+            serde_json::from_str(&cluster.kubectl(&["get", "deployments", "-n", namespace, "-o", "json"])?)?;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        let ready = items
+            .iter()
+            .filter(|d| {
+                let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
+                d["status"]["observedGeneration"] == d["metadata"]["generation"]
+                    && d["status"]["updatedReplicas"].as_i64() == Some(want)
+                    && d["status"]["availableReplicas"].as_i64() == Some(want)
+            })
+            .count();
+        if ready == deployments {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "the control plane did not roll out in 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
