@@ -36,15 +36,22 @@ impl KubeCluster {
             .status()
             .unwrap();
         assert!(st.success(), "scripts/k8s/ensure-binaries.sh failed");
-        let name = format!("web{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let out = Command::new("bash")
-            .arg(repo().join("scripts/k8s/cluster.sh"))
-            .args(["up", &name])
-            .env("PRISM_K8S_OWNER_PID", std::process::id().to_string())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cluster.sh");
-        assert!(out.status.success(), "cluster.sh up failed");
+        // One more try on a fresh name: on a loaded machine etcd has been
+        // seen to exit while starting (cluster.sh tears down what it started).
+        let (name, out) = (0..2)
+            .map(|_| {
+                let name = format!("web{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+                let out = Command::new("bash")
+                    .arg(repo().join("scripts/k8s/cluster.sh"))
+                    .args(["up", &name])
+                    .env("PRISM_K8S_OWNER_PID", std::process::id().to_string())
+                    .stderr(Stdio::inherit())
+                    .output()
+                    .expect("cluster.sh");
+                (name, out)
+            })
+            .find(|(_, out)| out.status.success())
+            .expect("cluster.sh up failed twice");
         let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim().lines().last().unwrap());
         KubeCluster {
             name,
