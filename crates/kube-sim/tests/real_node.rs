@@ -452,8 +452,14 @@ async fn real_pods(cluster: &NodeCluster) -> Leftovers {
 
     // 2. A Job over its memory limit: OOMKilled.
     let (_, terminated) = terminated_pod(&pods, "oom").await;
-    assert_eq!(terminated["reason"], "OOMKilled", "oom: {terminated}");
+    // Killed by SIGKILL. kubelet v1.20 names it OOMKilled from the cgroup's
+    // OOM event, which under load can arrive after the container's exit is
+    // recorded (then the reason reads Error): seen once in many runs.
     assert_eq!(terminated["exitCode"], 137, "oom: {terminated}");
+    assert!(
+        terminated["reason"] == "OOMKilled" || terminated["reason"] == "Error",
+        "oom: {terminated}"
+    );
     wait_job_failed(&jobs, "oom").await;
     eprintln!("oom: OOMKilled after {:.1} s", t_created.elapsed().as_secs_f64());
 
