@@ -402,6 +402,15 @@ pub async fn set_rollout_command(c: &mut AnyConnection, id: i64, command: &str) 
     Ok(n > 0)
 }
 
+/// The command a person left for the running rollout, if any.
+pub async fn rollout_command(c: &mut AnyConnection, id: i64) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT rollout_command FROM deploys WHERE id = $1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .flatten())
+}
+
 /// Takes the command `seen` (false if another replaced it meanwhile: it is
 /// read again on the next look).
 pub async fn take_rollout_command(c: &mut AnyConnection, id: i64, seen: &str) -> Result<bool> {

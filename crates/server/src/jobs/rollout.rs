@@ -253,10 +253,8 @@ impl Rollout<'_> {
     /// progress (as the last command taken) before it is taken off the
     /// deploy, so a restart between the two neither loses nor repeats it.
     async fn take_command(&self, p: &mut Progress) -> Result<(), StepError> {
-        let Some(text) = deploys::get(&mut *self.state.store.conn().await?, self.d.id)
-            .await?
-            .rollout_command
-        else {
+        // Asked at every look: the one column, not the whole deploy.
+        let Some(text) = deploys::rollout_command(&mut *self.state.store.conn().await?, self.d.id).await? else {
             return Ok(());
         };
         if p.last_command.as_deref() != Some(text.as_str()) {
@@ -662,7 +660,7 @@ impl Rollout<'_> {
                 }
             }
         }
-        let (kind, why) = p.abort.clone().unwrap_or_else(|| ("aborted".into(), "aborted".into()));
+        let why = p.abort.clone().map(|(_, why)| why).unwrap_or_else(|| "aborted".into());
         p.phase = Phase::Aborted;
         if back {
             (p.stable_replicas, p.new_replicas) = (p.replicas, 0);
@@ -675,13 +673,11 @@ impl Rollout<'_> {
             "no version ran before it: the new one is left running"
         };
         self.say(&format!("aborted: {how}; {why}"), p).await?;
-        Ok(Ending::Aborted(
-            DeployFailure::parse(&kind).unwrap_or(DeployFailure::Aborted),
-            why,
-        ))
+        Ok(aborted(p))
     }
 }
 
+/// How an aborted rollout ended: the failure kind and reason it was aborted with.
 fn aborted(p: &Progress) -> Ending {
     let (kind, why) = p.abort.clone().unwrap_or_else(|| ("aborted".into(), "aborted".into()));
     Ending::Aborted(
