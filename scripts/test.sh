@@ -116,4 +116,14 @@ log "Building"
 cargo build --workspace --all-targets --locked
 
 log "Running the test suite"
-cargo test --workspace --locked --no-fail-fast "$@"
+status=0
+cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+
+# The whole suite (no filter given) also fuzzes the REST API from its own
+# OpenAPI document: no server error, no undocumented status, no request the
+# document allows refused (beyond the rules listed in schemathesis.toml).
+if [ $# -eq 0 ]; then
+  log "Fuzzing the REST API from its OpenAPI document (scripts/api-fuzz.sh)"
+  bash scripts/api-fuzz.sh || status=$?
+fi
+exit $status

@@ -28,7 +28,7 @@ pub struct Grants {
 
 impl GroupRule {
     pub fn validate(&self, field: &str) -> Result<(), prism_domain::ValidationError> {
-        if self.group.trim().is_empty() || self.group.len() > 512 {
+        if self.group.trim().is_empty() || self.group.chars().count() > 512 {
             return Err(prism_domain::ValidationError::new(
                 format!("{field}.group"),
                 "must be 1 to 512 characters",

@@ -82,6 +82,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
 /// characters in any string (PostgreSQL cannot store them), into `T`, with
 /// the path of the field at fault in every error.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let integral = integral_floats_as_integers(bytes);
+    let bytes = integral.as_deref().unwrap_or(bytes);
     // Into the typed request first: its errors carry the path of the field.
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let parsed: T = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
@@ -134,6 +136,33 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(parsed)
 }
 
+/// JSON Schema counts `36.0` as an integer, and the OpenAPI document says
+/// "integer": a body written by a client that keeps numbers as floats must
+/// not be refused for it. Returns the body with every such number written as
+/// an integer, or `None` when there is none (or the body is not JSON: the
+/// typed parse then says why).
+fn integral_floats_as_integers(bytes: &[u8]) -> Option<Vec<u8>> {
+    fn walk(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                // Exactly representable as i64: |f| below 2^63.
+                if f.fract() == 0.0 && f.abs() < 9.223_372_036_854_775e18 {
+                    *v = serde_json::Value::from(f as i64);
+                    return true;
+                }
+                false
+            }
+            // Every element is visited (no short cut): all of them are rewritten.
+            serde_json::Value::Array(a) => a.iter_mut().map(walk).filter(|changed| *changed).count() > 0,
+            serde_json::Value::Object(m) => m.values_mut().map(walk).filter(|changed| *changed).count() > 0,
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    walk(&mut value).then(|| serde_json::to_vec(&value).expect("a JSON value serializes"))
+}
+
 fn find_nul(v: &serde_json::Value, path: String) -> Option<String> {
     let join = |k: &str| {
         if path.is_empty() {
@@ -175,4 +204,28 @@ where
     T: serde::Deserialize<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        days: i64,
+        weight: f64,
+    }
+
+    /// An integer written as `36.0` is the integer 36 (as JSON Schema reads
+    /// it); `36.5` is still refused, naming the field.
+    #[test]
+    fn integral_floats_are_integers() {
+        let b: Body = parse(br#"{"days": 36.0, "weight": 2.0}"#).unwrap();
+        assert_eq!((b.days, b.weight), (36, 2.0));
+        let e = parse::<Body>(br#"{"days": 36.5, "weight": 1}"#).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.field.as_deref()), (422, Some("days")));
+        let e = parse::<Body>(br#"{"days": 1e300, "weight": 1}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("days"), "beyond i64 stays a float");
+    }
 }

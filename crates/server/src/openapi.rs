@@ -7,6 +7,10 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::*;
 
+mod constraints;
+mod errors;
+mod ids;
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Prism", description = "Continuous delivery for Kubernetes: release orders, builds, environments, promotion, deploys, roles, notifications and audit."),
@@ -67,6 +71,17 @@ impl Modify for Security {
     }
 }
 
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The document as served: the handlers' annotations, then what is the same
+/// for every operation (unique ids, the errors the HTTP edge gives, the
+/// request rules the server checks) added in one place.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+    ids::assign(&mut doc);
+    errors::add(&mut doc);
+    constraints::apply(&mut doc);
+    doc
+}
+
+pub async fn serve() -> Json<serde_json::Value> {
+    Json(document())
 }

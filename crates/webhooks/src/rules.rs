@@ -37,7 +37,7 @@ impl ReleaseRules {
                 ));
             }
             for (i, p) in list.iter().enumerate() {
-                if p.is_empty() || p.len() > 200 || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                if p.is_empty() || p.chars().count() > 200 || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
                     return Err(prism_domain::ValidationError::new(
                         format!("{field}.{kind}[{i}]"),
                         "must be 1 to 200 characters without spaces",

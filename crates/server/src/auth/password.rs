@@ -14,7 +14,7 @@ pub fn check_strength(field: &str, password: &str) -> ApiResult<()> {
             format!("password must be at least {MIN_PASSWORD_LEN} characters"),
         ));
     }
-    if password.len() > MAX_PASSWORD_LEN {
+    if password.chars().count() > MAX_PASSWORD_LEN {
         return Err(ApiError::bad_request(field, "password is too long"));
     }
     Ok(())

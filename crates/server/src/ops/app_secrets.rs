@@ -217,6 +217,7 @@ fn target(owner: Owner<'_>) -> (&'static str, &str) {
 
 /// Which scope a removal is for.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SecretQuery {
     /// The environment; omit for the secret of every environment.

@@ -7,6 +7,7 @@ use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     pub actor: Option<String>,

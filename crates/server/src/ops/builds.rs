@@ -85,6 +85,7 @@ pub async fn for_release(ctx: &Ctx, caller: &Caller, rid: ReleaseId) -> OpResult
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BuildQuery {
     pub application: Option<String>,

@@ -223,6 +223,7 @@ pub async fn visible(c: &mut AnyConnection, caller: &Caller, id: &str) -> OpResu
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeployQuery {
     pub application: Option<String>,

@@ -80,7 +80,7 @@ pub type Ctx = crate::state::AppState;
 /// A secret or name typed by a person (a username, a password, a token):
 /// 1 to `max` characters without control characters.
 pub(crate) fn secret_text(field: &str, v: &str, max: usize) -> OpResult<()> {
-    if v.is_empty() || v.len() > max || v.chars().any(|c| c.is_control()) {
+    if v.is_empty() || v.chars().count() > max || v.chars().any(|c| c.is_control()) {
         return Err(OpError::invalid(
             field,
             format!("must be 1 to {max} characters without control characters"),

@@ -391,6 +391,7 @@ pub async fn delete_channel(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     /// 1 to 500, default 50.

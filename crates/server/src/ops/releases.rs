@@ -14,6 +14,7 @@ use super::{access, referenced, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseQuery {
     pub application: Option<String>,
@@ -97,7 +98,7 @@ pub struct CreatedRelease {
 pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateRelease) -> OpResult<CreatedRelease> {
     let git_ref = GitRef::parse("git_ref", &req.git_ref)?;
     let note = req.change_note.trim();
-    if note.is_empty() || note.len() > 10_000 {
+    if note.is_empty() || note.chars().count() > 10_000 {
         return Err(OpError::invalid("change_note", "must be 1 to 10000 characters"));
     }
     let mut tx = ctx.store.begin().await?;

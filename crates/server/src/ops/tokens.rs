@@ -27,7 +27,7 @@ pub fn expiry(field: &str, days: Option<i64>) -> OpResult<Option<i64>> {
 
 pub fn token_name(field: &str, name: Option<String>) -> OpResult<String> {
     let name = name.unwrap_or_else(|| "cli".into());
-    if name.trim().is_empty() || name.len() > 100 || name.chars().any(|c| c.is_control()) {
+    if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(|c| c.is_control()) {
         return Err(OpError::invalid(field, "must be 1-100 printable characters"));
     }
     Ok(name)

@@ -117,7 +117,7 @@ pub(super) fn generate_public_id() -> String {
 /// A secret given by the caller: long enough, printable, and for a GitLab
 /// signing token (`whsec_<base64 key>`) a key that decodes.
 pub(super) fn check_secret(secret: &str, forge: Forge) -> OpResult<()> {
-    if secret.len() < 16 || secret.len() > 512 || secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if !(16..=512).contains(&secret.chars().count()) || secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(OpError::invalid(
             "secret",
             "must be 16 to 512 characters without spaces",

@@ -12,6 +12,7 @@ use crate::ops::applications::{self as op, CreateApplication, PutSettings, Updat
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AppQuery {
     pub project: Option<String>,

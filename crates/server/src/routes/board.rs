@@ -9,6 +9,7 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BoardQuery {
     pub application: Option<String>,

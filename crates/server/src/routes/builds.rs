@@ -66,6 +66,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// Lines after this sequence number (default: from the start).

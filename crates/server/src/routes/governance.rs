@@ -54,6 +54,7 @@ pub async fn reject(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyQuery {
     /// The project whose deploys' policy to show (its override, or the environment's).

@@ -12,6 +12,7 @@ use crate::ops::jobs::{self as op, JobDetail, SelfTest};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuery {
     pub state: Option<String>,

@@ -46,6 +46,7 @@ pub async fn delete(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NginxQuery {
     /// Where nginx reaches Prism (default `127.0.0.1:8080`).
     pub prism: Option<String>,

@@ -83,6 +83,7 @@ pub async fn hold(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UnholdQuery {
     /// Required when releasing someone else's hold (operators only).

@@ -12,6 +12,7 @@ use crate::ops::tokens::{self as op, CreateToken, NewToken};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TokenQuery {
     /// Admins: list every user's tokens.
