@@ -3,6 +3,8 @@
 //! (`prism env policy`, `prism env set-policy`) and its deploy schedule
 //! (`prism env schedule`, `prism env set-schedule --file`).
 
+use prism_api::deploys::Deploy;
+use prism_api::governance::VoteInput;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -106,9 +108,9 @@ pub async fn vote(ctx: &Ctx, id: i64, approve: bool, comment: String) -> CliResu
     let verb = if approve { "approve" } else { "reject" };
     let answer = ctx
         .client
-        .post(&["deploys", &id.to_string(), verb], &json!({ "comment": comment }))
+        .post(&["deploys", &id.to_string(), verb], &VoteInput { comment })
         .await?;
-    super::show(ctx, &answer, |d: crate::model::Deploy| {
+    super::show(ctx, &answer, |d: Deploy| {
         let done = if approve { "Approved" } else { "Rejected" };
         line(format!(
             "{done} deploy {} ({} of {} to {}); it is {} now.",
