@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use prism_api::error::ErrorBody;
 use reqwest::{Method, StatusCode, Url};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{CliError, CliResult};
@@ -25,13 +26,6 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     token: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    #[serde(default)]
-    field: Option<String>,
 }
 
 impl Client {

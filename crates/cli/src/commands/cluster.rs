@@ -4,7 +4,7 @@
 
 use clap::Subcommand;
 use prism_api::clusters::{Cluster, CreateCluster, Health, UpdateCluster};
-use serde_json::{Map, Value};
+use prism_api::rollouts::{PrometheusRequest, PrometheusSetting};
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
@@ -203,13 +203,6 @@ pub async fn run(ctx: &Ctx, cmd: ClusterCommand) -> CliResult<()> {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct PrometheusSetting {
-    cluster: String,
-    url: Option<String>,
-    auth: String,
-}
-
 async fn prometheus(
     ctx: &Ctx,
     name: String,
@@ -228,16 +221,13 @@ async fn prometheus(
     let answer = match url {
         None => ctx.client.get(&path, &[]).await?,
         Some(url) => {
-            let mut body = Map::new();
-            body.insert("url".into(), Value::String(url));
-            put(&mut body, "username", username);
-            put(
-                &mut body,
-                "password",
-                password_file.map(|p| read_token(&p)).transpose()?,
-            );
-            put(&mut body, "token", token_file.map(|p| read_token(&p)).transpose()?);
-            ctx.client.put(&path, &Value::Object(body)).await?
+            let body = PrometheusRequest {
+                url,
+                username,
+                password: password_file.map(|p| read_token(&p)).transpose()?,
+                token: token_file.map(|p| read_token(&p)).transpose()?,
+            };
+            ctx.client.put(&path, &body).await?
         }
     };
     super::show(ctx, &answer, |p: PrometheusSetting| {
@@ -247,12 +237,6 @@ async fn prometheus(
             ("Auth", p.auth),
         ])
     })
-}
-
-fn put(body: &mut Map<String, Value>, key: &str, value: Option<String>) {
-    if let Some(v) = value {
-        body.insert(key.into(), Value::String(v));
-    }
 }
 
 /// A token file's content, without the surrounding whitespace editors add.

@@ -307,7 +307,7 @@ pub async fn steer(
     Path((id, action)): Path<(String, String)>,
     p: Posted<SteerForm>,
 ) -> WebResult<Response> {
-    let req = crate::ops::rollouts::RolloutCommandRequest { reason: p.form.reason };
+    let req = prism_api::rollouts::RolloutCommandRequest { reason: p.form.reason };
     let d = crate::ops::rollouts::command(&state, &p.caller, &id, &action, req).await?;
     Ok(Redirect::to(&format!("/deploys/{}#rollout", d.id)).into_response())
 }

@@ -15,6 +15,7 @@ mod deploys;
 mod environments;
 mod governance;
 mod jobs;
+pub mod notifications;
 mod ops_tools;
 mod projects;
 mod raw_json;
