@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use prism_api::error::ErrorBody;
 use reqwest::{Method, StatusCode, Url};
-use serde::Deserialize;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{CliError, CliResult};
@@ -25,13 +26,6 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     token: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    #[serde(default)]
-    field: Option<String>,
 }
 
 impl Client {
@@ -57,16 +51,16 @@ impl Client {
         self.send(Method::GET, path, query, None).await
     }
 
-    pub async fn post(&self, path: &[&str], body: &Value) -> CliResult<Value> {
-        self.send(Method::POST, path, &[], Some(body)).await
+    pub async fn post<B: Serialize + ?Sized>(&self, path: &[&str], body: &B) -> CliResult<Value> {
+        self.send(Method::POST, path, &[], Some(&encode(body)?)).await
     }
 
-    pub async fn put(&self, path: &[&str], body: &Value) -> CliResult<Value> {
-        self.send(Method::PUT, path, &[], Some(body)).await
+    pub async fn put<B: Serialize + ?Sized>(&self, path: &[&str], body: &B) -> CliResult<Value> {
+        self.send(Method::PUT, path, &[], Some(&encode(body)?)).await
     }
 
-    pub async fn patch(&self, path: &[&str], body: &Value) -> CliResult<Value> {
-        self.send(Method::PATCH, path, &[], Some(body)).await
+    pub async fn patch<B: Serialize + ?Sized>(&self, path: &[&str], body: &B) -> CliResult<Value> {
+        self.send(Method::PATCH, path, &[], Some(&encode(body)?)).await
     }
 
     pub async fn delete(&self, path: &[&str], query: Query<'_>) -> CliResult<Value> {
@@ -298,4 +292,9 @@ impl Client {
             ))
         })
     }
+}
+
+/// A request body as JSON (the API's request types, or a user's own JSON).
+fn encode<B: Serialize + ?Sized>(body: &B) -> CliResult<Value> {
+    serde_json::to_value(body).map_err(|e| CliError::unexpected(format!("cannot encode the request: {e}")))
 }

@@ -92,6 +92,15 @@ pub fn opt(v: Option<&str>) -> String {
     v.filter(|s| !s.is_empty()).unwrap_or("-").to_owned()
 }
 
+/// An API enum as its word on the wire (`snake_case` and the like), as the
+/// tables showed it when they read it as a string.
+pub fn word<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(w)) => w,
+        other => format!("{other:?}"),
+    }
+}
+
 pub fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.into()
 }

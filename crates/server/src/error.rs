@@ -8,20 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use prism_domain::ValidationError;
 use prism_store::StoreError;
-use serde::Serialize;
 
 use crate::ops::OpError;
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong, for a person.
-    pub error: String,
-    /// A stable machine-readable kind: validation, not_found, conflict, ...
-    pub code: &'static str,
-    /// The input field or record at fault, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
+pub use prism_api::error::ErrorBody;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -80,7 +70,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: self.message,
-            code: self.code,
+            code: self.code.to_owned(),
             field: self.field,
         };
         (self.status, axum::Json(body)).into_response()

@@ -22,6 +22,7 @@ pub mod secrets;
 pub mod services;
 pub mod state;
 pub mod web;
+pub mod wire;
 
 pub use app::{launch, serve};
 pub use config::{ServeArgs, Settings};

@@ -225,10 +225,13 @@ fn state_event(b: &builds::Build) -> Option<Event> {
 fn end_event(b: &builds::Build) -> Option<Event> {
     Event::default()
         .event("end")
-        .json_data(json!({
-            "state": b.state, "failure_kind": b.failure_kind, "error": b.error,
-            "image_ref": b.image_ref, "image_digest": b.image_digest,
-        }))
+        .json_data(prism_api::builds::BuildEnd {
+            state: b.state,
+            failure_kind: b.failure_kind,
+            error: b.error.clone(),
+            image_ref: b.image_ref.clone(),
+            image_digest: b.image_digest.clone(),
+        })
         .ok()
 }
 

@@ -1,7 +1,8 @@
 //! The server's layers, checked on the source tree: the REST API (`routes`)
 //! and the console (`web`) are adapters over the use cases (`ops`) and never
 //! call each other; the use cases and the services they share know nothing
-//! of HTTP (no axum, no status codes).
+//! of HTTP (no axum, no status codes). And what goes over the wire is
+//! prism-api's: not the store's rows, not copies in the CLI.
 
 use std::path::{Path, PathBuf};
 
@@ -69,4 +70,96 @@ fn use_cases_and_services_know_nothing_of_http() {
             found.join("\n")
         );
     }
+}
+
+/// A crate's manifest, read from the workspace (`crates/<name>/Cargo.toml`).
+fn manifest(krate: &str) -> toml::Table {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(krate)
+        .join("Cargo.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.parse().unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn dependencies(krate: &str) -> Vec<String> {
+    let m = manifest(krate);
+    ["dependencies", "dev-dependencies"]
+        .iter()
+        .filter_map(|section| m.get(*section).and_then(toml::Value::as_table))
+        .flat_map(|t| t.keys().cloned())
+        .collect()
+}
+
+/// `pub struct`/`pub enum` names declared in the Rust files under `dir`.
+fn declared_types(dir: &Path) -> Vec<(String, String)> {
+    let mut out = vec![];
+    for file in rust_files(dir) {
+        let text = std::fs::read_to_string(&file).expect("readable source");
+        for line in text.lines() {
+            let line = line
+                .trim_start()
+                .trim_start_matches("pub ")
+                .trim_start_matches("pub(crate) ");
+            if let Some(rest) = line.strip_prefix("struct ").or_else(|| line.strip_prefix("enum ")) {
+                let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                out.push((name, file.display().to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_api_types_know_nothing_of_storage_or_http() {
+    let found: Vec<String> = dependencies("api")
+        .into_iter()
+        .filter(|d| ["prism-store", "prism-server", "axum", "sqlx"].contains(&d.as_str()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "prism-api is what goes over the wire, shared with the CLI; it must not depend on {found:?}"
+    );
+}
+
+/// Store rows are not API types: the server converts them (crates/server/src/wire).
+/// The file listed still holds rows the API returns as they are (git webhooks
+/// and their deliveries); the list only shrinks.
+#[test]
+fn store_rows_are_not_api_types() {
+    const NOT_MOVED_YET: &[&str] = &["webhooks.rs"];
+    let store = Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/src");
+    let mut found = vec![];
+    for file in rust_files(&store) {
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let text = std::fs::read_to_string(&file).expect("readable source");
+        if text.contains("ToSchema") && !NOT_MOVED_YET.contains(&name) {
+            found.push(file.display().to_string());
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "an API type belongs in prism-api, converted from the row in crates/server/src/wire:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The CLI reads answers into prism-api's types, never into copies of its own.
+#[test]
+fn the_cli_declares_no_copy_of_an_api_type() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let api: Vec<String> = declared_types(&root.join("api/src"))
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let copies: Vec<String> = declared_types(&root.join("cli/src"))
+        .into_iter()
+        .filter(|(name, _)| api.contains(name))
+        .map(|(name, file)| format!("{file}: {name}"))
+        .collect();
+    assert!(
+        copies.is_empty(),
+        "use the prism-api type instead of declaring it again in the CLI:\n{}",
+        copies.join("\n")
+    );
 }

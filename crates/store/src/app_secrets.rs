@@ -11,7 +11,7 @@ use crate::error::unique;
 use crate::{now_ms, Result, StoreError};
 
 /// A secret's record: everything but its value.
-#[derive(Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Serialize, sqlx::FromRow)]
 pub struct AppSecret {
     #[serde(skip)]
     pub id: i64,

@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 use crate::error::unique;
 use crate::{now_ms, Result, StoreError};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Application {
     pub id: i64,
     pub project_id: i64,
@@ -17,9 +17,7 @@ pub struct Application {
     pub name: String,
     pub git_url: String,
     /// Free-form until the build issue gives it a schema.
-    #[schema(value_type = Object)]
     pub build_settings: serde_json::Value,
-    #[schema(value_type = Object)]
     pub template_settings: serde_json::Value,
     pub created_at: i64,
     pub updated_at: i64,
@@ -162,7 +160,7 @@ pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EnvSettings {
     pub environment: String,
     pub replicas: i64,

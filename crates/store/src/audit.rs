@@ -5,7 +5,7 @@ use sqlx::AnyConnection;
 
 use crate::{now_ms, Result};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AuditEvent {
     pub id: i64,
     pub at: i64,
@@ -14,7 +14,6 @@ pub struct AuditEvent {
     pub action: String,
     pub record_type: String,
     pub record_id: String,
-    #[schema(value_type = Object)]
     #[serde(serialize_with = "raw_json")]
     pub detail: String,
 }

@@ -10,7 +10,7 @@ use sqlx::AnyConnection;
 use crate::error::unique;
 use crate::{now_ms, Result, StoreError};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BaseImage {
     #[serde(skip)]
     pub id: i64,
@@ -25,14 +25,12 @@ pub struct BaseImage {
     pub repository: String,
     pub tag: String,
     /// How Prism builds it (empty for an image registered as it is).
-    #[schema(value_type = Object)]
     pub recipe: serde_json::Value,
     /// The digest of the current build (or of the registered image).
     pub digest: Option<String>,
     /// The parent's digest this build was made on.
     pub parent_digest: Option<String>,
     pub built_at: Option<i64>,
-    #[schema(value_type = String, example = "succeeded")]
     pub build_state: BaseBuildState,
     pub build_error: Option<String>,
     pub created_at: i64,
@@ -227,7 +225,7 @@ async fn record_version(c: &mut AnyConnection, id: i64, digest: &str, parent_dig
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct BaseVersion {
     pub digest: String,
     pub parent_digest: Option<String>,
@@ -255,7 +253,7 @@ pub async fn outdated_children(c: &mut AnyConnection, id: i64) -> Result<Vec<Bas
 }
 
 /// An application whose newest image is built on an older digest of a base.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OutdatedApp {
     pub application: String,
     pub project: String,

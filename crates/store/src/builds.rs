@@ -26,17 +26,15 @@ fn restartable_sql() -> String {
     in_list(&from, BuildState::as_str)
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Build {
     pub id: i64,
-    #[schema(value_type = String)]
     pub release: ReleaseId,
     pub application: String,
     pub state: BuildState,
     /// `local` or the Jenkins executor's name.
     pub executor: String,
     /// The settings the build ran with (application settings over the stack preset).
-    #[schema(value_type = Object)]
     pub settings: serde_json::Value,
     pub commit_sha: Option<String>,
     pub image_ref: Option<String>,
@@ -400,7 +398,7 @@ pub async fn orphaned(c: &mut AnyConnection, quiet_for_ms: i64) -> Result<Vec<i6
 }
 
 /// One stored log line.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct LogLine {
     pub seq: i64,
     /// stdout, stderr or system

@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 use crate::error::unique;
 use crate::{now_ms, Result, StoreError};
 
-#[derive(Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Serialize, sqlx::FromRow)]
 pub struct Cluster {
     pub id: i64,
     pub name: String,
@@ -17,7 +17,6 @@ pub struct Cluster {
     #[serde(skip)]
     pub token_enc: Option<Vec<u8>>,
     #[serde(serialize_with = "crate::ser_flag")]
-    #[schema(value_type = bool)]
     pub insecure_skip_tls_verify: i64,
     pub created_at: i64,
     pub updated_at: i64,

@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 use crate::error::unique;
 use crate::{now_ms, ser_flag, Result, StoreError};
 
-#[derive(Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Serialize, sqlx::FromRow)]
 pub struct Registry {
     #[serde(skip)]
     pub id: i64,
@@ -17,7 +17,6 @@ pub struct Registry {
     pub host: String,
     /// Plain HTTP instead of HTTPS (a registry on a private network).
     #[serde(serialize_with = "ser_flag")]
-    #[schema(value_type = bool)]
     pub insecure_http: i64,
     pub username: Option<String>,
     #[serde(skip)]
@@ -25,11 +24,9 @@ pub struct Registry {
     /// Hosts besides `host` that may receive the credentials when they serve
     /// the registry's token realm (comma-separated in the store).
     #[serde(serialize_with = "ser_csv")]
-    #[schema(value_type = Vec<String>)]
     pub token_realm_hosts: String,
     /// Every project may use it (else only `projects`).
     #[serde(serialize_with = "ser_flag")]
-    #[schema(value_type = bool)]
     pub all_projects: i64,
     /// The projects allowed to use it.
     #[sqlx(skip)]
@@ -196,7 +193,7 @@ pub async fn delete_registry(c: &mut AnyConnection, name: &str) -> Result<()> {
 }
 
 /// A username and password (or access token) for git over HTTP(S).
-#[derive(Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Serialize, sqlx::FromRow)]
 pub struct GitCredential {
     #[serde(skip)]
     pub id: i64,
@@ -208,7 +205,6 @@ pub struct GitCredential {
     /// checkout until an admin sets one).
     pub host: Option<String>,
     #[serde(serialize_with = "ser_flag")]
-    #[schema(value_type = bool)]
     pub all_projects: i64,
     #[sqlx(skip)]
     pub projects: Vec<String>,
@@ -308,7 +304,7 @@ pub async fn delete_git_credential(c: &mut AnyConnection, name: &str) -> Result<
 
 /// A remote build executor: one parameterised Jenkins job, or a Kubernetes
 /// build runner (a cluster and namespace whose Jobs run the builds).
-#[derive(Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Serialize, sqlx::FromRow)]
 pub struct ExecutorRecord {
     #[serde(skip)]
     pub id: i64,
@@ -323,10 +319,8 @@ pub struct ExecutorRecord {
     pub token_enc: Vec<u8>,
     /// A Kubernetes runner's settings (JSON; `{}` for Jenkins).
     #[serde(serialize_with = "raw_json")]
-    #[schema(value_type = Object)]
     pub settings: String,
     #[serde(serialize_with = "ser_flag")]
-    #[schema(value_type = bool)]
     pub all_projects: i64,
     #[sqlx(skip)]
     pub projects: Vec<String>,

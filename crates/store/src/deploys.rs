@@ -15,10 +15,9 @@ fn running_sql() -> String {
     in_list(&running, DeployState::as_str)
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Deploy {
     pub id: i64,
-    #[schema(value_type = String)]
     pub release: ReleaseId,
     pub application: String,
     pub environment: String,
@@ -28,10 +27,8 @@ pub struct Deploy {
     pub failure_kind: Option<DeployFailure>,
     pub template_version: Option<i64>,
     /// The rendered objects (JSON), once planned.
-    #[schema(value_type = Object)]
     pub manifests: Option<serde_json::Value>,
     /// Per object: create, update (with changes), unchanged or prune.
-    #[schema(value_type = Object)]
     pub diff: Option<serde_json::Value>,
     pub requested_by: String,
     pub reviewer: Option<String>,
@@ -51,7 +48,6 @@ pub struct Deploy {
     pub opens_local: Option<String>,
     /// A canary or blue-green rollout's progress (strategy, step, split,
     /// gate values), once planned with one.
-    #[schema(value_type = Option<Object>)]
     pub rollout: Option<serde_json::Value>,
     /// What a person asked the running rollout to do, until the job takes it.
     pub rollout_command: Option<String>,
@@ -314,14 +310,13 @@ pub async fn unfinished(c: &mut AnyConnection) -> Result<Vec<i64>> {
     .await?)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct DeployEvent {
     pub id: i64,
     pub deploy_id: i64,
     pub at: i64,
     pub step: String,
     pub message: String,
-    #[schema(value_type = Object)]
     #[serde(serialize_with = "raw_json")]
     pub data: String,
 }

@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 use crate::error::unique;
 use crate::{now_ms, Result, StoreError};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Environment {
     pub id: i64,
     pub name: String,
@@ -219,7 +219,7 @@ pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<()> {
 
 /// A namespace an admin bound for one project in one environment (it wins
 /// over the environment's namespace pattern).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct NamespaceBinding {
     pub environment: String,
     pub project: String,

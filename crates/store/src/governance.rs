@@ -61,7 +61,7 @@ pub async fn set_policy(
 }
 
 /// Where the policy that applies came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicySource {
     Project,
@@ -92,7 +92,7 @@ pub async fn effective_policy(
 }
 
 /// One person's recorded vote on a deploy.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct VoteRecord {
     pub username: String,
     #[serde(skip)]

@@ -11,11 +11,10 @@ use sqlx::AnyConnection;
 
 use crate::{now_ms, Backend, Result, Store, StoreError};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Job {
     pub id: i64,
     pub kind: String,
-    #[schema(value_type = Object)]
     #[serde(serialize_with = "raw_json")]
     pub payload: String,
     /// queued, running, succeeded or failed ([`JobState`]).
@@ -408,7 +407,7 @@ pub async fn finish(store: &Store, id: i64, instance: &str, attempt: i64, outcom
     Ok(n > 0)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct JobAttempt {
     pub job_id: i64,
     pub attempt: i64,

@@ -11,7 +11,7 @@ use crate::error::unique;
 use crate::{now_ms, Result, StoreError};
 
 /// A channel. The URL and the secret are sealed and never serialised.
-#[derive(Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Serialize, sqlx::FromRow)]
 pub struct Channel {
     #[serde(skip)]
     pub id: i64,
@@ -167,7 +167,7 @@ pub async fn subscribing_projects(c: &mut AnyConnection, channel_id: i64) -> Res
 }
 
 /// A project's subscription of one channel.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Subscription {
     pub project: String,
     #[serde(skip)]
@@ -178,7 +178,6 @@ pub struct Subscription {
     pub channel_kind: String,
     /// The event words, comma-separated in the store.
     #[serde(serialize_with = "ser_words")]
-    #[schema(value_type = Vec<String>)]
     pub events: String,
     /// en or zh-CN.
     #[serde(rename = "language")]
@@ -327,7 +326,7 @@ pub async fn create_delivery(c: &mut AnyConnection, d: NewDelivery<'_>) -> Resul
 }
 
 /// A delivery as the log shows it (with its attempts, when asked for).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Delivery {
     pub id: i64,
     /// The delivery id the receiver sees (the same on every attempt).
@@ -358,13 +357,12 @@ pub struct Delivery {
 }
 
 /// One attempt of a delivery.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Attempt {
     pub attempt: i64,
     pub at: i64,
     pub duration_ms: i64,
     #[serde(serialize_with = "crate::ser_flag")]
-    #[schema(value_type = bool)]
     pub delivered: i64,
     pub response_code: Option<i64>,
     pub error: Option<String>,

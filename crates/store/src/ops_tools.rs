@@ -7,7 +7,7 @@ use sqlx::AnyConnection;
 
 use crate::{now_ms, ser_flag, Result, StoreError};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OpsTool {
     #[serde(skip)]
     pub id: i64,
@@ -16,7 +16,6 @@ pub struct OpsTool {
     pub kind: String,
     pub upstream: String,
     #[serde(serialize_with = "ser_flag")]
-    #[schema(value_type = bool)]
     pub strip_prefix: i64,
     #[serde(skip)]
     pub roles: String,

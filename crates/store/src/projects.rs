@@ -5,7 +5,7 @@ use sqlx::AnyConnection;
 use crate::error::unique;
 use crate::{now_ms, Result, StoreError};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Project {
     pub id: i64,
     pub name: String,
@@ -13,7 +13,7 @@ pub struct Project {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Membership {
     pub project: String,
     pub username: String,

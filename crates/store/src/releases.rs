@@ -7,10 +7,9 @@ use sqlx::AnyConnection;
 
 use crate::{now_ms, Result, StoreError};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Release {
     /// The release id, e.g. `r42`; also the image tag.
-    #[schema(value_type = String)]
     pub id: ReleaseId,
     pub application: String,
     pub project: String,
@@ -301,7 +300,7 @@ pub async fn set_build_info(c: &mut AnyConnection, id: ReleaseId, info: BuildInf
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Transition {
     pub action: String,
     pub from_state: String,

@@ -113,7 +113,7 @@ pub async fn release_hold(c: &mut AnyConnection, app_id: i64, env_id: i64, expec
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ExpiredHold {
     pub app_id: i64,
     pub env_id: i64,
@@ -145,7 +145,7 @@ pub async fn expire_holds(c: &mut AnyConnection) -> Result<Vec<ExpiredHold>> {
 }
 
 /// One cell of the applications x environments board.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BoardCell {
     pub application: String,
     pub environment: String,

@@ -10,7 +10,7 @@ use sqlx::AnyConnection;
 use crate::error::unique;
 use crate::{now_ms, Result, StoreError};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Stack {
     pub name: String,
     pub description: String,

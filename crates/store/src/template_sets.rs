@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 
 use crate::{now_ms, Result, StoreError};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TemplateSetVersion {
     pub version: i64,
     /// The project's own templates (name -> body); built-ins fill the rest.
@@ -115,7 +115,7 @@ pub async fn save(
     get(c, project_id, version).await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct VersionSummary {
     pub version: i64,
     pub author: String,

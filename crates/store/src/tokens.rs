@@ -7,7 +7,7 @@ use sqlx::AnyConnection;
 use crate::users::User;
 use crate::{now_ms, Result, StoreError};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ApiToken {
     pub id: i64,
     pub user_id: i64,

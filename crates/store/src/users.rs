@@ -4,7 +4,7 @@ use sqlx::AnyConnection;
 use crate::error::unique;
 use crate::{now_ms, Result, StoreError};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -12,10 +12,8 @@ pub struct User {
     #[serde(skip)]
     pub password_hash: String,
     #[serde(serialize_with = "crate::ser_flag")]
-    #[schema(value_type = bool)]
     pub is_admin: i64,
     #[serde(serialize_with = "crate::ser_flag")]
-    #[schema(value_type = bool)]
     pub disabled: i64,
     pub created_at: i64,
     /// `local` (a password Prism keeps) or `ldap` (the directory checks it

@@ -2,11 +2,13 @@
 //! on environments for testing.
 
 use clap::Subcommand;
+use prism_api::applications::{Application, CreateApplication, EnvSettings, PutSettings, UpdateApplication};
+use prism_api::board::{BoardCell, HoldRequest};
 use serde_json::json;
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
-use crate::model::{Application, BoardCell, EnvSettings, Webhook};
+use crate::model::Webhook;
 use crate::output::{list_table, parse, print_fields, print_table, time, yes_no};
 
 #[derive(Debug, clap::Args)]
@@ -317,10 +319,13 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> CliResult<()> {
             git_url,
             build_settings,
         } => {
-            let mut body = json!({"name": name, "project": project, "git_url": git_url});
-            if let Some(file) = build_settings {
-                body["build_settings"] = settings_file(&file)?;
-            }
+            let body = CreateApplication {
+                project,
+                name,
+                git_url,
+                build_settings: build_settings.map(|f| settings_file(&f)).transpose()?,
+                template_settings: None,
+            };
             let answer = ctx.client.post(&["applications"], &body).await?;
             super::show(ctx, &answer, print_app)
         }
@@ -332,13 +337,11 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> CliResult<()> {
             if git_url.is_none() && build_settings.is_none() {
                 return Err(CliError::usage("nothing to update: give --git-url or --build-settings"));
             }
-            let mut body = json!({});
-            if let Some(u) = git_url {
-                body["git_url"] = json!(u);
-            }
-            if let Some(file) = build_settings {
-                body["build_settings"] = settings_file(&file)?;
-            }
+            let body = UpdateApplication {
+                git_url,
+                build_settings: build_settings.map(|f| settings_file(&f)).transpose()?,
+                template_settings: None,
+            };
             let answer = ctx.client.patch(&["applications", &name], &body).await?;
             super::show(ctx, &answer, print_app)
         }
@@ -384,14 +387,14 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> CliResult<()> {
                 vars.remove(key);
             }
             vars.extend(env_vars);
-            let body = json!({
-                "replicas": replicas.unwrap_or(current.replicas),
-                "cpu_request": cpu_request.unwrap_or(current.cpu_request),
-                "cpu_limit": cpu_limit.unwrap_or(current.cpu_limit),
-                "memory_request": memory_request.unwrap_or(current.memory_request),
-                "memory_limit": memory_limit.unwrap_or(current.memory_limit),
-                "env_vars": vars,
-            });
+            let body = PutSettings {
+                replicas: replicas.unwrap_or(current.replicas),
+                cpu_request: cpu_request.unwrap_or(current.cpu_request),
+                cpu_limit: cpu_limit.unwrap_or(current.cpu_limit),
+                memory_request: memory_request.unwrap_or(current.memory_request),
+                memory_limit: memory_limit.unwrap_or(current.memory_limit),
+                env_vars: vars,
+            };
             let answer = ctx
                 .client
                 .put(&["applications", &name, "settings", &environment], &body)
@@ -404,7 +407,10 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> CliResult<()> {
             note,
             expires_in_minutes,
         } => {
-            let body = json!({"note": note, "expires_in_minutes": expires_in_minutes});
+            let body = HoldRequest {
+                note,
+                expires_in_minutes,
+            };
             let answer = ctx
                 .client
                 .post(&["applications", &name, "environments", &environment, "hold"], &body)

@@ -1,8 +1,9 @@
 //! `prism audit`: the audit log, newest first (admins).
 
+use prism_api::audit::AuditEvent;
+
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::CliResult;
-use crate::model::AuditEvent;
 use crate::output::{list_table, print_table, short, time};
 
 #[derive(Debug, clap::Args)]

@@ -1,5 +1,7 @@
 //! `prism login`, `prism logout` and `prism whoami`.
 
+use prism_api::sessions::{CliLoginPollRequest, CliLoginStarted, Me, StartCliLogin, TokenLoginRequest};
+use prism_api::tokens::NewToken;
 use serde_json::json;
 
 use crate::client::{parse_server_url, Client};
@@ -7,7 +9,6 @@ use crate::config::{self, Credentials};
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
 use crate::input;
-use crate::model::{Me, NewToken};
 use crate::output::{self, line, opt_time, print_fields, print_json, yes_no};
 
 #[derive(Debug, clap::Args)]
@@ -54,8 +55,12 @@ pub async fn login(args: LoginArgs) -> CliResult<()> {
         input::prompt_secret("Password: ")?
     };
     let client = Client::new(&url, None)?;
-    let body =
-        json!({"username": username, "password": password, "name": args.name, "expires_in_days": args.expires_in_days});
+    let body = TokenLoginRequest {
+        username: username.clone(),
+        password,
+        name: args.name,
+        expires_in_days: args.expires_in_days,
+    };
     let answer = client.post(&["auth", "token"], &body).await?;
     let new: NewToken = output::parse(&answer)?;
     let previous = config::load().ok().flatten();
@@ -81,23 +86,15 @@ pub async fn login(args: LoginArgs) -> CliResult<()> {
     Ok(())
 }
 
-#[derive(serde::Deserialize)]
-struct CliLoginStarted {
-    user_code: String,
-    verify_path: String,
-    verify_url: Option<String>,
-    poll_secret: String,
-    interval_seconds: u64,
-    expires_at: i64,
-}
-
 /// `prism login --sso`: the server gives a code and a page; the person
 /// approves the login there (in a browser where they are, or get, logged
 /// in); meanwhile this polls with a secret only it holds, and stores the
 /// token it then receives.
 async fn login_in_browser(args: LoginArgs, url: String) -> CliResult<()> {
     let client = Client::new(&url, None)?;
-    let answer = client.post(&["auth", "cli-login"], &json!({"name": args.name})).await?;
+    let answer = client
+        .post(&["auth", "cli-login"], &StartCliLogin { name: args.name })
+        .await?;
     let started: CliLoginStarted = output::parse(&answer)?;
     let page = started
         .verify_url
@@ -108,7 +105,9 @@ async fn login_in_browser(args: LoginArgs, url: String) -> CliResult<()> {
         "Then type this code there and approve:\n\n  {}\n\nWaiting...",
         started.user_code
     );
-    let poll = json!({"poll_secret": started.poll_secret});
+    let poll = CliLoginPollRequest {
+        poll_secret: started.poll_secret,
+    };
     let approved = loop {
         tokio::time::sleep(std::time::Duration::from_secs(started.interval_seconds.max(1))).await;
         let a = client.post(&["auth", "cli-login", "poll"], &poll).await?;

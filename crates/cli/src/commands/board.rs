@@ -1,9 +1,10 @@
 //! `prism board`: applications x environments, with what runs in each,
 //! what is on its way in, and who holds it.
 
+use prism_api::board::BoardCell;
+
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::CliResult;
-use crate::model::BoardCell;
 use crate::output::{grid_table, line, print_table, time};
 
 #[derive(Debug, clap::Args)]

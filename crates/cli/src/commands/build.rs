@@ -3,7 +3,7 @@
 //! on standard error; the command's exit code is the build's result.
 
 use clap::Subcommand;
-use serde::Deserialize;
+use prism_api::builds::{Build, BuildEnd, LogLine, StartBuild};
 use serde_json::{json, Value};
 
 use crate::context::Ctx;
@@ -47,40 +47,6 @@ pub enum BuildCommand {
     },
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Build {
-    pub id: i64,
-    pub release: String,
-    pub application: String,
-    pub state: String,
-    pub executor: String,
-    pub commit_sha: Option<String>,
-    pub image_ref: Option<String>,
-    pub image_digest: Option<String>,
-    pub base_image: Option<String>,
-    pub base_digest: Option<String>,
-    #[serde(default)]
-    pub builder_image: Option<String>,
-    #[serde(default)]
-    pub builder_digest: Option<String>,
-    #[serde(default)]
-    pub queue_position: Option<i64>,
-    pub external_url: Option<String>,
-    pub failure_kind: Option<String>,
-    pub error: Option<String>,
-    pub requested_by: String,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct LogLine {
-    seq: i64,
-    stream: String,
-    line: String,
-}
-
 pub async fn run(ctx: &Ctx, cmd: BuildCommand) -> CliResult<()> {
     match cmd {
         BuildCommand::List { app, state, limit } => {
@@ -106,7 +72,7 @@ pub async fn run(ctx: &Ctx, cmd: BuildCommand) -> CliResult<()> {
                         b.id.to_string(),
                         b.release,
                         b.application,
-                        b.state,
+                        b.state.to_string(),
                         opt(b.commit_sha.as_deref().map(|c| &c[..c.len().min(12)])),
                         opt_time(b.started_at),
                         b.requested_by,
@@ -146,7 +112,7 @@ pub async fn run(ctx: &Ctx, cmd: BuildCommand) -> CliResult<()> {
         BuildCommand::Watch { id } => follow(ctx, id).await,
         BuildCommand::Start { release, no_follow } => {
             let rid = super::release::release_id(&release);
-            let answer = ctx.client.post(&["releases", &rid, "builds"], &json!({})).await?;
+            let answer = ctx.client.post(&["releases", &rid, "builds"], &StartBuild {}).await?;
             let b: Build = parse(&answer)?;
             if no_follow {
                 super::show(ctx, &answer, print_build)?;
@@ -197,7 +163,7 @@ pub fn print_build(b: Build) {
             "State",
             match b.queue_position {
                 Some(p) => format!("{} (place {p} in the queue)", b.state),
-                None => b.state,
+                None => b.state.to_string(),
             },
         ),
         ("Executor", b.executor),
@@ -220,21 +186,12 @@ pub fn print_build(b: Build) {
             },
         ),
         ("External", opt(b.external_url.as_deref())),
-        ("Failure", opt(b.failure_kind.as_deref())),
+        ("Failure", opt(b.failure_kind.map(|f| f.as_str()))),
         ("Error", opt(b.error.as_deref())),
         ("Requested by", b.requested_by),
         ("Created", time(b.created_at)),
         ("Finished", opt_time(b.finished_at)),
     ]);
-}
-
-#[derive(Deserialize)]
-struct End {
-    state: prism_domain::BuildState,
-    failure_kind: Option<prism_domain::BuildFailure>,
-    error: Option<String>,
-    image_ref: Option<String>,
-    image_digest: Option<String>,
 }
 
 /// Follows a build's stream: log lines on stdout, stages on stderr; fails
@@ -255,7 +212,7 @@ pub async fn follow(ctx: &Ctx, id: i64) -> CliResult<()> {
             }
             "state" if !ctx.json() => eprintln!("== build {id}: {}", value["state"].as_str().unwrap_or("?")),
             "end" => {
-                let end: End = parse(&value)?;
+                let end: BuildEnd = parse(&value)?;
                 if end.state == prism_domain::BuildState::Succeeded {
                     if !ctx.json() {
                         eprintln!(

@@ -4,6 +4,8 @@
 //! (which other users of the machine can see).
 
 use clap::Subcommand;
+use prism_api::base_images::{CreateBase, UpdateBase};
+use prism_api::credentials::{CreateExecutor, PutGitCredential, PutRegistry};
 use serde_json::{json, Value};
 
 use crate::context::{Ctx, GlobalArgs};
@@ -98,15 +100,10 @@ pub async fn stack(ctx: &Ctx, cmd: StackCommand) -> CliResult<()> {
     }
 }
 
-/// The projects part of a credential's body: sent only when given, so a
+/// The projects part of a credential's body: set only when given, so a
 /// change of password keeps the stored projects.
-fn scope(body: &mut serde_json::Value, projects: Vec<String>, all_projects: bool) {
-    if all_projects {
-        body["all_projects"] = json!(true);
-    }
-    if !projects.is_empty() {
-        body["projects"] = json!(projects);
-    }
+fn scope(projects: Vec<String>, all_projects: bool) -> (Option<bool>, Option<Vec<String>>) {
+    (all_projects.then_some(true), (!projects.is_empty()).then_some(projects))
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,18 +172,22 @@ pub async fn registry(ctx: &Ctx, cmd: RegistryCommand) -> CliResult<()> {
             projects,
             all_projects,
         } => {
-            let mut body =
-                json!({"host": host, "insecure_http": insecure_http, "clear_credentials": clear_credentials});
-            if !token_realm_hosts.is_empty() {
-                body["token_realm_hosts"] = json!(token_realm_hosts);
-            }
-            scope(&mut body, projects, all_projects);
-            if let Some(u) = username {
-                body["username"] = json!(u);
-            }
-            if password_stdin {
-                body["password"] = json!(secret_from_stdin("registry password")?);
-            }
+            let (all_projects, projects) = scope(projects, all_projects);
+            let password = if password_stdin {
+                Some(secret_from_stdin("registry password")?)
+            } else {
+                None
+            };
+            let body = PutRegistry {
+                host,
+                insecure_http,
+                username,
+                password,
+                clear_credentials,
+                token_realm_hosts: (!token_realm_hosts.is_empty()).then_some(token_realm_hosts),
+                all_projects,
+                projects,
+            };
             let answer = ctx.client.put(&["registries", &name], &body).await?;
             done(ctx, &answer, format!("Registry {name} saved."))
         }
@@ -234,8 +235,14 @@ pub async fn git_credential(ctx: &Ctx, cmd: GitCredentialCommand) -> CliResult<(
             all_projects,
         } => {
             let password = secret_from_stdin("git password or access token")?;
-            let mut body = json!({"username": username, "password": password, "host": host});
-            scope(&mut body, projects, all_projects);
+            let (all_projects, projects) = scope(projects, all_projects);
+            let body = PutGitCredential {
+                username,
+                password,
+                host,
+                all_projects,
+                projects,
+            };
             let answer = ctx.client.put(&["git-credentials", &name], &body).await?;
             done(ctx, &answer, format!("Git credential {name} saved."))
         }
@@ -328,9 +335,18 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
             all_projects,
         } => {
             let token = secret_from_stdin("Jenkins API token")?;
-            let mut body =
-                json!({"name": name, "kind": "jenkins", "url": url, "job": job, "username": username, "token": token});
-            scope(&mut body, projects, all_projects);
+            let (all_projects, projects) = scope(projects, all_projects);
+            let body = CreateExecutor {
+                name: name.clone(),
+                kind: "jenkins".into(),
+                url,
+                job,
+                username,
+                token,
+                kubernetes: None,
+                all_projects,
+                projects,
+            };
             let answer = ctx.client.post(&["executors"], &body).await?;
             done(ctx, &answer, format!("Executor {name} created."))
         }
@@ -374,8 +390,18 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
             if let Some(n) = max_concurrent_builds {
                 k["max_concurrent_builds"] = json!(n);
             }
-            let mut body = json!({"name": name, "kind": "kubernetes", "kubernetes": k});
-            scope(&mut body, projects, all_projects);
+            let (all_projects, projects) = scope(projects, all_projects);
+            let body = CreateExecutor {
+                name: name.clone(),
+                kind: "kubernetes".into(),
+                url: String::new(),
+                job: String::new(),
+                username: String::new(),
+                token: String::new(),
+                kubernetes: Some(k),
+                all_projects,
+                projects,
+            };
             let answer = ctx.client.post(&["executors"], &body).await?;
             done(ctx, &answer, format!("Kubernetes build runner {name} created."))
         }
@@ -450,21 +476,21 @@ pub async fn base(ctx: &Ctx, cmd: BaseCommand) -> CliResult<()> {
             tag,
             recipe,
         } => {
-            let mut body =
-                json!({"name": name, "tier": tier, "registry": registry, "repository": repository, "tag": tag});
-            if let Some(p) = parent {
-                body["parent"] = json!(p);
-            }
-            if let Some(r) = recipe {
-                body["recipe"] = json_file(&r, "recipe")?;
-            }
+            let body = CreateBase {
+                name: name.clone(),
+                tier,
+                parent,
+                registry,
+                repository,
+                tag,
+                recipe: recipe.map(|r| json_file(&r, "recipe")).transpose()?,
+            };
             let answer = ctx.client.post(&["base-images"], &body).await?;
             done(ctx, &answer, format!("Base image {name} registered; building it."))
         }
         BaseCommand::Build { name, recipe } => {
-            let body = match recipe {
-                Some(r) => json!({"recipe": json_file(&r, "recipe")?}),
-                None => json!({}),
+            let body = UpdateBase {
+                recipe: recipe.map(|r| json_file(&r, "recipe")).transpose()?,
             };
             let answer = ctx.client.post(&["base-images", &name, "build"], &body).await?;
             done(ctx, &answer, format!("Base image {name}: build queued."))

@@ -3,12 +3,12 @@
 //! standard input), never from arguments.
 
 use clap::Subcommand;
-use serde_json::{Map, Value};
+use prism_api::clusters::{Cluster, CreateCluster, Health, UpdateCluster};
+use prism_api::rollouts::{PrometheusRequest, PrometheusSetting};
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
 use crate::input::{at_most_one_stdin, read_file};
-use crate::model::{Cluster, Health};
 use crate::output::{list_table, opt, parse, print_fields, print_json, print_table, time, yes_no};
 
 #[derive(Debug, clap::Args)]
@@ -124,23 +124,16 @@ pub async fn run(ctx: &Ctx, cmd: ClusterCommand) -> CliResult<()> {
             context,
         } => {
             at_most_one_stdin(&[ca_file.as_deref(), token_file.as_deref(), kubeconfig.as_deref()])?;
-            let mut body = Map::new();
-            body.insert("name".into(), Value::String(name));
-            put(&mut body, "api_url", api_url);
-            put(
-                &mut body,
-                "ca_cert",
-                ca_file.map(|p| read_file(&p, "CA certificate")).transpose()?,
-            );
-            put(&mut body, "token", token_file.map(|p| read_token(&p)).transpose()?);
-            put(
-                &mut body,
-                "kubeconfig",
-                kubeconfig.map(|p| read_file(&p, "kubeconfig")).transpose()?,
-            );
-            put(&mut body, "context", context);
-            body.insert("insecure_skip_tls_verify".into(), Value::Bool(insecure_skip_tls_verify));
-            let answer = ctx.client.post(&["clusters"], &Value::Object(body)).await?;
+            let body = CreateCluster {
+                name,
+                api_url,
+                ca_cert: ca_file.map(|p| read_file(&p, "CA certificate")).transpose()?,
+                token: token_file.map(|p| read_token(&p)).transpose()?,
+                insecure_skip_tls_verify,
+                kubeconfig: kubeconfig.map(|p| read_file(&p, "kubeconfig")).transpose()?,
+                context,
+            };
+            let answer = ctx.client.post(&["clusters"], &body).await?;
             super::show(ctx, &answer, print_cluster)
         }
         ClusterCommand::Update {
@@ -151,23 +144,22 @@ pub async fn run(ctx: &Ctx, cmd: ClusterCommand) -> CliResult<()> {
             insecure_skip_tls_verify,
         } => {
             at_most_one_stdin(&[ca_file.as_deref(), token_file.as_deref()])?;
-            let mut body = Map::new();
-            put(&mut body, "api_url", api_url);
-            put(
-                &mut body,
-                "ca_cert",
-                ca_file.map(|p| read_file(&p, "CA certificate")).transpose()?,
-            );
-            put(&mut body, "token", token_file.map(|p| read_token(&p)).transpose()?);
-            if let Some(v) = insecure_skip_tls_verify {
-                body.insert("insecure_skip_tls_verify".into(), Value::Bool(v));
-            }
-            if body.is_empty() {
+            let body = UpdateCluster {
+                api_url,
+                ca_cert: ca_file.map(|p| read_file(&p, "CA certificate")).transpose()?,
+                token: token_file.map(|p| read_token(&p)).transpose()?,
+                insecure_skip_tls_verify,
+            };
+            if body.api_url.is_none()
+                && body.ca_cert.is_none()
+                && body.token.is_none()
+                && body.insecure_skip_tls_verify.is_none()
+            {
                 return Err(CliError::usage(
                     "nothing to update: give --api-url, --ca-file, --token-file or --insecure-skip-tls-verify",
                 ));
             }
-            let answer = ctx.client.patch(&["clusters", &name], &Value::Object(body)).await?;
+            let answer = ctx.client.patch(&["clusters", &name], &body).await?;
             super::show(ctx, &answer, print_cluster)
         }
         ClusterCommand::Prometheus {
@@ -211,13 +203,6 @@ pub async fn run(ctx: &Ctx, cmd: ClusterCommand) -> CliResult<()> {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct PrometheusSetting {
-    cluster: String,
-    url: Option<String>,
-    auth: String,
-}
-
 async fn prometheus(
     ctx: &Ctx,
     name: String,
@@ -236,16 +221,13 @@ async fn prometheus(
     let answer = match url {
         None => ctx.client.get(&path, &[]).await?,
         Some(url) => {
-            let mut body = Map::new();
-            body.insert("url".into(), Value::String(url));
-            put(&mut body, "username", username);
-            put(
-                &mut body,
-                "password",
-                password_file.map(|p| read_token(&p)).transpose()?,
-            );
-            put(&mut body, "token", token_file.map(|p| read_token(&p)).transpose()?);
-            ctx.client.put(&path, &Value::Object(body)).await?
+            let body = PrometheusRequest {
+                url,
+                username,
+                password: password_file.map(|p| read_token(&p)).transpose()?,
+                token: token_file.map(|p| read_token(&p)).transpose()?,
+            };
+            ctx.client.put(&path, &body).await?
         }
     };
     super::show(ctx, &answer, |p: PrometheusSetting| {
@@ -255,12 +237,6 @@ async fn prometheus(
             ("Auth", p.auth),
         ])
     })
-}
-
-fn put(body: &mut Map<String, Value>, key: &str, value: Option<String>) {
-    if let Some(v) = value {
-        body.insert(key.into(), Value::String(v));
-    }
 }
 
 /// A token file's content, without the surrounding whitespace editors add.

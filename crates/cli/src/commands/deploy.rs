@@ -7,14 +7,14 @@
 //! for a review.
 
 use clap::Subcommand;
+use prism_api::deploys::{Deploy, DeployEnd, DeployEvent, Drift, Review, Rollback, StartDeploy};
 use prism_domain::DeployState;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::release::release_id;
 use crate::context::Ctx;
 use crate::context::GlobalArgs;
 use crate::error::{CliError, CliResult};
-use crate::model::{Deploy, DeployEnd, DeployEvent, Drift};
 use crate::output::{json_line, line, list_table, opt, opt_time, parse, print_fields, print_table, short, time};
 
 const AFTER_HELP: &str = "\
@@ -258,7 +258,10 @@ pub async fn run(args: DeployArgs) -> CliResult<()> {
                 .client
                 .post(
                     &["deploys", &id.to_string(), "review"],
-                    &json!({"decision": verb, "comment": comment}),
+                    &Review {
+                        decision: verb.to_owned(),
+                        comment,
+                    },
                 )
                 .await?;
             super::show(ctx, &answer, |d: Deploy| {
@@ -283,17 +286,10 @@ pub async fn run(args: DeployArgs) -> CliResult<()> {
             note,
             no_follow,
         } => {
-            let mut body = Map::new();
-            body.insert("note".into(), Value::String(note));
-            if let Some(to) = to_deploy {
-                body.insert("to_deploy".into(), to.into());
-            }
+            let body = Rollback { to_deploy, note };
             let answer = ctx
                 .client
-                .post(
-                    &["applications", &app, "environments", &environment, "rollback"],
-                    &Value::Object(body),
-                )
+                .post(&["applications", &app, "environments", &environment, "rollback"], &body)
                 .await?;
             started(ctx, &answer, no_follow).await
         }
@@ -317,7 +313,11 @@ async fn start(ctx: &Ctx, args: StartArgs) -> CliResult<()> {
         .client
         .post(
             &["releases", &release_id(&release), "deploys"],
-            &json!({"environment": environment, "note": args.note, "break_glass_reason": args.break_glass}),
+            &StartDeploy {
+                environment,
+                note: args.note,
+                break_glass_reason: args.break_glass,
+            },
         )
         .await?;
     started(ctx, &answer, args.no_follow).await

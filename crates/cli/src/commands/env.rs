@@ -1,11 +1,12 @@
 //! `prism env ...`: the environments of the lifecycle and their policies.
 
 use clap::Subcommand;
-use serde_json::{Map, Value};
+use prism_api::environments::Environment;
+use prism_domain::EnvPolicy;
+use serde_json::{json, Map, Value};
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
-use crate::model::{EnvPolicy, Environment};
 use crate::output::{list_table, opt, parse, print_fields, print_table, time, yes_no};
 
 #[derive(Debug, clap::Args)]
@@ -119,32 +120,31 @@ impl PolicyArgs {
             || self.no_requires_previous
     }
 
-    /// `base` with the flags given applied.
-    fn apply(self, mut base: EnvPolicy) -> EnvPolicy {
+    /// `base` (an `EnvPolicy` as JSON) with the flags given applied. The
+    /// role words go to the server as typed, which judges them (so the body
+    /// is JSON, not `prism_domain::EnvPolicy`, whose roles are parsed).
+    fn apply(self, mut base: Value) -> Value {
         if let Some(roles) = self.deploy_roles {
-            base.deploy_roles = roles
+            let roles: Vec<String> = roles
                 .into_iter()
                 .map(|r| r.trim().to_owned())
                 .filter(|r| !r.is_empty())
                 .collect();
+            base["deploy_roles"] = json!(roles);
         }
         if self.review || self.no_review {
-            base.requires_review = self.review;
+            base["requires_review"] = json!(self.review);
         }
         if self.requires_previous || self.no_requires_previous {
-            base.requires_previous = self.requires_previous;
+            base["requires_previous"] = json!(self.requires_previous);
         }
         base
     }
 }
 
 /// The server's default for a new environment: a formal one.
-fn formal() -> EnvPolicy {
-    EnvPolicy {
-        deploy_roles: vec!["operator".into()],
-        requires_review: true,
-        requires_previous: true,
-    }
+fn formal() -> Value {
+    json!({"deploy_roles": ["operator"], "requires_review": true, "requires_previous": true})
 }
 
 pub async fn run(ctx: &Ctx, cmd: EnvCommand) -> CliResult<()> {
@@ -178,7 +178,7 @@ pub async fn run(ctx: &Ctx, cmd: EnvCommand) -> CliResult<()> {
                         e.name,
                         opt(e.cluster.as_deref()),
                         e.namespace,
-                        e.policy.deploy_roles.join(","),
+                        roles(&e.policy),
                         yes_no(e.policy.requires_review),
                         yes_no(e.policy.requires_previous),
                     ]);
@@ -207,7 +207,7 @@ pub async fn run(ctx: &Ctx, cmd: EnvCommand) -> CliResult<()> {
                 body.insert("position".into(), p.into());
             }
             if policy.given() {
-                body.insert("policy".into(), policy_json(policy.apply(formal())));
+                body.insert("policy".into(), policy.apply(formal()));
             }
             let answer = ctx.client.post(&["environments"], &Value::Object(body)).await?;
             super::show(ctx, &answer, print_env)
@@ -235,7 +235,8 @@ pub async fn run(ctx: &Ctx, cmd: EnvCommand) -> CliResult<()> {
             if policy.given() {
                 // The API replaces the whole policy: start from the current one.
                 let current: Environment = parse(&ctx.client.get(&["environments", &name], &[]).await?)?;
-                body.insert("policy".into(), policy_json(policy.apply(current.policy)));
+                let current = serde_json::to_value(current.policy).expect("a policy serialises");
+                body.insert("policy".into(), policy.apply(current));
             }
             if body.is_empty() {
                 return Err(CliError::usage(
@@ -253,19 +254,20 @@ pub async fn run(ctx: &Ctx, cmd: EnvCommand) -> CliResult<()> {
     }
 }
 
-fn policy_json(p: EnvPolicy) -> Value {
-    serde_json::to_value(p).expect("a policy serialises")
-}
-
 fn print_env(e: Environment) {
     print_fields(&[
         ("Name", e.name),
         ("Position", e.position.to_string()),
         ("Cluster", opt(e.cluster.as_deref())),
         ("Namespace", e.namespace),
-        ("Deploy roles", e.policy.deploy_roles.join(",")),
+        ("Deploy roles", roles(&e.policy)),
         ("Review", yes_no(e.policy.requires_review)),
         ("Requires previous", yes_no(e.policy.requires_previous)),
         ("Created", time(e.created_at)),
     ]);
+}
+
+fn roles(p: &EnvPolicy) -> String {
+    let words: Vec<&str> = p.deploy_roles.iter().map(|r| r.as_str()).collect();
+    words.join(",")
 }

@@ -3,44 +3,14 @@
 //! (`prism env policy`, `prism env set-policy`) and its deploy schedule
 //! (`prism env schedule`, `prism env set-schedule --file`).
 
-use serde::Deserialize;
+use prism_api::deploys::Deploy;
+use prism_api::governance::{Approvals, PolicyView, ScheduleView, VoteInput};
+use prism_domain::Role;
 use serde_json::{json, Value};
 
 use crate::context::Ctx;
 use crate::error::{CliError, CliResult};
-use crate::output::{line, list_table, opt, print_fields, print_table, time, yes_no};
-
-#[derive(Debug, Deserialize)]
-struct Vote {
-    username: String,
-    comment: String,
-    at: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct Policy {
-    required: u8,
-    roles: Vec<String>,
-    exclude_creator: bool,
-    exclude_requester: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct Approvals {
-    deploy: i64,
-    state: String,
-    verdict: String,
-    required: u8,
-    approvals: Vec<Vote>,
-    rejections: Vec<Vote>,
-    may_still_approve: Vec<String>,
-    you_may_vote: bool,
-    why_not: Option<String>,
-    requested_by: String,
-    release_creator: String,
-    policy: Policy,
-    source: String,
-}
+use crate::output::{line, list_table, opt, print_fields, print_table, time, word, yes_no};
 
 /// `prism deploy approvals ID`: who approved, who rejected, who still may.
 pub async fn approvals(ctx: &Ctx, id: i64) -> CliResult<()> {
@@ -48,14 +18,14 @@ pub async fn approvals(ctx: &Ctx, id: i64) -> CliResult<()> {
     super::show(ctx, &answer, |a: Approvals| {
         print_fields(&[
             ("Deploy", a.deploy.to_string()),
-            ("State", a.state),
+            ("State", a.state.to_string()),
             (
                 "Policy",
                 format!(
                     "{} approval(s) by {} ({}){}{}",
                     a.required,
-                    a.policy.roles.join(" or "),
-                    a.source,
+                    roles(&a.policy.roles).join(" or "),
+                    word(&a.source),
                     if a.policy.exclude_requester {
                         "; not the requester"
                     } else {
@@ -106,9 +76,9 @@ pub async fn vote(ctx: &Ctx, id: i64, approve: bool, comment: String) -> CliResu
     let verb = if approve { "approve" } else { "reject" };
     let answer = ctx
         .client
-        .post(&["deploys", &id.to_string(), verb], &json!({ "comment": comment }))
+        .post(&["deploys", &id.to_string(), verb], &VoteInput { comment })
         .await?;
-    super::show(ctx, &answer, |d: crate::model::Deploy| {
+    super::show(ctx, &answer, |d: Deploy| {
         let done = if approve { "Approved" } else { "Rejected" };
         line(format!(
             "{done} deploy {} ({} of {} to {}); it is {} now.",
@@ -120,21 +90,13 @@ pub async fn vote(ctx: &Ctx, id: i64, approve: bool, comment: String) -> CliResu
     })
 }
 
-#[derive(Debug, Deserialize)]
-struct PolicyView {
-    environment: String,
-    project: Option<String>,
-    policy: Policy,
-    source: String,
-}
-
 fn print_policy(p: PolicyView) {
     print_fields(&[
         ("Environment", p.environment),
         ("Project", opt(p.project.as_deref())),
-        ("Set at", p.source),
+        ("Set at", word(&p.source)),
         ("Approvals needed", p.policy.required.to_string()),
-        ("From roles", p.policy.roles.join(", ")),
+        ("From roles", roles(&p.policy.roles).join(", ")),
         ("Requester excluded", yes_no(p.policy.exclude_requester)),
         ("Creator excluded", yes_no(p.policy.exclude_creator)),
     ]);
@@ -172,44 +134,6 @@ pub async fn set_policy(
     super::show(ctx, &answer, print_policy)
 }
 
-#[derive(Debug, Deserialize)]
-struct Window {
-    kind: String,
-    rule: String,
-    duration_minutes: u32,
-    #[serde(default)]
-    label: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Freeze {
-    from_ms: i64,
-    until_ms: i64,
-    reason: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Schedule {
-    windows: Vec<Window>,
-    freezes: Vec<Freeze>,
-    when_closed: String,
-    break_glass_roles: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Openness {
-    open: bool,
-    closed_by: Option<String>,
-    opens_local: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ScheduleView {
-    environment: String,
-    schedule: Schedule,
-    now: Openness,
-}
-
 fn print_schedule(v: ScheduleView) {
     let now = if v.now.open {
         "open".to_owned()
@@ -223,13 +147,13 @@ fn print_schedule(v: ScheduleView) {
     print_fields(&[
         ("Environment", v.environment),
         ("Deploying now", now),
-        ("While closed", v.schedule.when_closed),
-        ("Break-glass roles", v.schedule.break_glass_roles.join(", ")),
+        ("While closed", word(&v.schedule.when_closed)),
+        ("Break-glass roles", roles(&v.schedule.break_glass_roles).join(", ")),
     ]);
     let mut t = list_table(&["KIND", "LABEL", "MINUTES", "RULE / REASON"]);
     for w in v.schedule.windows {
         t.add_row(vec![
-            w.kind,
+            word(&w.kind),
             w.label,
             w.duration_minutes.to_string(),
             w.rule.replace('\n', " "),
@@ -260,4 +184,8 @@ pub async fn set_schedule(ctx: &Ctx, env: &str, file: &std::path::Path) -> CliRe
         serde_json::from_str(&text).map_err(|e| CliError::usage(format!("{} is not JSON: {e}", file.display())))?;
     let answer = ctx.client.put(&["environments", env, "schedule"], &body).await?;
     super::show(ctx, &answer, print_schedule)
+}
+
+fn roles(roles: &[Role]) -> Vec<&'static str> {
+    roles.iter().map(|r| r.as_str()).collect()
 }

@@ -7,7 +7,7 @@
 //! not give them back.
 
 use clap::Subcommand;
-use serde::Deserialize;
+use prism_api::notifications::{ChannelView, Delivery, PutSubscription, Subscription, TestMessage};
 use serde_json::json;
 
 use crate::context::{Ctx, GlobalArgs};
@@ -127,60 +127,6 @@ pub enum ChannelCommand {
     },
 }
 
-#[derive(Debug, Deserialize)]
-struct Email {
-    host: String,
-    port: u16,
-    tls: String,
-    username: Option<String>,
-    from: String,
-    to: Vec<String>,
-}
-
-/// A channel as the API shows it (never its URL or secret).
-#[derive(Debug, Deserialize)]
-struct Channel {
-    name: String,
-    kind: String,
-    project: Option<String>,
-    /// Admins only.
-    target: Option<String>,
-    /// Admins only, email channels.
-    email: Option<Email>,
-    has_secret: bool,
-    /// Admins only.
-    subscribed_by: Option<Vec<String>>,
-    created_by: String,
-    created_at: i64,
-    updated_at: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct Delivery {
-    id: i64,
-    delivery: String,
-    project: Option<String>,
-    event: String,
-    language: String,
-    status: String,
-    response_code: Option<i64>,
-    attempts: i64,
-    next_retry_at: Option<i64>,
-    error: Option<String>,
-    created_at: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct Subscription {
-    project: String,
-    channel: String,
-    channel_kind: String,
-    events: Vec<String>,
-    language: String,
-    updated_by: String,
-    updated_at: i64,
-}
-
 pub async fn run(ctx: &Ctx, cmd: NotifyCommand) -> CliResult<()> {
     match cmd {
         NotifyCommand::Channel(cmd) => channel(ctx, cmd).await,
@@ -219,7 +165,7 @@ pub async fn run(ctx: &Ctx, cmd: NotifyCommand) -> CliResult<()> {
             events,
             language,
         } => {
-            let body = json!({"events": events, "language": language});
+            let body = PutSubscription { events, language };
             let answer = ctx
                 .client
                 .put(&["projects", &project, "subscriptions", &channel], &body)
@@ -253,7 +199,7 @@ async fn channel(ctx: &Ctx, cmd: ChannelCommand) -> CliResult<()> {
     match cmd {
         ChannelCommand::List => {
             let answer = ctx.client.get(&["notification-channels"], &[]).await?;
-            super::show(ctx, &answer, |list: Vec<Channel>| {
+            super::show(ctx, &answer, |list: Vec<ChannelView>| {
                 if list.is_empty() {
                     line("No notification channels.");
                     return;
@@ -262,7 +208,7 @@ async fn channel(ctx: &Ctx, cmd: ChannelCommand) -> CliResult<()> {
                 for c in list {
                     t.add_row(vec![
                         c.name,
-                        c.kind,
+                        c.kind.to_string(),
                         c.project.unwrap_or_else(|| "(all)".into()),
                         opt(c.target.as_deref()),
                         yes_no(c.has_secret),
@@ -326,6 +272,8 @@ async fn channel(ctx: &Ctx, cmd: ChannelCommand) -> CliResult<()> {
                 (false, true) => (None, Some(crate::input::secret_from_stdin("secret")?)),
                 (false, false) => (None, None),
             };
+            // JSON, not `PutChannel`: the kind word and the SMTP defaults
+            // (port, TLS) are the server's to judge and fill in.
             let mut body = json!({"kind": kind, "project": project});
             if let Some(u) = url {
                 body["url"] = json!(u);
@@ -347,7 +295,7 @@ async fn channel(ctx: &Ctx, cmd: ChannelCommand) -> CliResult<()> {
                 body["email"] = e;
             }
             let answer = ctx.client.put(&["notification-channels", &name], &body).await?;
-            super::show(ctx, &answer, |c: Channel| {
+            super::show(ctx, &answer, |c: ChannelView| {
                 line(format!("Saved the {} channel {}.", c.kind, c.name));
                 print_channel(c);
             })
@@ -358,10 +306,7 @@ async fn channel(ctx: &Ctx, cmd: ChannelCommand) -> CliResult<()> {
             Ok(())
         }
         ChannelCommand::Test { name, language } => {
-            let body = match language {
-                Some(l) => json!({"language": l}),
-                None => json!({}),
-            };
+            let body = TestMessage { language };
             let answer = ctx
                 .client
                 .post(&["notification-channels", &name, "test"], &body)
@@ -399,10 +344,10 @@ fn code(c: Option<i64>) -> String {
     c.map_or_else(|| "-".into(), |c| c.to_string())
 }
 
-fn print_channel(c: Channel) {
+fn print_channel(c: ChannelView) {
     let mut fields = vec![
         ("Name", c.name),
-        ("Kind", c.kind),
+        ("Kind", c.kind.to_string()),
         ("For project", c.project.unwrap_or_else(|| "(all projects)".into())),
         ("Target", opt(c.target.as_deref())),
         ("Secret stored", yes_no(c.has_secret)),

@@ -6,8 +6,7 @@
 //! `/tools/CLUSTER/NAME/` behind `auth_request`.
 
 use clap::Subcommand;
-use serde::Deserialize;
-use serde_json::json;
+use prism_api::ops_tools::{PutTool, ToolView};
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::CliResult;
@@ -64,25 +63,6 @@ pub enum OpsFrontCommand {
     },
 }
 
-/// A tool as the API shows it (`ToolView`).
-#[derive(Debug, Deserialize)]
-struct Tool {
-    cluster: String,
-    name: String,
-    kind: String,
-    upstream: String,
-    #[serde(default)]
-    strip_prefix: bool,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    updated_by: String,
-    updated_at: i64,
-    #[serde(default)]
-    roles: Vec<String>,
-    path: String,
-}
-
 pub async fn run(ctx: &Ctx, cmd: OpsFrontCommand) -> CliResult<()> {
     match cmd {
         OpsFrontCommand::Tools => {
@@ -98,13 +78,13 @@ pub async fn run(ctx: &Ctx, cmd: OpsFrontCommand) -> CliResult<()> {
             roles,
             description,
         } => {
-            let body = json!({
-                "kind": kind,
-                "upstream": upstream,
-                "strip_prefix": strip_prefix,
-                "roles": roles,
-                "description": description.unwrap_or_default(),
-            });
+            let body = PutTool {
+                kind,
+                upstream,
+                strip_prefix,
+                roles,
+                description: description.unwrap_or_default(),
+            };
             let answer = ctx.client.put(&["ops-tools", &cluster, &name], &body).await?;
             super::show(ctx, &answer, print_tool)
         }
@@ -137,7 +117,7 @@ fn roles(list: &[String]) -> String {
     }
 }
 
-fn print_tools(tools: Vec<Tool>) {
+fn print_tools(tools: Vec<ToolView>) {
     if tools.is_empty() {
         line("No ops tools you may open.");
         return;
@@ -145,28 +125,29 @@ fn print_tools(tools: Vec<Tool>) {
     let mut t = list_table(&["CLUSTER", "NAME", "KIND", "PATH", "ROLES", "UPSTREAM"]);
     for tool in tools {
         t.add_row(vec![
-            tool.cluster,
-            tool.name,
-            tool.kind,
+            tool.tool.cluster,
+            tool.tool.name,
+            tool.tool.kind,
             tool.path,
             roles(&tool.roles),
-            tool.upstream,
+            tool.tool.upstream,
         ]);
     }
     print_table(&t);
 }
 
-fn print_tool(t: Tool) {
-    let who = if t.roles.is_empty() {
+fn print_tool(view: ToolView) {
+    let t = view.tool;
+    let who = if view.roles.is_empty() {
         "admins".to_owned()
     } else {
-        format!("admins and {}", t.roles.join(", "))
+        format!("admins and {}", view.roles.join(", "))
     };
     print_fields(&[
         ("Cluster", t.cluster),
         ("Name", t.name),
         ("Kind", t.kind),
-        ("Path", t.path),
+        ("Path", view.path),
         ("Upstream", t.upstream),
         ("Strip prefix", yes_no(t.strip_prefix)),
         ("Who may open it", who),

@@ -1,11 +1,10 @@
 //! `prism project ...`: projects and their members' roles.
 
 use clap::Subcommand;
-use serde_json::json;
+use prism_api::projects::{CreateProject, Grant, Membership, Project, UpdateProject};
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::CliResult;
-use crate::model::{Membership, Project};
 use crate::output::{list_table, opt, print_fields, print_table, short, time};
 
 #[derive(Debug, clap::Args)]
@@ -77,14 +76,14 @@ pub async fn run(ctx: &Ctx, cmd: ProjectCommand) -> CliResult<()> {
         ProjectCommand::Create { name, description } => {
             let answer = ctx
                 .client
-                .post(&["projects"], &json!({"name": name, "description": description}))
+                .post(&["projects"], &CreateProject { name, description })
                 .await?;
             super::show(ctx, &answer, print_project)
         }
         ProjectCommand::Update { name, description } => {
             let answer = ctx
                 .client
-                .patch(&["projects", &name], &json!({"description": description}))
+                .patch(&["projects", &name], &UpdateProject { description })
                 .await?;
             super::show(ctx, &answer, print_project)
         }
@@ -100,10 +99,7 @@ pub async fn run(ctx: &Ctx, cmd: ProjectCommand) -> CliResult<()> {
         ProjectCommand::Grant { name, username, role } => {
             let answer = ctx
                 .client
-                .post(
-                    &["projects", &name, "members"],
-                    &json!({"username": username, "role": role}),
-                )
+                .post(&["projects", &name, "members"], &Grant { username, role })
                 .await?;
             super::show(ctx, &answer, print_members)
         }

@@ -2,11 +2,11 @@
 //! lifecycle. Every step is `POST /releases/{id}/actions/{action}`.
 
 use clap::Subcommand;
-use serde_json::{json, Map, Value};
+use prism_api::releases::{ActRequest, CreateRelease, Release, ReleasePage, Transition};
+use serde_json::json;
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::CliResult;
-use crate::model::{Release, ReleasePage, Transition};
 use crate::output::{list_table, opt, print_fields, print_table, short, time};
 
 #[derive(Debug, clap::Args)]
@@ -216,7 +216,12 @@ pub async fn run(ctx: &Ctx, cmd: ReleaseCommand) -> CliResult<()> {
                 .client
                 .post(
                     &["releases"],
-                    &json!({"application": app, "git_ref": git_ref, "change_note": note, "build": build || follow}),
+                    &CreateRelease {
+                        application: app.clone(),
+                        git_ref,
+                        change_note: note,
+                        build: build || follow,
+                    },
                 )
                 .await?;
             let build_id = answer["build"]["id"].as_i64();
@@ -241,22 +246,24 @@ pub async fn run(ctx: &Ctx, cmd: ReleaseCommand) -> CliResult<()> {
             environment,
             override_reason,
         } => {
-            let mut extra = Map::new();
-            extra.insert("environment".into(), Value::String(environment));
-            if let Some(r) = override_reason {
-                extra.insert("override_reason".into(), Value::String(r));
-            }
+            let extra = ActRequest {
+                environment: Some(environment),
+                override_reason,
+                ..ActRequest::default()
+            };
             act(ctx, "promote", step, extra).await
         }
         ReleaseCommand::Deploy { step, environment } => {
-            let mut extra = Map::new();
-            extra.insert("environment".into(), Value::String(environment));
+            let extra = ActRequest {
+                environment: Some(environment),
+                ..ActRequest::default()
+            };
             act(ctx, "deploy", step, extra).await
         }
-        ReleaseCommand::Pass(step) => act(ctx, "pass", step, Map::new()).await,
-        ReleaseCommand::Close(step) => act(ctx, "close", step, Map::new()).await,
-        ReleaseCommand::Abandon(step) => act(ctx, "abandon", step, Map::new()).await,
-        ReleaseCommand::StartBuild(step) => act(ctx, "start_build", step, Map::new()).await,
+        ReleaseCommand::Pass(step) => act(ctx, "pass", step, ActRequest::default()).await,
+        ReleaseCommand::Close(step) => act(ctx, "close", step, ActRequest::default()).await,
+        ReleaseCommand::Abandon(step) => act(ctx, "abandon", step, ActRequest::default()).await,
+        ReleaseCommand::StartBuild(step) => act(ctx, "start_build", step, ActRequest::default()).await,
         ReleaseCommand::BuildResult {
             step,
             outcome,
@@ -264,16 +271,12 @@ pub async fn run(ctx: &Ctx, cmd: ReleaseCommand) -> CliResult<()> {
             image_ref,
             image_digest,
         } => {
-            let mut extra = Map::new();
-            for (key, value) in [
-                ("commit_sha", commit_sha),
-                ("image_ref", image_ref),
-                ("image_digest", image_digest),
-            ] {
-                if let Some(v) = value {
-                    extra.insert(key.into(), Value::String(v));
-                }
-            }
+            let extra = ActRequest {
+                commit_sha,
+                image_ref,
+                image_digest,
+                ..ActRequest::default()
+            };
             let action = if outcome.succeeded {
                 "build_succeeded"
             } else {
@@ -287,18 +290,19 @@ pub async fn run(ctx: &Ctx, cmd: ReleaseCommand) -> CliResult<()> {
             } else {
                 "deploy_failed"
             };
-            act(ctx, action, step, Map::new()).await
+            act(ctx, action, step, ActRequest::default()).await
         }
     }
 }
 
-async fn act(ctx: &Ctx, action: &str, step: Step, mut body: Map<String, Value>) -> CliResult<()> {
-    body.insert("note".into(), Value::String(step.note));
+/// Sends `body` (with the step's note) as the release's `action`.
+async fn act(ctx: &Ctx, action: &str, step: Step, body: ActRequest) -> CliResult<()> {
+    let body = ActRequest {
+        note: step.note,
+        ..body
+    };
     let id = release_id(&step.id);
-    let answer = ctx
-        .client
-        .post(&["releases", &id, "actions", action], &Value::Object(body))
-        .await?;
+    let answer = ctx.client.post(&["releases", &id, "actions", action], &body).await?;
     super::show(ctx, &answer, print_release)
 }
 

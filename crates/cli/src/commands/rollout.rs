@@ -3,6 +3,7 @@
 //! or blue-green rollout (promote, pause, resume, abort).
 
 use clap::Subcommand;
+use prism_api::rollouts::RolloutCommandRequest;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -141,7 +142,7 @@ async fn steer(ctx: &Ctx, action: &str, s: Steer) -> CliResult<()> {
         .client
         .post(
             &["deploys", &s.deploy.to_string(), "rollout", action],
-            &json!({"reason": s.reason}),
+            &RolloutCommandRequest { reason: s.reason },
         )
         .await?;
     super::done(

@@ -4,11 +4,11 @@
 //! printed: Prism does not give them back.
 
 use clap::Subcommand;
-use serde_json::json;
+use prism_api::app_secrets::{AppSecret, ExistingSecret, PutSecret};
+use prism_domain::SecretDelivery;
 
 use crate::context::Ctx;
 use crate::error::{CliError, CliResult};
-use crate::model::AppSecret;
 use crate::output::{list_table, print_table, time};
 
 #[derive(Debug, Subcommand)]
@@ -102,15 +102,28 @@ pub async fn run(ctx: &Ctx, cmd: SecretCommand) -> CliResult<()> {
             existing,
             as_file,
         } => {
-            let mut body = json!({"environment": environment, "delivery": if as_file { "file" } else { "env" }});
+            let delivery = if as_file {
+                SecretDelivery::File
+            } else {
+                SecretDelivery::Env
+            };
+            let mut body = PutSecret {
+                environment,
+                value: None,
+                existing: None,
+                delivery: Some(delivery),
+            };
             match existing {
                 Some(e) => {
                     let (secret, key) = e
                         .split_once(':')
                         .ok_or_else(|| CliError::usage(format!("--existing {e:?} is not SECRET:KEY")))?;
-                    body["existing"] = json!({"secret": secret, "key": key});
+                    body.existing = Some(ExistingSecret {
+                        secret: secret.to_owned(),
+                        key: key.to_owned(),
+                    });
                 }
-                None => body["value"] = json!(crate::input::secret_from_stdin("value")?),
+                None => body.value = Some(crate::input::secret_from_stdin("value")?),
             }
             let answer = ctx
                 .client

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 
 use clap::Subcommand;
-use serde_json::{json, Value};
+use prism_api::applications::Application;
+use prism_api::templates::{Preview, PreviewRequest, SaveTemplates, TemplateSetVersion, Templates, VersionSummary};
+use serde_json::json;
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
 use crate::input::{at_most_one_stdin, read_file};
-use crate::model::{Application, Preview, Templates, VersionSummary};
 use crate::output::{line, list_table, opt, parse, print_json, print_table, short, time};
 
 #[derive(Debug, clap::Args)]
@@ -154,10 +155,14 @@ pub async fn run(ctx: &Ctx, cmd: TemplateCommand) -> CliResult<()> {
                 .client
                 .put(
                     &["projects", &project, "templates"],
-                    &json!({"base_version": t.current.version, "files": files, "note": note}),
+                    &SaveTemplates {
+                        base_version: t.current.version,
+                        files,
+                        note,
+                    },
                 )
                 .await?;
-            super::show(ctx, &answer, |v: crate::model::TemplateSetVersion| {
+            super::show(ctx, &answer, |v: TemplateSetVersion| {
                 line(format!(
                     "Saved the templates of {project} as version {}: {what}.",
                     v.version
@@ -190,9 +195,11 @@ pub async fn run(ctx: &Ctx, cmd: TemplateCommand) -> CliResult<()> {
         } => {
             let paths: Vec<Option<&str>> = files.iter().map(|(_, p)| Some(p.as_str())).collect();
             at_most_one_stdin(&paths)?;
-            let mut body = serde_json::Map::new();
-            body.insert("environment".into(), Value::String(environment));
-            body.insert("release".into(), Value::String(super::release::release_id(&release)));
+            let mut body = PreviewRequest {
+                environment,
+                release: super::release::release_id(&release),
+                files: None,
+            };
             if !files.is_empty() {
                 let mut unsaved = BTreeMap::new();
                 for (name, path) in &files {
@@ -204,12 +211,9 @@ pub async fn run(ctx: &Ctx, cmd: TemplateCommand) -> CliResult<()> {
                 let t: Templates = parse(&ctx.client.get(&["projects", &a.project, "templates"], &[]).await?)?;
                 let mut set = t.current.files;
                 set.extend(unsaved);
-                body.insert("files".into(), json!(set));
+                body.files = Some(set);
             }
-            let answer = ctx
-                .client
-                .post(&["applications", &app, "preview"], &Value::Object(body))
-                .await?;
+            let answer = ctx.client.post(&["applications", &app, "preview"], &body).await?;
             super::show(ctx, &answer, |p: Preview| {
                 line(p.yaml.strip_suffix('\n').unwrap_or(&p.yaml));
             })

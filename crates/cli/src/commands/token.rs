@@ -1,11 +1,10 @@
 //! `prism token ...`: list, create and revoke API tokens.
 
 use clap::Subcommand;
-use serde_json::json;
+use prism_api::tokens::{ApiToken, CreateToken, NewToken};
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::CliResult;
-use crate::model::{ApiToken, NewToken};
 use crate::output::{line, list_table, opt_time, print_fields, print_table, time};
 
 #[derive(Debug, clap::Args)]
@@ -62,7 +61,7 @@ pub async fn run(ctx: &Ctx, cmd: TokenCommand) -> CliResult<()> {
         TokenCommand::Create { name, expires_in_days } => {
             let answer = ctx
                 .client
-                .post(&["tokens"], &json!({"name": name, "expires_in_days": expires_in_days}))
+                .post(&["tokens"], &CreateToken { name, expires_in_days })
                 .await?;
             super::show(ctx, &answer, |new: NewToken| {
                 print_token(new.token);

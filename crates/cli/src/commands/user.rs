@@ -1,12 +1,13 @@
 //! `prism user ...`: list, create, show and update users.
 
 use clap::Subcommand;
-use serde_json::{json, Map, Value};
+use prism_api::sessions::Me;
+use prism_api::users::{CreateUser, UpdateUser, User};
+use serde_json::Value;
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
 use crate::input;
-use crate::model::{Me, User};
 use crate::output::{line, list_table, opt, parse, print_fields, print_table, time, yes_no};
 
 #[derive(Debug, clap::Args)]
@@ -88,8 +89,12 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> CliResult<()> {
             } else {
                 input::prompt_new_password(&format!("Password for {username}: "))?
             };
-            let body =
-                json!({"username": username, "password": password, "admin": admin, "display_name": display_name});
+            let body = CreateUser {
+                username,
+                password,
+                display_name,
+                admin,
+            };
             let answer = ctx.client.post(&["users"], &body).await?;
             super::show(ctx, &answer, print_user)
         }
@@ -103,22 +108,19 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> CliResult<()> {
             disabled,
             display_name,
         } => {
-            let mut body = Map::new();
-            if let Some(a) = admin {
-                body.insert("admin".into(), Value::Bool(a));
-            }
-            if let Some(d) = disabled {
-                body.insert("disabled".into(), Value::Bool(d));
-            }
-            if let Some(n) = display_name {
-                body.insert("display_name".into(), Value::String(n));
-            }
-            if body.is_empty() {
+            if admin.is_none() && disabled.is_none() && display_name.is_none() {
                 return Err(CliError::usage(
                     "nothing to update: give --admin, --disabled or --display-name",
                 ));
             }
-            let answer = ctx.client.patch(&["users", &username], &Value::Object(body)).await?;
+            let body = UpdateUser {
+                display_name,
+                admin,
+                disabled,
+                password: None,
+                current_password: None,
+            };
+            let answer = ctx.client.patch(&["users", &username], &body).await?;
             super::show(ctx, &answer, print_user)
         }
         UserCommand::Passwd {
@@ -156,12 +158,14 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> CliResult<()> {
                     current,
                 )
             };
-            let mut body = Map::new();
-            body.insert("password".into(), Value::String(password));
-            if let Some(c) = current {
-                body.insert("current_password".into(), Value::String(c));
-            }
-            let answer = ctx.client.patch(&["users", &username], &Value::Object(body)).await?;
+            let body = UpdateUser {
+                display_name: None,
+                admin: None,
+                disabled: None,
+                password: Some(password),
+                current_password: current,
+            };
+            let answer = ctx.client.patch(&["users", &username], &body).await?;
             super::show(ctx, &answer, |u: User| {
                 line(format!("Changed the password of {}.", u.username));
             })

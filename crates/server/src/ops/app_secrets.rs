@@ -9,6 +9,7 @@
 //! deploy roles); one for every environment needs it in each. The audit log
 //! records who changed which name in which scope, never the value.
 
+use prism_api::app_secrets::PutSecret;
 use prism_domain::app_secret::parse_secret_reference;
 use prism_domain::{RoleSet, SecretDelivery, SecretName, SecretSource};
 use prism_store::app_secrets::{self, AppSecret, Scope, SecretFields};
@@ -22,30 +23,6 @@ use crate::auth::Caller;
 
 /// The most one value may hold (a Kubernetes Secret holds at most 1 MiB in all).
 pub const MAX_VALUE_BYTES: usize = 256 * 1024;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutSecret {
-    /// The environment it applies in; omit for every environment.
-    pub environment: Option<String>,
-    /// The value: stored sealed, never returned. Give this or `existing`.
-    pub value: Option<String>,
-    /// A key of a Secret that already exists in the namespace (managed by
-    /// Vault, External Secrets, Sealed Secrets ...). Give this or `value`.
-    pub existing: Option<ExistingSecret>,
-    /// `env` (a variable, the default) or `file` (a file named like the
-    /// secret in the application's secrets directory).
-    pub delivery: Option<SecretDelivery>,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExistingSecret {
-    /// The Secret's name in the application's namespace.
-    pub secret: String,
-    /// Its key.
-    pub key: String,
-}
 
 /// The secrets an application sees: its own and its project's, every scope.
 pub async fn list_for_application(ctx: &Ctx, caller: &Caller, app: &str) -> OpResult<Vec<AppSecret>> {

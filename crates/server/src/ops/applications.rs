@@ -2,13 +2,11 @@
 //! and their settings per environment (replicas, resources, variables).
 //! Project operators and admins change them; members read them.
 
-use std::collections::BTreeMap;
-
+use prism_api::applications::{CreateApplication, PutSettings, UpdateApplication};
 use prism_domain::env_var::validate_env_vars;
 use prism_domain::{Name, Resources};
 use prism_store::apps::{self, Application, ApplicationPatch, EnvSettings, NewApplication};
 use prism_store::{audit, environments, projects};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{access, referenced, Ctx, OpError, OpResult};
@@ -71,18 +69,6 @@ pub async fn get(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<(Applicatio
     access::application(&mut *ctx.store.conn().await?, caller, name).await
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateApplication {
-    pub project: String,
-    pub name: String,
-    pub git_url: String,
-    #[schema(value_type = Object)]
-    pub build_settings: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    pub template_settings: Option<serde_json::Value>,
-}
-
 pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateApplication) -> OpResult<Application> {
     let name = Name::parse("name", &req.name)?;
     validate_git_url("git_url", &req.git_url)?;
@@ -127,16 +113,6 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateApplication) -> OpRes
     .await?;
     tx.commit().await?;
     Ok(app)
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateApplication {
-    pub git_url: Option<String>,
-    #[schema(value_type = Object)]
-    pub build_settings: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    pub template_settings: Option<serde_json::Value>,
 }
 
 pub async fn update(ctx: &Ctx, caller: &Caller, name: &str, req: UpdateApplication) -> OpResult<Application> {
@@ -203,18 +179,6 @@ pub async fn settings(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<Vec<En
     let mut c = ctx.store.conn().await?;
     let (app, _) = access::application(&mut c, caller, name).await?;
     Ok(apps::env_settings(&mut c, app.id).await?)
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutSettings {
-    pub replicas: i64,
-    pub cpu_request: String,
-    pub cpu_limit: String,
-    pub memory_request: String,
-    pub memory_limit: String,
-    #[serde(default)]
-    pub env_vars: BTreeMap<String, String>,
 }
 
 pub const MAX_REPLICAS: i64 = 1000;

@@ -9,13 +9,13 @@
 
 use std::collections::HashSet;
 
+use prism_api::governance::{Approvals, PolicyView, SetPolicy};
 use prism_domain::approval::{ApprovalPolicy, ApprovalState, Parties, Vote, VoteRefused};
 use prism_domain::release::Action;
 use prism_domain::{DeployEvent as Step, DeployState, ReleaseState, RoleSet};
 use prism_store::deploys::{self, Deploy};
 use prism_store::governance::{self, PolicySource, VoteRecord, ENVIRONMENT_WIDE};
 use prism_store::{audit, environments, projects, releases, users, AnyConnection};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::governance_events::{emit, GovernanceEvent};
@@ -24,15 +24,7 @@ use super::windows::{self, Gate};
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 use crate::jobs::deploy::enqueue;
-
-/// The policy that applies, and where it was set.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct PolicyView {
-    pub environment: String,
-    pub project: Option<String>,
-    pub policy: ApprovalPolicy,
-    pub source: PolicySource,
-}
+use crate::wire::ToApi;
 
 /// The policy for an environment (and a project's deploys there, when named).
 pub async fn get_policy(ctx: &Ctx, caller: &Caller, env: &str, project: Option<&str>) -> OpResult<PolicyView> {
@@ -47,19 +39,8 @@ pub async fn get_policy(ctx: &Ctx, caller: &Caller, env: &str, project: Option<&
         environment: e.name,
         project: project.map(str::to_owned),
         policy,
-        source,
+        source: source.to_api(),
     })
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetPolicy {
-    /// A project whose deploys this policy covers (overriding the
-    /// environment's); none for the environment's own.
-    #[serde(default)]
-    pub project: Option<String>,
-    /// The policy; null removes it (the environment's, or the implicit one, applies).
-    pub policy: Option<ApprovalPolicy>,
 }
 
 /// Sets (or removes) an environment's policy or a project's override (admins).
@@ -98,28 +79,6 @@ pub async fn set_policy(ctx: &Ctx, caller: &Caller, env: &str, req: SetPolicy) -
     .await?;
     tx.commit().await?;
     get_policy(ctx, caller, env, req.project.as_deref()).await
-}
-
-/// Who has voted on a deploy and who still may.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Approvals {
-    pub deploy: i64,
-    pub state: DeployState,
-    pub policy: ApprovalPolicy,
-    pub source: PolicySource,
-    /// pending, approved or rejected
-    pub verdict: String,
-    pub required: u8,
-    /// Approvals that count.
-    pub approvals: Vec<VoteRecord>,
-    pub rejections: Vec<VoteRecord>,
-    /// Members (and admins) who may still approve while it awaits review.
-    pub may_still_approve: Vec<String>,
-    /// Whether the caller may vote now, and if not why.
-    pub you_may_vote: bool,
-    pub why_not: Option<String>,
-    pub requested_by: String,
-    pub release_creator: String,
 }
 
 struct Context {
@@ -238,8 +197,8 @@ pub async fn list(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<Approvals> {
         state: cx.deploy.state,
         required: cx.policy.required,
         verdict: verdict.into(),
-        approvals,
-        rejections,
+        approvals: approvals.to_api(),
+        rejections: rejections.to_api(),
         may_still_approve,
         you_may_vote: open && mine.is_ok(),
         why_not: if !open {
@@ -250,15 +209,8 @@ pub async fn list(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<Approvals> {
         requested_by: cx.deploy.requested_by.clone(),
         release_creator: cx.creator.clone(),
         policy: cx.policy,
-        source: cx.source,
+        source: cx.source.to_api(),
     })
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VoteInput {
-    #[serde(default)]
-    pub comment: String,
 }
 
 /// Approves (or rejects) a deploy awaiting review, as the caller. The

@@ -4,36 +4,17 @@
 //! old digest, and creates rebuild releases that follow the normal
 //! promotion path.
 
+use prism_api::base_images::{BaseDetail, CreateBase, Rebuilt, UpdateBase};
 use prism_domain::build::validate_repository;
 use prism_domain::{GitRef, Name};
-use prism_store::base_images::{self, BaseImage, BaseVersion, NewBase, OutdatedApp};
+use prism_store::base_images::{self, BaseImage, NewBase};
 use prism_store::{audit, credentials, releases};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{access, referenced, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 use crate::services::base_recipe::Recipe;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBase {
-    pub name: String,
-    /// 1: public base; 2: runtime base on a tier-1 parent.
-    pub tier: i64,
-    pub parent: Option<String>,
-    pub registry: String,
-    pub repository: String,
-    #[serde(default = "latest")]
-    pub tag: String,
-    /// How Prism builds it; omit to register an existing image as it is.
-    #[schema(value_type = Object)]
-    pub recipe: Option<serde_json::Value>,
-}
-
-fn latest() -> String {
-    "latest".into()
-}
+use crate::wire::ToApi;
 
 fn validate_tag(tag: &str) -> OpResult<()> {
     let ok = !tag.is_empty()
@@ -133,18 +114,6 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateBase) -> OpResult<Bas
     Ok(created)
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct BaseDetail {
-    #[serde(flatten)]
-    pub base: BaseImage,
-    /// Every digest it was built as, newest first.
-    pub versions: Vec<BaseVersion>,
-    /// Runtime bases built on an older digest of this one.
-    pub outdated_children: Vec<BaseImage>,
-    /// Applications whose newest image is built on an older digest of this one.
-    pub outdated_applications: Vec<OutdatedApp>,
-}
-
 /// A base image's versions and what still runs on older ones. The
 /// applications listed are those of the caller's projects (all for admins):
 /// their names, releases, commits and refs are those projects' business.
@@ -161,19 +130,11 @@ pub async fn get(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<BaseDetail>
         outdated_applications.retain(|a| mine.contains(&a.project));
     }
     Ok(BaseDetail {
-        versions: base_images::versions(&mut c, base.id).await?,
-        outdated_children: base_images::outdated_children(&mut c, base.id).await?,
-        outdated_applications,
-        base,
+        versions: base_images::versions(&mut c, base.id).await?.to_api(),
+        outdated_children: base_images::outdated_children(&mut c, base.id).await?.to_api(),
+        outdated_applications: outdated_applications.to_api(),
+        base: base.to_api(),
     })
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateBase {
-    /// A new recipe (same rules as at creation); the next build uses it.
-    #[schema(value_type = Object)]
-    pub recipe: Option<serde_json::Value>,
 }
 
 /// Builds the base again (after changing its recipe, or to pick up a new
@@ -210,14 +171,6 @@ pub async fn build(ctx: &Ctx, caller: &Caller, name: &str, req: UpdateBase) -> O
     Ok(base)
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Rebuilt {
-    pub application: String,
-    #[schema(value_type = String)]
-    pub release: prism_domain::ReleaseId,
-    pub build: i64,
-}
-
 /// Creates a release of each application still on an older digest of this
 /// base (the same commit, rebuilt on the current digest) and starts its build.
 pub async fn rebuild_applications(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<Vec<Rebuilt>> {
@@ -250,7 +203,7 @@ pub async fn rebuild_applications(ctx: &Ctx, caller: &Caller, name: &str) -> OpR
         let b = super::builds::start_in(&mut tx, ctx, caller, rel.id).await?;
         out.push(Rebuilt {
             application: app.application,
-            release: rel.id,
+            release: rel.id.to_string(),
             build: b.id,
         });
     }

@@ -8,10 +8,10 @@
 //! themselves with that code on their screen: someone who sends a victim
 //! such a link gets nothing unless the victim approves it.
 
+use prism_api::sessions::{CliLoginPoll, CliLoginStarted, CliLoginView, StartCliLogin};
 use prism_store::audit::{self, Origin};
 use prism_store::cli_logins as store;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::tokens::{expiry, issue, token_name};
@@ -27,51 +27,6 @@ const MAX_PENDING: i64 = 1000;
 const MAX_PENDING_PER_ADDRESS: i64 = 10;
 /// No vowels (no words), no look-alikes.
 const ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartCliLogin {
-    /// The token's name, e.g. the machine it is for (default `cli`).
-    #[serde(default)]
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CliLoginStarted {
-    /// Shown in the terminal and on the page, to be compared.
-    pub user_code: String,
-    /// The page to open, on this server (`/cli-login`), where the code is typed.
-    pub verify_path: String,
-    /// The same with PRISM_PUBLIC_URL in front, when it is set.
-    pub verify_url: Option<String>,
-    /// Poll `/api/v1/auth/cli-login/poll` with it; shown to nobody else.
-    pub poll_secret: String,
-    pub interval_seconds: u64,
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CliLoginView {
-    pub user_code: String,
-    pub name: String,
-    pub address: String,
-    pub created_at: i64,
-    /// Asked for from another address than the person looking at it.
-    pub elsewhere: bool,
-}
-
-/// What the command line gets when it polls.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum CliLoginPoll {
-    Pending,
-    Approved {
-        username: String,
-        token_id: i64,
-        secret: String,
-        expires_at: Option<i64>,
-    },
-}
 
 fn user_code() -> String {
     let mut rng = rand::rngs::OsRng;

@@ -2,33 +2,15 @@
 //! kubeconfig), change, delete and check them. Tokens are stored sealed and
 //! never returned.
 
+use prism_api::clusters::{CreateCluster, Health, UpdateCluster};
 use prism_domain::Name;
 use prism_store::audit;
 use prism_store::clusters::{self, Cluster, ClusterPatch, NewCluster};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 use crate::services::kubeconfig;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCluster {
-    pub name: String,
-    /// The API server, e.g. `https://10.0.0.1:6443`. Not needed with `kubeconfig`.
-    pub api_url: Option<String>,
-    /// PEM CA certificate of the API server.
-    pub ca_cert: Option<String>,
-    /// Bearer token (stored encrypted, never returned).
-    pub token: Option<String>,
-    #[serde(default)]
-    pub insecure_skip_tls_verify: bool,
-    /// A kubeconfig file's text to import the server, CA and token from.
-    pub kubeconfig: Option<String>,
-    /// The kubeconfig context to import (default: its current-context).
-    pub context: Option<String>,
-}
 
 pub fn validate_url(field: &str, url: &str) -> OpResult<()> {
     let ok_scheme = url.starts_with("https://") || url.starts_with("http://");
@@ -125,16 +107,6 @@ pub async fn get(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<Cluster> {
     Ok(clusters::by_name(&mut *ctx.store.conn().await?, name).await?)
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateCluster {
-    pub api_url: Option<String>,
-    pub ca_cert: Option<String>,
-    /// A new bearer token (stored encrypted).
-    pub token: Option<String>,
-    pub insecure_skip_tls_verify: Option<bool>,
-}
-
 pub async fn update(ctx: &Ctx, caller: &Caller, name: &str, req: UpdateCluster) -> OpResult<Cluster> {
     access::require_admin(caller)?;
     if let Some(u) = &req.api_url {
@@ -169,13 +141,6 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<()> {
     audit::record(&mut tx, &caller.origin(), "cluster.delete", "cluster", name, json!({})).await?;
     tx.commit().await?;
     Ok(())
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Health {
-    pub ok: bool,
-    pub version: Option<String>,
-    pub error: Option<String>,
 }
 
 /// Connects to the cluster with the stored credentials and asks its version.

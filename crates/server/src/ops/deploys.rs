@@ -5,14 +5,16 @@
 //! automatically. A rollback deploy is built in one place,
 //! [`create_rollback`], for both.
 
+use prism_api::deploys::{Drift, PassedBy, ReleaseSummary, Review, Rollback, StartDeploy};
 use prism_domain::release::Action;
 use prism_domain::{ReleaseId, RoleSet};
 use prism_store::deploys::{self, Deploy, DeployEvent};
 use prism_store::{audit, environments, AnyConnection, Tx};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::transitions::{transition_in, Move, Who};
+use super::windows::Describe;
 use super::{access, referenced, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 use crate::jobs::deploy::enqueue;
@@ -42,19 +44,6 @@ pub fn shown(mut d: Deploy) -> Deploy {
         prism_kube::redact_secrets(m);
     }
     d
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartDeploy {
-    pub environment: String,
-    #[serde(default)]
-    pub note: String,
-    /// Deploy although deploying is closed (a freeze, outside the windows):
-    /// why it cannot wait. Only the roles the environment's schedule names,
-    /// signed in as people (never API tokens), may break glass.
-    #[serde(default)]
-    pub break_glass_reason: Option<String>,
 }
 
 /// Starts deploying a release into an environment: checks the caller's role
@@ -149,40 +138,8 @@ pub async fn start_deploy(ctx: &Ctx, caller: &Caller, rid: ReleaseId, req: Start
     Ok(d)
 }
 
-/// A deploy with everything its reviewer must see: the release (commit,
-/// change note, image digest, who created it), who built it and who passed
-/// it in the environments before, next to the rendered objects and the diff.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct DeployDetail {
-    #[serde(flatten)]
-    pub deploy: Deploy,
-    pub release_info: ReleaseSummary,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ReleaseSummary {
-    pub git_ref: String,
-    pub commit_sha: Option<String>,
-    pub change_note: String,
-    pub image_ref: Option<String>,
-    pub image_digest: Option<String>,
-    pub created_by: String,
-    /// Who reported the build result.
-    pub built_by: Option<String>,
-    /// Who passed it, per environment, in order.
-    pub passed_by: Vec<PassedBy>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct PassedBy {
-    pub environment: Option<String>,
-    pub tester: String,
-    pub note: String,
-    pub at: i64,
-}
-
 /// One deploy the caller may see, with its release's facts; and the caller's roles.
-pub async fn get(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<(DeployDetail, RoleSet)> {
+pub async fn get(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<(Deploy, ReleaseSummary, RoleSet)> {
     let mut c = ctx.store.conn().await?;
     let (deploy, roles) = access::deploy(&mut c, caller, id).await?;
     let deploy = shown(deploy);
@@ -213,7 +170,7 @@ pub async fn get(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<(DeployDetail
         built_by,
         passed_by,
     };
-    Ok((DeployDetail { deploy, release_info }, roles))
+    Ok((deploy, release_info, roles))
 }
 
 /// A deploy the caller may see, as stored (manifests unredacted: for the
@@ -264,15 +221,6 @@ pub async fn events(ctx: &Ctx, caller: &Caller, id: &str, after: Option<i64>) ->
     let mut c = ctx.store.conn().await?;
     let (d, _) = access::deploy(&mut c, caller, id).await?;
     Ok(deploys::events(&mut c, d.id, after.unwrap_or(0)).await?)
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Review {
-    /// approve or reject
-    pub decision: String,
-    #[serde(default)]
-    pub comment: String,
 }
 
 /// A reviewer's approval (or rejection) of a planned deploy, after seeing
@@ -350,15 +298,6 @@ pub async fn auto_rollback(tx: &mut Tx, failed: &Deploy, reason: &str) -> prism_
     )
     .await?;
     Ok(Some(rb))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Rollback {
-    /// The successful deploy to return to (default: the last one before the current).
-    pub to_deploy: Option<i64>,
-    #[serde(default)]
-    pub note: String,
 }
 
 /// Rolls an application's environment back to an earlier successful deploy,
@@ -440,19 +379,6 @@ pub async fn successes(c: &mut AnyConnection, app_id: i64, env_id: i64) -> OpRes
         .iter()
         .filter(|d| d.state == DeployState::Succeeded)
         .count())
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Drift {
-    /// The deploy whose objects are compared with the cluster.
-    pub deploy: Option<i64>,
-    pub drifted: bool,
-    #[schema(value_type = Object)]
-    pub diff: serde_json::Value,
-    /// A canary or blue-green deploy running now: the differences its
-    /// rollout makes on purpose (the stable Deployment's replicas, the live
-    /// Service pinned to a release) are not drift.
-    pub rollout_deploy: Option<i64>,
 }
 
 /// What should run while `running` rolls out: its own plan (what it applied

@@ -1,32 +1,14 @@
 //! Environments: the lifecycle's steps, each with its cluster, namespace,
 //! deploy policy and rules. Everyone signed in reads them; admins change them.
 
-use prism_domain::{DeployRules, EnvPolicy, Name, NamespacePattern};
+use prism_api::environments::{BindNamespace, CreateEnvironment, UpdateEnvironment};
+use prism_domain::{EnvPolicy, Name, NamespacePattern};
 use prism_store::environments::{self, Environment, EnvironmentPatch, NewEnvironment};
 use prism_store::{audit, clusters};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{access, referenced, Ctx, OpError, OpResult};
 use crate::auth::Caller;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateEnvironment {
-    pub name: String,
-    /// Place in the lifecycle (lower first); default: after the last one.
-    pub position: Option<i64>,
-    /// The cluster this environment deploys to.
-    pub cluster: Option<String>,
-    /// The namespace on that cluster: a DNS-1123 label every project shares,
-    /// or a pattern with `{project}` and `{environment}` (e.g.
-    /// `{project}-{environment}`) giving each project its own namespace.
-    pub namespace: String,
-    /// Default: operators deploy, reviewed, previous environment first.
-    pub policy: Option<EnvPolicy>,
-    /// Default: namespaced objects in `namespace` only; roll back on failure.
-    pub rules: Option<DeployRules>,
-}
 
 /// Every environment in lifecycle order (everyone signed in may read them).
 pub async fn list(ctx: &Ctx) -> OpResult<Vec<Environment>> {
@@ -97,19 +79,6 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateEnvironment) -> OpRes
     Ok(env)
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateEnvironment {
-    pub position: Option<i64>,
-    /// A cluster name, or null to unbind.
-    #[serde(default, deserialize_with = "crate::json::double_option")]
-    #[schema(value_type = Option<String>)]
-    pub cluster: Option<Option<String>>,
-    pub namespace: Option<String>,
-    pub policy: Option<EnvPolicy>,
-    pub rules: Option<DeployRules>,
-}
-
 pub async fn update(ctx: &Ctx, caller: &Caller, name: &str, req: UpdateEnvironment) -> OpResult<Environment> {
     access::require_admin(caller)?;
     let namespace = req
@@ -166,15 +135,6 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<()> {
     .await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// A project's own namespace in an environment, bound by an admin (it wins
-/// over the environment's namespace pattern; see README "Namespace isolation").
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BindNamespace {
-    /// An existing namespace (a DNS-1123 label) for the project's objects.
-    pub namespace: String,
 }
 
 /// The environment's per-project namespace bindings (everyone signed in may read them).

@@ -3,45 +3,15 @@
 //! runners (a registered cluster and a namespace whose Jobs run the builds).
 //! Everyone signed in reads them; admins change them.
 
+use prism_api::credentials::CreateExecutor;
 use prism_domain::Name;
 use prism_store::audit;
 use prism_store::credentials::{self, ExecutorRecord, Kind, NewExecutor};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::credential_scope::ScopeRequest;
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateExecutor {
-    pub name: String,
-    /// `jenkins` or `kubernetes`
-    pub kind: String,
-    /// Jenkins' base URL.
-    #[serde(default)]
-    pub url: String,
-    /// The parameterised job, folders separated by `/`.
-    #[serde(default)]
-    pub job: String,
-    #[serde(default)]
-    pub username: String,
-    /// API token; stored encrypted, never returned.
-    #[serde(default)]
-    pub token: String,
-    /// A Kubernetes runner: `cluster` (a registered cluster), `namespace`, and
-    /// optional `node_selector`, `tolerations`, `cpu_request`, `memory_request`,
-    /// `cpu_limit`, `memory_limit`, `workspace_size`, `ttl_seconds`,
-    /// `queue_timeout_seconds`, `image_pull_secrets`, `host_network`.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub kubernetes: Option<serde_json::Value>,
-    /// Every project may build on it.
-    pub all_projects: Option<bool>,
-    /// The projects allowed to build on it (default: none).
-    pub projects: Option<Vec<String>>,
-}
 
 /// The executors the caller's projects may use (admins: all; no token is
 /// returned).

@@ -2,31 +2,15 @@
 //! password sealed, never returned), each bound to the one host it is sent
 //! to and to the projects allowed to use it. Admins only.
 
+use prism_api::credentials::PutGitCredential;
 use prism_domain::Name;
 use prism_store::audit;
 use prism_store::credentials::{self, GitCredential, Kind};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::credential_scope::ScopeRequest;
 use super::{access, Ctx, OpResult};
 use crate::auth::Caller;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutGitCredential {
-    pub username: String,
-    /// Password or access token; stored encrypted, never returned.
-    pub password: String,
-    /// `host[:port]` of the git server: the credential is offered to no other
-    /// (not after a redirect either).
-    pub host: String,
-    /// Every project may use it.
-    pub all_projects: Option<bool>,
-    /// The projects allowed to use it (omit to keep the stored list; a new
-    /// credential starts with none).
-    pub projects: Option<Vec<String>>,
-}
 
 pub async fn list(ctx: &Ctx, caller: &Caller) -> OpResult<Vec<GitCredential>> {
     access::require_admin(caller)?;

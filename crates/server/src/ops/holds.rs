@@ -3,26 +3,17 @@
 //! until the hold is lifted (by its holder, or an operator with a reason) or
 //! expires.
 
+use prism_api::board::HoldRequest;
 use prism_domain::release::{may_hold, may_release_hold, Actor};
 use prism_domain::ReleaseId;
 use prism_store::slots::{self, BoardCell};
 use prism_store::{audit, environments};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 use crate::services::notices::{announce, Event};
 use prism_notify::NoticeKind;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HoldRequest {
-    #[serde(default)]
-    pub note: String,
-    /// The hold ends by itself after this many minutes (default: never).
-    pub expires_in_minutes: Option<i64>,
-}
 
 /// Holds `env` of application `name`; returns the application's board row.
 pub async fn hold(ctx: &Ctx, caller: &Caller, name: &str, env: &str, req: HoldRequest) -> OpResult<Vec<BoardCell>> {

@@ -1,13 +1,14 @@
 //! The job queue as admins see it: jobs and their attempts, and the
 //! self-test job that checks the runner works.
 
+use prism_api::jobs::{JobDetail, SelfTest};
 use prism_store::audit;
-use prism_store::jobs::{self, Job, JobAttempt, NewJob};
-use serde::{Deserialize, Serialize};
+use prism_store::jobs::{self, Job, NewJob};
 use serde_json::json;
 
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
+use crate::wire::ToApi;
 
 pub async fn list(
     ctx: &Ctx,
@@ -24,12 +25,6 @@ pub async fn list(
     Ok(jobs::list(&mut *ctx.store.conn().await?, state, kind, limit).await?)
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct JobDetail {
-    pub job: Job,
-    pub attempts: Vec<JobAttempt>,
-}
-
 /// A job and its attempts, by the id as written in the address.
 pub async fn get(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<JobDetail> {
     access::require_admin(caller)?;
@@ -39,14 +34,10 @@ pub async fn get(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<JobDetail> {
     let mut c = ctx.store.conn().await?;
     let job = jobs::get(&mut c, id).await?;
     let attempts = jobs::attempts(&mut c, id).await?;
-    Ok(JobDetail { job, attempts })
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SelfTest {
-    /// How long the job works, holding its lease (0 to 600000 ms).
-    pub duration_ms: i64,
+    Ok(JobDetail {
+        job: job.to_api(),
+        attempts: attempts.to_api(),
+    })
 }
 
 /// Enqueues a self-test job: it works for `duration_ms` while renewing its

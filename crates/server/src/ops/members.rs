@@ -1,10 +1,10 @@
 //! Who holds which role in a project: admins grant and revoke; members see
 //! the project's members.
 
+use prism_api::projects::Grant;
 use prism_domain::Role;
 use prism_store::projects::{self, Membership};
 use prism_store::{audit, users, AnyConnection};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{access, referenced, Ctx, OpError, OpResult};
@@ -14,14 +14,6 @@ pub async fn list(ctx: &Ctx, caller: &Caller, project: &str) -> OpResult<Vec<Mem
     let mut c = ctx.store.conn().await?;
     let p = access::project(&mut c, caller, project).await?;
     Ok(projects::members(&mut c, p.id).await?)
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Grant {
-    pub username: String,
-    /// developer, tester or operator
-    pub role: String,
 }
 
 async fn user_id(c: &mut AnyConnection, username: &str) -> OpResult<i64> {

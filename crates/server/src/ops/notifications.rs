@@ -7,87 +7,18 @@
 //! API shows the URL's scheme and host only. What is announced when, and how
 //! it is delivered: `services::notices` and `jobs::notify`.
 
+use prism_api::notifications::{ChannelView, EmailSettings, PutChannel, PutSubscription, TestMessage};
 use prism_domain::Name;
 use prism_notify::{is_mailbox, ChannelKind, Lang, Notice, NoticeKind, SmtpTls};
 use prism_store::notifications::{self, Channel, ChannelFields, Delivery, Subscription};
 use prism_store::{audit, projects};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::{access, referenced, Ctx, OpError, OpResult};
 use crate::auth::Caller;
-
-/// An e-mail channel's settings (its password is the channel's `secret`).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EmailSettings {
-    /// The SMTP server's host name or address.
-    pub host: String,
-    /// Default 587.
-    #[serde(default = "default_port")]
-    pub port: u16,
-    /// `starttls` (default), `tls` (TLS from the first byte, port 465) or
-    /// `none` (a relay on the same machine or network only).
-    #[serde(default = "default_tls")]
-    pub tls: String,
-    /// Sign in as this user (the password is `secret`).
-    pub username: Option<String>,
-    /// `prism@example.com` or `Prism <prism@example.com>`.
-    pub from: String,
-    /// 1 to 50 recipients.
-    pub to: Vec<String>,
-}
-
-fn default_port() -> u16 {
-    587
-}
-
-fn default_tls() -> String {
-    "starttls".into()
-}
-
-/// Creates or replaces a channel.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutChannel {
-    pub kind: ChannelKind,
-    /// The receiver's URL (every kind but email). Stored sealed, never
-    /// returned; omit to keep the stored one.
-    pub url: Option<String>,
-    /// The signing secret (webhook, dingtalk, feishu) or the SMTP password
-    /// (email). Stored sealed, never returned; omit to keep the stored one.
-    pub secret: Option<String>,
-    /// Remove the stored secret (deliveries go unsigned).
-    #[serde(default)]
-    pub clear_secret: bool,
-    /// The only project that may subscribe to it; omit for every project.
-    pub project: Option<String>,
-    /// Required for kind email.
-    pub email: Option<EmailSettings>,
-}
-
-/// A channel as the API shows it: never its URL or secret.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ChannelView {
-    pub name: String,
-    pub kind: ChannelKind,
-    /// The only project that may subscribe to it; none: every project.
-    pub project: Option<String>,
-    /// Where it goes: the URL's scheme and host, or the SMTP server (admins only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    /// E-mail settings (admins only; the password is never shown).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<EmailSettings>,
-    /// Whether a signing secret or SMTP password is stored.
-    pub has_secret: bool,
-    /// The projects subscribing to it (admins only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subscribed_by: Option<Vec<String>>,
-    pub created_by: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
+use crate::wire::notifications::channel_kind;
+use crate::wire::ToApi;
 
 fn kind_of(ch: &Channel) -> OpResult<ChannelKind> {
     ChannelKind::parse(&ch.kind)
@@ -102,7 +33,7 @@ pub fn email_of(ch: &Channel) -> Option<EmailSettings> {
 async fn view(c: &mut prism_store::AnyConnection, ch: &Channel, admin: bool) -> OpResult<ChannelView> {
     Ok(ChannelView {
         name: ch.name.clone(),
-        kind: kind_of(ch)?,
+        kind: kind_of(ch)?.to_api(),
         project: ch.project.clone(),
         target: admin.then(|| ch.target.clone()),
         email: if admin { email_of(ch) } else { None },
@@ -238,6 +169,7 @@ fn check_email(e: &EmailSettings) -> OpResult<()> {
 
 /// Creates or replaces a channel (admins).
 pub async fn put_channel(ctx: &Ctx, caller: &Caller, name: &str, req: PutChannel) -> OpResult<ChannelView> {
+    let kind = channel_kind(req.kind);
     access::require_admin(caller)?;
     let name = Name::parse("name", name)?;
     if let Some(s) = &req.secret {
@@ -249,23 +181,20 @@ pub async fn put_channel(ctx: &Ctx, caller: &Caller, name: &str, req: PutChannel
             "cannot clear and set the secret at once",
         ));
     }
-    if req.secret.is_some() && !signs(req.kind) {
+    if req.secret.is_some() && !signs(kind) {
         return Err(OpError::invalid(
             "secret",
-            format!(
-                "{} channels are not signed: their URL is their only credential",
-                req.kind
-            ),
+            format!("{} channels are not signed: their URL is their only credential", kind),
         ));
     }
-    let email = req.kind == ChannelKind::Email;
+    let email = kind == ChannelKind::Email;
     match (&req.email, email) {
         (Some(e), true) => check_email(e)?,
         (None, true) => return Err(OpError::invalid("email", "an email channel needs its SMTP settings")),
         (Some(_), false) => {
             return Err(OpError::invalid(
                 "email",
-                format!("only email channels have SMTP settings, not {}", req.kind),
+                format!("only email channels have SMTP settings, not {}", kind),
             ))
         }
         (None, false) => {}
@@ -276,7 +205,7 @@ pub async fn put_channel(ctx: &Ctx, caller: &Caller, name: &str, req: PutChannel
     let mut tx = ctx.store.begin().await?;
     let guard = crate::services::address_policy::guard(&mut tx).await?;
     let existing = notifications::channel_by_name(&mut tx, name.as_str()).await.ok();
-    let same_kind = existing.as_ref().is_some_and(|e| e.kind == req.kind.as_str());
+    let same_kind = existing.as_ref().is_some_and(|e| e.kind == kind.as_str());
     let target = match (&req.url, &req.email) {
         (Some(u), _) => check_url(u, &guard)?,
         (None, Some(e)) => format!("{}:{}", e.host, e.port),
@@ -286,7 +215,7 @@ pub async fn put_channel(ctx: &Ctx, caller: &Caller, name: &str, req: PutChannel
             _ => {
                 return Err(OpError::invalid(
                     "url",
-                    format!("a {} channel needs the receiver's URL", req.kind),
+                    format!("a {} channel needs the receiver's URL", kind),
                 ))
             }
         },
@@ -315,8 +244,7 @@ pub async fn put_channel(ctx: &Ctx, caller: &Caller, name: &str, req: PutChannel
         }
     }
     // A kind without signing keeps no secret; an email user needs a password and the other way round.
-    let clear_secret =
-        req.clear_secret || !signs(req.kind) || (existing.is_some() && !same_kind && req.secret.is_none());
+    let clear_secret = req.clear_secret || !signs(kind) || (existing.is_some() && !same_kind && req.secret.is_none());
     let has_secret =
         req.secret.is_some() || (!clear_secret && existing.as_ref().is_some_and(|e| e.secret_enc.is_some()));
     if let Some(e) = &req.email {
@@ -336,7 +264,7 @@ pub async fn put_channel(ctx: &Ctx, caller: &Caller, name: &str, req: PutChannel
         None => "{}".to_owned(),
     };
     let fields = ChannelFields {
-        kind: req.kind.as_str(),
+        kind: kind.as_str(),
         project_id,
         target: &target,
         settings: &settings,
@@ -361,7 +289,7 @@ pub async fn put_channel(ctx: &Ctx, caller: &Caller, name: &str, req: PutChannel
         "notification_channel",
         name.as_str(),
         // Never the URL or the secret: only whether they changed.
-        json!({"kind": req.kind, "project": req.project, "target": saved.target, "email": req.email,
+        json!({"kind": kind, "project": req.project, "target": saved.target, "email": req.email,
                "url_changed": req.url.is_some(), "secret_changed": req.secret.is_some(),
                "secret_cleared": clear_secret && saved.secret_enc.is_none()}),
     )
@@ -408,13 +336,6 @@ pub async fn deliveries(ctx: &Ctx, caller: &Caller, name: &str, q: DeliveryQuery
     let mut c = ctx.store.conn().await?;
     let ch = notifications::channel_by_name(&mut c, name).await?;
     Ok(notifications::deliveries_of(&mut c, ch.id, limit).await?)
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TestMessage {
-    /// en (default) or zh-CN.
-    pub language: Option<String>,
 }
 
 fn language(field: &str, v: Option<&str>) -> OpResult<Lang> {
@@ -471,18 +392,6 @@ pub async fn test_channel(ctx: &Ctx, caller: &Caller, name: &str, req: TestMessa
     notifications::delivery(&mut c, id)
         .await?
         .ok_or_else(|| OpError::not_found("delivery", &uid))
-}
-
-/// Subscribes a channel to a project's events.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutSubscription {
-    /// build_failed, build_succeeded, deploy_awaiting_approval,
-    /// deploy_succeeded, deploy_failed, auto_rollback, hold_placed,
-    /// hold_overridden, freeze_broken.
-    pub events: Vec<String>,
-    /// The messages' language: en (default) or zh-CN.
-    pub language: Option<String>,
 }
 
 /// A project's subscriptions (its members).

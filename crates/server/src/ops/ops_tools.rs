@@ -11,48 +11,20 @@
 
 use std::fmt::Write as _;
 
+use prism_api::ops_tools::{PutTool, ToolView};
 use prism_domain::{Name, Role};
 use prism_store::ops_tools::{self as store, OpsTool, ToolFields};
 use prism_store::{audit, clusters, projects};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
+use crate::wire::ToApi;
 
 /// Where the tools live under the front's host.
 pub const PREFIX: &str = "/tools/";
 
 const KINDS: [&str; 5] = ["prometheus", "grafana", "dashboard", "headlamp", "other"];
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutTool {
-    /// prometheus, grafana, dashboard, headlamp or other.
-    pub kind: String,
-    /// Where nginx sends the requests, e.g. `http://prometheus.monitoring:9090`.
-    pub upstream: String,
-    /// Remove `/tools/CLUSTER/NAME` before passing requests on (for tools
-    /// that cannot be told their sub-path); default false.
-    #[serde(default)]
-    pub strip_prefix: bool,
-    /// The project roles (developer, tester, operator) whose holders, in any
-    /// project, may open it; admins always may.
-    #[serde(default)]
-    pub roles: Vec<String>,
-    #[serde(default)]
-    pub description: String,
-}
-
-/// A tool as listed: where to open it and who may.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ToolView {
-    #[serde(flatten)]
-    pub tool: OpsTool,
-    pub roles: Vec<String>,
-    /// The tool's path on the front (`/tools/CLUSTER/NAME/`).
-    pub path: String,
-}
 
 fn path_of(t: &OpsTool) -> String {
     format!("{PREFIX}{}/{}/", t.cluster, t.name)
@@ -62,7 +34,7 @@ fn view(t: OpsTool) -> OpResult<ToolView> {
     Ok(ToolView {
         roles: t.role_words()?,
         path: path_of(&t),
-        tool: t,
+        tool: t.to_api(),
     })
 }
 

@@ -1,21 +1,13 @@
 //! Projects: admins create, describe and delete them; members see theirs.
 
+use prism_api::projects::{CreateProject, UpdateProject};
 use prism_domain::Name;
 use prism_store::audit;
 use prism_store::projects::{self, Project};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateProject {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-}
 
 fn description(field: &str, d: &str) -> OpResult<()> {
     if d.len() > 2000 {
@@ -50,12 +42,6 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateProject) -> OpResult<
 
 pub async fn get(ctx: &Ctx, caller: &Caller, name: &str) -> OpResult<Project> {
     access::project(&mut *ctx.store.conn().await?, caller, name).await
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateProject {
-    pub description: String,
 }
 
 pub async fn update(ctx: &Ctx, caller: &Caller, name: &str, req: UpdateProject) -> OpResult<Project> {

@@ -3,39 +3,15 @@
 //! projects allowed to use each. Members read those their projects may use;
 //! admins read all and change them.
 
+use prism_api::credentials::PutRegistry;
 use prism_domain::Name;
 use prism_store::audit;
 use prism_store::credentials::{self, Kind, Registry, RegistryFields};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::credential_scope::ScopeRequest;
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutRegistry {
-    /// `host[:port]`, as in image references.
-    pub host: String,
-    /// Speak plain HTTP (default: HTTPS).
-    #[serde(default)]
-    pub insecure_http: bool,
-    pub username: Option<String>,
-    /// Stored encrypted; never returned. Omit to keep the stored one.
-    pub password: Option<String>,
-    /// Remove the stored username and password.
-    #[serde(default)]
-    pub clear_credentials: bool,
-    /// Hosts besides `host` that may receive the credentials when the
-    /// registry names them as its token realm (omit to keep the stored ones).
-    pub token_realm_hosts: Option<Vec<String>>,
-    /// Every project may push to it and build on it.
-    pub all_projects: Option<bool>,
-    /// The projects allowed to use it (omit to keep the stored list; a new
-    /// registry starts with none).
-    pub projects: Option<Vec<String>>,
-}
 
 pub fn validate_host(field: &str, host: &str) -> OpResult<()> {
     let ok = !host.is_empty()

@@ -2,16 +2,18 @@
 //! asked), listed and read by the project's members, and moved through their
 //! state machine one action at a time (`transitions`).
 
+use prism_api::releases::{ActRequest, CreateRelease, CreatedRelease, ReleasePage};
 use prism_domain::release::Action;
 use prism_domain::{GitRef, ReleaseId};
 use prism_store::releases::{self, BuildInfo, Release, ReleaseFilter, Transition};
 use prism_store::{apps, audit, environments};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::transitions::{self, Move};
 use super::{access, referenced, Ctx, OpError, OpResult};
 use crate::auth::Caller;
+use crate::wire::ToApi;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -24,13 +26,6 @@ pub struct ReleaseQuery {
     pub before: Option<String>,
     /// 1 to 500, default 50.
     pub limit: Option<i64>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ReleasePage {
-    pub items: Vec<Release>,
-    /// Pass as `before` for the next page; absent on the last page.
-    pub next: Option<String>,
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, q: ReleaseQuery) -> OpResult<ReleasePage> {
@@ -71,28 +66,10 @@ pub async fn list(ctx: &Ctx, caller: &Caller, q: ReleaseQuery) -> OpResult<Relea
     let next = (items.len() as i64 == limit)
         .then(|| items.last().map(|r| r.id.to_string()))
         .flatten();
-    Ok(ReleasePage { items, next })
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRelease {
-    pub application: String,
-    /// Branch, tag or commit to build.
-    pub git_ref: String,
-    /// What changes, for testers and the deploy review.
-    pub change_note: String,
-    /// Start building it at once with the application's build settings.
-    #[serde(default)]
-    pub build: bool,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct CreatedRelease {
-    #[serde(flatten)]
-    pub release: Release,
-    /// The build started with it (when asked for).
-    pub build: Option<prism_store::builds::Build>,
+    Ok(ReleasePage {
+        items: items.to_api(),
+        next,
+    })
 }
 
 pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateRelease) -> OpResult<CreatedRelease> {
@@ -135,7 +112,10 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateRelease) -> OpResult<
     if build.is_some() {
         ctx.job_wakeup.notify_one();
     }
-    Ok(CreatedRelease { release: rel, build })
+    Ok(CreatedRelease {
+        release: rel.to_api(),
+        build: build.to_api(),
+    })
 }
 
 pub async fn get(ctx: &Ctx, caller: &Caller, id: ReleaseId) -> OpResult<Release> {
@@ -146,21 +126,6 @@ pub async fn history(ctx: &Ctx, caller: &Caller, id: ReleaseId) -> OpResult<Vec<
     let mut c = ctx.store.conn().await?;
     access::release(&mut c, caller, id).await?;
     Ok(releases::history(&mut c, id).await?)
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ActRequest {
-    /// Target environment for `promote` and `deploy`.
-    pub environment: Option<String>,
-    /// Operators only: move into an environment another release holds.
-    pub override_reason: Option<String>,
-    #[serde(default)]
-    pub note: String,
-    /// With `build_succeeded`: the commit built, the image and its digest.
-    pub commit_sha: Option<String>,
-    pub image_ref: Option<String>,
-    pub image_digest: Option<String>,
 }
 
 fn check_build_info(req: &ActRequest) -> OpResult<()> {

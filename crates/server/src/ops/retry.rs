@@ -5,11 +5,12 @@
 //! build of the same release, with the same checks as starting one; only an
 //! admin or whoever asked for the failed one may retry it.
 
+use prism_api::deploys::StartDeploy;
 use prism_domain::{BuildState, DeployState};
 use prism_store::builds::Build;
 use prism_store::deploys::Deploy;
 
-use super::deploys::{start_deploy, StartDeploy};
+use super::deploys::start_deploy;
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 

@@ -3,6 +3,7 @@
 //! (promote, pause, resume, abort: the environment's deploy roles), and
 //! registering a cluster's Prometheus for metric gates (admins).
 
+use prism_api::rollouts::{PrometheusRequest, PrometheusSetting, RolloutCommandRequest};
 use prism_kube::progressive::progress::{Command, Progress};
 use prism_kube::progressive::strategy::Strategy;
 use prism_store::rollouts::{self, PrometheusRow};
@@ -108,14 +109,6 @@ pub async fn set_strategy(
     get_strategy(ctx, caller, app, env).await
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RolloutCommandRequest {
-    /// Why (kept in the audit log and on the deploy's events).
-    #[serde(default)]
-    pub reason: String,
-}
-
 /// A person's word to a running canary or blue-green rollout, left for the
 /// deploy job (which folds it in at its next look, within a second).
 pub async fn command(
@@ -194,31 +187,12 @@ pub async fn command(
     ))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PrometheusRequest {
-    /// The Prometheus server's base URL (`http://prometheus.monitoring:9090`).
-    pub url: String,
-    /// Basic auth (with `password`), or a bearer `token`; stored sealed.
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub token: Option<String>,
-}
-
 /// What is sealed: never serialised anywhere else.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SealedAuth {
     Basic { username: String, password: String },
     Bearer { token: String },
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct PrometheusSetting {
-    pub cluster: String,
-    pub url: Option<String>,
-    /// none, basic or bearer (the secret itself is never returned).
-    pub auth: String,
 }
 
 pub async fn set_prometheus(

@@ -2,18 +2,19 @@
 //! per account and address, and audited), then a browser session or an API
 //! token made; a session ended.
 
+use prism_api::sessions::{LoginRequest, Me, TokenLoginRequest};
+use prism_api::tokens::NewToken;
 use prism_store::audit::{self, Origin};
-use prism_store::projects::Membership;
 use prism_store::tokens;
 use prism_store::users::{self, User};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::tokens::{expiry, issue, token_name, NewToken};
+use super::tokens::{expiry, issue, token_name};
 use super::users::password_error;
 use super::{Ctx, OpError, OpResult};
 use crate::auth::caller::Credential;
 use crate::auth::{password, secret_token, Caller};
+use crate::wire::ToApi;
 
 /// Checks a username and password, throttling repeated failures per account
 /// and per address. The same answer for an unknown user and a wrong password.
@@ -100,13 +101,6 @@ async fn login_failed(ctx: &Ctx, address: &str, username: &str) -> OpResult<User
 
 static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    pub username: String,
-    pub password: String,
-}
-
 /// A new browser session: its secret (the cookie's value, only its hash is
 /// stored) and the CSRF token its forms and requests must send.
 pub struct Session {
@@ -170,19 +164,6 @@ pub async fn logout(ctx: &Ctx, caller: &Caller) -> OpResult<()> {
     Ok(())
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenLoginRequest {
-    pub username: String,
-    pub password: String,
-    /// A label for the token, e.g. the machine it is for.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Days until the token expires (default 30, at most 365).
-    #[serde(default)]
-    pub expires_in_days: Option<i64>,
-}
-
 /// Exchanges a username and password for an API token (what `prism login` does).
 pub async fn token_login(ctx: &Ctx, address: &str, req: TokenLoginRequest) -> OpResult<NewToken> {
     let expires_at = expiry("expires_in_days", req.expires_in_days)?;
@@ -196,14 +177,6 @@ pub async fn token_login(ctx: &Ctx, address: &str, req: TokenLoginRequest) -> Op
     issue(ctx, &user, &origin, &name, expires_at).await
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Me {
-    pub user: User,
-    pub memberships: Vec<Membership>,
-    /// Present when authenticated by session cookie.
-    pub csrf_token: Option<String>,
-}
-
 pub async fn me(ctx: &Ctx, caller: Caller) -> OpResult<Me> {
     let mut c = ctx.store.conn().await?;
     let memberships = prism_store::projects::memberships_of(&mut c, caller.user.id).await?;
@@ -212,8 +185,8 @@ pub async fn me(ctx: &Ctx, caller: Caller) -> OpResult<Me> {
         Credential::ApiToken { .. } => None,
     };
     Ok(Me {
-        user: caller.user,
-        memberships,
+        user: caller.user.to_api(),
+        memberships: memberships.to_api(),
         csrf_token,
     })
 }

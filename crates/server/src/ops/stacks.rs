@@ -1,36 +1,16 @@
 //! Stack presets: what a build of a given kind runs (build command,
 //! artifacts, image layout). Everyone signed in reads them; admins change them.
 
-use std::collections::BTreeMap;
-
+use prism_api::stacks::PutStack;
 use prism_domain::build::{validate_argv, validate_image_dir, validate_relative_path};
 use prism_domain::env_var::validate_env_vars;
 use prism_domain::Name;
 use prism_store::audit;
 use prism_store::stacks::{self, Stack};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutStack {
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub build_command: String,
-    #[serde(default)]
-    pub artifact_paths: Vec<String>,
-    pub image_dir: Option<String>,
-    #[serde(default)]
-    pub entrypoint: Vec<String>,
-    #[serde(default)]
-    pub cmd: Vec<String>,
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-}
 
 fn parse_stack(name: &str, req: PutStack) -> OpResult<Stack> {
     let name = Name::parse("name", name)?;

@@ -2,27 +2,18 @@
 //! saved as a new version after a syntax check (operators), and rendered for
 //! an application, environment and release as a preview.
 
-use std::collections::BTreeMap;
-
+use prism_api::templates::{Preview, PreviewRequest, SaveTemplates, Templates};
 use prism_domain::ReleaseId;
 use prism_manifests::{TemplateSet, BUILTIN_NAMES};
 use prism_store::template_sets::{self, TemplateSetVersion, VersionSummary};
 use prism_store::{audit, environments, releases};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::deploys::deploy_error;
 use super::{access, referenced, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 use crate::services::deploy_plan;
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Templates {
-    /// The project's current set: its own templates (name -> body).
-    pub current: TemplateSetVersion,
-    /// The built-in templates, used wherever the project has none of that name.
-    pub builtin: BTreeMap<String, String>,
-}
+use crate::wire::ToApi;
 
 pub async fn get(ctx: &Ctx, caller: &Caller, project: &str) -> OpResult<Templates> {
     let mut c = ctx.store.conn().await?;
@@ -33,7 +24,10 @@ pub async fn get(ctx: &Ctx, caller: &Caller, project: &str) -> OpResult<Template
         .iter()
         .filter_map(|n| Some((n.to_string(), b.get(n)?.to_owned())))
         .collect();
-    Ok(Templates { current, builtin })
+    Ok(Templates {
+        current: current.to_api(),
+        builtin,
+    })
 }
 
 pub async fn versions(ctx: &Ctx, caller: &Caller, project: &str) -> OpResult<Vec<VersionSummary>> {
@@ -49,18 +43,6 @@ pub async fn version(ctx: &Ctx, caller: &Caller, project: &str, version: &str) -
     let mut c = ctx.store.conn().await?;
     let p = access::project(&mut c, caller, project).await?;
     Ok(template_sets::get(&mut c, p.id, v).await?)
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SaveTemplates {
-    /// The version this edit is based on (optimistic locking).
-    pub base_version: i64,
-    /// The project's templates after the edit (name -> body); an empty body
-    /// removes that built-in.
-    pub files: BTreeMap<String, String>,
-    #[serde(default)]
-    pub note: String,
 }
 
 /// Saves a new version of the project's templates after checking that
@@ -106,22 +88,6 @@ fn manifest_error(e: &prism_manifests::ManifestError) -> OpError {
         message: e.to_string(),
         code: "invalid_template",
     }
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PreviewRequest {
-    pub environment: String,
-    pub release: String,
-    /// Unsaved templates to try (default: the project's current set).
-    pub files: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Preview {
-    pub yaml: String,
-    #[schema(value_type = Object)]
-    pub objects: serde_json::Value,
 }
 
 /// Renders an application's templates for (environment, release) and returns

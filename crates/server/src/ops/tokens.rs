@@ -1,21 +1,15 @@
 //! API tokens: every user creates (the secret returned once, only its hash
 //! stored), lists and revokes their own; admins list and revoke anyone's.
 
+use prism_api::tokens::{CreateToken, NewToken};
 use prism_store::audit::{self, Origin};
 use prism_store::tokens::{self, ApiToken};
 use prism_store::users::User;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::{secret_token, Caller};
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct NewToken {
-    pub token: ApiToken,
-    /// The secret, shown this once; only its hash is stored.
-    pub secret: String,
-}
+use crate::wire::ToApi;
 
 pub fn expiry(field: &str, days: Option<i64>) -> OpResult<Option<i64>> {
     let days = days.unwrap_or(30);
@@ -42,13 +36,6 @@ pub async fn list(ctx: &Ctx, caller: &Caller, all: bool) -> OpResult<Vec<ApiToke
     Ok(tokens::list_tokens(&mut *ctx.store.conn().await?, user).await?)
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateToken {
-    pub name: Option<String>,
-    pub expires_in_days: Option<i64>,
-}
-
 /// Issues a token for `user`, recorded as done by `origin`.
 pub(crate) async fn issue(
     ctx: &Ctx,
@@ -70,7 +57,10 @@ pub(crate) async fn issue(
     )
     .await?;
     tx.commit().await?;
-    Ok(NewToken { token, secret })
+    Ok(NewToken {
+        token: token.to_api(),
+        secret,
+    })
 }
 
 /// Creates a token for the caller. The secret is in the result, once.

@@ -1,26 +1,15 @@
 //! Users: admins create them, make them admin, disable them; users change
 //! their own display name and password (with the current one).
 
+use prism_api::users::{CreateUser, UpdateUser};
 use prism_domain::username::validate_username;
 use prism_store::audit;
 use prism_store::users::{self, User};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::{password, Caller};
 use crate::error::ApiError;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUser {
-    pub username: String,
-    pub password: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    #[serde(default)]
-    pub admin: bool,
-}
 
 fn display_name(field: &str, v: Option<&str>) -> OpResult<()> {
     if let Some(v) = v {
@@ -79,19 +68,6 @@ pub async fn get(ctx: &Ctx, caller: &Caller, username: &str) -> OpResult<User> {
         access::require_admin(caller)?;
     }
     Ok(users::by_name(&mut *ctx.store.conn().await?, username).await?)
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateUser {
-    pub display_name: Option<String>,
-    /// Admin only.
-    pub admin: Option<bool>,
-    /// Admin only.
-    pub disabled: Option<bool>,
-    pub password: Option<String>,
-    /// Required when users change their own password.
-    pub current_password: Option<String>,
 }
 
 /// Admins change anyone; users change their own display name and password.

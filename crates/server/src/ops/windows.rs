@@ -6,12 +6,12 @@
 //!
 //! "Now" is the server's [`crate::clock::Clock`], so tests pin it.
 
+use prism_api::governance::{Openness, ScheduleView};
 use prism_domain::window::{ClosedBy, Schedule, Verdict, WhenClosed};
 use prism_domain::RoleSet;
 use prism_store::deploys::Deploy;
 use prism_store::environments::{self, Environment};
 use prism_store::{audit, governance, AnyConnection, Tx};
-use serde::Serialize;
 use serde_json::json;
 
 use super::governance_events::{emit, GovernanceEvent};
@@ -30,37 +30,33 @@ pub fn closed_text(by: &ClosedBy) -> String {
     }
 }
 
-/// Whether deploying is open now, and if not why and until when.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Openness {
-    pub open: bool,
-    /// Why it is closed.
-    pub closed_by: Option<String>,
-    /// When it opens next (ms since the epoch), and in the window's zone.
-    pub opens_at: Option<i64>,
-    pub opens_local: Option<String>,
+/// Whether deploying is open under `v`, and if not why and until when.
+pub fn openness(v: &Verdict) -> Openness {
+    match v {
+        Verdict::Open => Openness {
+            open: true,
+            closed_by: None,
+            opens_at: None,
+            opens_local: None,
+        },
+        Verdict::Closed { by, next_open } => Openness {
+            open: false,
+            closed_by: Some(closed_text(by)),
+            opens_at: next_open.as_ref().map(|n| n.at_ms),
+            opens_local: next_open.as_ref().map(|n| n.local.clone()),
+        },
+    }
 }
 
-impl Openness {
-    pub fn of(v: &Verdict) -> Self {
-        match v {
-            Verdict::Open => Openness {
-                open: true,
-                closed_by: None,
-                opens_at: None,
-                opens_local: None,
-            },
-            Verdict::Closed { by, next_open } => Openness {
-                open: false,
-                closed_by: Some(closed_text(by)),
-                opens_at: next_open.as_ref().map(|n| n.at_ms),
-                opens_local: next_open.as_ref().map(|n| n.local.clone()),
-            },
-        }
-    }
+/// [`Openness`] in words, for messages (it is an API type, so the words
+/// are a server-local trait).
+pub trait Describe {
+    fn describe(&self) -> String;
+}
 
+impl Describe for Openness {
     /// "closed (frozen: ...); deploys at 2026-12-08 22:00 Asia/Shanghai"
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         if self.open {
             return "open".into();
         }
@@ -70,14 +66,6 @@ impl Openness {
             None => format!("closed ({why}); no opening within a year"),
         }
     }
-}
-
-/// An environment's schedule and whether deploying is open now.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ScheduleView {
-    pub environment: String,
-    pub schedule: Schedule,
-    pub now: Openness,
 }
 
 /// The verdict for an environment at the clock's now.
@@ -95,7 +83,7 @@ pub async fn get_schedule(ctx: &Ctx, _caller: &Caller, env: &str) -> OpResult<Sc
     Ok(ScheduleView {
         environment: e.name,
         schedule,
-        now: Openness::of(&v),
+        now: openness(&v),
     })
 }
 
@@ -132,7 +120,7 @@ pub async fn closed_environments(ctx: &Ctx) -> OpResult<Vec<(String, Openness)>>
     for e in environments::list(&mut c).await? {
         let (_, v) = verdict(&mut c, &ctx.clock, e.id).await?;
         if !matches!(v, Verdict::Open) {
-            out.push((e.name, Openness::of(&v)));
+            out.push((e.name, openness(&v)));
         }
     }
     Ok(out)
@@ -184,7 +172,7 @@ pub async fn admit(
     let Verdict::Closed { by, .. } = &v else {
         return Ok(Admission::Open);
     };
-    let open = Openness::of(&v);
+    let open = openness(&v);
     let Some(reason) = break_glass_reason else {
         return match schedule.when_closed {
             WhenClosed::Queue => Ok(Admission::Queued(open)),
@@ -306,7 +294,7 @@ pub async fn gate(c: &mut AnyConnection, clock: &Clock, d: &Deploy) -> OpResult<
     let (_, v) = verdict(c, clock, d.env_id).await?;
     Ok(match v {
         Verdict::Open => Gate::Apply,
-        closed => Gate::Wait(Openness::of(&closed)),
+        closed => Gate::Wait(openness(&closed)),
     })
 }
 

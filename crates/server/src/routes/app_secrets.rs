@@ -5,14 +5,15 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_store::app_secrets::AppSecret;
+use prism_api::app_secrets::{AppSecret, PutSecret};
 
 use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::ApiJson;
-use crate::ops::app_secrets::{self as op, Owner, PutSecret, SecretQuery};
+use crate::ops::app_secrets::{self as op, Owner, SecretQuery};
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 #[utoipa::path(get, path = "/api/v1/applications/{name}/secrets", tag = "secrets",
     params(("name" = String, Path)),
@@ -22,7 +23,7 @@ pub async fn list_for_application(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<AppSecret>>> {
-    Ok(Json(op::list_for_application(&state, &caller, &name).await?))
+    Ok(Json(op::list_for_application(&state, &caller, &name).await?.to_api()))
 }
 
 #[utoipa::path(put, path = "/api/v1/applications/{name}/secrets/{secret}", tag = "secrets",
@@ -35,7 +36,9 @@ pub async fn put_for_application(
     ApiJson(req): ApiJson<PutSecret>,
 ) -> ApiResult<Json<AppSecret>> {
     Ok(Json(
-        op::put(&state, &caller, Owner::Application(&name), &secret, req).await?,
+        op::put(&state, &caller, Owner::Application(&name), &secret, req)
+            .await?
+            .to_api(),
     ))
 }
 
@@ -67,7 +70,7 @@ pub async fn list_for_project(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<AppSecret>>> {
-    Ok(Json(op::list_for_project(&state, &caller, &name).await?))
+    Ok(Json(op::list_for_project(&state, &caller, &name).await?.to_api()))
 }
 
 #[utoipa::path(put, path = "/api/v1/projects/{name}/secrets/{secret}", tag = "secrets",
@@ -80,7 +83,9 @@ pub async fn put_for_project(
     ApiJson(req): ApiJson<PutSecret>,
 ) -> ApiResult<Json<AppSecret>> {
     Ok(Json(
-        op::put(&state, &caller, Owner::Project(&name), &secret, req).await?,
+        op::put(&state, &caller, Owner::Project(&name), &secret, req)
+            .await?
+            .to_api(),
     ))
 }
 

@@ -1,15 +1,16 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_store::apps::{Application, EnvSettings};
+use prism_api::applications::{Application, CreateApplication, EnvSettings, PutSettings, UpdateApplication};
 use serde::Deserialize;
 
 use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::ApiJson;
-use crate::ops::applications::{self as op, CreateApplication, PutSettings, UpdateApplication};
+use crate::ops::applications as op;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -24,7 +25,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<AppQuery>,
 ) -> ApiResult<Json<Vec<Application>>> {
-    Ok(Json(op::list(&state, &caller, q.project.as_deref()).await?))
+    Ok(Json(op::list(&state, &caller, q.project.as_deref()).await?.to_api()))
 }
 
 #[utoipa::path(post, path = "/api/v1/applications", tag = "applications", request_body = CreateApplication, responses((status = 201, body = Application), (status = "4XX", body = crate::error::ErrorBody)))]
@@ -33,7 +34,10 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateApplication>,
 ) -> ApiResult<(StatusCode, Json<Application>)> {
-    Ok((StatusCode::CREATED, Json(op::create(&state, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(op::create(&state, &caller, req).await?.to_api()),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/applications/{name}", tag = "applications", params(("name" = String, Path)), responses((status = 200, body = Application)))]
@@ -42,7 +46,7 @@ pub async fn get(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Application>> {
-    Ok(Json(op::get(&state, &caller, &name).await?.0))
+    Ok(Json(op::get(&state, &caller, &name).await?.0.to_api()))
 }
 
 #[utoipa::path(patch, path = "/api/v1/applications/{name}", tag = "applications", params(("name" = String, Path)), request_body = UpdateApplication, responses((status = 200, body = Application)))]
@@ -52,7 +56,7 @@ pub async fn update(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<UpdateApplication>,
 ) -> ApiResult<Json<Application>> {
-    Ok(Json(op::update(&state, &caller, &name, req).await?))
+    Ok(Json(op::update(&state, &caller, &name, req).await?.to_api()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/applications/{name}", tag = "applications", params(("name" = String, Path)), responses((status = 204)))]
@@ -67,7 +71,7 @@ pub async fn settings(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<EnvSettings>>> {
-    Ok(Json(op::settings(&state, &caller, &name).await?))
+    Ok(Json(op::settings(&state, &caller, &name).await?.to_api()))
 }
 
 #[utoipa::path(put, path = "/api/v1/applications/{name}/settings/{env}", tag = "applications",
@@ -78,5 +82,7 @@ pub async fn put_settings(
     Path((name, env)): Path<(String, String)>,
     ApiJson(req): ApiJson<PutSettings>,
 ) -> ApiResult<Json<Vec<EnvSettings>>> {
-    Ok(Json(op::put_settings(&state, &caller, &name, &env, req).await?))
+    Ok(Json(
+        op::put_settings(&state, &caller, &name, &env, req).await?.to_api(),
+    ))
 }

@@ -3,23 +3,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::CookieJar;
-use prism_store::users::User;
-use serde::Serialize;
+use prism_api::sessions::{
+    CliLoginPoll, CliLoginPollRequest, CliLoginStarted, LoginRequest, LoginResponse, Me, StartCliLogin,
+    TokenLoginRequest,
+};
+use prism_api::tokens::NewToken;
 
 use crate::auth::caller::{session_cookie, session_removal, Address};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::ApiJson;
-use crate::ops::sessions::{self as op, LoginRequest, Me, TokenLoginRequest};
-use crate::ops::tokens::NewToken;
+use crate::ops::sessions as op;
 use crate::state::AppState;
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LoginResponse {
-    pub user: User,
-    /// Send this as `X-CSRF-Token` with every state-changing request made with the session cookie.
-    pub csrf_token: String,
-}
+use crate::wire::ToApi;
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
@@ -32,7 +28,7 @@ pub async fn login(
     let session = op::login(&state, &address, &req).await?;
     let cookie = session_cookie(&state, session.secret, https);
     let body = LoginResponse {
-        user: session.user,
+        user: session.user.to_api(),
         csrf_token: session.csrf,
     };
     Ok((jar.add(cookie), Json(body)).into_response())
@@ -62,35 +58,29 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
 
 /// POST /auth/cli-login: the command line asks for a login a person will
 /// approve in a browser (`prism login --sso`).
-#[utoipa::path(post, path = "/api/v1/auth/cli-login", tag = "auth", request_body = crate::ops::cli_logins::StartCliLogin,
+#[utoipa::path(post, path = "/api/v1/auth/cli-login", tag = "auth", request_body = StartCliLogin,
     security(()),
-    responses((status = 201, body = crate::ops::cli_logins::CliLoginStarted), (status = 429, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = CliLoginStarted), (status = 429, body = crate::error::ErrorBody)))]
 pub async fn cli_login(
     State(state): State<AppState>,
     Address(address, _): Address,
-    crate::json::OptionalJson(req): crate::json::OptionalJson<crate::ops::cli_logins::StartCliLogin>,
-) -> ApiResult<(StatusCode, Json<crate::ops::cli_logins::CliLoginStarted>)> {
+    crate::json::OptionalJson(req): crate::json::OptionalJson<StartCliLogin>,
+) -> ApiResult<(StatusCode, Json<CliLoginStarted>)> {
     Ok((
         StatusCode::CREATED,
         Json(crate::ops::cli_logins::start(&state, &address, req.unwrap_or_default()).await?),
     ))
 }
 
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CliLoginPollRequest {
-    pub poll_secret: String,
-}
-
 /// POST /auth/cli-login/poll: pending, or (once) the approved login's token.
 #[utoipa::path(post, path = "/api/v1/auth/cli-login/poll", tag = "auth", request_body = CliLoginPollRequest,
     security(()),
-    responses((status = 200, body = crate::ops::cli_logins::CliLoginPoll), (status = 404, body = crate::error::ErrorBody, description = "expired, unknown or picked up")))]
+    responses((status = 200, body = CliLoginPoll), (status = 404, body = crate::error::ErrorBody, description = "expired, unknown or picked up")))]
 pub async fn cli_login_poll(
     State(state): State<AppState>,
     Address(address, _): Address,
     ApiJson(req): ApiJson<CliLoginPollRequest>,
-) -> ApiResult<Json<crate::ops::cli_logins::CliLoginPoll>> {
+) -> ApiResult<Json<CliLoginPoll>> {
     Ok(Json(
         crate::ops::cli_logins::poll(&state, &address, &req.poll_secret).await?,
     ))

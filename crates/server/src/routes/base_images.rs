@@ -3,17 +3,18 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_store::base_images::BaseImage;
+use prism_api::base_images::{BaseDetail, BaseImage, CreateBase, Rebuilt, UpdateBase};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::{ApiJson, OptionalJson};
-use crate::ops::base_images::{self as op, BaseDetail, CreateBase, Rebuilt, UpdateBase};
+use crate::ops::base_images as op;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 #[utoipa::path(get, path = "/api/v1/base-images", tag = "base images", responses((status = 200, body = [BaseImage])))]
 pub async fn list(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<BaseImage>>> {
-    Ok(Json(op::list(&state).await?))
+    Ok(Json(op::list(&state).await?.to_api()))
 }
 
 #[utoipa::path(post, path = "/api/v1/base-images", tag = "base images", request_body = CreateBase, responses((status = 201, body = BaseImage), (status = "4XX", body = crate::error::ErrorBody)))]
@@ -22,7 +23,10 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateBase>,
 ) -> ApiResult<(StatusCode, Json<BaseImage>)> {
-    Ok((StatusCode::CREATED, Json(op::create(&state, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(op::create(&state, &caller, req).await?.to_api()),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/base-images/{name}", tag = "base images", params(("name" = String, Path)), responses((status = 200, body = BaseDetail)))]
@@ -44,7 +48,7 @@ pub async fn build(
     OptionalJson(body): OptionalJson<UpdateBase>,
 ) -> ApiResult<(StatusCode, Json<BaseImage>)> {
     let base = op::build(&state, &caller, &name, body.unwrap_or_default()).await?;
-    Ok((StatusCode::ACCEPTED, Json(base)))
+    Ok((StatusCode::ACCEPTED, Json(base.to_api())))
 }
 
 /// Creates a release of each application still on an older digest of this

@@ -1,12 +1,13 @@
 use axum::extract::State;
 use axum::Json;
-use prism_store::slots::BoardCell;
+use prism_api::board::BoardCell;
 use serde::Deserialize;
 
 use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -24,6 +25,8 @@ pub async fn board(
     ApiQuery(q): ApiQuery<BoardQuery>,
 ) -> ApiResult<Json<Vec<BoardCell>>> {
     Ok(Json(
-        crate::ops::holds::board(&state, &caller, q.application.as_deref()).await?,
+        crate::ops::holds::board(&state, &caller, q.application.as_deref())
+            .await?
+            .to_api(),
     ))
 }

@@ -10,8 +10,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
 use futures::Stream;
+use prism_api::builds::{Build, LogLine, StartBuild};
 use prism_domain::ReleaseId;
-use prism_store::builds::{Build, LogLine};
 use serde::Deserialize;
 
 use super::ApiQuery;
@@ -20,14 +20,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::json::OptionalJson;
 use crate::ops::builds::{self as op, BuildQuery};
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 fn release_of(id: &str) -> ApiResult<ReleaseId> {
     ReleaseId::parse("id", id).map_err(|_| ApiError::not_found("release", id))
 }
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartBuild {}
 
 /// Builds the release with its application's build settings (again, after a failed build).
 #[utoipa::path(post, path = "/api/v1/releases/{id}/builds", tag = "builds", params(("id" = String, Path)),
@@ -39,7 +36,10 @@ pub async fn start(
     OptionalJson(_body): OptionalJson<StartBuild>,
 ) -> ApiResult<(StatusCode, Json<Build>)> {
     let rid = release_of(&id)?;
-    Ok((StatusCode::CREATED, Json(op::start_build(&state, &caller, rid).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(op::start_build(&state, &caller, rid).await?.to_api()),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/releases/{id}/builds", tag = "builds", params(("id" = String, Path)), responses((status = 200, body = [Build])))]
@@ -48,7 +48,7 @@ pub async fn for_release(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<Build>>> {
-    Ok(Json(op::for_release(&state, &caller, release_of(&id)?).await?))
+    Ok(Json(op::for_release(&state, &caller, release_of(&id)?).await?.to_api()))
 }
 
 #[utoipa::path(get, path = "/api/v1/builds", tag = "builds", params(BuildQuery), responses((status = 200, body = [Build])))]
@@ -57,12 +57,12 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<BuildQuery>,
 ) -> ApiResult<Json<Vec<Build>>> {
-    Ok(Json(op::list(&state, &caller, q).await?))
+    Ok(Json(op::list(&state, &caller, q).await?.to_api()))
 }
 
 #[utoipa::path(get, path = "/api/v1/builds/{id}", tag = "builds", params(("id" = i64, Path)), responses((status = 200, body = Build)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Build>> {
-    Ok(Json(op::get(&state, &caller, &id).await?.0))
+    Ok(Json(op::get(&state, &caller, &id).await?.0.to_api()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -83,7 +83,7 @@ pub async fn log(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> ApiResult<Json<Vec<LogLine>>> {
-    Ok(Json(op::log(&state, &caller, &id, q.after, q.limit).await?))
+    Ok(Json(op::log(&state, &caller, &id, q.after, q.limit).await?.to_api()))
 }
 
 /// The whole log as plain text: the build's permanent log address.
@@ -121,6 +121,6 @@ pub async fn cancel(
 ) -> ApiResult<(StatusCode, Json<Build>)> {
     Ok((
         StatusCode::ACCEPTED,
-        Json(op::cancel_build(&state, &caller, &id).await?),
+        Json(op::cancel_build(&state, &caller, &id).await?.to_api()),
     ))
 }

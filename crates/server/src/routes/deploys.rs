@@ -6,17 +6,18 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures::Stream;
+use prism_api::deploys::{Deploy, DeployDetail, DeployEnd, DeployEvent, Drift, Review, Rollback, StartDeploy};
 use prism_domain::ReleaseId;
-use prism_store::deploys::{self, Deploy, DeployEvent};
+use prism_store::deploys;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::ops::deploys::{self as op, DeployDetail, DeployQuery, Drift, Review, Rollback, StartDeploy};
+use crate::ops::deploys::{self as op, DeployQuery};
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 /// Starts deploying a release into an environment: checks the caller's role
 /// and the environment's hold, moves the release to `deploying`, and queues
@@ -32,7 +33,7 @@ pub async fn start(
     let rid = ReleaseId::parse("id", &id).map_err(|_| ApiError::not_found("release", &id))?;
     Ok((
         StatusCode::CREATED,
-        Json(op::start_deploy(&state, &caller, rid, req).await?),
+        Json(op::start_deploy(&state, &caller, rid, req).await?.to_api()),
     ))
 }
 
@@ -42,7 +43,11 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeployDetail>> {
-    Ok(Json(op::get(&state, &caller, &id).await?.0))
+    let (deploy, release_info, _) = op::get(&state, &caller, &id).await?;
+    Ok(Json(DeployDetail {
+        deploy: deploy.to_api(),
+        release_info,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/deploys", tag = "deploys", params(DeployQuery), responses((status = 200, body = [Deploy])))]
@@ -51,7 +56,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<DeployQuery>,
 ) -> ApiResult<Json<Vec<Deploy>>> {
-    Ok(Json(op::list(&state, &caller, q).await?))
+    Ok(Json(op::list(&state, &caller, q).await?.to_api()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -69,7 +74,7 @@ pub async fn events(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> ApiResult<Json<Vec<DeployEvent>>> {
-    Ok(Json(op::events(&state, &caller, &id, q.after).await?))
+    Ok(Json(op::events(&state, &caller, &id, q.after).await?.to_api()))
 }
 
 /// Server-sent events: every stored event from the start (so a finished
@@ -93,8 +98,11 @@ pub async fn stream(
             if let Some(last) = evs.last().map(|e| e.id) {
                 // Everything new in one batch: each event is read once.
                 let batch = evs
-                    .iter()
-                    .filter_map(|e| Event::default().event("step").id(e.id.to_string()).json_data(e).ok())
+                    .into_iter()
+                    .filter_map(|e| {
+                        let id = e.id.to_string();
+                        Event::default().event("step").id(id).json_data(e.to_api()).ok()
+                    })
                     .map(Ok)
                     .collect::<Vec<_>>();
                 return Some((batch, (store, id, last, false)));
@@ -104,7 +112,10 @@ pub async fn stream(
             if d.state.is_final() {
                 let ev = Event::default()
                     .event("end")
-                    .json_data(json!({"state": d.state, "error": d.error}))
+                    .json_data(DeployEnd {
+                        state: d.state,
+                        error: d.error,
+                    })
                     .ok()?;
                 return Some((vec![Ok(ev)], (store, id, after, true)));
             }
@@ -125,7 +136,7 @@ pub async fn review(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Review>,
 ) -> ApiResult<Json<Deploy>> {
-    Ok(Json(op::review(&state, &caller, &id, req).await?))
+    Ok(Json(op::review(&state, &caller, &id, req).await?.to_api()))
 }
 
 /// Rolls an application's environment back to an earlier successful deploy,
@@ -140,7 +151,7 @@ pub async fn rollback(
 ) -> ApiResult<(StatusCode, Json<Deploy>)> {
     Ok((
         StatusCode::CREATED,
-        Json(op::rollback(&state, &caller, &name, &env, req).await?),
+        Json(op::rollback(&state, &caller, &name, &env, req).await?.to_api()),
     ))
 }
 

@@ -3,13 +3,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_store::environments::NamespaceBinding;
+use prism_api::environments::{BindNamespace, NamespaceBinding};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::ApiJson;
-use crate::ops::environments::{self as op, BindNamespace};
+use crate::ops::environments as op;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 #[utoipa::path(get, path = "/api/v1/environments/{name}/namespaces", tag = "environments", params(("name" = String, Path)), responses((status = 200, body = [NamespaceBinding])))]
 pub async fn list(
@@ -17,7 +18,7 @@ pub async fn list(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<NamespaceBinding>>> {
-    Ok(Json(op::namespace_bindings(&state, &name).await?))
+    Ok(Json(op::namespace_bindings(&state, &name).await?.to_api()))
 }
 
 /// Binds the project's namespace in the environment (admins only).
@@ -28,7 +29,11 @@ pub async fn bind(
     Path((name, project)): Path<(String, String)>,
     ApiJson(req): ApiJson<BindNamespace>,
 ) -> ApiResult<Json<Vec<NamespaceBinding>>> {
-    Ok(Json(op::bind_namespace(&state, &caller, &name, &project, req).await?))
+    Ok(Json(
+        op::bind_namespace(&state, &caller, &name, &project, req)
+            .await?
+            .to_api(),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/environments/{name}/namespaces/{project}", tag = "environments", params(("name" = String, Path), ("project" = String, Path)), responses((status = 204)))]

@@ -1,17 +1,18 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_store::credentials::ExecutorRecord;
+use prism_api::credentials::{CreateExecutor, ExecutorRecord};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::ApiJson;
-use crate::ops::executors::{self as op, CreateExecutor};
+use crate::ops::executors as op;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 #[utoipa::path(get, path = "/api/v1/executors", tag = "builds", responses((status = 200, body = [ExecutorRecord])))]
 pub async fn list_executors(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ExecutorRecord>>> {
-    Ok(Json(op::list(&state, &caller).await?))
+    Ok(Json(op::list(&state, &caller).await?.to_api()))
 }
 
 #[utoipa::path(post, path = "/api/v1/executors", tag = "builds", request_body = CreateExecutor, responses((status = 201, body = ExecutorRecord)))]
@@ -22,7 +23,7 @@ pub async fn create_executor(
 ) -> ApiResult<(StatusCode, Json<ExecutorRecord>)> {
     Ok((
         StatusCode::CREATED,
-        Json(op::create_executor(&state, &caller, req).await?),
+        Json(op::create_executor(&state, &caller, req).await?.to_api()),
     ))
 }
 

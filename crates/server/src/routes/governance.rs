@@ -5,17 +5,19 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
+use prism_api::deploys::Deploy;
+use prism_api::governance::{Approvals, PolicyView, ScheduleView, SetPolicy, VoteInput};
 use prism_domain::window::Schedule;
-use prism_store::deploys::Deploy;
 use serde::Deserialize;
 
 use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::ApiJson;
-use crate::ops::approvals::{self, Approvals, PolicyView, SetPolicy, VoteInput};
-use crate::ops::windows::{self, ScheduleView};
+use crate::ops::approvals;
+use crate::ops::windows;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 /// Who approved or rejected a deploy, who still may, and whether the caller may.
 #[utoipa::path(get, path = "/api/v1/deploys/{id}/approvals", tag = "governance", params(("id" = i64, Path)),
@@ -38,7 +40,11 @@ pub async fn approve(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<VoteInput>,
 ) -> ApiResult<Json<Deploy>> {
-    Ok(Json(approvals::vote(&state, &caller, &id, true, &req.comment).await?))
+    Ok(Json(
+        approvals::vote(&state, &caller, &id, true, &req.comment)
+            .await?
+            .to_api(),
+    ))
 }
 
 /// Rejects a deploy awaiting review, with a comment; it ends the deploy.
@@ -50,7 +56,11 @@ pub async fn reject(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<VoteInput>,
 ) -> ApiResult<Json<Deploy>> {
-    Ok(Json(approvals::vote(&state, &caller, &id, false, &req.comment).await?))
+    Ok(Json(
+        approvals::vote(&state, &caller, &id, false, &req.comment)
+            .await?
+            .to_api(),
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

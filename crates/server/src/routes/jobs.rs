@@ -1,15 +1,16 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_store::jobs::Job;
+use prism_api::jobs::{Job, JobDetail, SelfTest};
 use serde::Deserialize;
 
 use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::ApiJson;
-use crate::ops::jobs::{self as op, JobDetail, SelfTest};
+use crate::ops::jobs as op;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -27,7 +28,9 @@ pub async fn list(
     ApiQuery(q): ApiQuery<JobQuery>,
 ) -> ApiResult<Json<Vec<Job>>> {
     Ok(Json(
-        op::list(&state, &caller, q.state.as_deref(), q.kind.as_deref(), q.limit).await?,
+        op::list(&state, &caller, q.state.as_deref(), q.kind.as_deref(), q.limit)
+            .await?
+            .to_api(),
     ))
 }
 
@@ -45,5 +48,8 @@ pub async fn selftest(
     caller: Caller,
     ApiJson(req): ApiJson<SelfTest>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    Ok((StatusCode::CREATED, Json(op::selftest(&state, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(op::selftest(&state, &caller, req).await?.to_api()),
+    ))
 }

@@ -6,14 +6,15 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_store::notifications::{Delivery, Subscription};
+use prism_api::notifications::{ChannelView, Delivery, PutChannel, PutSubscription, Subscription, TestMessage};
 
 use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::{ApiJson, OptionalJson};
-use crate::ops::notifications::{self as op, ChannelView, DeliveryQuery, PutChannel, PutSubscription, TestMessage};
+use crate::ops::notifications::{self as op, DeliveryQuery};
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 /// The channels the caller may see: admins every one, others those their
 /// projects may subscribe to (without where they go).
@@ -73,7 +74,9 @@ pub async fn test_channel(
     OptionalJson(req): OptionalJson<TestMessage>,
 ) -> ApiResult<Json<Delivery>> {
     Ok(Json(
-        op::test_channel(&state, &caller, &name, req.unwrap_or_default()).await?,
+        op::test_channel(&state, &caller, &name, req.unwrap_or_default())
+            .await?
+            .to_api(),
     ))
 }
 
@@ -88,7 +91,7 @@ pub async fn deliveries(
     Path(name): Path<String>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Vec<Delivery>>> {
-    Ok(Json(op::deliveries(&state, &caller, &name, q).await?))
+    Ok(Json(op::deliveries(&state, &caller, &name, q).await?.to_api()))
 }
 
 /// A project's subscriptions (its members).
@@ -99,7 +102,7 @@ pub async fn subscriptions(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<Subscription>>> {
-    Ok(Json(op::subscriptions(&state, &caller, &name).await?))
+    Ok(Json(op::subscriptions(&state, &caller, &name).await?.to_api()))
 }
 
 /// Subscribes a channel to the project's events, in a language (the
@@ -113,7 +116,11 @@ pub async fn put_subscription(
     Path((name, channel)): Path<(String, String)>,
     ApiJson(req): ApiJson<PutSubscription>,
 ) -> ApiResult<Json<Subscription>> {
-    Ok(Json(op::put_subscription(&state, &caller, &name, &channel, req).await?))
+    Ok(Json(
+        op::put_subscription(&state, &caller, &name, &channel, req)
+            .await?
+            .to_api(),
+    ))
 }
 
 /// Ends the project's subscription of a channel (the project's operators).

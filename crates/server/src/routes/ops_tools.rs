@@ -7,12 +7,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use prism_api::ops_tools::{PutTool, ToolView};
 use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::ops::ops_tools::{self as op, PutTool, ToolView, Verdict};
+use crate::ops::ops_tools::{self as op, Verdict};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/ops-tools", tag = "ops-tools",

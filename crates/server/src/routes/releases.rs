@@ -1,18 +1,19 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use prism_api::board::{BoardCell, HoldRequest};
+use prism_api::releases::{ActRequest, CreateRelease, CreatedRelease, Release, ReleasePage, Transition};
 use prism_domain::ReleaseId;
-use prism_store::releases::{Release, Transition};
-use prism_store::slots::BoardCell;
 use serde::Deserialize;
 
 use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{ApiJson, OptionalJson};
-use crate::ops::holds::{self, HoldRequest};
-use crate::ops::releases::{self as op, ActRequest, CreateRelease, CreatedRelease, ReleasePage, ReleaseQuery};
+use crate::ops::holds;
+use crate::ops::releases::{self as op, ReleaseQuery};
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 /// The release named in the address; one that cannot be a release id is not found.
 pub(super) fn release_id(raw: &str) -> ApiResult<ReleaseId> {
@@ -39,7 +40,7 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/api/v1/releases/{id}", tag = "releases", params(("id" = String, Path, description = "e.g. r42")), responses((status = 200, body = Release)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Release>> {
-    Ok(Json(op::get(&state, &caller, release_id(&id)?).await?))
+    Ok(Json(op::get(&state, &caller, release_id(&id)?).await?.to_api()))
 }
 
 #[utoipa::path(get, path = "/api/v1/releases/{id}/history", tag = "releases", params(("id" = String, Path)), responses((status = 200, body = [Transition])))]
@@ -48,7 +49,7 @@ pub async fn history(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<Transition>>> {
-    Ok(Json(op::history(&state, &caller, release_id(&id)?).await?))
+    Ok(Json(op::history(&state, &caller, release_id(&id)?).await?.to_api()))
 }
 
 /// POST /releases/{id}/actions/{action}: one step of the release state machine.
@@ -63,7 +64,9 @@ pub async fn act(
 ) -> ApiResult<Json<Release>> {
     let id = release_id(&id)?;
     Ok(Json(
-        op::act(&state, &caller, id, &action, body.unwrap_or_default()).await?,
+        op::act(&state, &caller, id, &action, body.unwrap_or_default())
+            .await?
+            .to_api(),
     ))
 }
 
@@ -78,7 +81,7 @@ pub async fn hold(
 ) -> ApiResult<(StatusCode, Json<Vec<BoardCell>>)> {
     Ok((
         StatusCode::CREATED,
-        Json(holds::hold(&state, &caller, &name, &env, req).await?),
+        Json(holds::hold(&state, &caller, &name, &env, req).await?.to_api()),
     ))
 }
 
@@ -98,5 +101,7 @@ pub async fn unhold(
     Path((name, env)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<UnholdQuery>,
 ) -> ApiResult<Json<Vec<BoardCell>>> {
-    Ok(Json(holds::unhold(&state, &caller, &name, &env, q.reason).await?))
+    Ok(Json(
+        holds::unhold(&state, &caller, &name, &env, q.reason).await?.to_api(),
+    ))
 }

@@ -3,13 +3,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_store::builds::Build;
-use prism_store::deploys::Deploy;
+use prism_api::builds::Build;
+use prism_api::deploys::Deploy;
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::ops::retry as op;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 /// Retries a failed deploy: a new deploy of the same release into the same
 /// environment (role and hold checks as when starting one).
@@ -23,7 +24,10 @@ pub async fn deploy(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Deploy>)> {
-    Ok((StatusCode::CREATED, Json(op::retry_deploy(&state, &caller, &id).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(op::retry_deploy(&state, &caller, &id).await?.to_api()),
+    ))
 }
 
 /// Retries a failed build: a new build of the same release.
@@ -37,5 +41,8 @@ pub async fn build(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Build>)> {
-    Ok((StatusCode::CREATED, Json(op::retry_build(&state, &caller, &id).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(op::retry_build(&state, &caller, &id).await?.to_api()),
+    ))
 }

@@ -4,14 +4,16 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use prism_api::deploys::Deploy;
+use prism_api::rollouts::{PrometheusRequest, PrometheusSetting, RolloutCommandRequest};
 use prism_kube::progressive::strategy::Strategy;
-use prism_store::deploys::Deploy;
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::{ApiJson, OptionalJson};
-use crate::ops::rollouts::{self as op, PrometheusRequest, PrometheusSetting, RolloutCommandRequest, RolloutSetting};
+use crate::ops::rollouts::{self as op, RolloutSetting};
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 /// How releases of an application roll out in an environment (rolling unless chosen).
 #[utoipa::path(get, path = "/api/v1/applications/{name}/environments/{env}/rollout", tag = "deploys",
@@ -53,7 +55,7 @@ pub async fn command(
     let body = body.unwrap_or(RolloutCommandRequest { reason: String::new() });
     Ok((
         StatusCode::ACCEPTED,
-        Json(op::command(&state, &caller, &id, &action, body).await?),
+        Json(op::command(&state, &caller, &id, &action, body).await?.to_api()),
     ))
 }
 

@@ -1,17 +1,18 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_store::stacks::Stack;
+use prism_api::stacks::{PutStack, Stack};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::ApiJson;
-use crate::ops::stacks::{self as op, PutStack};
+use crate::ops::stacks as op;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 #[utoipa::path(get, path = "/api/v1/stacks", tag = "builds", responses((status = 200, body = [Stack])))]
 pub async fn list_stacks(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<Stack>>> {
-    Ok(Json(op::list(&state).await?))
+    Ok(Json(op::list(&state).await?.to_api()))
 }
 
 /// Creates or replaces a stack preset.
@@ -22,7 +23,7 @@ pub async fn put_stack(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<PutStack>,
 ) -> ApiResult<Json<Stack>> {
-    Ok(Json(op::put_stack(&state, &caller, &name, req).await?))
+    Ok(Json(op::put_stack(&state, &caller, &name, req).await?.to_api()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/stacks/{name}", tag = "builds", params(("name" = String, Path)), responses((status = 204)))]

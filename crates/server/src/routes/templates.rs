@@ -1,12 +1,13 @@
 use axum::extract::{Path, State};
 use axum::Json;
-use prism_store::template_sets::{TemplateSetVersion, VersionSummary};
+use prism_api::templates::{Preview, PreviewRequest, SaveTemplates, TemplateSetVersion, Templates, VersionSummary};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::ApiJson;
-use crate::ops::templates::{self as op, Preview, PreviewRequest, SaveTemplates, Templates};
+use crate::ops::templates as op;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 #[utoipa::path(get, path = "/api/v1/projects/{name}/templates", tag = "templates", params(("name" = String, Path)), responses((status = 200, body = Templates)))]
 pub async fn get(
@@ -23,7 +24,7 @@ pub async fn versions(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<VersionSummary>>> {
-    Ok(Json(op::versions(&state, &caller, &name).await?))
+    Ok(Json(op::versions(&state, &caller, &name).await?.to_api()))
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{name}/templates/versions/{version}", tag = "templates", params(("name" = String, Path), ("version" = i64, Path)), responses((status = 200, body = TemplateSetVersion)))]
@@ -32,7 +33,7 @@ pub async fn version(
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<TemplateSetVersion>> {
-    Ok(Json(op::version(&state, &caller, &name, &version).await?))
+    Ok(Json(op::version(&state, &caller, &name, &version).await?.to_api()))
 }
 
 /// Saves a new version of the project's templates after checking that
@@ -44,7 +45,7 @@ pub async fn save(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<SaveTemplates>,
 ) -> ApiResult<Json<TemplateSetVersion>> {
-    Ok(Json(op::save(&state, &caller, &name, req).await?))
+    Ok(Json(op::save(&state, &caller, &name, req).await?.to_api()))
 }
 
 /// Renders an application's templates for (environment, release) and returns

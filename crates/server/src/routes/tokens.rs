@@ -1,15 +1,16 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_store::tokens::ApiToken;
+use prism_api::tokens::{ApiToken, CreateToken, NewToken};
 use serde::Deserialize;
 
 use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::ops::tokens::{self as op, CreateToken, NewToken};
+use crate::ops::tokens as op;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -26,7 +27,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<TokenQuery>,
 ) -> ApiResult<Json<Vec<ApiToken>>> {
-    Ok(Json(op::list(&state, &caller, q.all).await?))
+    Ok(Json(op::list(&state, &caller, q.all).await?.to_api()))
 }
 
 /// Creates a token for the caller. The secret is in the response, once.
@@ -48,5 +49,5 @@ pub async fn revoke(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request("id", "token id must be a number"))?;
-    Ok(Json(op::revoke(&state, &caller, id).await?))
+    Ok(Json(op::revoke(&state, &caller, id).await?.to_api()))
 }

@@ -1,17 +1,18 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use prism_store::users::User;
+use prism_api::users::{CreateUser, EndedSessions, UpdateUser, User};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::ApiJson;
-use crate::ops::users::{self as op, CreateUser, UpdateUser};
+use crate::ops::users as op;
 use crate::state::AppState;
+use crate::wire::ToApi;
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = [User])))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(op::list(&state, &caller).await?))
+    Ok(Json(op::list(&state, &caller).await?.to_api()))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser, responses((status = 201, body = User), (status = "4XX", body = crate::error::ErrorBody)))]
@@ -20,12 +21,15 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
-    Ok((StatusCode::CREATED, Json(op::create(&state, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(op::create(&state, &caller, req).await?.to_api()),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{username}", tag = "users", params(("username" = String, Path)), responses((status = 200, body = User)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(username): Path<String>) -> ApiResult<Json<User>> {
-    Ok(Json(op::get(&state, &caller, &username).await?))
+    Ok(Json(op::get(&state, &caller, &username).await?.to_api()))
 }
 
 /// Admins change anyone; users change their own display name and password.
@@ -36,7 +40,7 @@ pub async fn update(
     Path(username): Path<String>,
     ApiJson(req): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<User>> {
-    Ok(Json(op::update(&state, &caller, &username, req).await?))
+    Ok(Json(op::update(&state, &caller, &username, req).await?.to_api()))
 }
 
 /// Ends all of a user's browser sessions now (admins).
@@ -50,10 +54,4 @@ pub async fn end_sessions(
     Ok(Json(EndedSessions {
         ended: op::end_sessions(&state, &caller, &username).await?,
     }))
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct EndedSessions {
-    /// How many browser sessions were ended.
-    pub ended: u64,
 }

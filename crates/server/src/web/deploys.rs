@@ -8,9 +8,10 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
+use prism_api::deploys::{Review, Rollback};
 use prism_store::{deploys, environments};
 
-use crate::ops::deploys::{self as op, Review, Rollback};
+use crate::ops::deploys as op;
 use crate::ops::OpError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -220,8 +221,8 @@ async fn deploy_page(
     id: String,
     review_error: Option<ReviewError>,
 ) -> WebResult<Html<String>> {
-    let (detail, roles) = op::get(state, caller, &id).await?;
-    let d = &detail.deploy;
+    let (deploy, info, roles) = op::get(state, caller, &id).await?;
+    let d = &deploy;
     let mut c = state.store.conn().await?;
     let env = environments::get(&mut c, d.env_id).await?;
     let events = deploys::events(&mut c, d.id, 0).await?;
@@ -244,7 +245,7 @@ async fn deploy_page(
             nav => "releases",
             review_error => review_error,
             d => d,
-            info => detail.release_info,
+            info => info,
             events => events,
             diff => diff,
             manifests => manifests,
@@ -306,7 +307,7 @@ pub async fn steer(
     Path((id, action)): Path<(String, String)>,
     p: Posted<SteerForm>,
 ) -> WebResult<Response> {
-    let req = crate::ops::rollouts::RolloutCommandRequest { reason: p.form.reason };
+    let req = prism_api::rollouts::RolloutCommandRequest { reason: p.form.reason };
     let d = crate::ops::rollouts::command(&state, &p.caller, &id, &action, req).await?;
     Ok(Redirect::to(&format!("/deploys/{}#rollout", d.id)).into_response())
 }

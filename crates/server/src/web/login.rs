@@ -9,13 +9,14 @@ use axum::Form;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
 use minijinja::context;
+use prism_api::sessions::LoginRequest;
 use serde::Deserialize;
 
 use super::error::{WebError, WebResult};
 use super::session::{Posted, Web};
 use crate::auth::caller::{session_cookie, session_removal, Address};
 use crate::auth::secret_token;
-use crate::ops::sessions::{self, LoginRequest};
+use crate::ops::sessions;
 use crate::state::AppState;
 
 const LOGIN_CSRF_COOKIE: &str = "prism_login_csrf";

@@ -6,6 +6,7 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::{context, Value};
+use prism_api::notifications::PutSubscription;
 use prism_notify::NoticeKind;
 
 use super::admin::{after, event_label, NoFields, Notice};
@@ -14,7 +15,7 @@ use super::render::page as render;
 use super::session::{Posted, Web};
 use crate::auth::Caller;
 use crate::ops::access;
-use crate::ops::notifications::{self, PutSubscription};
+use crate::ops::notifications;
 use crate::state::AppState;
 
 async fn project_page(

@@ -8,6 +8,7 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::context;
+use prism_api::app_secrets::{ExistingSecret, PutSecret};
 use prism_domain::SecretDelivery;
 use serde::Deserialize;
 
@@ -16,7 +17,7 @@ use super::error::WebResult;
 use super::render::page as render;
 use super::session::{Posted, Web};
 use crate::auth::Caller;
-use crate::ops::app_secrets::{self, ExistingSecret, Owner, PutSecret};
+use crate::ops::app_secrets::{self, Owner};
 use crate::ops::{access, OpError};
 use crate::state::AppState;
 

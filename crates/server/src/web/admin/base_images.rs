@@ -5,11 +5,12 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::{context, Value};
+use prism_api::base_images::{CreateBase, UpdateBase};
 use serde::Deserialize;
 
 use super::{after, NoFields, Notice};
 use crate::auth::Caller;
-use crate::ops::base_images::{self, CreateBase, UpdateBase};
+use crate::ops::base_images;
 use crate::ops::{access, OpError};
 use crate::state::AppState;
 use crate::web::error::WebResult;

@@ -3,11 +3,12 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::{context, Value};
+use prism_api::clusters::CreateCluster;
 use serde::Deserialize;
 
 use super::{after, checked, opt, NoFields, Notice};
 use crate::auth::Caller;
-use crate::ops::clusters::{self as op, CreateCluster};
+use crate::ops::clusters as op;
 use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;

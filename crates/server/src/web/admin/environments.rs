@@ -3,13 +3,14 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::context;
+use prism_api::environments::{BindNamespace, CreateEnvironment, UpdateEnvironment};
 use prism_domain::{EnvPolicy, Role};
 use serde::Deserialize;
 
 use super::{after, checked, opt, NoFields, Notice};
 use crate::auth::Caller;
 use crate::ops::access;
-use crate::ops::environments::{self as op, BindNamespace, CreateEnvironment, UpdateEnvironment};
+use crate::ops::environments as op;
 use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;

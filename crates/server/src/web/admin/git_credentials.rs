@@ -4,10 +4,11 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use minijinja::Value;
+use prism_api::credentials::PutGitCredential;
 use serde::Deserialize;
 
 use super::{after, NoFields};
-use crate::ops::git_credentials::{self, PutGitCredential};
+use crate::ops::git_credentials;
 use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::session::Posted;

@@ -5,6 +5,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
+use prism_api::governance::SetPolicy;
 use prism_domain::approval::ApprovalPolicy;
 use prism_domain::window::Schedule;
 use prism_domain::Role;
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{after, checked};
 use crate::auth::Caller;
-use crate::ops::approvals::{self, SetPolicy};
+use crate::ops::approvals;
 use crate::ops::{windows, OpError, OpResult};
 use crate::state::AppState;
 use crate::web::error::WebResult;
@@ -23,10 +24,10 @@ use crate::web::session::Posted;
 pub struct EnvGovernance {
     pub environment: String,
     pub policy: ApprovalPolicy,
-    pub policy_source: prism_store::governance::PolicySource,
+    pub policy_source: prism_api::governance::PolicySource,
     /// The schedule as pretty JSON, for the editor.
     pub schedule_json: String,
-    pub now: windows::Openness,
+    pub now: prism_api::governance::Openness,
 }
 
 pub(crate) async fn of(state: &AppState, caller: &Caller, env: &str) -> OpResult<EnvGovernance> {

@@ -6,13 +6,14 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::{context, Value};
-use prism_notify::{ChannelKind, NoticeKind};
+use prism_api::notifications::{ChannelKind, EmailSettings, PutChannel, TestMessage};
+use prism_notify::NoticeKind;
 use serde::Deserialize;
 
 use super::{after, checked, opt, NoFields, Notice};
 use crate::auth::Caller;
 use crate::ops::access;
-use crate::ops::notifications::{self, DeliveryQuery, EmailSettings, PutChannel, TestMessage};
+use crate::ops::notifications::{self, DeliveryQuery};
 use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;

@@ -4,12 +4,13 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::{context, Value};
+use prism_api::credentials::PutRegistry;
 use serde::Deserialize;
 
 use super::{after, checked, opt, NoFields, Notice};
 use crate::auth::Caller;
 use crate::ops::access;
-use crate::ops::registries::{self, PutRegistry};
+use crate::ops::registries;
 use crate::state::AppState;
 use crate::web::error::WebResult;
 use crate::web::render::page as render;

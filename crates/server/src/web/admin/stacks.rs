@@ -4,10 +4,11 @@
 use axum::extract::State;
 use axum::response::Response;
 use minijinja::context;
+use prism_api::stacks::PutStack;
 use serde::Deserialize;
 
 use super::after;
-use crate::ops::stacks::{self, PutStack};
+use crate::ops::stacks;
 use crate::ops::OpError;
 use crate::state::AppState;
 use crate::web::error::WebResult;

@@ -4,11 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
+use prism_api::tokens::CreateToken;
 use serde::Deserialize;
 
 use super::{opt, NoFields, Notice};
 use crate::auth::Caller;
-use crate::ops::tokens::{self as op, CreateToken};
+use crate::ops::tokens as op;
 use crate::ops::OpError;
 use crate::state::AppState;
 use crate::web::error::WebResult;

@@ -3,11 +3,12 @@
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use minijinja::context;
+use prism_api::users::{CreateUser, UpdateUser};
 use serde::Deserialize;
 
 use super::{after, checked, opt, Notice};
 use crate::auth::Caller;
-use crate::ops::users::{self as op, CreateUser, UpdateUser};
+use crate::ops::users as op;
 use crate::ops::OpError;
 use crate::state::AppState;
 use crate::web::error::WebResult;
