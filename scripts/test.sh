@@ -113,6 +113,9 @@ log "Kubernetes control plane and node binaries, etcd, kubectl, registry, contai
 bash scripts/k8s/ensure-binaries.sh
 
 log "Building"
+# No incremental compilation data: a fresh build does not need it, and on a
+# shared disk it grew the target directory by some 20 GB.
+export CARGO_INCREMENTAL=0
 cargo build --workspace --all-targets --locked
 
 log "Running the test suite"

@@ -58,7 +58,10 @@ mod tests {
                 for p in op["parameters"].as_array().into_iter().flatten() {
                     if p["in"] == "path" {
                         let name = p["name"].as_str().unwrap();
-                        assert!(path.contains(&format!("{{{name}}}")), "{method} {path}: {name} is not in the path");
+                        assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{method} {path}: {name} is not in the path"
+                        );
                     }
                 }
                 assert_eq!(
