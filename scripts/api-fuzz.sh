@@ -14,10 +14,16 @@ cd "$(dirname "$0")/.."
 examples=${PRISM_FUZZ_EXAMPLES:-20}
 if [ "${1:-}" = "--max-examples" ]; then examples=$2; shift 2; fi
 
-command -v st >/dev/null || pip install --quiet 'schemathesis>=4.3,<5'
+version=4.32.5
+st --version 2>/dev/null | grep -q "schemathesis, version $version" ||
+  pip install --quiet "schemathesis==$version" 2>&1 | grep -v 'running pip as the .root. user' || true
 
-cargo build --quiet -p prism --bin prism
-bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/prism"
+# PRISM_BIN: an already built prism to fuzz instead of building one.
+bin=${PRISM_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --quiet -p prism --bin prism
+  bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/prism"
+fi
 
 dir=$(mktemp -d /tmp/prism-fuzz.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

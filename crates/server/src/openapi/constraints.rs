@@ -89,6 +89,9 @@ fn body_rules() -> Vec<(&'static str, &'static str, Value)> {
         // ops::users: the password policy.
         ("CreateUser", "password", json!({"minLength": 10, "maxLength": 1024})),
         ("UpdateUser", "password", json!({"minLength": 10, "maxLength": 1024})),
+        // ops::users::display_name
+        ("CreateUser", "display_name", json!({"maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"})),
+        ("UpdateUser", "display_name", json!({"maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"})),
         // ops::deploys::review
         ("Review", "decision", words(&["approve", "reject"])),
         // ops::notifications::language
@@ -143,7 +146,7 @@ fn body_rules() -> Vec<(&'static str, &'static str, Value)> {
         // ops::applications::put_settings
         ("PutSettings", "replicas", range(0, 1000)),
         ("BindNamespace", "namespace", name()),
-        // prism_identity::GroupRule::validate
+        // prism_domain::GroupRule::validate
         (
             "GroupRule",
             "group",

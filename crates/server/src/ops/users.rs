@@ -13,7 +13,7 @@ use crate::error::ApiError;
 
 fn display_name(field: &str, v: Option<&str>) -> OpResult<()> {
     if let Some(v) = v {
-        if v.len() > 200 || v.chars().any(|c| c.is_control()) {
+        if v.chars().count() > 200 || v.chars().any(|c| c.is_control()) {
             return Err(OpError::invalid(field, "must be at most 200 printable characters"));
         }
     }
