@@ -13,6 +13,7 @@ pub mod builds;
 pub mod clusters;
 pub mod credentials;
 pub mod deploys;
+pub mod directory;
 pub mod environments;
 pub mod error;
 pub mod governance;

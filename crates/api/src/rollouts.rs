@@ -1,8 +1,19 @@
-//! Progressive rollouts (canary, blue-green): steering a running one, and a
-//! cluster's Prometheus for their metric gates. (A rollout's strategy is
-//! still `prism_kube`'s type, so `RolloutSetting` stays in the server.)
+//! Progressive rollouts (canary, blue-green): an application's strategy per
+//! environment, steering a running one, and a cluster's Prometheus for their
+//! metric gates.
 
+use prism_domain::rollout_strategy::Strategy;
 use serde::{Deserialize, Serialize};
+
+/// An application's strategy in one environment (rolling unless chosen).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RolloutSetting {
+    pub application: String,
+    pub environment: String,
+    pub strategy: Strategy,
+    /// Whether the environment's cluster has a Prometheus for metric gates.
+    pub prometheus: bool,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -2,21 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use prism_domain::GroupRule;
 use prism_domain::Role;
-use serde::{Deserialize, Serialize};
-
-/// `group` grants `role` in `project`, or admin when `admin` is set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GroupRule {
-    pub group: String,
-    #[serde(default)]
-    pub project: Option<String>,
-    #[serde(default)]
-    pub role: Option<Role>,
-    #[serde(default)]
-    pub admin: bool,
-}
 
 /// What a user's groups grant: exactly this, replacing what an earlier
 /// login granted.
@@ -24,25 +11,6 @@ pub struct GroupRule {
 pub struct Grants {
     pub admin: bool,
     pub projects: BTreeMap<String, BTreeSet<Role>>,
-}
-
-impl GroupRule {
-    pub fn validate(&self, field: &str) -> Result<(), prism_domain::ValidationError> {
-        if self.group.trim().is_empty() || self.group.chars().count() > 512 {
-            return Err(prism_domain::ValidationError::new(
-                format!("{field}.group"),
-                "must be 1 to 512 characters",
-            ));
-        }
-        match (&self.project, &self.role, self.admin) {
-            (Some(p), Some(_), false) => prism_domain::Name::parse(&format!("{field}.project"), p).map(|_| ()),
-            (None, None, true) => Ok(()),
-            _ => Err(prism_domain::ValidationError::new(
-                field,
-                "a rule grants either a role in a project (project and role) or admin (admin: true)",
-            )),
-        }
-    }
 }
 
 /// Group names compare without regard to case, as directories do.
@@ -92,17 +60,5 @@ mod tests {
         assert!(!g.projects.contains_key("blog"));
         assert!(grants(&["prism-admins".into()], &rules).admin);
         assert_eq!(grants(&[], &rules), Grants::default());
-    }
-
-    #[test]
-    fn rules_are_one_grant_each() {
-        assert!(rule("g", "shop", Role::Tester).validate("rules[0]").is_ok());
-        let both = GroupRule {
-            admin: true,
-            ..rule("g", "shop", Role::Tester)
-        };
-        assert_eq!(both.validate("rules[0]").unwrap_err().field, "rules[0]");
-        let bad_project = rule("g", "Not A Name", Role::Tester);
-        assert_eq!(bad_project.validate("rules[0]").unwrap_err().field, "rules[0].project");
     }
 }

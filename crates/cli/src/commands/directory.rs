@@ -9,8 +9,9 @@
 //! and names the one at fault (`rules[2].project`).
 
 use clap::Subcommand;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use prism_api::directory::GroupRules;
+use prism_domain::{GroupRule, Role};
+use serde_json::Value;
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
@@ -86,30 +87,16 @@ pub enum RulesCommand {
     },
 }
 
-/// One rule as the API gives it (`GroupRule`).
-#[derive(Debug, Deserialize)]
-struct Rule {
-    group: String,
-    #[serde(default)]
-    project: Option<String>,
-    #[serde(default)]
-    role: Option<String>,
-    #[serde(default)]
-    admin: bool,
-}
-
-impl Rule {
-    /// What the rule grants, for messages: `developer in shop` or `admin`.
-    fn grant(&self) -> String {
-        if self.admin {
-            "admin".into()
-        } else {
-            format!(
-                "{} in {}",
-                self.role.as_deref().unwrap_or("?"),
-                self.project.as_deref().unwrap_or("?")
-            )
-        }
+/// What a rule grants, for messages: `developer in shop` or `admin`.
+fn grant(rule: &GroupRule) -> String {
+    if rule.admin {
+        "admin".into()
+    } else {
+        format!(
+            "{} in {}",
+            rule.role.map_or("?", Role::as_str),
+            rule.project.as_deref().unwrap_or("?")
+        )
     }
 }
 
@@ -117,11 +104,6 @@ impl Rule {
 /// applies the rules.
 fn same_group(a: &str, b: &str) -> bool {
     a.to_lowercase() == b.to_lowercase()
-}
-
-#[derive(Debug, Deserialize)]
-struct Rules {
-    rules: Vec<Rule>,
 }
 
 pub async fn run(ctx: &Ctx, cmd: DirectoryCommand) -> CliResult<()> {
@@ -148,7 +130,7 @@ pub async fn run(ctx: &Ctx, cmd: DirectoryCommand) -> CliResult<()> {
     }
 }
 
-fn print_rules(list: Rules) {
+fn print_rules(list: GroupRules) {
     if list.rules.is_empty() {
         line("No group rules: directory users get no role.");
         return;
@@ -158,59 +140,56 @@ fn print_rules(list: Rules) {
         let role = if r.admin {
             "admin".to_owned()
         } else {
-            opt(r.role.as_deref())
+            opt(r.role.map(Role::as_str))
         };
         t.add_row(vec![r.group, opt(r.project.as_deref()), role]);
     }
     print_table(&t);
 }
 
-/// The rules as the server has them now: each as it came (to be put back
-/// unchanged), and read.
-async fn current(ctx: &Ctx) -> CliResult<Vec<(Value, Rule)>> {
-    let answer = ctx.client.get(&PATH, &[]).await?;
-    let raw: Vec<Value> = answer
-        .get("rules")
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or_else(|| CliError::unexpected("unexpected answer from the server: no \"rules\" list"))?;
-    raw.into_iter().map(|v| parse::<Rule>(&v).map(|r| (v, r))).collect()
+/// The rules as the server has them now.
+async fn current(ctx: &Ctx) -> CliResult<GroupRules> {
+    parse(&ctx.client.get(&PATH, &[]).await?)
 }
 
-async fn put(ctx: &Ctx, rules: Vec<Value>) -> CliResult<Value> {
-    ctx.client.put(&PATH, &json!({ "rules": rules })).await
+async fn put(ctx: &Ctx, rules: Vec<GroupRule>) -> CliResult<Value> {
+    ctx.client.put(&PATH, &GroupRules { rules }).await
 }
 
 /// `prism directory rules add --group G (--project P --role R | --admin)`
 async fn add(ctx: &Ctx, group: &str, project: Option<String>, role: Option<String>, admin: bool) -> CliResult<()> {
-    let new = if admin {
-        json!({"group": group, "admin": true})
-    } else {
-        json!({"group": group, "project": project, "role": role})
+    // clap lets only the three roles through.
+    let role = role
+        .map(|r| Role::parse("--role", &r))
+        .transpose()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let new_rule = GroupRule {
+        group: group.to_owned(),
+        project,
+        role,
+        admin,
     };
-    let new_rule: Rule = parse(&new)?;
-    let rules = current(ctx).await?;
-    let there = rules.iter().any(|(_, r)| {
+    let GroupRules { mut rules } = current(ctx).await?;
+    let there = rules.iter().any(|r| {
         same_group(&r.group, group) && r.admin == admin && r.project == new_rule.project && r.role == new_rule.role
     });
     if there {
         if ctx.json() {
-            print_json(&json!({ "rules": rules.into_iter().map(|(v, _)| v).collect::<Vec<_>>() }));
+            print_json(&serde_json::to_value(GroupRules { rules }).expect("rules serialise"));
         } else {
             line(format!(
                 "The group {group} gets {} already; nothing changed.",
-                new_rule.grant()
+                grant(&new_rule)
             ));
         }
         return Ok(());
     }
-    let mut values: Vec<Value> = rules.into_iter().map(|(v, _)| v).collect();
-    values.push(new);
-    let answer = put(ctx, values).await?;
-    super::show(ctx, &answer, |list: Rules| {
+    let added = grant(&new_rule);
+    rules.push(new_rule);
+    let answer = put(ctx, rules).await?;
+    super::show(ctx, &answer, |list: GroupRules| {
         line(format!(
-            "Added: the group {group} gets {} ({} rule(s) now).",
-            new_rule.grant(),
+            "Added: the group {group} gets {added} ({} rule(s) now).",
             list.rules.len()
         ));
     })
@@ -218,14 +197,13 @@ async fn add(ctx: &Ctx, group: &str, project: Option<String>, role: Option<Strin
 
 /// `prism directory rules remove --group G [--project P [--role R] | --admin]`
 async fn remove(ctx: &Ctx, group: &str, project: Option<&str>, role: Option<&str>, admin: bool) -> CliResult<()> {
-    let matches = |r: &Rule| {
+    let matches = |r: &GroupRule| {
         same_group(&r.group, group)
             && (!admin || r.admin)
             && project.is_none_or(|p| r.project.as_deref() == Some(p))
-            && role.is_none_or(|x| r.role.as_deref() == Some(x))
+            && role.is_none_or(|x| r.role.map(Role::as_str) == Some(x))
     };
-    let rules = current(ctx).await?;
-    let (gone, kept): (Vec<_>, Vec<_>) = rules.into_iter().partition(|(_, r)| matches(r));
+    let (gone, kept): (Vec<_>, Vec<_>) = current(ctx).await?.rules.into_iter().partition(|r| matches(r));
     if gone.is_empty() {
         let which = match (admin, project, role) {
             (true, _, _) => " granting admin".to_owned(),
@@ -237,9 +215,9 @@ async fn remove(ctx: &Ctx, group: &str, project: Option<&str>, role: Option<&str
             "no group rule for {group}{which}: nothing removed (`prism directory rules` lists them)"
         )));
     }
-    let answer = put(ctx, kept.into_iter().map(|(v, _)| v).collect()).await?;
-    super::show(ctx, &answer, |list: Rules| {
-        let what: Vec<String> = gone.iter().map(|(_, r)| r.grant()).collect();
+    let answer = put(ctx, kept).await?;
+    super::show(ctx, &answer, |list: GroupRules| {
+        let what: Vec<String> = gone.iter().map(grant).collect();
         line(format!(
             "Removed {} rule(s) of the group {group}: {} ({} rule(s) left).",
             gone.len(),
@@ -262,7 +240,7 @@ async fn set(ctx: &Ctx, file: &str) -> CliResult<()> {
         )));
     }
     let answer = ctx.client.put(&PATH, &body).await?;
-    super::show(ctx, &answer, |list: Rules| {
+    super::show(ctx, &answer, |list: GroupRules| {
         line(format!("Set {} group rule(s):", list.rules.len()));
         print_rules(list);
     })

@@ -3,9 +3,9 @@
 //! or blue-green rollout (promote, pause, resume, abort).
 
 use clap::Subcommand;
-use prism_api::rollouts::RolloutCommandRequest;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use prism_api::rollouts::{RolloutCommandRequest, RolloutSetting};
+use prism_domain::rollout_strategy::{CanaryStep, Strategy};
+use serde_json::Value;
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
@@ -77,14 +77,6 @@ pub struct Steer {
     pub reason: String,
 }
 
-#[derive(Deserialize)]
-struct Setting {
-    application: String,
-    environment: String,
-    strategy: Value,
-    prometheus: bool,
-}
-
 pub async fn run(ctx: &Ctx, cmd: RolloutCommand) -> CliResult<()> {
     match cmd {
         RolloutCommand::Show { app, environment } => {
@@ -107,12 +99,24 @@ pub async fn run(ctx: &Ctx, cmd: RolloutCommand) -> CliResult<()> {
             file,
         } => {
             let strategy = match (rolling, canary, blue_green, file) {
-                (true, ..) => json!({"type": "rolling"}),
-                (_, Some(weights), ..) => json!({"type": "canary", "steps": weights.iter().map(|w| json!({
-                    "weight": w, "pause_seconds": pause_seconds.unwrap_or(0), "manual": manual,
-                })).collect::<Vec<_>>()}),
-                (_, _, true, _) => json!({"type": "blue-green", "preview": preview, "manual": manual,
-                    "scale_down_delay_seconds": keep_seconds.unwrap_or(300)}),
+                (true, ..) => to_json(Strategy::Rolling),
+                (_, Some(weights), ..) => to_json(Strategy::Canary {
+                    steps: weights
+                        .into_iter()
+                        .map(|weight| CanaryStep {
+                            weight,
+                            pause_seconds: pause_seconds.unwrap_or(0),
+                            manual,
+                            gates: vec![],
+                        })
+                        .collect(),
+                }),
+                (_, _, true, _) => to_json(Strategy::BlueGreen {
+                    preview,
+                    gates: vec![],
+                    manual,
+                    scale_down_delay_seconds: keep_seconds.unwrap_or(300),
+                }),
                 (_, _, _, Some(path)) => serde_json::from_str(&read_file(&path, "strategy")?)
                     .map_err(|e| CliError::usage(format!("{path}: not JSON: {e}")))?,
                 _ => {
@@ -135,6 +139,13 @@ pub async fn run(ctx: &Ctx, cmd: RolloutCommand) -> CliResult<()> {
         RolloutCommand::Resume(s) => steer(ctx, "resume", s).await,
         RolloutCommand::Abort(s) => steer(ctx, "abort", s).await,
     }
+}
+
+/// A strategy as JSON: the body `set` sends from the flags (a file's goes as
+/// written, for the server to check and name the field at fault), and what
+/// [`describe`] reads.
+fn to_json(strategy: Strategy) -> Value {
+    serde_json::to_value(strategy).expect("a strategy serialises")
 }
 
 async fn steer(ctx: &Ctx, action: &str, s: Steer) -> CliResult<()> {
@@ -197,11 +208,11 @@ pub fn describe(strategy: &Value) -> String {
     }
 }
 
-fn print_setting(s: Setting) {
+fn print_setting(s: RolloutSetting) {
     print_fields(&[
         ("Application", s.application),
         ("Environment", s.environment),
-        ("Strategy", describe(&s.strategy)),
+        ("Strategy", describe(&to_json(s.strategy))),
         ("Prometheus", yes_no(s.prometheus)),
     ]);
 }

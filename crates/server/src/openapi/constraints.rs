@@ -90,8 +90,16 @@ fn body_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("CreateUser", "password", json!({"minLength": 10, "maxLength": 1024})),
         ("UpdateUser", "password", json!({"minLength": 10, "maxLength": 1024})),
         // ops::users::display_name
-        ("CreateUser", "display_name", json!({"maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"})),
-        ("UpdateUser", "display_name", json!({"maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"})),
+        (
+            "CreateUser",
+            "display_name",
+            json!({"maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"}),
+        ),
+        (
+            "UpdateUser",
+            "display_name",
+            json!({"maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"}),
+        ),
         // ops::deploys::review
         ("Review", "decision", words(&["approve", "reject"])),
         // ops::notifications::language

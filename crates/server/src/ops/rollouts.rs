@@ -3,7 +3,7 @@
 //! (promote, pause, resume, abort: the environment's deploy roles), and
 //! registering a cluster's Prometheus for metric gates (admins).
 
-use prism_api::rollouts::{PrometheusRequest, PrometheusSetting, RolloutCommandRequest};
+use prism_api::rollouts::{PrometheusRequest, PrometheusSetting, RolloutCommandRequest, RolloutSetting};
 use prism_kube::progressive::progress::{Command, Progress};
 use prism_kube::progressive::strategy::Strategy;
 use prism_store::rollouts::{self, PrometheusRow};
@@ -14,16 +14,6 @@ use serde_json::json;
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
 use prism_domain::DeployState;
-
-/// An application's strategy in one environment (rolling unless chosen).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct RolloutSetting {
-    pub application: String,
-    pub environment: String,
-    pub strategy: Strategy,
-    /// Whether the environment's cluster has a Prometheus for metric gates.
-    pub prometheus: bool,
-}
 
 pub async fn get_strategy(ctx: &Ctx, caller: &Caller, app: &str, env: &str) -> OpResult<RolloutSetting> {
     let mut c = ctx.store.conn().await?;

@@ -3,21 +3,13 @@
 
 use axum::extract::State;
 use axum::Json;
-use prism_identity::GroupRule;
-use serde::{Deserialize, Serialize};
+use prism_api::directory::GroupRules;
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::ApiJson;
 use crate::ops::directory as op;
 use crate::state::AppState;
-
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GroupRules {
-    /// In order; each grants a role in a project (`project`, `role`) or admin (`admin: true`).
-    pub rules: Vec<GroupRule>,
-}
 
 #[utoipa::path(get, path = "/api/v1/directory/group-rules", tag = "directory",
     responses((status = 200, body = GroupRules), (status = "4XX", body = crate::error::ErrorBody)))]

@@ -5,13 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use prism_api::deploys::Deploy;
-use prism_api::rollouts::{PrometheusRequest, PrometheusSetting, RolloutCommandRequest};
+use prism_api::rollouts::{PrometheusRequest, PrometheusSetting, RolloutCommandRequest, RolloutSetting};
 use prism_kube::progressive::strategy::Strategy;
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::{ApiJson, OptionalJson};
-use crate::ops::rollouts::{self as op, RolloutSetting};
+use crate::ops::rollouts as op;
 use crate::state::AppState;
 use crate::wire::ToApi;
 
