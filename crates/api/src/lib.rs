@@ -29,3 +29,4 @@ pub mod stacks;
 pub mod templates;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;

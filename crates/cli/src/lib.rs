@@ -10,7 +10,6 @@ mod config;
 mod context;
 mod error;
 mod input;
-mod model;
 mod output;
 mod sse;
 

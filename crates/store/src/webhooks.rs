@@ -4,11 +4,10 @@
 //! made releases (one per application, ref and commit). The signature
 //! checks and the rules live in `prism_webhooks`; this module only stores.
 
-use serde::Serialize;
 use sqlx::AnyConnection;
 
 use crate::error::unique;
-use crate::{now_ms, ser_flag, Result, StoreError};
+use crate::{now_ms, Result, StoreError};
 
 /// Which kind of webhook a row-level call means: an application's own, or
 /// its project's (one URL for every repository of the project).
@@ -84,24 +83,18 @@ async fn actor_user(c: &mut AnyConnection, name: &str, display: &str) -> Result<
         .await?)
 }
 
-#[derive(Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct Webhook {
-    #[serde(skip)]
     pub id: i64,
-    #[serde(skip)]
     pub app_id: i64,
     pub application: String,
     /// The random part of the URL the forge posts to.
     pub public_id: String,
     /// github, gitea or gitlab.
     pub forge: String,
-    #[serde(skip)]
     pub secret_enc: Vec<u8>,
-    /// The release rules as JSON (see the server's `ReleaseRules`).
-    #[serde(skip)]
+    /// The release rules as JSON (`prism_domain::ReleaseRules`).
     pub rules: String,
-    #[serde(serialize_with = "ser_flag")]
-    #[schema(value_type = bool)]
     pub enabled: i64,
     pub created_by: String,
     pub created_at: i64,
@@ -230,9 +223,8 @@ pub async fn delete(c: &mut AnyConnection, hooks: Hooks, id: i64) -> Result<()> 
 }
 
 /// One delivery as received and what came of it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Delivery {
-    #[serde(skip)]
     pub id: i64,
     /// The forge's delivery id (absent when it sent none).
     pub delivery_id: Option<String>,
@@ -243,17 +235,8 @@ pub struct Delivery {
     pub outcome: String,
     pub detail: String,
     /// The release it created.
-    #[schema(value_type = Option<String>)]
-    #[serde(serialize_with = "ser_release")]
     pub release_id: Option<i64>,
     pub received_at: i64,
-}
-
-fn ser_release<S: serde::Serializer>(v: &Option<i64>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    match v {
-        Some(id) => s.serialize_str(&prism_domain::ReleaseId::from_seq(*id).to_string()),
-        None => s.serialize_none(),
-    }
 }
 
 pub struct NewDelivery<'a> {
@@ -398,23 +381,17 @@ pub async fn release_for_push(
 }
 
 /// A project's webhook: one URL for every repository of the project.
-#[derive(Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct ProjectWebhook {
-    #[serde(skip)]
     pub id: i64,
-    #[serde(skip)]
     pub project_id: i64,
     pub project: String,
     /// The random part of the URL the forge posts to.
     pub public_id: String,
     /// github, gitea or gitlab.
     pub forge: String,
-    #[serde(skip)]
     pub secret_enc: Vec<u8>,
-    #[serde(skip)]
     pub rules: String,
-    #[serde(serialize_with = "ser_flag")]
-    #[schema(value_type = bool)]
     pub enabled: i64,
     pub created_by: String,
     pub created_at: i64,

@@ -3,7 +3,8 @@
 use prism_domain::GitRef;
 use serde_json::Value;
 
-use crate::verify::{forge_of, Forge, Headers};
+use crate::verify::{forge_of, Headers};
+use crate::Forge;
 
 /// What a push says, the same for every forge.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,33 +3,8 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use prism_domain::Forge;
 use sha2::{Digest, Sha256};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Forge {
-    Github,
-    Gitea,
-    Gitlab,
-}
-
-impl Forge {
-    pub const ALL: [Forge; 3] = [Forge::Github, Forge::Gitea, Forge::Gitlab];
-
-    /// The name as stored and as the API writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Forge::Github => "github",
-            Forge::Gitea => "gitea",
-            Forge::Gitlab => "gitlab",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Forge> {
-        Forge::ALL.into_iter().find(|f| f.as_str() == s)
-    }
-}
 
 /// The request headers a verification needs (names lowercase).
 pub trait Headers {

@@ -4,12 +4,13 @@
 use clap::Subcommand;
 use prism_api::applications::{Application, CreateApplication, EnvSettings, PutSettings, UpdateApplication};
 use prism_api::board::{BoardCell, HoldRequest};
-use serde_json::json;
+use prism_api::webhooks::{Delivery, ProjectApplication, ProjectWebhookView, RotateWebhook, WebhookView};
+use prism_domain::ReleaseRules;
+use serde_json::{json, Value};
 
 use crate::context::{Ctx, GlobalArgs};
 use crate::error::{CliError, CliResult};
-use crate::model::Webhook;
-use crate::output::{list_table, parse, print_fields, print_table, time, yes_no};
+use crate::output::{list_table, parse, print_fields, print_json, print_table, time, yes_no};
 
 #[derive(Debug, clap::Args)]
 pub struct AppArgs {
@@ -181,17 +182,22 @@ pub(super) async fn webhook(ctx: &Ctx, collection: &str, cmd: WebhookCommand) ->
             no_build,
             secret_stdin,
         } => {
-            let mut body =
-                json!({"forge": forge, "release_rules": {"branches": branches, "tags": tags, "build": !no_build}});
+            // The forge goes as given: the server names the ones it knows.
+            let rules = ReleaseRules {
+                branches,
+                tags,
+                build: !no_build,
+            };
+            let mut body = json!({"forge": forge, "release_rules": rules});
             if secret_stdin {
                 body["secret"] = json!(crate::input::secret_from_stdin("secret")?);
             }
             let answer = ctx.client.post(&[collection, &name, "webhook"], &body).await?;
-            super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
+            show_webhook(ctx, &server, collection, &answer)
         }
         WebhookCommand::Show { name } => {
             let answer = ctx.client.get(&[collection, &name, "webhook"], &[]).await?;
-            super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
+            show_webhook(ctx, &server, collection, &answer)
         }
         WebhookCommand::Update {
             name,
@@ -208,8 +214,8 @@ pub(super) async fn webhook(ctx: &Ctx, collection: &str, cmd: WebhookCommand) ->
             }
             if !branches.is_empty() || !tags.is_empty() || build.is_some() {
                 // The rules are replaced as a whole: start from the current ones.
-                let current: Webhook = parse(&ctx.client.get(&[collection, &name, "webhook"], &[]).await?)?;
-                let mut rules = current.release_rules;
+                let current = ctx.client.get(&[collection, &name, "webhook"], &[]).await?;
+                let mut rules = Shown::read(collection, &current)?.release_rules;
                 if !branches.is_empty() {
                     rules.branches = branches;
                 }
@@ -219,7 +225,7 @@ pub(super) async fn webhook(ctx: &Ctx, collection: &str, cmd: WebhookCommand) ->
                 if let Some(b) = build {
                     rules.build = b;
                 }
-                body["release_rules"] = json!({"branches": rules.branches, "tags": rules.tags, "build": rules.build});
+                body["release_rules"] = json!(rules);
             }
             if enable || disable {
                 body["enabled"] = json!(enable);
@@ -230,18 +236,21 @@ pub(super) async fn webhook(ctx: &Ctx, collection: &str, cmd: WebhookCommand) ->
                 ));
             }
             let answer = ctx.client.patch(&[collection, &name, "webhook"], &body).await?;
-            super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
+            show_webhook(ctx, &server, collection, &answer)
         }
         WebhookCommand::Rotate { name, secret_stdin } => {
-            let mut body = json!({});
-            if secret_stdin {
-                body["secret"] = json!(crate::input::secret_from_stdin("secret")?);
-            }
+            let body = RotateWebhook {
+                secret: if secret_stdin {
+                    Some(crate::input::secret_from_stdin("secret")?)
+                } else {
+                    None
+                },
+            };
             let answer = ctx
                 .client
                 .post(&[collection, &name, "webhook", "rotate"], &body)
                 .await?;
-            super::show(ctx, &answer, |w: Webhook| print_webhook(&server, w))
+            show_webhook(ctx, &server, collection, &answer)
         }
         WebhookCommand::Delete { name } => {
             let answer = ctx.client.delete(&[collection, &name, "webhook"], &[]).await?;
@@ -251,7 +260,63 @@ pub(super) async fn webhook(ctx: &Ctx, collection: &str, cmd: WebhookCommand) ->
     }
 }
 
-fn print_webhook(server: &str, w: Webhook) {
+/// What the table shows of a webhook, an application's or a project's.
+struct Shown {
+    path: String,
+    forge: String,
+    enabled: bool,
+    release_rules: ReleaseRules,
+    secret_set_at: i64,
+    deliveries: Vec<Delivery>,
+    /// A project's webhook: the applications a push can release.
+    applications: Vec<ProjectApplication>,
+    /// Only in the answer that set it.
+    secret: Option<String>,
+}
+
+impl Shown {
+    /// The answer read as the collection's webhook (`WebhookView` or
+    /// `ProjectWebhookView`, with the secret when it was just set).
+    fn read(collection: &str, answer: &Value) -> CliResult<Shown> {
+        let secret = answer.get("secret").and_then(Value::as_str).map(str::to_owned);
+        Ok(if collection == "projects" {
+            let v: ProjectWebhookView = parse(answer)?;
+            Shown {
+                path: v.path,
+                forge: v.webhook.forge,
+                enabled: v.webhook.enabled,
+                release_rules: v.release_rules,
+                secret_set_at: v.webhook.secret_set_at,
+                deliveries: v.deliveries,
+                applications: v.applications,
+                secret,
+            }
+        } else {
+            let v: WebhookView = parse(answer)?;
+            Shown {
+                path: v.path,
+                forge: v.webhook.forge,
+                enabled: v.webhook.enabled,
+                release_rules: v.release_rules,
+                secret_set_at: v.webhook.secret_set_at,
+                deliveries: v.deliveries,
+                applications: vec![],
+                secret,
+            }
+        })
+    }
+}
+
+fn show_webhook(ctx: &Ctx, server: &str, collection: &str, answer: &Value) -> CliResult<()> {
+    if ctx.json() {
+        print_json(answer);
+    } else {
+        print_webhook(server, Shown::read(collection, answer)?);
+    }
+    Ok(())
+}
+
+fn print_webhook(server: &str, w: Shown) {
     let mut fields = vec![
         ("URL", format!("{server}{}", w.path)),
         ("Forge", w.forge),

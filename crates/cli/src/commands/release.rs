@@ -88,7 +88,7 @@ pub enum ReleaseCommand {
         #[command(flatten)]
         step: Step,
         #[command(flatten)]
-        outcome: Outcome,
+        outcome: Verdict,
         /// The commit that was built (7 to 64 hex digits)
         #[arg(long, conflicts_with = "failed")]
         commit_sha: Option<String>,
@@ -104,7 +104,7 @@ pub enum ReleaseCommand {
         #[command(flatten)]
         step: Step,
         #[command(flatten)]
-        outcome: Outcome,
+        outcome: Verdict,
     },
 }
 
@@ -118,9 +118,11 @@ pub struct Step {
     note: String,
 }
 
+/// Whether a build or deploy worked (named apart from prism-api's webhook
+/// `Outcome`, which the CLI does not copy).
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = false)]
-pub struct Outcome {
+pub struct Verdict {
     /// It worked
     #[arg(long)]
     succeeded: bool,

@@ -114,7 +114,7 @@ fn body_rules() -> Vec<(&'static str, &'static str, Value)> {
         // ops::webhooks::check_secret
         ("CreateWebhook", "secret", no_space(16, 512)),
         ("RotateWebhook", "secret", no_space(16, 512)),
-        // prism_webhooks::ReleaseRules::validate
+        // prism_domain::ReleaseRules::validate
         ("ReleaseRules", "branches", json!({"maxItems": 50})),
         ("ReleaseRules", "tags", json!({"maxItems": 50})),
         ("ReleaseRules", "branches[]", no_space(1, 200)),

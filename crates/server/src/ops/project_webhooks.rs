@@ -11,67 +11,24 @@
 
 use std::collections::HashMap;
 
+use prism_api::webhooks::{
+    ApplicationReceipt, CreateWebhook, Outcome, ProjectApplication, ProjectReceipt, ProjectWebhookSecret,
+    ProjectWebhookView, RotateWebhook, UpdateWebhook,
+};
 use prism_store::audit::Origin;
 use prism_store::projects::Project;
-use prism_store::webhooks::{self as store, Delivery, Hooks, NewDelivery, NewProjectWebhook, ProjectWebhook};
+use prism_store::webhooks::{self as store, Hooks, NewDelivery, NewProjectWebhook, ProjectWebhook};
 use prism_store::{apps, audit, Tx};
 use prism_webhooks::{Forge, PushEvent, ReleaseRules};
-use serde::Serialize;
 use serde_json::json;
 
 use super::webhooks::{
     check_secret, forge_of_row, generate_public_id, generate_secret, open_sealed, refused, release_push, rules_detail,
-    verified, CreateWebhook, Creator, Decided, Outcome, Parsed, Receipt, Refusal, RotateWebhook, Target, UpdateWebhook,
-    Verified, KEEP_DELIVERIES_MS, RECENT,
+    verified, Creator, Decided, Parsed, Refusal, Target, Verified, KEEP_DELIVERIES_MS, RECENT,
 };
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
-
-/// A project's webhook as shown to those who configure it (never its secret).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ProjectWebhookView {
-    #[serde(flatten)]
-    pub webhook: ProjectWebhook,
-    pub release_rules: ReleaseRules,
-    /// Where the forge posts, e.g. `https://prism.example.com/hooks/git-project/shop/3f9a...`.
-    pub path: String,
-    /// The project's applications and the repository each is released from:
-    /// a push releases those whose repository it is.
-    pub applications: Vec<ProjectApplication>,
-    /// The newest deliveries first.
-    pub deliveries: Vec<Delivery>,
-}
-
-#[derive(Clone, Serialize, utoipa::ToSchema)]
-pub struct ProjectApplication {
-    pub name: String,
-    pub git_url: String,
-}
-
-/// A project webhook with the secret just set: the only time it is shown.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ProjectWebhookSecret {
-    #[serde(flatten)]
-    pub view: ProjectWebhookView,
-    /// Paste it into the forge's webhook form now: it is not shown again.
-    pub secret: String,
-}
-
-/// What a delivery to a project's webhook did, per application it matched.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProjectReceipt {
-    /// `created` when it released any application.
-    pub outcome: Outcome,
-    pub message: String,
-    pub applications: Vec<ApplicationReceipt>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ApplicationReceipt {
-    pub application: String,
-    #[serde(flatten)]
-    pub receipt: Receipt,
-}
+use crate::wire::ToApi;
 
 fn parse_rules(w: &ProjectWebhook) -> OpResult<ReleaseRules> {
     serde_json::from_str(&w.rules)
@@ -89,8 +46,8 @@ async fn view(c: &mut prism_store::AnyConnection, w: ProjectWebhook) -> OpResult
         release_rules: parse_rules(&w)?,
         path: path_of(&w),
         applications,
-        deliveries,
-        webhook: w,
+        deliveries: deliveries.to_api(),
+        webhook: w.to_api(),
     })
 }
 

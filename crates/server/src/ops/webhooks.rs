@@ -25,19 +25,20 @@
 
 use std::collections::HashMap;
 
+use prism_api::webhooks::{CreateWebhook, Outcome, Receipt, RotateWebhook, UpdateWebhook, WebhookSecret, WebhookView};
 use prism_domain::{GitRef, ReleaseId};
 use prism_store::audit::Origin;
 use prism_store::releases::{self, BuildInfo};
-use prism_store::webhooks::{self as store, Delivery, Hooks, NewDelivery, NewWebhook, Webhook};
+use prism_store::webhooks::{self as store, Hooks, NewDelivery, NewWebhook, Webhook};
 use prism_store::{apps, audit, Tx};
 use prism_webhooks::{EventError, Forge, PushEvent, ReleaseRules, VerifyError};
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::transitions::Who;
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
+use crate::wire::ToApi;
 
 /// Deliveries kept per webhook for the replay check and the panel.
 pub(super) const KEEP_DELIVERIES_MS: i64 = 90 * 24 * 3600 * 1000;
@@ -45,62 +46,6 @@ pub(super) const KEEP_DELIVERIES_MS: i64 = 90 * 24 * 3600 * 1000;
 pub(super) const RECENT: i64 = 20;
 /// GitLab's signed deliveries older or newer than this are refused.
 const SIGNED_TOLERANCE_MS: i64 = 5 * 60 * 1000;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateWebhook {
-    /// The forge that sends the pushes: github, gitea (also Forgejo) or gitlab.
-    pub forge: Forge,
-    /// Which branches and tags make releases; none given, none made.
-    #[serde(default)]
-    pub release_rules: ReleaseRules,
-    /// Your own secret, e.g. GitLab's signing token (`whsec_...`); omit it
-    /// and Prism generates one. Shown once in the answer, never again.
-    pub secret: Option<String>,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateWebhook {
-    pub forge: Option<Forge>,
-    pub release_rules: Option<ReleaseRules>,
-    pub enabled: Option<bool>,
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateWebhook {
-    /// The new secret (omit to have Prism generate one).
-    pub secret: Option<String>,
-}
-
-/// An application's webhook as shown to those who configure it (never its secret).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct WebhookView {
-    #[serde(flatten)]
-    pub webhook: Webhook,
-    pub release_rules: ReleaseRules,
-    /// Where the forge posts: prefix it with Prism's address, e.g.
-    /// `https://prism.example.com/hooks/git/web/3f9a...`.
-    pub path: String,
-    /// The newest deliveries first.
-    pub deliveries: Vec<Delivery>,
-}
-
-/// A webhook with the secret just set: the only time it is shown.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct WebhookSecret {
-    #[serde(flatten)]
-    pub view: WebhookView,
-    /// Paste it into the forge's webhook form now: it is not shown again.
-    pub secret: String,
-}
 
 pub(super) fn generate_secret() -> String {
     let mut b = [0u8; 32];
@@ -158,8 +103,8 @@ async fn view(c: &mut prism_store::AnyConnection, w: Webhook) -> OpResult<Webhoo
     Ok(WebhookView {
         release_rules: parse_rules(&w)?,
         path: path_of(&w),
-        deliveries,
-        webhook: w,
+        deliveries: deliveries.to_api(),
+        webhook: w.to_api(),
     })
 }
 
@@ -369,59 +314,14 @@ pub struct Incoming<'a> {
     pub address: &'a str,
 }
 
-/// What became of a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Created,
-    Duplicate,
-    AlreadyReleased,
-    NoRule,
-    IgnoredEvent,
-    DeletedRef,
-    Disabled,
-    /// A project's webhook: no application of the project has this repository.
-    NoApplication,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Created => "created",
-            Outcome::Duplicate => "duplicate",
-            Outcome::AlreadyReleased => "already_released",
-            Outcome::NoRule => "no_rule",
-            Outcome::IgnoredEvent => "ignored_event",
-            Outcome::DeletedRef => "deleted_ref",
-            Outcome::Disabled => "disabled",
-            Outcome::NoApplication => "no_application",
-        }
-    }
-}
-
-/// The answer to the forge.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Receipt {
-    pub outcome: Outcome,
-    pub message: String,
-    /// The release created (or the one that exists for this ref and commit).
-    #[schema(value_type = Option<String>)]
-    pub release: Option<ReleaseId>,
-    /// The build started with it.
-    pub build: Option<i64>,
-    /// Why the release was not built (its build settings are incomplete).
-    pub build_error: Option<String>,
-}
-
-impl Receipt {
-    fn plain(outcome: Outcome, message: impl Into<String>) -> Self {
-        Receipt {
-            outcome,
-            message: message.into(),
-            release: None,
-            build: None,
-            build_error: None,
-        }
+/// A receipt with nothing released.
+pub(super) fn plain(outcome: Outcome, message: impl Into<String>) -> Receipt {
+    Receipt {
+        outcome,
+        message: message.into(),
+        release: None,
+        build: None,
+        build_error: None,
     }
 }
 
@@ -467,7 +367,7 @@ pub async fn receive(ctx: &Ctx, inc: Incoming<'_>) -> OpResult<Receipt> {
     )
     .await?
     else {
-        return Ok(Receipt::plain(
+        return Ok(plain(
             Outcome::Duplicate,
             format!("delivery {} was received before; ignored", delivery.unwrap_or_default()),
         ));
@@ -482,8 +382,8 @@ pub async fn receive(ctx: &Ctx, inc: Incoming<'_>) -> OpResult<Receipt> {
                 return record_lost_race(ctx, &w, delivery.as_deref(), &event, p).await;
             }
         },
-        Parsed::Deleted(r) => Receipt::plain(Outcome::DeletedRef, format!("{r} was deleted; nothing to release")),
-        Parsed::Other => Receipt::plain(
+        Parsed::Deleted(r) => plain(Outcome::DeletedRef, format!("{r} was deleted; nothing to release")),
+        Parsed::Other => plain(
             Outcome::IgnoredEvent,
             format!("event {event:?} is not a push; acknowledged and ignored"),
         ),
@@ -601,7 +501,7 @@ async fn decide(
     delivery: Option<&str>,
 ) -> OpResult<Decided> {
     if w.enabled == 0 {
-        return Ok(Decided::Receipt(Receipt::plain(
+        return Ok(Decided::Receipt(plain(
             Outcome::Disabled,
             "the webhook is disabled; nothing released",
         )));
@@ -648,8 +548,8 @@ pub(super) async fn release_push(
     delivery: Option<&str>,
 ) -> OpResult<Decided> {
     let kind = if p.is_tag { "tag" } else { "branch" };
-    if !t.rules.matches(p) {
-        return Ok(Decided::Receipt(Receipt::plain(
+    if !t.rules.matches(p.is_tag, p.name.as_str()) {
+        return Ok(Decided::Receipt(plain(
             Outcome::NoRule,
             format!("no rule of {} releases {kind} {}", t.application, p.name),
         )));
@@ -658,7 +558,7 @@ pub(super) async fn release_push(
         let r = ReleaseId::from_seq(existing);
         return Ok(Decided::Receipt(Receipt {
             release: Some(r),
-            ..Receipt::plain(
+            ..plain(
                 Outcome::AlreadyReleased,
                 format!("{kind} {} at {} has release {r} already", p.name, p.commit),
             )
@@ -702,7 +602,7 @@ pub(super) async fn release_push(
     .await?;
     let mut receipt = Receipt {
         release: Some(rel.id),
-        ..Receipt::plain(
+        ..plain(
             Outcome::Created,
             format!("release {} of {kind} {} at {}", rel.id, p.name, p.commit),
         )
@@ -765,6 +665,6 @@ async fn record_lost_race(
     };
     Ok(Receipt {
         release: existing.map(ReleaseId::from_seq),
-        ..Receipt::plain(outcome, "this push was released by a concurrent delivery")
+        ..plain(outcome, "this push was released by a concurrent delivery")
     })
 }

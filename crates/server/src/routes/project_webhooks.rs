@@ -5,15 +5,15 @@
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use prism_api::webhooks::{
+    CreateWebhook, Outcome, ProjectReceipt, ProjectWebhookSecret, ProjectWebhookView, RotateWebhook, UpdateWebhook,
+};
 
 use crate::auth::caller::Address;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::json::{ApiJson, OptionalJson};
-use crate::ops::project_webhooks::{
-    self as op, ProjectIncoming, ProjectReceipt, ProjectWebhookSecret, ProjectWebhookView,
-};
-use crate::ops::webhooks::{CreateWebhook, Outcome, RotateWebhook, UpdateWebhook};
+use crate::ops::project_webhooks::{self as op, ProjectIncoming};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/api/v1/projects/{name}/webhook", tag = "webhooks",

@@ -8,14 +8,13 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use prism_api::webhooks::{CreateWebhook, Outcome, Receipt, RotateWebhook, UpdateWebhook, WebhookSecret, WebhookView};
 
 use crate::auth::caller::Address;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{ApiJson, OptionalJson};
-use crate::ops::webhooks::{
-    self as op, CreateWebhook, Incoming, Outcome, Receipt, RotateWebhook, UpdateWebhook, WebhookSecret, WebhookView,
-};
+use crate::ops::webhooks::{self as op, Incoming};
 use crate::state::AppState;
 
 /// The largest delivery accepted (forges send a push's last commits, with

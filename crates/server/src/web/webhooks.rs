@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
+use prism_api::webhooks::{CreateWebhook, RotateWebhook, UpdateWebhook};
 use prism_webhooks::{Forge, ReleaseRules};
 use serde::Deserialize;
 
@@ -16,7 +17,7 @@ use super::error::WebResult;
 use super::render::page as render;
 use super::session::{Posted, Web};
 use crate::ops::project_webhooks as project_op;
-use crate::ops::webhooks::{self as op, CreateWebhook, RotateWebhook, UpdateWebhook};
+use crate::ops::webhooks as op;
 use crate::ops::OpError;
 use crate::state::AppState;
 

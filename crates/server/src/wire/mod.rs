@@ -24,6 +24,7 @@ mod stacks;
 mod templates;
 mod tokens;
 mod users;
+mod webhooks;
 
 /// The API shape of a store row (or of a list or option of them).
 pub trait ToApi {

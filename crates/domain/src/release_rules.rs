@@ -1,8 +1,10 @@
 //! Which pushes make releases: branch and tag patterns per application.
+//! Pure, so the REST API's types (prism-api) and the webhook receiver
+//! (prism-webhooks) share them.
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::PushEvent;
+use crate::ValidationError;
 
 /// An application's rules. A pattern is a name where `*` matches any run of
 /// characters (`release/*`, `v*`); no rule, no release.
@@ -23,22 +25,20 @@ fn yes() -> bool {
 }
 
 impl ReleaseRules {
-    pub fn matches(&self, e: &PushEvent) -> bool {
-        let patterns = if e.is_tag { &self.tags } else { &self.branches };
-        patterns.iter().any(|p| glob_match(p, e.name.as_str()))
+    /// Whether a push of the branch (or tag) `name` makes a release.
+    pub fn matches(&self, is_tag: bool, name: &str) -> bool {
+        let patterns = if is_tag { &self.tags } else { &self.branches };
+        patterns.iter().any(|p| glob_match(p, name))
     }
 
-    pub fn validate(&self, field: &str) -> Result<(), prism_domain::ValidationError> {
+    pub fn validate(&self, field: &str) -> Result<(), ValidationError> {
         for (kind, list) in [("branches", &self.branches), ("tags", &self.tags)] {
             if list.len() > 50 {
-                return Err(prism_domain::ValidationError::new(
-                    format!("{field}.{kind}"),
-                    "at most 50 patterns",
-                ));
+                return Err(ValidationError::new(format!("{field}.{kind}"), "at most 50 patterns"));
             }
             for (i, p) in list.iter().enumerate() {
                 if p.is_empty() || p.chars().count() > 200 || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(prism_domain::ValidationError::new(
+                    return Err(ValidationError::new(
                         format!("{field}.{kind}[{i}]"),
                         "must be 1 to 200 characters without spaces",
                     ));
@@ -80,20 +80,6 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn push(name: &str, is_tag: bool) -> PushEvent {
-        PushEvent {
-            forge: crate::Forge::Github,
-            delivery: None,
-            full_ref: String::new(),
-            name: prism_domain::GitRef::parse("ref", name).unwrap(),
-            is_tag,
-            commit: "0".repeat(40),
-            message: String::new(),
-            pusher: String::new(),
-            repository_urls: vec![],
-        }
-    }
-
     #[test]
     fn branches_and_tags_have_their_own_patterns() {
         let rules = ReleaseRules {
@@ -101,13 +87,13 @@ mod tests {
             tags: vec!["v*".into()],
             build: true,
         };
-        assert!(rules.matches(&push("main", false)));
-        assert!(rules.matches(&push("release/7", false)));
-        assert!(!rules.matches(&push("feature/x", false)));
-        assert!(rules.matches(&push("v1.0", true)));
+        assert!(rules.matches(false, "main"));
+        assert!(rules.matches(false, "release/7"));
+        assert!(!rules.matches(false, "feature/x"));
+        assert!(rules.matches(true, "v1.0"));
         // A tag named like a branch pattern is not a branch.
-        assert!(!rules.matches(&push("main", true)));
-        assert!(!ReleaseRules::default().matches(&push("main", false)));
+        assert!(!rules.matches(true, "main"));
+        assert!(!ReleaseRules::default().matches(false, "main"));
         let bad = ReleaseRules {
             branches: vec!["ma in".into()],
             ..ReleaseRules::default()
