@@ -1,25 +1,8 @@
 //! Notification channels, projects' subscriptions to them, and the delivery log.
 
-use prism_domain::words;
 use serde::{Deserialize, Serialize};
 
-words! {
-    /// The receivers Prism can talk to (word for word `prism_notify`'s).
-    pub enum ChannelKind {
-        /// Any HTTPS endpoint: JSON body, HMAC-SHA256 signature header.
-        Webhook => "webhook",
-        /// A Slack incoming webhook.
-        Slack => "slack",
-        /// A DingTalk (钉钉) custom robot, optionally signed.
-        Dingtalk => "dingtalk",
-        /// A Feishu/Lark (飞书) custom bot, optionally signed.
-        Feishu => "feishu",
-        /// A WeCom (企业微信) group robot.
-        Wecom => "wecom",
-        /// E-mail over SMTP.
-        Email => "email",
-    }
-}
+pub use prism_domain::ChannelKind;
 
 /// A project's subscription of one channel.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

@@ -2,25 +2,7 @@
 //! password) is sealed at rest by the server and only ever handed to
 //! [`crate::deliver`]; `Debug` never shows it.
 
-use prism_domain::words;
-
-words! {
-    /// The receivers Prism can talk to.
-    pub enum ChannelKind {
-        /// Any HTTPS endpoint: JSON body, HMAC-SHA256 signature header.
-        Webhook => "webhook",
-        /// A Slack incoming webhook.
-        Slack => "slack",
-        /// A DingTalk (钉钉) custom robot, optionally signed.
-        Dingtalk => "dingtalk",
-        /// A Feishu/Lark (飞书) custom bot, optionally signed.
-        Feishu => "feishu",
-        /// A WeCom (企业微信) group robot.
-        Wecom => "wecom",
-        /// E-mail over SMTP.
-        Email => "email",
-    }
-}
+pub use prism_domain::ChannelKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SmtpTls {

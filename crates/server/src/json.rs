@@ -82,8 +82,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
 /// characters in any string (PostgreSQL cannot store them), into `T`, with
 /// the path of the field at fault in every error.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let integral = integral_floats_as_integers(bytes);
-    let bytes = integral.as_deref().unwrap_or(bytes);
+    // One untyped read, kept for the shape and text checks below, in which
+    // integral floats are rewritten first. A body that is not JSON gets the
+    // typed parse's error, which says where.
+    let mut value = serde_json::from_slice::<serde_json::Value>(bytes);
+    let rewritten = value.as_mut().ok().and_then(integral_floats_as_integers);
+    let bytes = rewritten.as_deref().unwrap_or(bytes);
     // Into the typed request first: its errors carry the path of the field.
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let parsed: T = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
@@ -116,7 +120,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     // Then its shape and text: serde would also fill a struct from an array,
     // and PostgreSQL cannot store NUL characters.
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+    let value = value.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
@@ -139,9 +143,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// JSON Schema counts `36.0` as an integer, and the OpenAPI document says
 /// "integer": a body written by a client that keeps numbers as floats must
 /// not be refused for it. Returns the body with every such number written as
-/// an integer, or `None` when there is none (or the body is not JSON: the
-/// typed parse then says why).
-fn integral_floats_as_integers(bytes: &[u8]) -> Option<Vec<u8>> {
+/// an integer (rewriting `value` too), or `None` when there is none.
+fn integral_floats_as_integers(value: &mut serde_json::Value) -> Option<Vec<u8>> {
     fn walk(v: &mut serde_json::Value) -> bool {
         match v {
             serde_json::Value::Number(n) if n.is_f64() => {
@@ -154,13 +157,24 @@ fn integral_floats_as_integers(bytes: &[u8]) -> Option<Vec<u8>> {
                 false
             }
             // Every element is visited (no short cut): all of them are rewritten.
-            serde_json::Value::Array(a) => a.iter_mut().map(walk).filter(|changed| *changed).count() > 0,
-            serde_json::Value::Object(m) => m.values_mut().map(walk).filter(|changed| *changed).count() > 0,
+            serde_json::Value::Array(a) => {
+                let mut changed = false;
+                for v in a {
+                    changed |= walk(v);
+                }
+                changed
+            }
+            serde_json::Value::Object(m) => {
+                let mut changed = false;
+                for v in m.values_mut() {
+                    changed |= walk(v);
+                }
+                changed
+            }
             _ => false,
         }
     }
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    walk(&mut value).then(|| serde_json::to_vec(&value).expect("a JSON value serializes"))
+    walk(value).then(|| serde_json::to_vec(value).expect("a JSON value serializes"))
 }
 
 fn find_nul(v: &serde_json::Value, path: String) -> Option<String> {
@@ -195,15 +209,6 @@ pub fn field_in_message(msg: &str) -> Option<String> {
         .strip_prefix("missing field `")
         .or_else(|| msg.strip_prefix("duplicate field `"))?;
     Some(rest.split('`').next()?.to_owned())
-}
-
-/// For PATCH bodies: a missing field is `None`, an explicit `null` is `Some(None)`.
-pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 #[cfg(test)]

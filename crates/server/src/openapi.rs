@@ -82,6 +82,23 @@ pub fn document() -> serde_json::Value {
     doc
 }
 
+/// Calls `f` with every operation of `doc` and its `METHOD path` key
+/// (`POST /api/v1/clusters`), its lower-case method and its path.
+fn for_each_operation(doc: &mut serde_json::Value, mut f: impl FnMut(&str, &str, &str, &mut serde_json::Value)) {
+    let Some(paths) = doc.get_mut("paths").and_then(serde_json::Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if let Some(op) = item.get_mut(method) {
+                f(&format!("{} {path}", method.to_uppercase()), method, path, op);
+            }
+        }
+    }
+}
+
+/// The same for the life of the process: built once, at the first request.
 pub async fn serve() -> Json<serde_json::Value> {
-    Json(document())
+    static DOCUMENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(document);
+    Json(DOCUMENT.clone())
 }

@@ -223,8 +223,6 @@ const OPTIONAL_BODY: &[&str] = &[
     "POST /api/v1/releases/{id}/actions/{action}",
 ];
 
-const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
-
 pub fn apply(doc: &mut Value) {
     if let Some(schemas) = doc.pointer_mut("/components/schemas") {
         for (component, path, rule) in body_rules() {
@@ -236,37 +234,28 @@ pub fn apply(doc: &mut Value) {
         }
     }
     let params = param_rules();
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for (path, item) in paths.iter_mut() {
-        for method in METHODS {
-            let Some(op) = item.get_mut(method) else {
-                continue;
-            };
-            let key = format!("{} {path}", method.to_uppercase());
-            if OPTIONAL_BODY.contains(&key.as_str()) {
-                if let Some(body) = op.get_mut("requestBody") {
-                    body["required"] = Value::Bool(false);
-                }
-            }
-            for p in op
-                .get_mut("parameters")
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
-                let pname = p["name"].as_str().unwrap_or("").to_owned();
-                let rule = params
-                    .iter()
-                    .find(|(at, n, _)| *at == key && *n == pname)
-                    .or_else(|| params.iter().find(|(at, n, _)| *at == "*" && *n == pname));
-                if let (Some((_, _, rule)), Some(schema)) = (rule, p.get_mut("schema")) {
-                    merge(schema, rule);
-                }
+    super::for_each_operation(doc, |key, _, _, op| {
+        if OPTIONAL_BODY.contains(&key) {
+            if let Some(body) = op.get_mut("requestBody") {
+                body["required"] = Value::Bool(false);
             }
         }
-    }
+        for p in op
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            let pname = p["name"].as_str().unwrap_or("").to_owned();
+            let rule = params
+                .iter()
+                .find(|(at, n, _)| *at == key && *n == pname)
+                .or_else(|| params.iter().find(|(at, n, _)| *at == "*" && *n == pname));
+            if let (Some((_, _, rule)), Some(schema)) = (rule, p.get_mut("schema")) {
+                merge(schema, rule);
+            }
+        }
+    });
 }
 
 /// The schema of `path` (`a.b[]`) inside an object schema.

@@ -29,35 +29,24 @@ const UPSTREAM: &[&str] = &[
     "POST /api/v1/applications/{name}/preview",
 ];
 
-const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
-
 /// Adds the error responses to every operation of `doc` (an OpenAPI 3
 /// document as JSON) that does not document that status already.
 pub fn add(doc: &mut Value) {
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for (path, item) in paths.iter_mut() {
-        for method in METHODS {
-            let Some(op) = item.get_mut(method) else {
-                continue;
-            };
-            let key = format!("{} {path}", method.to_uppercase());
-            let statuses = statuses(&key, method, op);
-            let responses = op
-                .as_object_mut()
-                .expect("an operation is an object")
-                .entry("responses")
-                .or_insert_with(|| Value::Object(Map::new()))
-                .as_object_mut()
-                .expect("responses is an object");
-            for (status, why) in statuses {
-                responses
-                    .entry(status.to_string())
-                    .or_insert_with(|| error_response(&why));
-            }
+    super::for_each_operation(doc, |key, method, _, op| {
+        let statuses = statuses(key, method, op);
+        let responses = op
+            .as_object_mut()
+            .expect("an operation is an object")
+            .entry("responses")
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .expect("responses is an object");
+        for (status, why) in statuses {
+            responses
+                .entry(status.to_string())
+                .or_insert_with(|| error_response(&why));
         }
-    }
+    });
 }
 
 /// The error statuses one operation can give, each with the reasons.

@@ -6,19 +6,10 @@
 
 use serde_json::Value;
 
-const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
-
 pub fn assign(doc: &mut Value) {
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for (path, item) in paths.iter_mut() {
-        for method in METHODS {
-            if let Some(op) = item.get_mut(method) {
-                op["operationId"] = Value::String(operation_id(method, path));
-            }
-        }
-    }
+    super::for_each_operation(doc, |_, method, path, op| {
+        op["operationId"] = Value::String(operation_id(method, path));
+    });
 }
 
 fn operation_id(method: &str, path: &str) -> String {
@@ -39,7 +30,7 @@ fn operation_id(method: &str, path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{operation_id, METHODS};
+    use super::operation_id;
     use std::collections::BTreeSet;
 
     /// The served document: ids unique, every parameter said to be in the
@@ -48,29 +39,26 @@ mod tests {
     /// error body.
     #[test]
     fn the_document_is_consistent() {
-        let doc = super::super::document();
+        let mut doc = super::super::document();
         let mut ids = BTreeSet::new();
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            for method in METHODS {
-                let Some(op) = item.get(method) else { continue };
-                let id = op["operationId"].as_str().unwrap().to_owned();
-                assert!(ids.insert(id.clone()), "{id} twice");
-                for p in op["parameters"].as_array().into_iter().flatten() {
-                    if p["in"] == "path" {
-                        let name = p["name"].as_str().unwrap();
-                        assert!(
-                            path.contains(&format!("{{{name}}}")),
-                            "{method} {path}: {name} is not in the path"
-                        );
-                    }
+        super::super::for_each_operation(&mut doc, |key, _, path, op| {
+            let id = op["operationId"].as_str().unwrap().to_owned();
+            assert!(ids.insert(id.clone()), "{id} twice");
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{key}: {name} is not in the path"
+                    );
                 }
-                assert_eq!(
-                    op["responses"]["500"]["content"]["application/json"]["schema"]["$ref"],
-                    "#/components/schemas/ErrorBody",
-                    "{method} {path}"
-                );
             }
-        }
+            assert_eq!(
+                op["responses"]["500"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{key}"
+            );
+        });
         assert!(ids.len() > 100);
     }
 

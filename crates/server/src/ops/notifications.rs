@@ -17,8 +17,6 @@ use serde_json::json;
 
 use super::{access, referenced, Ctx, OpError, OpResult};
 use crate::auth::Caller;
-use crate::wire::notifications::channel_kind;
-use crate::wire::ToApi;
 
 fn kind_of(ch: &Channel) -> OpResult<ChannelKind> {
     ChannelKind::parse(&ch.kind)
@@ -33,7 +31,7 @@ pub fn email_of(ch: &Channel) -> Option<EmailSettings> {
 async fn view(c: &mut prism_store::AnyConnection, ch: &Channel, admin: bool) -> OpResult<ChannelView> {
     Ok(ChannelView {
         name: ch.name.clone(),
-        kind: kind_of(ch)?.to_api(),
+        kind: kind_of(ch)?,
         project: ch.project.clone(),
         target: admin.then(|| ch.target.clone()),
         email: if admin { email_of(ch) } else { None },
@@ -169,7 +167,7 @@ fn check_email(e: &EmailSettings) -> OpResult<()> {
 
 /// Creates or replaces a channel (admins).
 pub async fn put_channel(ctx: &Ctx, caller: &Caller, name: &str, req: PutChannel) -> OpResult<ChannelView> {
-    let kind = channel_kind(req.kind);
+    let kind = req.kind;
     access::require_admin(caller)?;
     let name = Name::parse("name", name)?;
     if let Some(s) = &req.secret {

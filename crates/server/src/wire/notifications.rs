@@ -3,19 +3,6 @@ use prism_store::notifications as store;
 
 use super::ToApi;
 
-/// The same words on both sides; the notifier's kind is what delivers.
-impl ToApi for prism_notify::ChannelKind {
-    type Api = api::ChannelKind;
-    fn to_api(self) -> api::ChannelKind {
-        api::ChannelKind::parse(self.as_str()).expect("prism-api has every channel kind of prism-notify")
-    }
-}
-
-/// A channel kind as the notifier knows it.
-pub fn channel_kind(kind: api::ChannelKind) -> prism_notify::ChannelKind {
-    prism_notify::ChannelKind::parse(kind.as_str()).expect("prism-notify has every channel kind of prism-api")
-}
-
 /// The row ids stay behind; the events go as a list.
 impl ToApi for store::Subscription {
     type Api = api::Subscription;
@@ -65,19 +52,6 @@ impl ToApi for store::Attempt {
             delivered: self.delivered != 0,
             response_code: self.response_code,
             error: self.error,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_channel_kind_is_the_same_word_on_both_sides() {
-        assert_eq!(prism_notify::ChannelKind::ALL.len(), api::ChannelKind::ALL.len());
-        for k in prism_notify::ChannelKind::ALL {
-            assert_eq!(channel_kind(k.to_api()), *k);
         }
     }
 }
