@@ -40,6 +40,9 @@
 #      PRISM_K8S_TIMEOUT    seconds to wait for readiness (default 90)
 #      PRISM_K8S_ETCD_TMPFS=0  keep etcd's data on disk in STATE/etcd (default: in
 #                           /dev/shm, linked from there; much faster writes)
+#      PRISM_K8S_API_ADDRESS  the address the API server listens on and every
+#                           kubeconfig names (default 127.0.0.1; not with --node):
+#                           e.g. a test node's pod gateway, for pods that deploy here
 #      PRISM_K8S_REGISTRY   with --node: 127.0.0.1:PORT of a registry the caller runs
 #                           (pause:3.4 and busybox:1 are pushed to it); default: one of
 #                           the node's own
@@ -48,6 +51,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STATE_ROOT=${PRISM_K8S_STATE:-/tmp/prism-k8s}
 TIMEOUT=${PRISM_K8S_TIMEOUT:-90}
+API_ADDRESS=${PRISM_K8S_API_ADDRESS:-127.0.0.1}
 COMPONENTS=(watchdog kube-scheduler kube-controller-manager kube-apiserver etcd)
 NODE_MODE=
 
@@ -146,7 +150,7 @@ make_certs() {
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local, IP:10.96.0.1
+subjectAltName = IP:127.0.0.1, IP:$API_ADDRESS, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local, IP:10.96.0.1
 EXT
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 3650 \
       -extfile apiserver.ext -out apiserver.crt 2>/dev/null
@@ -177,7 +181,7 @@ kind: Config
 clusters:
 - name: prism-$NAME
   cluster:
-    server: https://127.0.0.1:$PORT_API
+    server: https://$API_ADDRESS:$PORT_API
     certificate-authority-data: $ca
 users:
 - name: $2
@@ -282,7 +286,7 @@ cmd_up() {
   reserve_ports "$want_base"
   make_certs
   make_credentials
-  local apiserver_url=https://127.0.0.1:$PORT_API
+  local apiserver_url=https://$API_ADDRESS:$PORT_API
   local authz=(--authorization-mode RBAC) node_flags=() controllers='*,-nodelifecycle'
   if [ -n "$NODE_MODE" ]; then
     authz=(--authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction)
@@ -300,7 +304,7 @@ cmd_up() {
 
   start kube-apiserver "$bin/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$PORT_ETCD" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$PORT_API" --insecure-port 0 \
+    --bind-address "$API_ADDRESS" --advertise-address "$API_ADDRESS" --secure-port "$PORT_API" --insecure-port 0 \
     --tls-cert-file "$S/certs/apiserver.crt" --tls-private-key-file "$S/certs/apiserver.key" \
     --client-ca-file "$S/certs/ca.crt" \
     --token-auth-file "$S/tokens.csv" "${authz[@]}" "${node_flags[@]+"${node_flags[@]}"}" --anonymous-auth=false \
@@ -396,7 +400,7 @@ cmd_env() {
   cat <<ENV
 export KUBECONFIG='$S/kubeconfig'
 export PRISM_K8S_STATE_DIR='$S'
-export PRISM_K8S_SERVER='https://127.0.0.1:$PORT_API'
+export PRISM_K8S_SERVER='https://$API_ADDRESS:$PORT_API'
 export PRISM_K8S_CA='$S/certs/ca.crt'
 export PRISM_K8S_ADMIN_TOKEN='$(cat "$S/admin.token")'
 export PRISM_K8S_LIMITED_USER='ns-limited'
@@ -422,6 +426,10 @@ for a in "${@:3}"; do
   esac
 done
 set -- "$CMD" "$NAME" "${ARGS[@]+"${ARGS[@]}"}"
+[[ "$API_ADDRESS" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
+  die "PRISM_K8S_API_ADDRESS must be an IPv4 address, not '$API_ADDRESS'"
+[ -z "$NODE_MODE" ] || [ "$API_ADDRESS" = 127.0.0.1 ] ||
+  die "PRISM_K8S_API_ADDRESS is for clusters without --node (the node's kubelet talks to 127.0.0.1)"
 case "$CMD" in
   up) [ $# -le 3 ] || usage; cmd_up "${3:-}" ;;
   down) [ $# -eq 2 ] || usage; cmd_down ;;

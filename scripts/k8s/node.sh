@@ -8,6 +8,9 @@
 # Usage:
 #   scripts/k8s/node.sh up NAME     start the node of cluster NAME (started with --node)
 #   scripts/k8s/node.sh down NAME   stop it and remove everything it made
+#   scripts/k8s/node.sh trust-registry NAME HOST:PORT
+#                                   let the node pull over plain HTTP from one more
+#                                   registry (e.g. one listening on the pod gateway)
 #   (`start NAME` + `wait NAME` are `up` in two steps: cluster.sh starts the node while
 #   the API server starts, then waits for it to be Ready)
 #
@@ -32,6 +35,13 @@
 #     no gateway, no masquerade, no ip_forward), host-local IPAM on 10.244.X.0/24 (a
 #     subnet per node, in NODE/subnet). Pods reach nothing but each other; hostNetwork
 #     pods share the host's loopback (serve on 127.0.0.1, ports of your own).
+#     With PRISM_K8S_POD_GATEWAY=1 the bridge gets the subnet's first address (in
+#     NODE/gateway; still no forwarding, no masquerade, no default route in the pods):
+#     pods then reach what the caller serves on that address and the host reaches the
+#     pods, while the host's loopback stays out of the pods' reach; containerd may pull
+#     from a registry there (`trust-registry`: the address bypasses the closed proxy);
+#   - every pod limited to PRISM_K8S_POD_PIDS_LIMIT processes (kubelet podPidsLimit,
+#     default 1024): a fork bomb in a pod stops there;
 #   - containerd, the kubelet and the shims in the pids cgroup /prism-node-NAME.runtime
 #     (no limit; it is how `down` finds the shims);
 # and waits until the node is Ready and untainted. Logs: STATE/NAME/logs/{kubelet,
@@ -46,6 +56,10 @@
 # cluster, each with its own API server).
 #
 # Env: PRISM_K8S_REGISTRY  127.0.0.1:PORT of a registry to use instead of starting one
+#      PRISM_K8S_POD_GATEWAY=1, PRISM_K8S_POD_PIDS_LIMIT (above)
+#      PRISM_K8S_POD_RESOLV_CONF  a resolv.conf for the pods instead of `nameserver
+#                           127.0.0.1` (prism-bench build: hostNetwork builds that
+#                           download from the npm registry, as the local runners do)
 #      PRISM_K8S_STATE, PRISM_K8S_TIMEOUT as for cluster.sh
 set -euo pipefail
 
@@ -164,16 +178,40 @@ YML
   done
 }
 
+# containerd reads NODE/containerd/certs.d at every pull: a registry added later counts.
+write_registry_hosts() { # HOST:PORT
+  mkdir -p "$NODE/containerd/certs.d/$1"
+  cat > "$NODE/containerd/certs.d/$1/hosts.toml" <<TOML
+server = "http://$1"
+[host."http://$1"]
+  capabilities = ["pull", "resolve"]
+  skip_verify = true
+TOML
+}
+
 write_configs() {
   local subnet bridge c=$NODE/containerd
   subnet=$(cat "$NODE/subnet")
   bridge=pn$(printf '%s' "$NODE" | sha256sum | cut -c1-8)
   echo "$bridge" > "$NODE/bridge"
   ip link show "$bridge" > /dev/null 2>&1 && die "a bridge named $bridge already exists"
+  if [ "${PRISM_K8S_POD_GATEWAY:-0}" = 1 ]; then
+    # The CNI plugin keeps an existing bridge as it is (isGateway false: it neither
+    # adds an address nor turns ip_forward on); host-local never hands out .1.
+    local gateway=${subnet%.0/24}.1
+    ip link add "$bridge" type bridge
+    ip addr add "$gateway/24" dev "$bridge"
+    ip link set "$bridge" up
+    echo "$gateway" > "$NODE/gateway"
+  fi
   mkdir -p "$c/root" "$c/state" "$c/opt" "$c/certs.d/$REGISTRY" "$NODE/cni/net.d" "$NODE/cni/ipam" \
     "$NODE/kubelet/root" "$NODE/kubelet/pki" "$NODE/kubelet/volume-plugins" "$NODE/sysctl"
   for d in "${HOST_DIRS[@]}"; do mkdir -p "$NODE/mnt/$(mount_name "$d")"; done
-  echo 'nameserver 127.0.0.1' > "$NODE/resolv.conf"
+  if [ -n "${PRISM_K8S_POD_RESOLV_CONF:-}" ]; then
+    cp "$PRISM_K8S_POD_RESOLV_CONF" "$NODE/resolv.conf"
+  else
+    echo 'nameserver 127.0.0.1' > "$NODE/resolv.conf"
+  fi
 
   cat > "$c/config.toml" <<TOML
 version = 2
@@ -204,12 +242,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$c/certs.d"
 TOML
-  cat > "$c/certs.d/$REGISTRY/hosts.toml" <<TOML
-server = "http://$REGISTRY"
-[host."http://$REGISTRY"]
-  capabilities = ["pull", "resolve"]
-  skip_verify = true
-TOML
+  write_registry_hosts "$REGISTRY"
 
   cat > "$NODE/cni/net.d/10-bridge.conflist" <<JSON
 {
@@ -253,6 +286,7 @@ resolvConf: $NODE/resolv.conf
 nodeStatusUpdateFrequency: 2s
 syncFrequency: 10s
 serializeImagePulls: false
+podPidsLimit: ${PRISM_K8S_POD_PIDS_LIMIT:-1024}
 evictionHard: {memory.available: 100Mi, nodefs.available: "1%", nodefs.inodesFree: "1%", imagefs.available: "1%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
@@ -331,9 +365,13 @@ cmd_ns() {
   # The kubelet reads these before it starts: check the mounts really took.
   [ "$(cat /proc/sys/vm/overcommit_memory)" = 1 ] || { echo "overcommit_memory mount failed" >&2; exit 1; }
 
+  # Only this host's own addresses bypass the closed proxy: loopback, and the pod
+  # gateway when there is one (a registry the caller serves to the pods there).
+  local direct=127.0.0.1,localhost
+  if [ -f "$NODE/gateway" ]; then direct=$direct,$(cat "$NODE/gateway"); fi
   env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-    HTTP_PROXY=$CLOSED_PROXY HTTPS_PROXY=$CLOSED_PROXY NO_PROXY=127.0.0.1,localhost \
-    http_proxy=$CLOSED_PROXY https_proxy=$CLOSED_PROXY no_proxy=127.0.0.1,localhost \
+    HTTP_PROXY=$CLOSED_PROXY HTTPS_PROXY=$CLOSED_PROXY NO_PROXY=$direct \
+    http_proxy=$CLOSED_PROXY https_proxy=$CLOSED_PROXY no_proxy=$direct \
     containerd --config "$NODE/containerd/config.toml" > "$S/logs/containerd.log" 2>&1 < /dev/null &
   echo $! > "$NODE/containerd.pid"
   local i
@@ -550,6 +588,11 @@ case "$CMD" in
   start) [ $# -eq 2 ] || usage; ALREADY=; cmd_start ;;
   wait) [ $# -eq 2 ] || usage; cmd_wait ;;
   down) [ $# -eq 2 ] || usage; cmd_down ;;
+  trust-registry)
+    [ $# -eq 3 ] || usage
+    [[ "$3" =~ ^[0-9.]+:[0-9]+$ ]] || die "trust-registry: HOST:PORT is an IPv4 address and a port, not '$3'"
+    [ -d "$NODE/containerd/certs.d" ] || die "node $NAME is not up"
+    write_registry_hosts "$3" ;;
   __ns) [ $# -eq 3 ] && [ "$3" = "$NODE" ] || usage; cmd_ns ;;
   *) usage ;;
 esac

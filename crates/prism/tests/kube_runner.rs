@@ -15,17 +15,21 @@
 //! take reported as unschedulable (and queued meanwhile); a cancel that
 //! deletes the Job; the reaper removing a lost build's Job and Secret.
 //!
-//! The runner is registered with `host_network`: the node's pod network
-//! reaches nothing but other pods (scripts/k8s/node.sh), while the git server
-//! and the registry of the test listen on loopback.
+//! Most runners are registered with `host_network`: the git server and the
+//! registry of the test listen on loopback. One runner is not (case 2d): the
+//! node's bridge gets an address (`PRISM_K8S_POD_GATEWAY=1`), a second git
+//! server and registry listen there, and a build on the pod network finds
+//! neither Prism's API nor PostgreSQL, which listen on the host's loopback.
+//! Pods are limited to 1024 processes by the node (kubelet `podPidsLimit`,
+//! the only per-pod process limit Kubernetes has): case 2c's fork bomb stops there.
 //!
 //! Runs by default as root; `PRISM_K8S=0` or `PRISM_K8S_NODE=0` skips it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use prism_test_support::git::{git, HttpGit};
+use prism_test_support::node_cluster::{NodeCluster, NodeOptions};
 use prism_test_support::registry::{busybox_rootfs, run_image, TestRegistry};
 use prism_test_support::TestApp;
 use reqwest::{Method, StatusCode};
@@ -33,102 +37,15 @@ use serde_json::{json, Value};
 
 const GIT_USER: &str = "builder";
 const GIT_SECRET: &str = "git-secret-kube-7f3a9c";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
+const POD_PIDS_LIMIT: usize = 1024;
 
 fn skipped() -> bool {
-    for var in ["PRISM_K8S", "PRISM_K8S_NODE"] {
-        if std::env::var(var).as_deref() == Ok("0") {
-            eprintln!("{var}=0: skipping the Kubernetes runner test");
-            return true;
+    match NodeCluster::unavailable() {
+        Some(why) => {
+            eprintln!("{why}: skipping the Kubernetes runner test");
+            true
         }
-    }
-    let uid = Command::new("id").arg("-u").output();
-    if uid
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() != "0")
-        .unwrap_or(true)
-    {
-        eprintln!("not root: skipping the Kubernetes runner test (a kubelet needs root)");
-        return true;
-    }
-    false
-}
-
-/// `cluster.sh up NAME --node` with the test's registry; down on drop.
-struct NodeCluster {
-    name: String,
-    kubeconfig: PathBuf,
-}
-
-impl NodeCluster {
-    fn up(registry: &str) -> NodeCluster {
-        let name = format!("kr-{}", std::process::id());
-        let t0 = Instant::now();
-        let out = Command::new("bash")
-            .arg(repo_root().join("scripts/k8s/cluster.sh"))
-            .args(["up", &name, "--node"])
-            .env("PRISM_K8S_OWNER_PID", std::process::id().to_string())
-            .env("PRISM_K8S_REGISTRY", registry)
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run cluster.sh");
-        let mut c = NodeCluster {
-            name,
-            kubeconfig: PathBuf::new(),
-        };
-        assert!(out.status.success(), "cluster.sh up {} --node failed", c.name);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        c.kubeconfig = PathBuf::from(stdout.lines().last().expect("kubeconfig path").trim());
-        eprintln!(
-            "cluster {} with a real node up in {:.1} s",
-            c.name,
-            t0.elapsed().as_secs_f64()
-        );
-        c
-    }
-
-    fn kubectl(&self, args: &[&str]) -> String {
-        let dir = String::from_utf8(
-            Command::new("bash")
-                .arg(repo_root().join("scripts/k8s/ensure-binaries.sh"))
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap();
-        let kubectl = Path::new(dir.trim().lines().last().unwrap_or("")).join("kubectl");
-        let kubectl = if kubectl.is_file() {
-            kubectl
-        } else {
-            PathBuf::from("kubectl")
-        };
-        let out = Command::new(kubectl)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for NodeCluster {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo_root().join("scripts/k8s/cluster.sh"))
-            .args(["down", &self.name])
-            .stdout(Stdio::null())
-            .status();
+        None => false,
     }
 }
 
@@ -207,7 +124,15 @@ async fn builds_run_as_jobs_on_a_real_node() {
     std::env::set_var("PRISM_EXECUTOR_BINARY", env!("CARGO_BIN_EXE_prism"));
     let registry = TestRegistry::start(None);
     let registry_host = format!("127.0.0.1:{}", registry.port);
-    let cluster = NodeCluster::up(&registry_host);
+    let cluster = NodeCluster::up(
+        "kr",
+        &NodeOptions {
+            registry: Some(registry_host.clone()),
+            pod_gateway: true,
+            pod_pids_limit: Some(POD_PIDS_LIMIT),
+            pod_resolv_conf: None,
+        },
+    );
     cluster.kubectl(&["create", "namespace", "builds"]);
 
     let app = TestApp::new().await;
@@ -305,6 +230,10 @@ async fn builds_run_as_jobs_on_a_real_node() {
             "6",
             "--ttl-seconds",
             "300",
+            "--cache-size",
+            "2Gi",
+            "--cache-access-mode",
+            "ReadWriteMany",
         ])
         .args(["--host-network", "--all-projects"])
         .env("PRISM_CONFIG_DIR", tmp.path().join("cli"))
@@ -324,7 +253,8 @@ async fn builds_run_as_jobs_on_a_real_node() {
         nowhere.map(|e| e["settings"].clone()),
         Some(
             json!({"cluster": "build", "namespace": "builds", "node_selector": {"pool": "nobody"},
-            "ttl_seconds": 300, "queue_timeout_seconds": 6, "host_network": true})
+            "ttl_seconds": 300, "queue_timeout_seconds": 6, "host_network": true,
+            "cache_size": "2Gi", "cache_access_mode": "ReadWriteMany"})
         )
     );
     assert_eq!(app.count("executors").await, 2, "the refused ones left nothing");
@@ -379,6 +309,9 @@ async fn builds_run_as_jobs_on_a_real_node() {
         ("node_selector", "pool=builds, zone=a"),
         ("ttl_seconds", "120"),
         ("host_network", "on"),
+        ("cache_size", "3Gi"),
+        ("cache_storage_class", "local-disk"),
+        ("cache_access_mode", ""),
     ])
     .await
     .unwrap();
@@ -398,7 +331,7 @@ async fn builds_run_as_jobs_on_a_real_node() {
         console.map(|e| e["settings"].clone()),
         Some(
             json!({"cluster": "build", "namespace": "builds", "node_selector": {"pool": "builds", "zone": "a"},
-            "ttl_seconds": 120, "host_network": true})
+            "ttl_seconds": 120, "host_network": true, "cache_size": "3Gi", "cache_storage_class": "local-disk"})
         )
     );
     assert!(!listed.as_array().unwrap().iter().any(|e| e["name"] == "console-bad"));
@@ -453,9 +386,11 @@ async fn builds_run_as_jobs_on_a_real_node() {
          echo \"ENV: $(env | grep -ci -e password -e registr -e token)\"; \
          echo \"PROC: $(cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -ci -e password -e registr)\"; \
          cat {} 2>&1 | sed 's/^/KEY: /'; \
-         echo \"SECRETS: $(grep -rl {} /workspace /etc /tmp /var /root /bin 2>/dev/null | wc -l)\"",
+         echo \"SECRETS: $(grep -rl {} /workspace /etc /tmp /var /root /bin 2>/dev/null | wc -l)\"; \
+         echo \"API: $(echo | nc -w 3 127.0.0.1 {} 2>&1 >/dev/null; echo rc=$?)\"",
         key.display(),
         &GIT_SECRET[..10],
+        app.base.rsplit(':').next().unwrap(),
     );
     let id = release(&app, settings("k8s", &hostile, json!({}))).await;
     let b = wait_build(
@@ -478,6 +413,10 @@ async fn builds_run_as_jobs_on_a_real_node() {
         "{log}"
     );
     assert!(log.contains("SECRETS: 0"), "{log}");
+    assert!(
+        log.contains("API: rc=0"),
+        "a host-network pod shares the host's loopback (why only an admin may choose it): {log}"
+    );
     assert!(!log.contains(GIT_SECRET), "{log}");
     assert!(
         log.contains("step checkout started") && log.contains("step package started"),
@@ -496,6 +435,189 @@ async fn builds_run_as_jobs_on_a_real_node() {
         "the per-build Secret is deleted"
     );
     eprintln!("built on the node after {:.1} s", t0.elapsed().as_secs_f64());
+
+    // 2b. A dependency cache volume per application: the first build makes the
+    //     claim and fills it, the second finds what the first left. The test
+    //     cluster has no provisioner: a hostPath volume of the claim's class waits.
+    let cache_dir = tmp.path().join("cache-volume");
+    let pv = json!({"apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": format!("kr-cache-{}", std::process::id())},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "storageClassName": "prism-test-cache", "persistentVolumeReclaimPolicy": "Retain",
+                 "hostPath": {"path": cache_dir.to_str().unwrap(), "type": "DirectoryOrCreate"}}});
+    let pv_file = tmp.path().join("cache-pv.json");
+    std::fs::write(&pv_file, pv.to_string()).unwrap();
+    cluster.kubectl(&["create", "-f", pv_file.to_str().unwrap()]);
+    app.ok(
+        Method::POST,
+        "/api/v1/executors",
+        &app.admin,
+        Some(json!({"name": "cached", "kind": "kubernetes", "all_projects": true,
+            "kubernetes": runner(json!({"cache_size": "1Gi", "cache_storage_class": "prism-test-cache"}))})),
+    )
+    .await;
+    let cached_build = "if [ -f \"$npm_config_cache/marker\" ]; then echo \"CACHE: hit $(cat $npm_config_cache/marker)\"; \
+         else mkdir -p \"$npm_config_cache\" && echo filled-by-$PRISM_RELEASE > \"$npm_config_cache/marker\" && echo CACHE: miss; fi; \
+         echo \"MAVEN_OPTS=$MAVEN_OPTS\"";
+    let mut releases = vec![];
+    for round in 0..2 {
+        let id = release(&app, settings("cached", cached_build, json!({}))).await;
+        let b = wait_build(
+            &app,
+            id,
+            &["succeeded", "failed", "cancelled"],
+            Duration::from_secs(120),
+        )
+        .await;
+        let log = log_text(&app, id).await;
+        assert_eq!(b["state"], "succeeded", "{b}\n{log}");
+        if round == 0 {
+            assert!(
+                log.contains("cache volume builds/prism-cache-web made (1Gi, ReadWriteOnce)"),
+                "{log}"
+            );
+            assert!(log.contains("CACHE: miss"), "{log}");
+        } else {
+            assert!(
+                log.contains("cache volume builds/prism-cache-web kept from earlier builds"),
+                "{log}"
+            );
+            assert!(
+                log.contains(&format!("CACHE: hit filled-by-{}", releases[0])),
+                "the second build finds the first one's cache: {log}"
+            );
+        }
+        assert!(log.contains("MAVEN_OPTS=-Dmaven.repo.local=/cache/maven"), "{log}");
+        releases.push(b["release"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        std::fs::read_to_string(cache_dir.join("npm/marker")).unwrap().trim(),
+        format!("filled-by-{}", releases[0]),
+        "the cache is on the volume, not in the build's workspace"
+    );
+    let claim = cluster.kubectl(&["-n", "builds", "get", "pvc", "prism-cache-web", "-o", "json"]);
+    let claim: Value = serde_json::from_str(&claim).unwrap();
+    assert_eq!(claim["metadata"]["labels"]["prism.io/application"], "web", "{claim}");
+    assert_eq!(claim["status"]["phase"], "Bound", "{claim}");
+
+    // 2c. A fork bomb: the node's per-pod process limit stops it, the build fails
+    //     with the shell's "can't fork" in its log, and the node takes the next builds.
+    let bomb = "( i=0; while [ $i -lt 3000 ]; do sleep 120 & i=$((i+1)); done ) 2>/dev/null; \
+         set -- /proc/[0-9]*; echo \"PIDS: $#\"; f() { f | f & }; f";
+    let id = release(&app, settings("k8s", bomb, json!({"timeout_seconds": 60}))).await;
+    let b = wait_build(&app, id, &["succeeded", "failed", "cancelled"], Duration::from_secs(90)).await;
+    let log = log_text(&app, id).await;
+    assert_eq!(b["state"], "failed", "{b}\n{log}");
+    assert_ne!(
+        b["failure_kind"], "timeout",
+        "it ended at the limit, not the deadline: {b}"
+    );
+    let pids: usize = log
+        .lines()
+        .find_map(|l| l.strip_prefix("PIDS: ")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no PIDS line: {log}"));
+    assert!(
+        (POD_PIDS_LIMIT / 2..=POD_PIDS_LIMIT).contains(&pids),
+        "{pids} processes in the build container: the pod limit is {POD_PIDS_LIMIT}\n{log}"
+    );
+    assert!(log.contains("can't fork"), "{log}");
+    eprintln!("fork bomb stopped at {pids} processes");
+
+    // 2d. A runner on the pod network: the checkout and the push reach the git
+    //     server and registry on the node's bridge address, while the build step
+    //     reaches neither Prism's API nor PostgreSQL (both on the host's loopback),
+    //     on loopback or on the bridge address.
+    let gw = cluster.gateway();
+    let pod_registry = TestRegistry::start_on(gw, None);
+    cluster.trust_registry(&pod_registry.host());
+    let pod_git = HttpGit::start_on(gw, tmp.path(), None).await;
+    app.ok(
+        Method::PUT,
+        "/api/v1/registries/pods",
+        &app.admin,
+        Some(json!({"host": pod_registry.host(), "insecure_http": true, "all_projects": true})),
+    )
+    .await;
+    app.ok(Method::POST, "/api/v1/base-images", &app.admin,
+        Some(json!({"name": "busybox-pods", "tier": 1, "registry": "pods", "repository": "base/busybox", "recipe": {"rootfs": "rootfs.tar"}}))).await;
+    app.ok(
+        Method::POST,
+        "/api/v1/executors",
+        &app.admin,
+        Some(json!({"name": "podnet", "kind": "kubernetes", "all_projects": true,
+            "kubernetes": {"cluster": "build", "namespace": "builds", "ttl_seconds": 300}})),
+    )
+    .await;
+    let port = app.base.rsplit(':').next().unwrap().to_string();
+    let probes = [
+        ("API_LOOPBACK", format!("127.0.0.1:{port}")),
+        ("API_GATEWAY", format!("{gw}:{port}")),
+        ("PG_LOOPBACK", "127.0.0.1:5432".to_string()),
+        ("PG_GATEWAY", format!("{gw}:5432")),
+    ];
+    let probe_cmd: String = probes
+        .iter()
+        .map(|(name, at)| {
+            let (host, port) = at.rsplit_once(':').unwrap();
+            // (busybox's static wget crashes in name lookup; nc connects only.)
+            format!("echo \"{name}: $(echo | nc -w 3 {host} {port} 2>&1 >/dev/null; echo rc=$?)\"; ")
+        })
+        .collect();
+    app.ok(
+        Method::POST,
+        "/api/v1/applications",
+        &app.admin,
+        Some(json!({"project": "alpha", "name": "net", "git_url": pod_git.url("site.git"),
+            "build_settings": {"stack": "static", "base_image": "busybox-pods", "registry": "pods", "executor": "podnet",
+                "build_command": format!("echo '<h1>pod network</h1>' > index.html; {probe_cmd}"),
+                "artifact_paths": ["."], "cmd": ["cat", "/app/index.html"]}})),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app
+        .ok(Method::GET, "/api/v1/base-images/busybox-pods", &app.admin, None)
+        .await["build_state"]
+        != "succeeded"
+    {
+        assert!(Instant::now() < deadline, "the pod registry's base never built");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let created = app
+        .ok(
+            Method::POST,
+            "/api/v1/releases",
+            &app.admin,
+            Some(json!({"application": "net", "git_ref": "main", "change_note": "pod network", "build": true})),
+        )
+        .await;
+    let id = created["build"]["id"].as_i64().unwrap();
+    let b = wait_build(
+        &app,
+        id,
+        &["succeeded", "failed", "cancelled"],
+        Duration::from_secs(120),
+    )
+    .await;
+    let log = log_text(&app, id).await;
+    assert_eq!(b["state"], "succeeded", "{b}\n{log}");
+    for (name, at) in &probes {
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} probe: {log}"));
+        assert!(
+            line.contains("can't connect to remote host") && !line.contains("rc=0"),
+            "the build step reached {at} ({name}): {line}"
+        );
+    }
+    let image = format!(
+        "{}@{}",
+        b["image_ref"].as_str().unwrap().rsplit_once(':').unwrap().0,
+        b["image_digest"].as_str().unwrap()
+    );
+    assert!(image.starts_with(&pod_registry.host()), "{image}");
+    assert_eq!(run_image(&image, tmp.path(), None).trim(), "<h1>pod network</h1>");
+    eprintln!("pod-network build after {:.1} s", t0.elapsed().as_secs_f64());
 
     // 3. Out of memory: OOMKilled, with the limit.
     let id = release(

@@ -8,105 +8,21 @@
 //!
 //! Runs by default as root; `PRISM_K8S=0` or `PRISM_K8S_NODE=0` skips it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use prism_test_support::node_cluster::{NodeCluster, NodeOptions};
 use prism_test_support::process::ADMIN_PASSWORD;
 use prism_test_support::{wait_for_every, Backend, ServerProcess, TestDb};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
-
 fn skipped() -> bool {
-    for var in ["PRISM_K8S", "PRISM_K8S_NODE"] {
-        if std::env::var(var).as_deref() == Ok("0") {
-            eprintln!("{var}=0: skipping the real-node secrets test");
-            return true;
+    match NodeCluster::unavailable() {
+        Some(why) => {
+            eprintln!("{why}: skipping the real-node secrets test");
+            true
         }
-    }
-    let uid = Command::new("id").arg("-u").output();
-    if uid
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() != "0")
-        .unwrap_or(true)
-    {
-        eprintln!("not root: skipping the real-node secrets test (a kubelet needs root)");
-        return true;
-    }
-    false
-}
-
-/// `cluster.sh up NAME --node` (with its own registry holding busybox:1); down on drop.
-struct NodeCluster {
-    name: String,
-    kubeconfig: PathBuf,
-}
-
-impl NodeCluster {
-    fn up() -> NodeCluster {
-        let name = format!("sec-{}", std::process::id());
-        let t0 = Instant::now();
-        let out = Command::new("bash")
-            .arg(repo_root().join("scripts/k8s/cluster.sh"))
-            .args(["up", &name, "--node"])
-            .env("PRISM_K8S_OWNER_PID", std::process::id().to_string())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run cluster.sh");
-        let mut c = NodeCluster {
-            name,
-            kubeconfig: PathBuf::new(),
-        };
-        assert!(out.status.success(), "cluster.sh up {} --node failed", c.name);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        c.kubeconfig = PathBuf::from(stdout.lines().last().expect("kubeconfig path").trim());
-        eprintln!(
-            "cluster {} with a real node up in {:.1} s",
-            c.name,
-            t0.elapsed().as_secs_f64()
-        );
-        c
-    }
-
-    fn registry(&self) -> String {
-        let state = std::env::var_os("PRISM_K8S_STATE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/tmp/prism-k8s"));
-        std::fs::read_to_string(state.join(&self.name).join("node/registry.addr"))
-            .expect("the node's registry address")
-            .trim()
-            .to_owned()
-    }
-
-    fn kubectl(&self, args: &[&str]) -> String {
-        let out = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for NodeCluster {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo_root().join("scripts/k8s/cluster.sh"))
-            .args(["down", &self.name])
-            .stdout(Stdio::null())
-            .status();
+        None => false,
     }
 }
 
@@ -281,7 +197,7 @@ fn secret_values_reach_the_container_on_a_real_node() {
     if skipped() {
         return;
     }
-    let k = NodeCluster::up();
+    let k = NodeCluster::up("sec", &NodeOptions::default());
     let image = format!("{}/busybox:1", k.registry());
     k.kubectl(&["create", "namespace", "shop-uat"]);
     let server = ServerProcess::start_on(

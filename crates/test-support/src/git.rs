@@ -156,7 +156,12 @@ pub struct HttpGit {
 
 impl HttpGit {
     pub async fn start(project_root: &Path, auth: Option<(&str, &str)>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), project_root, auth).await
+    }
+
+    /// On `ip` (an address of this host, e.g. a test node's pod gateway).
+    pub async fn start_on(ip: std::net::IpAddr, project_root: &Path, auth: Option<(&str, &str)>) -> Self {
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let root = Arc::new(project_root.to_owned());
         let auth = Arc::new(auth.map(|(u, p)| {

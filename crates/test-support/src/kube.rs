@@ -30,6 +30,17 @@ impl KubeCluster {
     /// A control plane whose pods stay Pending until [`KubeCluster::start_sim`]
     /// (a rollout that a test wants to keep in progress).
     pub fn up_without_node() -> KubeCluster {
+        Self::start(None)
+    }
+
+    /// Like [`KubeCluster::up_without_node`], its API server on `address`
+    /// (an address of this host, e.g. a real test node's pod gateway, for
+    /// pods that deploy to it) instead of 127.0.0.1.
+    pub fn up_without_node_on(address: std::net::IpAddr) -> KubeCluster {
+        Self::start(Some(address))
+    }
+
+    fn start(address: Option<std::net::IpAddr>) -> KubeCluster {
         let st = Command::new("bash")
             .arg(repo().join("scripts/k8s/ensure-binaries.sh"))
             .stdout(Stdio::null())
@@ -41,13 +52,15 @@ impl KubeCluster {
         let (name, out) = (0..2)
             .map(|_| {
                 let name = format!("web{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-                let out = Command::new("bash")
-                    .arg(repo().join("scripts/k8s/cluster.sh"))
+                let mut cmd = Command::new("bash");
+                cmd.arg(repo().join("scripts/k8s/cluster.sh"))
                     .args(["up", &name])
                     .env("PRISM_K8S_OWNER_PID", std::process::id().to_string())
-                    .stderr(Stdio::inherit())
-                    .output()
-                    .expect("cluster.sh");
+                    .stderr(Stdio::inherit());
+                if let Some(a) = address {
+                    cmd.env("PRISM_K8S_API_ADDRESS", a.to_string());
+                }
+                let out = cmd.output().expect("cluster.sh");
                 (name, out)
             })
             .find(|(_, out)| out.status.success())

@@ -11,7 +11,8 @@
 //!   the CLI run against it; stopped with SIGTERM on `Drop`, same job check.
 //! - Real peers, each behind a feature: `git` (git daemon, git http-backend),
 //!   `jenkins` (a Jenkins double), `registry` (docker-registry, skopeo,
-//!   busybox), `browser` (headless Chromium), [`kube`] (a real control plane)
+//!   busybox), `browser` (headless Chromium), [`kube`] (a real control plane
+//!   with the simulated node), [`node_cluster`] (one with a real kubelet)
 //!   and [`ldap`] (a real OpenLDAP server).
 //! - [`TempDir`], [`free_port`], [`wait_for`]: the small parts.
 
@@ -21,6 +22,7 @@ pub mod dirs;
 pub mod kube;
 pub mod ldap;
 pub mod metrics;
+pub mod node_cluster;
 pub mod oidc;
 pub mod process;
 

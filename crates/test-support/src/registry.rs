@@ -28,22 +28,30 @@ pub fn ensure_tool(binary: &str, package: &str) {
     assert!(status.success(), "installing {package} failed");
 }
 
-/// A `docker-registry` on a free port of 127.0.0.1, storage in a temp dir; killed on drop.
+/// A `docker-registry` on a free port of 127.0.0.1 (or of another local
+/// address), storage in a temp dir; killed on drop.
 pub struct TestRegistry {
     pub child: Child,
     pub port: u16,
+    /// The address it listens on.
+    pub ip: std::net::IpAddr,
     pub dir: tempfile::TempDir,
 }
 
 impl TestRegistry {
     pub fn start(htpasswd: Option<(&str, &str)>) -> Self {
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), htpasswd)
+    }
+
+    /// On `ip` (an address of this host, e.g. a test node's pod gateway).
+    pub fn start_on(ip: std::net::IpAddr, htpasswd: Option<(&str, &str)>) -> Self {
         ensure_tool("docker-registry", "docker-registry");
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).unwrap();
         let mut config = format!(
-            "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
+            "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {ip}:{port}}}\n",
             storage.display()
         );
         if let Some((user, pass)) = htpasswd {
@@ -65,15 +73,20 @@ impl TestRegistry {
             .spawn()
             .expect("docker-registry starts");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect((ip, port)).is_err() {
             assert!(Instant::now() < deadline, "registry did not listen on {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        TestRegistry { child, port, dir }
+        TestRegistry { child, port, ip, dir }
+    }
+
+    /// `ip:port`, as image references name it.
+    pub fn host(&self) -> String {
+        format!("{}:{}", self.ip, self.port)
     }
 
     pub fn reference(&self, name: &str) -> ImageReference {
-        ImageReference::parse(&format!("127.0.0.1:{}/{name}", self.port)).unwrap()
+        ImageReference::parse(&format!("{}/{name}", self.host())).unwrap()
     }
 
     pub fn skopeo_inspect(&self, name: &str, creds: Option<&str>) -> Result<Value, String> {
@@ -83,10 +96,7 @@ impl TestRegistry {
         if let Some(creds) = creds {
             cmd.args(["--creds", creds]);
         }
-        let out = cmd
-            .arg(format!("docker://127.0.0.1:{}/{name}", self.port))
-            .output()
-            .unwrap();
+        let out = cmd.arg(format!("docker://{}/{name}", self.host())).output().unwrap();
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).to_string());
         }
@@ -98,7 +108,7 @@ impl TestRegistry {
         let layout = self.dir.path().join(format!("oci-{}", name.replace(['/', ':'], "_")));
         let out = Command::new("skopeo")
             .args(["copy", "--src-tls-verify=false"])
-            .arg(format!("docker://127.0.0.1:{}/{name}", self.port))
+            .arg(format!("docker://{}/{name}", self.host()))
             .arg(format!("oci:{}:t", layout.display()))
             .output()
             .unwrap();

@@ -304,6 +304,15 @@ pub enum ExecutorCommand {
         /// At most this many builds on the runner at once (across Prism instances); more wait in the queue
         #[arg(long, value_name = "N")]
         max_concurrent_builds: Option<u32>,
+        /// A dependency cache volume (PersistentVolumeClaim) per application, of this size
+        #[arg(long, value_name = "QUANTITY")]
+        cache_size: Option<String>,
+        /// The cache volumes' storage class (default: the cluster's default class)
+        #[arg(long, value_name = "CLASS")]
+        cache_storage_class: Option<String>,
+        /// ReadWriteOnce (default) or ReadWriteMany
+        #[arg(long, value_name = "MODE")]
+        cache_access_mode: Option<String>,
         /// A project allowed to build on it (repeat)
         #[arg(long = "project")]
         projects: Vec<String>,
@@ -361,6 +370,9 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
             queue_timeout_seconds,
             host_network,
             max_concurrent_builds,
+            cache_size,
+            cache_storage_class,
+            cache_access_mode,
             projects,
             all_projects,
         } => {
@@ -389,6 +401,15 @@ pub async fn executor(ctx: &Ctx, cmd: ExecutorCommand) -> CliResult<()> {
             }
             if let Some(n) = max_concurrent_builds {
                 k["max_concurrent_builds"] = json!(n);
+            }
+            for (key, v) in [
+                ("cache_size", cache_size),
+                ("cache_storage_class", cache_storage_class),
+                ("cache_access_mode", cache_access_mode),
+            ] {
+                if let Some(v) = v {
+                    k[key] = json!(v);
+                }
             }
             let (all_projects, projects) = scope(projects, all_projects);
             let body = CreateExecutor {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, PropagationPolicy};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -77,6 +77,29 @@ impl BuildJobRunner {
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), ns);
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        if let Some(claim) = &spec.cache_claim {
+            // Made at the application's first build on this runner, then kept:
+            // an existing claim (another build, another instance) is the one to use.
+            let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
+            match claims
+                .create(&PostParams::default(), &spec::cache_claim(ns, claim))
+                .await
+            {
+                Ok(_) => log.note(&format!(
+                    "cache volume {ns}/{} made ({}, {})",
+                    claim.name, claim.size, claim.access_mode
+                )),
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    log.note(&format!("cache volume {ns}/{} kept from earlier builds", claim.name))
+                }
+                Err(e) => {
+                    return Err(KubeError::from_kube(
+                        &format!("PersistentVolumeClaim {ns}/{}", claim.name),
+                        e,
+                    ))
+                }
+            }
+        }
         if !credentials.is_empty() {
             secrets
                 .create(&PostParams::default(), &spec::secret(spec, credentials))

@@ -75,7 +75,25 @@ pub struct RunnerSettings {
     /// Pending pods). Unset: no limit but the cluster's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_builds: Option<u32>,
+    /// Size of the dependency cache volume each application gets on this
+    /// runner: a PersistentVolumeClaim `prism-cache-APPLICATION` in the
+    /// namespace, made at the application's first build and kept between
+    /// builds, mounted at `/cache` in the build step only (npm, pip and
+    /// Maven are pointed at it). Unset: no cache volume, every build
+    /// downloads its dependencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_size: Option<String>,
+    /// The cache claims' storage class (unset: the cluster's default class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_storage_class: Option<String>,
+    /// `ReadWriteOnce` (the default: builds of one application share the
+    /// node that holds its volume) or `ReadWriteMany` (a class that allows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_access_mode: Option<String>,
 }
+
+/// The access modes a cache claim may ask for.
+pub const CACHE_ACCESS_MODES: [&str; 2] = ["ReadWriteOnce", "ReadWriteMany"];
 
 /// The most a runner's concurrency limit may be set to.
 pub const MAX_CONCURRENT_BUILDS: u32 = 1000;
@@ -235,7 +253,42 @@ impl RunnerSettings {
         for (i, s) in self.image_pull_secrets.iter().enumerate() {
             dns_subdomain(&f(&format!("image_pull_secrets[{i}]")), s)?;
         }
+        if let Some(size) = &self.cache_size {
+            Memory::parse(&f("cache_size"), size)?;
+        } else if self.cache_storage_class.is_some() || self.cache_access_mode.is_some() {
+            return Err(ValidationError::new(
+                f("cache_size"),
+                "is required with cache_storage_class or cache_access_mode",
+            ));
+        }
+        if let Some(class) = &self.cache_storage_class {
+            dns_subdomain(&f("cache_storage_class"), class)?;
+        }
+        if let Some(mode) = &self.cache_access_mode {
+            if !CACHE_ACCESS_MODES.contains(&mode.as_str()) {
+                return Err(ValidationError::new(
+                    f("cache_access_mode"),
+                    "must be ReadWriteOnce or ReadWriteMany",
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The dependency cache claim of `application` on this runner, when the
+    /// runner keeps caches.
+    pub fn cache_claim(&self, application: &str) -> Option<CacheClaim> {
+        let size = self.cache_size.clone()?;
+        Some(CacheClaim {
+            name: format!("prism-cache-{application}"),
+            application: application.to_string(),
+            size,
+            storage_class: self.cache_storage_class.clone(),
+            access_mode: self
+                .cache_access_mode
+                .clone()
+                .unwrap_or_else(|| CACHE_ACCESS_MODES[0].to_string()),
+        })
     }
 
     pub fn workspace_size(&self) -> String {
@@ -259,6 +312,16 @@ impl RunnerSettings {
             .map(|t| serde_json::to_value(t).unwrap_or_else(|_| json!({})))
             .collect()
     }
+}
+
+/// The PersistentVolumeClaim that holds one application's dependency caches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheClaim {
+    pub name: String,
+    pub application: String,
+    pub size: String,
+    pub storage_class: Option<String>,
+    pub access_mode: String,
 }
 
 #[cfg(test)]
@@ -326,5 +389,35 @@ mod tests {
         );
         let ok = RunnerSettings::parse("kubernetes", &base(json!({"max_concurrent_builds": 3}))).unwrap();
         assert_eq!(ok.max_concurrent_builds, Some(3));
+        assert_eq!(err(base(json!({"cache_size": "lots"}))), "kubernetes.cache_size");
+        assert_eq!(
+            err(base(json!({"cache_storage_class": "local"}))),
+            "kubernetes.cache_size",
+            "a class without a size"
+        );
+        assert_eq!(
+            err(base(json!({"cache_size": "1Gi", "cache_storage_class": "Local_Disk"}))),
+            "kubernetes.cache_storage_class"
+        );
+        assert_eq!(
+            err(base(json!({"cache_size": "1Gi", "cache_access_mode": "ReadOnlyMany"}))),
+            "kubernetes.cache_access_mode"
+        );
+    }
+
+    #[test]
+    fn a_cache_claim_per_application_only_when_a_size_is_set() {
+        let none = RunnerSettings::parse("kubernetes", &json!({"cluster": "build", "namespace": "b"})).unwrap();
+        assert_eq!(none.cache_claim("web"), None);
+        let s = RunnerSettings::parse(
+            "kubernetes",
+            &json!({"cluster": "build", "namespace": "b", "cache_size": "5Gi", "cache_storage_class": "fast"}),
+        )
+        .unwrap();
+        let claim = s.cache_claim("web").unwrap();
+        assert_eq!(claim.name, "prism-cache-web");
+        assert_eq!(claim.size, "5Gi");
+        assert_eq!(claim.storage_class.as_deref(), Some("fast"));
+        assert_eq!(claim.access_mode, "ReadWriteOnce");
     }
 }

@@ -14,14 +14,17 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use serde_json::{json, Value};
+
+use super::settings::CacheClaim;
 
 /// Labels every build Job and Secret carries (the reaper finds them by these).
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "prism");
 pub const COMPONENT: (&str, &str) = ("app.kubernetes.io/component", "build");
 pub const BUILD_LABEL: &str = "prism.io/build";
 pub const INSTANCE_LABEL: &str = "prism.io/instance";
+pub const APPLICATION_LABEL: &str = "prism.io/application";
 /// Where the workspace is mounted in every step.
 pub const WORKSPACE: &str = "/workspace";
 pub const CACHE: &str = "/cache";
@@ -48,6 +51,9 @@ pub struct PodStep {
     pub resources: StepResources,
     /// Working directory, inside the workspace.
     pub workdir: String,
+    /// The dependency cache volume is mounted at `/cache` (the build step
+    /// only: Prism's own steps have no use for it).
+    pub mounts_cache: bool,
 }
 
 /// Everything a build Job is made from.
@@ -68,8 +74,9 @@ pub struct BuildJobSpec {
     /// Tolerations as the API writes them (`key`, `operator`, `value`, `effect`).
     pub tolerations: Vec<Value>,
     pub image_pull_secrets: Vec<String>,
-    /// A PersistentVolumeClaim mounted at `/cache` for dependency caches.
-    pub cache_claim: Option<String>,
+    /// The application's dependency cache volume, mounted at `/cache` in
+    /// the steps that ask for it.
+    pub cache_claim: Option<CacheClaim>,
     /// The pod shares the node's network namespace (see
     /// [`super::settings::RunnerSettings::host_network`]).
     pub host_network: bool,
@@ -157,19 +164,24 @@ fn container(step: &PodStep, secret: &str) -> Value {
 pub fn job(spec: &BuildJobSpec) -> Job {
     let name = spec.name();
     let labels = spec.labels();
-    let mut containers: Vec<Value> = spec.steps.iter().map(|s| container(s, &name)).collect();
-    if spec.cache_claim.is_some() {
-        for c in &mut containers {
-            c["volumeMounts"]
-                .as_array_mut()
-                .expect("mounts")
-                .push(json!({"name": "cache", "mountPath": CACHE}));
-        }
-    }
+    let mut containers: Vec<Value> = spec
+        .steps
+        .iter()
+        .map(|s| {
+            let mut c = container(s, &name);
+            if s.mounts_cache && spec.cache_claim.is_some() {
+                c["volumeMounts"]
+                    .as_array_mut()
+                    .expect("mounts")
+                    .push(json!({"name": "cache", "mountPath": CACHE}));
+            }
+            c
+        })
+        .collect();
     let main = containers.pop().map(|c| vec![c]).unwrap_or_default();
     let mut volumes = vec![json!({"name": "workspace", "emptyDir": {"sizeLimit": spec.workspace_size}})];
     if let Some(claim) = &spec.cache_claim {
-        volumes.push(json!({"name": "cache", "persistentVolumeClaim": {"claimName": claim}}));
+        volumes.push(json!({"name": "cache", "persistentVolumeClaim": {"claimName": claim.name}}));
     }
     let pull: Vec<Value> = spec.image_pull_secrets.iter().map(|s| json!({"name": s})).collect();
     let value = json!({
@@ -199,6 +211,30 @@ pub fn job(spec: &BuildJobSpec) -> Job {
         },
     });
     serde_json::from_value(value).expect("a build Job is a valid Job")
+}
+
+/// The claim holding one application's dependency caches. It carries the
+/// application's label (not a build's): the reaper leaves it, and it
+/// outlives every build Job.
+pub fn cache_claim(namespace: &str, claim: &CacheClaim) -> PersistentVolumeClaim {
+    let mut spec = json!({
+        "accessModes": [claim.access_mode],
+        "resources": {"requests": {"storage": claim.size}},
+    });
+    if let Some(class) = &claim.storage_class {
+        spec["storageClassName"] = json!(class);
+    }
+    let value = json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": claim.name, "namespace": namespace, "labels": {
+            MANAGED_BY.0: MANAGED_BY.1,
+            "app.kubernetes.io/component": "build-cache",
+            APPLICATION_LABEL: label_value(&claim.application),
+        }},
+        "spec": spec,
+    });
+    serde_json::from_value(value).expect("a cache claim is a valid PersistentVolumeClaim")
 }
 
 /// The build's Secret: the credentials its steps need, for this build only.
@@ -232,6 +268,7 @@ mod tests {
                     secret_env: vec![("PRISM_GIT_PASSWORD".into(), "git-password".into())],
                     resources: StepResources::default(),
                     workdir: WORKSPACE.into(),
+                    mounts_cache: false,
                 },
                 PodStep {
                     name: "build".into(),
@@ -245,6 +282,7 @@ mod tests {
                         ..Default::default()
                     },
                     workdir: "/workspace/web".into(),
+                    mounts_cache: true,
                 },
                 PodStep {
                     name: "push".into(),
@@ -254,6 +292,7 @@ mod tests {
                     secret_env: vec![("PRISM_REGISTRY_PASSWORD".into(), "registry-password".into())],
                     resources: StepResources::default(),
                     workdir: WORKSPACE.into(),
+                    mounts_cache: false,
                 },
             ],
             workspace_size: "2Gi".into(),
@@ -262,7 +301,13 @@ mod tests {
             node_selector: BTreeMap::from([("pool".into(), "builds".into())]),
             tolerations: vec![json!({"key": "builds", "operator": "Exists", "effect": "NoSchedule"})],
             image_pull_secrets: vec!["registry".into()],
-            cache_claim: Some("cache-web".into()),
+            cache_claim: Some(CacheClaim {
+                name: "prism-cache-web".into(),
+                application: "web".into(),
+                size: "5Gi".into(),
+                storage_class: Some("fast".into()),
+                access_mode: "ReadWriteOnce".into(),
+            }),
             host_network: false,
         }
     }
@@ -295,7 +340,10 @@ mod tests {
         assert_eq!(pod["automountServiceAccountToken"], false);
         assert_eq!(pod["enableServiceLinks"], false);
         assert_eq!(pod["volumes"][0]["emptyDir"]["sizeLimit"], "2Gi");
-        assert_eq!(pod["volumes"][1]["persistentVolumeClaim"]["claimName"], "cache-web");
+        assert_eq!(
+            pod["volumes"][1]["persistentVolumeClaim"]["claimName"],
+            "prism-cache-web"
+        );
         assert_eq!(pod["nodeSelector"]["pool"], "builds");
         assert_eq!(pod["tolerations"][0]["key"], "builds");
         assert_eq!(pod["imagePullSecrets"][0]["name"], "registry");
@@ -313,7 +361,11 @@ mod tests {
                 .iter()
                 .map(|m| m["mountPath"].as_str().unwrap())
                 .collect();
-            assert_eq!(mounts, [WORKSPACE, CACHE]);
+            if c["name"] == "build" {
+                assert_eq!(mounts, [WORKSPACE, CACHE], "the build step has the cache");
+            } else {
+                assert_eq!(mounts, [WORKSPACE], "{} has no use for the cache", c["name"]);
+            }
         }
         let build = &pod["initContainers"][1];
         assert_eq!(build["resources"]["limits"]["memory"], "512Mi");
@@ -345,6 +397,27 @@ mod tests {
         let s = serde_json::to_value(secret(&spec(), &BTreeMap::from([("git-password".into(), "pw".into())]))).unwrap();
         assert_eq!(s["metadata"]["name"], "prism-build-42-1");
         assert_eq!(s["metadata"]["labels"][MANAGED_BY.0], "prism");
+    }
+
+    #[test]
+    fn the_cache_claim_belongs_to_the_application_not_a_build() {
+        let claim = spec().cache_claim.unwrap();
+        let c = serde_json::to_value(cache_claim("builds", &claim)).unwrap();
+        assert_eq!(c["metadata"]["name"], "prism-cache-web");
+        assert_eq!(c["metadata"]["labels"][APPLICATION_LABEL], "web");
+        assert!(
+            c["metadata"]["labels"].get(BUILD_LABEL).is_none(),
+            "the reaper must not take it"
+        );
+        assert_eq!(c["spec"]["accessModes"][0], "ReadWriteOnce");
+        assert_eq!(c["spec"]["resources"]["requests"]["storage"], "5Gi");
+        assert_eq!(c["spec"]["storageClassName"], "fast");
+        let default_class = CacheClaim {
+            storage_class: None,
+            ..claim
+        };
+        let c = serde_json::to_value(cache_claim("builds", &default_class)).unwrap();
+        assert!(c["spec"].get("storageClassName").is_none());
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub const GIT_PASSWORD_ENV: &str = "PRISM_GIT_PASSWORD";
 /// Where things are in the pod's workspace.
 pub const SOURCE_DIR: &str = "/workspace/src";
 pub const COMMIT_FILE: &str = "/workspace/commit";
+/// The dependency cache of a runner that keeps none: the build's own
+/// workspace (npm and pip still find a writable cache, gone with the pod).
 pub const CACHE_DIR: &str = "/workspace/cache";
 
 /// What the checkout step does.
@@ -305,12 +307,14 @@ pub(super) async fn pipeline(
         secret_env,
         resources: StepResources::default(),
         workdir: build_job::spec::WORKSPACE.into(),
+        mounts_cache: false,
     };
     let mut git_env = vec![];
     if git_cred.is_some() {
         git_env.push((GIT_USERNAME_ENV.to_string(), "git-username".to_string()));
         git_env.push((GIT_PASSWORD_ENV.to_string(), "git-password".to_string()));
     }
+    let cache_claim = runner.cache_claim(&b.application);
     let mut steps = vec![prism_step(
         "checkout",
         "checkout",
@@ -325,7 +329,12 @@ pub(super) async fn pipeline(
         env.insert("PRISM_APPLICATION".into(), b.application.clone());
         env.insert("PRISM_GIT_URL".into(), r.git_url.clone());
         env.insert("PRISM_GIT_REF".into(), git_ref.to_string());
-        env.insert("PRISM_CACHE_DIR".into(), CACHE_DIR.into());
+        let cache = if cache_claim.is_some() {
+            build_job::spec::CACHE
+        } else {
+            CACHE_DIR
+        };
+        super::contained::cache_env(&mut env, cache);
         steps.push(PodStep {
             name: "build".into(),
             image: builder.clone(),
@@ -347,6 +356,7 @@ pub(super) async fn pipeline(
                     .or_else(|| Some(prism_domain::build::DEFAULT_BUILD_MEMORY.into())),
             },
             workdir: workdir.clone(),
+            mounts_cache: true,
         });
         log.system(&format!("[prism] build in {builder}: {}", r.build_command));
     }
@@ -375,7 +385,7 @@ pub(super) async fn pipeline(
         node_selector: runner.node_selector.clone(),
         tolerations: runner.tolerations_json(),
         image_pull_secrets: runner.image_pull_secrets.clone(),
-        cache_claim: None,
+        cache_claim,
         host_network: runner.host_network,
     };
     let options = RunnerOptions {

@@ -49,6 +49,13 @@ pub struct ExecutorForm {
     host_network: Option<String>,
     #[serde(default)]
     max_concurrent_builds: String,
+    #[serde(default)]
+    cache_size: String,
+    #[serde(default)]
+    cache_storage_class: String,
+    /// Empty: the default (ReadWriteOnce).
+    #[serde(default)]
+    cache_access_mode: String,
 }
 
 /// The runner form as the API's `kubernetes` object (checked by the operation).
@@ -67,7 +74,13 @@ fn runner_settings(f: &ExecutorForm) -> serde_json::Value {
     if !selector.is_empty() {
         v["node_selector"] = selector.into();
     }
-    for (key, raw) in [("workspace_size", &f.workspace_size), ("memory_limit", &f.memory_limit)] {
+    for (key, raw) in [
+        ("workspace_size", &f.workspace_size),
+        ("memory_limit", &f.memory_limit),
+        ("cache_size", &f.cache_size),
+        ("cache_storage_class", &f.cache_storage_class),
+        ("cache_access_mode", &f.cache_access_mode),
+    ] {
         if !raw.trim().is_empty() {
             v[key] = raw.trim().into();
         }
