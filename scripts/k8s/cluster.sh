@@ -172,8 +172,9 @@ EXT
 }
 
 write_kubeconfig() { # FILE USER TOKEN
-  local ca
+  local ca old
   ca=$(base64 -w0 < "$S/certs/ca.crt")
+  old=$(umask)
   umask 077
   cat > "$1" <<KC
 apiVersion: v1
@@ -195,6 +196,7 @@ contexts:
     namespace: default
 current-context: prism-$NAME
 KC
+  umask "$old"
 }
 
 make_credentials() {
@@ -204,6 +206,11 @@ make_credentials() {
   kcm=$(openssl rand -hex 24)
   sched=$(openssl rand -hex 24)
   node=$(openssl rand -hex 24)
+  # Tokens are secrets; the umask goes back afterwards (the processes this
+  # script starts would inherit it: containerd's image snapshots were 0700,
+  # so no image ran as a non-root user).
+  local old
+  old=$(umask)
   umask 077
   {
     echo "$admin,admin,admin,system:masters"
@@ -223,6 +230,7 @@ make_credentials() {
   echo "$limited" > "$S/ns-limited.token"
   write_kubeconfig "$S/kubeconfig" admin "$admin"
   write_kubeconfig "$S/ns-limited.kubeconfig" ns-limited "$limited"
+  umask "$old"
   write_kubeconfig "$S/kube-controller-manager.kubeconfig" system:kube-controller-manager "$kcm"
 }
 

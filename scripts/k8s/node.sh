@@ -365,6 +365,9 @@ cmd_ns() {
   # The kubelet reads these before it starts: check the mounts really took.
   [ "$(cat /proc/sys/vm/overcommit_memory)" = 1 ] || { echo "overcommit_memory mount failed" >&2; exit 1; }
 
+  # containerd creates image snapshots with its umask: a restrictive one inherited
+  # from the caller makes every image root 0700, unusable by a non-root user.
+  umask 022
   # Only this host's own addresses bypass the closed proxy: loopback, and the pod
   # gateway when there is one (a registry the caller serves to the pods there).
   local direct=127.0.0.1,localhost
