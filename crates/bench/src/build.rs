@@ -221,7 +221,7 @@ async fn prism(
     p.call(
         reqwest::Method::PUT,
         "/api/v1/registries/main",
-        Some(json!({"host": format!("127.0.0.1:{registry_port}"), "insecure_http": true})),
+        Some(json!({"host": format!("127.0.0.1:{registry_port}"), "insecure_http": true, "all_projects": true})),
     )
     .await?;
     p.post("/api/v1/projects", json!({"name": "bench"})).await?;
@@ -241,7 +241,7 @@ async fn prism(
     .await?;
     p.wait_base("node").await?;
     let mut settings = json!({"stack": "node", "base_image": "node", "registry": "main",
-                              "repository": format!("{runner}/hello")});
+                              "repository": format!("bench/hello-{runner}")});
     if let Some(k) = kube {
         p.post(
             "/api/v1/clusters",
@@ -263,6 +263,19 @@ async fn prism(
     )
     .await?;
     Ok(p)
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => count_files(&e.path()),
+            Ok(_) => 1,
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -321,6 +334,13 @@ pub async fn run(builds: usize) -> anyhow::Result<()> {
     // Warm up each (the builder image is unpacked or pulled once per digest; the cache filled).
     for (_, p) in &runners {
         p.build().await?;
+    }
+    if let Some(dir) = on_kube.as_ref().and_then(|p| p.kube_cache.as_ref()) {
+        // The volume really holds the cache the build step filled.
+        println!(
+            "kubernetes: the cache volume holds {} files after the first build",
+            count_files(dir)
+        );
     }
     println!("{header}");
     println!("(ratios: to the unsandboxed host process; -> ms: from the release's creation)");
