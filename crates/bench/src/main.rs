@@ -49,10 +49,14 @@ enum What {
         )]
         pg: String,
     },
-    /// Append an artifact onto a base and push, beside buildah bud + push
+    /// Artifacts as a layer on a base, pushed, beside buildah bud + push (random bytes, a node_modules tree, a fat jar)
     Image {
+        /// Size of the random artifact
         #[arg(long, default_value_t = 50)]
         megabytes: usize,
+        /// Comma-separated: random, node-modules, fat-jar
+        #[arg(long, default_value = "random,node-modules,fat-jar", value_delimiter = ',')]
+        artifacts: Vec<String>,
     },
     /// Web console pages (dashboard, lists) with 1,000 applications and 100,000 releases, beside the JSON API
     Web {
@@ -93,7 +97,7 @@ enum What {
         )]
         pg: String,
     },
-    /// The same Node.js build on the unsandboxed host-process runner and the contained runner (runc), cached and not
+    /// The same Node.js build on the unsandboxed host-process runner, the contained runner (runc) and a Kubernetes runner (a real node; root), cached and not
     Build {
         /// Builds per runner and cache state (the median is printed)
         #[arg(long, default_value_t = 3)]
@@ -147,9 +151,13 @@ async fn main() -> anyhow::Result<()> {
                 crash::run(b, &pg, &kinds, trials).await?;
             }
         }
-        What::Image { megabytes } => {
+        What::Image { megabytes, artifacts } => {
+            let artifacts = artifacts
+                .iter()
+                .map(|a| image::Artifact::parse(a))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             peers::require("image", &[peers::BUILDAH, peers::REGISTRY, peers::TAR])?;
-            image::run_bench(megabytes).await?
+            image::run_bench(megabytes, &artifacts).await?
         }
         What::Web {
             releases,
