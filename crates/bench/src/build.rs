@@ -68,14 +68,8 @@ impl KubeSetup {
             .map_err(anyhow::Error::msg)?;
         let cache = tempfile::tempdir()?;
         // No provisioner on the test node: a hostPath volume of the runner's class.
-        let pv = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "bench-build-cache"},
-            "spec": {"capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOnce"],
-                     "storageClassName": "bench-cache", "persistentVolumeReclaimPolicy": "Retain",
-                     "hostPath": {"path": cache.path(), "type": "DirectoryOrCreate"}}});
-        let file = tempfile::NamedTempFile::new()?;
-        std::fs::write(file.path(), pv.to_string())?;
         cluster
-            .try_kubectl(&["create", "-f", &file.path().to_string_lossy()])
+            .try_host_path_volume("bench-build-cache", "bench-cache", "2Gi", cache.path())
             .map_err(anyhow::Error::msg)?;
         Ok(KubeSetup { cluster, cache })
     }

@@ -440,14 +440,14 @@ async fn builds_run_as_jobs_on_a_real_node() {
     //     claim and fills it, the second finds what the first left. The test
     //     cluster has no provisioner: a hostPath volume of the claim's class waits.
     let cache_dir = tmp.path().join("cache-volume");
-    let pv = json!({"apiVersion": "v1", "kind": "PersistentVolume",
-        "metadata": {"name": format!("kr-cache-{}", std::process::id())},
-        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                 "storageClassName": "prism-test-cache", "persistentVolumeReclaimPolicy": "Retain",
-                 "hostPath": {"path": cache_dir.to_str().unwrap(), "type": "DirectoryOrCreate"}}});
-    let pv_file = tmp.path().join("cache-pv.json");
-    std::fs::write(&pv_file, pv.to_string()).unwrap();
-    cluster.kubectl(&["create", "-f", pv_file.to_str().unwrap()]);
+    cluster
+        .try_host_path_volume(
+            &format!("kr-cache-{}", std::process::id()),
+            "prism-test-cache",
+            "1Gi",
+            &cache_dir,
+        )
+        .unwrap();
     app.ok(
         Method::POST,
         "/api/v1/executors",

@@ -6,14 +6,10 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Instant;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use crate::kube::repo;
 
 /// How the node is set up (each maps to a node.sh variable).
 #[derive(Debug, Clone, Default)]
@@ -98,12 +94,7 @@ impl NodeCluster {
     /// The node's address on its pod bridge (with `pod_gateway`): pods reach
     /// what listens there; the host's loopback they do not.
     pub fn gateway(&self) -> IpAddr {
-        let file = self.kubeconfig.parent().unwrap().join("node/gateway");
-        std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-            .trim()
-            .parse()
-            .expect("an address")
+        self.node_file("gateway").parse().expect("an address")
     }
 
     /// Lets the node pull over plain HTTP from `host` (`ip:port`) too.
@@ -119,11 +110,29 @@ impl NodeCluster {
     /// `127.0.0.1:PORT` of the registry the node pulls from (the caller's,
     /// or the one node.sh started, holding `busybox:1` and `pause:3.4`).
     pub fn registry(&self) -> String {
-        let file = self.kubeconfig.parent().unwrap().join("node/registry.addr");
-        std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        self.node_file("registry.addr")
+    }
+
+    /// What node.sh wrote in its state directory (STATE/NAME/node/FILE).
+    fn node_file(&self, file: &str) -> String {
+        let path = self.kubeconfig.parent().unwrap().join("node").join(file);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .trim()
             .to_owned()
+    }
+
+    /// A hostPath PersistentVolume `name` of storage class `class` on `dir`:
+    /// the test node has no provisioner, so a claim of that class binds to it.
+    pub fn try_host_path_volume(&self, name: &str, class: &str, size: &str, dir: &Path) -> Result<(), String> {
+        let pv = serde_json::json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"],
+                     "storageClassName": class, "persistentVolumeReclaimPolicy": "Retain",
+                     "hostPath": {"path": dir, "type": "DirectoryOrCreate"}}});
+        let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        std::fs::write(file.path(), pv.to_string()).map_err(|e| e.to_string())?;
+        self.try_kubectl(&["create", "-f", &file.path().to_string_lossy()])
+            .map(|_| ())
     }
 
     pub fn kubeconfig_text(&self) -> String {
@@ -149,19 +158,23 @@ impl NodeCluster {
     }
 }
 
-/// kubectl from scripts/k8s/ensure-binaries.sh's directory, else the PATH's.
-fn kubectl() -> PathBuf {
-    let dir = Command::new("bash")
-        .arg(repo().join("scripts/k8s/ensure-binaries.sh"))
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let k = Path::new(dir.trim().lines().last().unwrap_or("")).join("kubectl");
-    if k.is_file() {
-        k
-    } else {
-        PathBuf::from("kubectl")
-    }
+/// kubectl from scripts/k8s/ensure-binaries.sh's directory, else the PATH's
+/// (looked up once per process, not at every call).
+fn kubectl() -> &'static Path {
+    static KUBECTL: OnceLock<PathBuf> = OnceLock::new();
+    KUBECTL.get_or_init(|| {
+        let dir = Command::new("bash")
+            .arg(repo().join("scripts/k8s/ensure-binaries.sh"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let k = Path::new(dir.trim().lines().last().unwrap_or("")).join("kubectl");
+        if k.is_file() {
+            k
+        } else {
+            PathBuf::from("kubectl")
+        }
+    })
 }
 
 impl Drop for NodeCluster {
