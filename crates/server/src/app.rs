@@ -16,6 +16,10 @@ use crate::state::{AppState, BODY_LIMIT};
 pub fn router(state: AppState) -> Router {
     crate::routes::router()
         .merge(crate::web::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::middleware,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod jobs;
 pub mod json;
 pub mod key_backup;

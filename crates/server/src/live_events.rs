@@ -11,6 +11,12 @@
 //!   and a disabled user's stream ends with `event: end` {"reason": ...}.
 //! ```
 //!
+//! Resuming: Prism runs as several instances behind a load balancer, so a
+//! stream may break off when its instance goes away. Each stream starts with
+//! a `retry:` hint (RETRY) and every event that can be missed carries an id;
+//! a client reconnecting with `Last-Event-ID` (or `?last_event_id=`) gets
+//! only what came after that id ([`resume_after`]).
+//!
 //! Settings (environment, read once): `PRISM_SSE_MAX_PER_USER` (default 5)
 //! and `PRISM_SSE_MAX_TOTAL` (default 200).
 
@@ -19,11 +25,12 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Event;
 use futures::Stream;
 use prism_store::builds::{self, LogLine};
 use prism_store::{tokens, Store};
+use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
@@ -36,6 +43,64 @@ const POLL: Duration = Duration::from_millis(200);
 pub const RECHECK: Duration = Duration::from_secs(15);
 /// Lines per read, while replaying or following.
 const PAGE: i64 = 500;
+/// How soon a client should reconnect after its stream broke off: soon, as
+/// another instance can take over at once.
+const RETRY: Duration = Duration::from_millis(1000);
+/// The header EventSource sends when it reconnects.
+const LAST_EVENT_ID: &str = "Last-Event-ID";
+
+/// `?last_event_id=`: the resume point for clients that cannot set headers.
+/// Other parameters are ignored, as they were before there was one.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResumeQuery {
+    /// Only events after this id, like the `Last-Event-ID` header (the
+    /// header wins when both are given).
+    pub last_event_id: Option<String>,
+}
+
+/// Where a reconnecting client resumes: strictly after the id in the
+/// `Last-Event-ID` header, else the one in `?last_event_id=`; `None` for a
+/// fresh stream (everything from the start). The header wins because a
+/// browser that opened the stream with the query parameter sends the newer
+/// id in the header when it reconnects to the same address. An empty value
+/// is no id, as for EventSource.
+pub fn resume_after(headers: &HeaderMap, query: &ResumeQuery) -> Result<Option<i64>, ApiError> {
+    let header = match headers.get(LAST_EVENT_ID) {
+        Some(v) => Some(v.to_str().map_err(|_| bad_event_id(LAST_EVENT_ID))?),
+        None => None,
+    };
+    match header.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => parse_event_id(LAST_EVENT_ID, v).map(Some),
+        None => match query.last_event_id.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            Some(v) => parse_event_id("last_event_id", v).map(Some),
+            None => Ok(None),
+        },
+    }
+}
+
+/// An event id as this server writes them: a non-negative integer (no sign).
+fn parse_event_id(field: &str, raw: &str) -> Result<i64, ApiError> {
+    if !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad_event_id(field));
+    }
+    raw.parse().map_err(|_| bad_event_id(field))
+}
+
+fn bad_event_id(field: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "validation",
+        format!("{field} must be the id of the last event received: a non-negative integer"),
+    )
+    .field(field)
+}
+
+/// The first event of every stream: how soon to reconnect (EventSource's
+/// default is a few seconds).
+pub fn retry_hint() -> Event {
+    Event::default().retry(RETRY)
+}
 
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -243,13 +308,15 @@ fn line_events(lines: &[LogLine], after: i64) -> impl Iterator<Item = Event> + '
 }
 
 /// The events of build `build`: `line` for every log line from the start (a
-/// finished build replays), `state` when the stage changes, then `end` with
-/// the result. Ends early, with an `end` event giving the reason, when the
-/// caller may no longer watch.
+/// finished build replays), or only those after `resume` (a log `seq`, from
+/// [`resume_after`]); `state` first and when the stage changes, then `end`
+/// with the result. Ends early, with an `end` event giving the reason, when
+/// the caller may no longer watch.
 pub fn build_events(
     store: Store,
     caller: Caller,
     build: builds::Build,
+    resume: Option<i64>,
     permit: Permit,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let (tx, rx) = subscribe(&store, (build.id, build.created_at));
@@ -259,8 +326,10 @@ pub fn build_events(
         let _permit = permit;
         let _keep_poller = tx;
         let mut rx = rx;
-        // Replay what is stored, page by page, from our own reads.
-        let mut after = -1i64;
+        emit(retry_hint()).await;
+        // Replay what is stored, page by page, from our own reads: from the
+        // start, or after the last line a reconnecting client had.
+        let mut after = resume.unwrap_or(-1);
         let mut seen_state: Option<prism_domain::BuildState> = None;
         let mut last_check = tokio::time::Instant::now();
         loop {

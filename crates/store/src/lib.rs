@@ -23,6 +23,7 @@ pub mod directory;
 pub mod environments;
 mod error;
 pub mod governance;
+pub mod idempotency;
 pub mod jobs;
 pub mod notifications;
 pub mod ops_tools;

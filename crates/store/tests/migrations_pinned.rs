@@ -94,6 +94,10 @@ const PINNED: &[(&str, &str)] = &[
         "0aeb156a180fbae2c380bfc24bee81ffe8215d27ca150cb05cb9374020c9c1362db3ffba38aafa8a21dc64346537290c",
     ),
     (
+        "sqlite/0040_idempotency_keys.sql",
+        "af87dad187d72e112ffb967eba3a148c595aac2ed940976cdbca845a8dcadd4e67b5a41166b952dc942c13757cc8ee7d",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -184,6 +188,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0039_progressive.sql",
         "9e140db658c19224d739269ad90ce4307bc702e5f8de208042049133a9f587279c05020303b1d3b291149d0fcce2cc2f",
+    ),
+    (
+        "postgres/0040_idempotency_keys.sql",
+        "9f2f78e0fe9000449b372cfc096449a2b3d55866b221f87873ecf272a1e68e9afea3778ad0d8a11481f2c238127cedd4",
     ),
 ];
 

@@ -19,7 +19,9 @@
 pub mod api;
 pub mod db;
 pub mod dirs;
+pub mod ha;
 pub mod kube;
+pub mod lb;
 pub mod ldap;
 pub mod metrics;
 pub mod node_cluster;

@@ -112,7 +112,10 @@ pub async fn run(ctx: &Ctx, cmd: BuildCommand) -> CliResult<()> {
         BuildCommand::Watch { id } => follow(ctx, id).await,
         BuildCommand::Start { release, no_follow } => {
             let rid = super::release::release_id(&release);
-            let answer = ctx.client.post(&["releases", &rid, "builds"], &StartBuild {}).await?;
+            let answer = ctx
+                .client
+                .post_once(&["releases", &rid, "builds"], &StartBuild {})
+                .await?;
             let b: Build = parse(&answer)?;
             if no_follow {
                 super::show(ctx, &answer, print_build)?;

@@ -256,7 +256,7 @@ pub async fn run(args: DeployArgs) -> CliResult<()> {
             let verb = if decision.approve { "approve" } else { "reject" };
             let answer = ctx
                 .client
-                .post(
+                .post_once(
                     &["deploys", &id.to_string(), "review"],
                     &Review {
                         decision: verb.to_owned(),
@@ -311,7 +311,7 @@ async fn start(ctx: &Ctx, args: StartArgs) -> CliResult<()> {
     };
     let answer = ctx
         .client
-        .post(
+        .post_once(
             &["releases", &release_id(&release), "deploys"],
             &StartDeploy {
                 environment,

@@ -76,7 +76,7 @@ pub async fn vote(ctx: &Ctx, id: i64, approve: bool, comment: String) -> CliResu
     let verb = if approve { "approve" } else { "reject" };
     let answer = ctx
         .client
-        .post(&["deploys", &id.to_string(), verb], &VoteInput { comment })
+        .post_once(&["deploys", &id.to_string(), verb], &VoteInput { comment })
         .await?;
     super::show(ctx, &answer, |d: Deploy| {
         let done = if approve { "Approved" } else { "Rejected" };

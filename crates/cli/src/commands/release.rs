@@ -216,7 +216,7 @@ pub async fn run(ctx: &Ctx, cmd: ReleaseCommand) -> CliResult<()> {
         } => {
             let answer = ctx
                 .client
-                .post(
+                .post_once(
                     &["releases"],
                     &CreateRelease {
                         application: app.clone(),
@@ -304,7 +304,10 @@ async fn act(ctx: &Ctx, action: &str, step: Step, body: ActRequest) -> CliResult
         ..body
     };
     let id = release_id(&step.id);
-    let answer = ctx.client.post(&["releases", &id, "actions", action], &body).await?;
+    let answer = ctx
+        .client
+        .post_once(&["releases", &id, "actions", action], &body)
+        .await?;
     super::show(ctx, &answer, print_release)
 }
 

@@ -26,6 +26,9 @@ pub struct Caller {
     pub user: User,
     pub credential: Credential,
     pub address: String,
+    /// The request's `Idempotency-Key` (API requests that carry one; see
+    /// [`crate::idempotency`]): the operation claims it in its transaction.
+    pub idempotency: Option<crate::idempotency::IdempotencyKey>,
 }
 
 impl Caller {
@@ -94,6 +97,7 @@ impl FromRequestParts<AppState> for Caller {
                 user,
                 credential: Credential::ApiToken { id },
                 address,
+                idempotency: parts.extensions.get().cloned(),
             });
         }
         let jar = CookieJar::from_headers(&parts.headers);
@@ -124,6 +128,7 @@ impl FromRequestParts<AppState> for Caller {
                 csrf: session.csrf_token,
             },
             address,
+            idempotency: parts.extensions.get().cloned(),
         })
     }
 }

@@ -82,6 +82,15 @@ async fn run(state: &AppState) -> Result<(), JobError> {
     if deliveries > 0 {
         tracing::info!(deliveries, "pruned the notification delivery log");
     }
+    // Idempotency keys protect retries, which come within minutes; a day is plenty.
+    let keys = prism_store::idempotency::prune(
+        &mut *state.store.conn().await?,
+        prism_store::now_ms() - crate::idempotency::KEEP_MS,
+    )
+    .await?;
+    if keys > 0 {
+        tracing::debug!(keys, "pruned idempotency keys");
+    }
     fail_orphans(state).await?;
     // Build Jobs and Secrets on Kubernetes runners whose build is gone or over.
     // Bounded: an unreachable build cluster must not hold up the sweep.

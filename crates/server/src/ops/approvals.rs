@@ -7,6 +7,7 @@
 //! When the policy is met the deploy goes on (to applying, or to wait for
 //! its window); a rejection by anyone who may vote ends it.
 
+use axum::http::StatusCode;
 use std::collections::HashSet;
 
 use prism_api::governance::{Approvals, PolicyView, SetPolicy};
@@ -225,6 +226,7 @@ pub async fn vote(ctx: &Ctx, caller: &Caller, id: &str, approve: bool, comment: 
     }
     let user = caller.user.username.as_str();
     let mut tx = ctx.store.begin().await?;
+    crate::idempotency::claim(&mut tx, caller).await?;
     if let Ok(n) = id.parse::<i64>() {
         governance::lock_deploy(&mut tx, n).await?;
     }
@@ -338,8 +340,9 @@ pub async fn vote(ctx: &Ctx, caller: &Caller, id: &str, approve: bool, comment: 
             .await?;
         }
     }
-    let d = deploys::get(&mut tx, d.id).await?;
+    let d = super::deploys::shown(deploys::get(&mut tx, d.id).await?);
+    crate::idempotency::complete(&mut tx, caller, StatusCode::OK, &d.clone().to_api()).await?;
     tx.commit().await?;
     ctx.job_wakeup.notify_one();
-    Ok(super::deploys::shown(d))
+    Ok(d)
 }

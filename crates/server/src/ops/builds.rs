@@ -3,6 +3,8 @@
 //! nothing), read (record and log), cancel. The build itself runs as a job
 //! (`jobs::build`).
 
+use crate::wire::ToApi;
+use axum::http::StatusCode;
 use prism_domain::release::Action;
 use prism_domain::ReleaseId;
 use prism_store::builds::{self, Build, LogLine};
@@ -71,7 +73,9 @@ pub(crate) async fn start_as(tx: &mut Tx, ctx: &Ctx, who: &Who<'_>, app_id: i64,
 /// Builds the release with its application's build settings (again, after a failed build).
 pub async fn start_build(ctx: &Ctx, caller: &Caller, rid: ReleaseId) -> OpResult<Build> {
     let mut tx = ctx.store.begin().await?;
+    crate::idempotency::claim(&mut tx, caller).await?;
     let b = start_in(&mut tx, ctx, caller, rid).await?;
+    crate::idempotency::complete(&mut tx, caller, StatusCode::CREATED, &b.clone().to_api()).await?;
     tx.commit().await?;
     ctx.job_wakeup.notify_one();
     Ok(b)

@@ -5,6 +5,8 @@
 //! automatically. A rollback deploy is built in one place,
 //! [`create_rollback`], for both.
 
+use crate::wire::ToApi;
+use axum::http::StatusCode;
 use prism_api::deploys::{Drift, PassedBy, ReleaseSummary, Review, Rollback, StartDeploy};
 use prism_domain::release::Action;
 use prism_domain::{ReleaseId, RoleSet};
@@ -51,6 +53,7 @@ pub fn shown(mut d: Deploy) -> Deploy {
 /// the deploy (plan, review where required, apply, watch).
 pub async fn start_deploy(ctx: &Ctx, caller: &Caller, rid: ReleaseId, req: StartDeploy) -> OpResult<Deploy> {
     let mut tx = ctx.store.begin().await?;
+    crate::idempotency::claim(&mut tx, caller).await?;
     let env = referenced("environment", environments::by_name(&mut tx, &req.environment).await)?;
     if env.cluster_id.is_none() {
         return Err(OpError::invalid(
@@ -133,6 +136,7 @@ pub async fn start_deploy(ctx: &Ctx, caller: &Caller, rid: ReleaseId, req: Start
     )
     .await?;
     let d = deploys::get(&mut tx, d.id).await?;
+    crate::idempotency::complete(&mut tx, caller, StatusCode::CREATED, &d.clone().to_api()).await?;
     tx.commit().await?;
     ctx.job_wakeup.notify_one();
     Ok(d)

@@ -2,6 +2,7 @@
 //! asked), listed and read by the project's members, and moved through their
 //! state machine one action at a time (`transitions`).
 
+use axum::http::StatusCode;
 use prism_api::releases::{ActRequest, CreateRelease, CreatedRelease, ReleasePage};
 use prism_domain::release::Action;
 use prism_domain::{GitRef, ReleaseId};
@@ -79,6 +80,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateRelease) -> OpResult<
         return Err(OpError::invalid("change_note", "must be 1 to 10000 characters"));
     }
     let mut tx = ctx.store.begin().await?;
+    crate::idempotency::claim(&mut tx, caller).await?;
     let app = referenced("application", apps::by_name(&mut tx, &req.application).await)?;
     let roles = access::roles_in(&mut tx, caller, app.project_id).await?;
     if !roles.is_member() {
@@ -108,14 +110,16 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateRelease) -> OpResult<
         None
     };
     let rel = releases::get(&mut tx, rel.id).await?;
-    tx.commit().await?;
-    if build.is_some() {
-        ctx.job_wakeup.notify_one();
-    }
-    Ok(CreatedRelease {
+    let created = CreatedRelease {
         release: rel.to_api(),
         build: build.to_api(),
-    })
+    };
+    crate::idempotency::complete(&mut tx, caller, StatusCode::CREATED, &created).await?;
+    tx.commit().await?;
+    if created.build.is_some() {
+        ctx.job_wakeup.notify_one();
+    }
+    Ok(created)
 }
 
 pub async fn get(ctx: &Ctx, caller: &Caller, id: ReleaseId) -> OpResult<Release> {

@@ -6,6 +6,8 @@
 //! winner's effects (SQLite serialises writers) or fails its compare-and-set
 //! (PostgreSQL), and gets 409 either way.
 
+use crate::wire::ToApi;
+use axum::http::StatusCode;
 use prism_domain::release::{decide, Action, Actor};
 use prism_domain::ReleaseId;
 use prism_domain::RoleSet;
@@ -43,7 +45,9 @@ impl Who<'_> {
 
 pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'_>) -> OpResult<Release> {
     let mut tx = store.begin().await?;
+    crate::idempotency::claim(&mut tx, caller).await?;
     let rel = transition_in(&mut tx, &Who::User(caller), id, m).await?;
+    crate::idempotency::complete(&mut tx, caller, StatusCode::OK, &rel.clone().to_api()).await?;
     tx.commit().await?;
     Ok(rel)
 }

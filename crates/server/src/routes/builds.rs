@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -18,6 +18,7 @@ use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::OptionalJson;
+use crate::live_events::ResumeQuery;
 use crate::ops::builds::{self as op, BuildQuery};
 use crate::state::AppState;
 use crate::wire::ToApi;
@@ -97,17 +98,24 @@ pub async fn log_text(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }
 
-/// Server-sent events: `line` for every log line from the start (a finished
-/// build replays), `state` when the stage changes, then `end` with the result.
-#[utoipa::path(get, path = "/api/v1/builds/{id}/stream", tag = "builds", params(("id" = i64, Path)), responses((status = 200, content_type = "text/event-stream")))]
+/// Server-sent events: `line` (id: its `seq`) for every log line from the
+/// start (a finished build replays), `state` first and when the stage
+/// changes, then `end` with the result. A client reconnecting with
+/// `Last-Event-ID` (or `?last_event_id=`) gets only the lines after it.
+#[utoipa::path(get, path = "/api/v1/builds/{id}/stream", tag = "builds",
+    params(("id" = i64, Path), ResumeQuery, ("Last-Event-ID" = Option<i64>, Header, description = "only lines after this seq")),
+    responses((status = 200, content_type = "text/event-stream"), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(resume): ApiQuery<ResumeQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let resume = crate::live_events::resume_after(&headers, &resume)?;
     let (b, _) = op::get(&state, &caller, &id).await?;
     let permit = crate::live_events::admit(&caller)?;
-    let events = crate::live_events::build_events(state.store.clone(), caller, b, permit);
+    let events = crate::live_events::build_events(state.store.clone(), caller, b, resume, permit);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 

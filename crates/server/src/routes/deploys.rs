@@ -2,7 +2,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures::Stream;
@@ -15,6 +15,7 @@ use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use crate::live_events::ResumeQuery;
 use crate::ops::deploys::{self as op, DeployQuery};
 use crate::state::AppState;
 use crate::wire::ToApi;
@@ -77,23 +78,38 @@ pub async fn events(
     Ok(Json(op::events(&state, &caller, &id, q.after).await?.to_api()))
 }
 
-/// Server-sent events: every stored event from the start (so a finished
-/// deploy replays), then new ones as they happen, then `end` with the result.
-#[utoipa::path(get, path = "/api/v1/deploys/{id}/stream", tag = "deploys", params(("id" = i64, Path)), responses((status = 200, content_type = "text/event-stream")))]
+/// Server-sent events: `step` (id: the event's id) for every stored event
+/// from the start (so a finished deploy replays), then new ones as they
+/// happen, then `end` with the result. A client reconnecting with
+/// `Last-Event-ID` (or `?last_event_id=`) gets only the events after it.
+#[utoipa::path(get, path = "/api/v1/deploys/{id}/stream", tag = "deploys",
+    params(("id" = i64, Path), ResumeQuery, ("Last-Event-ID" = Option<i64>, Header, description = "only events after this id")),
+    responses((status = 200, content_type = "text/event-stream"), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(resume): ApiQuery<ResumeQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let resume = crate::live_events::resume_after(&headers, &resume)?;
     let d = op::visible(&mut *state.store.conn().await?, &caller, &id).await?;
     let permit = crate::live_events::admit(&caller)?;
     let store = state.store.clone();
-    let s = futures::stream::unfold((store, d.id, 0i64, false), |(store, id, after, done)| async move {
+    // Event ids start at 1: after 0 is from the start.
+    let after = resume.unwrap_or(0);
+    let s = futures::stream::unfold((store, d.id, after, false), |(store, id, after, done)| async move {
         if done {
             return None;
         }
         loop {
             let mut c = store.conn().await.ok()?;
+            // The state first, then the events: the job writes its last
+            // event in the transaction that makes the deploy final, so a
+            // final state read before the events means none is still to come.
+            // (Read the other way round, the last event could commit between
+            // the two reads and the stream would end without it.)
+            let d = deploys::get(&mut c, id).await.ok()?;
             let evs = deploys::events(&mut c, id, after).await.ok()?;
             if let Some(last) = evs.last().map(|e| e.id) {
                 // Everything new in one batch: each event is read once.
@@ -107,7 +123,6 @@ pub async fn stream(
                     .collect::<Vec<_>>();
                 return Some((batch, (store, id, last, false)));
             }
-            let d = deploys::get(&mut c, id).await.ok()?;
             drop(c);
             if d.state.is_final() {
                 let ev = Event::default()
@@ -123,7 +138,8 @@ pub async fn stream(
         }
     });
     use futures::StreamExt;
-    let flat = crate::live_events::hold(s.flat_map(futures::stream::iter), permit);
+    let hint = futures::stream::once(async { Ok(crate::live_events::retry_hint()) });
+    let flat = crate::live_events::hold(hint.chain(s.flat_map(futures::stream::iter)), permit);
     Ok(Sse::new(flat).keep_alive(KeepAlive::default()))
 }
 

@@ -4,6 +4,29 @@ function prismReload() {
   try { sessionStorage.setItem("prism-announce", location.pathname); } catch (e) { /* private mode */ }
   location.reload();
 }
+// Follows a live stream from just after `after()`, the last event id the
+// page shows. A dropped connection (its server instance went away) is
+// EventSource's own to handle: it reconnects, sending Last-Event-ID, and the
+// server resumes after that event. EventSource gives up only when a
+// reconnection is answered with an error status (a load balancer's 502 while
+// an instance is replaced): then the stream is opened again a little later,
+// a few times. The caller closes it on `end`.
+function prismFollow(path, after, listeners) {
+  var src, tries = 0, stopped = false;
+  function open() {
+    if (stopped) return;
+    var last = after();
+    src = new EventSource(path + (isFinite(last) && last >= 0 ? "?last_event_id=" + last : ""));
+    src.addEventListener("open", function () { tries = 0; });
+    Object.keys(listeners).forEach(function (name) { src.addEventListener(name, listeners[name]); });
+    src.addEventListener("error", function () {
+      if (src.readyState === EventSource.CLOSED && tries < 5) { tries += 1; setTimeout(open, 2000 * tries); }
+    });
+  }
+  open();
+  return { close: function () { stopped = true; src.close(); } };
+}
+
 // Live deploy progress: appends each step from the API's server-sent events
 // and reloads the page when the deploy ends (so the result, review and
 // rollback controls come from the server). Without script the page still
@@ -13,7 +36,8 @@ function prismReload() {
   if (!list || list.dataset.final === "true" || !window.EventSource) return;
   var seen = {};
   list.querySelectorAll("li[data-id]").forEach(function (li) { seen[li.dataset.id] = true; });
-  var src = new EventSource("/api/v1/deploys/" + list.dataset.deploy + "/stream");
+  var last = parseInt(list.dataset.last, 10);
+  var src;
   var pending = false;
   function refreshRollout() {
     var panel = document.getElementById("rollout");
@@ -26,10 +50,11 @@ function prismReload() {
       if (fresh) panel.replaceWith(fresh);
     }).catch(function () { /* the next step tries again */ }).then(function () { pending = false; });
   }
-  src.addEventListener("step", function (msg) {
+  function onStep(msg) {
     var e = JSON.parse(msg.data);
     if (seen[e.id]) return;
     seen[e.id] = true;
+    last = Math.max(isFinite(last) ? last : 0, e.id);
     var li = document.createElement("li");
     li.dataset.id = e.id;
     var when = document.createElement("span");
@@ -43,13 +68,16 @@ function prismReload() {
     if (e.step === "rollout") refreshRollout();
     // A new plan or review decision changes what the page shows: reload it.
     if (e.step === "review" || (e.step === "plan" && e.data && e.data.diff)) { src.close(); prismReload(); }
+  }
+  src = prismFollow("/api/v1/deploys/" + list.dataset.deploy + "/stream", function () { return last; }, {
+    step: onStep,
+    end: function () { src.close(); prismReload(); }
   });
-  src.addEventListener("end", function () { src.close(); prismReload(); });
 })();
 
 // Live build log: appends each new line from the API's server-sent events
-// (the stream replays the log from the start; lines already on the page are
-// skipped by their sequence number), shows each new stage, and reloads the
+// (the stream starts after the last line on the page; a line seen already
+// is skipped by its sequence number), shows each new stage, and reloads the
 // page when the build ends (so the result and the buttons come from the
 // server). Without script the page shows the log as it was when loaded.
 (function () {
@@ -57,8 +85,8 @@ function prismReload() {
   if (!log || log.dataset.final === "true" || !window.EventSource) return;
   var last = parseInt(log.dataset.last, 10);
   var shown = (document.getElementById("build-state") || {dataset: {}}).dataset.state;
-  var src = new EventSource("/api/v1/builds/" + log.dataset.build + "/stream");
-  src.addEventListener("line", function (msg) {
+  var src;
+  function onLine(msg) {
     var l = JSON.parse(msg.data);
     if (l.seq <= last) return;
     last = l.seq;
@@ -70,8 +98,8 @@ function prismReload() {
     log.appendChild(span);
     log.dataset.last = l.seq;
     if (atEnd) log.scrollTop = log.scrollHeight;
-  });
-  src.addEventListener("state", function (msg) {
+  }
+  function onState(msg) {
     var s = JSON.parse(msg.data);
     var el = document.getElementById("build-state");
     if (!el) return;
@@ -83,8 +111,12 @@ function prismReload() {
     // A new stage is announced once; the log lines themselves are not.
     var region = document.getElementById("announce");
     if (region && s.state !== shown) { shown = s.state; region.textContent = (log.dataset.label || "") + " " + s.state; }
+  }
+  src = prismFollow("/api/v1/builds/" + log.dataset.build + "/stream", function () { return last; }, {
+    line: onLine,
+    state: onState,
+    end: function () { src.close(); prismReload(); }
   });
-  src.addEventListener("end", function () { src.close(); prismReload(); });
 })();
 
 // The release form: choosing an application ticks "Build it now" when it

@@ -49,6 +49,8 @@ impl FromRequestParts<AppState> for Web {
                 csrf: session.csrf_token,
             },
             address: client_address(parts),
+            // Console forms carry no key (their CSRF token is per session, not per submit).
+            idempotency: None,
         }))
     }
 }
