@@ -159,23 +159,35 @@ pub struct BoardCell {
     pub hold_expires_at: Option<i64>,
 }
 
-/// The board for every application the user may see, in one query.
-pub async fn board(c: &mut AnyConnection, visible_to: Option<i64>, app_id: Option<i64>) -> Result<Vec<BoardCell>> {
-    #[allow(clippy::type_complexity)]
-    let rows: Vec<(String, String, Option<i64>, Option<i64>, Option<String>, Option<String>, Option<i64>, Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
-        "SELECT a.name, e.name, s.current_release_id, s.incoming_release_id, ir.state, s.hold_user, s.hold_release_id, s.hold_since, s.hold_note, s.hold_expires_at \
-         FROM applications a CROSS JOIN environments e LEFT JOIN slots s ON s.app_id = a.id AND s.env_id = e.id \
-         LEFT JOIN releases ir ON ir.id = s.incoming_release_id \
-         WHERE (CAST($1 AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = $1)) \
-         AND (CAST($2 AS BIGINT) IS NULL OR a.id = $2) ORDER BY a.name, e.position, e.id",
-    )
-    .bind(visible_to)
-    .bind(app_id)
-    .fetch_all(c)
-    .await?;
+/// Which applications' rows of the board to read.
+#[derive(Debug, Clone, Copy)]
+pub enum BoardScope<'a> {
+    /// One application's row.
+    Application(i64),
+    /// Up to `limit` applications by name, those after `after` (keyset
+    /// paging: every page costs what the first does, whatever the total).
+    Page { after: Option<&'a str>, limit: i64 },
+}
+
+type CellRow = (
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
+const CELL_COLUMNS: &str = "a.name, e.name, s.current_release_id, s.incoming_release_id, ir.state, s.hold_user, \
+     s.hold_release_id, s.hold_since, s.hold_note, s.hold_expires_at";
+
+fn cells(rows: Vec<CellRow>) -> Vec<BoardCell> {
     let rid = |r: Option<i64>| r.map(|r| ReleaseId::from_seq(r).to_string());
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(
             |(application, environment, cur, inc, inc_state, holder, hold_rel, since, note, exp)| BoardCell {
                 application,
@@ -190,7 +202,61 @@ pub async fn board(c: &mut AnyConnection, visible_to: Option<i64>, app_id: Optio
                 hold_expires_at: exp,
             },
         )
-        .collect())
+        .collect()
+}
+
+/// The board (every environment's cell) for the applications of `scope`
+/// that the user may see (`visible_to`; `None`: all), by application name.
+pub async fn board(c: &mut AnyConnection, visible_to: Option<i64>, scope: BoardScope<'_>) -> Result<Vec<BoardCell>> {
+    let (app_id, after, limit) = match scope {
+        BoardScope::Application(id) => (Some(id), None, 1),
+        BoardScope::Page { after, limit } => (None, after, limit),
+    };
+    // The page of applications first (by the unique name index), then their cells.
+    let rows: Vec<CellRow> = sqlx::query_as(&format!(
+        "SELECT {CELL_COLUMNS} FROM \
+         (SELECT a.id, a.name FROM applications a \
+          WHERE (CAST($1 AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = $1)) \
+          AND (CAST($2 AS BIGINT) IS NULL OR a.id = $2) AND (CAST($3 AS TEXT) IS NULL OR a.name > $3) \
+          ORDER BY a.name LIMIT $4) a \
+         CROSS JOIN environments e LEFT JOIN slots s ON s.app_id = a.id AND s.env_id = e.id \
+         LEFT JOIN releases ir ON ir.id = s.incoming_release_id \
+         ORDER BY a.name, e.position, e.id"
+    ))
+    .bind(visible_to)
+    .bind(app_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    Ok(cells(rows))
+}
+
+/// Every held cell the user may see (the dashboard lists them all, whatever
+/// page of the board it shows): only slots with a hold are read.
+pub async fn held(c: &mut AnyConnection, visible_to: Option<i64>) -> Result<Vec<BoardCell>> {
+    let rows: Vec<CellRow> = sqlx::query_as(&format!(
+        "SELECT {CELL_COLUMNS} FROM slots s JOIN applications a ON a.id = s.app_id JOIN environments e ON e.id = s.env_id \
+         LEFT JOIN releases ir ON ir.id = s.incoming_release_id \
+         WHERE s.hold_user IS NOT NULL \
+         AND (CAST($1 AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = $1)) \
+         ORDER BY a.name, e.position, e.id"
+    ))
+    .bind(visible_to)
+    .fetch_all(c)
+    .await?;
+    Ok(cells(rows))
+}
+
+/// How many applications the user may see.
+pub async fn visible_applications(c: &mut AnyConnection, visible_to: Option<i64>) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM applications a WHERE CAST($1 AS BIGINT) IS NULL \
+         OR EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = $1)",
+    )
+    .bind(visible_to)
+    .fetch_one(c)
+    .await?)
 }
 
 /// Records `release` as what runs in the environment (after a rollback).

@@ -98,6 +98,10 @@ const PINNED: &[(&str, &str)] = &[
         "af87dad187d72e112ffb967eba3a148c595aac2ed940976cdbca845a8dcadd4e67b5a41166b952dc942c13757cc8ee7d",
     ),
     (
+        "sqlite/0041_held_slots.sql",
+        "c91400105b0239cd52394482f960e1be3d3a8d38a78a634ddc2ee584d254be9b0262cd4d688ec4a8af405a4af71a33ce",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -192,6 +196,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0040_idempotency_keys.sql",
         "9f2f78e0fe9000449b372cfc096449a2b3d55866b221f87873ecf272a1e68e9afea3778ad0d8a11481f2c238127cedd4",
+    ),
+    (
+        "postgres/0041_held_slots.sql",
+        "c91400105b0239cd52394482f960e1be3d3a8d38a78a634ddc2ee584d254be9b0262cd4d688ec4a8af405a4af71a33ce",
     ),
 ];
 

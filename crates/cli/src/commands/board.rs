@@ -12,13 +12,34 @@ pub struct BoardArgs {
     /// Only this application
     #[arg(long)]
     pub app: Option<String>,
+    /// Applications per page (1 to 500; the server's default is 100)
+    #[arg(long)]
+    pub limit: Option<i64>,
+    /// The page after this application (the last one of the previous page)
+    #[arg(long)]
+    pub after: Option<String>,
     #[command(flatten)]
     pub global: GlobalArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: BoardArgs) -> CliResult<()> {
-    let answer = ctx.client.get(&["board"], &[("application", args.app)]).await?;
-    super::show(ctx, &answer, print_board)
+    let query = [
+        ("application", args.app.clone()),
+        ("after", args.after),
+        ("limit", args.limit.map(|l| l.to_string())),
+    ];
+    let answer = ctx.client.get(&["board"], &query).await?;
+    super::show(ctx, &answer, print_board)?;
+    // A full page: more applications may follow.
+    let cells: Vec<BoardCell> = serde_json::from_value(answer).unwrap_or_default();
+    let mut apps: Vec<&str> = cells.iter().map(|c| c.application.as_str()).collect();
+    apps.dedup();
+    if args.app.is_none() && !ctx.json() && apps.len() as i64 == args.limit.unwrap_or(100) {
+        if let Some(last) = apps.last() {
+            line(format!("More applications may follow: prism board --after {last}"));
+        }
+    }
+    Ok(())
 }
 
 /// Prints the cells (ordered by application, then lifecycle) as a grid.

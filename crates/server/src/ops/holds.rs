@@ -6,7 +6,7 @@
 use prism_api::board::HoldRequest;
 use prism_domain::release::{may_hold, may_release_hold, Actor};
 use prism_domain::ReleaseId;
-use prism_store::slots::{self, BoardCell};
+use prism_store::slots::{self, BoardCell, BoardScope};
 use prism_store::{audit, environments};
 use serde_json::json;
 
@@ -83,7 +83,7 @@ pub async fn hold(ctx: &Ctx, caller: &Caller, name: &str, env: &str, req: HoldRe
         },
     )
     .await?;
-    let board = slots::board(&mut tx, None, Some(app.id)).await?;
+    let board = slots::board(&mut tx, None, BoardScope::Application(app.id)).await?;
     tx.commit().await?;
     Ok(board)
 }
@@ -137,18 +137,43 @@ pub async fn unhold(
         )
         .await?;
     }
-    let board = slots::board(&mut tx, None, Some(app.id)).await?;
+    let board = slots::board(&mut tx, None, BoardScope::Application(app.id)).await?;
     tx.commit().await?;
     Ok(board)
 }
 
-/// The applications x environments board the caller may see (of one
-/// application, or all).
-pub async fn board(ctx: &Ctx, caller: &Caller, application: Option<&str>) -> OpResult<Vec<BoardCell>> {
+/// Most applications one page of the board holds, and the default.
+pub const BOARD_PAGE_MAX: i64 = 500;
+pub const BOARD_PAGE_DEFAULT: i64 = 100;
+
+/// Which part of the board to read: one application's row, or a page of
+/// applications by name.
+#[derive(Debug, Default)]
+pub struct BoardQuery {
+    pub application: Option<String>,
+    /// Applications whose name sorts after this one (the last of the previous page).
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// The applications x environments board the caller may see: one
+/// application's row, or a page of applications (`limit` of them, default
+/// 100, after `after`).
+pub async fn board(ctx: &Ctx, caller: &Caller, q: &BoardQuery) -> OpResult<Vec<BoardCell>> {
+    let limit = q.limit.unwrap_or(BOARD_PAGE_DEFAULT);
+    if !(1..=BOARD_PAGE_MAX).contains(&limit) {
+        return Err(OpError::invalid(
+            "limit",
+            format!("must be between 1 and {BOARD_PAGE_MAX}"),
+        ));
+    }
     let mut c = ctx.store.conn().await?;
-    let app = match application {
-        Some(a) => Some(access::application(&mut c, caller, a).await?.0.id),
-        None => None,
+    let scope = match &q.application {
+        Some(a) => BoardScope::Application(access::application(&mut c, caller, a).await?.0.id),
+        None => BoardScope::Page {
+            after: q.after.as_deref(),
+            limit,
+        },
     };
-    Ok(slots::board(&mut c, access::visibility(caller), app).await?)
+    Ok(slots::board(&mut c, access::visibility(caller), scope).await?)
 }

@@ -104,7 +104,7 @@ pub(super) async fn app_page_with(
         .transpose()
         .map_err(OpError::from)?;
     let settings = apps::env_settings(&mut c, app.id).await?;
-    let board = slots::board(&mut c, None, Some(app.id)).await?;
+    let board = slots::board(&mut c, None, slots::BoardScope::Application(app.id)).await?;
     let rels = releases::list(
         &mut c,
         &ReleaseFilter {

@@ -66,19 +66,23 @@ async fn releases_in(
 pub async fn page(State(state): State<AppState>, Web(caller): Web) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
     let envs = environments::list(&mut c).await?;
-    let cells = slots::board(&mut c, crate::ops::access::visibility(&caller), None).await?;
+    let visible = crate::ops::access::visibility(&caller);
+    // One page of the board (the first applications by name), every hold,
+    // and the count: what this page costs does not grow with the number of
+    // applications beyond it.
+    let page = slots::BoardScope::Page {
+        after: None,
+        limit: BOARD_ROWS as i64,
+    };
+    let cells = slots::board(&mut c, visible, page).await?;
+    let holds = slots::held(&mut c, visible).await?;
+    let total_apps = slots::visible_applications(&mut c, visible).await? as usize;
     let mut rows: BTreeMap<String, Vec<slots::BoardCell>> = BTreeMap::new();
-    let mut holds = vec![];
     for cell in cells {
-        if cell.held_by.is_some() {
-            holds.push(cell.clone());
-        }
         rows.entry(cell.application.clone()).or_default().push(cell);
     }
-    let total_apps = rows.len();
     let board: Vec<BoardRow> = rows
         .into_iter()
-        .take(BOARD_ROWS)
         .map(|(application, cells)| BoardRow { application, cells })
         .collect();
     let roles = role_flags(&mut c, &caller).await?;

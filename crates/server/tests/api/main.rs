@@ -6,6 +6,7 @@ mod harness;
 use prism_test_support::both_backends;
 
 mod bad_input;
+mod board_paging;
 mod builds;
 mod flow;
 mod governance;
