@@ -455,7 +455,6 @@ impl Client {
     }
 }
 
-/// A request body as JSON (the API's request types, or a user's own JSON).
 /// Tries of a [`Client::post_once`] request (about 2 s of retrying in all).
 const SEND_ATTEMPTS: u32 = 4;
 
@@ -483,6 +482,7 @@ fn new_idempotency_key() -> String {
     format!("prism-cli-{:016x}{:016x}", half(1), half(2))
 }
 
+/// A request body as JSON (the API's request types, or a user's own JSON).
 fn encode<B: Serialize + ?Sized>(body: &B) -> CliResult<Value> {
     serde_json::to_value(body).map_err(|e| CliError::unexpected(format!("cannot encode the request: {e}")))
 }

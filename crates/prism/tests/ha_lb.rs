@@ -50,11 +50,14 @@ fn three_instances_behind_nginx_lose_nothing_when_killed_under_load() {
         "the users got work done while instances died: {text}"
     );
     assert_eq!(report.streams_followed, report.deploys_started, "{text}");
-    // The kills landed on work in flight: requests had to be resent (by
-    // nginx, or by the client with the same key) at least once.
+    // The kills landed on work in flight: requests were resent (by nginx to
+    // another instance, or by the client, changes with their keys) or live
+    // streams resumed on another instance. (Which of them, and how often,
+    // depends on timing; the API tests replay and race keyed requests
+    // deterministically.)
     assert!(
-        report.lb_retried + report.client_retries as usize > 0,
-        "no request was ever resent: the kills did not test anything: {text}"
+        report.lb_retried + report.client_retries as usize + report.stream_reconnects > 0,
+        "nothing was cut off by the kills: the drill did not test anything: {text}"
     );
     // What survives retries: no request failed for good except the
     // conflicts a user's own loop can meet.

@@ -160,12 +160,21 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
         Err(_) => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the request body is over {BODY_LIMIT} bytes"),
-            )
-            .into_response()
+            // Over the limit, or cut off by the client: say which we know.
+            let too_large = parts
+                .headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+                .is_none_or(|n| n > BODY_LIMIT);
+            let (status, message) = if too_large {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is over {BODY_LIMIT} bytes"),
+                )
+            } else {
+                (StatusCode::BAD_REQUEST, "the request body was cut off".to_owned())
+            };
+            return ApiError::new(status, "bad_body", message).into_response();
         }
     };
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");

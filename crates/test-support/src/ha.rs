@@ -20,7 +20,7 @@
 //! progress, an audit record missing, a live stream that missed or repeated
 //! an event.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -73,8 +73,11 @@ pub struct Report {
     pub latencies: BTreeMap<String, Vec<f64>>,
     /// Failed requests by endpoint and kind (status code or transport error), after retries.
     pub errors: BTreeMap<String, u64>,
-    /// Requests this client sent again with the same key.
+    /// Requests this client sent again (mutating ones with the same key).
     pub client_retries: u64,
+    pub client_retries_mutating: u64,
+    /// Answers marked `Idempotent-Replayed` (a resent request answered from the store).
+    pub replays: u64,
     /// Requests nginx sent to more than one instance, and of those the mutating ones.
     pub lb_retried: usize,
     pub lb_retried_mutating: usize,
@@ -172,6 +175,8 @@ fn wait_healthy(i: &Instance, timeout: Duration) -> bool {
 struct Shared {
     base: String,
     http: reqwest::Client,
+    /// For live streams: no overall time limit (only one on silence, in `follow`).
+    streams: reqwest::Client,
     admin: String,
     report: Mutex<Report>,
     stop: std::sync::atomic::AtomicBool,
@@ -225,6 +230,7 @@ impl Shared {
         let key = (method != reqwest::Method::GET).then(|| self.new_key());
         let started = Instant::now();
         let mut wait = Duration::from_millis(100);
+        let mut resent = false;
         for attempt in 1..=6 {
             let mut req = self
                 .http
@@ -239,6 +245,9 @@ impl Shared {
             let outcome = match req.send().await {
                 Ok(r) => {
                     let status = r.status().as_u16();
+                    if r.headers().get("idempotent-replayed").is_some_and(|v| v == "true") {
+                        self.report.lock().unwrap().replays += 1;
+                    }
                     match r.bytes().await {
                         Ok(b) => Ok((status, b)),
                         Err(_) => Err("transport".to_owned()),
@@ -251,7 +260,14 @@ impl Shared {
                 Err(_) => true,
             };
             if retry && attempt < 6 {
-                self.report.lock().unwrap().client_retries += 1;
+                {
+                    let mut r = self.report.lock().unwrap();
+                    r.client_retries += 1;
+                    if key.is_some() {
+                        r.client_retries_mutating += 1;
+                    }
+                }
+                resent = true;
                 tokio::time::sleep(wait).await;
                 wait *= 2;
                 continue;
@@ -265,6 +281,15 @@ impl Shared {
                         .and_then(|v| v["code"].as_str().map(str::to_owned))
                         .unwrap_or_default();
                     self.error(endpoint, &format!("{s} {code}"));
+                    if resent && key.is_some() {
+                        // The first try may have been made; its resend must
+                        // be answered with its result, not refused.
+                        self.report
+                            .lock()
+                            .unwrap()
+                            .violations
+                            .push(format!("{method} {path}, resent with its key, ended {s} {code}"));
+                    }
                     None
                 }
                 Err(kind) => {
@@ -290,7 +315,7 @@ async fn follow(shared: &Shared, token: &str, deploy: i64) -> Result<Vec<i64>, S
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let mut req = shared
-            .http
+            .streams
             .get(format!("{}/api/v1/deploys/{deploy}/stream", shared.base))
             .bearer_auth(token)
             .header("Accept", "text/event-stream");
@@ -597,6 +622,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             .pool_max_idle_per_host(64)
             .timeout(Duration::from_secs(30))
             .build()?,
+        streams: reqwest::Client::builder().pool_max_idle_per_host(64).build()?,
         admin,
         report: Mutex::new(Report::default()),
         stop: Default::default(),
@@ -655,8 +681,11 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let rest = opts.duration.saturating_sub(started.elapsed());
     tokio::time::sleep(rest).await;
     shared.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for u in users {
-        let _ = tokio::time::timeout(Duration::from_secs(240), u).await;
+    for mut u in users {
+        if tokio::time::timeout(Duration::from_secs(240), &mut u).await.is_err() {
+            // A straggler must not make records while the store is checked.
+            u.abort();
+        }
     }
     let elapsed = started.elapsed();
 
@@ -700,32 +729,45 @@ async fn check_store(db: &str, releases: &[String], deploys: &[i64], report: &mu
             "left in progress: {open_jobs} jobs queued or running, {open_deploys} deploys not finished"
         ));
     }
-    // Every release and deploy a user was given exists once; nothing else was made.
-    let n_releases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM releases")
-        .fetch_one(&mut c)
+    // Every release and deploy a user was given exists once; nothing else was
+    // made (compared as sets: a double and a lost answer cannot cancel out).
+    let stored: Vec<i64> = sqlx::query_scalar("SELECT id FROM releases ORDER BY id")
+        .fetch_all(&mut c)
         .await?;
-    if n_releases != releases.len() as i64 {
+    let stored: std::collections::BTreeSet<String> = stored.iter().map(|id| format!("r{id}")).collect();
+    let given: std::collections::BTreeSet<String> = releases.iter().cloned().collect();
+    if given.len() != releases.len() {
         report.violations.push(format!(
-            "{n_releases} releases stored, {} created by the users (a retried request applied twice, or one answered without being made)",
-            releases.len()
+            "{} release ids handed out, {} of them distinct",
+            releases.len(),
+            given.len()
         ));
     }
-    let mut seen = HashMap::new();
-    for r in releases {
-        *seen.entry(r).or_insert(0) += 1;
-    }
-    if let Some((r, n)) = seen.iter().find(|(_, n)| **n > 1) {
-        report.violations.push(format!("release {r} was handed out {n} times"));
-    }
-    let n_deploys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deploys")
-        .fetch_one(&mut c)
-        .await?;
-    if n_deploys != deploys.len() as i64 {
+    let extra: Vec<_> = stored.difference(&given).collect();
+    let missing: Vec<_> = given.difference(&stored).collect();
+    if !extra.is_empty() || !missing.is_empty() {
         report.violations.push(format!(
-            "{n_deploys} deploys stored, {} started by the users",
+            "releases stored but never handed out (made twice?): {extra:?}; handed out but not stored: {missing:?}"
+        ));
+    }
+    let n_releases = stored.len() as i64;
+    // Users' deploys only: a failed deploy's automatic rollback is Prism's own.
+    let stored: std::collections::BTreeSet<i64> =
+        sqlx::query_scalar::<_, i64>("SELECT id FROM deploys WHERE kind = 'deploy'")
+            .fetch_all(&mut c)
+            .await?
+            .into_iter()
+            .collect();
+    let given: std::collections::BTreeSet<i64> = deploys.iter().copied().collect();
+    if stored != given || given.len() != deploys.len() {
+        let extra: Vec<_> = stored.difference(&given).collect();
+        let missing: Vec<_> = given.difference(&stored).collect();
+        report.violations.push(format!(
+            "deploys stored but never handed out: {extra:?}; handed out but not stored: {missing:?}; {} handed out in all",
             deploys.len()
         ));
     }
+    let n_deploys = stored.len() as i64;
     // Every change audited once.
     for (action, want) in [("release.create", n_releases), ("deploy.create", n_deploys)] {
         let got: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = $1")
@@ -738,24 +780,33 @@ async fn check_store(db: &str, releases: &[String], deploys: &[i64], report: &mu
                 .push(format!("{got} {action} audit records for {want} records"));
         }
     }
-    // No job ran twice at once: each attempt ended before the next began.
+    // No job ran twice at once: each attempt began after every earlier
+    // attempt of its job had ended.
     let rows = sqlx::query(
         "SELECT job_id, attempt, instance, started_at, finished_at FROM job_attempts ORDER BY job_id, started_at, id",
     )
     .fetch_all(&mut c)
     .await?;
-    let mut last: Option<(i64, i64, String, Option<i64>)> = None;
+    // Per job: the latest end so far (None: an attempt still open) and who.
+    let mut open: Option<(i64, Option<i64>, i64, String)> = None;
     for r in &rows {
         let (job, attempt, instance, started, finished): (i64, i64, String, i64, Option<i64>) =
             (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-        if let Some((pjob, pattempt, pinstance, pfinished)) = &last {
-            if *pjob == job && pfinished.is_none_or(|f| f > started) {
-                report.violations.push(format!(
-                    "job {job}: attempt {attempt} on {instance} started while attempt {pattempt} on {pinstance} had not ended"
-                ));
+        match &mut open {
+            Some((pjob, ends, pattempt, pinstance)) if *pjob == job => {
+                if ends.is_none_or(|e| e > started) {
+                    report.violations.push(format!(
+                        "job {job}: attempt {attempt} on {instance} started while attempt {pattempt} on {pinstance} had not ended"
+                    ));
+                }
+                if ends.is_some_and(|e| finished.is_none_or(|f| f > e)) {
+                    *ends = finished;
+                    *pattempt = attempt;
+                    *pinstance = instance;
+                }
             }
+            _ => open = Some((job, finished, attempt, instance)),
         }
-        last = Some((job, attempt, instance, finished));
     }
     Ok(())
 }
@@ -791,8 +842,8 @@ pub fn render(r: &Report, opts: &Options) -> String {
         r.stream_reconnects
     ));
     s.push_str(&format!(
-        "retried: by nginx {} ({} mutating), by the client with the same key {}\n",
-        r.lb_retried, r.lb_retried_mutating, r.client_retries
+        "retried: by nginx {} ({} mutating, never sent before), by the client {} ({} mutating, with their keys); answered from the stored response {}\n",
+        r.lb_retried, r.lb_retried_mutating, r.client_retries, r.client_retries_mutating, r.replays
     ));
     s.push_str(&format!(
         "{:<32} {:>8} {:>9} {:>9}\n",

@@ -1,10 +1,11 @@
 //! A real load balancer in front of several `prism serve` instances: Debian's
 //! nginx (`apt-get install nginx`, which `scripts/test.sh` does), configured
 //! as a production setup for Prism would be: round robin, a failed instance
-//! skipped for two seconds, a request that failed to reach an instance or got
-//! a 502/503 from it sent to the next one, POSTs included
-//! (`non_idempotent`: Prism's idempotency keys make that safe), and no
-//! buffering so live streams (server-sent events) flow.
+//! skipped for two seconds, a request that could not reach an instance sent
+//! to the next one (a POST only when it was never sent: nginx's default,
+//! kept because many of Prism's POSTs take no idempotency key; a client
+//! resends a keyed POST itself after a 502), and no buffering so live
+//! streams (server-sent events) flow.
 //!
 //! Its access log records, per request, every instance nginx tried; a
 //! request with more than one was retried by the load balancer.
@@ -151,7 +152,7 @@ http {{
             proxy_connect_timeout 1s;
             proxy_read_timeout 1h;
             proxy_buffering off;
-            proxy_next_upstream error timeout http_502 http_503 non_idempotent;
+            proxy_next_upstream error timeout http_502 http_503;
             proxy_next_upstream_tries 3;
         }}
     }}

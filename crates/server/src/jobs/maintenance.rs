@@ -82,14 +82,12 @@ async fn run(state: &AppState) -> Result<(), JobError> {
     if deliveries > 0 {
         tracing::info!(deliveries, "pruned the notification delivery log");
     }
-    // Idempotency keys protect retries, which come within minutes; a day is plenty.
-    let keys = prism_store::idempotency::prune(
-        &mut *state.store.conn().await?,
-        prism_store::now_ms() - crate::idempotency::KEEP_MS,
-    )
-    .await?;
-    if keys > 0 {
-        tracing::debug!(keys, "pruned idempotency keys");
+    // Idempotency keys protect retries, which come within minutes; a day is
+    // plenty. A failure here must not keep the sweep from the rest.
+    match prune_idempotency_keys(state).await {
+        Ok(0) => {}
+        Ok(keys) => tracing::debug!(keys, "pruned idempotency keys"),
+        Err(e) => tracing::warn!(error = %e, "could not prune idempotency keys"),
     }
     fail_orphans(state).await?;
     // Build Jobs and Secrets on Kubernetes runners whose build is gone or over.
@@ -160,4 +158,11 @@ async fn fail_orphans(state: &AppState) -> Result<(), JobError> {
         .await?;
     }
     Ok(())
+}
+
+async fn prune_idempotency_keys(state: &AppState) -> prism_store::Result<u64> {
+    let mut tx = state.store.begin().await?;
+    let n = prism_store::idempotency::prune(&mut tx, prism_store::now_ms() - crate::idempotency::KEEP_MS).await?;
+    tx.commit().await?;
+    Ok(n)
 }

@@ -308,6 +308,7 @@ pub async fn auto_rollback(tx: &mut Tx, failed: &Deploy, reason: &str) -> prism_
 /// applying exactly the objects that deploy applied. Recorded as its own deploy.
 pub async fn rollback(ctx: &Ctx, caller: &Caller, name: &str, env: &str, req: Rollback) -> OpResult<Deploy> {
     let mut tx = ctx.store.begin().await?;
+    crate::idempotency::claim(&mut tx, caller).await?;
     let (app, roles) = access::application(&mut tx, caller, name).await?;
     let environment = environments::by_name(&mut tx, env).await?;
     if !access::may_deploy(roles, &environment) {
@@ -370,9 +371,11 @@ pub async fn rollback(ctx: &Ctx, caller: &Caller, name: &str, env: &str, req: Ro
     )
     .await?;
     audit::record(&mut tx, &caller.origin(), "deploy.rollback", "deploy", &rb.id.to_string(), json!({"application": name, "environment": env, "to_release": target.release, "to_deploy": target.id, "note": req.note})).await?;
+    let rb = shown(rb);
+    crate::idempotency::complete(&mut tx, caller, StatusCode::CREATED, &rb.clone().to_api()).await?;
     tx.commit().await?;
     ctx.job_wakeup.notify_one();
-    Ok(shown(rb))
+    Ok(rb)
 }
 
 /// How many successful deploys the application has in the environment

@@ -5,6 +5,7 @@
 //! build of the same release, with the same checks as starting one; only an
 //! admin or whoever asked for the failed one may retry it.
 
+use axum::http::StatusCode;
 use prism_api::deploys::StartDeploy;
 use prism_domain::{BuildState, DeployState};
 use prism_store::builds::Build;
@@ -13,6 +14,7 @@ use prism_store::deploys::Deploy;
 use super::deploys::start_deploy;
 use super::{access, Ctx, OpError, OpResult};
 use crate::auth::Caller;
+use crate::wire::ToApi;
 
 /// Whether `caller` may retry what `requested_by` asked for (the console
 /// asks this to offer the button; the operations below enforce it).
@@ -60,7 +62,9 @@ pub async fn retry_build(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<Build
         )));
     }
     let mut tx = ctx.store.begin().await?;
+    crate::idempotency::claim(&mut tx, caller).await?;
     let new = super::builds::start_in(&mut tx, ctx, caller, b.release).await?;
+    crate::idempotency::complete(&mut tx, caller, StatusCode::CREATED, &new.clone().to_api()).await?;
     tx.commit().await?;
     ctx.job_wakeup.notify_one();
     Ok(new)
