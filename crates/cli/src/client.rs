@@ -173,6 +173,7 @@ impl Client {
             last_id: None,
             ended: false,
             failures: 0,
+            connected_at: std::time::Instant::now(),
         };
         // The first connection is not retried: a server that cannot be
         // reached at all is reported at once.
@@ -261,9 +262,16 @@ pub struct EventStream {
     last_id: Option<String>,
     /// Whether the `end` event came: a close after it is the end.
     ended: bool,
-    /// Reconnections since the stream last moved on (an event with a new id).
+    /// Reconnections since the stream last moved on (an event with a new id)
+    /// or a connection held for a while.
     failures: u32,
+    /// When the current connection was opened.
+    connected_at: std::time::Instant,
 }
+
+/// A connection that stayed up this long was not a failed try: a deploy
+/// waiting hours for its window may be reconnected any number of times.
+const STEADY: Duration = Duration::from_secs(60);
 
 impl EventStream {
     /// The next event; `None` when the server has closed the stream (after
@@ -278,6 +286,9 @@ impl EventStream {
                 Ok(None) => None,
                 Err(e) => Some(e),
             };
+            if self.connected_at.elapsed() >= STEADY {
+                self.failures = 0;
+            }
             if !self.resume(lost).await? {
                 return Ok(None);
             }
@@ -347,6 +358,7 @@ impl EventStream {
             match self.connect().await {
                 Ok(body) => {
                     self.body = body;
+                    self.connected_at = std::time::Instant::now();
                     // Half an event from the broken connection is dropped:
                     // the server sends it again, whole.
                     self.parser = SseParser::new();
