@@ -9,8 +9,9 @@
 //! creation to the build's first log line (aims: under 1 s local, 3 s on
 //! Kubernetes).
 //!
-//! The Kubernetes runner needs root (a kubelet); without it, or with
-//! `PRISM_K8S_NODE=0`, its rows say why they are missing. Its build pods use
+//! The Kubernetes runner needs root (a kubelet); without it, with
+//! `--no-kubernetes` or `PRISM_K8S_NODE=0`, its rows are left out and the
+//! run says why. Its build pods use
 //! the node's network and the host's resolv.conf, so that npm reaches the
 //! registry as the local runners' builds do.
 
@@ -24,6 +25,8 @@ use prism_test_support::ServerProcess;
 use serde_json::{json, Value};
 
 use prism_test_support::process::ADMIN_PASSWORD;
+
+use crate::report::{self, Figure};
 
 struct Prism {
     server: ServerProcess,
@@ -277,7 +280,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub async fn run(builds: usize) -> anyhow::Result<()> {
+/// `no_kube`: why the Kubernetes runner is left out, if it is.
+pub async fn run(builds: usize, no_kube: Option<String>) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let sources = work.path().join("sources");
     std::fs::create_dir_all(&sources)?;
@@ -310,9 +314,10 @@ pub async fn run(builds: usize) -> anyhow::Result<()> {
     );
     let host = prism("unsandboxed", &sources, registry.port, &url, None).await?;
     let contained = prism("contained", &sources, registry.port, &url, None).await?;
-    let kube = match NodeCluster::unavailable() {
+    let kube = match no_kube {
         Some(why) => {
             println!("kubernetes: not measured: {why}");
+            report::note("build", format!("Kubernetes runner: not measured: {why}"));
             None
         }
         None => Some(KubeSetup::start(&format!("127.0.0.1:{}", registry.port))?),
@@ -331,15 +336,18 @@ pub async fn run(builds: usize) -> anyhow::Result<()> {
     }
     if let Some(dir) = on_kube.as_ref().and_then(|p| p.kube_cache.as_ref()) {
         // The volume really holds the cache the build step filled.
-        println!(
-            "kubernetes: the cache volume holds {} files after the first build",
-            count_files(dir)
+        let files = count_files(dir);
+        println!("kubernetes: the cache volume holds {files} files after the first build");
+        report::note(
+            "build",
+            format!("Kubernetes runner: the cache volume held {files} files after the first build"),
         );
     }
     println!("{header}");
     println!("(ratios: to the unsandboxed host process; -> ms: from the release's creation)");
     for cached in [true, false] {
-        let mut base: Option<(f64, f64)> = None;
+        // The unsandboxed host process's medians: what the other runners are set beside.
+        let mut base: Option<[f64; 4]> = None;
         for &(name, p) in &runners {
             let mut figures = Vec::new();
             for _ in 0..builds {
@@ -349,8 +357,16 @@ pub async fn run(builds: usize) -> anyhow::Result<()> {
                 figures.push(p.build().await?);
             }
             let med = |f: fn(&Figures) -> f64| median(figures.iter().map(f).collect());
-            let (m, c) = (med(|f| f.secs), med(|f| f.command_secs));
-            let (b, bc) = *base.get_or_insert((m, c));
+            let these = [
+                med(|f| f.secs),
+                med(|f| f.command_secs),
+                med(|f| f.first_line_ms),
+                med(|f| f.command_start_ms),
+            ];
+            let is_base = base.is_none();
+            let host = *base.get_or_insert(these);
+            let [m, c, first_line, command_start] = these;
+            let [b, bc, ..] = host;
             println!(
                 "{:<12} {:<9} {:>9.2} {:>8.2}x | {:>9.2} {:>8.2}x | {:>13.0} {:>13.0}",
                 name,
@@ -359,9 +375,25 @@ pub async fn run(builds: usize) -> anyhow::Result<()> {
                 m / b,
                 c,
                 c / bc,
-                med(|f| f.first_line_ms),
-                med(|f| f.command_start_ms),
+                first_line,
+                command_start,
             );
+            let case = format!("{name} runner, {}", if cached { "cache warm" } else { "cache emptied" });
+            let metrics = [
+                ("build", "s"),
+                ("build command", "s"),
+                ("release to first log line", "ms"),
+                ("release to build command", "ms"),
+            ];
+            for (i, (metric, unit)) in metrics.into_iter().enumerate() {
+                let f = Figure::new("build", &case, metric, these[i], unit);
+                if is_base {
+                    f.record()
+                } else {
+                    f.beside("unsandboxed host process", host[i], these[i] / host[i])
+                        .record()
+                }
+            }
         }
     }
     drop(kube);

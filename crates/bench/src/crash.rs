@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use rand_lite::Rand;
 use serde_json::{json, Value};
 
+use crate::report::Figure;
 use crate::server::ADMIN_PASSWORD;
 
 /// A marker in the build step's command line, to find its processes.
@@ -109,6 +110,7 @@ impl Cluster {
     fn up() -> anyhow::Result<Self> {
         let st = Command::new("bash")
             .arg(repo_root().join("scripts/k8s/ensure-binaries.sh"))
+            .env("PRISM_K8S_NO_NODE", "1")
             .stdout(Stdio::null())
             .status()?;
         anyhow::ensure!(st.success(), "ensure-binaries.sh failed");
@@ -117,9 +119,17 @@ impl Cluster {
             .arg(repo_root().join("scripts/k8s/cluster.sh"))
             .args(["up", &name])
             .env("PRISM_K8S_OWNER_PID", std::process::id().to_string())
-            .stderr(Stdio::null())
+            // A simulated node: nothing of a real node's (kubelet, containerd, images) is needed.
+            .env("PRISM_K8S_NO_NODE", "1")
             .output()?;
-        anyhow::ensure!(out.status.success(), "cluster.sh up failed");
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let lines: Vec<&str> = stderr.lines().collect();
+            anyhow::bail!(
+                "scripts/k8s/cluster.sh up failed: {}",
+                lines[lines.len().saturating_sub(5)..].join(" / ")
+            );
+        }
         let kubeconfig = PathBuf::from(String::from_utf8(out.stdout)?.trim().lines().last().unwrap_or_default());
         let exe = std::env::current_exe()?.with_file_name("prism-kube-sim");
         anyhow::ensure!(exe.exists(), "{} not found: build -p prism-kube-sim", exe.display());
@@ -485,6 +495,32 @@ async fn drill(work: &Path, url: &str, kinds: &[Kind], trials: usize, backend: &
             pct(0.5),
             pct(0.99),
         );
+        let case = format!("{backend}: {}", kind.name());
+        let of = format!("/{}", tally.trials);
+        for (metric, n) in [
+            ("finished correctly", tally.correct),
+            ("nothing of the killed attempt left running", tally.nothing_left),
+            ("no job left queued or running", tally.not_stuck),
+        ] {
+            Figure::new("crash", &case, metric, n as f64, &of).record();
+        }
+        Figure::new(
+            "crash",
+            &case,
+            "kills that landed while the job ran",
+            tally.recovery_ms.len() as f64,
+            &of,
+        )
+        .record();
+        if !tally.recovery_ms.is_empty() {
+            for (metric, q) in [
+                ("restart to running again, p50", 0.5),
+                ("restart to running again, p99", 0.99),
+            ] {
+                let i = ((tally.recovery_ms.len() as f64 - 1.0) * q).round() as usize;
+                Figure::new("crash", &case, metric, tally.recovery_ms[i] as f64, "ms").record();
+            }
+        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::report::Figure;
 use crate::server::ADMIN_PASSWORD;
 
 fn repo() -> PathBuf {
@@ -29,6 +30,7 @@ impl Cluster {
     fn up() -> anyhow::Result<Self> {
         let st = Command::new("bash")
             .arg(repo().join("scripts/k8s/ensure-binaries.sh"))
+            .env("PRISM_K8S_NO_NODE", "1")
             .stdout(Stdio::null())
             .status()?;
         anyhow::ensure!(st.success(), "ensure-binaries.sh failed");
@@ -37,9 +39,17 @@ impl Cluster {
             .arg(repo().join("scripts/k8s/cluster.sh"))
             .args(["up", &name])
             .env("PRISM_K8S_OWNER_PID", std::process::id().to_string())
-            .stderr(Stdio::null())
+            // A simulated node: nothing of a real node's (kubelet, containerd, images) is needed.
+            .env("PRISM_K8S_NO_NODE", "1")
             .output()?;
-        anyhow::ensure!(out.status.success(), "cluster.sh up failed");
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let lines: Vec<&str> = stderr.lines().collect();
+            anyhow::bail!(
+                "scripts/k8s/cluster.sh up failed: {}",
+                lines[lines.len().saturating_sub(5)..].join(" / ")
+            );
+        }
         let kubeconfig = PathBuf::from(String::from_utf8(out.stdout)?.trim().lines().last().unwrap_or_default());
         let exe = std::env::current_exe()?.with_file_name("prism-kube-sim");
         anyhow::ensure!(
@@ -265,6 +275,16 @@ pub async fn run(counts: &[usize]) -> anyhow::Result<()> {
             prism_s / kubectl_s,
             prism_s / parallel_s
         );
+        let case = format!("{n} applications");
+        for (peer, s) in [
+            ("kubectl apply + rollout status, one after another", kubectl_s),
+            ("kubectl, 8 applications at a time", parallel_s),
+            ("floor: the control plane's own time", floor_s),
+        ] {
+            Figure::new("deploy", &case, "deploy time", prism_s, "s")
+                .beside(peer, s, prism_s / s)
+                .record();
+        }
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

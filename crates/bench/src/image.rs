@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::report::Figure;
 use prism_image::{
     append_layer, build_base, build_layer, BaseRecipe, ConfigChanges, ImageReference, LayerSpec, Registries,
 };
@@ -372,6 +373,26 @@ pub async fn run_bench(megabytes: usize, artifacts: &[Artifact]) -> anyhow::Resu
             pb / bb,
             second.bytes_uploaded
         );
+        const MIB: f64 = 1024.0 * 1024.0;
+        let case = match artifact {
+            Artifact::Random => format!("random bytes, {megabytes} MiB"),
+            Artifact::NodeModules => "node_modules tree, 20,000 files, 150 MiB".into(),
+            Artifact::FatJar => "fat jar, 80 MiB, compressible".into(),
+        };
+        Figure::new("image", &case, "layer + push time", p, "s")
+            .beside("buildah bud + push", b, p / b)
+            .record();
+        Figure::new("image", &case, "bytes added to the registry", pb / MIB, "MiB")
+            .beside("buildah bud + push", bb / MIB, pb / bb)
+            .record();
+        Figure::new(
+            "image",
+            &case,
+            "bytes uploaded pushing it again",
+            second.bytes_uploaded as f64,
+            "B",
+        )
+        .record();
     }
     println!("(speedup: buildah's time / Prism's; size: Prism's pushed bytes / buildah's; again: bytes Prism uploads pushing the same artifact again)");
     let _ = Command::new("rm").arg("-rf").arg(&storage).status();

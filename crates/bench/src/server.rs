@@ -43,6 +43,11 @@ impl Server {
         Ok(server)
     }
 
+    /// The server's process id (for /proc readings).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Peak resident set size of the server process so far, in KiB.
     pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;

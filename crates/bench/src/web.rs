@@ -6,6 +6,7 @@
 //! page costs over the API.
 
 use crate::load::{self, Auth};
+use crate::report::Figure;
 use crate::seed;
 
 struct Page {
@@ -87,6 +88,15 @@ pub async fn run(
             ms(api.p99),
             ms(page.p99) / ms(api.p99).max(0.001),
         );
+        let case = format!("{backend}: {}", p.name);
+        let peer = format!("JSON API {}", p.api);
+        Figure::new("web", &case, "pages/s", page.rps, "req/s")
+            .beside(&peer, api.rps, api.rps / page.rps.max(0.001))
+            .record();
+        Figure::new("web", &case, "p50 latency", ms(page.p50), "ms").record();
+        Figure::new("web", &case, "p99 latency", ms(page.p99), "ms")
+            .beside(&peer, ms(api.p99), ms(page.p99) / ms(api.p99).max(0.001))
+            .record();
     }
     store.close().await;
     drop(server);
