@@ -11,8 +11,12 @@ use crate::seed::Fixture;
 
 pub struct Workload {
     pub name: String,
+    /// Whose token asks.
+    pub token: String,
     pub path: String,
     pub filter: ReleaseFilter,
+    /// The page is empty (nothing matches): the worst case of a scan.
+    pub empty: bool,
 }
 
 pub fn workloads(f: &Fixture) -> Vec<Workload> {
@@ -21,36 +25,82 @@ pub fn workloads(f: &Fixture) -> Vec<Workload> {
         limit: 50,
         ..Default::default()
     };
+    let w = |name: &str, token: &str, path: String, filter: ReleaseFilter, empty: bool| Workload {
+        name: name.into(),
+        token: token.into(),
+        path,
+        filter,
+        empty,
+    };
+    let as_user = |id: i64| ReleaseFilter {
+        visible_to: Some(id),
+        ..base.clone()
+    };
     vec![
-        Workload {
-            name: "releases, first page (50)".into(),
-            path: "/api/v1/releases?limit=50".into(),
-            filter: base.clone(),
-        },
-        Workload {
-            name: "releases, middle page (cursor)".into(),
-            path: format!("/api/v1/releases?limit=50&before=r{}", f.middle_release),
-            filter: ReleaseFilter {
+        w(
+            "releases, first page (50)",
+            &f.token,
+            "/api/v1/releases?limit=50".into(),
+            base.clone(),
+            false,
+        ),
+        w(
+            "releases, middle page (cursor)",
+            &f.token,
+            format!("/api/v1/releases?limit=50&before=r{}", f.middle_release),
+            ReleaseFilter {
                 before: Some(f.middle_release),
                 ..base.clone()
             },
-        },
-        Workload {
-            name: "releases of one application".into(),
-            path: format!("/api/v1/releases?limit=50&application={}", f.some_app),
-            filter: ReleaseFilter {
+            false,
+        ),
+        w(
+            "releases of one application",
+            &f.token,
+            format!("/api/v1/releases?limit=50&application={}", f.some_app),
+            ReleaseFilter {
                 app_id: Some(f.some_app_id),
                 ..base.clone()
             },
-        },
-        Workload {
-            name: "releases in state built".into(),
-            path: "/api/v1/releases?limit=50&state=built".into(),
-            filter: ReleaseFilter {
+            false,
+        ),
+        w(
+            "releases in state built",
+            &f.token,
+            "/api/v1/releases?limit=50&state=built".into(),
+            ReleaseFilter {
                 state: Some("built".into()),
-                ..base
+                ..base.clone()
             },
-        },
+            false,
+        ),
+        w(
+            "member of 1 project: first page",
+            &f.one.0,
+            "/api/v1/releases?limit=50".into(),
+            as_user(f.one.1),
+            false,
+        ),
+        w(
+            "member of 1 project: closed (none)",
+            &f.one.0,
+            "/api/v1/releases?limit=50&state=closed".into(),
+            ReleaseFilter {
+                state: Some("closed".into()),
+                ..as_user(f.one.1)
+            },
+            true,
+        ),
+        w(
+            "member of 1 in 10: built (none)",
+            &f.tenth.0,
+            "/api/v1/releases?limit=50&state=built".into(),
+            ReleaseFilter {
+                state: Some("built".into()),
+                ..as_user(f.tenth.1)
+            },
+            true,
+        ),
     ]
 }
 
@@ -120,7 +170,8 @@ pub async fn http_as(
     Ok(stats(all, started.elapsed()))
 }
 
-pub async fn sql(store: &Store, filter: &ReleaseFilter, requests: usize, concurrency: usize) -> anyhow::Result<Stats> {
+pub async fn sql(store: &Store, w: &Workload, requests: usize, concurrency: usize) -> anyhow::Result<Stats> {
+    let (filter, empty) = (&w.filter, w.empty);
     let started = Instant::now();
     let tasks = (0..concurrency).map(|i| {
         let store = store.clone();
@@ -132,7 +183,7 @@ pub async fn sql(store: &Store, filter: &ReleaseFilter, requests: usize, concurr
                 let t = Instant::now();
                 let mut c = store.conn().await?;
                 let page = releases::list(&mut c, &filter).await?;
-                anyhow::ensure!(!page.is_empty(), "empty page");
+                anyhow::ensure!(page.is_empty() == empty, "a page of {} releases", page.len());
                 lat.push(t.elapsed());
             }
             Ok(lat)

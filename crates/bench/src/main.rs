@@ -426,10 +426,10 @@ async fn run_backend(
     let workloads = load::workloads(&fixture);
     for w in &workloads {
         // Warm both paths, then measure.
-        load::http(&server.base, &fixture.token, &w.path, 200, concurrency).await?;
-        let api = load::http(&server.base, &fixture.token, &w.path, requests, concurrency).await?;
-        load::sql(&store, &w.filter, 200, concurrency).await?;
-        let sql = load::sql(&store, &w.filter, requests, concurrency).await?;
+        load::http(&server.base, &w.token, &w.path, 200, concurrency).await?;
+        let api = load::http(&server.base, &w.token, &w.path, requests, concurrency).await?;
+        load::sql(&store, w, 200, concurrency).await?;
+        let sql = load::sql(&store, w, requests, concurrency).await?;
         println!(
             "{:<9} {:<34} {:>9.0} {:>8.2} {:>8.2} | {:>9.0} {:>8.2} | {:>8.2}x {:>8.2}x",
             backend,

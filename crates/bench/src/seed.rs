@@ -7,8 +7,15 @@ use serde_json::json;
 use crate::server::{Server, ADMIN_PASSWORD};
 
 pub struct Fixture {
+    /// A developer in every project.
     pub token: String,
     pub bench_user_id: i64,
+    /// A developer in the first project only (a tenth of a per cent of the
+    /// releases, all `built`).
+    pub one: (String, i64),
+    /// A developer in every tenth project, whose applications' releases are
+    /// all `closed`: asking for `built` ones finds none among the newest.
+    pub tenth: (String, i64),
     pub some_app_id: i64,
     pub some_app: String,
     pub middle_release: i64,
@@ -61,18 +68,50 @@ pub async fn seed(store: &Store, server: &Server, releases: i64, applications: i
         json!({"username": "bench", "password": "bench-user-password"}),
     )
     .await?;
+    for user in ["one", "tenth"] {
+        api(
+            server,
+            Some(&admin),
+            "/api/v1/users",
+            json!({"username": user, "password": "bench-user-password"}),
+        )
+        .await?;
+    }
     let projects = (applications / 10).max(1);
     for p in 0..projects {
         let name = format!("team-{p}");
         api(server, Some(&admin), "/api/v1/projects", json!({"name": name})).await?;
-        api(
-            server,
-            Some(&admin),
-            &format!("/api/v1/projects/{name}/members"),
-            json!({"username": "bench", "role": "developer"}),
-        )
-        .await?;
+        let mut members = vec!["bench"];
+        if p == 0 {
+            members.push("one");
+        }
+        if p % 10 == 9 {
+            members.push("tenth");
+        }
+        for user in members {
+            api(
+                server,
+                Some(&admin),
+                &format!("/api/v1/projects/{name}/members"),
+                json!({"username": user, "role": "developer"}),
+            )
+            .await?;
+        }
     }
+    let login = |user: &'static str| async move {
+        anyhow::Ok(
+            api(
+                server,
+                None,
+                "/api/v1/auth/token",
+                json!({"username": user, "password": "bench-user-password"}),
+            )
+            .await?["secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
     let token = api(
         server,
         None,
@@ -106,7 +145,8 @@ pub async fn seed(store: &Store, server: &Server, releases: i64, applications: i
         .await?;
     sqlx::query(&format!(
         "INSERT INTO releases (app_id, git_ref, change_note, creator_id, state, created_at, updated_at) \
-         SELECT {first_app} + (n.i - 1) % {applications}, 'main', 'seeded release ' || CAST(n.i AS TEXT), {bench_user_id}, 'built', {now} + n.i, {now} + n.i FROM {}",
+         SELECT {first_app} + (n.i - 1) % {applications}, 'main', 'seeded release ' || CAST(n.i AS TEXT), {bench_user_id}, \
+         CASE WHEN n.i % 10 = 0 THEN 'closed' ELSE 'built' END, {now} + n.i, {now} + n.i FROM {}",
         series(releases)
     ))
     .execute(&mut *tx)
@@ -118,9 +158,22 @@ pub async fn seed(store: &Store, server: &Server, releases: i64, applications: i
     let max: i64 = sqlx::query_scalar("SELECT MAX(id) FROM releases")
         .fetch_one(&mut *store.conn().await?)
         .await?;
+    let user_id = |name: &'static str| {
+        let store = store.clone();
+        async move {
+            anyhow::Ok(
+                sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE username = $1")
+                    .bind(name)
+                    .fetch_one(&mut *store.conn().await?)
+                    .await?,
+            )
+        }
+    };
     Ok(Fixture {
         token,
         bench_user_id,
+        one: (login("one").await?, user_id("one").await?),
+        tenth: (login("tenth").await?, user_id("tenth").await?),
         some_app_id: first_app,
         some_app: "app-1".into(),
         middle_release: max / 2,

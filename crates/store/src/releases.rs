@@ -130,56 +130,232 @@ pub struct ReleaseFilter {
     /// Keyset cursor: only releases with a smaller id.
     pub before: Option<i64>,
     pub limit: i64,
+    /// How the page is found; [`ListPlan::Auto`] unless a test compares them.
+    pub plan: ListPlan,
 }
 
-/// Newest first, one page. Keyset pagination keeps every page as fast as the first.
+/// How [`list`] finds a page of releases (the same page either way).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ListPlan {
+    /// For a member's or a project's releases: the newest [`WINDOW`]
+    /// releases first (in the state asked for, below the cursor), which hold
+    /// the whole page unless the caller's releases are rare among everyone's;
+    /// if they do not, per application when the filter narrows to at most
+    /// [`PER_APPLICATION_MAX`] applications, else by scanning. Otherwise
+    /// (one application, or an admin's list) by scanning, which then reads
+    /// no more than the page from its index.
+    #[default]
+    Auto,
+    /// Each candidate application's newest matching releases (at most a
+    /// page each, from the `(app_id, state, id)` and `(app_id, id)`
+    /// indexes), merged: the cost grows with the applications the caller
+    /// may see, never with how many releases there are, whatever the state
+    /// or cursor asked for.
+    PerApplication,
+    /// Newest first through every release (the primary key, or the
+    /// `(state, id)` index), skipping what does not match: cheap when most
+    /// releases match, a scan of the whole table when few or none do (a
+    /// developer in one project of 500 asking for a state their
+    /// applications are not in read all 1,000,000 releases: 0.6 s on
+    /// SQLite, 1.4 s on PostgreSQL).
+    Scan,
+}
+
+/// Up to this many candidate applications, a page is merged per application
+/// (at most this many pages' worth of index entries: about 30 ms on
+/// PostgreSQL for 1,000 applications, where the window takes 1-2 ms).
+pub const PER_APPLICATION_MAX: usize = 1000;
+/// How many of the newest releases [`ListPlan::Auto`] looks through first.
+pub const WINDOW: i64 = 2000;
+/// Applications per merging query on SQLite (at most 500 terms in one compound SELECT).
+const SQLITE_MERGE_CHUNK: usize = 400;
+
+/// Newest first, one page. Keyset pagination keeps every page as fast as
+/// the first; the page's ids are found first (from indexes only) and only
+/// those releases are read whole.
 pub async fn list(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<Release>> {
-    // Only the filters given become conditions: an `x IS NULL OR ...` form
-    // would keep the planner from using the id range of the cursor.
-    enum Arg<'a> {
-        Int(i64),
-        Text(&'a str),
+    // One application's index range, or everyone's releases, already are
+    // the page: nothing to narrow.
+    let narrowed = f.app_id.is_none() && (f.visible_to.is_some() || f.project_id.is_some());
+    let ids = match f.plan {
+        ListPlan::Scan => ids_by_scan(c, f).await?,
+        _ if !narrowed => ids_by_scan(c, f).await?,
+        ListPlan::PerApplication => {
+            let apps = candidate_applications(c, f).await?;
+            ids_per_application(c, f, &apps).await?
+        }
+        ListPlan::Auto => {
+            let recent = ids_in_window(c, f).await?;
+            if recent.len() as i64 >= f.limit {
+                recent
+            } else {
+                let apps = candidate_applications(c, f).await?;
+                if apps.len() <= PER_APPLICATION_MAX {
+                    ids_per_application(c, f, &apps).await?
+                } else {
+                    ids_by_scan(c, f).await?
+                }
+            }
+        }
+    };
+    if ids.is_empty() {
+        return Ok(vec![]);
     }
-    let mut args: Vec<Arg> = vec![];
-    let mut conds: Vec<String> = vec![];
-    fn param<'a>(args: &mut Vec<Arg<'a>>, a: Arg<'a>) -> String {
-        args.push(a);
-        format!("${}", args.len())
+    // The ids are the store's own integers: written into the statement as they are.
+    let list: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    let sql = format!("{SELECT} WHERE r.id IN ({}) ORDER BY r.id DESC", list.join(", "));
+    let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(c).await?;
+    rows.into_iter().map(Release::try_from).collect()
+}
+
+/// The applications whose releases the filter may show (project and
+/// membership), by id; one more than [`PER_APPLICATION_MAX`] at most.
+async fn candidate_applications(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<i64>> {
+    let mut conds = vec![];
+    if f.visible_to.is_some() {
+        conds.push("EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = $1)");
     }
-    if let Some(u) = f.visible_to {
-        let p = param(&mut args, Arg::Int(u));
-        conds.push(format!(
-            "EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = {p})"
-        ));
+    if f.project_id.is_some() {
+        conds.push("a.project_id = $2");
     }
-    if let Some(a) = f.app_id {
-        conds.push(format!("r.app_id = {}", param(&mut args, Arg::Int(a))));
-    }
-    if let Some(p) = f.project_id {
-        conds.push(format!("a.project_id = {}", param(&mut args, Arg::Int(p))));
-    }
+    let sql = format!(
+        "SELECT a.id FROM applications a WHERE {} AND $1 = $1 AND $2 = $2 ORDER BY a.id LIMIT {}",
+        conds.join(" AND "),
+        PER_APPLICATION_MAX + 1
+    );
+    Ok(sqlx::query_scalar(&sql)
+        .bind(f.visible_to.unwrap_or(0))
+        .bind(f.project_id.unwrap_or(0))
+        .fetch_all(c)
+        .await?)
+}
+
+/// The conditions on `r` of state and cursor, with their parameters from `$1`.
+fn state_and_cursor(f: &ReleaseFilter) -> (String, Vec<Arg<'_>>) {
+    let mut conds = String::new();
+    let mut args = vec![];
     if let Some(s) = f.state.as_deref() {
-        conds.push(format!("r.state = {}", param(&mut args, Arg::Text(s))));
+        args.push(Arg::Text(s));
+        conds.push_str(&format!(" AND r.state = ${}", args.len()));
     }
     if let Some(b) = f.before {
-        conds.push(format!("r.id < {}", param(&mut args, Arg::Int(b))));
+        args.push(Arg::Int(b));
+        conds.push_str(&format!(" AND r.id < ${}", args.len()));
     }
-    let limit = param(&mut args, Arg::Int(f.limit));
-    let filter = if conds.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conds.join(" AND "))
-    };
-    let sql = format!("{SELECT} {filter} ORDER BY r.id DESC LIMIT {limit}");
-    let mut q = sqlx::query_as::<_, Row>(&sql);
+    (conds, args)
+}
+
+enum Arg<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+fn bind_all<'q, O>(
+    mut q: sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
+    args: &[Arg<'q>],
+) -> sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
     for a in args {
-        q = match a {
+        q = match *a {
             Arg::Int(i) => q.bind(i),
             Arg::Text(t) => q.bind(t),
         };
     }
-    let rows = q.fetch_all(c).await?;
-    rows.into_iter().map(Release::try_from).collect()
+    q
+}
+
+/// The page's ids merged from each application's newest matching releases.
+async fn ids_per_application(c: &mut AnyConnection, f: &ReleaseFilter, apps: &[i64]) -> Result<Vec<i64>> {
+    let (conds, args) = state_and_cursor(f);
+    let limit = f.limit;
+    let mut ids: Vec<i64> = vec![];
+    if c.backend_name() == "PostgreSQL" {
+        // One statement: a lateral index range per application.
+        for chunk in apps.chunks(PER_APPLICATION_MAX + 1) {
+            let values: Vec<String> = chunk.iter().map(|a| format!("({a})")).collect();
+            let sql = format!(
+                "SELECT x.id FROM (VALUES {}) AS k(app) CROSS JOIN LATERAL \
+                 (SELECT r.id FROM releases r WHERE r.app_id = k.app{conds} ORDER BY r.id DESC LIMIT {limit}) x \
+                 ORDER BY x.id DESC LIMIT {limit}",
+                values.join(", ")
+            );
+            ids.extend(
+                bind_all(sqlx::query_scalar::<_, i64>(&sql), &args)
+                    .fetch_all(&mut *c)
+                    .await?,
+            );
+        }
+    } else {
+        // SQLite has no LATERAL: one ordered, limited term per application.
+        for chunk in apps.chunks(SQLITE_MERGE_CHUNK) {
+            let terms: Vec<String> = chunk
+                .iter()
+                .map(|a| {
+                    format!("SELECT id FROM (SELECT r.id FROM releases r WHERE r.app_id = {a}{conds} ORDER BY r.id DESC LIMIT {limit})")
+                })
+                .collect();
+            let sql = format!("{} ORDER BY 1 DESC LIMIT {limit}", terms.join(" UNION ALL "));
+            ids.extend(
+                bind_all(sqlx::query_scalar::<_, i64>(&sql), &args)
+                    .fetch_all(&mut *c)
+                    .await?,
+            );
+        }
+    }
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids.truncate(limit.max(0) as usize);
+    Ok(ids)
+}
+
+/// The page's ids among the newest [`WINDOW`] releases (in the state asked
+/// for, below the cursor): the page itself when it is full, since every
+/// release newer than the window's end was looked at.
+async fn ids_in_window(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<i64>> {
+    let (inner, mut args) = state_and_cursor(f);
+    let mut conds = String::new();
+    if let Some(u) = f.visible_to {
+        args.push(Arg::Int(u));
+        conds.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = ${})",
+            args.len()
+        ));
+    }
+    if let Some(p) = f.project_id {
+        args.push(Arg::Int(p));
+        conds.push_str(&format!(" AND a.project_id = ${}", args.len()));
+    }
+    let sql = format!(
+        "SELECT r.id FROM (SELECT r.id, r.app_id FROM releases r WHERE 1 = 1{inner} ORDER BY r.id DESC LIMIT {WINDOW}) r \
+         JOIN applications a ON a.id = r.app_id WHERE 1 = 1{conds} ORDER BY r.id DESC LIMIT {}",
+        f.limit
+    );
+    Ok(bind_all(sqlx::query_scalar::<_, i64>(&sql), &args).fetch_all(c).await?)
+}
+
+/// The page's ids newest first through every release, skipping what does
+/// not match. Only the filters given become conditions: an `x IS NULL OR
+/// ...` form would keep the planner from using the id range of the cursor.
+async fn ids_by_scan(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<i64>> {
+    let (mut conds, mut args) = state_and_cursor(f);
+    if let Some(u) = f.visible_to {
+        args.push(Arg::Int(u));
+        conds.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = ${})",
+            args.len()
+        ));
+    }
+    if let Some(a) = f.app_id {
+        args.push(Arg::Int(a));
+        conds.push_str(&format!(" AND r.app_id = ${}", args.len()));
+    }
+    if let Some(p) = f.project_id {
+        args.push(Arg::Int(p));
+        conds.push_str(&format!(" AND a.project_id = ${}", args.len()));
+    }
+    let sql = format!(
+        "SELECT r.id FROM releases r JOIN applications a ON a.id = r.app_id WHERE 1 = 1{conds} ORDER BY r.id DESC LIMIT {}",
+        f.limit
+    );
+    Ok(bind_all(sqlx::query_scalar::<_, i64>(&sql), &args).fetch_all(c).await?)
 }
 
 /// Who moved a release, how, and the slot version the decision was based on.

@@ -99,6 +99,7 @@ async fn snapshot(store: &Store) -> serde_json::Value {
             state: None,
             before: None,
             limit: 100,
+            ..Default::default()
         },
     )
     .await

@@ -102,6 +102,10 @@ const PINNED: &[(&str, &str)] = &[
         "c91400105b0239cd52394482f960e1be3d3a8d38a78a634ddc2ee584d254be9b0262cd4d688ec4a8af405a4af71a33ce",
     ),
     (
+        "sqlite/0042_list_indexes.sql",
+        "89d8e9a848ef2a387ec1c5e6926c44820d03cc8c1c89ac43cba04ec25834e9e0d33d57988abc0a168262aa1c252d19fe",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -200,6 +204,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0041_held_slots.sql",
         "c91400105b0239cd52394482f960e1be3d3a8d38a78a634ddc2ee584d254be9b0262cd4d688ec4a8af405a4af71a33ce",
+    ),
+    (
+        "postgres/0042_list_indexes.sql",
+        "89d8e9a848ef2a387ec1c5e6926c44820d03cc8c1c89ac43cba04ec25834e9e0d33d57988abc0a168262aa1c252d19fe",
     ),
 ];
 

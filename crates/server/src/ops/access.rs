@@ -85,17 +85,6 @@ pub async fn build(c: &mut AnyConnection, caller: &Caller, id: &str) -> OpResult
     Ok((b, roles))
 }
 
-/// Keeps the deploys of projects the caller may see.
-pub async fn visible_deploys(c: &mut AnyConnection, caller: &Caller, list: Vec<Deploy>) -> OpResult<Vec<Deploy>> {
-    let mut out = vec![];
-    for d in list {
-        if roles_in(c, caller, d.project_id).await?.is_member() {
-            out.push(d);
-        }
-    }
-    Ok(out)
-}
-
 // What a member may do, asked by the operations when they act and by the
 // console's pages to offer only what would be accepted.
 

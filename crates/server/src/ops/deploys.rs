@@ -190,6 +190,13 @@ pub struct DeployQuery {
     pub application: Option<String>,
     pub environment: Option<String>,
     pub release: Option<String>,
+    /// Only deploys of this project's applications.
+    pub project: Option<String>,
+    /// Only deploys in this state (planning, awaiting_review, ... succeeded).
+    pub state: Option<String>,
+    /// Keyset cursor: deploys older than this deploy id (the previous page's last).
+    pub before: Option<i64>,
+    /// Deploys per page (1 to 500, default 50).
     pub limit: Option<i64>,
 }
 
@@ -198,6 +205,16 @@ pub async fn list(ctx: &Ctx, caller: &Caller, q: DeployQuery) -> OpResult<Vec<De
     if !(1..=500).contains(&limit) {
         return Err(OpError::invalid("limit", "must be between 1 and 500"));
     }
+    let state = q
+        .state
+        .as_deref()
+        .map(|s| {
+            DeployState::parse(s).ok_or_else(|| {
+                let kinds: Vec<&str> = DeployState::ALL.iter().map(|k| k.as_str()).collect();
+                OpError::invalid("state", format!("unknown state {s:?}; one of {}", kinds.join(", ")))
+            })
+        })
+        .transpose()?;
     let mut c = ctx.store.conn().await?;
     let app = match &q.application {
         Some(a) => Some(access::application(&mut c, caller, a).await?.0.id),
@@ -212,8 +229,21 @@ pub async fn list(ctx: &Ctx, caller: &Caller, q: DeployQuery) -> OpResult<Vec<De
         .as_deref()
         .map(|r| ReleaseId::parse("release", r))
         .transpose()?;
-    let found = deploys::list(&mut c, app, env, release, limit).await?;
-    Ok(access::visible_deploys(&mut c, caller, found)
+    let project_id = match &q.project {
+        Some(p) => Some(access::project(&mut c, caller, p).await?.id),
+        None => None,
+    };
+    let filter = deploys::DeployFilter {
+        visible_to: access::visibility(caller),
+        app_id: app,
+        env_id: env,
+        release,
+        project_id,
+        state,
+        before: q.before,
+        limit,
+    };
+    Ok(deploys::list_filtered(&mut c, &filter)
         .await?
         .into_iter()
         .map(shown)

@@ -62,6 +62,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, q: ReleaseQuery) -> OpResult<Relea
         state: q.state.clone(),
         before: before.map(|b| b.seq()),
         limit,
+        ..Default::default()
     };
     let items = releases::list(&mut c, &filter).await?;
     let next = (items.len() as i64 == limit)

@@ -2,8 +2,9 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::Stream;
 use prism_api::deploys::{Deploy, DeployDetail, DeployEnd, DeployEvent, Drift, Review, Rollback, StartDeploy};
@@ -51,13 +52,51 @@ pub async fn get(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/deploys", tag = "deploys", params(DeployQuery), responses((status = 200, body = [Deploy])))]
+/// Deploys the caller may see, newest first, one page at a time (keyset
+/// paging: `before` the last id of the previous page); when more may follow,
+/// the `Link` header names the next page (`rel="next"`) with the same filters.
+#[utoipa::path(get, path = "/api/v1/deploys", tag = "deploys", params(DeployQuery),
+    responses((status = 200, body = [Deploy], headers(("Link" = String, description = "the next page, when there may be one")))))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<DeployQuery>,
-) -> ApiResult<Json<Vec<Deploy>>> {
-    Ok(Json(op::list(&state, &caller, q).await?.to_api()))
+) -> ApiResult<Response> {
+    let limit = q.limit.unwrap_or(50);
+    let next = next_link(&q);
+    let found = op::list(&state, &caller, q).await?;
+    let last = (found.len() as i64 == limit)
+        .then(|| found.last().map(|d| d.id))
+        .flatten();
+    let mut response = Json(found.to_api()).into_response();
+    if let Some(link) = last.and_then(|id| HeaderValue::from_str(&next(id)).ok()) {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
+}
+
+/// The next page's `Link` value after deploy `id`, keeping the query's filters.
+fn next_link(q: &DeployQuery) -> impl Fn(i64) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("application", &q.application),
+        ("environment", &q.environment),
+        ("release", &q.release),
+        ("project", &q.project),
+        ("state", &q.state),
+    ] {
+        if let Some(v) = v {
+            query.append_pair(k, v);
+        }
+    }
+    if let Some(l) = q.limit {
+        query.append_pair("limit", &l.to_string());
+    }
+    let filters = query.finish();
+    move |id| {
+        let sep = if filters.is_empty() { "" } else { "&" };
+        format!("</api/v1/deploys?{filters}{sep}before={id}>; rel=\"next\"")
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

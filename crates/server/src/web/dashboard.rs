@@ -3,7 +3,7 @@
 //! caller's queue by role. A fixed number of queries, whatever the number of
 //! applications: one for the board, one per queue.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::response::Html;
@@ -99,16 +99,15 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web) -> WebResult<
         (vec![], vec![])
     };
     let (to_review, to_deploy) = if roles.operator {
-        let visible: HashSet<i64> = projects::list_visible(&mut c, crate::ops::access::visibility(&caller))
-            .await?
-            .into_iter()
-            .map(|p| p.id)
-            .collect();
-        let waiting: Vec<deploys::Deploy> = deploys::list(&mut c, None, None, None, 200)
-            .await?
-            .into_iter()
-            .filter(|d| d.state == prism_domain::DeployState::AwaitingReview && visible.contains(&d.project_id))
-            .collect();
+        // Every deploy awaiting review, however many deploys came after it
+        // (read from the state index, not filtered out of the latest page).
+        let filter = deploys::DeployFilter {
+            visible_to: crate::ops::access::visibility(&caller),
+            state: Some(prism_domain::DeployState::AwaitingReview),
+            limit: 200,
+            ..Default::default()
+        };
+        let waiting = deploys::list_filtered(&mut c, &filter).await?;
         (waiting, releases_in(&mut c, &caller, "promoted").await?)
     } else {
         (vec![], vec![])

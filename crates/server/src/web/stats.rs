@@ -172,11 +172,14 @@ pub async fn page(
         },
     )
     .await?;
-    let ds: Vec<deploys::Deploy> = deploys::list(&mut c, None, None, None, DEPLOYS)
-        .await?
-        .into_iter()
-        .filter(|d| d.project_id == project.id)
-        .collect();
+    // The project's own latest deploys (a page of everyone's, filtered
+    // afterwards, left a quiet project's statistics empty).
+    let filter = deploys::DeployFilter {
+        project_id: Some(project.id),
+        limit: DEPLOYS,
+        ..Default::default()
+    };
+    let ds = deploys::list_filtered(&mut c, &filter).await?;
     let last_env = environments::lifecycle(&mut c)
         .await?
         .into_iter()
