@@ -137,20 +137,23 @@ pub struct ReleaseFilter {
 /// How [`list`] finds a page of releases (the same page either way).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum ListPlan {
-    /// For a member's or a project's releases: the newest [`WINDOW`]
-    /// releases first (in the state asked for, below the cursor), which hold
-    /// the whole page unless the caller's releases are rare among everyone's;
-    /// if they do not, per application when the filter narrows to at most
-    /// [`PER_APPLICATION_MAX`] applications, else by scanning. Otherwise
-    /// (one application, or an admin's list) by scanning, which then reads
-    /// no more than the page from its index.
+    /// For a member's or a project's releases: per application when they
+    /// narrow to at most [`PER_APPLICATION_DIRECT`] applications; else a
+    /// scan that stops at the newest [`WINDOW`] releases (in the state asked
+    /// for, below the cursor), which holds the whole page unless the
+    /// caller's releases are rare among everyone's, and when it does not,
+    /// per application up to [`PER_APPLICATION_MAX`] applications, else an
+    /// unbounded scan. Otherwise (one application, or an admin's list) by
+    /// scanning, which then reads no more than the page from its index.
     #[default]
     Auto,
     /// Each candidate application's newest matching releases (at most a
     /// page each, from the `(app_id, state, id)` and `(app_id, id)`
     /// indexes), merged: the cost grows with the applications the caller
     /// may see, never with how many releases there are, whatever the state
-    /// or cursor asked for.
+    /// or cursor asked for. (Under `Auto`, SQLite first reads every
+    /// matching release of those applications when there are at most
+    /// 5,000; forced, it always merges ordered terms.)
     PerApplication,
     /// Newest first through every release (the primary key, or the
     /// `(state, id)` index), skipping what does not match: cheap when most
@@ -167,6 +170,9 @@ pub enum ListPlan {
 pub const PER_APPLICATION_MAX: usize = 1000;
 /// How many of the newest releases [`ListPlan::Auto`] looks through first.
 pub const WINDOW: i64 = 2000;
+/// Up to this many candidate applications [`ListPlan::Auto`] goes per
+/// application at once (at most 5,000 index entries for a page of 50).
+pub const PER_APPLICATION_DIRECT: usize = 100;
 /// Applications per merging query on SQLite (at most 500 terms in one compound SELECT).
 const SQLITE_MERGE_CHUNK: usize = 400;
 
@@ -178,56 +184,80 @@ pub async fn list(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<Releas
     // the page: nothing to narrow.
     let narrowed = f.app_id.is_none() && (f.visible_to.is_some() || f.project_id.is_some());
     let ids = match f.plan {
-        ListPlan::Scan => ids_by_scan(c, f).await?,
-        _ if !narrowed => ids_by_scan(c, f).await?,
+        ListPlan::Scan => return page_by_scan(c, f, false).await,
+        _ if !narrowed => return page_by_scan(c, f, false).await,
         ListPlan::PerApplication => {
-            let apps = candidate_applications(c, f).await?;
-            ids_per_application(c, f, &apps).await?
+            let apps = candidate_applications(c, f, i64::MAX as usize).await?;
+            ids_per_application(c, f, &apps, false).await?
         }
         ListPlan::Auto => {
-            let recent = ids_in_window(c, f).await?;
-            if recent.len() as i64 >= f.limit {
-                recent
+            let few = candidate_applications(c, f, PER_APPLICATION_DIRECT + 1).await?;
+            if few.len() <= PER_APPLICATION_DIRECT {
+                ids_per_application(c, f, &few, false).await?
             } else {
-                let apps = candidate_applications(c, f).await?;
-                if apps.len() <= PER_APPLICATION_MAX {
-                    ids_per_application(c, f, &apps).await?
-                } else {
-                    ids_by_scan(c, f).await?
+                let recent = page_by_scan(c, f, true).await?;
+                // A full page, or a window that reached the first release: the page.
+                if recent.len() as i64 >= f.limit || window_floor(c, f).await?.is_none() {
+                    return Ok(recent);
                 }
+                let apps = candidate_applications(c, f, PER_APPLICATION_MAX + 1).await?;
+                if apps.len() > PER_APPLICATION_MAX {
+                    return page_by_scan(c, f, false).await;
+                }
+                ids_per_application(c, f, &apps, true).await?
             }
         }
     };
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    // The ids are the store's own integers: written into the statement as they are.
-    let list: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
-    let sql = format!("{SELECT} WHERE r.id IN ({}) ORDER BY r.id DESC", list.join(", "));
-    let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(c).await?;
+    // Bound, not written in: the statement's text then depends on the page's
+    // size only, so each connection prepares it once.
+    let sql = format!(
+        "{SELECT} WHERE r.id IN ({}) ORDER BY r.id DESC",
+        placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query_as::<_, Row>(&sql);
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    let rows: Vec<Row> = q.fetch_all(c).await?;
     rows.into_iter().map(Release::try_from).collect()
 }
 
 /// The applications whose releases the filter may show (project and
-/// membership), by id; one more than [`PER_APPLICATION_MAX`] at most.
-async fn candidate_applications(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<i64>> {
-    let mut conds = vec![];
-    if f.visible_to.is_some() {
-        conds.push("EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = $1)");
+/// membership), by id, `at_most` of them (a full list means there may be
+/// more). Read from the caller's memberships, so it costs what they may see.
+async fn candidate_applications(c: &mut AnyConnection, f: &ReleaseFilter, at_most: usize) -> Result<Vec<i64>> {
+    let mut args = vec![];
+    let mut sql = "SELECT a.id FROM applications a WHERE 1 = 1".to_owned();
+    if let Some(u) = f.visible_to {
+        args.push(Arg::Int(u));
+        sql.push_str(&format!(
+            " AND a.project_id IN (SELECT m.project_id FROM memberships m WHERE m.user_id = ${})",
+            args.len()
+        ));
     }
-    if f.project_id.is_some() {
-        conds.push("a.project_id = $2");
+    if let Some(p) = f.project_id {
+        args.push(Arg::Int(p));
+        sql.push_str(&format!(" AND a.project_id = ${}", args.len()));
     }
-    let sql = format!(
-        "SELECT a.id FROM applications a WHERE {} AND $1 = $1 AND $2 = $2 ORDER BY a.id LIMIT {}",
-        conds.join(" AND "),
-        PER_APPLICATION_MAX + 1
-    );
-    Ok(sqlx::query_scalar(&sql)
-        .bind(f.visible_to.unwrap_or(0))
-        .bind(f.project_id.unwrap_or(0))
-        .fetch_all(c)
-        .await?)
+    // No ORDER BY: the limit ends the read as soon as there are enough.
+    sql.push_str(&format!(" LIMIT {at_most}"));
+    Ok(bind_all(sqlx::query_scalar::<_, i64>(&sql), &args).fetch_all(c).await?)
+}
+
+/// The lowest id of the window: the newest [`WINDOW`] ids below the
+/// cursor (ids come from one sequence, so this is about as many releases,
+/// whatever their state); None when the window reaches the first release.
+async fn window_floor(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Option<i64>> {
+    let newest: Option<i64> = match f.before {
+        Some(b) => sqlx::query_scalar("SELECT MAX(id) FROM releases WHERE id < $1").bind(b),
+        None => sqlx::query_scalar("SELECT MAX(id) FROM releases"),
+    }
+    .fetch_one(c)
+    .await?;
+    Ok(newest.map(|n| n - WINDOW + 1).filter(|floor| *floor > 1))
 }
 
 /// The conditions on `r` of state and cursor, with their parameters from `$1`.
@@ -263,42 +293,99 @@ fn bind_all<'q, O>(
     q
 }
 
+/// Up to this many matching releases of the candidate applications, SQLite
+/// reads them all (in index order, no sort) and the page is taken from them:
+/// about 1 ms for 500 applications with none matching, where 500 ordered
+/// terms take about 18 ms.
+const SQLITE_MATCHES_CAP: usize = 5000;
+
+/// Every release of `apps` matching `conds`, if there are at most `cap`.
+async fn sqlite_matches_up_to(
+    c: &mut AnyConnection,
+    conds: &str,
+    args: &[Arg<'_>],
+    apps: &[i64],
+    cap: usize,
+) -> Result<Option<Vec<i64>>> {
+    let mut all = vec![];
+    for chunk in apps.chunks(SQLITE_MERGE_CHUNK) {
+        let sql = format!(
+            "SELECT r.id FROM releases r WHERE r.app_id IN ({}){conds} LIMIT {}",
+            placeholders(args.len() + 1, chunk.len()),
+            cap + 1 - all.len()
+        );
+        let mut q = bind_all(sqlx::query_scalar::<_, i64>(&sql), args);
+        for a in chunk {
+            q = q.bind(*a);
+        }
+        all.extend(q.fetch_all(&mut *c).await?);
+        if all.len() > cap {
+            return Ok(None);
+        }
+    }
+    Ok(Some(all))
+}
+
+/// `$first, $first+1, ...`, `n` of them.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The page's ids merged from each application's newest matching releases.
-async fn ids_per_application(c: &mut AnyConnection, f: &ReleaseFilter, apps: &[i64]) -> Result<Vec<i64>> {
+/// Application ids are bound like the rest, so one statement per number of
+/// applications is prepared, not one per caller.
+/// With `read_all_first` (after a window found the caller's releases rare),
+/// SQLite first tries reading every matching release of those applications.
+async fn ids_per_application(
+    c: &mut AnyConnection,
+    f: &ReleaseFilter,
+    apps: &[i64],
+    read_all_first: bool,
+) -> Result<Vec<i64>> {
     let (conds, args) = state_and_cursor(f);
     let limit = f.limit;
     let mut ids: Vec<i64> = vec![];
     if c.backend_name() == "PostgreSQL" {
         // One statement: a lateral index range per application.
         for chunk in apps.chunks(PER_APPLICATION_MAX + 1) {
-            let values: Vec<String> = chunk.iter().map(|a| format!("({a})")).collect();
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(CAST(${} AS BIGINT))", args.len() + 1 + i))
+                .collect();
             let sql = format!(
                 "SELECT x.id FROM (VALUES {}) AS k(app) CROSS JOIN LATERAL \
                  (SELECT r.id FROM releases r WHERE r.app_id = k.app{conds} ORDER BY r.id DESC LIMIT {limit}) x \
                  ORDER BY x.id DESC LIMIT {limit}",
                 values.join(", ")
             );
-            ids.extend(
-                bind_all(sqlx::query_scalar::<_, i64>(&sql), &args)
-                    .fetch_all(&mut *c)
-                    .await?,
-            );
+            let mut q = bind_all(sqlx::query_scalar::<_, i64>(&sql), &args);
+            for a in chunk {
+                q = q.bind(*a);
+            }
+            ids.extend(q.fetch_all(&mut *c).await?);
         }
+    } else if let Some(all) = match read_all_first {
+        true => sqlite_matches_up_to(c, &conds, &args, apps, SQLITE_MATCHES_CAP).await?,
+        false => None,
+    } {
+        ids = all;
     } else {
         // SQLite has no LATERAL: one ordered, limited term per application.
         for chunk in apps.chunks(SQLITE_MERGE_CHUNK) {
-            let terms: Vec<String> = chunk
-                .iter()
-                .map(|a| {
-                    format!("SELECT id FROM (SELECT r.id FROM releases r WHERE r.app_id = {a}{conds} ORDER BY r.id DESC LIMIT {limit})")
+            let terms: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let app = args.len() + 1 + i;
+                    format!("SELECT id FROM (SELECT r.id FROM releases r WHERE r.app_id = ${app}{conds} ORDER BY r.id DESC LIMIT {limit})")
                 })
                 .collect();
             let sql = format!("{} ORDER BY 1 DESC LIMIT {limit}", terms.join(" UNION ALL "));
-            ids.extend(
-                bind_all(sqlx::query_scalar::<_, i64>(&sql), &args)
-                    .fetch_all(&mut *c)
-                    .await?,
-            );
+            let mut q = bind_all(sqlx::query_scalar::<_, i64>(&sql), &args);
+            for a in chunk {
+                q = q.bind(*a);
+            }
+            ids.extend(q.fetch_all(&mut *c).await?);
         }
     }
     ids.sort_unstable_by(|a, b| b.cmp(a));
@@ -306,36 +393,25 @@ async fn ids_per_application(c: &mut AnyConnection, f: &ReleaseFilter, apps: &[i
     Ok(ids)
 }
 
-/// The page's ids among the newest [`WINDOW`] releases (in the state asked
-/// for, below the cursor): the page itself when it is full, since every
-/// release newer than the window's end was looked at.
-async fn ids_in_window(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<i64>> {
-    let (inner, mut args) = state_and_cursor(f);
-    let mut conds = String::new();
-    if let Some(u) = f.visible_to {
-        args.push(Arg::Int(u));
+/// The page newest first through every release (only the newest
+/// [`WINDOW`] ids below the cursor when `windowed`), skipping what does not
+/// match; its ids are found first, then only those releases are read whole.
+/// Only the filters given become conditions: an `x IS NULL OR ...` form
+/// would keep the planner from using the id range of the cursor.
+async fn page_by_scan(c: &mut AnyConnection, f: &ReleaseFilter, windowed: bool) -> Result<Vec<Release>> {
+    let (mut conds, mut args) = state_and_cursor(f);
+    if windowed {
+        let below = match f.before {
+            Some(b) => {
+                args.push(Arg::Int(b));
+                format!(" WHERE x.id < ${}", args.len())
+            }
+            None => String::new(),
+        };
         conds.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = ${})",
-            args.len()
+            " AND r.id > (SELECT COALESCE(MAX(x.id), 0) FROM releases x{below}) - {WINDOW}"
         ));
     }
-    if let Some(p) = f.project_id {
-        args.push(Arg::Int(p));
-        conds.push_str(&format!(" AND a.project_id = ${}", args.len()));
-    }
-    let sql = format!(
-        "SELECT r.id FROM (SELECT r.id, r.app_id FROM releases r WHERE 1 = 1{inner} ORDER BY r.id DESC LIMIT {WINDOW}) r \
-         JOIN applications a ON a.id = r.app_id WHERE 1 = 1{conds} ORDER BY r.id DESC LIMIT {}",
-        f.limit
-    );
-    Ok(bind_all(sqlx::query_scalar::<_, i64>(&sql), &args).fetch_all(c).await?)
-}
-
-/// The page's ids newest first through every release, skipping what does
-/// not match. Only the filters given become conditions: an `x IS NULL OR
-/// ...` form would keep the planner from using the id range of the cursor.
-async fn ids_by_scan(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<i64>> {
-    let (mut conds, mut args) = state_and_cursor(f);
     if let Some(u) = f.visible_to {
         args.push(Arg::Int(u));
         conds.push_str(&format!(
@@ -352,10 +428,19 @@ async fn ids_by_scan(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<i64
         conds.push_str(&format!(" AND a.project_id = ${}", args.len()));
     }
     let sql = format!(
-        "SELECT r.id FROM releases r JOIN applications a ON a.id = r.app_id WHERE 1 = 1{conds} ORDER BY r.id DESC LIMIT {}",
+        "{SELECT} WHERE r.id IN (SELECT r.id FROM releases r JOIN applications a ON a.id = r.app_id WHERE 1 = 1{conds} \
+         ORDER BY r.id DESC LIMIT {}) ORDER BY r.id DESC",
         f.limit
     );
-    Ok(bind_all(sqlx::query_scalar::<_, i64>(&sql), &args).fetch_all(c).await?)
+    let mut q = sqlx::query_as::<_, Row>(&sql);
+    for a in args {
+        q = match a {
+            Arg::Int(i) => q.bind(i),
+            Arg::Text(t) => q.bind(t),
+        };
+    }
+    let rows: Vec<Row> = q.fetch_all(c).await?;
+    rows.into_iter().map(Release::try_from).collect()
 }
 
 /// Who moved a release, how, and the slot version the decision was based on.
