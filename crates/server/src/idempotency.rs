@@ -219,16 +219,31 @@ pub async fn claim(c: &mut AnyConnection, caller: &Caller) -> OpResult<()> {
         })
 }
 
+/// How an operation's route answers when it succeeds, said by the
+/// operation without speaking HTTP (status codes are decided here, at the
+/// edge); a resent request gets the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// 200: something changed and is shown.
+    Ok,
+    /// 201: something new was made.
+    Created,
+}
+
+impl Answer {
+    fn status(self) -> StatusCode {
+        match self {
+            Answer::Ok => StatusCode::OK,
+            Answer::Created => StatusCode::CREATED,
+        }
+    }
+}
+
 /// Stores the response the operation's route sends, in its transaction.
-pub async fn complete<T: Serialize>(
-    c: &mut AnyConnection,
-    caller: &Caller,
-    status: StatusCode,
-    body: &T,
-) -> OpResult<()> {
+pub async fn complete<T: Serialize>(c: &mut AnyConnection, caller: &Caller, answer: Answer, body: &T) -> OpResult<()> {
     let Some(k) = &caller.idempotency else { return Ok(()) };
     let json = serde_json::to_string(body).map_err(|e| OpError::Internal(format!("idempotent response: {e}")))?;
-    store::complete(c, caller.user.id, &k.key, status.as_u16(), &json).await?;
+    store::complete(c, caller.user.id, &k.key, answer.status().as_u16(), &json).await?;
     Ok(())
 }
 

@@ -200,7 +200,20 @@ fn param_rules() -> Vec<(&'static str, &'static str, Value)> {
             "state",
             json!({"enum": prism_domain::ReleaseState::KINDS}),
         ),
+        (
+            "GET /api/v1/deploys",
+            "state",
+            json!({"enum": prism_domain::DeployState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()}),
+        ),
         ("GET /api/v1/deploys", "release", release_id()),
+        // live_events::resume_after: the id of the last event received (the
+        // query parameter's empty value is no id, as for EventSource).
+        (
+            "*",
+            "Last-Event-ID",
+            json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}),
+        ),
+        ("*", "last_event_id", json!({"pattern": "^[0-9]{0,18}$"})),
         // ops::releases::list: the cursor is a release id.
         ("GET /api/v1/releases", "before", release_id()),
         // ops::ops_tools::nginx_config
@@ -253,6 +266,15 @@ pub fn apply(doc: &mut Value) {
                 .or_else(|| params.iter().find(|(at, n, _)| *at == "*" && *n == pname));
             if let (Some((_, _, rule)), Some(schema)) = (rule, p.get_mut("schema")) {
                 merge(schema, rule);
+            }
+            // A header is absent or has a value: it cannot carry a JSON null.
+            if p["in"] == "header" {
+                if let Some(types) = p.pointer("/schema/type").and_then(Value::as_array).cloned() {
+                    let kept: Vec<Value> = types.into_iter().filter(|t| t != "null").collect();
+                    if kept.len() == 1 {
+                        p["schema"]["type"] = kept[0].clone();
+                    }
+                }
             }
         }
     });

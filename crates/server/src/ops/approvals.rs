@@ -7,7 +7,6 @@
 //! When the policy is met the deploy goes on (to applying, or to wait for
 //! its window); a rejection by anyone who may vote ends it.
 
-use axum::http::StatusCode;
 use std::collections::HashSet;
 
 use prism_api::governance::{Approvals, PolicyView, SetPolicy};
@@ -341,7 +340,7 @@ pub async fn vote(ctx: &Ctx, caller: &Caller, id: &str, approve: bool, comment: 
         }
     }
     let d = super::deploys::shown(deploys::get(&mut tx, d.id).await?);
-    crate::idempotency::complete(&mut tx, caller, StatusCode::OK, &d.clone().to_api()).await?;
+    crate::idempotency::complete(&mut tx, caller, crate::idempotency::Answer::Ok, &d.clone().to_api()).await?;
     tx.commit().await?;
     ctx.job_wakeup.notify_one();
     Ok(d)

@@ -4,7 +4,6 @@
 //! (`jobs::build`).
 
 use crate::wire::ToApi;
-use axum::http::StatusCode;
 use prism_domain::release::Action;
 use prism_domain::ReleaseId;
 use prism_store::builds::{self, Build, LogLine};
@@ -75,7 +74,13 @@ pub async fn start_build(ctx: &Ctx, caller: &Caller, rid: ReleaseId) -> OpResult
     let mut tx = ctx.store.begin().await?;
     crate::idempotency::claim(&mut tx, caller).await?;
     let b = start_in(&mut tx, ctx, caller, rid).await?;
-    crate::idempotency::complete(&mut tx, caller, StatusCode::CREATED, &b.clone().to_api()).await?;
+    crate::idempotency::complete(
+        &mut tx,
+        caller,
+        crate::idempotency::Answer::Created,
+        &b.clone().to_api(),
+    )
+    .await?;
     tx.commit().await?;
     ctx.job_wakeup.notify_one();
     Ok(b)

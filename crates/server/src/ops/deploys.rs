@@ -6,7 +6,6 @@
 //! [`create_rollback`], for both.
 
 use crate::wire::ToApi;
-use axum::http::StatusCode;
 use prism_api::deploys::{Drift, PassedBy, ReleaseSummary, Review, Rollback, StartDeploy};
 use prism_domain::release::Action;
 use prism_domain::{ReleaseId, RoleSet};
@@ -136,7 +135,13 @@ pub async fn start_deploy(ctx: &Ctx, caller: &Caller, rid: ReleaseId, req: Start
     )
     .await?;
     let d = deploys::get(&mut tx, d.id).await?;
-    crate::idempotency::complete(&mut tx, caller, StatusCode::CREATED, &d.clone().to_api()).await?;
+    crate::idempotency::complete(
+        &mut tx,
+        caller,
+        crate::idempotency::Answer::Created,
+        &d.clone().to_api(),
+    )
+    .await?;
     tx.commit().await?;
     ctx.job_wakeup.notify_one();
     Ok(d)
@@ -402,7 +407,13 @@ pub async fn rollback(ctx: &Ctx, caller: &Caller, name: &str, env: &str, req: Ro
     .await?;
     audit::record(&mut tx, &caller.origin(), "deploy.rollback", "deploy", &rb.id.to_string(), json!({"application": name, "environment": env, "to_release": target.release, "to_deploy": target.id, "note": req.note})).await?;
     let rb = shown(rb);
-    crate::idempotency::complete(&mut tx, caller, StatusCode::CREATED, &rb.clone().to_api()).await?;
+    crate::idempotency::complete(
+        &mut tx,
+        caller,
+        crate::idempotency::Answer::Created,
+        &rb.clone().to_api(),
+    )
+    .await?;
     tx.commit().await?;
     ctx.job_wakeup.notify_one();
     Ok(rb)

@@ -2,7 +2,6 @@
 //! asked), listed and read by the project's members, and moved through their
 //! state machine one action at a time (`transitions`).
 
-use axum::http::StatusCode;
 use prism_api::releases::{ActRequest, CreateRelease, CreatedRelease, ReleasePage};
 use prism_domain::release::Action;
 use prism_domain::{GitRef, ReleaseId};
@@ -115,7 +114,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, req: CreateRelease) -> OpResult<
         release: rel.to_api(),
         build: build.to_api(),
     };
-    crate::idempotency::complete(&mut tx, caller, StatusCode::CREATED, &created).await?;
+    crate::idempotency::complete(&mut tx, caller, crate::idempotency::Answer::Created, &created).await?;
     tx.commit().await?;
     if created.build.is_some() {
         ctx.job_wakeup.notify_one();

@@ -5,7 +5,6 @@
 //! build of the same release, with the same checks as starting one; only an
 //! admin or whoever asked for the failed one may retry it.
 
-use axum::http::StatusCode;
 use prism_api::deploys::StartDeploy;
 use prism_domain::{BuildState, DeployState};
 use prism_store::builds::Build;
@@ -64,7 +63,13 @@ pub async fn retry_build(ctx: &Ctx, caller: &Caller, id: &str) -> OpResult<Build
     let mut tx = ctx.store.begin().await?;
     crate::idempotency::claim(&mut tx, caller).await?;
     let new = super::builds::start_in(&mut tx, ctx, caller, b.release).await?;
-    crate::idempotency::complete(&mut tx, caller, StatusCode::CREATED, &new.clone().to_api()).await?;
+    crate::idempotency::complete(
+        &mut tx,
+        caller,
+        crate::idempotency::Answer::Created,
+        &new.clone().to_api(),
+    )
+    .await?;
     tx.commit().await?;
     ctx.job_wakeup.notify_one();
     Ok(new)

@@ -7,7 +7,6 @@
 //! (PostgreSQL), and gets 409 either way.
 
 use crate::wire::ToApi;
-use axum::http::StatusCode;
 use prism_domain::release::{decide, Action, Actor};
 use prism_domain::ReleaseId;
 use prism_domain::RoleSet;
@@ -47,7 +46,7 @@ pub async fn transition(store: &Store, caller: &Caller, id: ReleaseId, m: Move<'
     let mut tx = store.begin().await?;
     crate::idempotency::claim(&mut tx, caller).await?;
     let rel = transition_in(&mut tx, &Who::User(caller), id, m).await?;
-    crate::idempotency::complete(&mut tx, caller, StatusCode::OK, &rel.clone().to_api()).await?;
+    crate::idempotency::complete(&mut tx, caller, crate::idempotency::Answer::Ok, &rel.clone().to_api()).await?;
     tx.commit().await?;
     Ok(rel)
 }
