@@ -191,7 +191,10 @@ async fn run_backend(args: &MemoryArgs, backend: &str, cluster: &KubeCluster) ->
         }
         None => format!("sqlite://{}", dir.join("prism.db").display()),
     };
-    let server = Server::start(&dir, &url).await?;
+    // Each deploy in progress holds a job slot while it watches its rollout:
+    // 50 of them need more than the default 32 (PRISM_JOB_CONCURRENCY).
+    let slots = (args.deploys + 16).to_string();
+    let server = Server::start_with_env(&dir, &url, &[("PRISM_JOB_CONCURRENCY", &slots)]).await?;
     let pid = server.pid();
     let show = |stage: &str| -> anyhow::Result<f64> {
         let (now, peak) = rss_mib(pid)?;

@@ -12,6 +12,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start(dir: &Path, url: &str) -> anyhow::Result<Self> {
+        Self::start_with_env(dir, url, &[]).await
+    }
+
+    /// Like [`Server::start`], with these environment variables set too.
+    pub async fn start_with_env(dir: &Path, url: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?.with_file_name("prism");
         anyhow::ensure!(
             exe.exists(),
@@ -25,6 +30,7 @@ impl Server {
             .args(["--database-url", url])
             .env("PRISM_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("PRISM_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()?;
         let server = Server {
