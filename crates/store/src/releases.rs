@@ -138,7 +138,8 @@ pub struct ReleaseFilter {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum ListPlan {
     /// For a member's or a project's releases: per application when they
-    /// narrow to at most [`PER_APPLICATION_DIRECT`] applications; else a
+    /// narrow to at most [`PER_APPLICATION_DIRECT`] applications and less
+    /// than one in [`SMALL_SHARE`] of all; else a
     /// scan that stops at the newest [`WINDOW`] releases (in the state asked
     /// for, below the cursor), which holds the whole page unless the
     /// caller's releases are rare among everyone's, and when it does not,
@@ -171,8 +172,11 @@ pub const PER_APPLICATION_MAX: usize = 1000;
 /// How many of the newest releases [`ListPlan::Auto`] looks through first.
 pub const WINDOW: i64 = 2000;
 /// Up to this many candidate applications [`ListPlan::Auto`] goes per
-/// application at once (at most 5,000 index entries for a page of 50).
+/// application at once (at most 5,000 index entries for a page of 50), when
+/// they are less than one in [`SMALL_SHARE`] of all applications (a caller
+/// who sees most of them finds a page among the newest releases sooner).
 pub const PER_APPLICATION_DIRECT: usize = 100;
+pub const SMALL_SHARE: usize = 10;
 /// Applications per merging query on SQLite (at most 500 terms in one compound SELECT).
 const SQLITE_MERGE_CHUNK: usize = 400;
 
@@ -192,7 +196,7 @@ pub async fn list(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<Releas
         }
         ListPlan::Auto => {
             let few = candidate_applications(c, f, PER_APPLICATION_DIRECT + 1).await?;
-            if few.len() <= PER_APPLICATION_DIRECT {
+            if few.len() <= PER_APPLICATION_DIRECT && is_small_share(c, few.len()).await? {
                 ids_per_application(c, f, &few, false).await?
             } else {
                 let recent = page_by_scan(c, f, true).await?;
@@ -245,6 +249,20 @@ async fn candidate_applications(c: &mut AnyConnection, f: &ReleaseFilter, at_mos
     // No ORDER BY: the limit ends the read as soon as there are enough.
     sql.push_str(&format!(" LIMIT {at_most}"));
     Ok(bind_all(sqlx::query_scalar::<_, i64>(&sql), &args).fetch_all(c).await?)
+}
+
+/// Whether `n` applications are less than a tenth of all: then a page merged
+/// per application (at most `n` pages' worth) costs less than scanning the
+/// newest releases for theirs (about ten pages' worth and more). Counts no
+/// further than it needs to.
+async fn is_small_share(c: &mut AnyConnection, n: usize) -> Result<bool> {
+    let enough = n * SMALL_SHARE + 1;
+    let counted: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM applications LIMIT {enough}) x"
+    ))
+    .fetch_one(c)
+    .await?;
+    Ok(counted as usize >= enough)
 }
 
 /// The lowest id of the window: the newest [`WINDOW`] ids below the

@@ -32,10 +32,13 @@ async fn seed(store: &Store) -> Seeded {
     let mut project_ids = vec![];
     let mut app_ids = vec![];
     let mut app_project = vec![];
-    for p in 0..PROJECTS {
+    // PROJECTS projects of APPS_PER_PROJECT applications, and a tiny one of 3
+    // (less than a tenth of all: merged per application at once).
+    for p in 0..=PROJECTS {
         let project = projects::create(&mut tx, &format!("team-{p}"), "").await.unwrap();
         project_ids.push(project.id);
-        for a in 0..APPS_PER_PROJECT {
+        let apps = if p == PROJECTS { 3 } else { APPS_PER_PROJECT };
+        for a in 0..apps {
             let app = apps::create(
                 &mut tx,
                 apps::NewApplication {
@@ -53,13 +56,14 @@ async fn seed(store: &Store) -> Seeded {
         }
     }
     // one: a member of team-1, whose applications are never `built`;
-    // some: four projects (200 applications); all: every project (450, more
-    // than one SQLite merging statement takes).
+    // some: four projects (200 applications); all: every project (453, more
+    // than one SQLite merging statement takes); tiny: the tiny project.
     let mut members = vec![];
     for (name, projects) in [
         ("one", vec![project_ids[1]]),
         ("some", project_ids[2..6].to_vec()),
         ("all", project_ids.clone()),
+        ("tiny", vec![project_ids[PROJECTS]]),
     ] {
         let u = users::create(&mut tx, name, "", "hash", false).await.unwrap();
         for p in &projects {
@@ -140,8 +144,14 @@ async fn every_plan_gives_the_brute_force_page(db: TestDb) {
     let quiet_app = s.apps[APPS_PER_PROJECT + 5];
     let mut checked = 0;
     let mut nonempty = 0;
-    for visible_to in [None, Some(s.users[0].0), Some(s.users[1].0), Some(s.users[2].0)] {
-        for project_id in [None, Some(s.projects[0]), Some(s.projects[1]), Some(s.projects[3])] {
+    let users = s.users.iter().map(|u| Some(u.0));
+    for visible_to in std::iter::once(None).chain(users) {
+        for project_id in [
+            None,
+            Some(s.projects[0]),
+            Some(s.projects[1]),
+            Some(s.projects[PROJECTS]),
+        ] {
             for app_id in [None, Some(busy_app), Some(quiet_app)] {
                 for state in [
                     None,
