@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::report::Figure;
-use crate::server::ADMIN_PASSWORD;
+use crate::server::AdminApi;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -94,47 +94,12 @@ impl Drop for Cluster {
     }
 }
 
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        anyhow::ensure!(status.is_success(), "{method} {path}: {status} {v}");
-        Ok(v)
-    }
-}
-
 pub async fn run(counts: &[usize]) -> anyhow::Result<()> {
     let cluster = Cluster::up()?;
     let dir = std::env::temp_dir().join(format!("prism-bench-deploy-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let server = crate::server::Server::start(&dir, &format!("sqlite://{}", dir.join("prism.db").display())).await?;
-    let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/api/v1/auth/token", server.base))
-        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let api = Api {
-        base: server.base.clone(),
-        token: token["secret"].as_str().unwrap_or_default().to_owned(),
-        http,
-    };
+    let api = AdminApi::sign_in(&server).await?;
     let kc = std::fs::read_to_string(&cluster.kubeconfig)?;
     api.call(
         reqwest::Method::POST,

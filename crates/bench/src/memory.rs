@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use prism_store::{Backend, Store};
 use prism_test_support::kube::KubeCluster;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::peers::{self, Need};
 use crate::report::Figure;
-use crate::server::{Server, ADMIN_PASSWORD};
+use crate::server::{AdminApi, Server};
 
 #[derive(clap::Args, Clone)]
 pub struct MemoryArgs {
@@ -54,29 +54,6 @@ impl MemoryArgs {
 }
 
 const AIM_MIB: f64 = 100.0;
-
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        anyhow::ensure!(status.is_success(), "{method} {path}: {status} {v}");
-        Ok(v)
-    }
-}
 
 /// VmRSS and VmHWM of `pid`, MiB.
 fn rss_mib(pid: u32) -> anyhow::Result<(f64, f64)> {
@@ -170,11 +147,7 @@ pub async fn run(args: &MemoryArgs) -> anyhow::Result<()> {
         args.applications, args.deploys
     );
     println!("{:<9} {:<44} {:>10} {:>10}", "store", "stage", "RSS MiB", "peak MiB");
-    let backends: Vec<&str> = match args.backend.as_str() {
-        "both" => vec!["sqlite", "postgres"],
-        one => vec![one],
-    };
-    for backend in backends {
+    for backend in crate::backends(&args.backend) {
         run_backend(args, backend, &cluster).await?;
     }
     Ok(())
@@ -210,19 +183,7 @@ async fn run_backend(args: &MemoryArgs, backend: &str, cluster: &KubeCluster) ->
         Ok(peak)
     };
     show("started, empty store")?;
-    let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/api/v1/auth/token", server.base))
-        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let api = Api {
-        base: server.base.clone(),
-        token: token["secret"].as_str().unwrap_or_default().to_owned(),
-        http,
-    };
+    let api = AdminApi::sign_in(&server).await?;
     api.call(
         reqwest::Method::POST,
         "/api/v1/environments",

@@ -71,3 +71,49 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The admin's API client for a benchmark's server: calls that must succeed.
+pub struct AdminApi {
+    pub base: String,
+    pub token: String,
+    http: reqwest::Client,
+}
+
+impl AdminApi {
+    pub async fn sign_in(server: &Server) -> anyhow::Result<AdminApi> {
+        let http = reqwest::Client::new();
+        let token: serde_json::Value = http
+            .post(format!("{}/api/v1/auth/token", server.base))
+            .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(AdminApi {
+            base: server.base.clone(),
+            token: token["secret"].as_str().unwrap_or_default().to_owned(),
+            http,
+        })
+    }
+
+    /// One call; its JSON answer, or an error naming the call and the answer.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let v: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        anyhow::ensure!(status.is_success(), "{method} {path}: {status} {v}");
+        Ok(v)
+    }
+}
