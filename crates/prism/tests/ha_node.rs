@@ -402,10 +402,19 @@ fn two_ready_replicas_serve_logins_and_one_finishes_the_deploy_of_a_deleted_othe
     let (held_by, other) = if holder == pods[0].name { (0, 1) } else { (1, 0) };
     assert_eq!(holder, pods[held_by].name, "the job is leased by one of the two pods");
 
-    // The pod watching the deploy goes (as in a node drain); the rollout can now finish.
+    // The pod watching the deploy goes (as in a node drain). The rollout may
+    // finish only once that pod has let go of the job: a pod that is told to
+    // stop keeps running until the kubelet's SIGTERM reaches it, and a rollout
+    // completed before then is rightly finished by the holder itself.
     node.kubectl(&["-n", "prism", "delete", "pod", &holder, "--wait=false"]);
-    target.start_sim(&[]);
     let b = &apis[other];
+    wait_for_every(
+        "the deleted pod handing the deploy back",
+        Duration::from_secs(90),
+        Duration::from_millis(200),
+        || job_of(b)["job"]["lease_owner"].as_str() != Some(holder.as_str()),
+    );
+    target.start_sim(&[]);
     let mut last = Value::Null;
     wait_for_every(
         "the deploy finished by the other replica",
