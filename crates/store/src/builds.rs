@@ -8,6 +8,7 @@ use prism_domain::{BuildEvent, BuildFailure, BuildState, ReleaseId};
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use crate::per_application;
 use crate::stored::{in_list, read};
 use crate::{now_ms, Result, StoreError};
 
@@ -466,17 +467,25 @@ pub struct Timing {
     pub finished_at: i64,
 }
 
-/// The newest `limit` finished builds of a project's applications (one query).
+/// The newest `limit` finished builds of a project's applications: merged
+/// from each application's newest (its `(app_id, id)` index), so the cost
+/// follows the project's applications and `limit`, not its history.
 pub async fn recent_timings(c: &mut AnyConnection, project_id: i64, limit: i64) -> Result<Vec<Timing>> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT b.state, b.started_at, b.finished_at FROM builds b JOIN applications a ON a.id = b.app_id \
-         WHERE a.project_id = $1 AND b.started_at IS NOT NULL AND b.finished_at IS NOT NULL \
-         ORDER BY b.id DESC LIMIT $2",
-    )
-    .bind(project_id)
-    .bind(limit)
-    .fetch_all(c)
-    .await?;
+    let apps = per_application::candidates(c, None, Some(project_id), usize::MAX >> 1).await?;
+    let finished = " AND b.started_at IS NOT NULL AND b.finished_at IS NOT NULL";
+    let ids = per_application::newest_ids(c, "builds b", finished, &[], &apps, limit).await?;
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let sql = format!(
+        "SELECT b.state, b.started_at, b.finished_at FROM builds b WHERE b.id IN ({}) ORDER BY b.id DESC",
+        per_application::placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query_as::<_, (String, i64, i64)>(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(c).await?;
     rows.into_iter()
         .map(|(state, started_at, finished_at)| {
             Ok(Timing {

@@ -27,6 +27,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod notifications;
 pub mod ops_tools;
+mod per_application;
 pub mod projects;
 pub mod releases;
 pub mod rollouts;

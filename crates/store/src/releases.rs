@@ -5,6 +5,7 @@ use prism_domain::{ReleaseId, ReleaseState};
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use crate::per_application::{self, bind_all, placeholders, Arg};
 use crate::{now_ms, Result, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,8 +139,8 @@ pub struct ReleaseFilter {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum ListPlan {
     /// For a member's or a project's releases: per application when they
-    /// narrow to at most [`PER_APPLICATION_DIRECT`] applications and less
-    /// than one in [`SMALL_SHARE`] of all; else a
+    /// narrow to at most 100 applications and less than one in ten of
+    /// all; else a
     /// scan that stops at the newest [`WINDOW`] releases (in the state asked
     /// for, below the cursor), which holds the whole page unless the
     /// caller's releases are rare among everyone's, and when it does not,
@@ -171,13 +172,7 @@ pub enum ListPlan {
 pub const PER_APPLICATION_MAX: usize = 1000;
 /// How many of the newest releases [`ListPlan::Auto`] looks through first.
 pub const WINDOW: i64 = 2000;
-/// Up to this many candidate applications [`ListPlan::Auto`] goes per
-/// application at once (at most 5,000 index entries for a page of 50), when
-/// they are less than one in [`SMALL_SHARE`] of all applications (a caller
-/// who sees most of them finds a page among the newest releases sooner).
-pub const PER_APPLICATION_DIRECT: usize = 100;
-pub const SMALL_SHARE: usize = 10;
-/// Applications per merging query on SQLite (at most 500 terms in one compound SELECT).
+/// Applications per reading statement on SQLite (at most 500 terms in one compound SELECT).
 const SQLITE_MERGE_CHUNK: usize = 400;
 
 /// Newest first, one page. Keyset pagination keeps every page as fast as
@@ -191,12 +186,11 @@ pub async fn list(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<Releas
         ListPlan::Scan => return page_by_scan(c, f, false).await,
         _ if !narrowed => return page_by_scan(c, f, false).await,
         ListPlan::PerApplication => {
-            let apps = candidate_applications(c, f, i64::MAX as usize).await?;
+            let apps = per_application::candidates(c, f.visible_to, f.project_id, i64::MAX as usize).await?;
             ids_per_application(c, f, &apps, false).await?
         }
         ListPlan::Auto => {
-            let few = candidate_applications(c, f, PER_APPLICATION_DIRECT + 1).await?;
-            if few.len() <= PER_APPLICATION_DIRECT && is_small_share(c, few.len()).await? {
+            if let Some(few) = per_application::few_candidates(c, f.visible_to, f.project_id).await? {
                 ids_per_application(c, f, &few, false).await?
             } else {
                 let recent = page_by_scan(c, f, true).await?;
@@ -204,7 +198,7 @@ pub async fn list(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<Releas
                 if recent.len() as i64 >= f.limit || window_floor(c, f).await?.is_none() {
                     return Ok(recent);
                 }
-                let apps = candidate_applications(c, f, PER_APPLICATION_MAX + 1).await?;
+                let apps = per_application::candidates(c, f.visible_to, f.project_id, PER_APPLICATION_MAX + 1).await?;
                 if apps.len() > PER_APPLICATION_MAX {
                     return page_by_scan(c, f, false).await;
                 }
@@ -227,42 +221,6 @@ pub async fn list(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<Releas
     }
     let rows: Vec<Row> = q.fetch_all(c).await?;
     rows.into_iter().map(Release::try_from).collect()
-}
-
-/// The applications whose releases the filter may show (project and
-/// membership), by id, `at_most` of them (a full list means there may be
-/// more). Read from the caller's memberships, so it costs what they may see.
-async fn candidate_applications(c: &mut AnyConnection, f: &ReleaseFilter, at_most: usize) -> Result<Vec<i64>> {
-    let mut args = vec![];
-    let mut sql = "SELECT a.id FROM applications a WHERE 1 = 1".to_owned();
-    if let Some(u) = f.visible_to {
-        args.push(Arg::Int(u));
-        sql.push_str(&format!(
-            " AND a.project_id IN (SELECT m.project_id FROM memberships m WHERE m.user_id = ${})",
-            args.len()
-        ));
-    }
-    if let Some(p) = f.project_id {
-        args.push(Arg::Int(p));
-        sql.push_str(&format!(" AND a.project_id = ${}", args.len()));
-    }
-    // No ORDER BY: the limit ends the read as soon as there are enough.
-    sql.push_str(&format!(" LIMIT {at_most}"));
-    Ok(bind_all(sqlx::query_scalar::<_, i64>(&sql), &args).fetch_all(c).await?)
-}
-
-/// Whether `n` applications are less than a tenth of all: then a page merged
-/// per application (at most `n` pages' worth) costs less than scanning the
-/// newest releases for theirs (about ten pages' worth and more). Counts no
-/// further than it needs to.
-async fn is_small_share(c: &mut AnyConnection, n: usize) -> Result<bool> {
-    let enough = n * SMALL_SHARE + 1;
-    let counted: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM applications LIMIT {enough}) x"
-    ))
-    .fetch_one(c)
-    .await?;
-    Ok(counted as usize >= enough)
 }
 
 /// The lowest id of the window: the newest [`WINDOW`] ids below the
@@ -291,24 +249,6 @@ fn state_and_cursor(f: &ReleaseFilter) -> (String, Vec<Arg<'_>>) {
         conds.push_str(&format!(" AND r.id < ${}", args.len()));
     }
     (conds, args)
-}
-
-enum Arg<'a> {
-    Int(i64),
-    Text(&'a str),
-}
-
-fn bind_all<'q, O>(
-    mut q: sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
-    args: &[Arg<'q>],
-) -> sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
-    for a in args {
-        q = match *a {
-            Arg::Int(i) => q.bind(i),
-            Arg::Text(t) => q.bind(t),
-        };
-    }
-    q
 }
 
 /// Up to this many matching releases of the candidate applications, SQLite
@@ -344,14 +284,6 @@ async fn sqlite_matches_up_to(
     Ok(Some(all))
 }
 
-/// `$first, $first+1, ...`, `n` of them.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The page's ids merged from each application's newest matching releases.
 /// Application ids are bound like the rest, so one statement per number of
 /// applications is prepared, not one per caller.
@@ -364,51 +296,14 @@ async fn ids_per_application(
     read_all_first: bool,
 ) -> Result<Vec<i64>> {
     let (conds, args) = state_and_cursor(f);
-    let limit = f.limit;
-    let mut ids: Vec<i64> = vec![];
-    if c.backend_name() == "PostgreSQL" {
-        // One statement: a lateral index range per application.
-        for chunk in apps.chunks(PER_APPLICATION_MAX + 1) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(CAST(${} AS BIGINT))", args.len() + 1 + i))
-                .collect();
-            let sql = format!(
-                "SELECT x.id FROM (VALUES {}) AS k(app) CROSS JOIN LATERAL \
-                 (SELECT r.id FROM releases r WHERE r.app_id = k.app{conds} ORDER BY r.id DESC LIMIT {limit}) x \
-                 ORDER BY x.id DESC LIMIT {limit}",
-                values.join(", ")
-            );
-            let mut q = bind_all(sqlx::query_scalar::<_, i64>(&sql), &args);
-            for a in chunk {
-                q = q.bind(*a);
-            }
-            ids.extend(q.fetch_all(&mut *c).await?);
-        }
-    } else if let Some(all) = match read_all_first {
-        true => sqlite_matches_up_to(c, &conds, &args, apps, SQLITE_MATCHES_CAP).await?,
-        false => None,
-    } {
-        ids = all;
-    } else {
-        // SQLite has no LATERAL: one ordered, limited term per application.
-        for chunk in apps.chunks(SQLITE_MERGE_CHUNK) {
-            let terms: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let app = args.len() + 1 + i;
-                    format!("SELECT id FROM (SELECT r.id FROM releases r WHERE r.app_id = ${app}{conds} ORDER BY r.id DESC LIMIT {limit})")
-                })
-                .collect();
-            let sql = format!("{} ORDER BY 1 DESC LIMIT {limit}", terms.join(" UNION ALL "));
-            let mut q = bind_all(sqlx::query_scalar::<_, i64>(&sql), &args);
-            for a in chunk {
-                q = q.bind(*a);
-            }
-            ids.extend(q.fetch_all(&mut *c).await?);
+    if read_all_first && c.backend_name() != "PostgreSQL" {
+        if let Some(mut all) = sqlite_matches_up_to(c, &conds, &args, apps, SQLITE_MATCHES_CAP).await? {
+            all.sort_unstable_by(|a, b| b.cmp(a));
+            all.truncate(f.limit.max(0) as usize);
+            return Ok(all);
         }
     }
-    ids.sort_unstable_by(|a, b| b.cmp(a));
-    ids.truncate(limit.max(0) as usize);
-    Ok(ids)
+    per_application::newest_ids(c, "releases r", &conds, &args, apps, f.limit).await
 }
 
 /// The page newest first through every release (only the newest

@@ -106,6 +106,10 @@ const PINNED: &[(&str, &str)] = &[
         "89d8e9a848ef2a387ec1c5e6926c44820d03cc8c1c89ac43cba04ec25834e9e0d33d57988abc0a168262aa1c252d19fe",
     ),
     (
+        "sqlite/0043_history_per_application.sql",
+        "2d9b32ef51bf68892146359f6c5d7734bdcf28ca670bdb1ec3d80ba4134321d27491f71adff59309e36f3f41956f4528",
+    ),
+    (
         "postgres/0001_core.sql",
         "82dadfa9d937ab56dc7f517a7393c016d40d38c0beda41fa3b9628c8654fd394e68c4e6ef7b28a51740e2568d2ef8cca",
     ),
@@ -208,6 +212,10 @@ const PINNED: &[(&str, &str)] = &[
     (
         "postgres/0042_list_indexes.sql",
         "89d8e9a848ef2a387ec1c5e6926c44820d03cc8c1c89ac43cba04ec25834e9e0d33d57988abc0a168262aa1c252d19fe",
+    ),
+    (
+        "postgres/0043_history_per_application.sql",
+        "2d9b32ef51bf68892146359f6c5d7734bdcf28ca670bdb1ec3d80ba4134321d27491f71adff59309e36f3f41956f4528",
     ),
 ];
 
