@@ -429,6 +429,13 @@ fn raw_json<S: serde::Serializer>(v: &str, s: S) -> std::result::Result<S::Ok, S
     value.serialize(s)
 }
 
+/// Appends an event to a deploy's log. A reader that resumes after the
+/// last event id it saw (`Last-Event-ID`) must never find an older id
+/// appearing later: on PostgreSQL two transactions writing events of one
+/// deploy could otherwise take ids in one order and commit in the other.
+/// So the deploy's row is locked first, in the same statement, and the id
+/// is drawn only then: ids of one deploy's events follow commit order.
+/// (SQLite has one writer at a time, so there they always do.)
 pub async fn event(
     c: &mut AnyConnection,
     deploy_id: i64,
@@ -436,7 +443,13 @@ pub async fn event(
     message: &str,
     data: serde_json::Value,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO deploy_events (deploy_id, at, step, message, data) VALUES ($1, $2, $3, $4, $5)")
+    let sql = if c.backend_name() == "PostgreSQL" {
+        "WITH d AS (SELECT id FROM deploys WHERE id = $1 FOR UPDATE) \
+         INSERT INTO deploy_events (deploy_id, at, step, message, data) SELECT d.id, $2, $3, $4, $5 FROM d"
+    } else {
+        "INSERT INTO deploy_events (deploy_id, at, step, message, data) VALUES ($1, $2, $3, $4, $5)"
+    };
+    let done = sqlx::query(sql)
         .bind(deploy_id)
         .bind(now_ms())
         .bind(step)
@@ -444,6 +457,9 @@ pub async fn event(
         .bind(data.to_string())
         .execute(c)
         .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("deploy", deploy_id));
+    }
     Ok(())
 }
 
