@@ -151,6 +151,35 @@ pub async fn seed(store: &Store, server: &Server, releases: i64, applications: i
     ))
     .execute(&mut *tx)
     .await?;
+    // A deploy for every 20th release (50,000 at a million), to the three
+    // environments in turn, and a build for each of those releases.
+    let envs: Vec<i64> = sqlx::query_scalar("SELECT id FROM environments ORDER BY position, id LIMIT 3")
+        .fetch_all(&mut *tx)
+        .await?;
+    let first_release: i64 = sqlx::query_scalar("SELECT MIN(id) FROM releases")
+        .fetch_one(&mut *tx)
+        .await?;
+    if let [e0, e1, e2] = envs[..] {
+        let every = releases / 20;
+        sqlx::query(&format!(
+            "INSERT INTO deploys (release_id, app_id, env_id, kind, state, requested_by, created_at, updated_at, finished_at) \
+             SELECT r.id, r.app_id, CASE n.i % 3 WHEN 0 THEN {e0} WHEN 1 THEN {e1} ELSE {e2} END, 'deploy', \
+             CASE WHEN n.i % 17 = 0 THEN 'failed' ELSE 'succeeded' END, 'bench', {now} + n.i, {now} + n.i, {now} + n.i + 30000 \
+             FROM {} JOIN releases r ON r.id = {first_release} + (n.i - 1) * 20",
+            series(every)
+        ))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO builds (release_id, app_id, state, executor, settings, requested_by, created_at, started_at, finished_at, updated_at) \
+             SELECT r.id, r.app_id, CASE WHEN n.i % 13 = 0 THEN 'failed' ELSE 'succeeded' END, 'local', '{{}}', 'bench', \
+             {now} + n.i, {now} + n.i, {now} + n.i + 60000, {now} + n.i \
+             FROM {} JOIN releases r ON r.id = {first_release} + (n.i - 1) * 20",
+            series(every)
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     if store.backend() == Backend::Postgres {
         sqlx::query("ANALYZE").execute(&mut *store.conn().await?).await?;

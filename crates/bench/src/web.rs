@@ -1,5 +1,6 @@
-//! `prism-bench web`: the web console's dashboard and list pages with 1,000
-//! applications and 100,000 releases in the store, on SQLite and PostgreSQL:
+//! `prism-bench web`: the web console's dashboard (with the board), list
+//! and statistics pages with 1,000 applications and 100,000 releases (and a deploy
+//! and a build for every 20th release) in the store, on SQLite and PostgreSQL:
 //! p50/p99 latency and requests per second of each page (as a signed-in
 //! developer, through the session cookie), beside the JSON API call that
 //! reads the same records, in the same run: the ratio is what rendering the
@@ -70,6 +71,11 @@ pub async fn run(
             name: "release page",
             page: format!("/releases/{mid}"),
             api: format!("/api/v1/releases/{mid}"),
+        },
+        Page {
+            name: "statistics (a project)",
+            page: "/stats?project=team-0".into(),
+            api: "/api/v1/deploys?project=team-0".into(),
         },
     ];
     for p in &pages {

@@ -558,7 +558,7 @@ async fn a_plain_http_client_posts_forms_with_the_csrf_field_and_is_redirected()
     assert!(page.contains("by curl"));
     // A query a page cannot read is a page saying so.
     let r = http
-        .get(format!("{base}/apps?page=first"))
+        .get(format!("{base}/audit?before=first"))
         .header("cookie", &session)
         .send()
         .await

@@ -111,12 +111,27 @@ pub async fn list_visible(
     user_id: Option<i64>,
     project_id: Option<i64>,
 ) -> Result<Vec<Application>> {
+    list_visible_page(c, user_id, project_id, None, i64::MAX).await
+}
+
+/// One page of [`list_visible`]: at most `limit` applications by name,
+/// those after `after` (keyset paging on the unique name index: every page
+/// costs what the first does, whatever the number of applications).
+pub async fn list_visible_page(
+    c: &mut AnyConnection,
+    user_id: Option<i64>,
+    project_id: Option<i64>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Application>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "{SELECT} WHERE (CAST($1 AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.project_id = a.project_id AND m.user_id = $1)) \
-         AND (CAST($2 AS BIGINT) IS NULL OR a.project_id = $2) ORDER BY a.name"
+         AND (CAST($2 AS BIGINT) IS NULL OR a.project_id = $2) AND (CAST($3 AS TEXT) IS NULL OR a.name > $3) ORDER BY a.name LIMIT $4"
     ))
     .bind(user_id)
     .bind(project_id)
+    .bind(after)
+    .bind(limit)
     .fetch_all(c)
     .await?;
     rows.into_iter().map(Application::try_from).collect()
@@ -256,14 +271,18 @@ pub async fn put_env_settings(
 /// The applications the user may create releases of (developer in the
 /// project, or admin), each with whether it has build settings, in one query
 /// that parses no settings.
-pub async fn creatable(c: &mut AnyConnection, user_id: i64, is_admin: bool) -> Result<Vec<(String, bool)>> {
+/// At most `limit` of them, by name (the name index, read no further than
+/// that: the form of someone who may release 5,000 applications does not
+/// read 5,000).
+pub async fn creatable(c: &mut AnyConnection, user_id: i64, is_admin: bool, limit: i64) -> Result<Vec<(String, bool)>> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT a.name, CAST(CASE WHEN a.build_settings = '{}' THEN 0 ELSE 1 END AS BIGINT) FROM applications a \
          WHERE $2 = 1 OR EXISTS (SELECT 1 FROM memberships m \
-         WHERE m.project_id = a.project_id AND m.user_id = $1 AND m.role = 'developer') ORDER BY a.name",
+         WHERE m.project_id = a.project_id AND m.user_id = $1 AND m.role = 'developer') ORDER BY a.name LIMIT $3",
     )
     .bind(user_id)
     .bind(is_admin as i64)
+    .bind(limit)
     .fetch_all(c)
     .await?;
     Ok(rows.into_iter().map(|(name, builds)| (name, builds != 0)).collect())

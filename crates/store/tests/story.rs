@@ -76,17 +76,17 @@ async fn records_and_transitions_behave_the_same_on_both_stores() {
         // Which applications a user may release: admins all, others where they develop.
         let mut c = store.conn().await.unwrap();
         assert_eq!(
-            apps::creatable(&mut c, u.id, true).await.unwrap(),
+            apps::creatable(&mut c, u.id, true, 100).await.unwrap(),
             vec![("web".to_string(), false)]
         );
-        assert!(apps::creatable(&mut c, u.id, false).await.unwrap().is_empty());
+        assert!(apps::creatable(&mut c, u.id, false, 100).await.unwrap().is_empty());
         drop(c);
         let mut tx = store.begin().await.unwrap();
         projects::grant(&mut tx, p.id, u.id, prism_domain::Role::Tester)
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        assert!(apps::creatable(&mut store.conn().await.unwrap(), u.id, false)
+        assert!(apps::creatable(&mut store.conn().await.unwrap(), u.id, false, 100)
             .await
             .unwrap()
             .is_empty());
@@ -103,7 +103,7 @@ async fn records_and_transitions_behave_the_same_on_both_stores() {
         apps::update(&mut tx, a.id, patch).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(
-            apps::creatable(&mut store.conn().await.unwrap(), u.id, false)
+            apps::creatable(&mut store.conn().await.unwrap(), u.id, false, 100)
                 .await
                 .unwrap(),
             vec![("web".to_string(), true)]

@@ -55,13 +55,27 @@ fn object(field: &str, v: &serde_json::Value) -> OpResult<()> {
 }
 
 /// The applications the caller may see, of one project or all.
-pub async fn list(ctx: &Ctx, caller: &Caller, project: Option<&str>) -> OpResult<Vec<Application>> {
+/// Applications per page of the list, by default and at most.
+pub const PAGE_DEFAULT: i64 = 100;
+pub const PAGE_MAX: i64 = 500;
+
+/// A page of the applications the caller may see, by name, after `after`.
+pub async fn list(
+    ctx: &Ctx,
+    caller: &Caller,
+    project: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> OpResult<Vec<Application>> {
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(OpError::invalid("limit", format!("must be between 1 and {PAGE_MAX}")));
+    }
     let mut c = ctx.store.conn().await?;
     let project = match project {
         Some(p) => Some(access::project(&mut c, caller, p).await?.id),
         None => None,
     };
-    Ok(apps::list_visible(&mut c, access::visibility(caller), project).await?)
+    Ok(apps::list_visible_page(&mut c, access::visibility(caller), project, after, limit).await?)
 }
 
 /// One application the caller may see, with the caller's roles in its project.

@@ -29,27 +29,29 @@ use crate::state::AppState;
 const PAGE: i64 = 20;
 
 /// Applications per page of the list.
-const APPS_PAGE: usize = 100;
+const APPS_PAGE: i64 = 100;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
-    page: Option<usize>,
+    /// Name cursor: the previous page's last application.
+    after: Option<String>,
 }
 
-/// The applications the caller may see, a page at a time (one query; the
-/// store has no paged listing of applications, so the page is cut here).
+/// The applications the caller may see, a page at a time by name (keyset:
+/// the page reads its own rows and the count, never the rest).
 pub async fn list(
     State(state): State<AppState>,
     Web(caller): Web,
     PageQuery(q): PageQuery<ListQuery>,
 ) -> WebResult<Html<String>> {
     let mut c = state.store.conn().await?;
-    let all = apps::list_visible(&mut c, crate::ops::access::visibility(&caller), None).await?;
+    let visible = crate::ops::access::visibility(&caller);
+    let after = q.after.as_deref().filter(|a| !a.is_empty());
+    let mut shown = apps::list_visible_page(&mut c, visible, None, after, APPS_PAGE + 1).await?;
+    let total = prism_store::slots::visible_applications(&mut c, visible).await?;
     drop(c);
-    let page = q.page.unwrap_or(1).max(1);
-    let total = all.len();
-    let shown: Vec<_> = all.into_iter().skip((page - 1) * APPS_PAGE).take(APPS_PAGE).collect();
-    let next = (page * APPS_PAGE < total).then_some(page + 1);
+    let next = (shown.len() as i64 > APPS_PAGE).then(|| shown[APPS_PAGE as usize - 1].name.clone());
+    shown.truncate(APPS_PAGE as usize);
     render(
         &state,
         &caller,

@@ -126,7 +126,10 @@ function prismFollow(path, after, listeners) {
   var now = document.getElementById("build-now");
   if (!app || !now) return;
   app.addEventListener("change", function () {
-    var o = app.options[app.selectedIndex];
+    // A list to choose from, or (past a hundred applications) a typed name
+    // with suggestions.
+    var o = app.options ? app.options[app.selectedIndex]
+      : app.list && Array.prototype.find.call(app.list.options, function (x) { return x.value === app.value; });
     if (o) now.checked = o.dataset.builds === "true";
   });
 })();

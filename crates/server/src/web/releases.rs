@@ -31,6 +31,8 @@ use crate::ops::{access, OpError};
 use crate::state::AppState;
 
 const PAGE: i64 = 25;
+/// Applications offered in the release form's list (past that, typed).
+const CHOICES: i64 = 100;
 
 #[derive(Deserialize, Default)]
 pub struct ListQuery {
@@ -102,11 +104,29 @@ async fn list_page(
         .flatten();
     // The create form offers the applications where the caller is a developer,
     // each with whether it has build settings: "Build it now" is ticked for those.
-    let creatable: Vec<Creatable> = apps::creatable(&mut c, caller.user.id, caller.is_admin())
+    // Up to CHOICES of them are offered in a list; past that the name is
+    // typed (with the first CHOICES suggested): a list of thousands helps
+    // nobody and costs every page view.
+    let mut creatable: Vec<Creatable> = apps::creatable(&mut c, caller.user.id, caller.is_admin(), CHOICES + 1)
         .await?
         .into_iter()
         .map(|(name, builds)| Creatable { name, builds })
         .collect();
+    let type_the_name = creatable.len() as i64 > CHOICES;
+    creatable.truncate(CHOICES as usize);
+    if type_the_name {
+        // The application asked for (from its page) decides "Build it now".
+        let wanted = error
+            .as_ref()
+            .map(|e| e.application.as_str())
+            .or(q.application.as_deref());
+        if let Some(name) = wanted.filter(|n| !creatable.iter().any(|a| a.name == *n)) {
+            if let Ok((app, _)) = access::application(&mut c, caller, name).await {
+                let builds = app.build_settings.as_object().is_some_and(|o| !o.is_empty());
+                creatable.insert(0, Creatable { name: app.name, builds });
+            }
+        }
+    }
     drop(c);
     let chosen = error
         .as_ref()
@@ -130,6 +150,7 @@ async fn list_page(
             state_filter => st,
             states => prism_domain::ReleaseState::KINDS,
             creatable => creatable,
+            type_the_name => type_the_name,
             build_now => build_now,
             error => error,
         },
