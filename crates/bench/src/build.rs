@@ -344,37 +344,50 @@ pub async fn run(builds: usize, no_kube: Option<String>) -> anyhow::Result<()> {
         );
     }
     println!("{header}");
-    println!("(ratios: to the unsandboxed host process; -> ms: from the release's creation)");
+    println!("(ratios: the median of each round's ratio to the unsandboxed host process, the runners taking turns; -> ms: from the release's creation)");
     for cached in [true, false] {
-        // The unsandboxed host process's medians: what the other runners are set beside.
-        let mut base: Option<[f64; 4]> = None;
-        for &(name, p) in &runners {
-            let mut figures = Vec::new();
-            for _ in 0..builds {
+        // Rounds: each runner builds once per round, starting with a
+        // different one each time, so that the machine's drift (a shared,
+        // noisy 2-core machine) falls on every runner alike; a runner's
+        // ratio is the median of its per-round ratios to the host process.
+        let mut figures: Vec<Vec<Figures>> = runners.iter().map(|_| Vec::new()).collect();
+        for round in 0..builds {
+            for k in 0..runners.len() {
+                let i = (round + k) % runners.len();
+                let p = runners[i].1;
                 if !cached {
                     p.clear_caches();
                 }
-                figures.push(p.build().await?);
+                figures[i].push(p.build().await?);
             }
-            let med = |f: fn(&Figures) -> f64| median(figures.iter().map(f).collect());
-            let these = [
-                med(|f| f.secs),
-                med(|f| f.command_secs),
-                med(|f| f.first_line_ms),
-                med(|f| f.command_start_ms),
-            ];
-            let is_base = base.is_none();
-            let host = *base.get_or_insert(these);
+        }
+        let fields: [fn(&Figures) -> f64; 4] = [
+            |f| f.secs,
+            |f| f.command_secs,
+            |f| f.first_line_ms,
+            |f| f.command_start_ms,
+        ];
+        let host = fields.map(|f| median(figures[0].iter().map(f).collect()));
+        for (i, &(name, _)) in runners.iter().enumerate() {
+            let these = fields.map(|f| median(figures[i].iter().map(f).collect()));
+            let ratios = fields.map(|f| {
+                median(
+                    figures[i]
+                        .iter()
+                        .zip(&figures[0])
+                        .map(|(a, b)| f(a) / f(b).max(1e-9))
+                        .collect(),
+                )
+            });
             let [m, c, first_line, command_start] = these;
-            let [b, bc, ..] = host;
             println!(
                 "{:<12} {:<9} {:>9.2} {:>8.2}x | {:>9.2} {:>8.2}x | {:>13.0} {:>13.0}",
                 name,
                 if cached { "cached" } else { "download" },
                 m,
-                m / b,
+                ratios[0],
                 c,
-                c / bc,
+                ratios[1],
                 first_line,
                 command_start,
             );
@@ -385,13 +398,12 @@ pub async fn run(builds: usize, no_kube: Option<String>) -> anyhow::Result<()> {
                 ("release to first log line", "ms"),
                 ("release to build command", "ms"),
             ];
-            for (i, (metric, unit)) in metrics.into_iter().enumerate() {
-                let f = Figure::new("build", &case, metric, these[i], unit);
-                if is_base {
+            for (k, (metric, unit)) in metrics.into_iter().enumerate() {
+                let f = Figure::new("build", &case, metric, these[k], unit);
+                if i == 0 {
                     f.record()
                 } else {
-                    f.beside("unsandboxed host process", host[i], these[i] / host[i])
-                        .record()
+                    f.beside("unsandboxed host process", host[k], ratios[k]).record()
                 }
             }
         }

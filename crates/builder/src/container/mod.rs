@@ -338,7 +338,13 @@ fn chown_tree(dir: &Path, uid: u32) -> std::io::Result<()> {
             if ft.is_dir() {
                 chown_tree(&entry.path(), uid)?;
             } else {
-                std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid))?;
+                // What the container wrote is its own already: only look
+                // (lstat), since a chown even to the same owner writes the
+                // inode, and a warm dependency cache holds thousands.
+                let m = entry.metadata()?;
+                if m.uid() != uid || m.gid() != uid {
+                    std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid))?;
+                }
             }
         }
     }
