@@ -387,10 +387,20 @@ async fn a_job_abandoned_twice_in_a_row_is_quarantined_not_run_a_third_time() {
             a.crash().await;
         }
         let a = RunningRunner::start(store, &ctx, "a", false);
-        wait_for("the quarantine", Duration::from_secs(30), || async {
-            ctx.quarantined.load(Ordering::SeqCst) == 1
-        })
-        .await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ctx.quarantined.load(Ordering::SeqCst) != 1 {
+            if Instant::now() > deadline {
+                // Flaky once under a loaded full suite run: say what the job looked like.
+                let mut c = store.conn().await.unwrap();
+                let attempts = jobs::attempts(&mut c, id).await.unwrap();
+                panic!(
+                    "{backend:?}: no quarantine after 30 s; job {:?}; attempts {attempts:?}; ran on {:?}",
+                    jobs::get(&mut c, id).await.unwrap(),
+                    ctx.ran_on.lock().unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
         a.stop().await;
         let j = job(store, id).await;

@@ -942,10 +942,12 @@ async fn a_contained_build_interrupted_by_a_crash_leaves_no_container_and_runs_a
         assert!(Instant::now() < deadline, "the first attempt never started");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(
-        !container_sleepers().is_empty(),
-        "the first attempt runs in a container"
-    );
+    // The marker is made just before `sleep` starts: give the shell its moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while container_sleepers().is_empty() {
+        assert!(Instant::now() < deadline, "the first attempt runs in a container");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let helpers = network_helpers_of(w.server.child.id());
     assert_eq!(helpers.len(), 2, "a namespace holder and slirp4netns");
     w.server.crash_and_restart();
