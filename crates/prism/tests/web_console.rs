@@ -597,13 +597,23 @@ async fn a_plain_http_client_posts_forms_with_the_csrf_field_and_is_redirected()
 /// reloading it: the page's own script follows the SSE stream and reloads.
 async fn wait_for_state(b: &web::Browser, state: &str, secs: u64) {
     let css = format!("#deploy-state[data-state={state}]");
-    if let Err(e) = b
-        .client
-        .wait()
-        .at_most(Duration::from_secs(secs))
-        .for_element(fantoccini::Locator::Css(&css))
-        .await
-    {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Err(e) = b
+            .client
+            .wait()
+            .at_most(left.max(Duration::from_millis(100)))
+            .for_element(fantoccini::Locator::Css(&css))
+            .await
+        else {
+            return;
+        };
+        // The page reloads itself when the deploy ends; a lookup the reload
+        // cut short ("aborted by navigation") is looked up again.
+        if e.to_string().contains("aborted by navigation") && !left.is_zero() {
+            continue;
+        }
         let now = b.text("#deploy-state").await;
         let events = b.text("#events").await;
         panic!("deploy page never showed {state} ({e}); it shows {now}; events:\n{events}");
