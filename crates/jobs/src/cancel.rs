@@ -82,6 +82,20 @@ impl Cancel {
     pub fn is_cancelled(&self) -> bool {
         *self.shutdown.borrow() || self.is_lost()
     }
+    /// Runs `work` (a wait on something outside: a watch) until it ends, or
+    /// until the job is told to stop.
+    pub async fn until<F: std::future::Future>(&mut self, work: F) -> Result<F::Output, JobError> {
+        let out = tokio::select! {
+            out = work => Some(out),
+            _ = self.shutdown.wait_for(|s| *s) => None,
+            _ = self.lost.wait_for(|s| *s) => None,
+        };
+        match out {
+            Some(out) if !self.is_cancelled() => Ok(out),
+            _ => Err(JobError::Interrupted),
+        }
+    }
+
     /// Sleeps for `d` unless cancelled first; Err when cancelled.
     pub async fn sleep(&mut self, d: Duration) -> Result<(), JobError> {
         let interrupted = tokio::select! {

@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use futures::TryStreamExt;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, WatchParams};
 use kube::config::{
     AuthInfo, Cluster as KcCluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext,
 };
@@ -207,6 +208,30 @@ impl Cluster {
         found
             .map(|o| serde_json::to_value(o).map_err(|e| KubeError::Config(e.to_string())))
             .transpose()
+    }
+
+    /// Waits until the object changes after `resource_version` (the version
+    /// a `get` read), or `at_most` passes: a watch on that one object, as
+    /// `kubectl rollout status` does, instead of reading it again and again.
+    /// Any event (a change, a deletion, the version being too old to watch
+    /// from) counts as a change: the caller reads the object afresh either way.
+    pub async fn wait_for_change(&self, r: &ObjectRef, resource_version: &str, at_most: Duration) -> Result<bool> {
+        let api = self.api_for(r).await?;
+        let seconds = at_most.as_secs().clamp(1, 290) as u32;
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={}", r.name))
+            .timeout(seconds);
+        let events = api
+            .watch(&params, resource_version)
+            .await
+            .map_err(|e| KubeError::from_kube(&r.to_string(), e))?;
+        let mut events = std::pin::pin!(events);
+        // The server ends the watch at its timeout; the local one is a backstop.
+        match tokio::time::timeout(Duration::from_secs(u64::from(seconds) + 5), events.try_next()).await {
+            Ok(Ok(Some(_))) => Ok(true),
+            Ok(Ok(None)) | Err(_) => Ok(false),
+            Ok(Err(e)) => Err(KubeError::from_kube(&r.to_string(), e)),
+        }
     }
 
     /// Deletes the object, but only the very object that was checked: with

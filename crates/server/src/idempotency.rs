@@ -68,10 +68,55 @@ fn parse_key(raw: &HeaderValue) -> Result<String, ApiError> {
     let s = raw.to_str().map_err(|_| bad())?.trim();
     // RFC 8941 allows a key as a quoted string: accept both forms.
     let s = s.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(s);
-    if s.is_empty() || s.len() > MAX_LEN || !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(bad());
+    valid_key(s).ok_or_else(bad)
+}
+
+fn valid_key(s: &str) -> Option<String> {
+    (!s.is_empty() && s.len() <= MAX_LEN && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
+}
+
+/// The key of a console form (its hidden `idem` field, a UUID made when the
+/// page was drawn): a form sent twice (a double click, the browser's resend
+/// after an instance died mid-request) is then applied once, like an API
+/// request resent with its `Idempotency-Key`. `None` when the field is not
+/// a valid key.
+pub fn form_key(key: &str, method: &Method, path_and_query: &str, body: &[u8]) -> Option<IdempotencyKey> {
+    Some(IdempotencyKey {
+        key: valid_key(key)?,
+        request: format!(
+            "{method} {}",
+            path_and_query.split('?').next().unwrap_or(path_and_query)
+        ),
+        fingerprint: fingerprint(method, path_and_query, body),
+    })
+}
+
+/// What an earlier request with the caller's key answered, when one
+/// committed: `Ok(None)` without a key or when none did; an error when the
+/// key was used for another request.
+pub async fn earlier_answer(c: &mut AnyConnection, caller: &Caller) -> OpResult<Option<String>> {
+    let Some(key) = &caller.idempotency else {
+        return Ok(None);
+    };
+    let Some(stored) = store::find(c, caller.user.id, &key.key).await? else {
+        return Ok(None);
+    };
+    if stored.fingerprint != key.fingerprint {
+        return Err(OpError::Invalid {
+            field: Some("idem".into()),
+            message: format!(
+                "this form was already sent with other values ({}); reload the page to send it again",
+                stored.request
+            ),
+            code: "idempotency_key_reused",
+        });
     }
-    Ok(s.to_owned())
+    match (stored.status, stored.body) {
+        (Some(_), Some(body)) => Ok(Some(body)),
+        _ => Err(OpError::conflict(
+            "an identical request is still being processed; reload the page",
+        )),
+    }
 }
 
 fn fingerprint(method: &Method, path_and_query: &str, body: &[u8]) -> String {

@@ -474,18 +474,13 @@ pub async fn recent_timings(c: &mut AnyConnection, project_id: i64, limit: i64) 
     let apps = per_application::candidates(c, None, Some(project_id), usize::MAX >> 1).await?;
     let finished = " AND b.started_at IS NOT NULL AND b.finished_at IS NOT NULL";
     let ids = per_application::newest_ids(c, "builds b", finished, &[], &apps, limit).await?;
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
-    let sql = format!(
-        "SELECT b.state, b.started_at, b.finished_at FROM builds b WHERE b.id IN ({}) ORDER BY b.id DESC",
-        per_application::placeholders(1, ids.len())
-    );
-    let mut q = sqlx::query_as::<_, (String, i64, i64)>(&sql);
-    for id in ids {
-        q = q.bind(id);
-    }
-    let rows = q.fetch_all(c).await?;
+    let rows: Vec<(String, i64, i64)> = per_application::rows_by_ids(
+        c,
+        "SELECT b.state, b.started_at, b.finished_at FROM builds b",
+        "b",
+        &ids,
+    )
+    .await?;
     rows.into_iter()
         .map(|(state, started_at, finished_at)| {
             Ok(Timing {

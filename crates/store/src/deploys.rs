@@ -241,18 +241,7 @@ pub async fn list_filtered(c: &mut AnyConnection, f: &DeployFilter) -> Result<Ve
                 conds.push_str(&format!(" AND d.state = '{}'", s.as_str()));
             }
             let ids = per_application::newest_ids(c, "deploys d", &conds, &args, &apps, f.limit).await?;
-            if ids.is_empty() {
-                return Ok(vec![]);
-            }
-            let sql = format!(
-                "{SELECT} WHERE d.id IN ({}) ORDER BY d.id DESC",
-                per_application::placeholders(1, ids.len())
-            );
-            let mut q = sqlx::query_as::<_, Row>(&sql);
-            for id in ids {
-                q = q.bind(id);
-            }
-            let rows: Vec<Row> = q.fetch_all(c).await?;
+            let rows: Vec<Row> = per_application::rows_by_ids(c, SELECT, "d", &ids).await?;
             return rows.into_iter().map(Deploy::try_from).collect();
         }
     }

@@ -38,6 +38,28 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// The rows whose ids are `ids`, newest first: `select` is the statement up
+/// to its WHERE (`SELECT ... FROM releases r`), `alias` the table's alias.
+/// The ids are bound, not written in: the statement's text then depends on
+/// the page's size only, so each connection prepares it once.
+pub(crate) async fn rows_by_ids<R>(c: &mut AnyConnection, select: &str, alias: &str, ids: &[i64]) -> Result<Vec<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let sql = format!(
+        "{select} WHERE {alias}.id IN ({}) ORDER BY {alias}.id DESC",
+        placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query_as::<_, R>(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    Ok(q.fetch_all(c).await?)
+}
+
 /// Up to this many candidate applications, a page is merged per
 /// application at once (at most this many pages' worth of index entries),
 /// when they are also less than one in [`SMALL_SHARE`] of all applications:

@@ -206,20 +206,7 @@ pub async fn list(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<Releas
             }
         }
     };
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
-    // Bound, not written in: the statement's text then depends on the page's
-    // size only, so each connection prepares it once.
-    let sql = format!(
-        "{SELECT} WHERE r.id IN ({}) ORDER BY r.id DESC",
-        placeholders(1, ids.len())
-    );
-    let mut q = sqlx::query_as::<_, Row>(&sql);
-    for id in &ids {
-        q = q.bind(*id);
-    }
-    let rows: Vec<Row> = q.fetch_all(c).await?;
+    let rows: Vec<Row> = per_application::rows_by_ids(c, SELECT, "r", &ids).await?;
     rows.into_iter().map(Release::try_from).collect()
 }
 

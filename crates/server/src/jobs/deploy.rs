@@ -537,6 +537,10 @@ async fn prune(
     Ok(())
 }
 
+/// Longest wait on a rolling-out object's watch before its pods (whose
+/// waiting reasons the object does not show) are looked at again.
+const WATCH_SLICE: Duration = Duration::from_secs(2);
+
 async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result<(), StepError> {
     let objects = planned(d)?;
     let mut c = state.store.conn().await?;
@@ -633,7 +637,23 @@ async fn step_watch(state: &AppState, d: &Deploy, cancel: &mut Cancel) -> Result
                         ),
                     ));
                 }
-                RolloutStatus::Progressing { .. } => cancel.sleep(Duration::from_millis(100)).await?,
+                RolloutStatus::Progressing { .. } => {
+                    // Until the object changes (a watch, not reading it ten
+                    // times a second: 32 deploys polling at once were the
+                    // API server's main load), or WATCH_SLICE passes, after
+                    // which its pods are looked at again.
+                    let version = live
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default();
+                    if let Err(e) = cancel
+                        .until(cluster.wait_for_change(&o.reference, version, WATCH_SLICE))
+                        .await?
+                    {
+                        tracing::debug!(deploy = d.id, error = %e, "watch refused; reading the object again shortly");
+                        cancel.sleep(Duration::from_millis(200)).await?;
+                    }
+                }
             }
         }
     }

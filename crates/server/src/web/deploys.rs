@@ -18,6 +18,7 @@ use serde_json::Value as Json;
 
 use super::error::WebResult;
 use super::render::page as render;
+use super::resend;
 use super::session::{Posted, Web};
 use crate::state::AppState;
 
@@ -275,6 +276,9 @@ pub async fn review(
     Path(id): Path<String>,
     p: Posted<ReviewForm>,
 ) -> WebResult<Response> {
+    if let Some(page) = resend::earlier(&state, &p.caller, resend::DEPLOY).await? {
+        return Ok(page);
+    }
     let req = Review {
         decision: p.form.decision,
         comment: p.form.comment.clone(),
@@ -291,7 +295,7 @@ pub async fn review(
             let html = deploy_page(&state, &p.caller, id, Some(error)).await?;
             Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
-        Err(e) => Err(e.into()),
+        Err(e) => resend::or_twin(&state, &p.caller, resend::DEPLOY, e).await,
     }
 }
 
@@ -325,8 +329,13 @@ pub async fn retry(
     Path(id): Path<String>,
     p: Posted<super::admin::NoFields>,
 ) -> WebResult<Response> {
-    let d = crate::ops::retry::retry_deploy(&state, &p.caller, &id).await?;
-    Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response())
+    if let Some(page) = resend::earlier(&state, &p.caller, resend::DEPLOY).await? {
+        return Ok(page);
+    }
+    match crate::ops::retry::retry_deploy(&state, &p.caller, &id).await {
+        Ok(d) => Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response()),
+        Err(e) => resend::or_twin(&state, &p.caller, resend::DEPLOY, e).await,
+    }
 }
 
 pub async fn rollback(
@@ -334,12 +343,17 @@ pub async fn rollback(
     Path((name, env)): Path<(String, String)>,
     p: Posted<RollbackForm>,
 ) -> WebResult<Response> {
+    if let Some(page) = resend::earlier(&state, &p.caller, resend::DEPLOY).await? {
+        return Ok(page);
+    }
     let req = Rollback {
         to_deploy: None,
         note: p.form.note,
     };
-    let d = op::rollback(&state, &p.caller, &name, &env, req).await?;
-    Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response())
+    match op::rollback(&state, &p.caller, &name, &env, req).await {
+        Ok(d) => Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response()),
+        Err(e) => resend::or_twin(&state, &p.caller, resend::DEPLOY, e).await,
+    }
 }
 
 /// An environment where deploying is closed now, for the board and the release page.

@@ -32,6 +32,7 @@ mod notifications;
 mod ops_tools;
 mod releases;
 mod render;
+mod resend;
 mod secrets;
 mod session;
 mod stats;

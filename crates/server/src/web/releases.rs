@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::WebResult;
 use super::render::page as render;
+use super::resend;
 use super::session::{PageQuery, Posted, Web};
 use crate::auth::Caller;
 use crate::ops::deploys;
@@ -180,6 +181,9 @@ pub struct CreateForm {
 }
 
 pub async fn create(State(state): State<AppState>, p: Posted<CreateForm>) -> WebResult<Response> {
+    if let Some(page) = resend::earlier(&state, &p.caller, resend::RELEASE).await? {
+        return Ok(page);
+    }
     let f = p.form;
     let req = CreateRelease {
         application: f.application.clone(),
@@ -201,7 +205,7 @@ pub async fn create(State(state): State<AppState>, p: Posted<CreateForm>) -> Web
             let html = list_page(&state, &p.caller, ListQuery::default(), Some(error)).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
-        Err(e) => Err(e.into()),
+        Err(e) => resend::or_twin(&state, &p.caller, resend::RELEASE, e).await,
     }
 }
 
@@ -315,6 +319,14 @@ pub struct ActForm {
 pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Posted<ActForm>) -> WebResult<Response> {
     let f = p.form;
     let environment = f.environment.filter(|e| !e.is_empty());
+    let shown = if f.action == "deploy" {
+        resend::DEPLOY
+    } else {
+        resend::RELEASE
+    };
+    if let Some(page) = resend::earlier(&state, &p.caller, shown).await? {
+        return Ok(page);
+    }
     if f.action == "deploy" {
         // A deploy is more than a state change: the deploy operation
         // records it and queues the work; then the deploy's own page.
@@ -325,8 +337,10 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Poste
             break_glass_reason: f.break_glass_reason.filter(|r| !r.trim().is_empty()),
         };
         let rid = ReleaseId::parse("id", &id).map_err(|_| OpError::not_found("release", &id))?;
-        let d = deploys::start_deploy(&state, &p.caller, rid, req).await?;
-        return Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response());
+        return match deploys::start_deploy(&state, &p.caller, rid, req).await {
+            Ok(d) => Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response()),
+            Err(e) => resend::or_twin(&state, &p.caller, shown, e).await,
+        };
     }
     if !["promote", "pass", "close", "abandon"].contains(&f.action.as_str()) {
         return Err(OpError::invalid("action", format!("unknown action {:?}", f.action)).into());
@@ -342,8 +356,10 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Poste
     // As the API reads an address that is no release id: not found, naming the `id`.
     let rid =
         ReleaseId::parse("id", &id).map_err(|e| crate::error::ApiError::not_found("release", &id).field(e.field))?;
-    let rel = op::act(&state, &p.caller, rid, &f.action, req).await?;
-    Ok(Redirect::to(&format!("/releases/{}", rel.id)).into_response())
+    match op::act(&state, &p.caller, rid, &f.action, req).await {
+        Ok(rel) => Ok(Redirect::to(&format!("/releases/{}", rel.id)).into_response()),
+        Err(e) => resend::or_twin(&state, &p.caller, shown, e).await,
+    }
 }
 
 #[derive(Deserialize)]

@@ -70,6 +70,9 @@ fn env() -> &'static Environment<'static> {
                 .unwrap_or_else(|e| panic!("template {name}: {e:#}"));
         }
         env.add_function("t", |id: &str| text::get(id));
+        // A fresh key for each form drawn that makes or moves something
+        // (`web::resend`): sent twice, it is applied once.
+        env.add_function("form_key", || uuid::Uuid::new_v4().to_string());
         env.add_filter("ts", timestamp);
         // `next` for a link: encoded whole (minijinja's urlencode keeps `/`).
         env.add_filter("pathencode", |s: &str| super::error::encode_path(s));

@@ -49,7 +49,7 @@ impl FromRequestParts<AppState> for Web {
                 csrf: session.csrf_token,
             },
             address: client_address(parts),
-            // Console forms carry no key (their CSRF token is per session, not per submit).
+            // A form's own key (its `idem` field) is read with the form (`Posted`).
             idempotency: None,
         }))
     }
@@ -70,7 +70,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, WebError> {
         let (mut parts, body) = req.into_parts();
-        let Web(caller) = Web::from_request_parts(&mut parts, state).await?;
+        let Web(mut caller) = Web::from_request_parts(&mut parts, state).await?;
         let bytes = axum::body::to_bytes(body, FORM_LIMIT)
             .await
             .map_err(|_| ApiError::bad_request("form", "the form is too large"))?;
@@ -83,6 +83,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
                 "the form's CSRF token is missing or wrong; reload the page and try again",
             )
             .into());
+        }
+        if let Some((_, key)) = form_urlencoded::parse(&bytes).find(|(k, _)| k == "idem") {
+            let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            caller.idempotency = Some(
+                crate::idempotency::form_key(&key, &parts.method, path, &bytes).ok_or_else(|| {
+                    ApiError::bad_request("idem", "the form's key is not valid; reload the page and try again")
+                })?,
+            );
         }
         let form = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| ApiError::bad_request("form", format!("the form could not be read: {e}")))?;

@@ -8,6 +8,7 @@ use prism_test_support::both_backends;
 mod bad_input;
 mod board_paging;
 mod builds;
+mod console_resend;
 mod deploy_lists;
 mod flow;
 mod governance;
