@@ -69,27 +69,37 @@ pub async fn revoke_token(c: &mut AnyConnection, id: i64) -> Result<ApiToken> {
 /// The live (not revoked, not expired, user not disabled) token's user.
 pub async fn user_by_token(c: &mut AnyConnection, token_hash: &str) -> Result<Option<(User, i64)>> {
     let now = now_ms();
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT t.id, t.user_id FROM api_tokens t JOIN users u ON u.id = t.user_id \
+    let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT t.id, t.user_id, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled = 0",
     )
     .bind(token_hash)
     .bind(now)
     .fetch_optional(&mut *c)
     .await?;
-    let Some((token_id, user_id)) = row else {
+    let Some((token_id, user_id, last_used)) = row else {
         return Ok(None);
     };
-    sqlx::query(
-        "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
-    )
-    .bind(token_id)
-    .bind(now)
-    .bind(now - 60_000)
-    .execute(&mut *c)
-    .await?;
+    // Recorded at most once a minute, and only then is a write sent: on
+    // SQLite a statement that may write takes the database's write lock even
+    // when it changes no row, so every API read queued behind every write
+    // (and failed, "database is locked", behind one longer than the busy
+    // timeout).
+    if last_used.is_none_or(|t| t < now - LAST_USED_EVERY_MS) {
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(token_id)
+        .bind(now)
+        .bind(now - LAST_USED_EVERY_MS)
+        .execute(&mut *c)
+        .await?;
+    }
     Ok(Some((crate::users::get(c, user_id).await?, token_id)))
 }
+
+/// How often a token's "last used" time is written at most.
+const LAST_USED_EVERY_MS: i64 = 60_000;
 
 /// Marks lapsed tokens revoked so that listings show them as dead; returns how many.
 pub async fn expire_tokens(c: &mut AnyConnection) -> Result<u64> {

@@ -18,6 +18,7 @@ mod preview_world;
 mod project_webhooks;
 mod promotion;
 mod rbac;
+mod reads_during_writes;
 mod rollouts;
 mod secrets;
 mod security;
