@@ -39,6 +39,22 @@ fn version(live: &serde_json::Value) -> String {
         .to_owned()
 }
 
+/// Runs kubectl with `args` on another thread after `ms` milliseconds (while
+/// the test waits on a watch).
+fn kubectl_after(k: &KubeCluster, ms: u64, args: &'static [&'static str]) -> std::thread::JoinHandle<()> {
+    let kubeconfig = k.kubeconfig.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(ms));
+        let st = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "kubectl {args:?}");
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_waits_for_the_object_to_change_and_no_longer() {
     let k = KubeCluster::up_without_node();
@@ -76,24 +92,18 @@ async fn a_watch_waits_for_the_object_to_change_and_no_longer() {
 
     // Another object changing in the namespace does not end it either.
     let live = cluster.get(&r).await.unwrap().expect("the configmap");
-    let kubeconfig = k.kubeconfig.clone();
-    let other = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        let st = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args([
-                "-n",
-                "watch-test",
-                "create",
-                "configmap",
-                "unrelated",
-                "--from-literal=a=b",
-            ])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    });
+    let other = kubectl_after(
+        &k,
+        300,
+        &[
+            "-n",
+            "watch-test",
+            "create",
+            "configmap",
+            "unrelated",
+            "--from-literal=a=b",
+        ],
+    );
     let changed = cluster
         .wait_for_change(&r, &version(&live), Duration::from_secs(2))
         .await
@@ -103,25 +113,19 @@ async fn a_watch_waits_for_the_object_to_change_and_no_longer() {
 
     // Changed while waiting: the wait ends with it, long before the time given.
     let live = cluster.get(&r).await.unwrap().expect("the configmap");
-    let kubeconfig = k.kubeconfig.clone();
-    let patcher = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(500));
-        let st = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args([
-                "-n",
-                "watch-test",
-                "patch",
-                "configmap",
-                "settings",
-                "-p",
-                r#"{"data":{"colour":"green"}}"#,
-            ])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    });
+    let patcher = kubectl_after(
+        &k,
+        500,
+        &[
+            "-n",
+            "watch-test",
+            "patch",
+            "configmap",
+            "settings",
+            "-p",
+            r#"{"data":{"colour":"green"}}"#,
+        ],
+    );
     let started = Instant::now();
     let changed = cluster
         .wait_for_change(&r, &version(&live), Duration::from_secs(60))
