@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prism_store::releases::{self, ReleaseFilter};
+use prism_store::slots::{self, BoardScope};
 use prism_store::Store;
 
 use crate::seed::Fixture;
@@ -14,9 +15,20 @@ pub struct Workload {
     /// Whose token asks.
     pub token: String,
     pub path: String,
-    pub filter: ReleaseFilter,
+    /// The store's call that reads what the endpoint shows (the bare query).
+    pub query: Query,
     /// The page is empty (nothing matches): the worst case of a scan.
     pub empty: bool,
+}
+
+#[derive(Clone)]
+pub enum Query {
+    Releases(ReleaseFilter),
+    /// A page of the board: `limit` applications x every environment.
+    Board {
+        visible_to: i64,
+        limit: i64,
+    },
 }
 
 pub fn workloads(f: &Fixture) -> Vec<Workload> {
@@ -29,7 +41,7 @@ pub fn workloads(f: &Fixture) -> Vec<Workload> {
         name: name.into(),
         token: token.into(),
         path,
-        filter,
+        query: Query::Releases(filter),
         empty,
     };
     let as_user = |id: i64| ReleaseFilter {
@@ -101,6 +113,16 @@ pub fn workloads(f: &Fixture) -> Vec<Workload> {
             },
             true,
         ),
+        Workload {
+            name: "board, first page (100 apps)".into(),
+            token: f.token.clone(),
+            path: "/api/v1/board".into(),
+            query: Query::Board {
+                visible_to: f.bench_user_id,
+                limit: 100,
+            },
+            empty: false,
+        },
     ]
 }
 
@@ -171,19 +193,29 @@ pub async fn http_as(
 }
 
 pub async fn sql(store: &Store, w: &Workload, requests: usize, concurrency: usize) -> anyhow::Result<Stats> {
-    let (filter, empty) = (&w.filter, w.empty);
+    let empty = w.empty;
+    let query = Arc::new(w.query.clone());
     let started = Instant::now();
     let tasks = (0..concurrency).map(|i| {
         let store = store.clone();
-        let filter = filter.clone();
+        let query = query.clone();
         let n = requests / concurrency + usize::from(i < requests % concurrency);
         tokio::spawn(async move {
             let mut lat = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();
                 let mut c = store.conn().await?;
-                let page = releases::list(&mut c, &filter).await?;
-                anyhow::ensure!(page.is_empty() == empty, "a page of {} releases", page.len());
+                let rows = match &*query {
+                    Query::Releases(filter) => releases::list(&mut c, filter).await?.len(),
+                    Query::Board { visible_to, limit } => {
+                        let page = BoardScope::Page {
+                            after: None,
+                            limit: *limit,
+                        };
+                        slots::board(&mut c, Some(*visible_to), page).await?.len()
+                    }
+                };
+                anyhow::ensure!((rows == 0) == empty, "a page of {rows} rows");
                 lat.push(t.elapsed());
             }
             Ok(lat)

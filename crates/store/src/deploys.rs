@@ -219,6 +219,59 @@ pub struct DeployFilter {
 /// filters given become conditions, so the planner can use the index each
 /// one has (slot, release, state) and the id range of the cursor.
 pub async fn list_filtered(c: &mut AnyConnection, f: &DeployFilter) -> Result<Vec<Deploy>> {
+    let rows: Vec<Row> = rows_filtered(c, f, SELECT).await?;
+    rows.into_iter().map(Deploy::try_from).collect()
+}
+
+/// What the delivery statistics read of a deploy: not its manifests, diff
+/// or texts (a thousand deploys' rendered manifests are megabytes).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub release: ReleaseId,
+    pub app_id: i64,
+    pub env_id: i64,
+    pub kind: DeployKind,
+    pub state: DeployState,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OutcomeRow {
+    release_id: i64,
+    app_id: i64,
+    env_id: i64,
+    kind: String,
+    state: String,
+    finished_at: Option<i64>,
+}
+
+const OUTCOME_SELECT: &str = "SELECT d.release_id, d.app_id, d.env_id, d.kind, d.state, d.finished_at \
+    FROM deploys d JOIN applications a ON a.id = d.app_id JOIN environments e ON e.id = d.env_id";
+
+/// The outcomes of the deploys `f` selects, newest first (the same rows,
+/// by the same plan, as [`list_filtered`]).
+pub async fn outcomes(c: &mut AnyConnection, f: &DeployFilter) -> Result<Vec<Outcome>> {
+    let rows: Vec<OutcomeRow> = rows_filtered(c, f, OUTCOME_SELECT).await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Outcome {
+                release: ReleaseId::from_seq(r.release_id),
+                app_id: r.app_id,
+                env_id: r.env_id,
+                kind: read("deploys.kind", &r.kind)?,
+                state: read("deploys.state", &r.state)?,
+                finished_at: r.finished_at,
+            })
+        })
+        .collect()
+}
+
+/// The rows `f` selects, as `select` (a statement up to its WHERE over
+/// `deploys d` joined with `applications a` and `environments e`) reads them.
+async fn rows_filtered<R>(c: &mut AnyConnection, f: &DeployFilter, select: &str) -> Result<Vec<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
     // A member's or a project's deploys: merged from each of their (few)
     // applications' newest, when that costs less than walking everyone's.
     if f.app_id.is_none() && (f.visible_to.is_some() || f.project_id.is_some()) {
@@ -241,8 +294,7 @@ pub async fn list_filtered(c: &mut AnyConnection, f: &DeployFilter) -> Result<Ve
                 conds.push_str(&format!(" AND d.state = '{}'", s.as_str()));
             }
             let ids = per_application::newest_ids(c, "deploys d", &conds, &args, &apps, f.limit).await?;
-            let rows: Vec<Row> = per_application::rows_by_ids(c, SELECT, "d", &ids).await?;
-            return rows.into_iter().map(Deploy::try_from).collect();
+            return per_application::rows_by_ids(c, select, "d", &ids).await;
         }
     }
     let mut ints: Vec<i64> = vec![];
@@ -281,13 +333,12 @@ pub async fn list_filtered(c: &mut AnyConnection, f: &DeployFilter) -> Result<Ve
         format!("WHERE {}", conds.join(" AND "))
     };
     ints.push(f.limit);
-    let sql = format!("{SELECT} {filter} ORDER BY d.id DESC LIMIT ${}", ints.len());
-    let mut q = sqlx::query_as::<_, Row>(&sql);
+    let sql = format!("{select} {filter} ORDER BY d.id DESC LIMIT ${}", ints.len());
+    let mut q = sqlx::query_as::<_, R>(&sql);
     for v in ints {
         q = q.bind(v);
     }
-    let rows: Vec<Row> = q.fetch_all(c).await?;
-    rows.into_iter().map(Deploy::try_from).collect()
+    Ok(q.fetch_all(c).await?)
 }
 
 /// One page of an application's, environment's or release's deploys.

@@ -40,14 +40,22 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
 
 /// The rows whose ids are `ids`, newest first: `select` is the statement up
 /// to its WHERE (`SELECT ... FROM releases r`), `alias` the table's alias.
-/// The ids are bound, not written in: the statement's text then depends on
-/// the page's size only, so each connection prepares it once.
+/// The ids are bound, not written in, so each connection prepares the
+/// statement once: on SQLite as one JSON array (`json_each`), since SQLite
+/// looks each bound parameter's name up in a list, which made binding the
+/// 500-1,000 ids of the statistics page's reads cost O(n²) (5% of its
+/// profile); on PostgreSQL one parameter each (its text then depends on the
+/// page's size only).
 pub(crate) async fn rows_by_ids<R>(c: &mut AnyConnection, select: &str, alias: &str, ids: &[i64]) -> Result<Vec<R>>
 where
     R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
 {
     if ids.is_empty() {
         return Ok(vec![]);
+    }
+    if c.backend_name() != "PostgreSQL" {
+        let sql = format!("{select} WHERE {alias}.id IN (SELECT value FROM json_each($1)) ORDER BY {alias}.id DESC");
+        return Ok(sqlx::query_as::<_, R>(&sql).bind(json_ids(ids)).fetch_all(c).await?);
     }
     let sql = format!(
         "{select} WHERE {alias}.id IN ({}) ORDER BY {alias}.id DESC",
@@ -58,6 +66,20 @@ where
         q = q.bind(*id);
     }
     Ok(q.fetch_all(c).await?)
+}
+
+/// `[1,2,3]`: ids as one JSON array, for SQLite's `json_each`.
+pub(crate) fn json_ids(ids: &[i64]) -> String {
+    let mut out = String::with_capacity(ids.len() * 8 + 2);
+    out.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&id.to_string());
+    }
+    out.push(']');
+    out
 }
 
 /// Up to this many candidate applications, a page is merged per

@@ -180,13 +180,21 @@ async fn every_page_is_the_brute_force_page(db: TestDb) {
                             };
                             let want = expected(&s, &f);
                             nonempty += usize::from(!want.is_empty());
-                            let got: Vec<i64> = deploys::list_filtered(&mut c, &f)
+                            let full = deploys::list_filtered(&mut c, &f).await.unwrap();
+                            let got: Vec<i64> = full.iter().map(|d| d.id).collect();
+                            assert_eq!(got, want, "{f:?}");
+                            // The statistics' slim read: the same deploys, the same outcomes.
+                            let slim: Vec<_> = deploys::outcomes(&mut c, &f)
                                 .await
                                 .unwrap()
-                                .iter()
-                                .map(|d| d.id)
+                                .into_iter()
+                                .map(|o| (o.release, o.app_id, o.env_id, o.kind, o.state, o.finished_at))
                                 .collect();
-                            assert_eq!(got, want, "{f:?}");
+                            let whole: Vec<_> = full
+                                .iter()
+                                .map(|d| (d.release, d.app_id, d.env_id, d.kind, d.state, d.finished_at))
+                                .collect();
+                            assert_eq!(slim, whole, "outcomes {f:?}");
                             checked += 1;
                         }
                     }

@@ -179,7 +179,7 @@ pub async fn page(
         limit: DEPLOYS,
         ..Default::default()
     };
-    let ds = deploys::list_filtered(&mut c, &filter).await?;
+    let ds = deploys::outcomes(&mut c, &filter).await?;
     let last_env = environments::lifecycle(&mut c)
         .await?
         .into_iter()
@@ -199,9 +199,9 @@ pub async fn page(
     let (mut ok, mut failed) = (vec![0; weeks.len()], vec![0; weeks.len()]);
     for d in ds.iter().filter(|d| d.finished_at.is_some()) {
         if let Some(i) = index(d.finished_at.unwrap_or_default()) {
-            match d.state.as_str() {
-                "succeeded" => ok[i] += 1,
-                "failed" => failed[i] += 1,
+            match d.state {
+                DeployState::Succeeded => ok[i] += 1,
+                DeployState::Failed => failed[i] += 1,
                 _ => {}
             }
         }
@@ -209,7 +209,7 @@ pub async fn page(
 
     // The last environment of the lifecycle is production.
     let prod = last_env.as_ref().map(|e| e.id);
-    let mut prod_deploys: Vec<&deploys::Deploy> = ds
+    let mut prod_deploys: Vec<&deploys::Outcome> = ds
         .iter()
         .filter(|d| Some(d.env_id) == prod && d.finished_at.is_some())
         .collect();
