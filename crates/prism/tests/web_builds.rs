@@ -17,6 +17,7 @@ use reqwest::Client as Http;
 use serde_json::{json, Value};
 
 use git_support::{git, HttpGit};
+use prism_test_support::console_login::{self, csrf_in};
 use prism_test_support::process::ADMIN_PASSWORD;
 use prism_test_support::ServerProcess as Server;
 use registry_support::{busybox_rootfs, TestRegistry};
@@ -748,38 +749,6 @@ async fn a_jenkins_build_links_its_console() {
     dev.close().await;
 }
 
-/// Reads `name="csrf" value="..."` from a page.
-fn csrf_in(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[at..at + html[at..].find('"').unwrap()].to_owned()
-}
-
-fn cookie(resp: &reqwest::Response, name: &str) -> String {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_else(|| panic!("no {name} cookie"))
-        .to_owned()
-}
-
-async fn form_login(http: &Http, base: &str, user: &str, password: &str) -> String {
-    let page = http.get(format!("{base}/login")).send().await.unwrap();
-    let login_cookie = cookie(&page, "prism_login_csrf");
-    let token = csrf_in(&page.text().await.unwrap());
-    let r = http
-        .post(format!("{base}/login"))
-        .header("cookie", login_cookie)
-        .form(&[("csrf", token.as_str()), ("username", user), ("password", password)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    cookie(&r, "prism_session")
-}
-
 /// The build and cancel buttons are form posts: refused (403) without the
 /// session's CSRF token, redirected (303) to the release with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -800,7 +769,7 @@ async fn build_and_cancel_posts_need_the_csrf_field() {
         .unwrap()
         .to_owned();
     let http = Http::builder().redirect(Policy::none()).build().unwrap();
-    let session = form_login(&http, base, "dev", DEV_PW).await;
+    let session = console_login::session(&http, base, "dev", DEV_PW).await;
     let page = http
         .get(format!("{base}/releases/{rel}"))
         .header("cookie", &session)

@@ -12,6 +12,7 @@ use reqwest::redirect::Policy;
 use reqwest::Client as Http;
 use serde_json::{json, Value};
 
+use prism_test_support::console_login::{self, cookie, csrf_in};
 use prism_test_support::process::ADMIN_PASSWORD;
 use prism_test_support::ServerProcess as Server;
 use web::{Api, Driver};
@@ -450,23 +451,6 @@ async fn forms_work_without_javascript() {
     b.screenshot("21-no-js-inline-error").await;
     b.close().await;
     drop(server);
-}
-
-/// Reads `name="csrf" value="..."` from a page.
-fn csrf_in(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[at..at + html[at..].find('"').unwrap()].to_owned()
-}
-
-fn cookie(resp: &reqwest::Response, name: &str) -> String {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_else(|| panic!("no {name} cookie"))
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1005,22 +989,6 @@ async fn pages_follow_a_dark_os_theme() {
     drop(server);
 }
 
-/// Logs in through the login form with a plain HTTP client; the session cookie.
-async fn form_login(http: &Http, base: &str, user: &str, password: &str) -> String {
-    let page = http.get(format!("{base}/login")).send().await.unwrap();
-    let login_cookie = cookie(&page, "prism_login_csrf");
-    let token = csrf_in(&page.text().await.unwrap());
-    let r = http
-        .post(format!("{base}/login"))
-        .header("cookie", login_cookie)
-        .form(&[("csrf", token.as_str()), ("username", user), ("password", password)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    cookie(&r, "prism_session")
-}
-
 /// The dashboard and list pages read a fixed number of rows' worth of
 /// queries however many applications and releases there are (no N+1):
 /// counted from the statements the server logs (`sqlx::query` at debug),
@@ -1083,7 +1051,7 @@ async fn pages_run_the_same_number_of_queries_for_2_or_12_applications() {
         }
     };
     let http = Http::builder().redirect(Policy::none()).build().unwrap();
-    let session = form_login(&http, &server.url, "admin", ADMIN_PASSWORD).await;
+    let session = console_login::session(&http, &server.url, "admin", ADMIN_PASSWORD).await;
     let log = server.scratch.join("server.log");
     let count = |path: &'static str| {
         let (http, session, log, base) = (&http, &session, &log, &server.url);

@@ -101,21 +101,41 @@ pub async fn earlier_answer(c: &mut AnyConnection, caller: &Caller) -> OpResult<
     let Some(stored) = store::find(c, caller.user.id, &key.key).await? else {
         return Ok(None);
     };
-    if stored.fingerprint != key.fingerprint {
-        return Err(OpError::Invalid {
+    match judge(&stored, key) {
+        Earlier::OtherRequest => Err(OpError::Invalid {
             field: Some("idem".into()),
             message: format!(
                 "this form was already sent with other values ({}); reload the page to send it again",
                 stored.request
             ),
             code: "idempotency_key_reused",
-        });
-    }
-    match (stored.status, stored.body) {
-        (Some(_), Some(body)) => Ok(Some(body)),
-        _ => Err(OpError::conflict(
+        }),
+        Earlier::Unfinished => Err(OpError::conflict(
             "an identical request is still being processed; reload the page",
         )),
+        Earlier::Answered => Ok(Some(stored.body.unwrap_or_default())),
+    }
+}
+
+/// What a key already stored means for a request sent with it again.
+enum Earlier {
+    /// The same request, answered and committed: its answer again.
+    Answered,
+    /// The key was used for another request: a refusal.
+    OtherRequest,
+    /// Claimed but not answered (not reachable through the operations here,
+    /// which store the answer in the claiming transaction): say so rather
+    /// than run twice.
+    Unfinished,
+}
+
+fn judge(stored: &store::StoredKey, key: &IdempotencyKey) -> Earlier {
+    if stored.fingerprint != key.fingerprint {
+        Earlier::OtherRequest
+    } else if stored.status.is_none() {
+        Earlier::Unfinished
+    } else {
+        Earlier::Answered
     }
 }
 
@@ -162,17 +182,15 @@ fn reused(stored: &store::StoredKey) -> Response {
 
 /// What a known key answers: its response, or a refusal when the request differs.
 fn answer(stored: &store::StoredKey, key: &IdempotencyKey) -> Response {
-    if stored.fingerprint != key.fingerprint {
-        return reused(stored);
+    match judge(stored, key) {
+        Earlier::OtherRequest => reused(stored),
+        Earlier::Unfinished => {
+            ApiError::conflict("a request with this Idempotency-Key is still being processed; retry later")
+                .field("Idempotency-Key")
+                .into_response()
+        }
+        Earlier::Answered => replay(stored),
     }
-    if stored.status.is_none() {
-        // Not reachable through the operations here (they store the response
-        // in the claiming transaction); say so rather than run twice.
-        return ApiError::conflict("a request with this Idempotency-Key is still being processed; retry later")
-            .field("Idempotency-Key")
-            .into_response();
-    }
-    replay(stored)
 }
 
 async fn lookup(state: &AppState, user_id: i64, key: &str) -> Result<Option<store::StoredKey>, ApiError> {

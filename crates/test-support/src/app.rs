@@ -269,34 +269,8 @@ impl TestApp {
     /// A console page as `user` (created by [`TestApp::user`]) sees it,
     /// signed in through the login form: its status and HTML.
     pub async fn web_page(&self, user: &str, path: &str) -> (StatusCode, String) {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let cookie = |resp: &reqwest::Response, name: &str| -> String {
-            resp.headers()
-                .get_all("set-cookie")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find(|v| v.starts_with(&format!("{name}=")))
-                .and_then(|v| v.split(';').next())
-                .unwrap_or_else(|| panic!("no {name} cookie"))
-                .to_owned()
-        };
-        let form = http.get(format!("{}/login", self.base)).send().await.unwrap();
-        let login_cookie = cookie(&form, "prism_login_csrf");
-        let html = form.text().await.unwrap();
-        let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-        let csrf = &html[at..at + html[at..].find('"').unwrap()];
-        let signed_in = http
-            .post(format!("{}/login", self.base))
-            .header("cookie", login_cookie)
-            .form(&[("csrf", csrf), ("username", user), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "{user} signs in");
-        let session = cookie(&signed_in, "prism_session");
+        let http = crate::console_login::client();
+        let session = crate::console_login::session(&http, &self.base, user, PASSWORD).await;
         let page = http
             .get(format!("{}{path}", self.base))
             .header("cookie", session)

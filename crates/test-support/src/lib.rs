@@ -17,6 +17,7 @@
 //! - [`TempDir`], [`free_port`], [`wait_for`]: the small parts.
 
 pub mod api;
+pub mod console_login;
 pub mod db;
 pub mod dirs;
 pub mod ha;

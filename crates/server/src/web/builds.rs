@@ -117,27 +117,23 @@ pub async fn page(State(state): State<AppState>, Web(caller): Web, Path(id): Pat
 
 /// "Build" on the release page: starts (or, after a failure, restarts) the build.
 pub async fn start(State(state): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> WebResult<Response> {
-    if let Some(page) = resend::earlier(&state, &p.caller, resend::BUILD_RELEASE).await? {
-        return Ok(page);
-    }
     let rid = prism_domain::ReleaseId::parse("id", &id).map_err(|_| OpError::not_found("release", &id))?;
-    match op::start_build(&state, &p.caller, rid).await {
-        Ok(b) => Ok(Redirect::to(&format!("/releases/{}", b.release)).into_response()),
-        Err(e) => resend::or_twin(&state, &p.caller, resend::BUILD_RELEASE, e).await,
-    }
+    let operation = op::start_build(&state, &p.caller, rid);
+    resend::once(&state, &p.caller, resend::BUILD_RELEASE, operation, |b| {
+        format!("/releases/{}", b.release)
+    })
+    .await
 }
 
 /// "Cancel" on the release or build page; back to the release.
 /// Retry of a failed build (for one whose job was quarantined above all): a
 /// new build of the same release.
 pub async fn retry(State(state): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> WebResult<Response> {
-    if let Some(page) = resend::earlier(&state, &p.caller, resend::BUILD).await? {
-        return Ok(page);
-    }
-    match crate::ops::retry::retry_build(&state, &p.caller, &id).await {
-        Ok(b) => Ok(Redirect::to(&format!("/builds/{}", b.id)).into_response()),
-        Err(e) => resend::or_twin(&state, &p.caller, resend::BUILD, e).await,
-    }
+    let operation = crate::ops::retry::retry_build(&state, &p.caller, &id);
+    resend::once(&state, &p.caller, resend::BUILD, operation, |b| {
+        format!("/builds/{}", b.id)
+    })
+    .await
 }
 
 pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> WebResult<Response> {

@@ -329,13 +329,11 @@ pub async fn retry(
     Path(id): Path<String>,
     p: Posted<super::admin::NoFields>,
 ) -> WebResult<Response> {
-    if let Some(page) = resend::earlier(&state, &p.caller, resend::DEPLOY).await? {
-        return Ok(page);
-    }
-    match crate::ops::retry::retry_deploy(&state, &p.caller, &id).await {
-        Ok(d) => Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response()),
-        Err(e) => resend::or_twin(&state, &p.caller, resend::DEPLOY, e).await,
-    }
+    let operation = crate::ops::retry::retry_deploy(&state, &p.caller, &id);
+    resend::once(&state, &p.caller, resend::DEPLOY, operation, |d| {
+        format!("/deploys/{}", d.id)
+    })
+    .await
 }
 
 pub async fn rollback(
@@ -343,17 +341,15 @@ pub async fn rollback(
     Path((name, env)): Path<(String, String)>,
     p: Posted<RollbackForm>,
 ) -> WebResult<Response> {
-    if let Some(page) = resend::earlier(&state, &p.caller, resend::DEPLOY).await? {
-        return Ok(page);
-    }
     let req = Rollback {
         to_deploy: None,
         note: p.form.note,
     };
-    match op::rollback(&state, &p.caller, &name, &env, req).await {
-        Ok(d) => Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response()),
-        Err(e) => resend::or_twin(&state, &p.caller, resend::DEPLOY, e).await,
-    }
+    let operation = op::rollback(&state, &p.caller, &name, &env, req);
+    resend::once(&state, &p.caller, resend::DEPLOY, operation, |d| {
+        format!("/deploys/{}", d.id)
+    })
+    .await
 }
 
 /// An environment where deploying is closed now, for the board and the release page.

@@ -324,23 +324,20 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Poste
     } else {
         resend::RELEASE
     };
-    if let Some(page) = resend::earlier(&state, &p.caller, shown).await? {
-        return Ok(page);
-    }
     if f.action == "deploy" {
         // A deploy is more than a state change: the deploy operation
         // records it and queues the work; then the deploy's own page.
-        let env = environment.ok_or_else(|| OpError::invalid("environment", "deploy needs an environment"))?;
-        let req = StartDeploy {
-            environment: env,
-            note: f.note,
-            break_glass_reason: f.break_glass_reason.filter(|r| !r.trim().is_empty()),
+        let operation = async {
+            let env = environment.ok_or_else(|| OpError::invalid("environment", "deploy needs an environment"))?;
+            let req = StartDeploy {
+                environment: env,
+                note: f.note,
+                break_glass_reason: f.break_glass_reason.filter(|r| !r.trim().is_empty()),
+            };
+            let rid = ReleaseId::parse("id", &id).map_err(|_| OpError::not_found("release", &id))?;
+            deploys::start_deploy(&state, &p.caller, rid, req).await
         };
-        let rid = ReleaseId::parse("id", &id).map_err(|_| OpError::not_found("release", &id))?;
-        return match deploys::start_deploy(&state, &p.caller, rid, req).await {
-            Ok(d) => Ok(Redirect::to(&format!("/deploys/{}", d.id)).into_response()),
-            Err(e) => resend::or_twin(&state, &p.caller, shown, e).await,
-        };
+        return resend::once(&state, &p.caller, shown, operation, |d| format!("/deploys/{}", d.id)).await;
     }
     if !["promote", "pass", "close", "abandon"].contains(&f.action.as_str()) {
         return Err(OpError::invalid("action", format!("unknown action {:?}", f.action)).into());
@@ -356,10 +353,11 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, p: Poste
     // As the API reads an address that is no release id: not found, naming the `id`.
     let rid =
         ReleaseId::parse("id", &id).map_err(|e| crate::error::ApiError::not_found("release", &id).field(e.field))?;
-    match op::act(&state, &p.caller, rid, &f.action, req).await {
-        Ok(rel) => Ok(Redirect::to(&format!("/releases/{}", rel.id)).into_response()),
-        Err(e) => resend::or_twin(&state, &p.caller, shown, e).await,
-    }
+    let operation = op::act(&state, &p.caller, rid, &f.action, req);
+    resend::once(&state, &p.caller, shown, operation, |rel| {
+        format!("/releases/{}", rel.id)
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -16,6 +16,8 @@
 //!                     | no --> the error page
 //! ```
 
+use std::future::Future;
+
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::error::WebResult;
@@ -85,5 +87,26 @@ pub async fn or_twin(state: &AppState, caller: &Caller, shown: Shown, error: OpE
     match earlier(state, caller, shown).await {
         Ok(Some(page)) => Ok(page),
         _ => Err(error.into()),
+    }
+}
+
+/// A form's operation applied once: the page of what an earlier sending
+/// made when there is one; else the operation, then the page of what it
+/// made (`page_of`), or of what a twin sent at the same moment made, or the
+/// error. The operation is a future, so nothing of it runs when an earlier
+/// sending already did its work.
+pub async fn once<T>(
+    state: &AppState,
+    caller: &Caller,
+    shown: Shown,
+    operation: impl Future<Output = Result<T, OpError>>,
+    page_of: impl FnOnce(T) -> String,
+) -> WebResult<Response> {
+    if let Some(page) = earlier(state, caller, shown).await? {
+        return Ok(page);
+    }
+    match operation.await {
+        Ok(made) => Ok(Redirect::to(&page_of(made)).into_response()),
+        Err(e) => or_twin(state, caller, shown, e).await,
     }
 }

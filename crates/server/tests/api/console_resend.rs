@@ -6,6 +6,7 @@
 //! nothing; a form without a key behaves as before (each sending is a new
 //! request), which shows it is the key that does the work.
 
+use prism_test_support::console_login::{self, hidden_field as field};
 use reqwest::StatusCode;
 
 use crate::both_backends;
@@ -18,44 +19,12 @@ struct Browser {
     session: String,
 }
 
-fn cookie(resp: &reqwest::Response, name: &str) -> String {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_else(|| panic!("no {name} cookie"))
-        .to_owned()
-}
-
-/// The value of the hidden field `name` in the form at `form` of `html`.
-fn field(html: &str, form: &str, name: &str) -> String {
-    let from = html.find(form).unwrap_or_else(|| panic!("no {form} in the page"));
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = from + html[from..].find(&marker).unwrap_or_else(|| panic!("no {name} field")) + marker.len();
-    html[at..at + html[at..].find('"').unwrap()].to_owned()
-}
-
 impl Browser {
     async fn sign_in(app: &TestApp, user: &str) -> Browser {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let form = http.get(format!("{}/login", app.base)).send().await.unwrap();
-        let login_cookie = cookie(&form, "prism_login_csrf");
-        let csrf = field(&form.text().await.unwrap(), "<form", "csrf");
-        let signed_in = http
-            .post(format!("{}/login", app.base))
-            .header("cookie", login_cookie)
-            .form(&[("csrf", csrf.as_str()), ("username", user), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "{user} signs in");
+        let http = console_login::client();
+        let session = console_login::session(&http, &app.base, user, PASSWORD).await;
         Browser {
-            session: cookie(&signed_in, "prism_session"),
+            session,
             http,
             base: app.base.clone(),
         }
