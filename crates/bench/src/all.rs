@@ -397,7 +397,7 @@ mod tests {
                 "prism-bench web --releases 10000 --applications 100 --requests 200 --concurrency 8 --backend both",
                 "prism-bench memory --applications 1000 --deploys 20 --requests 200 --backend both",
                 "prism-bench deploy --apps 1,20",
-                "prism-bench image --megabytes 20 --artifacts random,fat-jar",
+                "prism-bench image --megabytes 20 --artifacts random,fat-jar --compressions gzip,zstd",
                 "prism-bench build --builds 1",
                 "prism-bench crash --trials 2 --kinds build,deploy,base_image --backend both",
                 "prism-bench ha --minutes 2 --users 16 --instances 3 --kill-every 30",

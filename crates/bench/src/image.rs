@@ -5,7 +5,9 @@
 //! them: random bytes (what compression cannot shrink), a `node_modules`-like
 //! tree (about 20,000 small text files, 150 MiB) and a fat jar (one
 //! compressible 80 MiB file). Then the same artifact pushed again: what
-//! Prism uploads for a layer the registry already has.
+//! Prism uploads for a layer the registry already has. Each with gzip
+//! layers (both tools' default) and with zstd layers (an application's
+//! opt-in; `buildah push --compression-format zstd` beside it).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::report::Figure;
 use prism_image::{
-    append_layer, build_base, build_layer, BaseRecipe, ConfigChanges, ImageReference, LayerSpec, Registries,
+    append_layer, build_base, build_layer, BaseRecipe, Compression, ConfigChanges, ImageReference, LayerSpec,
+    Registries,
 };
 
 struct Registry {
@@ -258,7 +261,24 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub async fn run_bench(megabytes: usize, artifacts: &[Artifact]) -> anyhow::Result<()> {
+/// `gzip` or `zstd`.
+pub fn parse_compression(s: &str) -> anyhow::Result<Compression> {
+    match s {
+        "gzip" => Ok(Compression::Gzip),
+        "zstd" => Ok(Compression::Zstd),
+        other => anyhow::bail!("--compressions: unknown compression {other:?} (gzip or zstd)"),
+    }
+}
+
+fn compression_name(c: Compression) -> &'static str {
+    match c {
+        Compression::Zstd => "zstd",
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+    }
+}
+
+pub async fn run_bench(megabytes: usize, artifacts: &[Artifact], compressions: &[Compression]) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("prism-bench-image-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let reg = Registry::start(&dir).await?;
@@ -299,11 +319,12 @@ pub async fn run_bench(megabytes: usize, artifacts: &[Artifact]) -> anyhow::Resu
         c
     };
     println!(
-        "{:<13} {:>9} {:>9} {:>8} | {:>13} {:>13} {:>7} | {:>12}",
+        "{:<18} {:>9} {:>9} {:>8} | {:>13} {:>13} {:>7} | {:>12}",
         "artifact", "prism s", "buildah s", "speedup", "prism bytes", "buildah bytes", "size", "again bytes"
     );
     let mut seed = 0u64;
-    for &artifact in artifacts {
+    for (&artifact, &compression) in artifacts.iter().flat_map(|a| compressions.iter().map(move |c| (a, c))) {
+        let zstd = compression == Compression::Zstd;
         let (mut prism_times, mut buildah_times, mut prism_bytes, mut buildah_bytes) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut last = None;
@@ -318,7 +339,9 @@ pub async fn run_bench(megabytes: usize, artifacts: &[Artifact]) -> anyhow::Resu
 
             let before = reg.stored_bytes();
             let started = Instant::now();
-            let layer = build_layer(&LayerSpec::new(&ws, [artifact.path()], "/app"))?;
+            let mut spec = LayerSpec::new(&ws, [artifact.path()], "/app");
+            spec.compression = compression;
+            let layer = build_layer(&spec)?;
             let target = ImageReference::parse(&format!("{}/{name}:prism-{round}", reg.addr))?;
             let changes = ConfigChanges::default().with_release(&format!("r{round}"), "abc1234", "app");
             let pushed = append_layer(&registries, &base, &layer, &changes, &target).await?;
@@ -338,13 +361,13 @@ pub async fn run_bench(megabytes: usize, artifacts: &[Artifact]) -> anyhow::Resu
                 "Containerfile",
                 ".",
             ]))?;
-            run(&mut buildah(&[
-                "push",
-                "--tls-verify=false",
-                "-q",
-                &tag,
-                &format!("docker://{}/{name}:buildah-{round}", reg.addr),
-            ]))?;
+            let destination = format!("docker://{}/{name}:buildah-{round}", reg.addr);
+            let mut push = vec!["push", "--tls-verify=false", "-q"];
+            if zstd {
+                push.extend(["--compression-format", "zstd"]);
+            }
+            push.extend([tag.as_str(), destination.as_str()]);
+            run(&mut buildah(&push))?;
             buildah_times.push(started.elapsed().as_secs_f64());
             buildah_bytes.push((reg.stored_bytes() - before) as f64);
             let _ = buildah(&["rmi", "-f", &tag]).output();
@@ -352,7 +375,12 @@ pub async fn run_bench(megabytes: usize, artifacts: &[Artifact]) -> anyhow::Resu
         }
         // The same artifact again (a rebuild of an unchanged commit): what goes up the wire.
         let (layer, changes, first) = last.expect("three rounds");
-        let again = ImageReference::parse(&format!("{}/{}:again", reg.addr, artifact.name()))?;
+        let again = ImageReference::parse(&format!(
+            "{}/{}:again-{}",
+            reg.addr,
+            artifact.name(),
+            compression_name(compression)
+        ))?;
         let second = append_layer(&registries, &base, &layer, &changes, &again).await?;
         anyhow::ensure!(
             second.manifest_digest == first.manifest_digest,
@@ -363,8 +391,8 @@ pub async fn run_bench(megabytes: usize, artifacts: &[Artifact]) -> anyhow::Resu
         let (p, b) = (median(prism_times), median(buildah_times));
         let (pb, bb) = (median(prism_bytes), median(buildah_bytes));
         println!(
-            "{:<13} {:>9.2} {:>9.2} {:>7.1}x | {:>13.0} {:>13.0} {:>6.2}x | {:>12}",
-            artifact.name(),
+            "{:<18} {:>9.2} {:>9.2} {:>7.1}x | {:>13.0} {:>13.0} {:>6.2}x | {:>12}",
+            format!("{} {}", artifact.name(), compression_name(compression)),
             p,
             b,
             b / p,
@@ -374,11 +402,12 @@ pub async fn run_bench(megabytes: usize, artifacts: &[Artifact]) -> anyhow::Resu
             second.bytes_uploaded
         );
         const MIB: f64 = 1024.0 * 1024.0;
-        let case = match artifact {
+        let what = match artifact {
             Artifact::Random => format!("random bytes, {megabytes} MiB"),
             Artifact::NodeModules => "node_modules tree, 20,000 files, 150 MiB".into(),
             Artifact::FatJar => "fat jar, 80 MiB, compressible".into(),
         };
+        let case = format!("{what} ({} layers)", compression_name(compression));
         Figure::new("image", &case, "layer + push time", p, "s")
             .beside("buildah bud + push", b, p / b)
             .record();

@@ -141,6 +141,11 @@ pub struct ImageArgs {
     /// Comma-separated: random, node-modules, fat-jar
     #[arg(long, default_value = "random,node-modules,fat-jar", value_delimiter = ',')]
     artifacts: Vec<String>,
+    /// Comma-separated layer compressions: gzip (Prism's default; buildah's
+    /// default) and zstd (an application's opt-in; buildah push
+    /// --compression-format zstd beside it)
+    #[arg(long, default_value = "gzip,zstd", value_delimiter = ',')]
+    compressions: Vec<String>,
 }
 
 impl ImageArgs {
@@ -150,9 +155,10 @@ impl ImageArgs {
 
     pub fn command(&self) -> String {
         format!(
-            "prism-bench image --megabytes {} --artifacts {}",
+            "prism-bench image --megabytes {} --artifacts {} --compressions {}",
             self.megabytes,
-            self.artifacts.join(",")
+            self.artifacts.join(","),
+            self.compressions.join(",")
         )
     }
 
@@ -162,7 +168,12 @@ impl ImageArgs {
             .iter()
             .map(|a| image::Artifact::parse(a))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        image::run_bench(self.megabytes, &artifacts).await
+        let compressions = self
+            .compressions
+            .iter()
+            .map(|c| image::parse_compression(c))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        image::run_bench(self.megabytes, &artifacts, &compressions).await
     }
 }
 

@@ -116,6 +116,22 @@ pub struct BuildSettings {
     /// Most processes the build container may run at once (default 1024).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<u32>,
+    /// How the application's image layer is compressed: `gzip` (default,
+    /// every runtime reads it) or `zstd` (faster and smaller; needs
+    /// containerd 1.5+, CRI-O 1.20+ or Docker 23+ on the nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_compression: Option<LayerCompression>,
+}
+
+/// How an application's image layer is compressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerCompression {
+    /// Read by every container runtime (a Docker schema 2 image when the base is one).
+    #[default]
+    Gzip,
+    /// Zstandard, in an OCI image (`tar+zstd` layers).
+    Zstd,
 }
 
 /// Where a build container's network leads.

@@ -44,7 +44,7 @@ pub async fn build_base(registries: &Registries, recipe: &BaseRecipe, target: &I
     let rootfs = layer_from_tarball(&recipe.rootfs, Compression::Gzip)?;
     let mut layers: Vec<&Layer> = vec![&rootfs];
     layers.extend(recipe.layers.iter());
-    let family = if layers.iter().any(|l| l.compression == Compression::None) {
+    let family = if layers.iter().any(|l| !l.compression.docker_has_it()) {
         Family::Oci
     } else {
         recipe.family

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use crate::error::{ImageError, Result};
-use crate::layer::{Compression, Layer};
+use crate::layer::Layer;
 use crate::media::{Descriptor, Family, Manifest};
 use crate::reference::ImageReference;
 use crate::registry::{Registries, RegistryClient};
@@ -251,7 +251,7 @@ pub async fn append_layers(
         reference: base.to_string(),
         reason: format!("unsupported manifest media type {declared}"),
     })?;
-    if layers.iter().any(|l| l.compression == Compression::None) {
+    if layers.iter().any(|l| !l.compression.docker_has_it()) {
         family = Family::Oci;
     }
     let config_bytes = base_client.get_blob(&base.repository, &manifest.config.digest).await?;

@@ -21,6 +21,18 @@ pub enum Compression {
     #[default]
     Gzip,
     None,
+    /// Zstandard (OCI `tar+zstd`): compresses several times faster than gzip
+    /// for fewer bytes, pulled by containerd 1.5+, CRI-O 1.20+ and Docker 23+;
+    /// older runtimes cannot read it, so it is chosen per application.
+    Zstd,
+}
+
+impl Compression {
+    /// Whether a Docker schema 2 manifest can list a layer compressed so
+    /// (it knows gzip layers only).
+    pub fn docker_has_it(self) -> bool {
+        self == Compression::Gzip
+    }
 }
 
 /// What to put in a layer.
@@ -85,7 +97,7 @@ impl Layer {
 
     /// The layer media type in a manifest of the given family.
     pub fn media_type(&self, family: Family) -> &'static str {
-        family.layer(self.compression == Compression::Gzip)
+        family.layer(self.compression)
     }
 }
 
@@ -297,11 +309,11 @@ fn write_tar(entries: &BTreeMap<String, Entry>, mtime: u64) -> Result<Vec<u8>> {
     builder.into_inner().map_err(ImageError::io("finishing layer tar"))
 }
 
-/// Layers larger than this are compressed in independent gzip members of this size, in parallel.
-/// The member boundaries depend only on the data, never on the number of threads, so the blob
-/// (and its digest) is the same on every machine. A gzip file may hold several members (RFC 1952
-/// §2.2); registries store blobs as they are, and runtimes (Go's `compress/gzip`, zlib) read them all.
-const GZIP_MEMBER: usize = 4 << 20;
+/// Layers larger than this are compressed in independent gzip members (or
+/// zstd frames) of this size, in parallel ([`in_members`]). A gzip file may
+/// hold several members (RFC 1952 §2.2); registries store blobs as they
+/// are, and runtimes (Go's `compress/gzip`, zlib) read them all.
+const MEMBER: usize = 4 << 20;
 
 /// The gzip level of compressible layers: `prism-bench image` compares the
 /// pushed bytes with buildah's (Go's default level) on a node_modules tree
@@ -368,10 +380,36 @@ fn incompressible(data: &[u8]) -> bool {
 }
 
 fn gzip(data: &[u8]) -> Result<Vec<u8>> {
-    if data.len() <= GZIP_MEMBER {
-        return gzip_member(data);
+    in_members(data, gzip_member)
+}
+
+/// The zstd level of layers that ask for zstd: level 3 (zstd's default)
+/// compresses source-like text to about 0.30 of its size at about 300 MB/s
+/// a core, fewer bytes than gzip at any level, several times faster.
+const ZSTD_LEVEL: i32 = 3;
+
+/// One zstd frame. The output depends only on the data and the level (one
+/// thread per frame; no dictionary, no checksum flag set differently by machine).
+fn zstd_frame(data: &[u8]) -> Result<Vec<u8>> {
+    zstd::bulk::compress(data, ZSTD_LEVEL).map_err(ImageError::io("compressing layer with zstd"))
+}
+
+/// A zstd blob of independent frames of [`MEMBER`] bytes each, compressed
+/// in parallel. A zstd stream may hold several frames, read one after
+/// another (RFC 8878 §3.1); runtimes' decoders (containerd's, libzstd) do.
+fn zstd(data: &[u8]) -> Result<Vec<u8>> {
+    in_members(data, zstd_frame)
+}
+
+/// `data` compressed in independent pieces of [`MEMBER`] bytes on every
+/// core, concatenated in order. The boundaries depend only on the data,
+/// never on the number of threads, so the blob (and its digest) is the
+/// same on every machine.
+fn in_members(data: &[u8], compress: fn(&[u8]) -> Result<Vec<u8>>) -> Result<Vec<u8>> {
+    if data.len() <= MEMBER {
+        return compress(data);
     }
-    let chunks: Vec<&[u8]> = data.chunks(GZIP_MEMBER).collect();
+    let chunks: Vec<&[u8]> = data.chunks(MEMBER).collect();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -385,13 +423,13 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
                 scope.spawn(move || {
                     (t..chunks.len())
                         .step_by(threads)
-                        .map(|i| (i, gzip_member(chunks[i])))
+                        .map(|i| (i, compress(chunks[i])))
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
         for w in workers {
-            for (i, part) in w.join().expect("gzip worker") {
+            for (i, part) in w.join().expect("compression worker") {
                 parts[i] = Some(part);
             }
         }
@@ -451,13 +489,16 @@ pub fn build_layer(spec: &LayerSpec) -> Result<Layer> {
     match spec.compression {
         Compression::None => Ok(Layer::from_parts(&tar, tar.clone(), Compression::None)),
         // The diff id (digest of the tar) is computed while the tar is compressed.
-        Compression::Gzip => std::thread::scope(|scope| {
+        compressed => std::thread::scope(|scope| {
             let diff_id = scope.spawn(|| sha256_digest(&tar));
-            let data = gzip(&tar)?;
+            let data = match compressed {
+                Compression::Zstd => zstd(&tar)?,
+                _ => gzip(&tar)?,
+            };
             Ok(Layer::with_diff_id(
                 diff_id.join().expect("hash thread"),
                 data,
-                Compression::Gzip,
+                compressed,
             ))
         }),
     }
@@ -501,6 +542,7 @@ pub fn layer_from_tarball(path: &Path, compression: Compression) -> Result<Layer
     match (gzipped, compression) {
         (true, _) => Ok(Layer::from_parts(&tar, file, Compression::Gzip)),
         (false, Compression::Gzip) => Ok(Layer::from_parts(&tar, gzip(&tar)?, Compression::Gzip)),
+        (false, Compression::Zstd) => Ok(Layer::from_parts(&tar, zstd(&tar)?, Compression::Zstd)),
         (false, Compression::None) => Ok(Layer::from_parts(&tar, file, Compression::None)),
     }
 }
@@ -534,7 +576,7 @@ mod tests {
     fn large_layers_are_gzip_members_that_decompress_to_the_tar() {
         use std::io::Read;
         // Not a multiple of the member size, and not compressible to nothing.
-        let data: Vec<u8> = (0..(2 * GZIP_MEMBER + 12_345) as u32)
+        let data: Vec<u8> = (0..(2 * MEMBER + 12_345) as u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         let gz = gzip(&data).unwrap();
@@ -551,7 +593,7 @@ mod tests {
         flate2::read::GzDecoder::new(gz.as_slice())
             .read_to_end(&mut first)
             .unwrap();
-        assert_eq!(first, data[..GZIP_MEMBER]);
+        assert_eq!(first, data[..MEMBER]);
     }
 
     #[test]
@@ -566,7 +608,7 @@ mod tests {
             gz.len()
         );
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let noise: Vec<u8> = (0..GZIP_MEMBER / 2)
+        let noise: Vec<u8> = (0..MEMBER / 2)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;

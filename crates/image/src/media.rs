@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::layer::Compression;
+
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
@@ -11,6 +13,7 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /// What a registry should send for a manifest request, in order of preference.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, \
@@ -40,12 +43,15 @@ impl Family {
         }
     }
 
-    /// The layer media type for a layer; Docker has no uncompressed layer type, so callers use OCI for those.
-    pub fn layer(self, gzip: bool) -> &'static str {
-        match (self, gzip) {
+    /// The layer media type for a layer compressed so. Docker's schema 2 has
+    /// only gzip layers: images with another kind are OCI images
+    /// ([`Compression::docker_has_it`]).
+    pub fn layer(self, compression: Compression) -> &'static str {
+        match (self, compression) {
             (Family::Docker, _) => DOCKER_LAYER_GZIP,
-            (Family::Oci, true) => OCI_LAYER_GZIP,
-            (Family::Oci, false) => OCI_LAYER_TAR,
+            (Family::Oci, Compression::Gzip) => OCI_LAYER_GZIP,
+            (Family::Oci, Compression::None) => OCI_LAYER_TAR,
+            (Family::Oci, Compression::Zstd) => OCI_LAYER_ZSTD,
         }
     }
 

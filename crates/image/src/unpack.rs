@@ -99,7 +99,7 @@ pub async fn unpack_image(
     Ok(root)
 }
 
-/// Applies one layer blob (gzip or plain tar) onto `root`.
+/// Applies one layer blob (gzip, zstd or plain tar) onto `root`.
 pub fn apply_layer(root: &Path, blob: &[u8], id_shift: u32) -> Result<()> {
     let bad = |reason: String| ImageError::Rootfs {
         path: root.display().to_string(),
@@ -107,6 +107,9 @@ pub fn apply_layer(root: &Path, blob: &[u8], id_shift: u32) -> Result<()> {
     };
     let reader: Box<dyn Read> = if blob.starts_with(&[0x1f, 0x8b]) {
         Box::new(MultiGzDecoder::new(blob))
+    } else if blob.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        // A zstd layer (its frames read one after another).
+        Box::new(zstd::stream::read::Decoder::new(blob).map_err(|e| bad(format!("bad zstd layer: {e}")))?)
     } else {
         Box::new(blob)
     };
@@ -301,6 +304,33 @@ mod tests {
         assert!(!root.join("opt/old").exists());
         assert_eq!(fs::read_to_string(root.join("opt/new")).unwrap(), "new");
         assert_eq!(fs::metadata(root.join("etc/keep")).unwrap().uid(), 100_000);
+    }
+
+    /// A zstd layer of two frames (as Prism writes large ones) and a gzip
+    /// one unpack alike; bytes that are none of the three formats are refused.
+    #[test]
+    fn zstd_and_gzip_layers_apply_like_plain_tars() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("rootfs");
+        fs::create_dir_all(&root).unwrap();
+        let t = tar(&[
+            ("a/", None, 0),
+            ("a/one", Some("one"), 0),
+            ("b/", None, 0),
+            ("b/two", Some("two"), 0),
+        ]);
+        // One tar cut in two frames, concatenated: b/ is in the second.
+        let cut = 3 * 512;
+        let mut frames = zstd::bulk::compress(&t[..cut], 3).unwrap();
+        frames.extend(zstd::bulk::compress(&t[cut..], 3).unwrap());
+        apply_layer(&root, &frames, 0).unwrap();
+        assert_eq!(fs::read_to_string(root.join("a/one")).unwrap(), "one");
+        assert_eq!(fs::read_to_string(root.join("b/two")).unwrap(), "two");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar(&[("c", Some("three"), 0)])).unwrap();
+        apply_layer(&root, &gz.finish().unwrap(), 0).unwrap();
+        assert_eq!(fs::read_to_string(root.join("c")).unwrap(), "three");
+        assert!(apply_layer(&root, &[0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0], 0).is_err());
     }
 
     #[test]

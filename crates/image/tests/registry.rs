@@ -150,14 +150,7 @@ async fn base_then_app_layer_read_back_by_skopeo() {
 }
 
 fn first_config_size(registry: &TestRegistry, name: &str) -> u64 {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://127.0.0.1:{}/{name}", registry.port))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
-    manifest["config"]["size"].as_u64().unwrap()
+    registry.skopeo_raw_manifest(name)["config"]["size"].as_u64().unwrap()
 }
 
 #[tokio::test]
@@ -179,12 +172,7 @@ async fn docker_media_types_are_kept() {
     .unwrap();
     assert_eq!(result.manifest_media_type, prism_image::media::DOCKER_MANIFEST);
     assert_eq!(result.blobs_present, 1, "same repository: base layer already there");
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://127.0.0.1:{}/base/docker:r1", registry.port))
-        .output()
-        .unwrap();
-    let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest = registry.skopeo_raw_manifest("base/docker:r1");
     assert_eq!(manifest["mediaType"], prism_image::media::DOCKER_MANIFEST);
     assert_eq!(
         manifest["layers"][1]["mediaType"],
@@ -193,6 +181,77 @@ async fn docker_media_types_are_kept() {
     let (_, config, layers) = registry.skopeo_copy("base/docker:r1");
     assert_eq!(config["config"]["Labels"]["io.prism.release"], "r1");
     assert!(tar_files(&layers[1]).contains_key("app/hello.txt"));
+}
+
+/// An application that asks for zstd layers: on a Docker schema 2 base the
+/// image becomes an OCI image (Docker's schema has no zstd layer type), the
+/// base's gzip layer is relisted as OCI gzip, the application's layer is
+/// `tar+zstd` made of several frames (the artifact is larger than one
+/// compression member), and a real client reads it: `skopeo copy
+/// --dest-decompress` (containers/image's decoder, as CRI-O and podman pull)
+/// gives back the exact tar whose digest the config lists.
+#[tokio::test]
+async fn zstd_layer_on_a_docker_base_is_an_oci_image_that_skopeo_decompresses() {
+    let registry = TestRegistry::start(None);
+    let tmp = tempfile::tempdir().unwrap();
+    let registries = Registries::new();
+    push_base(&registry, &registries, tmp.path(), "base/docker:1", Family::Docker).await;
+    let ws = tmp.path().join("ws-zstd");
+    std::fs::create_dir_all(&ws).unwrap();
+    // 9 MiB of compressible text: three frames of at most 4 MiB.
+    let line = b"public static void main(String[] args) { System.out.println(args.length); }\n";
+    let big: Vec<u8> = line.iter().copied().cycle().take(9 << 20).collect();
+    std::fs::write(ws.join("app.jar"), &big).unwrap();
+    let mut spec = LayerSpec::new(&ws, ["app.jar"], "/app");
+    spec.compression = prism_image::Compression::Zstd;
+    let layer = build_layer(&spec).unwrap();
+    assert!(layer.data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "a zstd frame");
+    assert!(layer.size < (big.len() / 10) as u64, "compressed: {} bytes", layer.size);
+    assert_eq!(build_layer(&spec).unwrap().digest, layer.digest, "deterministic");
+    let result = append_layer(
+        &registries,
+        &registry.reference("base/docker:1"),
+        &layer,
+        &app_changes("z1"),
+        &registry.reference("shop/zstd:z1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.manifest_media_type, prism_image::media::OCI_MANIFEST);
+    let manifest = registry.skopeo_raw_manifest("shop/zstd:z1");
+    assert_eq!(manifest["mediaType"], prism_image::media::OCI_MANIFEST);
+    assert_eq!(manifest["layers"][0]["mediaType"], prism_image::media::OCI_LAYER_GZIP);
+    assert_eq!(manifest["layers"][1]["mediaType"], prism_image::media::OCI_LAYER_ZSTD);
+    assert_eq!(manifest["layers"][1]["digest"], layer.digest);
+
+    let copied = tmp.path().join("decompressed");
+    let out = Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false", "--dest-decompress"])
+        .arg(format!("docker://127.0.0.1:{}/shop/zstd:z1", registry.port))
+        .arg(format!("dir:{}", copied.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copied_manifest: Value = serde_json::from_slice(&std::fs::read(copied.join("manifest.json")).unwrap()).unwrap();
+    let tar = std::fs::read(
+        copied.join(
+            copied_manifest["layers"][1]["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:"),
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        prism_image::sha256_digest(&tar),
+        layer.diff_id,
+        "the tar the config lists"
+    );
+    assert_eq!(tar_files(&tar).get("app/app.jar"), Some(&big), "every frame read");
 }
 
 #[tokio::test]

@@ -114,7 +114,8 @@ async fn package() -> Result<String, String> {
     let workdir = Path::new(&p.workdir);
     let paths = prism_server::jobs::build::expand_artifacts(workdir, &p.artifact_paths).map_err(|f| f.message)?;
     println!("packaging {} into {}", paths.join(", "), p.image_dir);
-    let spec = prism_image::LayerSpec::new(workdir.to_path_buf(), paths, &p.image_dir);
+    let mut spec = prism_image::LayerSpec::new(workdir.to_path_buf(), paths, &p.image_dir);
+    spec.compression = prism_server::services::build_config::layer_compression(p.layer_compression);
     let layer = prism_image::build_layer(&spec).map_err(|e| e.to_string())?;
     println!("layer {} ({} bytes)", layer.digest, layer.size);
     let mut changes = prism_image::ConfigChanges {

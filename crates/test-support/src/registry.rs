@@ -103,6 +103,18 @@ impl TestRegistry {
         Ok(serde_json::from_slice(&out.stdout).unwrap())
     }
 
+    /// The manifest of `name` as the registry stores it (`skopeo inspect --raw`).
+    pub fn skopeo_raw_manifest(&self, name: &str) -> Value {
+        ensure_tool("skopeo", "skopeo");
+        let out = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{}/{name}", self.host()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// `skopeo copy` into an OCI layout; returns (manifest, config, layer tars uncompressed).
     pub fn skopeo_copy(&self, name: &str) -> (Value, Value, Vec<Vec<u8>>) {
         let layout = self.dir.path().join(format!("oci-{}", name.replace(['/', ':'], "_")));

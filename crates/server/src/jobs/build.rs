@@ -328,7 +328,8 @@ async fn pipeline(
     stage(state, b.id, BuildState::Building, BuildEvent::Built).await?;
     let paths = expand_artifacts(&workdir, &r.artifact_paths)?;
     log.system(&format!("[prism] packaging {} into {}", paths.join(", "), r.image_dir));
-    let spec = LayerSpec::new(workdir.clone(), paths, &r.image_dir);
+    let mut spec = LayerSpec::new(workdir.clone(), paths, &r.image_dir);
+    spec.compression = crate::services::build_config::layer_compression(r.layer_compression);
     let layer = tokio::task::spawn_blocking(move || prism_image::build_layer(&spec))
         .await
         .map_err(|e| Failure::new(Kind::Internal, e.to_string()))?

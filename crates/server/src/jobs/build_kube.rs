@@ -86,6 +86,9 @@ pub struct PackagePlan {
     pub workdir: String,
     pub artifact_paths: Vec<String>,
     pub image_dir: String,
+    /// gzip from a server that predates the setting.
+    #[serde(default)]
+    pub layer_compression: prism_domain::build::LayerCompression,
     /// The base image, by digest.
     pub base: String,
     pub target: String,
@@ -289,6 +292,7 @@ pub(super) async fn pipeline(
         workdir: workdir.clone(),
         artifact_paths: r.artifact_paths.clone(),
         image_dir: r.image_dir.clone(),
+        layer_compression: r.layer_compression,
         base: base_ref.clone(),
         target: target.to_string(),
         env: r.image_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),

@@ -49,6 +49,17 @@ pub struct ResolvedBuild {
     pub cpu_millis: Option<u64>,
     #[serde(default)]
     pub pids_limit: Option<u32>,
+    /// gzip on builds recorded before the setting existed.
+    #[serde(default)]
+    pub layer_compression: prism_domain::build::LayerCompression,
+}
+
+/// The image layer's compression a build asked for, as the image builder names it.
+pub fn layer_compression(c: prism_domain::build::LayerCompression) -> prism_image::Compression {
+    match c {
+        prism_domain::build::LayerCompression::Gzip => prism_image::Compression::Gzip,
+        prism_domain::build::LayerCompression::Zstd => prism_image::Compression::Zstd,
+    }
 }
 
 fn missing(field: &str, what: &str) -> OpError {
@@ -136,6 +147,7 @@ pub async fn resolve(c: &mut AnyConnection, app: &Application, default_executor:
             .unwrap_or_else(|| format!("{}/{}", app.project, app.name)),
         builder_image: s.builder_image.clone(),
         network: s.network.unwrap_or_default(),
+        layer_compression: s.layer_compression.unwrap_or_default(),
         memory_bytes: Some(limits.memory.bytes()),
         cpu_millis: Some(limits.cpu.millicores()),
         pids_limit: Some(limits.pids),

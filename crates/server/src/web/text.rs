@@ -178,7 +178,7 @@ pub const EN: &[(&str, &str)] = &[
     ("app.defaults", "defaults"),
     ("app.fix_errors", "Not saved: fix the field marked below."),
     ("app.build_settings", "Build settings"),
-    ("app.build_settings_help", "How releases of this application are built: the stack preset and what overrides it (build command, artifact paths, base image, registry, credentials, executor). Every field and reference is checked when saved."),
+    ("app.build_settings_help", "How releases of this application are built: the stack preset and what overrides it (build command, artifact paths, base image, registry, credentials, executor, layer_compression gzip or zstd). Every field and reference is checked when saved."),
     ("app.deploys", "Deploys"),
     ("webhook.title", "Git webhook"),
     ("webhook.project_help", "One webhook for every repository of the project, e.g. a GitHub organisation's, a Gitea organisation's or a GitLab group's webhook: a push releases each application below whose git URL is the pushed repository, when a branch or tag pattern matches. A push an application's own webhook released already makes no second release."),

@@ -98,7 +98,7 @@ pub const ZH_CN: &[(&str, &str)] = &[
     ("app.defaults", "默认值"),
     ("app.fix_errors", "未保存：请修改下方标出的字段。"),
     ("app.build_settings", "构建设置"),
-    ("app.build_settings_help", "此应用的发布单如何构建：技术栈预设及其覆盖项（构建命令、产物路径、基础镜像、镜像仓库、凭据、执行器）。保存时检查每个字段和引用。"),
+    ("app.build_settings_help", "此应用的发布单如何构建：技术栈预设及其覆盖项（构建命令、产物路径、基础镜像、镜像仓库、凭据、执行器、镜像层压缩 layer_compression：gzip 或 zstd）。保存时检查每个字段和引用。"),
     ("app.deploys", "部署记录"),
     ("webhook.title", "Git Webhook"),
     ("webhook.project_help", "项目内所有代码仓库共用一个 Webhook，例如 GitHub 组织、Gitea 组织或 GitLab 群组的 Webhook：当分支或标签与模式匹配时，推送会为下面每个 Git 地址即被推送仓库的应用创建发布单。应用自己的 Webhook 已经为同一推送创建过发布单时，不会再创建第二个。"),

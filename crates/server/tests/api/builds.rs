@@ -291,4 +291,63 @@ both_backends!(builds_run_log_and_track_lineage, |app| {
         )
         .await;
     assert_eq!(r["state"], "created");
+
+    // zstd layers, asked for in the build settings: the image pushed is an
+    // OCI image whose application layer is tar+zstd (same commit, another
+    // layer digest than the gzip one); an unknown compression is refused.
+    let (s, e) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/applications/web",
+            Some(&app.admin),
+            Some(
+                json!({"build_settings": {"stack": "static", "base_image": "busybox", "registry": "main",
+                "build_command": "ls", "layer_compression": "brotli"}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("brotli"), "{e}");
+    assert_eq!(e["field"], "build_settings", "{e}");
+    app.ok(
+        Method::PATCH,
+        "/api/v1/applications/web",
+        &app.admin,
+        Some(
+            json!({"build_settings": {"stack": "static", "base_image": "busybox", "registry": "main",
+            "build_command": "ls", "layer_compression": "zstd"}}),
+        ),
+    )
+    .await;
+    let z = app
+        .ok(
+            Method::POST,
+            "/api/v1/releases",
+            &dev,
+            Some(json!({"application": "web", "git_ref": "main", "change_note": "zstd", "build": true})),
+        )
+        .await;
+    let zb = wait_until(
+        app,
+        &format!("/api/v1/builds/{}", z["build"]["id"].as_i64().unwrap()),
+        "state",
+        &["succeeded", "failed", "cancelled"],
+    )
+    .await;
+    assert_eq!(zb["state"], "succeeded", "{zb}");
+    assert_ne!(
+        zb["layer_digest"], b["layer_digest"],
+        "another compression, another blob"
+    );
+    let manifest = registry.skopeo_raw_manifest(&format!("alpha/web:{}", z["id"].as_str().unwrap()));
+    assert_eq!(
+        manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+        "{manifest}"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(
+        layers.last().unwrap()["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    assert_eq!(layers.last().unwrap()["digest"], zb["layer_digest"]);
 });
