@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use bytes::Bytes;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
 use crate::error::{ImageError, Result};
@@ -516,7 +516,8 @@ pub fn layer_from_tarball(path: &Path, compression: Compression) -> Result<Layer
     let gzipped = file.starts_with(&[0x1f, 0x8b]);
     let tar = if gzipped {
         let mut out = Vec::new();
-        GzDecoder::new(file.as_slice())
+        // Every member: a tarball from pigz, or one Prism wrote (4 MiB members).
+        MultiGzDecoder::new(file.as_slice())
             .read_to_end(&mut out)
             .map_err(|e| rootfs_err(format!("bad gzip: {e}")))?;
         out
@@ -594,6 +595,33 @@ mod tests {
             .read_to_end(&mut first)
             .unwrap();
         assert_eq!(first, data[..MEMBER]);
+    }
+
+    /// A root filesystem tarball of several gzip members (pigz writes them,
+    /// so does Prism) is read whole: before, only the first member was, and
+    /// the layer's diff id was the digest of a truncated tar.
+    #[test]
+    fn a_tarball_of_several_gzip_members_is_read_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let big: Vec<u8> = (0..(MEMBER + 4096) as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for (name, data) in [("bin/big", &big[..]), ("etc/last", &b"last entry"[..])] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            builder.append_data(&mut h, name, data).unwrap();
+        }
+        let tar = builder.into_inner().unwrap();
+        let gz = gzip(&tar).unwrap();
+        assert!(gz.windows(3).filter(|w| *w == [0x1f, 0x8b, 0x08]).count() >= 2);
+        let path = tmp.path().join("rootfs.tar.gz");
+        fs::write(&path, &gz).unwrap();
+        let layer = layer_from_tarball(&path, Compression::Gzip).unwrap();
+        assert_eq!(layer.diff_id, sha256_digest(&tar), "the whole tar");
+        assert_eq!(layer.digest, sha256_digest(&gz), "the blob as given");
     }
 
     #[test]

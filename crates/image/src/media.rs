@@ -47,6 +47,10 @@ impl Family {
     /// only gzip layers: images with another kind are OCI images
     /// ([`Compression::docker_has_it`]).
     pub fn layer(self, compression: Compression) -> &'static str {
+        debug_assert!(
+            self == Family::Oci || compression.docker_has_it(),
+            "a {compression:?} layer in a Docker manifest: the image must be an OCI image"
+        );
         match (self, compression) {
             (Family::Docker, _) => DOCKER_LAYER_GZIP,
             (Family::Oci, Compression::Gzip) => OCI_LAYER_GZIP,

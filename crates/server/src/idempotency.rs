@@ -132,7 +132,7 @@ enum Earlier {
 fn judge(stored: &store::StoredKey, key: &IdempotencyKey) -> Earlier {
     if stored.fingerprint != key.fingerprint {
         Earlier::OtherRequest
-    } else if stored.status.is_none() {
+    } else if stored.status.is_none() || stored.body.is_none() {
         Earlier::Unfinished
     } else {
         Earlier::Answered
