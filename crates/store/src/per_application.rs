@@ -70,16 +70,7 @@ where
 
 /// `[1,2,3]`: ids as one JSON array, for SQLite's `json_each`.
 pub(crate) fn json_ids(ids: &[i64]) -> String {
-    let mut out = String::with_capacity(ids.len() * 8 + 2);
-    out.push('[');
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&id.to_string());
-    }
-    out.push(']');
-    out
+    serde_json::Value::from(ids).to_string()
 }
 
 /// Up to this many candidate applications, a page is merged per
