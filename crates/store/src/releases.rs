@@ -359,8 +359,41 @@ async fn page_by_scan(c: &mut AnyConnection, f: &ReleaseFilter, windowed: bool) 
             Arg::Text(t) => q.bind(t),
         };
     }
-    let rows: Vec<Row> = q.fetch_all(c).await?;
+    // A window, one application's releases, or everyone's newest first:
+    // one plan serves every value of the parameters (the range is bounded,
+    // or the `(app_id, state, id)` index or the primary key gives the
+    // order), so it is made once per connection.
+    let everyone = f.state.is_none() && f.visible_to.is_none() && f.project_id.is_none();
+    let one_plan_serves = windowed || f.app_id.is_some() || everyone;
+    let rows: Vec<Row> = if one_plan_serves && c.backend_name() == "PostgreSQL" {
+        fetch_with_one_plan(c, q).await?
+    } else {
+        q.fetch_all(c).await?
+    };
     rows.into_iter().map(Release::try_from).collect()
+}
+
+/// Runs `q` on PostgreSQL with its generic plan (made once per connection
+/// and statement) instead of one planned for its values on every call.
+/// PostgreSQL keeps planning a prepared statement anew while it estimates
+/// that cheaper; for the page's eight-table join that was 0.75 ms of
+/// planning for 0.4 ms of execution, on every page (EXPLAIN ANALYZE at a
+/// million releases). Only for statements whose best plan does not depend
+/// on the values: forced for every statement, a rare state's queue
+/// (`state = $1`) got a plan made for a common one, and the dashboard
+/// went from 32 to 112 ms. The setting lives in a transaction that is
+/// rolled back, so it never outlives the statement, even in a caller's
+/// transaction (a savepoint then) or when the request is cancelled.
+async fn fetch_with_one_plan<'q>(
+    c: &mut AnyConnection,
+    q: sqlx::query::QueryAs<'q, sqlx::Any, Row, sqlx::any::AnyArguments<'q>>,
+) -> Result<Vec<Row>> {
+    use sqlx::{Connection, Executor};
+    let mut tx = c.begin().await?;
+    tx.execute("SET LOCAL plan_cache_mode = force_generic_plan").await?;
+    let rows = q.fetch_all(&mut *tx).await?;
+    tx.rollback().await?;
+    Ok(rows)
 }
 
 /// Who moved a release, how, and the slot version the decision was based on.

@@ -394,6 +394,24 @@ async fn plans_of(db: TestDb) {
             for p in problems {
                 wrong.push(format!("{name}: {p}\n  statement: {sql}\n  plan:\n{plan}"));
             }
+            // A window's page and one application's are planned once per
+            // connection (planning the page's joins cost more than running
+            // them): a generic plan's conditions name the parameters, a
+            // plan made for the values names those.
+            let one_plan = sql.contains(&format!(" - {}", releases::WINDOW)) || sql.contains("AND r.app_id = $");
+            let for_values = [
+                ("r.state = $", "state = $"),
+                ("r.id < $", "id < $"),
+                ("m.user_id = $", "user_id = $"),
+                ("r.app_id = $", "app_id = $"),
+            ]
+            .iter()
+            .any(|(in_sql, in_plan)| sql.contains(in_sql) && !plan.contains(in_plan));
+            if pg && one_plan && for_values {
+                wrong.push(format!(
+                    "{name}: planned for its values, not once\n  statement: {sql}\n  plan:\n{plan}"
+                ));
+            }
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
@@ -510,7 +528,12 @@ fn postgres_problems(plan: &str) -> Vec<String> {
                 // rows of each) may be sorted: PostgreSQL does so when an
                 // application has few, and they grow with its history only.
                 let one_application = details.contains("app_id = ");
-                if reads_history(child, details) && limits.is_empty() && !one_application {
+                // The window (the newest WINDOW ids below the cursor: the
+                // index range starts at its floor) holds at most WINDOW
+                // rows whatever the history; its one plan for every cursor
+                // may sort it when PostgreSQL expects few rows in it.
+                let window = details.contains(&format!(" - {})", releases::WINDOW));
+                if reads_history(child, details) && limits.is_empty() && !one_application && !window {
                     problems.push(format!("sorts every matching row of: {child}\n{details}"));
                 }
             }
