@@ -212,7 +212,7 @@ pub async fn list(c: &mut AnyConnection, f: &ReleaseFilter) -> Result<Vec<Releas
             }
         }
     };
-    let rows: Vec<Row> = per_application::rows_by_ids(c, SELECT, "r", &ids).await?;
+    let rows: Vec<Row> = per_application::rows_by_ids_key_first(c, SELECT, "releases r", &ids).await?;
     rows.into_iter().map(Release::try_from).collect()
 }
 
