@@ -265,6 +265,19 @@ async fn job(store: &Store, id: i64) -> jobs::Job {
     jobs::get(&mut store.conn().await.unwrap(), id).await.unwrap()
 }
 
+/// The job, its attempts, where it ran and how often it was quarantined:
+/// what a timed-out wait reports.
+async fn job_story(store: &Store, ctx: &Ctx, id: i64) -> String {
+    let mut c = store.conn().await.unwrap();
+    let attempts = jobs::attempts(&mut c, id).await.unwrap();
+    format!(
+        "job {:?}; attempts {attempts:?}; ran on {:?}; quarantined {}",
+        jobs::get(&mut c, id).await.unwrap(),
+        ctx.ran_on.lock().unwrap(),
+        ctx.quarantined.load(Ordering::SeqCst)
+    )
+}
+
 async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut f: F)
 where
     F: FnMut() -> Fut,
@@ -379,14 +392,8 @@ async fn a_job_abandoned_twice_in_a_row_is_quarantined_not_run_a_third_time() {
                 if Instant::now() > deadline {
                     // Flaky once in a loaded full suite run (2026-12-08):
                     // say what the job looked like, to find out why.
-                    let mut c = store.conn().await.unwrap();
-                    let attempts = jobs::attempts(&mut c, id).await.unwrap();
-                    panic!(
-                        "{backend:?}: round {round}: a did not run it within 30 s; job {:?}; attempts {attempts:?}; ran on {:?}; quarantined {}",
-                        jobs::get(&mut c, id).await.unwrap(),
-                        ctx.ran_on.lock().unwrap(),
-                        ctx.quarantined.load(Ordering::SeqCst)
-                    );
+                    let story = job_story(store, &ctx, id).await;
+                    panic!("{backend:?}: round {round}: a did not run it within 30 s; {story}");
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -403,13 +410,8 @@ async fn a_job_abandoned_twice_in_a_row_is_quarantined_not_run_a_third_time() {
         while ctx.quarantined.load(Ordering::SeqCst) != 1 {
             if Instant::now() > deadline {
                 // Flaky once under a loaded full suite run: say what the job looked like.
-                let mut c = store.conn().await.unwrap();
-                let attempts = jobs::attempts(&mut c, id).await.unwrap();
-                panic!(
-                    "{backend:?}: no quarantine after 30 s; job {:?}; attempts {attempts:?}; ran on {:?}",
-                    jobs::get(&mut c, id).await.unwrap(),
-                    ctx.ran_on.lock().unwrap()
-                );
+                let story = job_story(store, &ctx, id).await;
+                panic!("{backend:?}: no quarantine after 30 s; {story}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -61,7 +61,15 @@ where
         "{select} WHERE {alias}.id IN ({}) ORDER BY {alias}.id DESC",
         placeholders(1, ids.len())
     );
-    let mut q = sqlx::query_as::<_, R>(&sql);
+    fetch_binding_ids(c, &sql, ids).await
+}
+
+/// Runs `sql`, whose parameters `$1..$n` are `ids`, one each.
+async fn fetch_binding_ids<R>(c: &mut AnyConnection, sql: &str, ids: &[i64]) -> Result<Vec<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut q = sqlx::query_as::<_, R>(sql);
     for id in ids {
         q = q.bind(*id);
     }
@@ -93,11 +101,7 @@ where
         "{select} WHERE {alias}.id IN (SELECT k.id FROM {table} k WHERE k.id IN ({})) ORDER BY {alias}.id DESC",
         placeholders(1, ids.len())
     );
-    let mut q = sqlx::query_as::<_, R>(&sql);
-    for id in ids {
-        q = q.bind(*id);
-    }
-    Ok(q.fetch_all(c).await?)
+    fetch_binding_ids(c, &sql, ids).await
 }
 
 /// `[1,2,3]`: ids as one JSON array, for SQLite's `json_each`.
